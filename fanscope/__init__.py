@@ -1,0 +1,80 @@
+"""fanscope: bounded, traced fan-outs for LLM agents, and the analyzer that reads them back.
+
+Exports are loaded lazily so that ``import fanscope`` stays light: no exporter, no
+``anthropic``, no analyzer is imported until it is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fanscope.errors import (
+        ConfigurationError,
+        FanoutError,
+        FanscopeError,
+        NoConsensus,
+        NotEnoughSuccesses,
+        TraceReadError,
+    )
+    from fanscope.exporters.configure import configure
+    from fanscope.sdk.decorators import parallel, traced
+    from fanscope.sdk.limits import Limiter
+    from fanscope.sdk.outcomes import Outcome, Results
+    from fanscope.sdk.retry import Retry
+    from fanscope.sdk.runtime import gather
+
+__all__ = [
+    "ConfigurationError",
+    "FanoutError",
+    "FanscopeError",
+    "Limiter",
+    "NoConsensus",
+    "NotEnoughSuccesses",
+    "Outcome",
+    "Results",
+    "Retry",
+    "TraceReadError",
+    "configure",
+    "gather",
+    "parallel",
+    "traced",
+]
+
+_WHERE = {
+    "ConfigurationError": "fanscope.errors",
+    "FanoutError": "fanscope.errors",
+    "FanscopeError": "fanscope.errors",
+    "NoConsensus": "fanscope.errors",
+    "NotEnoughSuccesses": "fanscope.errors",
+    "TraceReadError": "fanscope.errors",
+    "configure": "fanscope.exporters.configure",
+    "parallel": "fanscope.sdk.decorators",
+    "traced": "fanscope.sdk.decorators",
+    "Limiter": "fanscope.sdk.limits",
+    "Outcome": "fanscope.sdk.outcomes",
+    "Results": "fanscope.sdk.outcomes",
+    "Retry": "fanscope.sdk.retry",
+    "gather": "fanscope.sdk.runtime",
+}
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'fanscope' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    if isinstance(value, type) or callable(value):
+        try:
+            value.__module__ = "fanscope"
+        except (AttributeError, TypeError):
+            pass
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

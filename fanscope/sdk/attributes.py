@@ -1,0 +1,125 @@
+"""Span names, attribute keys and values that fanscope emits.
+
+This module and ``docs/conventions.md`` are the contract between the SDK and the analyzer:
+every key here is documented there (a test checks both directions), and the analyzer reads
+nothing that is not listed. Keys we own start with ``fanscope.``; the error type uses the
+OpenTelemetry general ``error.type`` attribute.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# -- span roles ------------------------------------------------------------------------------
+
+ROLE: Final = "fanscope.role"
+"""str: what the span is to fanscope: one of the ``ROLE_*`` values below."""
+
+ROLE_FANOUT: Final = "fanout"
+"""A fan-out: one span that owns N branch spans."""
+ROLE_BRANCH: Final = "branch"
+"""One unit of concurrent work, the child of a fan-out (or a lone bounded call)."""
+ROLE_FANIN: Final = "fanin"
+"""The join and combine step after the branches (ordering, reduce, vote count)."""
+ROLE_STEP: Final = "step"
+"""An ordinary sequential step marked with ``@traced``."""
+ROLE_QUEUE: Final = "queue"
+"""Time a branch spent waiting for a slot (behind a cap or a rate limit)."""
+
+KIND: Final = "fanscope.kind"
+"""str: the shape of a fan-out: ``map``, ``section`` or ``vote``; copied to its branches and fan-in."""
+
+KIND_MAP: Final = "map"
+KIND_SECTION: Final = "section"
+KIND_VOTE: Final = "vote"
+
+FUNCTION: Final = "fanscope.function"
+"""str: qualified name of the decorated function (``module.qualname``)."""
+
+# -- fan-out ---------------------------------------------------------------------------------
+
+FANOUT_SIZE: Final = "fanscope.fanout.size"
+"""int: number of branches the fan-out started."""
+FANOUT_MAX_CONCURRENCY: Final = "fanscope.fanout.max_concurrency"
+"""int: the cap in force for the fan-out's branches (absent when unbounded)."""
+FANOUT_ON_ERROR: Final = "fanscope.fanout.on_error"
+"""str: the failure policy: ``raise``, ``collect`` or ``skip``."""
+FANOUT_MIN_SUCCESSES: Final = "fanscope.fanout.min_successes"
+"""int: branches that must succeed for the fan-out to succeed (absent when not set)."""
+FANOUT_SUCCEEDED: Final = "fanscope.fanout.succeeded"
+"""int: branches that ended with outcome ``ok``."""
+FANOUT_FAILED: Final = "fanscope.fanout.failed"
+"""int: branches that ended with outcome ``error`` or ``timeout``."""
+FANOUT_CANCELLED: Final = "fanscope.fanout.cancelled"
+"""int: branches that ended with outcome ``cancelled``."""
+FANOUT_DEADLINE: Final = "fanscope.fanout.deadline_s"
+"""float: the overall deadline of the fan-out, in seconds (absent when not set)."""
+
+# -- branch ----------------------------------------------------------------------------------
+
+BRANCH_INDEX: Final = "fanscope.branch.index"
+"""int: position of the branch in the fan-out's input (0-based)."""
+BRANCH_NAME: Final = "fanscope.branch.name"
+"""str: the keyword name of a named ``gather`` branch (``news``), absent otherwise."""
+BRANCH_OUTCOME: Final = "fanscope.branch.outcome"
+"""str: how the branch ended: one of the ``OUTCOME_*`` values."""
+BRANCH_ATTEMPTS: Final = "fanscope.branch.attempts"
+"""int: attempts made (1 when the first attempt settled it)."""
+BRANCH_TIMEOUT: Final = "fanscope.branch.timeout_s"
+"""float: the per-attempt timeout in seconds (absent when not set)."""
+CANCEL_REASON: Final = "fanscope.cancel.reason"
+"""str: why a cancelled branch was cancelled (``sibling failed``, ``deadline``, ``caller cancelled``,
+``vote decided``, ...)."""
+
+OUTCOME_OK: Final = "ok"
+OUTCOME_ERROR: Final = "error"
+OUTCOME_TIMEOUT: Final = "timeout"
+OUTCOME_CANCELLED: Final = "cancelled"
+
+# -- waiting in line -------------------------------------------------------------------------
+
+QUEUE_WAIT: Final = "fanscope.queue.wait_s"
+"""float: seconds the branch waited for a slot in all (cap and rate limit, every attempt)."""
+QUEUE_LIMITER: Final = "fanscope.queue.limiter"
+"""str: name of the limiter the branch waited on (the function name, or the shared limiter's name)."""
+QUEUE_REASON: Final = "fanscope.queue.reason"
+"""str: on a queue span: ``cap`` (concurrency cap) or ``rate`` (rate limit)."""
+
+# -- retries (span events on the branch) -----------------------------------------------------
+
+EVENT_RETRY: Final = "fanscope.retry"
+"""Event name: an attempt failed and another will follow after a delay."""
+RETRY_ATTEMPT: Final = "fanscope.retry.attempt"
+"""int (event): the attempt that failed (1-based)."""
+RETRY_DELAY: Final = "fanscope.retry.delay_s"
+"""float (event): seconds slept before the next attempt."""
+RETRY_AFTER: Final = "fanscope.retry.retry_after_s"
+"""float (event): the retry-after the error carried, when it carried one."""
+ERROR_TYPE: Final = "error.type"
+"""str: fully qualified class name of the exception (OpenTelemetry general attribute)."""
+
+# -- data flow -------------------------------------------------------------------------------
+
+DATAFLOW_INPUTS: Final = "fanscope.dataflow.inputs"
+"""str[]: keyed fingerprints (16 hex chars) of the step's inputs; never their content."""
+DATAFLOW_OUTPUTS: Final = "fanscope.dataflow.outputs"
+"""str[]: keyed fingerprints (16 hex chars) of the step's output; never its content."""
+
+# -- vote fan-in -----------------------------------------------------------------------------
+
+VOTE_N: Final = "fanscope.vote.n"
+"""int: voters started."""
+VOTE_QUORUM: Final = "fanscope.vote.quorum"
+"""int: agreeing answers that decide the vote early (absent when not set)."""
+VOTE_AGGREGATION: Final = "fanscope.vote.aggregation"
+"""str: ``majority``, ``plurality``, ``unanimous`` or the callable's name."""
+VOTE_WINNER: Final = "fanscope.vote.winner"
+"""str: short, truncated representation of the winning answer's key."""
+VOTE_COUNTS: Final = "fanscope.vote.counts"
+"""str[]: ``"<answer>=<count>"`` per distinct answer, most votes first (answers truncated)."""
+VOTE_AGREEMENT: Final = "fanscope.vote.agreement"
+"""float: votes for the winner divided by votes cast."""
+VOTE_STOPPED_EARLY: Final = "fanscope.vote.stopped_early"
+"""bool: the vote was decided before every voter answered."""
+VOTE_CANCELLED: Final = "fanscope.vote.cancelled"
+"""int: voters cancelled because the vote was decided."""
