@@ -6,6 +6,7 @@ Exports are loaded lazily so that ``import fanscope`` stays light: no exporter, 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from typing import TYPE_CHECKING, Any
 
@@ -68,10 +69,8 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'fanscope' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     if isinstance(value, type) or callable(value):
-        try:
+        with contextlib.suppress(AttributeError, TypeError):
             value.__module__ = "fanscope"
-        except (AttributeError, TypeError):
-            pass
     globals()[name] = value
     return value
 

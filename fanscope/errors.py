@@ -3,7 +3,9 @@
 Hierarchy::
 
     FanscopeError                       base of everything fanscope raises itself
-    ├── ConfigurationError (ValueError) a bad argument: says what was wrong and what to do
+    ├── ConfigurationError (ValueError) a bad value: says what was wrong and what to do
+    ├── UsageError (TypeError)          the wrong kind of thing (a sync function, a non-iterable)
+    ├── DeadlineExceeded (TimeoutError) a branch still running when its fan-out's deadline passed
     ├── TraceReadError                  a trace file that cannot be read at all
     ├── NoConsensus                     a vote that could not pick a winner (carries the ballot)
     └── FanoutError (ExceptionGroup)    branches failed; names each failed branch and why
@@ -32,6 +34,18 @@ class ConfigurationError(FanscopeError, ValueError):
         super().__init__(f"{what} (got {value!r}); {hint}")
 
 
+class UsageError(FanscopeError, TypeError):
+    """The wrong kind of object was passed: the message says what to pass instead."""
+
+
+class DeadlineExceeded(FanscopeError, TimeoutError):
+    """A branch was still running when its fan-out's ``deadline`` passed."""
+
+    def __init__(self, what: str, deadline: float) -> None:
+        self.deadline = deadline
+        super().__init__(f"{what} was still running when the deadline of {deadline:g}s passed")
+
+
 class TraceReadError(FanscopeError):
     """A trace file could not be read at all."""
 
@@ -41,7 +55,7 @@ class TraceReadError(FanscopeError):
         super().__init__(f"{source}: {problem}")
 
 
-class FanoutError(FanscopeError, ExceptionGroup):  # type: ignore[misc]
+class FanoutError(FanscopeError, ExceptionGroup[Exception]):
     """Branches of a fan-out failed.
 
     Attributes:
@@ -52,23 +66,23 @@ class FanoutError(FanscopeError, ExceptionGroup):  # type: ignore[misc]
     branches: tuple[str, ...]
 
     def __new__(
-        cls, message: str, exceptions: Sequence[BaseException], branches: Sequence[str] = ()
+        cls, message: str, exceptions: Sequence[Exception], branches: Sequence[str] = ()
     ) -> Self:
         self = super().__new__(cls, message, exceptions)
         self.branches = tuple(branches)
         return self
 
     def __init__(
-        self, message: str, exceptions: Sequence[BaseException], branches: Sequence[str] = ()
+        self, message: str, exceptions: Sequence[Exception], branches: Sequence[str] = ()
     ) -> None:
         super().__init__(message, exceptions)
 
-    def derive(self, excs: Sequence[BaseException]) -> Self:  # type: ignore[override]
+    def derive(self, excs: Sequence[Exception]) -> Self:  # type: ignore[override]
         kept = [b for b, e in zip(self.branches, self.exceptions, strict=False) if e in excs]
         return type(self)(self.message, excs, kept)
 
     @classmethod
-    def for_branches(cls, what: str, failures: Sequence[tuple[str, BaseException]]) -> Self:
+    def for_branches(cls, what: str, failures: Sequence[tuple[str, Exception]]) -> Self:
         """Build the error from ``(branch label, exception)`` pairs."""
         parts = ", ".join(f"{label}: {type(exc).__name__}: {exc}" for label, exc in failures[:5])
         more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""

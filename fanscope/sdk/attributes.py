@@ -27,7 +27,7 @@ ROLE_QUEUE: Final = "queue"
 """Time a branch spent waiting for a slot (behind a cap or a rate limit)."""
 
 KIND: Final = "fanscope.kind"
-"""str: the shape of a fan-out: ``map``, ``section`` or ``vote``; copied to its branches and fan-in."""
+"""str: a fan-out's shape: ``map``, ``section`` or ``vote``; copied to its branches and fan-in."""
 
 KIND_MAP: Final = "map"
 KIND_SECTION: Final = "section"
@@ -68,7 +68,7 @@ BRANCH_ATTEMPTS: Final = "fanscope.branch.attempts"
 BRANCH_TIMEOUT: Final = "fanscope.branch.timeout_s"
 """float: the per-attempt timeout in seconds (absent when not set)."""
 CANCEL_REASON: Final = "fanscope.cancel.reason"
-"""str: why a cancelled branch was cancelled (``sibling failed``, ``deadline``, ``caller cancelled``,
+"""str: why a branch was cancelled (``sibling failed``, ``deadline``, ``caller cancelled``,
 ``vote decided``, ...)."""
 
 OUTCOME_OK: Final = "ok"
@@ -81,7 +81,7 @@ OUTCOME_CANCELLED: Final = "cancelled"
 QUEUE_WAIT: Final = "fanscope.queue.wait_s"
 """float: seconds the branch waited for a slot in all (cap and rate limit, every attempt)."""
 QUEUE_LIMITER: Final = "fanscope.queue.limiter"
-"""str: name of the limiter the branch waited on (the function name, or the shared limiter's name)."""
+"""str: the limiter the branch waited on (the function's name, or a shared limiter's name)."""
 QUEUE_REASON: Final = "fanscope.queue.reason"
 """str: on a queue span: ``cap`` (concurrency cap) or ``rate`` (rate limit)."""
 

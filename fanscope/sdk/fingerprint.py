@@ -1,0 +1,135 @@
+"""Data-flow fingerprints: short keyed hashes of what a step read and returned.
+
+The analyzer needs to know whether a later step used an earlier step's output; timing
+alone cannot tell a dependency from a coincidence. So branches and steps record keyed
+hashes of their inputs and outputs (``fanscope.dataflow.inputs`` / ``.outputs``), never
+the content. How a value is fingerprinted:
+
+* a string of at least ``MIN_CHARS`` characters (whitespace collapsed): a hash of the whole
+  string, plus, when it has at least ``SHINGLE_WORDS`` words, hashes of windows of
+  ``SHINGLE_WORDS`` consecutive words. Only content-defined "anchor" windows are kept (those
+  whose hash is 0 modulo ``ANCHOR_EVERY``), and of those the smallest, so both sides of a
+  paste pick the same windows wherever the text sits: an answer pasted into a later prompt
+  is recognised as long as it is more than about 1/``MAX_INPUTS`` of that prompt;
+* bytes of at least ``MIN_CHARS``: a hash of the whole;
+* lists, tuples, sets and dict values: their items, up to ``MAX_ITEMS`` and ``MAX_DEPTH``
+  levels deep; dataclass instances: their fields;
+* numbers, booleans, ``None``, short strings and other objects: nothing (a shared ``1`` or
+  ``"user"`` says nothing about data flow).
+
+The key is random per process unless ``configure(fingerprint_key=...)`` sets one, so hashes
+cannot be matched against guessed content by anyone without the key. Fingerprinting is on by
+default; ``configure(fingerprints=False)`` turns it off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MIN_CHARS = 8
+SHINGLE_WORDS = 8
+ANCHOR_EVERY = 4
+MAX_INPUTS = 64
+MAX_OUTPUTS = 16
+MAX_ITEMS = 64
+MAX_DEPTH = 4
+
+_state: dict[str, Any] = {"key": os.urandom(16), "enabled": True}
+
+
+def set_enabled(enabled: bool) -> None:
+    """Turn fingerprinting on or off for the whole process."""
+    _state["enabled"] = bool(enabled)
+
+
+def is_enabled() -> bool:
+    return bool(_state["enabled"])
+
+
+def set_key(key: bytes | str) -> None:
+    """Use a fixed key (to match fingerprints across processes of one trace)."""
+    raw = key.encode() if isinstance(key, str) else bytes(key)
+    _state["key"] = hashlib.blake2b(raw, digest_size=32).digest()
+
+
+def _h(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8, key=_state["key"]).digest(), "big")
+
+
+def _text(text: str, budget: int) -> list[int]:
+    words = text.split()
+    norm = " ".join(words)
+    if len(norm) < MIN_CHARS:
+        return []
+    whole = _h(norm.encode())
+    if len(words) <= SHINGLE_WORDS or budget <= 1:
+        return [whole]
+    anchors = set()
+    for i in range(len(words) - SHINGLE_WORDS + 1):
+        h = _h(" ".join(words[i : i + SHINGLE_WORDS]).encode())
+        if h % ANCHOR_EVERY == 0:
+            anchors.add(h)
+    return [whole, *sorted(anchors)[: budget - 1]]
+
+
+def _walk(value: object, depth: int, out: list[object]) -> None:
+    if len(out) >= MAX_ITEMS:
+        return
+    if isinstance(value, str | bytes | bytearray):
+        if len(value) >= MIN_CHARS:
+            out.append(value)
+        return
+    if depth >= MAX_DEPTH or isinstance(value, int | float | complex | bool) or value is None:
+        return
+    items: Iterable[object]
+    if isinstance(value, Mapping):
+        items = value.values()
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = (getattr(value, f.name) for f in dataclasses.fields(value))
+    else:
+        return
+    for item in items:
+        _walk(item, depth + 1, out)
+        if len(out) >= MAX_ITEMS:
+            return
+
+
+def fingerprints(values: Iterable[object], limit: int) -> list[str]:
+    """Fingerprints of ``values`` as 16-hex-digit strings, at most ``limit`` of them."""
+    if not _state["enabled"]:
+        return []
+    leaves: list[object] = []
+    for value in values:
+        _walk(value, 0, leaves)
+    if not leaves:
+        return []
+    per_leaf = max(1, limit // len(leaves))
+    found: dict[int, None] = {}
+    for leaf in leaves:
+        if isinstance(leaf, str):
+            hashes = _text(leaf, per_leaf)
+        elif isinstance(leaf, bytes | bytearray):
+            hashes = [_h(b"b:" + bytes(leaf))]
+        else:
+            continue
+        for h in hashes:
+            found[h] = None
+        if len(found) >= limit:
+            break
+    return [f"{h:016x}" for h in list(found)[:limit]]
+
+
+def inputs_of(args: tuple[object, ...], kwargs: Mapping[str, object]) -> list[str]:
+    """Fingerprints of a call's arguments."""
+    return fingerprints((*args, *kwargs.values()), MAX_INPUTS)
+
+
+def outputs_of(value: object) -> list[str]:
+    """Fingerprints of a call's return value."""
+    return fingerprints((value,), MAX_OUTPUTS)

@@ -1,0 +1,74 @@
+"""Where fanscope gets its tracer, and the small span helpers the runtime shares.
+
+Spans go to the global TracerProvider unless a provider is installed for the current
+context with :func:`use_tracer_provider` (the pytest plugin does this to capture one test's
+spans in isolation from whatever provider the application configured).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.util.types import AttributeValue
+
+from fanscope.sdk import attributes as A
+
+SCOPE = "fanscope"
+_override: contextvars.ContextVar[TracerProvider | None] = contextvars.ContextVar(
+    "fanscope_tracer_provider", default=None
+)
+
+
+def tracer() -> Tracer:
+    """The tracer for fanscope spans in the current context."""
+    provider = _override.get()
+    if provider is not None:
+        return provider.get_tracer(SCOPE)
+    return trace.get_tracer(SCOPE)
+
+
+@contextmanager
+def use_tracer_provider(provider: TracerProvider) -> Iterator[None]:
+    """Send fanscope spans made in this context (and tasks it starts) to ``provider``."""
+    token = _override.set(provider)
+    try:
+        yield
+    finally:
+        _override.reset(token)
+
+
+def error_type(exc: BaseException) -> str:
+    """``error.type`` for an exception: its qualified class name."""
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def record_error(span: Span, exc: BaseException) -> None:
+    """Mark ``span`` as failed with ``exc``: status, ``error.type`` and the exception event."""
+    if not span.is_recording():
+        return
+    span.set_attribute(A.ERROR_TYPE, error_type(exc))
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"[:500]))
+
+
+def set_attributes(span: Span, attrs: Mapping[str, AttributeValue | None]) -> None:
+    """Set the attributes whose value is not ``None``."""
+    span.set_attributes({k: v for k, v in attrs.items() if v is not None})
+
+
+def set_dataflow(span: Span, key: str, prints: Sequence[str]) -> None:
+    if prints:
+        span.set_attribute(key, list(prints))
+
+
+def short_repr(value: Any, limit: int = 64) -> str:
+    """A repr cut to ``limit`` characters, for attributes that describe a value."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
