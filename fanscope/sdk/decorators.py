@@ -8,9 +8,10 @@ ordinary sequential step so the analyzer can see it (and the data flowing into i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from opentelemetry import trace
@@ -265,7 +266,7 @@ class ParallelFunction(Generic[P, R]):
         *,
         on_error: Literal["raise", "skip"] = ...,
         deadline: float | None = ...,
-    ) -> AsyncIterator[tuple[int, R]]: ...
+    ) -> AsyncGenerator[tuple[int, R], None]: ...
     @overload
     def as_completed(
         self,
@@ -273,14 +274,14 @@ class ParallelFunction(Generic[P, R]):
         *,
         on_error: Literal["collect"],
         deadline: float | None = ...,
-    ) -> AsyncIterator[tuple[int, Outcome[R]]]: ...
+    ) -> AsyncGenerator[tuple[int, Outcome[R]], None]: ...
     def as_completed(
         self,
         items: Iterable[Any],
         *,
         on_error: OnError = "raise",
         deadline: float | None = None,
-    ) -> AsyncIterator[tuple[int, Any]]:
+    ) -> AsyncGenerator[tuple[int, Any], None]:
         """Yield ``(index, result)`` as calls finish, fastest first.
 
         Leaving the loop early cancels the calls still running once the iterator is closed:
@@ -299,13 +300,14 @@ class ParallelFunction(Generic[P, R]):
         calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
         on_error: OnError,
         deadline: float | None,
-    ) -> AsyncIterator[tuple[int, Any]]:
+    ) -> AsyncGenerator[tuple[int, Any], None]:
         with self._fanout(len(calls), on_error, None, deadline) as fo:
-            async for outcome in fo.iterate(self._jobs(calls)):
-                if on_error == "collect":
-                    yield outcome.index, outcome
-                elif outcome.ok:
-                    yield outcome.index, outcome.value
+            async with contextlib.aclosing(fo.iterate(self._jobs(calls))) as outcomes:
+                async for outcome in outcomes:
+                    if on_error == "collect":
+                        yield outcome.index, outcome
+                    elif outcome.ok:
+                        yield outcome.index, outcome.value
 
 
 @overload

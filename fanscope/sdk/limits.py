@@ -157,7 +157,7 @@ class Limiter:
         except asyncio.CancelledError:
             if fut.done() and not fut.cancelled():
                 self.release()  # the slot arrived together with the cancellation: pass it on
-            else:
+            elif fut in self._waiters:  # release() may already have dropped it
                 self._waiters.remove(fut)
             raise
 

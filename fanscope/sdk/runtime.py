@@ -19,9 +19,10 @@ anthropic client) nests under it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -389,14 +390,15 @@ class FanOut:
         jobs: Sequence[Job],
         *,
         stop_when: Callable[[Outcome[Any]], str | None] | None = None,
-    ) -> AsyncIterator[Outcome[Any]]:
+    ) -> AsyncGenerator[Outcome[Any], None]:
         """Run ``jobs`` as branches; yield their outcomes as they finish.
 
         Applies the failure policy as outcomes arrive (raising :class:`FanoutError` or
         :class:`NotEnoughSuccesses`), the deadline, and ``stop_when``: called with each
         outcome, it returns a reason to cancel the remaining branches (their cancelled
         outcomes are yielded too), or ``None`` to go on. Whatever way the iteration ends,
-        every branch task has finished when it does.
+        every branch task has finished when it does; wrap it in ``contextlib.aclosing``
+        so that leaving the loop early closes it at once.
         """
         reasons = self._reasons
         labels = {job.index: job.label for job in jobs}
@@ -503,8 +505,9 @@ class FanOut:
         """Run ``jobs`` to the end; return every outcome in input order."""
         outcomes: list[Outcome[Any] | None] = [None] * len(jobs)
         position = {job.index: i for i, job in enumerate(jobs)}
-        async for outcome in self.iterate(jobs, stop_when=stop_when):
-            outcomes[position[outcome.index]] = outcome
+        async with contextlib.aclosing(self.iterate(jobs, stop_when=stop_when)) as stream:
+            async for outcome in stream:
+                outcomes[position[outcome.index]] = outcome
         return [o for o in outcomes if o is not None]
 
 

@@ -1,0 +1,115 @@
+"""fanscope.gather: sectioning of different sub-tasks."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+import fanscope
+from fanscope import parallel
+from fanscope.errors import UsageError
+from fanscope.sdk import attributes as A
+from tests.conftest import spans_named
+
+
+async def search_news(q: str) -> str:
+    await asyncio.sleep(0)
+    return f"news on {q}"
+
+
+@parallel(max_concurrency=1)
+async def fetch_filings(q: str) -> str:
+    await asyncio.sleep(0)
+    return f"filings of {q}"
+
+
+async def test_named_branches_keep_their_names_in_results_and_spans(
+    exporter: InMemorySpanExporter,
+) -> None:
+    answers = await fanscope.gather(
+        search_news("acme"), news=search_news("acme"), filings=fetch_filings("acme")
+    )
+    assert answers.news == "news on acme"
+    assert answers["filings"] == "filings of acme"
+    assert answers[0] == "news on acme"
+    assert list(answers) == ["news on acme", "news on acme", "filings of acme"]
+    assert answers.as_dict() == {"news": "news on acme", "filings": "filings of acme"}
+    (news,) = spans_named(exporter, "news")
+    (filings,) = spans_named(exporter, "filings")
+    (fanout,) = spans_named(exporter, "gather")
+    assert news.attributes[A.BRANCH_NAME] == "news"
+    assert news.attributes[A.KIND] == A.KIND_SECTION
+    # a @parallel call is the branch itself: one span, with the function's identity
+    assert filings.attributes[A.FUNCTION].endswith("fetch_filings")
+    assert not spans_named(exporter, "fetch_filings")
+    assert fanout.context is not None
+    assert {news.parent.span_id, filings.parent.span_id} == {fanout.context.span_id}  # type: ignore[union-attr]
+    with pytest.raises(AttributeError, match="no branch named 'prices'"):
+        _ = answers.prices
+
+
+async def test_gather_runs_sections_concurrently() -> None:
+    arrived = 0
+    all_here = asyncio.Event()
+
+    async def section() -> int:
+        nonlocal arrived
+        arrived += 1
+        if arrived == 4:
+            all_here.set()
+        await all_here.wait()  # deadlocks unless all four run at once
+        return arrived
+
+    answers = await asyncio.wait_for(
+        fanscope.gather(a=section(), b=section(), c=section(), d=section()), timeout=5
+    )
+    assert list(answers) == [4, 4, 4, 4]
+
+
+async def test_gather_cap_bounds_its_branches() -> None:
+    now = peak = 0
+
+    async def section() -> None:
+        nonlocal now, peak
+        now += 1
+        peak = max(peak, now)
+        await asyncio.sleep(0.001)
+        now -= 1
+
+    await fanscope.gather(*(section() for _ in range(6)), max_concurrency=2)
+    assert peak == 2
+
+
+async def test_one_failing_section_with_collect_keeps_the_others() -> None:
+    async def broken() -> str:
+        raise ConnectionError("db down")
+
+    answers = await fanscope.gather(news=search_news("q"), db=broken(), on_error="collect")
+    assert answers.news.value == "news on q"
+    assert answers.db.status == "error"
+    assert isinstance(answers.db.error, ConnectionError)
+
+
+async def test_one_failing_section_raises_a_group_naming_it() -> None:
+    async def broken() -> str:
+        raise ConnectionError("db down")
+
+    with pytest.RaisesGroup(ConnectionError, match="db: ConnectionError: db down"):
+        await fanscope.gather(news=search_news("q"), db=broken())
+
+
+async def test_reduce_combines_the_named_results() -> None:
+    joined = await fanscope.gather(
+        news=search_news("q"), filings=fetch_filings("q"), reduce=lambda r: " | ".join(r)
+    )
+    assert joined == "news on q | filings of q"
+
+
+async def test_passing_the_function_instead_of_a_call_says_so_and_leaks_nothing() -> None:
+    pending = search_news("q")
+    with pytest.raises(UsageError, match=r"branch 'news' is not awaitable.*not the function"):
+        await fanscope.gather(pending, news=search_news)  # type: ignore[arg-type]
+    # the coroutine that was passed alongside was closed, not left un-awaited
+    assert pending.cr_frame is None
