@@ -41,9 +41,10 @@ class UsageError(FanscopeError, TypeError):
 class DeadlineExceeded(FanscopeError, TimeoutError):
     """A branch was still running when its fan-out's ``deadline`` passed."""
 
-    def __init__(self, what: str, deadline: float) -> None:
+    def __init__(self, what: str, deadline: float | None = None) -> None:
         self.deadline = deadline
-        super().__init__(f"{what} was still running when the deadline of {deadline:g}s passed")
+        limit = "its fan-out's deadline" if deadline is None else f"the deadline of {deadline:g}s"
+        super().__init__(f"{what} was still running when {limit} passed")
 
 
 class TraceReadError(FanscopeError):

@@ -125,8 +125,13 @@ def fingerprints(values: Iterable[object], limit: int) -> list[str]:
     return [f"{h:016x}" for h in list(found)[:limit]]
 
 
+_SCALARS = (int, float, bool, type(None))
+
+
 def inputs_of(args: tuple[object, ...], kwargs: Mapping[str, object]) -> list[str]:
     """Fingerprints of a call's arguments."""
+    if not kwargs and all(type(a) in _SCALARS for a in args):
+        return []  # the common cheap case: numbers only, nothing to record
     return fingerprints((*args, *kwargs.values()), MAX_INPUTS)
 
 

@@ -143,6 +143,22 @@ class Limiter:
 
     # -- the slot -----------------------------------------------------------------------------
 
+    def try_acquire(self) -> bool:
+        """Take a slot and a rate token at once if both are free now; never waits."""
+        if self.max_concurrency is not None and (
+            self._in_use >= self.max_concurrency or self._waiters
+        ):
+            return False
+        if self.rate is not None or self._resume_at:
+            now = time.monotonic()
+            if self._resume_at > now or (self.rate is not None and self.rate.delay(now) > 0):
+                return False
+            if self.rate is not None:
+                self.rate.reserve(now)
+        if self.max_concurrency is not None:
+            self._in_use += 1
+        return True
+
     async def acquire_slot(self) -> None:
         """Take a slot under the cap, waiting in FIFO order when it is full."""
         if self.max_concurrency is None:

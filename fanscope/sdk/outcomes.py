@@ -11,7 +11,7 @@ R = TypeVar("R")
 Status = Literal["ok", "error", "timeout", "cancelled"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Outcome(Generic[R]):
     """The end of one branch: a value or an error, with where it came from.
 

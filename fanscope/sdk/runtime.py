@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import inspect
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,7 @@ from typing import Any, Literal
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.trace import Span
+from opentelemetry.trace import Span, Tracer
 
 from fanscope.errors import (
     ConfigurationError,
@@ -44,7 +45,7 @@ from fanscope.sdk import fingerprint
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome, Results, Status
 from fanscope.sdk.retry import Retry
-from fanscope.sdk.tracing import record_error, set_dataflow, tracer
+from fanscope.sdk.tracing import error_type, record_error, set_dataflow, tracer
 
 OnError = Literal["raise", "collect", "skip"]
 _ON_ERROR = ("raise", "collect", "skip")
@@ -127,17 +128,48 @@ def _queue_span(parent: Context, reason: str, limiter: Limiter) -> Span:
     )
 
 
-async def _acquire(limiters: tuple[Limiter, ...], ctx: Context, span: Span) -> float:
-    """Take a slot and a rate token from every limiter; return the seconds spent waiting."""
+async def _acquire_first(limiters: tuple[Limiter, ...]) -> tuple[float, str | None]:
+    """Before the first attempt: take every limiter; return (seconds waited, limiter waited on).
+
+    No span is open yet: the branch span starts once the slot is granted, so the wait shows
+    as the gap before it (and as ``fanscope.queue.wait_s``) at no extra span per branch.
+    """
+    if len(limiters) == 1 and limiters[0].try_acquire():
+        return 0.0, None  # the common case: one limiter with room, no coroutine needed
+    started: float | None = None
+    waited_on: str | None = None
+    held: list[Limiter] = []
+    try:
+        for limiter in limiters:
+            if limiter.wait_reason() == "cap":
+                started = started if started is not None else time.monotonic()
+                waited_on = limiter.name
+            await limiter.acquire_slot()
+            held.append(limiter)
+        for limiter in limiters:
+            delay = limiter.reserve_rate()
+            if delay > 0:
+                started = started if started is not None else time.monotonic()
+                waited_on = limiter.name
+                await asyncio.sleep(delay)
+    except BaseException:
+        for limiter in held:
+            limiter.release()
+        raise
+    return (0.0 if started is None else time.monotonic() - started), waited_on
+
+
+async def _acquire_again(limiters: tuple[Limiter, ...], ctx: Context, span: Span) -> float:
+    """Before a retry: take every limiter again, each wait a ``queue wait`` child span."""
     started = time.monotonic()
     waited = False
     held: list[Limiter] = []
     try:
         for limiter in limiters:
             if limiter.wait_reason() == "cap":
+                waited = True
                 span.set_attribute(A.QUEUE_LIMITER, limiter.name)
                 qspan = _queue_span(ctx, "cap", limiter)
-                waited = True
                 try:
                     await limiter.acquire_slot()
                 finally:
@@ -148,9 +180,9 @@ async def _acquire(limiters: tuple[Limiter, ...], ctx: Context, span: Span) -> f
         for limiter in limiters:
             delay = limiter.reserve_rate()
             if delay > 0:
+                waited = True
                 span.set_attribute(A.QUEUE_LIMITER, limiter.name)
                 qspan = _queue_span(ctx, "rate", limiter)
-                waited = True
                 try:
                     await asyncio.sleep(delay)
                 finally:
@@ -170,6 +202,49 @@ async def _attempt(job: Job) -> Any:
         return await job.call()
 
 
+def _branch_span(
+    job: Job, parent: Context | None, kind: str | None, start_time: int | None = None
+) -> Span:
+    policy = job.policy
+    attrs: dict[str, Any] = {A.ROLE: A.ROLE_BRANCH}
+    if kind is not None:
+        attrs[A.KIND] = kind
+    if policy.function is not None:
+        attrs[A.FUNCTION] = policy.function
+    if job.index is not None:
+        attrs[A.BRANCH_INDEX] = job.index
+    if job.name is not None:
+        attrs[A.BRANCH_NAME] = job.name
+    if policy.timeout is not None:
+        attrs[A.BRANCH_TIMEOUT] = policy.timeout
+    t = tracer()
+    if (job.args or job.kwargs) and fingerprint.is_enabled() and _recording(t):
+        prints = fingerprint.inputs_of(job.args, job.kwargs)
+        if prints:
+            attrs[A.DATAFLOW_INPUTS] = prints
+    return t.start_span(policy.span_name, context=parent, attributes=attrs, start_time=start_time)
+
+
+def _recording(t: Tracer) -> bool:
+    """Whether spans of ``t`` are recorded (not a no-op tracer), without making one."""
+    return not isinstance(t, trace.NoOpTracer) and not (
+        isinstance(t, trace.ProxyTracer)
+        and isinstance(getattr(t, "_tracer", None), trace.NoOpTracer)
+    )
+
+
+def _cancelled(span: Span, job: Job, reasons: Mapping[int, str] | None) -> str:
+    """Record a cancellation on ``span``; return the outcome (``timeout`` for a deadline)."""
+    reason = (reasons or {}).get(job.index if job.index is not None else -1) or "caller cancelled"
+    status = A.OUTCOME_CANCELLED
+    if reason == "deadline":
+        status = A.OUTCOME_TIMEOUT
+        record_error(span, DeadlineExceeded(job.label))
+    if span.is_recording():
+        span.set_attribute(A.CANCEL_REASON, reason)
+    return status
+
+
 async def run_branch(
     job: Job,
     *,
@@ -183,34 +258,41 @@ async def run_branch(
     re-raised. ``reasons`` maps a branch index to why its fan-out cancelled it.
     """
     policy = job.policy
-    span = tracer().start_span(policy.span_name, context=parent)
+    submitted = time.time_ns()
+    try:
+        if policy.limiters:
+            waited, waited_on = await _acquire_first(policy.limiters)
+        else:
+            waited, waited_on = 0.0, None
+    except asyncio.CancelledError:
+        # cancelled while waiting in line: the branch span covers the wait it never finished
+        span = _branch_span(job, parent, kind, start_time=submitted)
+        ended = _cancelled(span, job, reasons)
+        if span.is_recording():
+            span.set_attributes(
+                {
+                    A.BRANCH_OUTCOME: ended,
+                    A.BRANCH_ATTEMPTS: 0,
+                    A.QUEUE_WAIT: (time.time_ns() - submitted) / 1e9,
+                }
+            )
+        span.end()
+        raise
+    span = _branch_span(job, parent, kind)
     recording = span.is_recording()
-    if recording:
-        attrs: dict[str, Any] = {A.ROLE: A.ROLE_BRANCH}
-        if kind is not None:
-            attrs[A.KIND] = kind
-        if policy.function is not None:
-            attrs[A.FUNCTION] = policy.function
-        if job.index is not None:
-            attrs[A.BRANCH_INDEX] = job.index
-        if job.name is not None:
-            attrs[A.BRANCH_NAME] = job.name
-        if policy.timeout is not None:
-            attrs[A.BRANCH_TIMEOUT] = policy.timeout
-        span.set_attributes(attrs)
-        if fingerprint.is_enabled() and (job.args or job.kwargs):
-            set_dataflow(span, A.DATAFLOW_INPUTS, fingerprint.inputs_of(job.args, job.kwargs))
+    if recording and waited_on is not None:
+        span.set_attribute(A.QUEUE_LIMITER, waited_on)
     ctx = trace.set_span_in_context(span, parent)
     token = otel_context.attach(ctx)
     attempts = 0
-    waited = 0.0
     status: str = A.OUTCOME_OK
     try:
         while True:
             attempts += 1
-            waited += await _acquire(policy.limiters, ctx, span)
+            if attempts > 1:
+                waited += await _acquire_again(policy.limiters, ctx, span)
             try:
-                value = await _attempt(job)
+                value = await (_attempt(job) if policy.timeout is not None else job.call())
             except Exception as exc:
                 decision = None
                 if policy.retry is not None and not job.once:
@@ -227,7 +309,7 @@ async def run_branch(
                     event: dict[str, Any] = {
                         A.RETRY_ATTEMPT: attempts,
                         A.RETRY_DELAY: delay,
-                        A.ERROR_TYPE: type(exc).__qualname__,
+                        A.ERROR_TYPE: error_type(exc),
                     }
                     if after is not None:
                         event[A.RETRY_AFTER] = after
@@ -244,14 +326,7 @@ async def run_branch(
                 set_dataflow(span, A.DATAFLOW_OUTPUTS, fingerprint.outputs_of(value))
             return Outcome(job.index or 0, "ok", value=value, name=job.name, attempts=attempts)
     except asyncio.CancelledError:
-        reason = (reasons or {}).get(job.index if job.index is not None else -1)
-        if reason == "deadline":
-            status = A.OUTCOME_TIMEOUT
-            record_error(span, DeadlineExceeded(job.label, 0.0))
-        else:
-            status = A.OUTCOME_CANCELLED
-        if recording:
-            span.set_attribute(A.CANCEL_REASON, reason or "caller cancelled")
+        status = _cancelled(span, job, reasons)
         raise
     except BaseException as exc:  # KeyboardInterrupt and friends: record, end, propagate
         status = A.OUTCOME_ERROR
@@ -259,9 +334,9 @@ async def run_branch(
         raise
     finally:
         if recording:
-            span.set_attribute(A.BRANCH_OUTCOME, status)
-            span.set_attribute(A.BRANCH_ATTEMPTS, attempts)
-            span.set_attribute(A.QUEUE_WAIT, waited)
+            span.set_attributes(
+                {A.BRANCH_OUTCOME: status, A.BRANCH_ATTEMPTS: attempts, A.QUEUE_WAIT: waited}
+            )
         otel_context.detach(token)
         span.end()
 
@@ -402,12 +477,24 @@ class FanOut:
         """
         reasons = self._reasons
         labels = {job.index: job.label for job in jobs}
+        loop = asyncio.get_running_loop()
+        # Completion is pushed by done-callbacks into a queue: asyncio.wait() re-registers a
+        # callback on every pending task at each call, which is quadratic in the fan-out size.
+        finished: deque[asyncio.Task[Outcome[Any]]] = deque()
+        wake = asyncio.Event()
+
+        def on_done(task: asyncio.Task[Outcome[Any]]) -> None:
+            finished.append(task)
+            wake.set()
+
         by_task: dict[asyncio.Task[Outcome[Any]], Job] = {}
         for job in jobs:
-            coro = run_branch(job, parent=self.context, kind=self.kind, reasons=reasons)
-            by_task[asyncio.ensure_future(coro)] = job
+            task = loop.create_task(
+                run_branch(job, parent=self.context, kind=self.kind, reasons=reasons)
+            )
+            task.add_done_callback(on_done)
+            by_task[task] = job
         pending: set[asyncio.Task[Outcome[Any]]] = set(by_task)
-        loop = asyncio.get_running_loop()
         deadline_at = None if self.deadline is None else loop.time() + self.deadline
         failures: list[tuple[str, Exception]] = []
         successes = 0
@@ -421,7 +508,25 @@ class FanOut:
                 task.cancel()
             rest, pending = pending, set()
             await _drain(rest)
+            finished.clear()  # everything in it was pending, and is settled below
             return [self._settle(t, by_task[t]) for t in sorted(rest, key=_index_of(by_task))]
+
+        async def next_batch() -> list[Outcome[Any]]:
+            nonlocal pending
+            if not finished:
+                wake.clear()
+                if deadline_at is None:
+                    await wake.wait()
+                elif (remaining := deadline_at - loop.time()) > 0:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(remaining):
+                            await wake.wait()
+            if not finished:
+                return await cancel_rest("deadline")
+            done = list(finished)
+            finished.clear()
+            pending.difference_update(done)
+            return [self._settle(t, by_task[t]) for t in done]
 
         def failed(batch: Sequence[Outcome[Any]]) -> list[tuple[str, Exception]]:
             return [
@@ -438,13 +543,7 @@ class FanOut:
 
         try:
             while pending:
-                timeout = None if deadline_at is None else max(0.0, deadline_at - loop.time())
-                done, pending = await asyncio.wait(
-                    pending, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                )
-                batch = [self._settle(t, by_task[t]) for t in sorted(done, key=_index_of(by_task))]
-                if not done:
-                    batch = await cancel_rest("deadline")
+                batch = await next_batch()
                 successes += sum(1 for o in batch if o.ok)
                 new_failures = failed(batch)
                 failures.extend(new_failures)

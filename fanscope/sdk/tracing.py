@@ -24,12 +24,25 @@ _override: contextvars.ContextVar[TracerProvider | None] = contextvars.ContextVa
 )
 
 
+_global_tracer = trace.get_tracer(SCOPE)  # a proxy until a provider is installed, then its tracer
+_tracers: dict[int, tuple[TracerProvider, Tracer]] = {}
+
+
 def tracer() -> Tracer:
-    """The tracer for fanscope spans in the current context."""
+    """The tracer for fanscope spans in the current context.
+
+    Tracers are cached: the SDK's ``get_tracer`` is far from free and runs per span otherwise.
+    """
     provider = _override.get()
-    if provider is not None:
-        return provider.get_tracer(SCOPE)
-    return trace.get_tracer(SCOPE)
+    if provider is None:
+        return _global_tracer
+    cached = _tracers.get(id(provider))
+    if cached is None or cached[0] is not provider:
+        if len(_tracers) > 64:
+            _tracers.clear()
+        cached = (provider, provider.get_tracer(SCOPE))
+        _tracers[id(provider)] = cached
+    return cached[1]
 
 
 @contextmanager

@@ -129,7 +129,7 @@ async def test_map_makes_fanout_branch_and_fanin_spans_with_parents(
     assert sorted(b.attributes[A.BRANCH_INDEX] for b in branches if b.attributes) == [0, 1, 2]
 
 
-async def test_waiting_for_a_slot_is_a_queue_span_and_an_attribute(
+async def test_waiting_for_a_slot_shows_as_a_gap_and_an_attribute(
     exporter: InMemorySpanExporter,
 ) -> None:
     release = asyncio.Event()
@@ -145,18 +145,74 @@ async def test_waiting_for_a_slot_is_a_queue_span_and_an_attribute(
         await asyncio.sleep(0)
     release.set()
     await task
+    by_index = {s.attributes[A.BRANCH_INDEX]: s for s in spans_named(exporter, "hold")}
+    (fanout,) = spans_named(exporter, "map hold")
+    first, second = by_index[0], by_index[1]
+    assert first.start_time is not None and first.end_time is not None
+    assert second.start_time is not None and fanout.start_time is not None
+    # the waiting branch starts when it gets the slot: after the first one ended
+    assert second.start_time >= first.end_time
+    wait = second.attributes[A.QUEUE_WAIT]
+    assert wait > 0
+    assert second.attributes[A.QUEUE_LIMITER] == "hold"
+    assert (second.start_time - fanout.start_time) / 1e9 >= wait
+    assert first.attributes[A.QUEUE_WAIT] == 0.0
+    assert not spans_named(exporter, "queue wait")
+
+
+async def test_waiting_again_before_a_retry_is_a_queue_span(
+    exporter: InMemorySpanExporter,
+) -> None:
+    release = asyncio.Event()
+    attempts = 0
+
+    @parallel(max_concurrency=1, retry=Retry(attempts=2, initial=0.0, retry_on=KeyError))
+    async def job(i: int) -> int:
+        nonlocal attempts
+        if i == 0:
+            attempts += 1
+            if attempts == 1:
+                raise KeyError("again")
+            return 0
+        await release.wait()
+        return i
+
+    # branch 0 fails, branch 1 takes the slot, branch 0's retry waits for it in line
+    task = asyncio.ensure_future(job.map([0, 1]))
+    for _ in range(10):
+        await asyncio.sleep(0)
+    release.set()
+    assert await task == [0, 1]
     (queue,) = spans_named(exporter, "queue wait")
-    waiting = [s for s in spans_named(exporter, "hold") if s.attributes[A.BRANCH_INDEX] == 1]
-    first = [s for s in spans_named(exporter, "hold") if s.attributes[A.BRANCH_INDEX] == 0]
-    assert queue.parent is not None and waiting[0].context is not None
-    assert queue.parent.span_id == waiting[0].context.span_id
-    assert queue.attributes == {
-        A.ROLE: A.ROLE_QUEUE,
-        A.QUEUE_REASON: "cap",
-        A.QUEUE_LIMITER: "hold",
-    }
-    assert waiting[0].attributes[A.QUEUE_WAIT] > 0
-    assert first[0].attributes[A.QUEUE_WAIT] == 0.0
+    retried = next(s for s in spans_named(exporter, "job") if s.attributes[A.BRANCH_INDEX] == 0)
+    assert queue.parent is not None and retried.context is not None
+    assert queue.parent.span_id == retried.context.span_id
+    assert queue.attributes == {A.ROLE: A.ROLE_QUEUE, A.QUEUE_REASON: "cap", A.QUEUE_LIMITER: "job"}
+    assert retried.attributes[A.QUEUE_WAIT] > 0
+    assert retried.attributes[A.BRANCH_ATTEMPTS] == 2
+
+
+async def test_a_branch_cancelled_in_line_still_ends_its_span_as_cancelled(
+    exporter: InMemorySpanExporter,
+) -> None:
+    @parallel(max_concurrency=1)
+    async def job(i: int) -> int:
+        if i == 0:
+            await asyncio.sleep(0)
+            raise ValueError("first fails")
+        await asyncio.Event().wait()  # branch 1 runs until cancelled; branch 2 never starts
+        return i
+
+    with pytest.RaisesGroup(ValueError):
+        await job.map([0, 1, 2])
+    spans = {s.attributes[A.BRANCH_INDEX]: s for s in spans_named(exporter, "job")}
+    assert spans.keys() == {0, 1, 2}
+    assert spans[1].attributes[A.BRANCH_ATTEMPTS] == 1
+    assert spans[2].attributes[A.BRANCH_ATTEMPTS] == 0
+    assert spans[2].attributes[A.QUEUE_WAIT] > 0
+    for i in (1, 2):
+        assert spans[i].attributes[A.BRANCH_OUTCOME] == "cancelled"
+        assert spans[i].attributes[A.CANCEL_REASON] == "sibling failed"
 
 
 async def test_on_error_raise_cancels_siblings_and_names_the_failed_branch(

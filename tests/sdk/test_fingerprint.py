@@ -1,0 +1,64 @@
+"""Data-flow fingerprints: what matches, what does not, and what is never recorded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fanscope.sdk import fingerprint
+
+ANSWER = (
+    "Acme Corp reported third quarter revenue of 4.2 billion dollars, up eleven percent "
+    "year over year, driven by strong demand for its cloud storage products in Europe."
+)
+
+
+def test_an_answer_passed_as_an_argument_matches_its_output() -> None:
+    out = fingerprint.outputs_of(ANSWER)
+    assert set(out) & set(fingerprint.inputs_of(([ANSWER, "other text here"],), {}))
+
+
+def test_an_answer_pasted_into_a_longer_prompt_matches() -> None:
+    prompt = (
+        "You are an analyst. Using the sources below, write a short brief.\n\n"
+        f"News: {ANSWER}\n\nFilings: nothing notable was filed this quarter at all.\n"
+    )
+    assert set(fingerprint.outputs_of(ANSWER)) & set(fingerprint.inputs_of((prompt,), {}))
+
+
+def test_unrelated_texts_and_small_values_do_not_match() -> None:
+    other = "The weather in Lisbon will be sunny with a light breeze from the north west."
+    assert not set(fingerprint.outputs_of(ANSWER)) & set(fingerprint.inputs_of((other,), {}))
+    assert fingerprint.inputs_of((1, 2.5, True, None, "short"), {}) == []
+
+
+def test_fingerprints_are_hex_bounded_and_never_contain_content() -> None:
+    long_prompt = " ".join(f"word{i}" for i in range(5000))
+    prints = fingerprint.inputs_of((long_prompt,), {})
+    assert 1 < len(prints) <= fingerprint.MAX_INPUTS
+    assert all(len(p) == 16 and int(p, 16) >= 0 for p in prints)
+    assert not any("word" in p for p in prints)
+
+
+def test_containers_and_dataclasses_are_walked() -> None:
+    @dataclass
+    class Doc:
+        body: str
+
+    assert set(fingerprint.outputs_of(ANSWER)) <= set(
+        fingerprint.inputs_of((), {"doc": Doc(ANSWER), "n": 3})
+    )
+
+
+def test_the_key_changes_the_hashes_and_disabling_records_nothing() -> None:
+    before = fingerprint.outputs_of(ANSWER)
+    saved = dict(fingerprint._state)
+    try:
+        fingerprint.set_key("fixed key")
+        keyed = fingerprint.outputs_of(ANSWER)
+        assert keyed != before
+        fingerprint.set_key("fixed key")
+        assert fingerprint.outputs_of(ANSWER) == keyed
+        fingerprint.set_enabled(False)
+        assert fingerprint.outputs_of(ANSWER) == []
+    finally:
+        fingerprint._state.update(saved)
