@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -59,11 +59,11 @@ def run_app(kwargs: str, env: dict[str, str] | None = None, cwd: Path | None = N
     return done.stdout
 
 
-def read_lines(path: Path) -> list[dict[str, object]]:
+def read_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def spans_of(requests: list[dict]) -> list[dict]:  # type: ignore[type-arg]
+def spans_of(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [
         span
         for request in requests
@@ -78,11 +78,11 @@ def test_trace_file_holds_otlp_json_lines_with_hex_ids(tmp_path: Path) -> None:
     run_app(f"trace_file={str(out)!r}")
     requests = read_lines(out)
     assert requests, "nothing was flushed at exit"
-    resource = requests[0]["resourceSpans"][0]["resource"]  # type: ignore[index]
+    resource = requests[0]["resourceSpans"][0]["resource"]
     assert {"key": "service.name", "value": {"stringValue": "agent-under-test"}} in resource[
         "attributes"
     ]
-    spans = spans_of(requests)  # type: ignore[arg-type]
+    spans = spans_of(requests)
     names = sorted(s["name"] for s in spans)
     assert names == ["fan-in lookup", "lookup", "lookup", "lookup", "map lookup"]
     fanout = next(s for s in spans if s["name"] == "map lookup")
@@ -96,14 +96,14 @@ def test_trace_file_holds_otlp_json_lines_with_hex_ids(tmp_path: Path) -> None:
         assert branch["parentSpanId"] == fanout["spanId"]
         wait = next(a for a in branch["attributes"] if a["key"] == "fanscope.queue.wait_s")
         waits.append(wait["value"]["doubleValue"])
+        assert branch["traceId"] == fanout["traceId"]
     # cap 2, three sources: exactly one waited in line
     assert sum(1 for w in waits if w > 0) == 1
-        assert branch["traceId"] == fanout["traceId"]
 
 
 def test_default_is_traces_jsonl_in_the_working_directory(tmp_path: Path) -> None:
     run_app("", cwd=tmp_path)
-    assert len(spans_of(read_lines(tmp_path / "traces.jsonl"))) == 5  # type: ignore[arg-type]
+    assert len(spans_of(read_lines(tmp_path / "traces.jsonl"))) == 5
 
 
 def test_an_unwritable_trace_file_does_not_break_the_program(tmp_path: Path) -> None:
@@ -174,7 +174,7 @@ def test_otlp_endpoint_argument_and_a_file_together(
         sum(len(ss.spans) for r in received for rs in r.resource_spans for ss in rs.scope_spans)
         == 5
     )
-    assert len(spans_of(read_lines(out))) == 5  # type: ignore[arg-type]
+    assert len(spans_of(read_lines(out))) == 5
 
 
 def test_a_dead_otlp_endpoint_does_not_take_the_program_down(tmp_path: Path) -> None:
@@ -209,7 +209,7 @@ def test_an_existing_provider_is_kept_and_gets_our_exporter(tmp_path: Path) -> N
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     requests = read_lines(out)
-    attrs = requests[0]["resourceSpans"][0]["resource"]["attributes"]  # type: ignore[index]
+    attrs = requests[0]["resourceSpans"][0]["resource"]["attributes"]
     assert {"key": "service.name", "value": {"stringValue": "theirs"}} in attrs
 
 
@@ -218,4 +218,4 @@ def test_a_bad_protocol_is_one_clear_error() -> None:
     from fanscope.exporters.configure import configure
 
     with pytest.raises(ConfigurationError, match="otlp_protocol must be 'http/protobuf' or 'grpc'"):
-        configure(otlp_protocol="udp")  # type: ignore[arg-type]
+        configure(otlp_protocol="udp")
