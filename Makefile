@@ -18,7 +18,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check fanscope tests benchmarks examples
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy --strict fanscope
+	$(VENV)/bin/mypy --strict fanscope tests/typing
 
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q

@@ -26,7 +26,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, overload
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -48,6 +48,7 @@ from fanscope.sdk.retry import Retry
 from fanscope.sdk.tracing import error_type, record_error, set_dataflow, tracer
 
 OnError = Literal["raise", "collect", "skip"]
+T = TypeVar("T")
 _ON_ERROR = ("raise", "collect", "skip")
 
 
@@ -694,6 +695,28 @@ def _gather_job(aw: object, index: int, name: str | None, limiters: tuple[Limite
     return Job(policy, lambda: awaitable, index=index, name=name, once=True)
 
 
+@overload
+async def gather(
+    *aws: Awaitable[Any],
+    name: str | None = ...,
+    max_concurrency: int | None = ...,
+    on_error: OnError = ...,
+    min_successes: int | None = ...,
+    deadline: float | None = ...,
+    reduce: None = ...,
+    **named_aws: Awaitable[Any],
+) -> Results: ...
+@overload
+async def gather(
+    *aws: Awaitable[Any],
+    name: str | None = ...,
+    max_concurrency: int | None = ...,
+    on_error: OnError = ...,
+    min_successes: int | None = ...,
+    deadline: float | None = ...,
+    reduce: Callable[[Results], Awaitable[T]] | Callable[[Results], T],
+    **named_aws: Awaitable[Any],
+) -> T: ...
 async def gather(
     *aws: Awaitable[Any],
     name: str | None = None,
