@@ -40,7 +40,8 @@ async def test_named_branches_keep_their_names_in_results_and_spans(
     (filings,) = spans_named(exporter, "filings")
     (fanout,) = spans_named(exporter, "gather")
     assert news.attributes[A.BRANCH_NAME] == "news"
-    assert news.attributes[A.KIND] == A.KIND_SECTION
+    assert fanout.attributes[A.KIND] == A.KIND_SECTION
+    assert A.KIND not in news.attributes  # read from the parent fan-out
     # a @parallel call is the branch itself: one span, with the function's identity
     assert filings.attributes[A.FUNCTION].endswith("fetch_filings")
     assert not spans_named(exporter, "fetch_filings")

@@ -156,7 +156,7 @@ async def test_waiting_for_a_slot_shows_as_a_gap_and_an_attribute(
     assert wait > 0
     assert second.attributes[A.QUEUE_LIMITER] == "hold"
     assert (second.start_time - fanout.start_time) / 1e9 >= wait
-    assert first.attributes[A.QUEUE_WAIT] == 0.0
+    assert A.QUEUE_WAIT not in first.attributes  # absent means it never waited
     assert not spans_named(exporter, "queue wait")
 
 
@@ -207,12 +207,12 @@ async def test_a_branch_cancelled_in_line_still_ends_its_span_as_cancelled(
         await job.map([0, 1, 2])
     spans = {s.attributes[A.BRANCH_INDEX]: s for s in spans_named(exporter, "job")}
     assert spans.keys() == {0, 1, 2}
-    assert spans[1].attributes[A.BRANCH_ATTEMPTS] == 1
     assert spans[2].attributes[A.BRANCH_ATTEMPTS] == 0
     assert spans[2].attributes[A.QUEUE_WAIT] > 0
     for i in (1, 2):
         assert spans[i].attributes[A.BRANCH_OUTCOME] == "cancelled"
         assert spans[i].attributes[A.CANCEL_REASON] == "sibling failed"
+    assert A.BRANCH_ATTEMPTS not in spans[1].attributes  # absent means 1
 
 
 async def test_on_error_raise_cancels_siblings_and_names_the_failed_branch(
