@@ -219,3 +219,42 @@ def test_a_bad_protocol_is_one_clear_error() -> None:
 
     with pytest.raises(ConfigurationError, match="otlp_protocol must be 'http/protobuf' or 'grpc'"):
         configure(otlp_protocol="udp")
+
+
+def test_otlp_over_grpc_reaches_a_real_grpc_receiver() -> None:
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+    received: list[ExportTraceServiceRequest] = []
+
+    class Service(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(
+            self, request: ExportTraceServiceRequest, context: object
+        ) -> trace_service_pb2.ExportTraceServiceResponse:
+            received.append(request)
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Service(), server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        run_app(
+            "trace_file=False",
+            env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            },
+        )
+    finally:
+        server.stop(grace=None)
+    names = sorted(
+        s.name
+        for r in received
+        for rs in r.resource_spans
+        for ss in rs.scope_spans
+        for s in ss.spans
+    )
+    assert names == ["fan-in lookup", "lookup", "lookup", "lookup", "map lookup"]

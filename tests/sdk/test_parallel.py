@@ -610,3 +610,51 @@ async def test_retry_after_pauses_the_limiter_for_everyone() -> None:
     assert later == [1, 2]
     # the retry and every call after it started no sooner than the retry-after
     assert all(t - start >= 0.05 for t in times[1:])
+
+
+async def test_a_taskgroup_inside_a_branch_keeps_its_children_under_the_branch(
+    exporter: InMemorySpanExporter,
+) -> None:
+    @traced
+    async def part(i: int) -> int:
+        await asyncio.sleep(0)
+        return i
+
+    @parallel
+    async def branch(n: int) -> int:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(part(i)) for i in range(n)]
+        return sum(t.result() for t in tasks)
+
+    assert await branch.map([2, 3]) == [1, 3]
+    branch_ids = {s.context.span_id for s in spans_named(exporter, "branch") if s.context}
+    parts = spans_named(exporter, "part")
+    assert len(parts) == 5
+    assert {p.parent.span_id for p in parts if p.parent} == branch_ids
+    assert [s.name for s in exporter.get_finished_spans() if s.parent is None] == ["map branch"]
+
+
+async def test_run_in_executor_loses_the_parent_unless_the_context_is_copied(
+    exporter: InMemorySpanExporter,
+) -> None:
+    import contextvars
+    import functools
+
+    @traced
+    def blocking() -> int:
+        return 1
+
+    @parallel
+    async def branch(copy: bool) -> int:
+        loop = asyncio.get_running_loop()
+        if copy:
+            ctx = contextvars.copy_context()
+            return await loop.run_in_executor(None, functools.partial(ctx.run, blocking))
+        return await loop.run_in_executor(None, blocking)
+
+    await branch.map([True, False])
+    steps = {s.context.span_id: s for s in spans_named(exporter, "blocking") if s.context}
+    parents = [s.parent for s in steps.values()]
+    # documented in docs/sdk.md: the copied context nests, the bare executor call does not
+    assert sum(1 for p in parents if p is None) == 1
+    assert sum(1 for p in parents if p is not None) == 1
