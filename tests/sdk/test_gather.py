@@ -114,3 +114,32 @@ async def test_passing_the_function_instead_of_a_call_says_so_and_leaks_nothing(
         await fanscope.gather(pending, news=search_news)  # type: ignore[arg-type]
     # the coroutine that was passed alongside was closed, not left un-awaited
     assert pending.cr_frame is None
+
+
+def test_everything_works_in_a_process_with_no_tracer_provider_at_all() -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        """
+        import asyncio
+        import fanscope
+        from fanscope import parallel, traced
+        from opentelemetry import trace
+
+        @parallel(max_concurrency=2, retry=fanscope.Retry(attempts=2, initial=0))
+        async def job(i: int) -> int:
+            return i * 2
+
+        @traced
+        async def main() -> object:
+            answers = await fanscope.gather(a=job(1), b=job(2))
+            return await job.map(range(4)), answers.b, trace.get_current_span().is_recording()
+
+        print(asyncio.run(main()))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "([0, 2, 4, 6], 4, False)"
+    assert done.stderr == ""
