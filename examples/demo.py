@@ -30,7 +30,7 @@ def where_time_went(path: Path) -> None:
     spans = spans_in(path)
     for span in sorted(spans, key=lambda s: int(str(s["startTimeUnixNano"]))):
         seconds = (int(str(span["endTimeUnixNano"])) - int(str(span["startTimeUnixNano"]))) / 1e9
-        print(f"    {str(span['name']):<16} {seconds * 1000:7.1f} ms")
+        print(f"    {span['name']!s:<16} {seconds * 1000:7.1f} ms")
 
 
 def main() -> None:
