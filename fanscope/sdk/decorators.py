@@ -417,12 +417,13 @@ def traced(fn: F | None = None, /, *, name: str | None = None) -> F | Callable[[
                 span_name, attributes={A.ROLE: A.ROLE_STEP, A.FUNCTION: function}
             )
             if span.is_recording() and fingerprint.is_enabled() and (args or kwargs):
-                set_dataflow(span, A.DATAFLOW_INPUTS, fingerprint.inputs_of(args, kwargs))
+                prints = fingerprint.inputs_of(args, kwargs, scalars=True)
+                set_dataflow(span, A.DATAFLOW_INPUTS, prints)
             return span
 
         def finish(span: trace.Span, value: Any) -> None:
             if span.is_recording() and fingerprint.is_enabled():
-                set_dataflow(span, A.DATAFLOW_OUTPUTS, fingerprint.outputs_of(value))
+                set_dataflow(span, A.DATAFLOW_OUTPUTS, fingerprint.outputs_of(value, scalars=True))
 
         if inspect.iscoroutinefunction(f):
 

@@ -14,8 +14,11 @@ the content. How a value is fingerprinted:
 * bytes of at least ``MIN_CHARS``: a hash of the whole;
 * lists, tuples, sets and dict values: their items, up to ``MAX_ITEMS`` and ``MAX_DEPTH``
   levels deep; dataclass instances: their fields;
-* numbers, booleans, ``None``, short strings and other objects: nothing (a shared ``1`` or
-  ``"user"`` says nothing about data flow).
+* numbers and strings shorter than ``MIN_CHARS``: only for sequential steps (``@traced``,
+  a lone ``await f(x)``, ``gather`` branches), where missing a value passed on would claim
+  independence falsely; a match that is a coincidence only makes the analyzer cautious.
+  Not for ``map`` branches, whose items are often plain numbers and cost matters there;
+* booleans, ``None`` and other objects: nothing (a shared ``True`` says nothing).
 
 The key is random per process unless ``configure(fingerprint_key=...)`` sets one, so hashes
 cannot be matched against guessed content by anyone without the key. Fingerprinting is on by
@@ -63,7 +66,7 @@ def _h(data: bytes) -> int:
 def _text(text: str, budget: int) -> list[int]:
     words = text.split()
     norm = " ".join(words)
-    if len(norm) < MIN_CHARS:
+    if not norm:
         return []
     whole = _h(norm.encode())
     if len(words) <= SHINGLE_WORDS or budget <= 1:
@@ -76,14 +79,20 @@ def _text(text: str, budget: int) -> list[int]:
     return [whole, *sorted(anchors)[: budget - 1]]
 
 
-def _walk(value: object, depth: int, out: list[object]) -> None:
+def _walk(value: object, depth: int, out: list[object], scalars: bool) -> None:
     if len(out) >= MAX_ITEMS:
         return
     if isinstance(value, str | bytes | bytearray):
-        if len(value) >= MIN_CHARS:
+        if len(value) >= MIN_CHARS or (scalars and value):
             out.append(value)
         return
-    if depth >= MAX_DEPTH or isinstance(value, int | float | complex | bool) or value is None:
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, int | float):
+        if scalars:
+            out.append(value)
+        return
+    if depth >= MAX_DEPTH or isinstance(value, complex):
         return
     items: Iterable[object]
     if isinstance(value, Mapping):
@@ -95,18 +104,21 @@ def _walk(value: object, depth: int, out: list[object]) -> None:
     else:
         return
     for item in items:
-        _walk(item, depth + 1, out)
+        _walk(item, depth + 1, out, scalars)
         if len(out) >= MAX_ITEMS:
             return
 
 
-def fingerprints(values: Iterable[object], limit: int) -> list[str]:
-    """Fingerprints of ``values`` as 16-hex-digit strings, at most ``limit`` of them."""
+def fingerprints(values: Iterable[object], limit: int, *, scalars: bool = False) -> list[str]:
+    """Fingerprints of ``values`` as 16-hex-digit strings, at most ``limit`` of them.
+
+    With ``scalars``, numbers and short strings count too (see the module docstring).
+    """
     if not _state["enabled"]:
         return []
     leaves: list[object] = []
     for value in values:
-        _walk(value, 0, leaves)
+        _walk(value, 0, leaves, scalars)
     if not leaves:
         return []
     per_leaf = max(1, limit // len(leaves))
@@ -116,6 +128,8 @@ def fingerprints(values: Iterable[object], limit: int) -> list[str]:
             hashes = _text(leaf, per_leaf)
         elif isinstance(leaf, bytes | bytearray):
             hashes = [_h(b"b:" + bytes(leaf))]
+        elif isinstance(leaf, int | float):
+            hashes = [_h(b"n:" + repr(leaf).encode())]
         else:
             continue
         for h in hashes:
@@ -128,13 +142,15 @@ def fingerprints(values: Iterable[object], limit: int) -> list[str]:
 _SCALARS = (int, float, bool, type(None))
 
 
-def inputs_of(args: tuple[object, ...], kwargs: Mapping[str, object]) -> list[str]:
+def inputs_of(
+    args: tuple[object, ...], kwargs: Mapping[str, object], *, scalars: bool = False
+) -> list[str]:
     """Fingerprints of a call's arguments."""
-    if not kwargs and all(type(a) in _SCALARS for a in args):
-        return []  # the common cheap case: numbers only, nothing to record
-    return fingerprints((*args, *kwargs.values()), MAX_INPUTS)
+    if not scalars and not kwargs and all(type(a) in _SCALARS for a in args):
+        return []  # the common cheap case in a map: numbers only, nothing to record
+    return fingerprints((*args, *kwargs.values()), MAX_INPUTS, scalars=scalars)
 
 
-def outputs_of(value: object) -> list[str]:
+def outputs_of(value: object, *, scalars: bool = False) -> list[str]:
     """Fingerprints of a call's return value."""
-    return fingerprints((value,), MAX_OUTPUTS)
+    return fingerprints((value,), MAX_OUTPUTS, scalars=scalars)

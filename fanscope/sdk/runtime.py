@@ -62,6 +62,12 @@ class CallPolicy:
     retry: Retry | None = None
     timeout: float | None = None
 
+    @property
+    def max_concurrency(self) -> int | None:
+        """The tightest cap among the limiters (``None`` when unbounded)."""
+        caps = [lim.max_concurrency for lim in self.limiters if lim.max_concurrency is not None]
+        return min(caps) if caps else None
+
 
 @dataclass(slots=True)
 class Job:
@@ -221,8 +227,10 @@ def _branch_attrs(job: Job, kind: str | None, recording: bool) -> dict[str, Any]
         attrs[A.BRANCH_NAME] = job.name
     if policy.timeout is not None:
         attrs[A.BRANCH_TIMEOUT] = policy.timeout
+    if kind is None and policy.max_concurrency is not None:
+        attrs[A.BRANCH_MAX_CONCURRENCY] = policy.max_concurrency
     if recording and (job.args or job.kwargs) and fingerprint.is_enabled():
-        prints = fingerprint.inputs_of(job.args, job.kwargs)
+        prints = fingerprint.inputs_of(job.args, job.kwargs, scalars=kind != A.KIND_MAP)
         if prints:
             attrs[A.DATAFLOW_INPUTS] = prints
     return attrs
@@ -317,7 +325,7 @@ async def run_branch(
                 for limiter in policy.limiters:
                     limiter.release()
             if recording and fingerprint.is_enabled():
-                prints = fingerprint.outputs_of(value)
+                prints = fingerprint.outputs_of(value, scalars=kind != A.KIND_MAP)
                 if prints:
                     attrs[A.DATAFLOW_OUTPUTS] = prints
             return Outcome(job.index or 0, "ok", value=value, name=job.name, attempts=attempts)

@@ -62,3 +62,12 @@ def test_the_key_changes_the_hashes_and_disabling_records_nothing() -> None:
         assert fingerprint.outputs_of(ANSWER) == []
     finally:
         fingerprint._state.update(saved)
+
+
+def test_sequential_steps_fingerprint_numbers_and_short_strings_too() -> None:
+    assert fingerprint.inputs_of((42, "ACME"), {}) == []
+    scalar = fingerprint.inputs_of((42, "ACME", True, None), {}, scalars=True)
+    assert len(scalar) == 2
+    assert set(fingerprint.outputs_of(42, scalars=True)) <= set(scalar)
+    assert not set(fingerprint.outputs_of(43, scalars=True)) & set(scalar)
+    assert fingerprint.outputs_of("42", scalars=True) != fingerprint.outputs_of(42, scalars=True)
