@@ -1,0 +1,241 @@
+"""The analysis of a set of traces, as one versioned document.
+
+:func:`analyze` computes everything; :meth:`Report.to_dict` is the JSON schema
+(``fanscope.report/v1``, documented in ``docs/analysis.md``) and every number the terminal,
+Markdown and HTML reports print comes from it.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from fanscope.analysis.critical_path import Segment, critical_path, effective_intervals
+from fanscope.analysis.fanouts import FanoutStats, fanout_stats, queue_wait
+from fanscope.analysis.model import Span
+from fanscope.analysis.opportunities import Opportunity, whatif
+from fanscope.analysis.tree import VIRTUAL_ROOT, Trace, build_traces
+from fanscope.sdk import attributes as A
+
+SCHEMA = "fanscope.report/v1"
+NS = 1e9
+
+
+@dataclass
+class TraceReport:
+    """The analysis of one trace. Times are seconds; ``start`` is ns since the epoch."""
+
+    trace_id: str
+    service: str
+    root: str
+    start: int
+    duration: float
+    spans: int
+    critical_path: list[dict[str, Any]]
+    by_operation: dict[str, float]
+    fanouts: list[dict[str, Any]]
+    opportunities: list[dict[str, Any]]
+    whatif: float
+    saving: float
+    parallelizable_share: float
+    queue_wait_total: float
+    queue_wait_on_path: float
+    queue_wait_share: float
+    straggler_ratio: float
+    unknown_pairs: int
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """Every trace's analysis, per-operation statistics across traces, and warnings."""
+
+    traces: list[TraceReport]
+    operations: dict[str, dict[str, float]]
+    warnings: list[str]
+    sources: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "sources": list(self.sources),
+            "traces": [asdict(t) for t in self.traces],
+            "operations": self.operations,
+            "warnings": list(self.warnings),
+        }
+
+    def trace(self, trace_id: str | None = None) -> TraceReport:
+        """One trace's report (the only one, or the one with ``trace_id``)."""
+        if trace_id is None:
+            if len(self.traces) != 1:
+                raise ValueError(f"the report has {len(self.traces)} traces; pass a trace id")
+            return self.traces[0]
+        for t in self.traces:
+            if t.trace_id == trace_id:
+                return t
+        raise KeyError(trace_id)
+
+
+def _label(trace: Trace, span_id: str) -> str:
+    if span_id == VIRTUAL_ROOT:
+        return "(no span)"
+    span = trace.spans[span_id]
+    name = span.attr(A.BRANCH_NAME)
+    index = span.attr(A.BRANCH_INDEX)
+    if name:
+        return str(name) if name == span.name else f"{span.name} ({name})"
+    if index is not None and span.attr(A.ROLE) == A.ROLE_BRANCH:
+        return f"{span.name}[{index}]"
+    return span.name
+
+
+def _queue_on_path(trace: Trace, segments: Sequence[Segment]) -> float:
+    """Seconds of the critical path spent waiting in line.
+
+    A branch's first wait is the gap before its span (``docs/conventions.md``): on the path it
+    is the parent's own segment that ends where the branch starts. Later waits are ``queue``
+    spans, whose segments count whole.
+    """
+    eff = effective_intervals(trace)
+    ends = {(s.span_id, s.end): s for s in segments}
+    on_path = {s.span_id for s in segments}
+    total = 0
+    for sid in on_path:
+        if sid == VIRTUAL_ROOT:
+            continue
+        span = trace.spans[sid]
+        role = span.attr(A.ROLE)
+        if role == A.ROLE_QUEUE:
+            total += sum(s.duration for s in segments if s.span_id == sid)
+        elif role == A.ROLE_BRANCH and sid in eff:
+            parent = trace.parent(sid)
+            seg = ends.get((parent or "", eff[sid][0]))
+            if seg is not None:
+                total += min(seg.duration, int(queue_wait(trace, sid) * NS))
+    return total / NS
+
+
+def analyze_trace(trace: Trace) -> TraceReport:
+    segments = critical_path(trace)
+    start = trace.start
+    path: list[dict[str, Any]] = [
+        {
+            "span_id": s.span_id,
+            "name": _label(trace, s.span_id),
+            "operation": trace.spans[s.span_id].name if s.span_id else "(no span)",
+            "start": (s.start - start) / NS,
+            "end": (s.end - start) / NS,
+            "duration": s.duration / NS,
+        }
+        for s in segments
+    ]
+    by_operation: dict[str, float] = {}
+    for seg in path:
+        operation = str(seg["operation"])
+        by_operation[operation] = by_operation.get(operation, 0.0) + float(seg["duration"])
+    on_path = {s.span_id for s in segments}
+    stats: list[FanoutStats] = fanout_stats(trace)
+    fanouts = []
+    for f in stats:
+        entry = asdict(f)
+        entry["on_critical_path"] = f.span_id in on_path or any(
+            c in on_path for c in trace.children.get(f.span_id, ())
+        )
+        fanouts.append(entry)
+    plan = whatif(trace)
+    duration = trace.duration / NS
+    queue_total = sum(f.queue_wait for f in stats)
+    queue_path = _queue_on_path(trace, segments)
+    stragglers = [f.straggler_ratio for f in stats if f.branches >= 2]
+    return TraceReport(
+        trace_id=trace.trace_id,
+        service=trace.service(),
+        root=_label(trace, trace.roots[0]) if len(trace.roots) == 1 else "(several roots)",
+        start=start,
+        duration=duration,
+        spans=len(trace.spans),
+        critical_path=path,
+        by_operation=dict(sorted(by_operation.items(), key=lambda kv: -kv[1])),
+        fanouts=fanouts,
+        opportunities=[_opportunity_dict(trace, o) for o in plan.opportunities],
+        whatif=plan.duration,
+        saving=plan.saving,
+        parallelizable_share=plan.saving / duration if duration > 0 else 0.0,
+        queue_wait_total=queue_total,
+        queue_wait_on_path=queue_path,
+        queue_wait_share=queue_path / duration if duration > 0 else 0.0,
+        straggler_ratio=max(stragglers, default=1.0),
+        unknown_pairs=plan.unknown_pairs,
+        warnings=list(trace.warnings),
+    )
+
+
+def _opportunity_dict(trace: Trace, o: Opportunity) -> dict[str, Any]:
+    def ref(sid: str) -> dict[str, Any]:
+        span = trace.spans[sid]
+        return {
+            "span_id": sid,
+            "name": _label(trace, sid),
+            "start": (span.start - trace.start) / NS,
+            "duration": span.duration / NS,
+        }
+
+    return {
+        "parent_span_id": o.parent_span_id,
+        "parent": _label(trace, o.parent_span_id),
+        "run_together": [[ref(s) for s in group] for group in o.run_together],
+        "keep_after": [
+            {"step": ref(step), "after": [ref(p) for p in after]} for step, after in o.keep_after
+        ],
+        "observed": o.observed,
+        "whatif": o.whatif,
+        "saving": o.saving,
+    }
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    if len(ordered) == 1:
+        return ordered[0]
+    return statistics.quantiles(ordered, n=100, method="inclusive")[int(q) - 1]
+
+
+def operation_stats(traces: Sequence[TraceReport]) -> dict[str, dict[str, float]]:
+    """Per operation: p50 and p95 of its time on the critical path, over the traces."""
+    samples: dict[str, list[float]] = {}
+    for t in traces:
+        for name, seconds in t.by_operation.items():
+            samples.setdefault(name, []).append(seconds)
+    out = {}
+    for name, values in samples.items():
+        # a trace where the operation is absent from the path counts as 0 for it
+        values = values + [0.0] * (len(traces) - len(values))
+        out[name] = {
+            "traces": float(len([v for v in values if v > 0])),
+            "p50": _percentile(values, 50),
+            "p95": _percentile(values, 95),
+            "mean": statistics.fmean(values),
+        }
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]["p50"]))
+
+
+def analyze(
+    spans: Iterable[Span],
+    *,
+    trace_id: str | None = None,
+    warnings: Sequence[str] = (),
+    sources: Sequence[str] = (),
+) -> Report:
+    """Analyse every trace in ``spans`` (or only ``trace_id``).
+
+    ``spans`` come from :mod:`fanscope.analysis.readers` (files, or OpenTelemetry SDK spans via
+    ``from_readable_spans``).
+    """
+    traces = build_traces(spans)
+    if trace_id is not None:
+        wanted = trace_id.lower()
+        traces = [t for t in traces if t.trace_id == wanted or t.trace_id.endswith(wanted)]
+    reports = [analyze_trace(t) for t in traces if t.roots]
+    return Report(reports, operation_stats(reports), list(warnings), list(sources))

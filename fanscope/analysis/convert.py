@@ -1,0 +1,134 @@
+"""Convert trace files between OTLP JSON lines and Jaeger JSON.
+
+Jaeger UI's "upload JSON" renders Jaeger JSON by itself but turns OTLP JSON into Jaeger JSON by
+calling a running Jaeger backend, so a CI artifact meant to be dropped into Jaeger UI must be
+Jaeger JSON. Both directions keep every span, parent, attribute, event and status. Jaeger JSON
+has no array type: arrays are written as JSON strings (as the OpenTelemetry-to-Jaeger
+translation does) and read back as lists. Links are not written to Jaeger JSON, whose only
+reference types (CHILD_OF, FOLLOWS_FROM) would read as parents.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from fanscope.analysis.model import Span
+from fanscope.exporters.files import any_value
+
+_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
+_STATUS = {"unset": 0, "ok": 1, "error": 2}
+
+
+def _tag(key: str, value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"key": key, "type": "bool", "value": value}
+    if isinstance(value, int):
+        return {"key": key, "type": "int64", "value": value}
+    if isinstance(value, float):
+        return {"key": key, "type": "float64", "value": value}
+    if isinstance(value, list | dict):
+        return {"key": key, "type": "string", "value": json.dumps(value)}
+    return {"key": key, "type": "string", "value": "" if value is None else str(value)}
+
+
+def to_jaeger(spans: Iterable[Span]) -> dict[str, Any]:
+    """A Jaeger JSON document (``{"data": [...]}``) with one entry per trace."""
+    traces: dict[str, dict[str, Any]] = {}
+    for span in spans:
+        doc = traces.setdefault(
+            span.trace_id, {"traceID": span.trace_id, "spans": [], "processes": {}}
+        )
+        processes = doc["processes"]
+        key = json.dumps(sorted((k, str(v)) for k, v in span.resource.items()))
+        pid = next((p for p, proc in processes.items() if proc["_key"] == key), None)
+        if pid is None:
+            pid = f"p{len(processes) + 1}"
+            tags = [_tag(k, v) for k, v in span.resource.items() if k != "service.name"]
+            processes[pid] = {"serviceName": span.service, "tags": tags, "_key": key}
+        tags = [_tag(k, v) for k, v in span.attributes.items()]
+        if span.kind in _KINDS and span.kind != 1:
+            tags.append(_tag("span.kind", _KINDS[span.kind]))
+        if span.status != "unset":
+            tags.append(_tag("otel.status_code", span.status.upper()))
+        if span.status_message:
+            tags.append(_tag("otel.status_description", span.status_message))
+        if span.scope:
+            tags.append(_tag("otel.scope.name", span.scope))
+        refs = []
+        if span.parent_id:
+            refs.append({"refType": "CHILD_OF", "traceID": span.trace_id, "spanID": span.parent_id})
+        doc["spans"].append(
+            {
+                "traceID": span.trace_id,
+                "spanID": span.span_id,
+                "operationName": span.name,
+                "references": refs,
+                "startTime": span.start // 1000,
+                "duration": (span.end - span.start) // 1000,
+                "tags": tags,
+                "logs": [
+                    {
+                        "timestamp": t // 1000,
+                        "fields": [_tag("event", name), *(_tag(k, v) for k, v in attrs.items())],
+                    }
+                    for t, name, attrs in span.events
+                ],
+                "processID": pid,
+                "warnings": None,
+            }
+        )
+    for doc in traces.values():
+        for proc in doc["processes"].values():
+            proc.pop("_key", None)
+    return {"data": list(traces.values()), "total": 0, "limit": 0, "offset": 0, "errors": None}
+
+
+def _kv(attrs: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"key": k, "value": any_value(v)} for k, v in attrs.items() if v is not None]
+
+
+def to_otlp_lines(spans: Iterable[Span]) -> list[str]:
+    """OTLP JSON lines, one ``ExportTraceServiceRequest`` per trace."""
+    by_trace: dict[str, list[Span]] = {}
+    for span in spans:
+        by_trace.setdefault(span.trace_id, []).append(span)
+    lines = []
+    for members in by_trace.values():
+        groups: dict[tuple[str, str], list[Span]] = {}
+        for span in members:
+            key = (json.dumps(span.resource, sort_keys=True, default=str), span.scope)
+            groups.setdefault(key, []).append(span)
+        resource_spans = []
+        for (resource_key, scope), group in groups.items():
+            encoded = []
+            for s in group:
+                item: dict[str, Any] = {
+                    "traceId": s.trace_id,
+                    "spanId": s.span_id,
+                    "name": s.name,
+                    "kind": s.kind,
+                    "startTimeUnixNano": str(s.start),
+                    "endTimeUnixNano": str(s.end),
+                    "attributes": _kv(s.attributes),
+                    "status": {"code": _STATUS.get(s.status, 0)},
+                }
+                if s.status_message:
+                    item["status"]["message"] = s.status_message
+                if s.parent_id:
+                    item["parentSpanId"] = s.parent_id
+                if s.events:
+                    item["events"] = [
+                        {"timeUnixNano": str(t), "name": n, "attributes": _kv(a)}
+                        for t, n, a in s.events
+                    ]
+                encoded.append(item)
+            resource_spans.append(
+                {
+                    "resource": {"attributes": _kv(json.loads(resource_key))},
+                    "scopeSpans": [{"scope": {"name": scope}, "spans": encoded}],
+                }
+            )
+        lines.append(json.dumps({"resourceSpans": resource_spans}, separators=(",", ":")))
+    return lines

@@ -1,0 +1,42 @@
+"""Compare two sets of traces: what got slower or faster on the critical path, per operation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Change:
+    operation: str
+    base: float
+    head: float
+
+    @property
+    def delta(self) -> float:
+        return self.head - self.base
+
+    @property
+    def ratio(self) -> float:
+        return self.head / self.base if self.base > 0 else float("inf") if self.head > 0 else 1.0
+
+
+def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
+    """Per operation (and ``(total)``), the p50 time on the critical path in both reports."""
+
+    def totals(report: dict[str, Any]) -> float:
+        durations = sorted(t["duration"] for t in report["traces"])
+        return durations[len(durations) // 2] if durations else 0.0
+
+    changes = [Change("(total)", totals(base), totals(head))]
+    names = list(dict.fromkeys([*head["operations"], *base["operations"]]))
+    for name in names:
+        b = base["operations"].get(name, {}).get("p50", 0.0)
+        h = head["operations"].get(name, {}).get("p50", 0.0)
+        changes.append(Change(name, b, h))
+    return changes
+
+
+def slower_than(changes: list[Change], limit: float, floor: float = 0.001) -> list[Change]:
+    """Changes that grew by more than ``limit`` (a share, 0.1 for 10%) and ``floor`` seconds."""
+    return [c for c in changes if c.delta > floor and c.head > c.base * (1 + limit)]

@@ -1,0 +1,138 @@
+"""CI gates: thresholds on a report that fail a build.
+
+A gate is ``<metric> > <limit>`` (or ``>=``), for example ``parallelizable > 20%``:
+
+| metric | what | limit units |
+|---|---|---|
+| ``critical_path`` | a trace's end-to-end time | ``5s``, ``500ms``, ``2min`` |
+| ``parallelizable`` | share of a trace the what-if would save | ``20%`` or ``0.2`` |
+| ``straggler`` | slowest branch over the median branch, worst fan-out | ``3`` or ``3x`` |
+| ``queue_wait`` | share of the critical path spent waiting behind caps | ``10%`` or ``0.1`` |
+
+A gate fails when any analysed trace crosses it. The same gates can be set under
+``[tool.fanscope]`` in ``pyproject.toml`` (``fail_if = ["parallelizable > 20%"]``, or
+``max_critical_path = "5s"``, ``max_parallelizable = "20%"``, ``max_straggler = 3``,
+``max_queue_wait = "10%"``).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fanscope.analysis.report.text import seconds, share
+from fanscope.errors import ConfigurationError
+
+METRICS = {
+    "critical_path": "duration",
+    "parallelizable": "parallelizable_share",
+    "straggler": "straggler_ratio",
+    "queue_wait": "queue_wait_share",
+}
+_SHARES = {"parallelizable", "queue_wait"}
+_GATE = re.compile(r"^\s*([a-z_]+)\s*(>=|>)\s*([0-9.]+)\s*(%|ms|s|min|x)?\s*$")
+_HINT = (
+    "write e.g. 'parallelizable > 20%', 'critical_path > 5s', 'straggler > 3', 'queue_wait > 10%'"
+)
+
+
+@dataclass(frozen=True)
+class Gate:
+    metric: str
+    op: str
+    limit: float
+    text: str
+
+    def crossed(self, value: float) -> bool:
+        return value >= self.limit if self.op == ">=" else value > self.limit
+
+    def show(self, value: float) -> str:
+        if self.metric in _SHARES:
+            return share(value)
+        if self.metric == "critical_path":
+            return seconds(value)
+        return f"{value:.2f}x"
+
+
+def parse_gate(text: str) -> Gate:
+    """A gate from its text; raises ConfigurationError saying what to write instead."""
+    match = _GATE.match(text.strip().lower().replace("-", "_"))
+    if not match:
+        raise ConfigurationError("cannot read the gate", text, _HINT)
+    metric, op, number, unit = match.groups()
+    if metric not in METRICS:
+        raise ConfigurationError(f"unknown gate metric {metric!r}", text, _HINT)
+    value = float(number)
+    if metric in _SHARES:
+        if unit == "%":
+            value /= 100
+        elif unit not in (None,):
+            raise ConfigurationError(f"{metric} is a share", text, "write it as a percentage")
+    elif metric == "critical_path":
+        value *= {"ms": 0.001, "s": 1.0, "min": 60.0, None: 1.0}.get(unit, -1)
+        if value < 0:
+            raise ConfigurationError("critical_path takes a time", text, "write e.g. 5s or 500ms")
+    elif unit not in (None, "x"):
+        raise ConfigurationError("straggler is a ratio", text, "write e.g. 'straggler > 3'")
+    return Gate(metric, op, value, text.strip())
+
+
+def gates_from_options(
+    fail_if: list[str],
+    max_critical_path: str | None = None,
+    max_parallelizable: str | None = None,
+    max_straggler: str | None = None,
+    max_queue_wait: str | None = None,
+) -> list[Gate]:
+    texts = list(fail_if)
+    for metric, limit in (
+        ("critical_path", max_critical_path),
+        ("parallelizable", max_parallelizable),
+        ("straggler", max_straggler),
+        ("queue_wait", max_queue_wait),
+    ):
+        if limit is not None:
+            texts.append(f"{metric} > {limit}")
+    return [parse_gate(t) for t in texts]
+
+
+def gates_from_pyproject(path: Path) -> list[Gate]:
+    """Gates set under ``[tool.fanscope]`` in ``path`` (none when absent)."""
+    if not path.is_file():
+        return []
+    try:
+        config: dict[str, Any] = tomllib.loads(path.read_text()).get("tool", {}).get("fanscope", {})
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read {path}", str(exc), "fix the TOML syntax") from None
+    fail_if = config.get("fail_if", [])
+    if isinstance(fail_if, str):
+        fail_if = [fail_if]
+    return gates_from_options(
+        [str(x) for x in fail_if],
+        *(
+            None if config.get(key) is None else str(config[key])
+            for key in (
+                "max_critical_path",
+                "max_parallelizable",
+                "max_straggler",
+                "max_queue_wait",
+            )
+        ),
+    )
+
+
+def evaluate(report: dict[str, Any], gates: list[Gate]) -> list[str]:
+    """One line per failed gate, naming the gate, the trace and the value."""
+    failed = []
+    for gate in gates:
+        key = METRICS[gate.metric]
+        worst = max(report["traces"], key=lambda t: t[key], default=None)
+        if worst is not None and gate.crossed(worst[key]):
+            failed.append(
+                f"gate failed: {gate.text} (trace {worst['trace_id'][:16]} {worst['root']}: "
+                f"{gate.metric} = {gate.show(worst[key])})"
+            )
+    return failed

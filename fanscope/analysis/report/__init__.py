@@ -1,0 +1,1 @@
+"""Renderers of a Report: terminal text, Markdown (and HTML)."""

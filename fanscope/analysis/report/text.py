@@ -1,0 +1,111 @@
+"""The terminal report: what a person reads in ten seconds.
+
+Every number comes from :meth:`Report.to_dict` (``docs/analysis.md``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_PATH_ROWS = 12
+
+
+def seconds(value: float) -> str:
+    """A duration for people: ``850 ms``, ``2.41 s``, ``3 min 12 s``."""
+    if value < 1:
+        return f"{value * 1000:.0f} ms" if value >= 0.0095 else f"{value * 1000:.1f} ms"
+    if value < 120:
+        return f"{value:.2f} s"
+    return f"{int(value // 60)} min {value % 60:.0f} s"
+
+
+def share(value: float) -> str:
+    return f"{value * 100:.0f}%"
+
+
+def path_rows(trace: dict[str, Any], limit: int = MAX_PATH_ROWS) -> list[tuple[str, float]]:
+    """The critical path merged by consecutive span, longest first up to ``limit``."""
+    merged: list[tuple[str, float]] = []
+    for seg in trace["critical_path"]:
+        if merged and merged[-1][0] == seg["name"]:
+            merged[-1] = (seg["name"], merged[-1][1] + seg["duration"])
+        else:
+            merged.append((seg["name"], seg["duration"]))
+    total = sum(d for _, d in merged)
+    kept = sorted(merged, key=lambda row: -row[1])[:limit]
+    cut = max(min((d for _, d in kept), default=0.0), total * 0.005)
+    return [row for row in merged if row[1] >= cut and row[1] > 0][:limit]
+
+
+def opportunity_sentence(o: dict[str, Any]) -> str:
+    groups = "; ".join(", ".join(s["name"] for s in g) for g in o["run_together"])
+    after = {s["name"] for k in o["keep_after"] for s in [k["step"]]}
+    text = f"under {o['parent']}: run {groups} together"
+    if after:
+        text += f"; keep {', '.join(sorted(after))} after them"
+    return text
+
+
+def render_trace(t: dict[str, Any]) -> list[str]:
+    lines = [
+        f"trace {t['trace_id']}  {t['service'] or '?'}  {t['root']}  "
+        f"total {seconds(t['duration'])}  ({t['spans']} spans)"
+    ]
+    lines.append("  critical path (own time on the path)")
+    for name, duration in path_rows(t):
+        part = duration / t["duration"] if t["duration"] else 0.0
+        lines.append(f"    {name[:40]:<40} {seconds(duration):>10}  {share(part):>4}")
+    slow = [f for f in t["fanouts"] if f["branches"] >= 2]
+    if slow:
+        lines.append("  slowest branches")
+        for f in sorted(slow, key=lambda f: -f["slowest"])[:3]:
+            lines.append(
+                f"    {f['name']}: {f['slowest_name']} {seconds(f['slowest'])} "
+                f"= {share(f['slowest_share'])} of the fan-out, "
+                f"{f['straggler_ratio']:.1f}x the median; parallelism {f['parallelism']:.1f}"
+            )
+    lines.append("  waiting in line")
+    lines.append(
+        f"    behind caps: {seconds(t['queue_wait_total'])} in all, "
+        f"{seconds(t['queue_wait_on_path'])} on the critical path ({share(t['queue_wait_share'])})"
+    )
+    if t["opportunities"]:
+        lines.append(
+            f"    behind independent calls: {seconds(t['saving'])} could be saved "
+            f"({share(t['parallelizable_share'])})"
+        )
+        for o in t["opportunities"][:3]:
+            lines.append(f"      {opportunity_sentence(o)} (saves {seconds(o['saving'])})")
+    else:
+        lines.append("    behind independent calls: nothing found")
+    speedup = t["duration"] / t["whatif"] if t["whatif"] > 0 else 1.0
+    lines.append(
+        f"  what-if: {seconds(t['whatif'])} instead of {seconds(t['duration'])} ({speedup:.2f}x)"
+    )
+    if t["unknown_pairs"]:
+        lines.append(
+            f"  note: {t['unknown_pairs']} step pair(s) had no fingerprints; treated as dependent"
+        )
+    return lines
+
+
+def render(report: dict[str, Any]) -> str:
+    traces = report["traces"]
+    spans = sum(t["spans"] for t in traces)
+    head = f"fanscope: {len(traces)} trace(s), {spans} spans"
+    if report.get("sources"):
+        head += f" from {', '.join(report['sources'])}"
+    lines = [head, ""]
+    for t in traces[:20]:
+        lines.extend(render_trace(t))
+        lines.append("")
+    if len(traces) > 20:
+        lines.append(f"... and {len(traces) - 20} more traces (use --trace-id or --format json)")
+    if len(traces) > 1:
+        lines.append("per operation, time on the critical path over traces (p50 / p95)")
+        for name, s in list(report["operations"].items())[:10]:
+            lines.append(f"    {name[:40]:<40} {seconds(s['p50']):>10} {seconds(s['p95']):>10}")
+        lines.append("")
+    for warning in report["warnings"] + [w for t in traces for w in t["warnings"]]:
+        lines.append(f"warning: {warning}")
+    return "\n".join(lines).rstrip() + "\n"

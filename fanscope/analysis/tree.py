@@ -1,0 +1,138 @@
+"""The span tree of one trace, repaired: every damage found is fixed and named in a warning.
+
+Repairs, in order:
+
+* **duplicate span ids**: the first span with an id is kept, later ones are dropped;
+* **negative durations**: a span that ends before it starts is given zero duration;
+* **missing parents**: a span whose parent is not in the trace becomes a root (its subtree is
+  kept, unlike Jaeger UI, which drops it);
+* **cycles**: a span whose ancestors lead back to itself has its parent link cut there;
+* **several roots**: the trace gets a virtual root spanning them all (``span_id`` ``None``
+  in the critical path: time no span in the trace accounts for).
+
+Children that start before their parent or end after it (clock skew, or work that outlived
+its parent) keep their own times in the tree; the critical path sees them clipped to the
+parent (``effective`` below), as Jaeger UI does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from fanscope.analysis.model import Span
+
+VIRTUAL_ROOT = ""
+
+
+@dataclass
+class Trace:
+    """One trace's spans, tree and repairs."""
+
+    trace_id: str
+    spans: dict[str, Span]
+    children: dict[str, list[str]]
+    roots: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def start(self) -> int:
+        return min(self.spans[r].start for r in self.roots)
+
+    @property
+    def end(self) -> int:
+        return max(self.spans[r].end for r in self.roots)
+
+    @property
+    def duration(self) -> int:
+        return self.end - self.start
+
+    def parent(self, span_id: str) -> str | None:
+        parent = self.spans[span_id].parent_id
+        return parent if parent in self.spans else None
+
+    def service(self) -> str:
+        for root in self.roots:
+            if self.spans[root].service:
+                return self.spans[root].service
+        return next((s.service for s in self.spans.values() if s.service), "")
+
+    def descendants(self, span_id: str) -> Iterable[str]:
+        stack = list(self.children.get(span_id, ()))
+        while stack:
+            current = stack.pop()
+            yield current
+            stack.extend(self.children.get(current, ()))
+
+
+def build_traces(spans: Iterable[Span]) -> list[Trace]:
+    """Group spans by trace and build each repaired tree, in order of first appearance."""
+    grouped: dict[str, list[Span]] = {}
+    for span in spans:
+        grouped.setdefault(span.trace_id, []).append(span)
+    return [build_trace(trace_id, members) for trace_id, members in grouped.items()]
+
+
+def build_trace(trace_id: str, members: list[Span]) -> Trace:
+    warnings: list[str] = []
+    by_id: dict[str, Span] = {}
+    duplicates = 0
+    negative = 0
+    for span in members:
+        if span.span_id in by_id:
+            duplicates += 1
+            continue
+        if span.end < span.start:
+            negative += 1
+            span.end = span.start
+        by_id[span.span_id] = span
+    if duplicates:
+        warnings.append(f"{duplicates} span(s) repeat an earlier span id; the first is kept")
+    if negative:
+        warnings.append(f"{negative} span(s) end before they start; read as zero duration")
+
+    orphans = 0
+    for span in by_id.values():
+        if span.parent_id is not None and (
+            span.parent_id not in by_id or span.parent_id == span.span_id
+        ):
+            if span.parent_id != span.span_id:
+                orphans += 1
+            span.parent_id = None
+    cycles = _break_cycles(by_id)
+    if orphans:
+        warnings.append(f"{orphans} span(s) have a parent missing from the trace; kept as roots")
+    if cycles:
+        warnings.append(f"{cycles} parent cycle(s) broken; the span closing each is a root")
+
+    children: dict[str, list[str]] = {}
+    roots: list[str] = []
+    for span in by_id.values():
+        if span.parent_id is None:
+            roots.append(span.span_id)
+        else:
+            children.setdefault(span.parent_id, []).append(span.span_id)
+    if len(roots) > 1:
+        warnings.append(f"{len(roots)} root spans; analysed under a virtual root spanning them all")
+    return Trace(trace_id, by_id, children, roots, warnings)
+
+
+def _break_cycles(by_id: dict[str, Span]) -> int:
+    """Cut the parent link that closes each cycle; return how many were cut."""
+    state: dict[str, int] = {}  # 1: on the current walk, 2: known to reach a root
+    cut = 0
+    for start in by_id:
+        if state.get(start) == 2:
+            continue
+        path = []
+        current: str | None = start
+        while current is not None and state.get(current) is None:
+            state[current] = 1
+            path.append(current)
+            current = by_id[current].parent_id
+        if current is not None and state.get(current) == 1:
+            by_id[current].parent_id = None  # current's ancestors lead back to it
+            cut += 1
+        for node in path:
+            state[node] = 2
+    return cut
