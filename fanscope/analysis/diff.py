@@ -38,5 +38,9 @@ def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
 
 
 def slower_than(changes: list[Change], limit: float, floor: float = 0.001) -> list[Change]:
-    """Changes that grew by more than ``limit`` (a share, 0.1 for 10%) and ``floor`` seconds."""
-    return [c for c in changes if c.delta > floor and c.head > c.base * (1 + limit)]
+    """Changes that grew by more than ``limit`` (a share, 0.1 for 10%) and ``floor`` seconds.
+
+    An operation new in the head (absent from the base's critical path) is reported but is not
+    a slowdown by itself: the ``(total)`` row catches a new step that made the run slower.
+    """
+    return [c for c in changes if c.base > 0 and c.delta > floor and c.head > c.base * (1 + limit)]

@@ -1,0 +1,204 @@
+"""The ``fanscope`` command (also ``python -m fanscope``).
+
+    fanscope analyze FILE... [--trace-id ID] [--format text|markdown|json] [--html OUT]
+                             [--fail-if EXPR]... [--max-critical-path 5s] [--max-parallelizable 20%]
+                             [--max-straggler 3] [--max-queue-wait 10%]
+    fanscope diff BASE HEAD [--max-slowdown 10%] [--format text|markdown|json]
+    fanscope convert FILE --to jaeger|otlp [-o OUT]
+
+Exit status: 0 when every gate holds, 1 when one fails (named on stderr), 2 for unusable
+input or arguments (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from fanscope.errors import ConfigurationError, FanscopeError
+
+EXIT_OK, EXIT_GATE, EXIT_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_INPUT, f"fanscope: {message} (see 'fanscope {self.prog.split()[-1]} -h')\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fanscope", description="Where did the agent's time go?")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    analyze = sub.add_parser("analyze", help="critical path, slowest branches, waiting in line")
+    analyze.add_argument("files", nargs="+", help="trace files (OTLP JSON lines or Jaeger JSON)")
+    analyze.add_argument("--trace-id", help="analyse only this trace (a suffix is enough)")
+    analyze.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    analyze.add_argument("--html", metavar="OUT", help="also write a self-contained HTML report")
+    analyze.add_argument(
+        "--fail-if",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="a gate, e.g. 'parallelizable > 20%%' (repeatable)",
+    )
+    analyze.add_argument("--max-critical-path", metavar="TIME", help="e.g. 5s")
+    analyze.add_argument("--max-parallelizable", metavar="SHARE", help="e.g. 20%%")
+    analyze.add_argument("--max-straggler", metavar="RATIO", help="e.g. 3")
+    analyze.add_argument("--max-queue-wait", metavar="SHARE", help="e.g. 10%%")
+    analyze.add_argument(
+        "--config",
+        default="pyproject.toml",
+        help="read [tool.fanscope] gates from this file (default: ./pyproject.toml)",
+    )
+
+    diff = sub.add_parser("diff", help="what got slower or faster on the critical path")
+    diff.add_argument("base", help="trace file of the base (e.g. the main branch)")
+    diff.add_argument("head", help="trace file of the change")
+    diff.add_argument(
+        "--max-slowdown",
+        metavar="SHARE",
+        help="fail when the total or an operation's p50 on the path grows more, e.g. 10%%",
+    )
+    diff.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+
+    convert = sub.add_parser("convert", help="convert a trace file (for Jaeger UI's upload)")
+    convert.add_argument("file")
+    convert.add_argument("--to", choices=["jaeger", "otlp"], required=True)
+    convert.add_argument("-o", "--output", help="write here instead of standard output")
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"fanscope: {message}", file=sys.stderr)
+    return EXIT_INPUT
+
+
+def _read(files: Sequence[str], trace_id: str | None = None) -> dict[str, Any]:
+    from fanscope.analysis import analyze, read_files
+
+    result = read_files(files)
+    report = analyze(result.spans, trace_id=trace_id, warnings=result.warnings, sources=files)
+    if not report.traces:
+        what = f"no trace with id {trace_id}" if trace_id else "no spans"
+        raise FanscopeError(f"{', '.join(files)}: {what} to analyse")
+    return report.to_dict()
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from fanscope.analysis import gates as gate_mod
+    from fanscope.analysis.report import markdown, text
+
+    gates = gate_mod.gates_from_options(
+        args.fail_if,
+        args.max_critical_path,
+        args.max_parallelizable,
+        args.max_straggler,
+        args.max_queue_wait,
+    )
+    gates += gate_mod.gates_from_pyproject(Path(args.config))
+    report = _read(args.files, args.trace_id)
+    failed = gate_mod.evaluate(report, gates)
+    if args.format == "json":
+        report["gates"] = {"checked": [g.text for g in gates], "failed": failed}
+        print(json.dumps(report, indent=2))
+    elif args.format == "markdown":
+        held = [f"gate held: {g.text}" for g in gates if not any(g.text in f for f in failed)]
+        sys.stdout.write(markdown.render(report, [*failed, *held]))
+    else:
+        sys.stdout.write(text.render(report))
+    if args.html:
+        _write_html(report, args.files, args.html)
+    for line in failed:
+        print(line, file=sys.stderr)
+    return EXIT_GATE if failed else EXIT_OK
+
+
+def _write_html(report: dict[str, Any], files: Sequence[str], out: str) -> None:
+    try:
+        from fanscope.analysis.report import html  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        raise FanscopeError("the HTML report is not available in this version") from None
+    from fanscope.analysis import read_files
+
+    spans = read_files(files).spans
+    Path(out).write_text(html.render(report, spans), encoding="utf-8")
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from fanscope.analysis.diff import compare, slower_than
+    from fanscope.analysis.gates import parse_gate
+    from fanscope.analysis.report.text import seconds
+
+    limit = None
+    if args.max_slowdown is not None:
+        limit = parse_gate(f"parallelizable > {args.max_slowdown}").limit  # a share
+    base, head = _read([args.base]), _read([args.head])
+    changes = compare(base, head)
+    worse = slower_than(changes, limit) if limit is not None else []
+    if args.format == "json":
+        rows = [{"operation": c.operation, "base": c.base, "head": c.head} for c in changes]
+        print(json.dumps({"schema": "fanscope.diff/v1", "changes": rows,
+                          "slower": [c.operation for c in worse]}, indent=2))  # fmt: skip
+    else:
+        md = args.format == "markdown"
+        if md:
+            print("| operation | base p50 | head p50 | change |\n|---|---:|---:|---:|")
+        else:
+            print(f"{'operation (p50 on the critical path)':<40} {'base':>10} {'head':>10}  change")
+        for c in changes:
+            change = "new" if c.base == 0 else f"{(c.ratio - 1) * 100:+.0f}%"
+            cells = (c.operation[:40], seconds(c.base), seconds(c.head), change)
+            print("| {} | {} | {} | {} |".format(*cells) if md else
+                  f"{cells[0]:<40} {cells[1]:>10} {cells[2]:>10}  {cells[3]}")  # fmt: skip
+    for c in worse:
+        print(
+            f"slower: {c.operation} {seconds(c.base)} -> {seconds(c.head)} "
+            f"(more than {args.max_slowdown})",
+            file=sys.stderr,
+        )
+    return EXIT_GATE if worse else EXIT_OK
+
+
+def _convert(args: argparse.Namespace) -> int:
+    from fanscope.analysis.convert import to_jaeger, to_otlp_lines
+    from fanscope.analysis.readers import read_file
+
+    result = read_file(args.file)
+    if args.to == "jaeger":
+        body = json.dumps(to_jaeger(result.spans), indent=1) + "\n"
+    else:
+        body = "\n".join(to_otlp_lines(result.spans)) + "\n"
+    if args.output:
+        Path(args.output).write_text(body, encoding="utf-8")
+    else:
+        sys.stdout.write(body)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; return its exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "analyze":
+            return _analyze(args)
+        if args.command == "diff":
+            return _diff(args)
+        return _convert(args)
+    except ConfigurationError as exc:
+        return _fail(str(exc))
+    except FanscopeError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
+    except BrokenPipeError:  # pragma: no cover - `fanscope analyze ... | head`
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())
