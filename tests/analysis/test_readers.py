@@ -1,0 +1,208 @@
+"""Readers: formats detected from content, damage skipped with warnings, one-line errors."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fanscope.analysis.readers import parse_text, read_file
+from fanscope.errors import TraceReadError
+
+OTLP_SPAN = {
+    "traceId": "5b8efff798038103d269b633813fc60c",
+    "spanId": "eee19b7ec3c1b174",
+    "parentSpanId": "eee19b7ec3c1b173",
+    "name": "lookup",
+    "kind": 3,
+    "startTimeUnixNano": "1544712660000000000",
+    "endTimeUnixNano": "1544712661000000000",
+    "attributes": [
+        {"key": "fanscope.role", "value": {"stringValue": "branch"}},
+        {"key": "fanscope.branch.index", "value": {"intValue": "3"}},
+        {"key": "fanscope.queue.wait_s", "value": {"doubleValue": 0.25}},
+        {"key": "ok", "value": {"boolValue": True}},
+        {"key": "prints", "value": {"arrayValue": {"values": [{"stringValue": "ab"}]}}},
+    ],
+    "events": [{"timeUnixNano": "1544712660500000000", "name": "fanscope.retry"}],
+    "status": {"code": 2, "message": "boom"},
+}
+REQUEST = {
+    "resourceSpans": [
+        {
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "svc"}}]},
+            "scopeSpans": [{"scope": {"name": "fanscope"}, "spans": [OTLP_SPAN]}],
+        }
+    ]
+}
+JAEGER = {
+    "data": [
+        {
+            "traceID": "5b8efff798038103d269b633813fc60c",
+            "spans": [
+                {
+                    "traceID": "5b8efff798038103d269b633813fc60c",
+                    "spanID": "eee19b7ec3c1b174",
+                    "operationName": "lookup",
+                    # a FOLLOWS_FROM listed before the parent must not become the parent
+                    "references": [
+                        {"refType": "FOLLOWS_FROM", "spanID": "0000000000000001"},
+                        {"refType": "CHILD_OF", "spanID": "eee19b7ec3c1b173"},
+                    ],
+                    "startTime": 1544712660000000,
+                    "duration": 1000000,
+                    "tags": [
+                        {"key": "fanscope.branch.index", "type": "int64", "value": 3},
+                        {"key": "otel.status_code", "type": "string", "value": "ERROR"},
+                    ],
+                    "logs": [
+                        {
+                            "timestamp": 1544712660500000,
+                            "fields": [{"key": "event", "type": "string", "value": "x"}],
+                        }
+                    ],
+                    "processID": "p1",
+                }
+            ],
+            "processes": {"p1": {"serviceName": "svc", "tags": []}},
+        }
+    ]
+}
+
+
+def test_otlp_json_lines_are_read_with_typed_attributes_and_hex_ids() -> None:
+    result = parse_text(json.dumps(REQUEST) + "\n" + json.dumps(REQUEST))
+    assert result.formats == ["otlp"]
+    span = result.spans[0]
+    assert (span.trace_id, span.span_id, span.parent_id) == (
+        "5b8efff798038103d269b633813fc60c",
+        "eee19b7ec3c1b174",
+        "eee19b7ec3c1b173",
+    )
+    assert span.attributes["fanscope.branch.index"] == 3
+    assert span.attributes["fanscope.queue.wait_s"] == 0.25
+    assert span.attributes["ok"] is True
+    assert span.attributes["prints"] == ["ab"]
+    assert span.duration == 1_000_000_000
+    assert span.status == "error" and span.status_message == "boom"
+    assert span.service == "svc" and span.events[0][1] == "fanscope.retry"
+
+
+def test_a_pretty_printed_otlp_http_body_is_one_document() -> None:
+    result = parse_text(json.dumps(REQUEST, indent=2))
+    assert len(result.spans) == 1 and result.warnings == []
+
+
+def test_base64_ids_from_protobuf_json_are_converted_not_misread() -> None:
+    import base64
+
+    body = json.loads(json.dumps(REQUEST))
+    raw = body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]
+    raw["traceId"] = base64.b64encode(bytes.fromhex(raw["traceId"])).decode()
+    raw["spanId"] = base64.b64encode(bytes.fromhex(raw["spanId"])).decode()
+    span = parse_text(json.dumps(body)).spans[0]
+    assert span.trace_id == "5b8efff798038103d269b633813fc60c"
+    assert span.span_id == "eee19b7ec3c1b174"
+
+
+def test_jaeger_json_prefers_child_of_and_reads_status_and_logs() -> None:
+    result = parse_text(json.dumps(JAEGER))
+    assert result.formats == ["jaeger"]
+    span = result.spans[0]
+    assert span.parent_id == "eee19b7ec3c1b173"
+    assert span.status == "error"
+    assert span.start == 1544712660000000000 and span.duration == 1_000_000_000
+    assert span.events == [(1544712660500000000, "x", {})]
+    assert span.service == "svc"
+
+
+def test_a_truncated_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    line = json.dumps(REQUEST)
+    path = tmp_path / "t.jsonl"
+    path.write_text(line + "\n" + line[: len(line) // 2])
+    result = read_file(path)
+    assert len(result.spans) == 1
+    assert any("truncated" in w and "1 line(s)" in w for w in result.warnings)
+
+
+def test_malformed_spans_are_skipped_and_counted() -> None:
+    body = json.loads(json.dumps(REQUEST))
+    spans = body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    spans.append({"name": "no ids"})
+    spans.append({**OTLP_SPAN, "spanId": "zz", "name": "bad id"})
+    spans.append({**OTLP_SPAN, "startTimeUnixNano": "soon"})
+    result = parse_text(json.dumps(body))
+    assert [s.name for s in result.spans] == ["lookup"]
+    assert any("3 malformed span record(s)" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "the file is empty"),
+        (b"\xff\xfe\x00garbage", "not UTF-8 text"),
+        (b"hello world", "not JSON"),
+        (b'{"something": "else"}', "JSON of an unknown shape"),
+        (b'{"resourceSpans": [\n{"broken', "no readable trace data"),
+    ],
+)
+def test_unreadable_files_get_one_line_naming_the_file_and_problem(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(TraceReadError) as info:
+        read_file(path)
+    message = str(info.value)
+    assert message.startswith(str(path)) and problem in message and "\n" not in message
+
+
+def test_missing_files_and_directories_are_named(tmp_path: Path) -> None:
+    with pytest.raises(TraceReadError, match="no such file"):
+        read_file(tmp_path / "nope.jsonl")
+    with pytest.raises(TraceReadError, match="is a directory"):
+        read_file(tmp_path)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_raise_nothing_but_trace_read_error(data: bytes) -> None:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return
+    with contextlib.suppress(TraceReadError):
+        parse_text(text)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(
+        st.sampled_from(
+            ["resourceSpans", "scopeSpans", "spans", "traceId", "spanId", "parentSpanId",
+             "startTimeUnixNano", "endTimeUnixNano", "attributes", "key", "value", "data",
+             "traceID", "spanID", "references", "tags", "startTime", "duration", "status",
+             "code", "events", "intValue", "arrayValue", "values", "processes", "logs"]
+        ),
+        inner,
+        max_size=6,
+    ),
+    max_leaves=30,
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_arbitrary_json_raises_nothing_but_trace_read_error(doc: object) -> None:
+    from fanscope.analysis import analyze
+
+    try:
+        result = parse_text(json.dumps(doc))
+    except TraceReadError:
+        return
+    analyze(result.spans)  # whatever was read can be analysed without an exception
