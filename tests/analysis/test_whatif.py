@@ -1,0 +1,111 @@
+"""Parallelization opportunities and the what-if time, on known traces and real SDK runs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from fanscope import parallel, traced
+from fanscope.analysis import analyze, from_readable_spans
+from fanscope.analysis.fanouts import fanout_stats
+from fanscope.analysis.model import Span
+from fanscope.analysis.tree import build_trace
+from tests.analysis.builders import span
+
+IN, OUT = "fanscope.dataflow.inputs", "fanscope.dataflow.outputs"
+
+
+def agent_trace(known: bool = True) -> list[Span]:
+    """A step that made four independent calls one after another, then a fifth using them."""
+    role = {"fanscope.role": "step"} if known else {}
+    root = span("research", 0, 760)
+    calls = []
+    t = 0.0
+    for i, duration in enumerate([200, 250, 100, 150]):
+        call = span(f"lookup{i}", t + 1, t + 1 + duration, root)
+        if known:
+            call.attributes.update({IN: [f"q{i}"], OUT: [f"a{i}"]})
+        calls.append(call)
+        t += 1 + duration
+    synth = span("synthesize", t + 1, t + 51, root)
+    if known:
+        synth.attributes[IN] = ["a0", "a1", "a2", "a3"]
+    everything = [root, *calls, synth]
+    for s in everything:
+        s.attributes.update(role)
+    return everything
+
+
+def test_four_independent_calls_are_named_and_the_fifth_stays_after() -> None:
+    report = analyze(agent_trace()).traces[0]
+    (opportunity,) = report.opportunities
+    (group,) = opportunity["run_together"]
+    assert sorted(s["name"] for s in group) == ["lookup0", "lookup1", "lookup2", "lookup3"]
+    (after,) = opportunity["keep_after"]
+    assert after["step"]["name"] == "synthesize"
+    assert sorted(s["name"] for s in after["after"]) == [f"lookup{i}" for i in range(4)]
+    # what-if = the slowest lookup + synthesis, each with the parent's 1 ms gap before it,
+    # and the parent's 5 ms after its last child
+    assert report.whatif == pytest.approx(0.001 + 0.250 + 0.001 + 0.050 + 0.005)
+    assert report.parallelizable_share == pytest.approx(1 - report.whatif / report.duration)
+
+
+def test_steps_without_fingerprints_are_unknown_and_no_saving_is_claimed() -> None:
+    report = analyze(agent_trace(known=False)).traces[0]
+    assert report.opportunities == []
+    assert report.whatif == pytest.approx(report.duration)
+    assert report.unknown_pairs > 0
+
+
+def test_a_capped_fanout_that_queued_is_not_an_opportunity() -> None:
+    fanout = span("map f", 0, 40, fanscope__role="fanout", fanscope__fanout__max_concurrency=2)
+    branches = [
+        span("f", 0, 10, fanout, fanscope__role="branch", fanscope__branch__index=0),
+        span("f", 0, 10, fanout, fanscope__role="branch", fanscope__branch__index=1),
+        span("f", 10, 20, fanout, fanscope__role="branch", fanscope__branch__index=2,
+             fanscope__queue__wait_s=0.01),
+        span("f", 10, 40, fanout, fanscope__role="branch", fanscope__branch__index=3,
+             fanscope__queue__wait_s=0.01),
+    ]  # fmt: skip
+    report = analyze([fanout, *branches]).traces[0]
+    assert report.opportunities == []
+    assert report.whatif == pytest.approx(0.040)
+    (stats,) = fanout_stats(build_trace(fanout.trace_id, [fanout, *branches]))
+    assert stats.slowest == pytest.approx(0.030)
+    assert stats.straggler_ratio == pytest.approx(3.0)
+    assert stats.queue_wait == pytest.approx(0.02) and stats.queue_wait_max == pytest.approx(0.01)
+    assert stats.parallelism == pytest.approx(60 / 40)
+    assert report.queue_wait_total == pytest.approx(0.02)
+
+
+async def test_a_real_sequential_agent_is_analysed_from_its_sdk_spans(
+    exporter: InMemorySpanExporter,
+) -> None:
+    latency = {"news": 0.04, "filings": 0.05, "prices": 0.02, "db": 0.03}
+
+    @parallel(max_concurrency=8)
+    async def lookup(source: str, question: str) -> str:
+        await asyncio.sleep(latency[source])
+        return f"{source} reports that {question} grew eleven percent this quarter"
+
+    @traced
+    async def synthesize(parts: list[str]) -> str:
+        await asyncio.sleep(0.01)
+        return " ".join(p.split()[0] for p in parts)
+
+    @traced
+    async def research(question: str) -> str:
+        parts = [await lookup(source, question) for source in latency]
+        return await synthesize(parts)
+
+    await research("ACME")
+    report = analyze(from_readable_spans(exporter.get_finished_spans())).traces[0]
+    (opportunity,) = report.opportunities
+    (group,) = opportunity["run_together"]
+    assert [s["name"] for s in group] == ["lookup"] * 4
+    assert [a["step"]["name"] for a in opportunity["keep_after"]] == ["synthesize"]
+    expected = max(latency.values()) + 0.01
+    assert report.whatif == pytest.approx(expected, rel=0.25)
+    assert report.duration > sum(latency.values())
