@@ -1,7 +1,5 @@
 """`python -m fanscope`: the fanscope command."""
 
-import sys
+from fanscope.cli import run
 
-from fanscope.cli import main
-
-sys.exit(main())
+run()

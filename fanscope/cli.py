@@ -26,7 +26,7 @@ EXIT_OK, EXIT_GATE, EXIT_INPUT = 0, 1, 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_INPUT, f"fanscope: {message} (see 'fanscope {self.prog.split()[-1]} -h')\n")
+        self.exit(EXIT_INPUT, f"fanscope: {message} (see '{self.prog} -h')\n")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -183,7 +183,10 @@ def _convert(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; return its exit status."""
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # -h, or arguments argparse rejected (already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_INPUT
     try:
         if args.command == "analyze":
             return _analyze(args)
@@ -200,5 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The console-script entry point."""
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

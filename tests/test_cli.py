@@ -1,0 +1,152 @@
+"""The fanscope command: exit codes carry the verdict; output lines are checked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fanscope.analysis.convert import to_otlp_lines
+from fanscope.analysis.readers import read_file
+from fanscope.cli import main
+from tests.analysis.test_whatif import agent_trace
+
+
+@pytest.fixture
+def sequential(tmp_path: Path) -> Path:
+    path = tmp_path / "sequential.jsonl"
+    path.write_text("\n".join(to_otlp_lines(agent_trace())) + "\n")
+    return path
+
+
+@pytest.fixture
+def parallel_run(tmp_path: Path) -> Path:
+    spans = agent_trace()
+    # the same agent with its lookups run together: each starts at 1 ms
+    for s in spans[1:5]:
+        s.end, s.start = s.end - s.start + 1_000_000, 1_000_000
+    spans[5].start, spans[5].end = 252_000_000, 302_000_000
+    spans[0].end = 307_000_000
+    path = tmp_path / "parallel.jsonl"
+    path.write_text("\n".join(to_otlp_lines(spans)) + "\n")
+    return path
+
+
+def test_analyze_prints_the_critical_path_and_the_saving(
+    sequential: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["analyze", str(sequential)]) == 0
+    out = capsys.readouterr().out
+    assert "total 760 ms" in out
+    assert "behind independent calls: 453 ms could be saved (60%)" in out
+    assert "run lookup0, lookup1, lookup2, lookup3 together; keep synthesize after them" in out
+    assert "what-if: 307 ms instead of 760 ms (2.48x)" in out
+
+
+def test_a_failed_gate_exits_1_and_names_it(
+    sequential: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["analyze", str(sequential), "--fail-if", "parallelizable > 20%"]) == 1
+    err = capsys.readouterr().err
+    assert "gate failed: parallelizable > 20%" in err and "parallelizable = 60%" in err
+    assert main(["analyze", str(sequential), "--max-critical-path", "1s"]) == 0
+    assert main(["analyze", str(sequential), "--max-critical-path", "500ms"]) == 1
+
+
+def test_gates_come_from_pyproject_too(
+    sequential: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "pyproject.toml"
+    config.write_text('[tool.fanscope]\nmax_parallelizable = "50%"\n')
+    assert main(["analyze", str(sequential), "--config", str(config)]) == 1
+    config.write_text('[tool.fanscope]\nfail_if = ["straggler > 3"]\n')
+    assert main(["analyze", str(sequential), "--config", str(config)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["analyze", "missing.jsonl"], "missing.jsonl: no such file"),
+        (["analyze", "{file}", "--fail-if", "speed > 3"], "unknown gate metric 'speed'"),
+        (["analyze", "{file}", "--fail-if", "parallelizable >> 3"], "cannot read the gate"),
+        (["analyze", "{file}", "--trace-id", "ffff"], "no trace with id ffff"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_unusable_input_exits_2_with_one_line(
+    sequential: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    code = main([a.replace("{file}", str(sequential)) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_markdown_and_json_formats(sequential: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(sequential), "--format", "markdown"]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("## fanscope: where the time went")
+    assert "| critical path | own time | share |" in md
+    assert main(["analyze", str(sequential), "--format", "json", "--fail-if", "straggler > 9"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "fanscope.report/v1"
+    (trace,) = doc["traces"]
+    assert trace["whatif"] == pytest.approx(0.307)
+    assert doc["gates"] == {"checked": ["straggler > 9"], "failed": []}
+
+
+def test_convert_to_jaeger_and_back_keeps_every_span_parent_attribute_and_event(
+    tmp_path: Path,
+) -> None:
+    spans = agent_trace()
+    spans[1].events.append((spans[1].start + 5, "fanscope.retry", {"fanscope.retry.attempt": 1}))
+    spans[2].status, spans[2].status_message = "error", "boom"
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join(to_otlp_lines(spans)) + "\n")
+    jaeger, back = tmp_path / "out.json", tmp_path / "back.jsonl"
+    assert main(["convert", str(source), "--to", "jaeger", "-o", str(jaeger)]) == 0
+    assert "data" in json.loads(jaeger.read_text())
+    assert main(["convert", str(jaeger), "--to", "otlp", "-o", str(back)]) == 0
+
+    def key(path: Path) -> list[tuple[object, ...]]:
+        return sorted(
+            (s.span_id, s.parent_id, s.name, s.start // 1000, s.end // 1000, s.status,
+             json.dumps(s.attributes, sort_keys=True),
+             [(t // 1000, n, json.dumps(a, sort_keys=True)) for t, n, a in s.events])
+            for s in read_file(path).spans
+        )  # fmt: skip
+
+    assert key(source) == key(jaeger) == key(back)
+
+
+def test_diff_names_what_got_slower_and_fails_past_the_threshold(
+    sequential: Path, parallel_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["diff", str(sequential), str(parallel_run), "--max-slowdown", "10%"]) == 0
+    out = capsys.readouterr().out
+    assert "(total)" in out and "760 ms" in out and "307 ms" in out
+    assert main(["diff", str(parallel_run), str(sequential), "--max-slowdown", "10%"]) == 1
+    assert "slower: (total) 307 ms -> 760 ms" in capsys.readouterr().err
+
+
+def test_python_dash_m_fanscope_runs_the_same_command(sequential: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "fanscope",
+            "analyze",
+            str(sequential),
+            "--fail-if",
+            "queue_wait > 1%",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "what-if: 307 ms" in done.stdout
