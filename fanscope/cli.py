@@ -13,6 +13,7 @@ input or arguments (one line on stderr, no traceback).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -80,8 +81,14 @@ def _fail(message: str) -> int:
 def _read(files: Sequence[str], trace_id: str | None = None) -> dict[str, Any]:
     from fanscope.analysis import analyze, read_files
 
-    result = read_files(files)
-    report = analyze(result.spans, trace_id=trace_id, warnings=result.warnings, sources=files)
+    # Millions of small objects that all live until the end: the cyclic collector would only
+    # rescan them again and again (a third of the run time at a million spans).
+    gc.disable()
+    try:
+        result = read_files(files)
+        report = analyze(result.spans, trace_id=trace_id, warnings=result.warnings, sources=files)
+    finally:
+        gc.enable()
     if not report.traces:
         what = f"no trace with id {trace_id}" if trace_id else "no spans"
         raise FanscopeError(f"{', '.join(files)}: {what} to analyse")
@@ -104,7 +111,7 @@ def _analyze(args: argparse.Namespace) -> int:
     failed = gate_mod.evaluate(report, gates)
     if args.format == "json":
         report["gates"] = {"checked": [g.text for g in gates], "failed": failed}
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, separators=(",", ":")))  # compact: the C encoder, fast
     elif args.format == "markdown":
         held = [f"gate held: {g.text}" for g in gates if not any(g.text in f for f in failed)]
         sys.stdout.write(markdown.render(report, [*failed, *held]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from fanscope.analysis.critical_path import Segment, critical_path, effective_intervals
@@ -61,7 +61,7 @@ class Report:
         return {
             "schema": SCHEMA,
             "sources": list(self.sources),
-            "traces": [asdict(t) for t in self.traces],
+            "traces": [_shallow(t) for t in self.traces],
             "operations": self.operations,
             "warnings": list(self.warnings),
         }
@@ -76,6 +76,11 @@ class Report:
             if t.trace_id == trace_id:
                 return t
         raise KeyError(trace_id)
+
+
+def _shallow(item: Any) -> dict[str, Any]:
+    """A dataclass as a dict without ``asdict``'s deep copy (its values are plain already)."""
+    return {f.name: getattr(item, f.name) for f in fields(item)}
 
 
 def _label(trace: Trace, span_id: str) -> str:
@@ -139,7 +144,7 @@ def analyze_trace(trace: Trace) -> TraceReport:
     stats: list[FanoutStats] = fanout_stats(trace)
     fanouts = []
     for f in stats:
-        entry = asdict(f)
+        entry = _shallow(f)
         entry["on_critical_path"] = f.span_id in on_path or any(
             c in on_path for c in trace.children.get(f.span_id, ())
         )

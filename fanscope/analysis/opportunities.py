@@ -145,6 +145,10 @@ def whatif(trace: Trace) -> WhatIf:
         if not kids:
             predicted[node] = end - start
             continue
+        if len(kids) == 1 and _cap_group(trace, node, kids[0]) is None:
+            child = kids[0]  # one child: nothing to reorder; keep the time around it
+            predicted[node] = (end - start) - (eff[child][1] - eff[child][0]) + predicted[child]
+            continue
         finish, opportunity, unknown = _schedule(trace, node, kids, eff, predicted, flow)
         unknown_total += unknown
         last_observed = max(eff[k][1] for k in kids)

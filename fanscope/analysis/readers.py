@@ -29,7 +29,6 @@ from fanscope.errors import TraceReadError
 
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
 _STATUS_NAMES = {"STATUS_CODE_UNSET": "unset", "STATUS_CODE_OK": "ok", "STATUS_CODE_ERROR": "error"}
-_HEX = frozenset("0123456789abcdef")
 
 
 @dataclass
@@ -44,9 +43,14 @@ class ReadResult:
 def _hex_id(value: object, length: int) -> str | None:
     if not isinstance(value, str) or not value:
         return None
-    text = value.lower()
-    if len(text) == length and set(text) <= _HEX:
-        return text
+    if len(value) == length:
+        try:
+            int(value, 16)
+        except ValueError:
+            pass
+        else:
+            if value.isalnum():  # int() also accepts "0x", "_" and spaces
+                return value.lower()
     try:  # protobuf's JSON mapping writes bytes fields as base64
         raw = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
@@ -57,6 +61,8 @@ def _hex_id(value: object, length: int) -> str | None:
 
 
 def _int(value: object) -> int:
+    if type(value) is str:
+        return int(value)
     if isinstance(value, bool):
         raise ValueError("boolean where a number was expected")
     if isinstance(value, int):
@@ -69,6 +75,11 @@ def _int(value: object) -> int:
 
 
 def _any_value(value: object) -> Any:
+    if type(value) is dict and len(value) == 1:  # the common case, straight to the point
+        if "stringValue" in value:
+            return value["stringValue"]
+        if "intValue" in value:
+            return _int(value["intValue"])
     if not isinstance(value, Mapping):
         return None
     for key, item in value.items():
@@ -371,17 +382,61 @@ def parse_text(text: str, where: str = "<text>") -> ReadResult:
 def read_file(path: str | os.PathLike[str]) -> ReadResult:
     """Spans from one trace file.
 
+    JSON lines are read one line at a time (a file of a million spans is never held as text
+    in memory); a file whose first line is not a whole JSON document (pretty-printed JSON)
+    is read as one document.
+
     Raises:
         TraceReadError: the file is missing, unreadable, not text, or holds nothing readable.
     """
     where = os.fspath(path)
     try:
-        with open(where, "rb") as handle:
-            data = handle.read()
+        handle = open(where, "rb")  # noqa: SIM115 - closed below, after a fallback decision
     except FileNotFoundError:
         raise TraceReadError(where, "no such file") from None
     except IsADirectoryError:
         raise TraceReadError(where, "is a directory; pass a trace file") from None
+    except OSError as exc:
+        raise TraceReadError(where, f"cannot be read ({exc.strerror or exc})") from None
+    result = ReadResult()
+    kinds: set[str] = set()
+    good = bad = 0
+    first_problem = ""
+    try:
+        with handle:
+            for number, raw in enumerate(handle, 1):
+                line = raw.strip()
+                if not line:
+                    continue
+                try:
+                    doc = json.loads(line)
+                    kind, spans = _spans_of_document(doc, result.warnings, f"{where}:{number}")
+                except ValueError as exc:
+                    if good == 0 and bad == 0:
+                        return _read_whole(where)  # not JSON lines: one document, or not JSON
+                    bad += 1
+                    first_problem = first_problem or f"line {number}: {str(exc)[:80]}"
+                    continue
+                good += 1
+                kinds.add(kind)
+                result.spans.extend(spans)
+    except OSError as exc:
+        raise TraceReadError(where, f"cannot be read ({exc.strerror or exc})") from None
+    if not good:
+        return _read_whole(where)
+    if bad:
+        result.warnings.append(
+            f"{where}: {bad} line(s) not readable and skipped (first: {first_problem}); "
+            f"a truncated file keeps the lines before the damage"
+        )
+    result.formats = sorted(kinds)
+    return result
+
+
+def _read_whole(where: str) -> ReadResult:
+    try:
+        with open(where, "rb") as handle:
+            data = handle.read()
     except OSError as exc:
         raise TraceReadError(where, f"cannot be read ({exc.strerror or exc})") from None
     try:

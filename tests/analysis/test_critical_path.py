@@ -169,3 +169,16 @@ def test_any_damaged_tree_gives_a_path_covering_each_trace(
         assert sum(s.duration for s in segments) == trace.duration
         assert all(a.end == b.start for a, b in itertools.pairwise(segments))
     analyze(spans)
+
+
+def test_the_worked_example_of_docs_analysis_md() -> None:
+    root = span("root", 0, 100)
+    a = span("a", 10, 40, root)
+    b = span("b", 40, 90, root)
+    c = span("c", 15, 30, root)
+    assert path_of(root, a, b, c) == [
+        ("root", 0, 10),
+        ("a", 10, 40),
+        ("b", 40, 90),
+        ("root", 90, 100),
+    ]

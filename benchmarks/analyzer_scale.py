@@ -1,0 +1,156 @@
+"""How the analyzer scales: seconds and peak memory to analyse 10k, 100k and 1M spans.
+
+Synthetic OTLP JSON-lines files shaped like agent traces (a root step; sequential steps with
+data-flow fingerprints; fan-outs of 100 branches under a cap, each branch with a child call)
+are written once to a temporary folder, then each is analysed by ``fanscope analyze --format
+json`` in its own process, which reports its peak resident memory. Target: 1M spans in at
+most 15 s and 2 GB on a 2-core machine, and close to linear growth (the ratio of time per
+span between sizes near 1).
+
+Run: ``make bench`` or ``.venv/bin/python benchmarks/analyzer_scale.py [--sizes 10000,100000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SPANS_PER_TRACE = 10_000
+
+
+def _attr(key: str, value: object) -> dict[str, object]:
+    if isinstance(value, int):
+        return {"key": key, "value": {"intValue": str(value)}}
+    if isinstance(value, list):
+        return {
+            "key": key,
+            "value": {"arrayValue": {"values": [{"stringValue": v} for v in value]}},
+        }
+    return {"key": key, "value": {"stringValue": str(value)}}
+
+
+def write_trace(handle: object, rng: random.Random, trace_no: int, spans: int) -> None:
+    trace_id = f"{trace_no + 1:032x}"
+    next_id = iter(range(1, 10**9))
+    out: list[dict[str, object]] = []
+    t0 = 1_700_000_000_000_000_000
+
+    def add(name: str, parent: str | None, start: int, end: int, **attrs: object) -> str:
+        sid = f"{next(next_id):016x}"
+        span: dict[str, object] = {
+            "traceId": trace_id, "spanId": sid, "name": name, "kind": 1,
+            "startTimeUnixNano": str(t0 + start), "endTimeUnixNano": str(t0 + end),
+            "attributes": [_attr(k.replace("__", "."), v) for k, v in attrs.items()],
+        }  # fmt: skip
+        if parent:
+            span["parentSpanId"] = parent
+        out.append(span)
+        return sid
+
+    root = add("agent", None, 0, 10**12, fanscope__role="step")
+    clock = 1000
+    while len(out) < spans:
+        # a sequential step, then a fan-out of 100 branches under a cap of 16
+        step_end = clock + rng.randint(10**6, 10**8)
+        add("plan", root, clock, step_end, fanscope__role="step",
+            fanscope__dataflow__inputs=[f"{rng.getrandbits(64):016x}"],
+            fanscope__dataflow__outputs=[f"{rng.getrandbits(64):016x}"])  # fmt: skip
+        clock = step_end + 1000
+        fanout = add("map summarize", root, clock, clock + 1, fanscope__role="fanout",
+                     fanscope__kind="map", fanscope__fanout__max_concurrency=16)  # fmt: skip
+        slots = [clock] * 16
+        for i in range(100):
+            slots.sort()
+            start = slots[0]
+            end = start + int(rng.lognormvariate(17, 0.5))
+            slots[0] = end
+            branch = add("summarize", fanout, start, end, fanscope__role="branch",
+                         fanscope__branch__index=i)  # fmt: skip
+            add("messages.create", branch, start + 1000, end - 1000)
+        fanout_end = max(slots)
+        add("fan-in summarize", fanout, fanout_end, fanout_end + 1000, fanscope__role="fanin")
+        out[-202]["endTimeUnixNano"] = str(t0 + fanout_end + 1000)  # the fan-out span
+        clock = fanout_end + 2000
+    out[0]["endTimeUnixNano"] = str(t0 + clock)
+    for chunk in range(0, len(out), 2000):  # batches, as a BatchSpanProcessor writes them
+        scope = {"scope": {"name": "fanscope"}, "spans": out[chunk : chunk + 2000]}
+        resource = {"attributes": [_attr("service.name", "bench")]}
+        request = {"resourceSpans": [{"resource": resource, "scopeSpans": [scope]}]}
+        handle.write(json.dumps(request, separators=(",", ":")) + "\n")  # type: ignore[attr-defined]
+
+
+def make_file(directory: Path, total: int) -> Path:
+    path = directory / f"spans-{total}.jsonl"
+    rng = random.Random(total)
+    with open(path, "w") as handle:
+        for trace_no in range(max(1, total // SPANS_PER_TRACE)):
+            write_trace(handle, rng, trace_no, min(total, SPANS_PER_TRACE))
+    return path
+
+
+CHILD = """
+import resource, sys, time
+start = time.perf_counter()
+from fanscope.cli import main
+code = main(["analyze", sys.argv[1], "--format", "json"])
+elapsed = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+print(f"{elapsed} {peak} {code}", file=sys.stderr)
+"""
+
+
+def measure(path: Path) -> tuple[float, int]:
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    elapsed, peak, code = done.stderr.strip().splitlines()[-1].split()
+    assert code == "0", done.stderr
+    return float(elapsed), int(peak)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    print(f"analyzer scale ({os.cpu_count()} cores)")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            started = time.perf_counter()
+            path = make_file(Path(tmp), size)
+            made = time.perf_counter() - started
+            elapsed, peak = measure(path)
+            mb = path.stat().st_size / 1e6
+            rows.append((size, elapsed, peak))
+            print(
+                f"  {size:>9,} spans  file {mb:7.1f} MB (written in {made:5.1f} s)  "
+                f"analysed in {elapsed:6.2f} s  peak {peak / 1e6:7.1f} MB  "
+                f"{elapsed / size * 1e6:6.1f} us/span"
+            )
+    base_size, base_time, _ = rows[0]
+    for size, elapsed, _peak in rows[1:]:
+        growth = (elapsed / size) / (base_time / base_size)
+        print(f"  time per span, {size:,} vs {base_size:,}: {growth:.2f}x (1.00 = linear)")
+    biggest = rows[-1]
+    if biggest[0] >= 1_000_000:
+        ok = biggest[1] <= 15 and biggest[2] <= 2e9
+        print(
+            f"  1M spans: {biggest[1]:.1f} s of 15 s, {biggest[2] / 1e9:.2f} GB of 2 GB "
+            f"({'within' if ok else 'OUTSIDE'} target)"
+        )
+
+
+if __name__ == "__main__":
+    main()
