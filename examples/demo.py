@@ -1,53 +1,69 @@
-"""`make demo`, first version: the simulated research agent, sequential then parallel.
+"""`make demo`: the research agent against the local Anthropic stand-in, sequential then parallel.
 
-Runs offline with simulated I/O, writes both trace files under ``.fanscope/demo/`` and prints
-where the time went in each run, read back from the spans: each lookup's own time, the time
-the run took, and the speed-up.
+Starts the stand-in on 127.0.0.1, runs ``examples/research_agent.py`` twice through the real
+``anthropic`` client (one lookup after another, then the four together), prints the
+critical-path report of each run, and puts side by side the speed-up the analyzer predicted
+from the sequential trace and the speed-up measured. Trace files go to ``.fanscope/demo/``.
+Stops the server it started, whatever happens.
 """
 
 from __future__ import annotations
 
-import json
+import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _client import DEMO_LATENCY  # noqa: E402
+
+from fanscope.analysis import analyze, read_file  # noqa: E402
+from fanscope.cli import main as fanscope_cli  # noqa: E402
+from fanscope.testing.anthropic_server import AnthropicStandIn  # noqa: E402
+
 OUT = Path(".fanscope/demo")
 
 
-def spans_in(path: Path) -> list[dict[str, object]]:
-    spans: list[dict[str, object]] = []
-    for line in path.read_text().splitlines():
-        for rs in json.loads(line)["resourceSpans"]:
-            for ss in rs["scopeSpans"]:
-                spans.extend(ss["spans"])
-    return spans
+def run_agent(server_url: str, trace: Path, sequential: bool) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OTEL_"))}
+    env["ANTHROPIC_BASE_URL"] = server_url
+    command = [sys.executable, str(HERE / "research_agent.py"), "--trace", str(trace), "--quiet"]
+    if sequential:
+        command.append("--sequential")
+    subprocess.run(command, check=True, env=env, cwd=Path.cwd())
 
 
-def where_time_went(path: Path) -> None:
-    spans = spans_in(path)
-    for span in sorted(spans, key=lambda s: int(str(s["startTimeUnixNano"]))):
-        seconds = (int(str(span["endTimeUnixNano"])) - int(str(span["startTimeUnixNano"]))) / 1e9
-        print(f"    {span['name']!s:<16} {seconds * 1000:7.1f} ms")
-
-
-def main() -> None:
+def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
-    times = {}
-    for mode in ("sequential", "parallel"):
-        path = OUT / f"simulated-{mode}.jsonl"
-        path.unlink(missing_ok=True)
-        flags = ["--sequential"] if mode == "sequential" else []
-        command = [sys.executable, str(HERE / "simulated_agent.py"), "--trace", str(path), *flags]
-        start = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
-        times[mode] = time.perf_counter() - start
-        print(f"{mode}: {times[mode]:.2f}s (process), trace in {path}")
-        where_time_went(path)
-    print(f"speed-up, whole processes: {times['sequential'] / times['parallel']:.2f}x")
+    traces = {
+        "sequential": OUT / "research-sequential.jsonl",
+        "parallel": OUT / "research-parallel.jsonl",
+    }
+    with AnthropicStandIn(latency=0.05, latency_by_prompt=DEMO_LATENCY) as server:
+        print(f"Anthropic stand-in on {server.url}; sources answer in "
+              f"200/250/100/150 ms, the synthesis in 50 ms\n")  # fmt: skip
+        for mode, path in traces.items():
+            run_agent(server.url, path, sequential=mode == "sequential")
+        requests = server.stats.requests
+    for mode, path in traces.items():
+        print(f"\n=== {mode} run: fanscope analyze {path}")
+        fanscope_cli(["analyze", str(path)])
+
+    seq = analyze(read_file(traces["sequential"]).spans).traces[0]
+    par = analyze(read_file(traces["parallel"]).spans).traces[0]
+    predicted = seq.duration / seq.whatif
+    measured = seq.duration / par.duration
+    print("\n=== predicted from the sequential trace vs measured")
+    print(f"  {'':<28}{'predicted':>12}{'measured':>12}")
+    print(f"  {'parallel run time':<28}{seq.whatif:>11.3f}s{par.duration:>11.3f}s")
+    print(f"  {'speed-up over sequential':<28}{predicted:>11.2f}x{measured:>11.2f}x")
+    print(f"  prediction error: {abs(predicted / measured - 1) * 100:.1f}%")
+    print(f"\n{requests} requests served; trace files in {OUT}/ "
+          f"(open them in Jaeger UI after 'fanscope convert FILE --to jaeger')")  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,0 +1,472 @@
+"""A local stand-in for the Anthropic Messages API, for examples, tests and the demo.
+
+    python -m fanscope.testing.anthropic_server --port 8765 --latency 0.2
+    ANTHROPIC_BASE_URL=http://127.0.0.1:8765 python examples/research_agent.py
+
+or in code::
+
+    with AnthropicStandIn(latency=0.05, rate_limit_share=0.3, retry_after=0.02) as server:
+        client = anthropic.AsyncAnthropic(base_url=server.url, api_key="test")
+        ...
+        server.stats.requests, server.stats.peak_concurrency
+
+It serves ``POST /v1/messages`` on 127.0.0.1 only: JSON answers and SSE streams with the real
+event sequence (``message_start``, ``content_block_start``, ``ping``, ``content_block_delta``...,
+``content_block_stop``, ``message_delta``, ``message_stop``), replies derived deterministically
+from the prompt, token counts, a configurable latency (fixed, per model, or a seeded
+log-normal), a configurable share of 429 (``rate_limit_error``) and 529 (``overloaded_error``)
+answers carrying ``retry-after`` and ``retry-after-ms`` headers, and counters a test can read
+(``GET /_stats`` too). Bad requests get the real API's error shape
+(``{"type": "error", "error": {"type": "invalid_request_error", "message": ...}}``). The API key
+is required to be present, as the real API does, and is never stored or logged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+WORDS = [
+    *[
+        "revenue",
+        "demand",
+        "margin",
+        "guidance",
+        "growth",
+        "cloud",
+        "storage",
+        "europe",
+        "quarter",
+        "filing",
+        "risk",
+    ],
+    *[
+        "supply",
+        "pricing",
+        "outlook",
+        "customers",
+        "churn",
+        "backlog",
+        "contract",
+        "regulator",
+        "analyst",
+        "shares",
+    ],
+    *[
+        "dividend",
+        "buyback",
+        "segment",
+        "forecast",
+        "inventory",
+        "competition",
+        "launch",
+        "partner",
+    ],
+]
+
+LatencySpec = float | Mapping[str, float] | Callable[[str, random.Random], float]
+
+
+@dataclass
+class Stats:
+    """What the server saw. Read it from the test; it is updated under a lock."""
+
+    requests: int = 0
+    messages: int = 0
+    streams: int = 0
+    in_flight: int = 0
+    peak_concurrency: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    models: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "messages": self.messages,
+            "streams": self.streams,
+            "in_flight": self.in_flight,
+            "peak_concurrency": self.peak_concurrency,
+            "statuses": {str(k): v for k, v in self.statuses.items()},
+            "models": dict(self.models),
+        }
+
+
+def lognormal(median: float, sigma: float = 0.5) -> Callable[[str, random.Random], float]:
+    """A seeded long-tailed latency: log-normal with the given median (seconds)."""
+
+    def draw(model: str, rng: random.Random) -> float:
+        return rng.lognormvariate(math.log(median), sigma)
+
+    return draw
+
+
+def text_of(content: Any) -> str:
+    """The text of a message's content: a string, or the text of its text blocks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(
+            str(b.get("text", ""))
+            for b in content
+            if isinstance(b, dict) and b.get("type") == "text"
+        )
+    return ""
+
+
+def reply_for(model: str, system: str, messages: list[dict[str, Any]], max_tokens: int) -> str:
+    """A deterministic reply: the same prompt always gets the same answer."""
+    prompt = system + "\n" + "\n".join(text_of(m.get("content")) for m in messages)
+    seed = int.from_bytes(hashlib.sha256(f"{model}\n{prompt}".encode()).digest()[:8], "big")
+    rng = random.Random(seed)
+    last = text_of(messages[-1].get("content")) if messages else ""
+    topic = " ".join(last.split()[:6]) or "the request"
+    length = max(1, min(max_tokens, rng.randint(12, 40)))
+    words = [rng.choice(WORDS) for _ in range(length)]
+    return f"On {topic}: " + " ".join(words) + "."
+
+
+def tokens(text: str) -> int:
+    return max(1, len(text.split()) * 4 // 3)
+
+
+class AnthropicStandIn:
+    """The stand-in server, run in a background thread; a context manager.
+
+    Args:
+        latency: seconds per answer: a number, a mapping from model name to seconds (key
+            ``"*"`` for the rest), or ``f(model, rng) -> seconds`` such as :func:`lognormal`.
+        latency_by_prompt: seconds per answer when the last user message starts with the
+            key; takes precedence over ``latency``.
+        rate_limit_share: share of requests answered 429 ``rate_limit_error``.
+        overload_share: share of requests answered 529 ``overloaded_error``.
+        retry_after: seconds sent in ``retry-after-ms`` (and rounded up in ``retry-after``).
+        seed: seeds the latency draws and the error choice.
+        port: 0 picks a free port.
+        stream_chunk_delay: seconds between streamed text deltas.
+    """
+
+    def __init__(
+        self,
+        *,
+        latency: LatencySpec = 0.0,
+        rate_limit_share: float = 0.0,
+        overload_share: float = 0.0,
+        retry_after: float = 1.0,
+        seed: int = 0,
+        port: int = 0,
+        stream_chunk_delay: float = 0.0,
+        latency_by_prompt: Mapping[str, float] | None = None,
+    ) -> None:
+        for name, share in (
+            ("rate_limit_share", rate_limit_share),
+            ("overload_share", overload_share),
+        ):
+            if not 0.0 <= share <= 1.0:
+                raise ValueError(f"{name} must be between 0 and 1 (got {share!r})")
+        self.latency = latency
+        self.rate_limit_share = rate_limit_share
+        self.overload_share = overload_share
+        self.retry_after = retry_after
+        self.stream_chunk_delay = stream_chunk_delay
+        self.latency_by_prompt = dict(latency_by_prompt or {})
+        self.stats = Stats()
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the client (``anthropic.Anthropic(base_url=...)``)."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> AnthropicStandIn:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> AnthropicStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- decisions made under the lock ---------------------------------------------------------
+
+    def _draw(self, model: str, prompt: str = "") -> tuple[float, int | None]:
+        with self._lock:
+            roll = self._rng.random()
+            status = None
+            if roll < self.rate_limit_share:
+                status = 429
+            elif roll < self.rate_limit_share + self.overload_share:
+                status = 529
+            spec = self.latency
+            marked = [v for k, v in self.latency_by_prompt.items() if prompt.startswith(k)]
+            if marked:
+                delay = float(marked[0])
+            elif callable(spec):
+                delay = float(spec(model, self._rng))
+            elif isinstance(spec, Mapping):
+                delay = float(spec.get(model, spec.get("*", 0.0)))
+            else:
+                delay = float(spec)
+        return max(0.0, delay), status
+
+    def _enter(self, model: str) -> None:
+        with self._lock:
+            self.stats.requests += 1
+            self.stats.in_flight += 1
+            self.stats.peak_concurrency = max(self.stats.peak_concurrency, self.stats.in_flight)
+            self.stats.models[model] = self.stats.models.get(model, 0) + 1
+
+    def _leave(self, status: int) -> None:
+        with self._lock:
+            self.stats.in_flight -= 1
+            self.stats.statuses[status] = self.stats.statuses.get(status, 0) + 1
+
+
+_ERRORS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # headers and body go out in separate writes: without this, Nagle's algorithm and
+            # the client's delayed ACK add about 40 ms to every answer
+            self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # quiet, and never logs a header
+
+        def _send_json(self, status: int, body: Any, headers: Mapping[str, str] = {}) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.send_header("request-id", f"req_{random.getrandbits(48):012x}")
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _error(self, status: int, message: str, headers: Mapping[str, str] = {}) -> None:
+            kind = _ERRORS.get(status, "api_error")
+            self._send_json(
+                status, {"type": "error", "error": {"type": kind, "message": message}}, headers
+            )
+
+        def do_GET(self) -> None:
+            if self.path == "/_stats":
+                with server._lock:
+                    self._send_json(200, server.stats.as_dict())
+            else:
+                self._error(404, f"Not found: {self.path}")
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            if self.path.split("?")[0] != "/v1/messages":
+                self._error(404, f"Not found: {self.path}")
+                return
+            if not self.headers.get("x-api-key") and not self.headers.get("authorization"):
+                self._error(401, "x-api-key header is required")
+                return
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError:
+                self._error(400, "The request body is not valid JSON.")
+                return
+            problem = _check(body)
+            if problem:
+                self._error(400, problem)
+                return
+            model = str(body["model"])
+            server._enter(model)
+            status = 200
+            try:
+                last = text_of(body["messages"][-1].get("content"))
+                delay, failure = server._draw(model, last)
+                if failure is not None:
+                    status = failure
+                    time.sleep(min(delay, 0.01))
+                    after = server.retry_after
+                    headers = {
+                        "retry-after-ms": str(int(after * 1000)),
+                        "retry-after": str(max(1, math.ceil(after))),
+                        "x-should-retry": "true",
+                    }
+                    message = "Rate limited" if failure == 429 else "Overloaded"
+                    self._error(failure, message, headers)
+                    return
+                time.sleep(delay)
+                self._answer(body, model)
+            finally:
+                server._leave(status)
+
+        def _answer(self, body: dict[str, Any], model: str) -> None:
+            messages = body["messages"]
+            system = text_of(body.get("system", ""))
+            text = reply_for(model, system, messages, int(body["max_tokens"]))
+            input_tokens = tokens(system + " " + " ".join(text_of(m["content"]) for m in messages))
+            output_tokens = tokens(text)
+            message_id = "msg_" + hashlib.sha256(text.encode()).hexdigest()[:24]
+            stop_reason = "end_turn" if output_tokens < int(body["max_tokens"]) else "max_tokens"
+            usage = {
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            }
+            if not body.get("stream"):
+                with server._lock:
+                    server.stats.messages += 1
+                self._send_json(
+                    200,
+                    {
+                        "id": message_id,
+                        "type": "message",
+                        "role": "assistant",
+                        "model": model,
+                        "content": [{"type": "text", "text": text}],
+                        "stop_reason": stop_reason,
+                        "stop_sequence": None,
+                        "usage": usage,
+                    },
+                )
+                return
+            with server._lock:
+                server.stats.streams += 1
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("cache-control", "no-cache")
+            self.send_header("request-id", f"req_{random.getrandbits(48):012x}")
+            self.send_header("connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            start: dict[str, Any] = {
+                "id": message_id,
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {**usage, "output_tokens": 1},
+            }
+            self._event("message_start", {"type": "message_start", "message": start})
+            self._event(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0,
+                 "content_block": {"type": "text", "text": ""}},
+            )  # fmt: skip
+            self._event("ping", {"type": "ping"})
+            words = text.split(" ")
+            for i in range(0, len(words), 4):
+                piece = " ".join(words[i : i + 4]) + (" " if i + 4 < len(words) else "")
+                self._event(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0,
+                     "delta": {"type": "text_delta", "text": piece}},
+                )  # fmt: skip
+                if server.stream_chunk_delay:
+                    time.sleep(server.stream_chunk_delay)
+            self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            self._event(
+                "message_delta",
+                {"type": "message_delta",
+                 "delta": {"stop_reason": stop_reason, "stop_sequence": None},
+                 "usage": {"output_tokens": output_tokens}},
+            )  # fmt: skip
+            self._event("message_stop", {"type": "message_stop"})
+
+        def _event(self, name: str, data: Any) -> None:
+            self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+            self.wfile.flush()
+
+    return Handler
+
+
+def _check(body: Any) -> str | None:
+    """The first thing wrong with a Messages request, as the real API words it, or None."""
+    if not isinstance(body, dict):
+        return "The request body must be a JSON object."
+    for key in ("model", "max_tokens", "messages"):
+        if key not in body:
+            return f"{key}: Field required"
+    if not isinstance(body["model"], str) or not body["model"]:
+        return "model: Input should be a valid string"
+    if not isinstance(body["max_tokens"], int) or body["max_tokens"] < 1:
+        return "max_tokens: Input should be greater than or equal to 1"
+    messages = body["messages"]
+    if not isinstance(messages, list) or not messages:
+        return "messages: at least one message is required"
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            return f"messages.{i}.role: Input should be 'user' or 'assistant'"
+        if "content" not in message:
+            return f"messages.{i}.content: Field required"
+    if messages[0].get("role") != "user":
+        return 'messages: first message must use the "user" role'
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Local stand-in for the Anthropic Messages API")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--latency", type=float, default=0.2, help="seconds per answer")
+    parser.add_argument("--rate-limit-share", type=float, default=0.0)
+    parser.add_argument("--overload-share", type=float, default=0.0)
+    parser.add_argument("--retry-after", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    server = AnthropicStandIn(
+        latency=args.latency,
+        rate_limit_share=args.rate_limit_share,
+        overload_share=args.overload_share,
+        retry_after=args.retry_after,
+        seed=args.seed,
+        port=args.port,
+    )
+    print(f"Anthropic stand-in on {server.url} (Ctrl-C to stop)", flush=True)
+    try:
+        server._server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server._server.server_close()
+
+
+if __name__ == "__main__":
+    main()
