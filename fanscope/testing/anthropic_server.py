@@ -241,10 +241,14 @@ class AnthropicStandIn:
             self.stats.peak_concurrency = max(self.stats.peak_concurrency, self.stats.in_flight)
             self.stats.models[model] = self.stats.models.get(model, 0) + 1
 
-    def _leave(self, status: int) -> None:
+    def _count(self, status: int) -> None:
+        """Count an answer's status before it is sent, so a client that has it sees it counted."""
+        with self._lock:
+            self.stats.statuses[status] = self.stats.statuses.get(status, 0) + 1
+
+    def _leave(self) -> None:
         with self._lock:
             self.stats.in_flight -= 1
-            self.stats.statuses[status] = self.stats.statuses.get(status, 0) + 1
 
 
 _ERRORS = {
@@ -314,13 +318,12 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                 return
             model = str(body["model"])
             server._enter(model)
-            status = 200
             try:
                 last = text_of(body["messages"][-1].get("content"))
                 delay, failure = server._draw(model, last)
                 if failure is not None:
-                    status = failure
                     time.sleep(min(delay, 0.01))
+                    server._count(failure)
                     after = server.retry_after
                     headers = {
                         "retry-after-ms": str(int(after * 1000)),
@@ -331,9 +334,10 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                     self._error(failure, message, headers)
                     return
                 time.sleep(delay)
+                server._count(200)
                 self._answer(body, model)
             finally:
-                server._leave(status)
+                server._leave()
 
         def _answer(self, body: dict[str, Any], model: str) -> None:
             messages = body["messages"]

@@ -1,0 +1,46 @@
+"""Anthropic instrumentation: one GenAI span per Messages call, with fanscope's additions.
+
+Usage::
+
+    import fanscope
+    fanscope.configure(service_name="agent")   # turns this on when ``anthropic`` is installed
+
+    # or on its own, or through ``opentelemetry-instrument python app.py``
+    # (entry point ``fanscope_anthropic``; others already register as ``anthropic``):
+    from fanscope.integrations.anthropic import AnthropicInstrumentor
+    AnthropicInstrumentor().instrument()
+
+What a user sees: exactly one CLIENT span per ``messages.create`` / ``messages.stream`` call,
+named ``chat {model}``, whether the SDK's own telemetry is on (we enrich its span) or off (we
+make the span). Attributes follow the OpenTelemetry GenAI semantic conventions (operation,
+provider, request and response model, max tokens, temperature, top-p/k, stop sequences,
+token usage including cache reads, finish reasons, response id, error type and HTTP status),
+plus ``fanscope.dataflow.inputs`` / ``.outputs`` fingerprints and, for streams,
+``fanscope.genai.time_to_first_token_s``. Retries the SDK makes inside the call are
+``fanscope.genai.attempt`` events and ``http.request.resend_count``.
+
+Configuration: prompt and completion text are recorded only when
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is true (or ``span_only``), or
+``configure(capture_content=True)`` / ``instrument(capture_content=True)`` asks. API keys and
+request headers are never recorded. See ``docs/anthropic.md``.
+"""
+
+from __future__ import annotations
+
+from fanscope.integrations.anthropic.instrumentor import AnthropicInstrumentor
+
+__all__ = ["AnthropicInstrumentor", "configure_from_fanscope"]
+
+_instrumentor: AnthropicInstrumentor | None = None
+
+
+def configure_from_fanscope(capture_content: bool | None = None) -> None:
+    """What ``fanscope.configure()`` calls: instrument once, apply the content setting."""
+    global _instrumentor
+    from fanscope.integrations.anthropic import wrappers
+
+    wrappers.set_capture_content(capture_content)
+    if _instrumentor is None:
+        _instrumentor = AnthropicInstrumentor()
+    if not _instrumentor.is_instrumented_by_opentelemetry:
+        _instrumentor.instrument()

@@ -1,0 +1,485 @@
+"""The patches: one GenAI span per Messages call, whatever the SDK's own telemetry setting.
+
+* With the SDK's telemetry on (its default), the SDK makes the call's CLIENT span. We do not
+  make a second one: the patched ``start_api_call_span`` renames the SDK's span to
+  ``"chat {model}"`` and adds what it lacks (temperature and other request settings, data-flow
+  fingerprints, content when asked), the patched ``record_response`` adds the finish reasons,
+  input tokens and output fingerprints before the SDK ends it, and ``ApiCall.sending`` adds a
+  ``fanscope.genai.attempt`` event per HTTP retry (the SDK keeps retries inside its span and
+  sets ``http.request.resend_count``).
+* With it off, the ``create`` wrapper makes the span itself, with the same names.
+
+Streams (``create(stream=True)`` and ``messages.stream()``) are followed event by event: the
+first text delta sets the time to first token, the final events the finish reason and usage;
+our own span ends when the stream is consumed or closed. Nothing here may break a call: every
+hook swallows its own errors (and logs them at debug level).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from fanscope.integrations.anthropic import semconv as G
+from fanscope.sdk import attributes as A
+from fanscope.sdk import fingerprint
+
+log = logging.getLogger("fanscope.integrations.anthropic")
+TRACER_SCOPE = "fanscope.integrations.anthropic"
+
+_settings: dict[str, bool | None] = {"capture_content": None}
+
+
+def capture_content() -> bool:
+    """Whether prompt and completion text go on spans (off unless asked)."""
+    chosen = _settings["capture_content"]
+    if chosen is not None:
+        return chosen
+    value = os.environ.get(G.CAPTURE_ENV, "").strip().lower()
+    return value in ("true", "1", "yes", "span_only", "span_and_event")
+
+
+def set_capture_content(value: bool | None) -> None:
+    _settings["capture_content"] = value
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, Mapping) and block.get("type") == "text":
+                parts.append(str(block.get("text", "")))
+            elif getattr(block, "type", None) == "text":
+                parts.append(str(getattr(block, "text", "")))
+        return "\n".join(parts)
+    return ""
+
+
+@dataclass
+class Call:
+    """One Messages call, while it runs."""
+
+    kwargs: dict[str, Any]
+    started: float = field(default_factory=time.monotonic)
+    span: Span | None = None  # the GenAI span: the SDK's or ours
+    own: bool = False  # whether we made the span (and so end it)
+    text: list[str] = field(default_factory=list)
+    first_token: float | None = None
+    finish: str | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    response_id: str | None = None
+    response_model: str | None = None
+    finished: bool = False
+
+    @property
+    def model(self) -> str:
+        return str(self.kwargs.get("model", ""))
+
+    def request_attributes(self) -> dict[str, Any]:
+        kw = self.kwargs
+        attrs: dict[str, Any] = {
+            G.OPERATION_NAME: "chat",
+            G.PROVIDER_NAME: "anthropic",
+            G.REQUEST_MODEL: self.model,
+        }
+        for key, name, kind in (
+            (G.REQUEST_MAX_TOKENS, "max_tokens", int),
+            (G.REQUEST_TEMPERATURE, "temperature", float),
+            (G.REQUEST_TOP_P, "top_p", float),
+            (G.REQUEST_TOP_K, "top_k", int),
+        ):
+            value = kw.get(name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                attrs[key] = kind(value)
+        stops = kw.get("stop_sequences")
+        if isinstance(stops, list) and all(isinstance(s, str) for s in stops):
+            attrs[G.REQUEST_STOP_SEQUENCES] = stops
+        if kw.get("stream") is True:
+            attrs[G.REQUEST_STREAM] = True
+        messages = kw.get("messages") or []
+        texts = [_text(m.get("content")) for m in messages if isinstance(m, Mapping)]
+        system = _text(kw.get("system"))
+        if fingerprint.is_enabled():
+            prints = fingerprint.inputs_of(tuple(t for t in (system, *texts) if t), {})
+            if prints:
+                attrs[A.DATAFLOW_INPUTS] = prints
+        if capture_content():
+            attrs[G.INPUT_MESSAGES] = json.dumps(
+                [{"role": m.get("role"), "parts": [{"type": "text", "content": t}]}
+                 for m, t in zip(messages, texts, strict=False)]
+            )  # fmt: skip
+            if system:
+                attrs[G.SYSTEM_INSTRUCTIONS] = json.dumps([{"type": "text", "content": system}])
+        return attrs
+
+    def take_message(self, message: Any) -> None:
+        """Read what a complete ``Message`` says about the response."""
+        self.response_id = getattr(message, "id", None)
+        self.response_model = getattr(message, "model", None)
+        self.finish = getattr(message, "stop_reason", None)
+        usage = getattr(message, "usage", None)
+        for key in (
+            "input_tokens",
+            "output_tokens",
+            "cache_read_input_tokens",
+            "cache_creation_input_tokens",
+        ):
+            value = getattr(usage, key, None)
+            if isinstance(value, int):
+                self.usage[key] = value
+        self.text = [_text(getattr(message, "content", None))]
+
+    def take_event(self, event: Any) -> None:
+        """Read one stream event."""
+        kind = getattr(event, "type", None)
+        if kind == "message_start":
+            self.take_message(getattr(event, "message", None))
+            self.text = []
+        elif kind == "content_block_delta":
+            delta = getattr(event, "delta", None)
+            if getattr(delta, "type", None) == "text_delta":
+                if self.first_token is None:
+                    self.first_token = time.monotonic() - self.started
+                self.text.append(str(getattr(delta, "text", "")))
+        elif kind == "message_delta":
+            self.finish = getattr(getattr(event, "delta", None), "stop_reason", None) or self.finish
+            value = getattr(getattr(event, "usage", None), "output_tokens", None)
+            if isinstance(value, int):
+                self.usage["output_tokens"] = value
+        if kind in ("message_delta", "message_stop") and self.span is not None:
+            self.record_response(self.span)
+
+    def response_attributes(self) -> dict[str, Any]:
+        attrs: dict[str, Any] = {}
+        if self.finish:
+            attrs[G.RESPONSE_FINISH_REASONS] = [self.finish]
+        if self.response_id:
+            attrs[G.RESPONSE_ID] = self.response_id
+        if self.response_model:
+            attrs[G.RESPONSE_MODEL] = self.response_model
+        names = {
+            "input_tokens": G.USAGE_INPUT_TOKENS,
+            "output_tokens": G.USAGE_OUTPUT_TOKENS,
+            "cache_read_input_tokens": G.USAGE_CACHE_READ,
+            "cache_creation_input_tokens": G.USAGE_CACHE_CREATION,
+        }
+        for key, value in self.usage.items():
+            attrs[names[key]] = value
+        if self.first_token is not None:
+            attrs[G.TIME_TO_FIRST_TOKEN] = self.first_token
+        text = "".join(self.text)
+        if text and fingerprint.is_enabled():
+            prints = fingerprint.outputs_of(text)
+            if prints:
+                attrs[A.DATAFLOW_OUTPUTS] = prints
+        if text and capture_content():
+            attrs[G.OUTPUT_MESSAGES] = json.dumps(
+                [{"role": "assistant", "parts": [{"type": "text", "content": text}],
+                  "finish_reason": self.finish}]
+            )  # fmt: skip
+        return attrs
+
+    def record_response(self, span: Span | None) -> None:
+        if span is not None and span.is_recording():
+            attrs = self.response_attributes()
+            if span is not self.span or not self.own:
+                # the SDK's span already names cache writes its own way; do not say it twice
+                attrs.pop(G.USAGE_CACHE_CREATION, None)
+            span.set_attributes(attrs)
+
+    def finish_own(self, error: BaseException | None = None) -> None:
+        """End our own span (no-op for the SDK's, which the SDK ends)."""
+        if self.finished or not self.own or self.span is None:
+            return
+        self.finished = True
+        span = self.span
+        if error is not None:
+            record_call_error(span, error)
+        else:
+            self.record_response(span)
+            span.set_status(Status(StatusCode.OK))
+        span.end()
+
+
+def record_call_error(span: Span, error: BaseException) -> None:
+    """The API's own error type (``rate_limit_error``) when it gave one, as the SDK's span does."""
+    status = getattr(error, "status_code", None)
+    body = getattr(error, "body", None)
+    kind = body.get("error", {}).get("type") if isinstance(body, dict) else None
+    attrs: dict[str, Any] = {
+        G.ERROR_TYPE: kind if isinstance(kind, str) else type(error).__qualname__
+    }
+    if isinstance(status, int):
+        attrs[G.HTTP_STATUS] = status
+    span.set_attributes(attrs)
+    span.record_exception(error)
+    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:300]))
+
+
+current: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
+    "fanscope_anthropic_call", default=None
+)
+# Keyed by the stream's HTTP response: the SDK iterates a copy of the Stream object.
+_streams: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
+
+
+def _follow(stream: Any, call: Call) -> None:
+    response = getattr(stream, "response", None)
+    if response is not None:
+        _streams[response] = call
+
+
+def _followed(stream: Any) -> Call | None:
+    response = getattr(stream, "response", None)
+    return _streams.get(response) if response is not None else None
+
+
+def _sdk_traces_on(resource: Any) -> bool:
+    try:
+        return bool(resource._client.open_telemetry["traces"]["enabled"])
+    except Exception:
+        return False
+
+
+def _start_own(call: Call) -> None:
+    tracer = trace.get_tracer(TRACER_SCOPE)
+    call.span = tracer.start_span(
+        f"chat {call.model}", kind=SpanKind.CLIENT, attributes=call.request_attributes()
+    )
+    call.own = True
+
+
+def _safely(hook: Callable[[], None]) -> None:
+    try:
+        hook()
+    except Exception:
+        log.debug("fanscope anthropic hook failed; the call goes on", exc_info=True)
+
+
+# -- wrappers of the Messages methods ----------------------------------------------------------
+
+
+def create_sync(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    call = Call(dict(kwargs))
+    if not _sdk_traces_on(instance):
+        _safely(lambda: _start_own(call))
+    token = current.set(call)
+    try:
+        context = trace.set_span_in_context(call.span) if call.own and call.span else None
+        attach = trace.use_span(call.span, end_on_exit=False) if context else None  # type: ignore[arg-type]
+        try:
+            if attach is not None:
+                with attach:
+                    result = wrapped(*args, **kwargs)
+            else:
+                result = wrapped(*args, **kwargs)
+        except BaseException as error:
+            call.finish_own(error)
+            raise
+    finally:
+        current.reset(token)
+    return _after(call, result)
+
+
+async def create_async(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    call = Call(dict(kwargs))
+    if not _sdk_traces_on(instance):
+        _safely(lambda: _start_own(call))
+    token = current.set(call)
+    try:
+        try:
+            if call.own and call.span is not None:
+                with trace.use_span(call.span, end_on_exit=False):
+                    result = await wrapped(*args, **kwargs)
+            else:
+                result = await wrapped(*args, **kwargs)
+        except BaseException as error:
+            call.finish_own(error)
+            raise
+    finally:
+        current.reset(token)
+    return _after(call, result)
+
+
+def _after(call: Call, result: Any) -> Any:
+    """A complete message ends our span now; a stream is followed until it ends."""
+    if _is_stream(result):
+        _follow(result, call)
+        return result
+    _safely(lambda: call.take_message(result))
+    call.finish_own()
+    return result
+
+
+def _is_stream(value: Any) -> bool:
+    from anthropic import AsyncStream, Stream
+
+    return isinstance(value, Stream | AsyncStream)
+
+
+def stream_manager(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    """``messages.stream(...)``: the request is made when the manager is entered."""
+    manager = wrapped(*args, **kwargs)
+    call = Call(dict(kwargs, stream=True))
+    call.own = not _sdk_traces_on(instance)
+    with contextlib.suppress(AttributeError):
+        manager._fanscope_call = call
+    return manager
+
+
+def manager_enter(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    call: Call | None = getattr(instance, "_fanscope_call", None)
+    if call is None:
+        return wrapped(*args, **kwargs)
+    if call.own:
+        _safely(lambda: _start_own(call))
+    token = current.set(call)
+    try:
+        stream = wrapped(*args, **kwargs)
+    except BaseException as error:
+        call.finish_own(error)
+        raise
+    finally:
+        current.reset(token)
+    raw = getattr(stream, "_raw_stream", None)
+    if raw is not None:
+        _follow(raw, call)
+    return stream
+
+
+async def manager_aenter(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    call: Call | None = getattr(instance, "_fanscope_call", None)
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    if call.own:
+        _safely(lambda: _start_own(call))
+    token = current.set(call)
+    try:
+        stream = await wrapped(*args, **kwargs)
+    except BaseException as error:
+        call.finish_own(error)
+        raise
+    finally:
+        current.reset(token)
+    raw = getattr(stream, "_raw_stream", None)
+    if raw is not None:
+        _follow(raw, call)
+    return stream
+
+
+# -- following streams -------------------------------------------------------------------------
+
+
+def stream_events(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    call = _followed(instance)
+    if call is None:
+        yield from wrapped(*args, **kwargs)
+        return
+    error: BaseException | None = None
+    try:
+        for event in wrapped(*args, **kwargs):
+            _safely(lambda e=event: call.take_event(e))  # type: ignore[misc]
+            yield event
+    except BaseException as exc:
+        error = exc if not isinstance(exc, GeneratorExit) else None
+        raise
+    finally:
+        call.finish_own(error)
+
+
+async def astream_events(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    call = _followed(instance)
+    if call is None:
+        async for event in wrapped(*args, **kwargs):
+            yield event
+        return
+    error: BaseException | None = None
+    try:
+        async for event in wrapped(*args, **kwargs):
+            _safely(lambda e=event: call.take_event(e))  # type: ignore[misc]
+            yield event
+    except BaseException as exc:
+        error = exc if not isinstance(exc, GeneratorExit) else None
+        raise
+    finally:
+        call.finish_own(error)
+
+
+def stream_close(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        call = _followed(instance)
+        if call is not None:
+            call.finish_own()
+
+
+async def astream_close(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        call = _followed(instance)
+        if call is not None:
+            call.finish_own()
+
+
+# -- hooks into the SDK's own call span -------------------------------------------------------
+
+
+def sdk_span_started(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    span = wrapped(*args, **kwargs)
+    call = current.get()
+    if call is not None and span is not None and not call.own and call.span is None:
+
+        def enrich() -> None:
+            call.span = span
+            if span.is_recording():
+                span.update_name(f"chat {call.model}")
+                span.set_attributes(call.request_attributes())
+
+        _safely(enrich)
+    return span
+
+
+def sdk_record_response(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    result = wrapped(*args, **kwargs)
+    span = args[0] if args else kwargs.get("span")
+    outcome = args[1] if len(args) > 1 else kwargs.get("result")
+    call = current.get()
+
+    def enrich() -> None:
+        if call is None or span is None or span is not call.span:
+            return
+        data = getattr(outcome, "data", None)
+        if data is not None and not _is_stream(data) and getattr(data, "type", None) == "message":
+            call.take_message(data)
+            call.record_response(call.span)
+
+    _safely(enrich)
+    return result
+
+
+def sdk_sending(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    result = wrapped(*args, **kwargs)
+
+    def mark() -> None:
+        sent = getattr(instance, "requests_sent", 0)
+        span = getattr(instance, "span", None)
+        if sent > 1 and span is not None and span.is_recording():
+            span.add_event("fanscope.genai.attempt", {A.RETRY_ATTEMPT: sent})
+
+    _safely(mark)
+    return result
