@@ -47,11 +47,14 @@ def documented_keys() -> set[str]:
 
 
 def declared_keys() -> set[str]:
+    from fanscope.integrations.anthropic import semconv
+
     keys = set()
-    for name in dir(attributes):
-        value = getattr(attributes, name)
-        if name.isupper() and isinstance(value, str) and "." in value:
-            keys.add(value)
+    for module in (attributes, semconv):
+        for name in dir(module):
+            value = getattr(module, name)
+            if name.isupper() and isinstance(value, str) and "." in value:
+                keys.add(value)
     return keys
 
 
