@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from fanscope.sdk.outcomes import Outcome, Results
     from fanscope.sdk.retry import Retry
     from fanscope.sdk.runtime import gather
+    from fanscope.sdk.vote import Ballot, vote
 
 __all__ = [
+    "Ballot",
     "ConfigurationError",
     "FanoutError",
     "FanscopeError",
@@ -41,6 +43,7 @@ __all__ = [
     "gather",
     "parallel",
     "traced",
+    "vote",
 ]
 
 _WHERE = {
@@ -58,6 +61,8 @@ _WHERE = {
     "Results": "fanscope.sdk.outcomes",
     "Retry": "fanscope.sdk.retry",
     "gather": "fanscope.sdk.runtime",
+    "Ballot": "fanscope.sdk.vote",
+    "vote": "fanscope.sdk.vote",
 }
 
 __version__ = "0.1.0"
