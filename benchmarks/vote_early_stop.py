@@ -75,9 +75,7 @@ def main() -> None:
     for name, values in walls.items():
         share = result["cancelled"][name] / result["calls"]
         p50, p95 = percentile(values, 50) * 1000, percentile(values, 95) * 1000
-        print(
-            f"  {name:<13} p50 {p50:6.1f} ms   p95 {p95:6.1f} ms   voter calls cancelled {share:.0%}"
-        )
+        print(f"  {name:<13} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  calls cancelled {share:.0%}")
     for q in (50, 95):
         ratio = percentile(walls["early stop"], q) / percentile(walls["wait for all"], q)
         print(f"  p{q} early stop / wait for all = {ratio:.2f}x")
