@@ -28,12 +28,17 @@ _global_tracer = trace.get_tracer(SCOPE)  # a proxy until a provider is installe
 _tracers: dict[int, tuple[TracerProvider, Tracer]] = {}
 
 
+_captured: list[TracerProvider] = []  # set by capture(): wins over the global provider
+
+
 def tracer() -> Tracer:
     """The tracer for fanscope spans in the current context.
 
     Tracers are cached: the SDK's ``get_tracer`` is far from free and runs per span otherwise.
     """
     provider = _override.get()
+    if provider is None and _captured:
+        provider = _captured[-1]
     if provider is None:
         return _global_tracer
     cached = _tracers.get(id(provider))
@@ -53,6 +58,20 @@ def use_tracer_provider(provider: TracerProvider) -> Iterator[None]:
         yield
     finally:
         _override.reset(token)
+
+
+@contextmanager
+def capture(provider: TracerProvider) -> Iterator[None]:
+    """Send every fanscope span of this process to ``provider`` while the block runs.
+
+    Unlike :func:`use_tracer_provider` this does not depend on the context reaching the code
+    (a test's event loop may run in a context of its own); the pytest plugin uses it.
+    """
+    _captured.append(provider)
+    try:
+        yield
+    finally:
+        _captured.remove(provider)
 
 
 def error_type(exc: BaseException) -> str:

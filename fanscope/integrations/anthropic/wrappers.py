@@ -34,9 +34,9 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from fanscope.integrations.anthropic import semconv as G
 from fanscope.sdk import attributes as A
 from fanscope.sdk import fingerprint
+from fanscope.sdk.tracing import tracer
 
 log = logging.getLogger("fanscope.integrations.anthropic")
-TRACER_SCOPE = "fanscope.integrations.anthropic"
 
 _settings: dict[str, bool | None] = {"capture_content": None}
 
@@ -255,8 +255,8 @@ def _sdk_traces_on(resource: Any) -> bool:
 
 
 def _start_own(call: Call) -> None:
-    tracer = trace.get_tracer(TRACER_SCOPE)
-    call.span = tracer.start_span(
+    # fanscope's tracer: the same provider as the fanscope spans (and the pytest capture)
+    call.span = tracer().start_span(
         f"chat {call.model}", kind=SpanKind.CLIENT, attributes=call.request_attributes()
     )
     call.own = True
