@@ -35,7 +35,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     analyze = sub.add_parser("analyze", help="critical path, slowest branches, waiting in line")
-    analyze.add_argument("files", nargs="+", help="trace files (OTLP JSON lines or Jaeger JSON)")
+    analyze.add_argument(
+        "files", nargs="+", help="trace files or folders of them (OTLP JSON lines or Jaeger JSON)"
+    )
     analyze.add_argument("--trace-id", help="analyse only this trace (a suffix is enough)")
     analyze.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     analyze.add_argument("--html", metavar="OUT", help="also write a self-contained HTML report")
@@ -57,8 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     diff = sub.add_parser("diff", help="what got slower or faster on the critical path")
-    diff.add_argument("base", help="trace file of the base (e.g. the main branch)")
-    diff.add_argument("head", help="trace file of the change")
+    diff.add_argument("base", help="trace file or folder of the base (e.g. the main branch)")
+    diff.add_argument("head", help="trace file or folder of the change")
     diff.add_argument(
         "--max-slowdown",
         metavar="SHARE",

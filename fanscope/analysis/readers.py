@@ -446,10 +446,29 @@ def _read_whole(where: str) -> ReadResult:
     return parse_text(text, where)
 
 
-def read_files(paths: Iterable[str | os.PathLike[str]]) -> ReadResult:
-    """Spans from several trace files, with every file's warnings."""
-    result = ReadResult()
+def expand(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Paths with each directory replaced by the ``*.jsonl`` and ``*.json`` files in it."""
+    out: list[str] = []
     for path in paths:
+        where = os.fspath(path)
+        if os.path.isdir(where):
+            found = sorted(
+                os.path.join(where, name)
+                for name in os.listdir(where)
+                if name.endswith((".jsonl", ".json"))
+            )
+            if not found:
+                raise TraceReadError(where, "is a directory with no .jsonl or .json trace files")
+            out.extend(found)
+        else:
+            out.append(where)
+    return out
+
+
+def read_files(paths: Iterable[str | os.PathLike[str]]) -> ReadResult:
+    """Spans from several trace files (or folders of them), with every file's warnings."""
+    result = ReadResult()
+    for path in expand(paths):
         one = read_file(path)
         result.spans.extend(one.spans)
         result.warnings.extend(one.warnings)

@@ -168,6 +168,23 @@ def test_missing_files_and_directories_are_named(tmp_path: Path) -> None:
         read_file(tmp_path)
 
 
+def test_folders_expand_to_the_trace_files_in_them(tmp_path: Path) -> None:
+    from fanscope.analysis.readers import read_files
+
+    (tmp_path / "a.jsonl").write_text(json.dumps(REQUEST) + "\n")
+    (tmp_path / "b.json").write_text(json.dumps(JAEGER))
+    (tmp_path / "notes.txt").write_text("not a trace")
+    assert len(read_files([tmp_path]).spans) == 2
+    with pytest.raises(TraceReadError, match=r"no \.jsonl or \.json trace files"):
+        read_files([_empty(tmp_path)])
+
+
+def _empty(tmp_path: Path) -> Path:
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    return folder
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_raise_nothing_but_trace_read_error(data: bytes) -> None:
