@@ -48,8 +48,9 @@ def main() -> int:
             run_agent(server.url, path, sequential=mode == "sequential")
         requests = server.stats.requests
     for mode, path in traces.items():
-        print(f"\n=== {mode} run: fanscope analyze {path}")
-        fanscope_cli(["analyze", str(path)])
+        page = path.with_suffix(".html")
+        print(f"\n=== {mode} run: fanscope analyze {path} --html {page}")
+        fanscope_cli(["analyze", str(path), "--html", str(page)])
 
     seq = analyze(read_file(traces["sequential"]).spans).traces[0]
     par = analyze(read_file(traces["parallel"]).spans).traces[0]
@@ -60,8 +61,8 @@ def main() -> int:
     print(f"  {'parallel run time':<28}{seq.whatif:>11.3f}s{par.duration:>11.3f}s")
     print(f"  {'speed-up over sequential':<28}{predicted:>11.2f}x{measured:>11.2f}x")
     print(f"  prediction error: {abs(predicted / measured - 1) * 100:.1f}%")
-    print(f"\n{requests} requests served; trace files in {OUT}/ "
-          f"(open them in Jaeger UI after 'fanscope convert FILE --to jaeger')")  # fmt: skip
+    print(f"\n{requests} requests served; trace files and HTML reports in {OUT}/ "
+          f"(for Jaeger UI: 'fanscope convert FILE --to jaeger')")  # fmt: skip
     return 0
 
 

@@ -176,7 +176,7 @@ class _Tally:
             answered=self.answered,
             failed=sum(1 for o in outcomes if o.status in (A.OUTCOME_ERROR, A.OUTCOME_TIMEOUT)),
             cancelled=sum(1 for o in outcomes if o.status == A.OUTCOME_CANCELLED),
-            stopped_early=stopped_early,
+            stopped_early=stopped_early and any(o.status == A.OUTCOME_CANCELLED for o in outcomes),
             outcomes=outcomes,
         )
 
