@@ -17,6 +17,9 @@ Marker ``fanscope`` with thresholds; the test fails with the critical path expla
     @pytest.mark.fanscope(max_critical_path="2s", max_parallelizable="20%", max_straggler=3)
     async def test_agent_is_fast_enough(): ...
 
+Fixture ``anthropic_stand_in``: the local stand-in for the Messages API, started for the test
+and stopped after it (``anthropic_stand_in.url``, ``.stats``, ``.latency``...).
+
 Option ``--fanscope-report=DIR`` (ini ``fanscope_report``): writes each capturing test's trace
 file (OTLP JSON lines) and HTML report, and ``summary.md`` for the whole run (works with
 pytest-xdist: every worker writes its tests, the controller the summary).
@@ -174,6 +177,20 @@ def fanscope_trace(request: pytest.FixtureRequest) -> Iterator[Capture]:
 
 
 _KEY = pytest.StashKey[Capture]()
+
+
+@pytest.fixture
+def anthropic_stand_in() -> Iterator[Any]:
+    """The local stand-in for the Anthropic Messages API on 127.0.0.1, for this test.
+
+    Give the client its URL: ``anthropic.AsyncAnthropic(base_url=anthropic_stand_in.url,
+    api_key="test")``; set latency, error shares and read counters on the object
+    (:class:`fanscope.testing.anthropic_server.AnthropicStandIn`).
+    """
+    from fanscope.testing.anthropic_server import AnthropicStandIn
+
+    with AnthropicStandIn() as server:
+        yield server
 
 
 @pytest.hookimpl(wrapper=True)

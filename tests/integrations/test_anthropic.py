@@ -233,3 +233,55 @@ async def test_a_rate_limit_storm_is_ridden_out_within_the_cap_and_the_retry_aft
         assert attrs[A.RETRY_AFTER] == retry_after
         assert attrs[A.RETRY_DELAY] >= retry_after
         assert attrs[A.ERROR_TYPE] == "anthropic.RateLimitError"
+
+
+def test_the_instrumentor_is_registered_under_its_own_entry_point_name() -> None:
+    from importlib.metadata import entry_points
+
+    found = [
+        e
+        for e in entry_points(group="opentelemetry_instrumentor")
+        if e.name == "fanscope_anthropic"
+    ]
+    assert len(found) == 1
+    assert found[0].load() is AnthropicInstrumentor
+    assert list(AnthropicInstrumentor().instrumentation_dependencies()) == ["anthropic >= 1.14"]
+
+
+def test_configure_turns_the_instrumentation_on_in_an_application(tmp_path: Any) -> None:
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    out = tmp_path / "app.jsonl"
+    with AnthropicStandIn() as stand_in:
+        code = textwrap.dedent(
+            f"""
+            import anthropic, fanscope
+            fanscope.configure(service_name="app", trace_file={str(out)!r}, capture_content=True)
+            client = anthropic.Anthropic(base_url={stand_in.url!r}, api_key={KEY!r})
+            client.messages.create(model={MODEL!r}, max_tokens=50, messages={ASK!r})
+            """
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert KEY not in text
+    spans = [
+        s
+        for line in text.splitlines()
+        for rs in json.loads(line)["resourceSpans"]
+        for ss in rs["scopeSpans"]
+        for s in ss["spans"]
+    ]
+    (span,) = spans
+    assert span["name"] == f"chat {MODEL}"
+    keys = {a["key"] for a in span["attributes"]}
+    assert {G.INPUT_MESSAGES, G.RESPONSE_FINISH_REASONS, A.DATAFLOW_INPUTS} <= keys
+
+
+def test_the_stand_in_fixture_of_the_pytest_plugin(anthropic_stand_in: AnthropicStandIn) -> None:
+    with anthropic.Anthropic(base_url=anthropic_stand_in.url, api_key=KEY) as client:
+        client.messages.create(model=MODEL, max_tokens=10, messages=ASK)
+    assert anthropic_stand_in.stats.requests == 1
