@@ -340,44 +340,46 @@ def stream_manager(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs
     return manager
 
 
-def manager_enter(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    call: Call | None = getattr(instance, "_fanscope_call", None)
+def _entering(manager: Any) -> tuple[Call | None, contextvars.Token[Call | None] | None]:
+    call: Call | None = getattr(manager, "_fanscope_call", None)
     if call is None:
-        return wrapped(*args, **kwargs)
+        return None, None
     if call.own:
         _safely(lambda: _start_own(call))
-    token = current.set(call)
+    return call, current.set(call)
+
+
+def _entered(call: Call, stream: Any) -> Any:
+    raw = getattr(stream, "_raw_stream", None)
+    if raw is not None:
+        _follow(raw, call)
+    return stream
+
+
+def manager_enter(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    call, token = _entering(instance)
+    if call is None or token is None:
+        return wrapped(*args, **kwargs)
     try:
-        stream = wrapped(*args, **kwargs)
+        return _entered(call, wrapped(*args, **kwargs))
     except BaseException as error:
         call.finish_own(error)
         raise
     finally:
         current.reset(token)
-    raw = getattr(stream, "_raw_stream", None)
-    if raw is not None:
-        _follow(raw, call)
-    return stream
 
 
 async def manager_aenter(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    call: Call | None = getattr(instance, "_fanscope_call", None)
-    if call is None:
+    call, token = _entering(instance)
+    if call is None or token is None:
         return await wrapped(*args, **kwargs)
-    if call.own:
-        _safely(lambda: _start_own(call))
-    token = current.set(call)
     try:
-        stream = await wrapped(*args, **kwargs)
+        return _entered(call, await wrapped(*args, **kwargs))
     except BaseException as error:
         call.finish_own(error)
         raise
     finally:
         current.reset(token)
-    raw = getattr(stream, "_raw_stream", None)
-    if raw is not None:
-        _follow(raw, call)
-    return stream
 
 
 # -- following streams -------------------------------------------------------------------------
