@@ -7,13 +7,19 @@ Otherwise they talk to ``ANTHROPIC_BASE_URL`` if set, or start the bundled stand
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
 
 import anthropic
 
+import fanscope
 from fanscope.testing.anthropic_server import AnthropicStandIn
+
+T = TypeVar("T")
 
 MODEL = os.environ.get("FANSCOPE_EXAMPLE_MODEL", "claude-haiku-5-5")
 
@@ -47,3 +53,20 @@ def anthropic_client(
 
 def text_of(message: anthropic.types.Message) -> str:
     return "".join(block.text for block in message.content if block.type == "text")
+
+
+def traced_run(service: str, trace_file: str, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Configure tracing to a fresh ``trace_file``, run ``main()``, and flush the spans."""
+    Path(trace_file).parent.mkdir(parents=True, exist_ok=True)
+    Path(trace_file).unlink(missing_ok=True)
+    provider = fanscope.configure(service_name=service, trace_file=trace_file)
+    result = asyncio.run(main())
+    provider.force_flush()
+    return result
+
+
+def print_report(trace_file: str) -> None:
+    """The analyzer's terminal report of ``trace_file``."""
+    from fanscope.cli import main as fanscope_cli
+
+    fanscope_cli(["analyze", trace_file])

@@ -10,11 +10,9 @@ Prints the ballot and the analyzer's report.
 from __future__ import annotations
 
 import argparse
-import asyncio
-from pathlib import Path
 
 import anthropic
-from _client import MODEL, anthropic_client, text_of
+from _client import MODEL, anthropic_client, print_report, text_of, traced_run
 
 import fanscope
 from fanscope import parallel, vote
@@ -54,17 +52,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trace", default=".fanscope/merge_gate.jsonl")
     args = parser.parse_args()
-    Path(args.trace).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.trace).unlink(missing_ok=True)
-    provider = fanscope.configure(service_name="merge-gate", trace_file=args.trace)
-    ballot = asyncio.run(run())
-    provider.force_flush()
+    ballot = traced_run("merge-gate", args.trace, run)
     verdict = "safe" if ballot.winner_key else "unsafe"
     print(f"verdict: {verdict} ({ballot.agreement:.0%} agreement, {ballot.answered} answered, "
           f"{ballot.cancelled} cancelled, stopped early: {ballot.stopped_early})")  # fmt: skip
-    from fanscope.cli import main as cli
-
-    cli(["analyze", args.trace])
+    print_report(args.trace)
 
 
 if __name__ == "__main__":

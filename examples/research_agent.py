@@ -10,12 +10,10 @@ trace file (``--trace``) and prints the analyzer's report of it.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
-from pathlib import Path
 
 import anthropic
-from _client import MODEL, anthropic_client, text_of
+from _client import MODEL, anthropic_client, print_report, text_of, traced_run
 
 import fanscope
 from fanscope import Limiter, Retry, parallel, traced
@@ -93,18 +91,14 @@ def main() -> None:
     parser.add_argument("--trace", default=".fanscope/research.jsonl", help="trace file")
     parser.add_argument("--quiet", action="store_true", help="no report, only the timing")
     args = parser.parse_args()
-    Path(args.trace).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.trace).unlink(missing_ok=True)
-    provider = fanscope.configure(service_name="research-agent", trace_file=args.trace)
-    brief, elapsed = asyncio.run(run(args.question, args.sequential))
-    provider.force_flush()
+    brief, elapsed = traced_run(
+        "research-agent", args.trace, lambda: run(args.question, args.sequential)
+    )
     mode = "sequential" if args.sequential else "parallel"
     print(f"{mode} research agent: {elapsed:.2f}s; trace in {args.trace}")
     print(f"brief: {brief[:100]}...")
     if not args.quiet:
-        from fanscope.cli import main as cli
-
-        cli(["analyze", args.trace])
+        print_report(args.trace)
 
 
 if __name__ == "__main__":

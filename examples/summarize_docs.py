@@ -10,14 +10,11 @@ branches spent waiting in line behind the cap of 8.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
-from pathlib import Path
 
 import anthropic
-from _client import MODEL, anthropic_client, text_of
+from _client import MODEL, anthropic_client, print_report, text_of, traced_run
 
-import fanscope
 from fanscope import Retry, parallel
 
 DOCS = [
@@ -50,15 +47,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trace", default=".fanscope/summarize.jsonl")
     args = parser.parse_args()
-    Path(args.trace).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.trace).unlink(missing_ok=True)
-    provider = fanscope.configure(service_name="summarize-docs", trace_file=args.trace)
-    summaries, elapsed = asyncio.run(run())
-    provider.force_flush()
+    summaries, elapsed = traced_run("summarize-docs", args.trace, run)
     print(f"{len(summaries)} summaries in {elapsed:.2f}s; trace in {args.trace}")
-    from fanscope.cli import main as cli
-
-    cli(["analyze", args.trace])
+    print_report(args.trace)
 
 
 if __name__ == "__main__":

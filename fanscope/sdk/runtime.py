@@ -209,7 +209,7 @@ async def _attempt(job: Job) -> Any:
         return await job.call()
 
 
-def _branch_attrs(job: Job, kind: str | None, recording: bool) -> dict[str, Any]:
+def _branch_attrs(job: Job, kind: str | None, fingerprinted: bool) -> dict[str, Any]:
     """The branch's attributes known at its start; set together with the end ones.
 
     Setting every attribute in one call at the end costs the SDK about half of what passing
@@ -229,7 +229,7 @@ def _branch_attrs(job: Job, kind: str | None, recording: bool) -> dict[str, Any]
         attrs[A.BRANCH_TIMEOUT] = policy.timeout
     if kind is None and policy.max_concurrency is not None:
         attrs[A.BRANCH_MAX_CONCURRENCY] = policy.max_concurrency
-    if recording and (job.args or job.kwargs) and fingerprint.is_enabled():
+    if fingerprinted and (job.args or job.kwargs) and fingerprint.is_enabled():
         prints = fingerprint.inputs_of(job.args, job.kwargs, scalars=kind != A.KIND_MAP)
         if prints:
             attrs[A.DATAFLOW_INPUTS] = prints
@@ -281,7 +281,7 @@ async def run_branch(
         raise
     span = tracer().start_span(policy.span_name, context=parent)
     recording = span.is_recording()
-    attrs = _branch_attrs(job, kind, recording)
+    attrs = _branch_attrs(job, kind, recording) if recording else {}
     if waited_on is not None:
         attrs[A.QUEUE_LIMITER] = waited_on
     ctx = trace.set_span_in_context(span, parent)

@@ -107,3 +107,26 @@ def test_seeded_latency_is_long_tailed_and_reproducible() -> None:
 def test_shares_out_of_range_are_rejected() -> None:
     with pytest.raises(ValueError, match="rate_limit_share must be between 0 and 1"):
         AnthropicStandIn(rate_limit_share=1.5)
+
+
+async def test_a_client_that_hangs_up_is_normal_for_the_server(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    import asyncio
+
+    with AnthropicStandIn(latency=0.2) as server:
+        client = anthropic.AsyncAnthropic(base_url=server.url, api_key="k", max_retries=0)
+        call = asyncio.ensure_future(
+            client.messages.create(model=MODEL, max_tokens=5, messages=ASK)
+        )
+        while server.stats.in_flight == 0:  # noqa: ASYNC110 - the server runs in a thread
+            await asyncio.sleep(0.005)
+        call.cancel()  # as a decided vote cancels a voter
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        answer = await client.messages.create(model=MODEL, max_tokens=5, messages=ASK)
+        assert answer.content
+        await client.close()
+        while server.stats.in_flight:  # noqa: ASYNC110 - the server runs in a thread
+            await asyncio.sleep(0.005)
+    assert "Traceback" not in capfd.readouterr().err
