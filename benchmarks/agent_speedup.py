@@ -3,7 +3,9 @@
 Sources answer in 200/250/100/150 ms and the synthesis in 50 ms (fixed latencies), so the
 ideal parallel run is the slowest source plus the synthesis: 300 ms. Each mode runs as its own
 process, several rounds interleaved; times are the ``research`` root span's duration from the
-trace. Targets: the parallel time within 5% of 300 ms, and the speed-up the analyzer predicts
+trace; each process makes one untraced warm-up call first, so that one-time set-up (the
+first request's connection and the client's first parse) is not counted. Targets: the
+parallel time within 5% of 300 ms, and the speed-up the analyzer predicts
 from the sequential trace within 10% of the one measured.
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/agent_speedup.py --rounds 5``.
@@ -35,7 +37,7 @@ def run(url: str, trace: Path, sequential: bool) -> tuple[float, float]:
     """(duration, what-if) of one run of the agent, from its trace."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OTEL_"))}
     env["ANTHROPIC_BASE_URL"] = url
-    command = [sys.executable, str(ROOT / "examples" / "research_agent.py"), "--quiet",
+    command = [sys.executable, str(ROOT / "examples" / "research_agent.py"), "--quiet", "--warm-up",
                "--trace", str(trace), *(["--sequential"] if sequential else [])]  # fmt: skip
     subprocess.run(command, check=True, env=env, capture_output=True)
     report = analyze(read_file(trace).spans).traces[0]
