@@ -109,3 +109,17 @@ async def test_a_real_sequential_agent_is_analysed_from_its_sdk_spans(
     expected = max(latency.values()) + 0.01
     assert report.whatif == pytest.approx(expected, rel=0.25)
     assert report.duration > sum(latency.values())
+
+
+def test_per_operation_p50_and_p95_over_many_traces() -> None:
+    spans = []
+    for t, lookup_ms in enumerate([10, 20, 30, 40, 100]):
+        trace_id = f"{t + 1:032x}"
+        root = span("agent", 0, lookup_ms + 5, trace=trace_id)
+        spans += [root, span("lookup", 0, lookup_ms, root, trace=trace_id)]
+    report = analyze(spans)
+    assert len(report.traces) == 5
+    lookup = report.operations["lookup"]
+    assert lookup["p50"] == pytest.approx(0.030)
+    assert lookup["p95"] == pytest.approx(0.088)  # inclusive method: between 40 and 100 ms
+    assert report.operations["agent"]["p50"] == pytest.approx(0.005)
