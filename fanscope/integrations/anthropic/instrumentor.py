@@ -32,7 +32,8 @@ PATCHES: tuple[tuple[str, str, Any], ...] = (
     ("anthropic._streaming", "AsyncStream.close", wrappers.astream_close),
     ("anthropic._base_client", "start_api_call_span", wrappers.sdk_span_started),
     ("anthropic._tracing", "record_response", wrappers.sdk_record_response),
-    ("anthropic._tracing", "ApiCall.sending", wrappers.sdk_sending),
+    ("anthropic._base_client", "SyncAPIClient._sleep_for_retry", wrappers.client_sleep_for_retry),
+    ("anthropic._base_client", "AsyncAPIClient._sleep_for_retry", wrappers.aclient_sleep_for_retry),
 )
 
 

@@ -3,11 +3,19 @@
 * With the SDK's telemetry on (its default), the SDK makes the call's CLIENT span. We do not
   make a second one: the patched ``start_api_call_span`` renames the SDK's span to
   ``"chat {model}"`` and adds what it lacks (temperature and other request settings, data-flow
-  fingerprints, content when asked), the patched ``record_response`` adds the finish reasons,
-  input tokens and output fingerprints before the SDK ends it, and ``ApiCall.sending`` adds a
-  ``fanscope.genai.attempt`` event per HTTP retry (the SDK keeps retries inside its span and
-  sets ``http.request.resend_count``).
-* With it off, the ``create`` wrapper makes the span itself, with the same names.
+  fingerprints, content when asked), and the patched ``record_response`` adds the finish
+  reasons, token usage in the conventions' terms and output fingerprints before the SDK ends
+  it (the SDK keeps its retries inside its span and sets ``http.request.resend_count``).
+* With it off, the ``create`` wrapper makes the span itself, with the same names. So it does
+  when the SDK's span would not be recorded (its tracer provider is not fanscope's, or is a
+  no-op one): a call is never left without a span fanscope can see.
+* Either way, the patched ``_sleep_for_retry`` of the client adds a ``fanscope.genai.retry``
+  event per HTTP attempt the client retries (status, retry-after, the delay it slept), and on
+  our own span ``http.request.resend_count`` counts them, as the SDK does on its span.
+* While a call runs, OpenTelemetry's "suppress instrumentation" context key is set, so another
+  Anthropic instrumentation that honours it (as the OpenTelemetry contrib ones do) and that
+  wraps the method inside ours makes no second span. One that wraps outside ours cannot be
+  silenced from here; the first such call logs a warning naming the other span.
 
 Streams (``create(stream=True)`` and ``messages.stream()``) are followed event by event: the
 first text delta sets the time to first token, the final events the finish reason and usage;
@@ -28,6 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
@@ -74,6 +83,7 @@ class Call:
 
     kwargs: dict[str, Any]
     started: float = field(default_factory=time.monotonic)
+    started_ns: int = field(default_factory=time.time_ns)
     span: Span | None = None  # the GenAI span: the SDK's or ours
     own: bool = False  # whether we made the span (and so end it)
     text: list[str] = field(default_factory=list)
@@ -83,6 +93,7 @@ class Call:
     response_id: str | None = None
     response_model: str | None = None
     finished: bool = False
+    resends: int = 0  # HTTP attempts the client retried inside this call
 
     @property
     def model(self) -> str:
@@ -130,17 +141,15 @@ class Call:
         self.response_id = getattr(message, "id", None)
         self.response_model = getattr(message, "model", None)
         self.finish = getattr(message, "stop_reason", None)
-        usage = getattr(message, "usage", None)
-        for key in (
-            "input_tokens",
-            "output_tokens",
-            "cache_read_input_tokens",
-            "cache_creation_input_tokens",
-        ):
-            value = getattr(usage, key, None)
-            if isinstance(value, int):
-                self.usage[key] = value
+        self.take_usage(getattr(message, "usage", None))
         self.text = [_text(getattr(message, "content", None))]
+
+    def take_usage(self, usage: Any) -> None:
+        """Keep the token counts ``usage`` gives (a ``message_delta`` repeats them, final)."""
+        for key in USAGE_FIELDS:
+            value = getattr(usage, key, None)
+            if isinstance(value, int) and not isinstance(value, bool):
+                self.usage[key] = value
 
     def take_event(self, event: Any) -> None:
         """Read one stream event."""
@@ -156,9 +165,7 @@ class Call:
                 self.text.append(str(getattr(delta, "text", "")))
         elif kind == "message_delta":
             self.finish = getattr(getattr(event, "delta", None), "stop_reason", None) or self.finish
-            value = getattr(getattr(event, "usage", None), "output_tokens", None)
-            if isinstance(value, int):
-                self.usage["output_tokens"] = value
+            self.take_usage(getattr(event, "usage", None))
         if kind in ("message_delta", "message_stop") and self.span is not None:
             self.record_response(self.span)
 
@@ -170,16 +177,25 @@ class Call:
             attrs[G.RESPONSE_ID] = self.response_id
         if self.response_model:
             attrs[G.RESPONSE_MODEL] = self.response_model
-        names = {
-            "input_tokens": G.USAGE_INPUT_TOKENS,
-            "output_tokens": G.USAGE_OUTPUT_TOKENS,
-            "cache_read_input_tokens": G.USAGE_CACHE_READ,
-            "cache_creation_input_tokens": G.USAGE_CACHE_CREATION,
-        }
-        for key, value in self.usage.items():
-            attrs[names[key]] = value
+        usage = self.usage
+        if "input_tokens" in usage:
+            # The conventions count every input token in gen_ai.usage.input_tokens, cached ones
+            # included; Anthropic's input_tokens leaves out cache reads and writes (the SDK's
+            # own span sums them the same way).
+            cached = usage.get("cache_read_input_tokens", 0)
+            cached += usage.get("cache_creation_input_tokens", 0)
+            attrs[G.USAGE_INPUT_TOKENS] = usage["input_tokens"] + cached
+        for key, name in (
+            ("output_tokens", G.USAGE_OUTPUT_TOKENS),
+            ("cache_read_input_tokens", G.USAGE_CACHE_READ),
+            ("cache_creation_input_tokens", G.USAGE_CACHE_CREATION),
+        ):
+            if key in usage:
+                attrs[name] = usage[key]
         if self.first_token is not None:
             attrs[G.TIME_TO_FIRST_TOKEN] = self.first_token
+            if self.own:  # the SDK's span measures its own, from the start of its call
+                attrs[G.TIME_TO_FIRST_CHUNK] = self.first_token
         text = "".join(self.text)
         if text and fingerprint.is_enabled():
             prints = fingerprint.outputs_of(text)
@@ -194,11 +210,7 @@ class Call:
 
     def record_response(self, span: Span | None) -> None:
         if span is not None and span.is_recording():
-            attrs = self.response_attributes()
-            if span is not self.span or not self.own:
-                # the SDK's span already names cache writes its own way; do not say it twice
-                attrs.pop(G.USAGE_CACHE_CREATION, None)
-            span.set_attributes(attrs)
+            span.set_attributes(self.response_attributes())
 
     def finish_own(self, error: BaseException | None = None) -> None:
         """End our own span (no-op for the SDK's, which the SDK ends)."""
@@ -206,6 +218,8 @@ class Call:
             return
         self.finished = True
         span = self.span
+        if self.resends:
+            span.set_attribute(G.RESEND_COUNT, self.resends)
         if error is not None:
             record_call_error(span, error)
         else:
@@ -228,6 +242,13 @@ def record_call_error(span: Span, error: BaseException) -> None:
     span.record_exception(error)
     span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:300]))
 
+
+USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
 
 current: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
     "fanscope_anthropic_call", default=None
@@ -257,9 +278,39 @@ def _sdk_traces_on(resource: Any) -> bool:
 def _start_own(call: Call) -> None:
     # fanscope's tracer: the same provider as the fanscope spans (and the pytest capture)
     call.span = tracer().start_span(
-        f"chat {call.model}", kind=SpanKind.CLIENT, attributes=call.request_attributes()
+        f"chat {call.model}",
+        kind=SpanKind.CLIENT,
+        attributes=call.request_attributes(),
+        start_time=call.started_ns,
     )
     call.own = True
+
+
+_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+_warned_outer: list[str] = []
+
+
+def _quiet_others() -> object:
+    """Set "suppress instrumentation" for the call: other Anthropic wrappers inside ours stay quiet.
+
+    Returns the token to detach. Also warns (once) when another instrumentation's GenAI span
+    is already current, that is when it wraps the method outside ours.
+    """
+    outer = trace.get_current_span()
+    attrs = getattr(outer, "attributes", None) or {}
+    if (
+        not _warned_outer
+        and getattr(outer, "kind", None) == SpanKind.CLIENT
+        and G.OPERATION_NAME in attrs
+    ):
+        name = str(getattr(outer, "name", "?"))
+        _warned_outer.append(name)
+        log.warning(
+            "another instrumentation made a GenAI span (%r) around an anthropic call, so the "
+            "call has two spans; instrument fanscope after it, or uninstrument it",
+            name,
+        )
+    return otel_context.attach(otel_context.set_value(_SUPPRESS, True))
 
 
 def _safely(hook: Callable[[], None]) -> None:
@@ -272,44 +323,45 @@ def _safely(hook: Callable[[], None]) -> None:
 # -- wrappers of the Messages methods ----------------------------------------------------------
 
 
-def create_sync(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+def _begin(instance: Any, kwargs: Any) -> tuple[Call, contextvars.Token[Call | None]]:
     call = Call(dict(kwargs))
     if not _sdk_traces_on(instance):
         _safely(lambda: _start_own(call))
-    token = current.set(call)
+    return call, current.set(call)
+
+
+def _own_span_current(call: Call) -> contextlib.AbstractContextManager[Any]:
+    if call.own and call.span is not None:
+        return trace.use_span(call.span, end_on_exit=False)
+    return contextlib.nullcontext()
+
+
+def create_sync(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    call, token = _begin(instance, kwargs)
+    quiet = _quiet_others()
     try:
-        context = trace.set_span_in_context(call.span) if call.own and call.span else None
-        attach = trace.use_span(call.span, end_on_exit=False) if context else None  # type: ignore[arg-type]
-        try:
-            if attach is not None:
-                with attach:
-                    result = wrapped(*args, **kwargs)
-            else:
-                result = wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.finish_own(error)
-            raise
+        with _own_span_current(call):
+            result = wrapped(*args, **kwargs)
+    except BaseException as error:
+        call.finish_own(error)
+        raise
     finally:
+        otel_context.detach(quiet)  # type: ignore[arg-type]
         current.reset(token)
     return _after(call, result)
 
 
 async def create_async(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    call = Call(dict(kwargs))
-    if not _sdk_traces_on(instance):
-        _safely(lambda: _start_own(call))
-    token = current.set(call)
+    call, token = _begin(instance, kwargs)
+    quiet = _quiet_others()
     try:
-        try:
-            if call.own and call.span is not None:
-                with trace.use_span(call.span, end_on_exit=False):
-                    result = await wrapped(*args, **kwargs)
-            else:
-                result = await wrapped(*args, **kwargs)
-        except BaseException as error:
-            call.finish_own(error)
-            raise
+        with _own_span_current(call):
+            result = await wrapped(*args, **kwargs)
+    except BaseException as error:
+        call.finish_own(error)
+        raise
     finally:
+        otel_context.detach(quiet)  # type: ignore[arg-type]
         current.reset(token)
     return _after(call, result)
 
@@ -332,7 +384,11 @@ def _is_stream(value: Any) -> bool:
 
 def stream_manager(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """``messages.stream(...)``: the request is made when the manager is entered."""
-    manager = wrapped(*args, **kwargs)
+    quiet = _quiet_others()
+    try:
+        manager = wrapped(*args, **kwargs)
+    finally:
+        otel_context.detach(quiet)  # type: ignore[arg-type]
     call = Call(dict(kwargs, stream=True))
     call.own = not _sdk_traces_on(instance)
     with contextlib.suppress(AttributeError):
@@ -344,6 +400,7 @@ def _entering(manager: Any) -> tuple[Call | None, contextvars.Token[Call | None]
     call: Call | None = getattr(manager, "_fanscope_call", None)
     if call is None:
         return None, None
+    call.started, call.started_ns = time.monotonic(), time.time_ns()  # the request starts now
     if call.own:
         _safely(lambda: _start_own(call))
     return call, current.set(call)
@@ -360,12 +417,14 @@ def manager_enter(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs:
     call, token = _entering(instance)
     if call is None or token is None:
         return wrapped(*args, **kwargs)
+    quiet = _quiet_others()
     try:
         return _entered(call, wrapped(*args, **kwargs))
     except BaseException as error:
         call.finish_own(error)
         raise
     finally:
+        otel_context.detach(quiet)  # type: ignore[arg-type]
         current.reset(token)
 
 
@@ -373,12 +432,14 @@ async def manager_aenter(wrapped: Callable[..., Any], instance: Any, args: Any, 
     call, token = _entering(instance)
     if call is None or token is None:
         return await wrapped(*args, **kwargs)
+    quiet = _quiet_others()
     try:
         return _entered(call, await wrapped(*args, **kwargs))
     except BaseException as error:
         call.finish_own(error)
         raise
     finally:
+        otel_context.detach(quiet)  # type: ignore[arg-type]
         current.reset(token)
 
 
@@ -444,13 +505,16 @@ async def astream_close(wrapped: Callable[..., Any], instance: Any, args: Any, k
 def sdk_span_started(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     span = wrapped(*args, **kwargs)
     call = current.get()
-    if call is not None and span is not None and not call.own and call.span is None:
+    if call is not None and not call.own and call.span is None:
 
         def enrich() -> None:
+            if span is None or not span.is_recording():
+                # the SDK's span goes nowhere (a no-op or another provider): make ours
+                _start_own(call)
+                return
             call.span = span
-            if span.is_recording():
-                span.update_name(f"chat {call.model}")
-                span.set_attributes(call.request_attributes())
+            span.update_name(f"chat {call.model}")
+            span.set_attributes(call.request_attributes())
 
         _safely(enrich)
     return span
@@ -474,14 +538,49 @@ def sdk_record_response(wrapped: Callable[..., Any], instance: Any, args: Any, k
     return result
 
 
-def sdk_sending(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    result = wrapped(*args, **kwargs)
+def _retry_after(headers: Any) -> float | None:
+    """The wait the answer asked for, read as the client reads it (``retry-after-ms`` first)."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            return max(0.0, float(headers.get(name)) * scale)
+        except (TypeError, ValueError):
+            continue
+    return None
 
-    def mark() -> None:
-        sent = getattr(instance, "requests_sent", 0)
-        span = getattr(instance, "span", None)
-        if sent > 1 and span is not None and span.is_recording():
-            span.add_event("fanscope.genai.attempt", {A.RETRY_ATTEMPT: sent})
 
-    _safely(mark)
-    return result
+def _retry_event(instance: Any, kwargs: Any, started: int, slept: float) -> None:
+    call = current.get()
+    if call is None or call.span is None or not call.span.is_recording():
+        return
+    call.resends += 1
+    attrs: dict[str, Any] = {A.RETRY_ATTEMPT: int(kwargs.get("retries_taken", 0)) + 1}
+    attrs[A.RETRY_DELAY] = slept
+    response = kwargs.get("response")
+    if response is not None:
+        attrs[G.HTTP_STATUS] = int(response.status_code)
+        after = _retry_after(response.headers)
+        if after is not None:
+            attrs[A.RETRY_AFTER] = after
+    call.span.add_event(G.EVENT_CLIENT_RETRY, attrs, timestamp=started)
+
+
+def client_sleep_for_retry(
+    wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
+) -> Any:
+    """The sync client waits before retrying an attempt: note it on the call's span."""
+    started, clock = time.time_ns(), time.monotonic()
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _safely(lambda: _retry_event(instance, kwargs, started, time.monotonic() - clock))
+
+
+async def aclient_sleep_for_retry(
+    wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
+) -> Any:
+    """The async client waits before retrying an attempt: note it on the call's span."""
+    started, clock = time.time_ns(), time.monotonic()
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        _safely(lambda: _retry_event(instance, kwargs, started, time.monotonic() - clock))
