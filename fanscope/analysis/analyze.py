@@ -87,11 +87,11 @@ def _label(trace: Trace, span_id: str) -> str:
     if span_id == VIRTUAL_ROOT:
         return "(no span)"
     span = trace.spans[span_id]
-    name = span.attr(A.BRANCH_NAME)
-    index = span.attr(A.BRANCH_INDEX)
+    name = span.attr_str(A.BRANCH_NAME)
+    index = span.attr_int(A.BRANCH_INDEX)
     if name:
-        return str(name) if name == span.name else f"{span.name} ({name})"
-    if index is not None and span.attr(A.ROLE) == A.ROLE_BRANCH:
+        return name if name == span.name else f"{span.name} ({name})"
+    if index is not None and span.attr_str(A.ROLE) == A.ROLE_BRANCH:
         return f"{span.name}[{index}]"
     return span.name
 
@@ -111,7 +111,7 @@ def _queue_on_path(trace: Trace, segments: Sequence[Segment]) -> float:
         if sid == VIRTUAL_ROOT:
             continue
         span = trace.spans[sid]
-        role = span.attr(A.ROLE)
+        role = span.attr_str(A.ROLE)
         if role == A.ROLE_QUEUE:
             total += sum(s.duration for s in segments if s.span_id == sid)
         elif role == A.ROLE_BRANCH and sid in eff:

@@ -47,27 +47,35 @@ class FanoutStats:
 
 def branch_label(trace: Trace, span_id: str) -> str:
     span = trace.spans[span_id]
-    name = span.attr(A.BRANCH_NAME)
+    name = span.attr_str(A.BRANCH_NAME)
     if name:
-        return str(name)
-    index = span.attr(A.BRANCH_INDEX)
+        return name
+    index = span.attr_int(A.BRANCH_INDEX)
     return f"{span.name}[{index}]" if index is not None else span.name
 
 
 def queue_wait(trace: Trace, span_id: str) -> float:
     """Seconds a branch waited in line (``fanscope.queue.wait_s``, absent means 0)."""
-    value = trace.spans[span_id].attr(A.QUEUE_WAIT, 0.0)
-    return float(value) if isinstance(value, int | float) and value > 0 else 0.0
+    value = trace.spans[span_id].attr_float(A.QUEUE_WAIT)
+    return value if value is not None and value > 0 else 0.0
+
+
+def _size(recorded: int | None, seen: int) -> int:
+    return recorded if recorded is not None and recorded >= 0 else seen
+
+
+def _cap(value: int | None) -> int | None:
+    return value if value is not None and value > 0 else None
 
 
 def fanout_stats(trace: Trace) -> list[FanoutStats]:
     """Statistics of every fan-out span in ``trace``, in start order."""
     out = []
-    fanouts = [s for s in trace.spans.values() if s.attr(A.ROLE) == A.ROLE_FANOUT]
+    fanouts = [s for s in trace.spans.values() if s.attr_str(A.ROLE) == A.ROLE_FANOUT]
     for fanout in sorted(fanouts, key=lambda s: s.start):
         kids = [trace.spans[c] for c in trace.children.get(fanout.span_id, ())]
-        branches = [k for k in kids if k.attr(A.ROLE) == A.ROLE_BRANCH]
-        fanins = [k for k in kids if k.attr(A.ROLE) == A.ROLE_FANIN]
+        branches = [k for k in kids if k.attr_str(A.ROLE) == A.ROLE_BRANCH]
+        fanins = [k for k in kids if k.attr_str(A.ROLE) == A.ROLE_FANIN]
         duration = fanout.duration / NS
         if branches:
             durations = [b.duration / NS for b in branches]
@@ -75,14 +83,14 @@ def fanout_stats(trace: Trace) -> list[FanoutStats]:
             median = statistics.median(durations)
             waits = [queue_wait(trace, b.span_id) for b in branches]
             slowest_s = slowest.duration / NS
-            outcomes = [b.attr(A.BRANCH_OUTCOME) for b in branches]
+            outcomes = [b.attr_str(A.BRANCH_OUTCOME) for b in branches]
             stats = FanoutStats(
                 span_id=fanout.span_id,
                 name=fanout.name,
-                kind=str(fanout.attr(A.KIND, "")),
-                function=str(fanout.attr(A.FUNCTION, "")),
-                size=int(fanout.attr(A.FANOUT_SIZE, len(branches))),
-                max_concurrency=fanout.attr(A.FANOUT_MAX_CONCURRENCY),
+                kind=fanout.attr_str(A.KIND) or "",
+                function=fanout.attr_str(A.FUNCTION) or "",
+                size=_size(fanout.attr_int(A.FANOUT_SIZE), len(branches)),
+                max_concurrency=_cap(fanout.attr_int(A.FANOUT_MAX_CONCURRENCY)),
                 duration=duration,
                 branches=len(branches),
                 slowest_span_id=slowest.span_id,
@@ -100,10 +108,26 @@ def fanout_stats(trace: Trace) -> list[FanoutStats]:
             )
         else:
             stats = FanoutStats(
-                fanout.span_id, fanout.name, str(fanout.attr(A.KIND, "")),
-                str(fanout.attr(A.FUNCTION, "")), 0, fanout.attr(A.FANOUT_MAX_CONCURRENCY),
-                duration, 0, "", "", 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0,
-                sum(f.duration for f in fanins) / NS, 0, 0,
-            )  # fmt: skip
+                span_id=fanout.span_id,
+                name=fanout.name,
+                kind=fanout.attr_str(A.KIND) or "",
+                function=fanout.attr_str(A.FUNCTION) or "",
+                size=_size(fanout.attr_int(A.FANOUT_SIZE), 0),
+                max_concurrency=_cap(fanout.attr_int(A.FANOUT_MAX_CONCURRENCY)),
+                duration=duration,
+                branches=0,
+                slowest_span_id="",
+                slowest_name="",
+                slowest=0.0,
+                slowest_share=0.0,
+                median=0.0,
+                straggler_ratio=1.0,
+                queue_wait=0.0,
+                queue_wait_max=0.0,
+                parallelism=0.0,
+                fanin=sum(f.duration for f in fanins) / NS,
+                failed=0,
+                cancelled=0,
+            )
         out.append(stats)
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,3 +44,29 @@ class Span:
 
     def attr(self, key: str, default: Any = None) -> Any:
         return self.attributes.get(key, default)
+
+    # Typed reads of the attributes ``docs/conventions.md`` promises. Damaged input is normal:
+    # a value of the wrong type (or not finite) reads as absent, never as an exception.
+
+    def attr_str(self, key: str) -> str | None:
+        """The attribute as a string, or ``None`` when absent or not a string."""
+        value = self.attributes.get(key)
+        return value if isinstance(value, str) else None
+
+    def attr_int(self, key: str) -> int | None:
+        """The attribute as an int, or ``None`` when absent or not an integer."""
+        value = self.attributes.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def attr_float(self, key: str) -> float | None:
+        """The attribute as a finite float, or ``None`` when absent or not a finite number."""
+        value = self.attributes.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = float(value)
+            return value if math.isfinite(value) else None
+        return None
+
+    def attr_strs(self, key: str) -> list[str]:
+        """The string items of an array attribute (empty when absent or not an array)."""
+        value = self.attributes.get(key)
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []

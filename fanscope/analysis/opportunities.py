@@ -75,8 +75,7 @@ class WhatIf:
 
 
 def _prints(trace: Trace, span_id: str, key: str) -> set[str]:
-    value = trace.spans[span_id].attr(key)
-    return set(value) if isinstance(value, list) else set()
+    return set(trace.spans[span_id].attr_strs(key))
 
 
 class _Flow:
@@ -102,7 +101,7 @@ class _Flow:
             outs |= _prints(self.trace, sid, A.DATAFLOW_OUTPUTS)
             known = (
                 known
-                or span.attr(A.ROLE) in _FINGERPRINTED_ROLES
+                or span.attr_str(A.ROLE) in _FINGERPRINTED_ROLES
                 or bool(
                     A.DATAFLOW_INPUTS in span.attributes or A.DATAFLOW_OUTPUTS in span.attributes
                 )
@@ -167,12 +166,12 @@ def whatif(trace: Trace) -> WhatIf:
 def _cap_group(trace: Trace, parent: str, child: str) -> tuple[str, int] | None:
     span = trace.spans[child]
     parent_span = trace.spans[parent]
-    if parent_span.attr(A.ROLE) == A.ROLE_FANOUT and span.attr(A.ROLE) == A.ROLE_BRANCH:
-        cap = parent_span.attr(A.FANOUT_MAX_CONCURRENCY)
-        return (f"fanout:{parent}", int(cap)) if isinstance(cap, int) and cap > 0 else None
-    cap = span.attr(A.BRANCH_MAX_CONCURRENCY)
-    if isinstance(cap, int) and cap > 0:
-        return (f"function:{span.attr(A.FUNCTION, span.name)}", cap)
+    if parent_span.attr_str(A.ROLE) == A.ROLE_FANOUT and span.attr_str(A.ROLE) == A.ROLE_BRANCH:
+        cap = parent_span.attr_int(A.FANOUT_MAX_CONCURRENCY)
+        return (f"fanout:{parent}", cap) if cap is not None and cap > 0 else None
+    cap = span.attr_int(A.BRANCH_MAX_CONCURRENCY)
+    if cap is not None and cap > 0:
+        return (f"function:{span.attr_str(A.FUNCTION) or span.name}", cap)
     return None
 
 
@@ -185,7 +184,7 @@ def _schedule(
     flow: _Flow,
 ) -> tuple[dict[str, int], Opportunity | None, int]:
     """Schedule ``node``'s children as early as allowed; return their what-if finish times."""
-    is_fanout = trace.spans[node].attr(A.ROLE) == A.ROLE_FANOUT
+    is_fanout = trace.spans[node].attr_str(A.ROLE) == A.ROLE_FANOUT
     node_start = eff[node][0]
     preds: dict[str, list[str]] = {}
     unknown = 0
@@ -193,8 +192,8 @@ def _schedule(
         later_start = eff[later][0]
         found: list[str] = []
         if is_fanout:
-            if trace.spans[later].attr(A.ROLE) == A.ROLE_FANIN:
-                found = [k for k in kids[:j] if trace.spans[k].attr(A.ROLE) == A.ROLE_BRANCH]
+            if trace.spans[later].attr_str(A.ROLE) == A.ROLE_FANIN:
+                found = [k for k in kids[:j] if trace.spans[k].attr_str(A.ROLE) == A.ROLE_BRANCH]
         else:
             for earlier in kids[max(0, j - PAIR_WINDOW) : j]:
                 if eff[earlier][1] > later_start:

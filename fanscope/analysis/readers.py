@@ -40,6 +40,14 @@ class ReadResult:
     formats: list[str] = field(default_factory=list)
 
 
+#: What a damaged record can raise while it is decoded; the record is skipped and counted.
+_DAMAGE = (ValueError, TypeError, AttributeError, KeyError, OverflowError, RecursionError)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
 def _hex_id(value: object, length: int) -> str | None:
     if not isinstance(value, str) or not value:
         return None
@@ -137,19 +145,24 @@ def _otlp_spans(request: Mapping[str, Any], warnings: list[str], where: str) -> 
         if not isinstance(rs, Mapping):
             bad += 1
             continue
-        resource = _key_values((rs.get("resource") or {}).get("attributes"))
+        try:
+            resource = _key_values(_mapping(rs.get("resource")).get("attributes"))
+        except _DAMAGE:
+            resource = {}
+            bad += 1
         service = str(resource.get("service.name", "") or "")
-        for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []:
+        scope_spans = rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []
+        for ss in scope_spans if isinstance(scope_spans, list) else [None]:
             if not isinstance(ss, Mapping):
                 bad += 1
                 continue
-            scope_name = str(
-                (ss.get("scope") or ss.get("instrumentationLibrary") or {}).get("name", "")
-            )
-            for raw in ss.get("spans") or []:
+            scope = _mapping(ss.get("scope") or ss.get("instrumentationLibrary"))
+            scope_name = str(scope.get("name", "") or "")
+            raws = ss.get("spans") or []
+            for raw in raws if isinstance(raws, list) else [None]:
                 try:
                     span = _otlp_span(raw, service, scope_name, resource)
-                except (ValueError, TypeError, AttributeError, KeyError):
+                except _DAMAGE:
                     span = None
                 if span is None:
                     bad += 1
@@ -232,11 +245,12 @@ def _jaeger_spans(doc: Mapping[str, Any], warnings: list[str], where: str) -> It
         if not isinstance(trace_doc, Mapping):
             bad += 1
             continue
-        processes = trace_doc.get("processes") or {}
-        for raw in trace_doc.get("spans") or []:
+        processes = _mapping(trace_doc.get("processes"))
+        raws = trace_doc.get("spans") or []
+        for raw in raws if isinstance(raws, list) else [None]:
             try:
                 span = _jaeger_span(raw, processes)
-            except (ValueError, TypeError, AttributeError, KeyError):
+            except _DAMAGE:
                 span = None
             if span is None:
                 bad += 1
@@ -316,10 +330,13 @@ def _jaeger_span(raw: Any, processes: Mapping[str, Any]) -> Span | None:
 
 
 def _spans_of_document(doc: Any, warnings: list[str], where: str) -> tuple[str, list[Span]]:
+    """The spans of one JSON document (or of a JSON array of documents)."""
     if isinstance(doc, list):
         spans: list[Span] = []
         kind = "unknown"
         for item in doc:
+            if isinstance(item, list):
+                raise ValueError("an array of arrays; expected trace documents")
             kind, found = _spans_of_document(item, warnings, where)
             spans.extend(found)
         return kind, spans
@@ -344,6 +361,8 @@ def parse_text(text: str, where: str = "<text>") -> ReadResult:
         )
     try:
         doc = json.loads(stripped)
+    except RecursionError:
+        raise TraceReadError(where, "JSON nested too deeply to be a trace file") from None
     except ValueError:
         doc = None
     if doc is not None:
@@ -361,7 +380,7 @@ def parse_text(text: str, where: str = "<text>") -> ReadResult:
             continue
         try:
             kind, spans = _spans_of_document(json.loads(line), result.warnings, f"{where}:{number}")
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             bad += 1
             first_problem = first_problem or f"line {number}: {exc}"
             continue
@@ -411,7 +430,7 @@ def read_file(path: str | os.PathLike[str]) -> ReadResult:
                 try:
                     doc = json.loads(line)
                     kind, spans = _spans_of_document(doc, result.warnings, f"{where}:{number}")
-                except ValueError as exc:
+                except (ValueError, RecursionError) as exc:
                     if good == 0 and bad == 0:
                         return _read_whole(where)  # not JSON lines: one document, or not JSON
                     bad += 1

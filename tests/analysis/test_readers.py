@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fanscope.analysis.readers import parse_text, read_file
+from fanscope.analysis.readers import ReadResult, parse_text, read_file
 from fanscope.errors import TraceReadError
 
 OTLP_SPAN = {
@@ -185,19 +188,36 @@ def _empty(tmp_path: Path) -> Path:
     return folder
 
 
+def _read_bytes(data: bytes) -> ReadResult | None:
+    """``read_file`` on a file holding ``data``; ``None`` when it raised TraceReadError."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "t.jsonl"
+        path.write_bytes(data)
+        try:
+            return read_file(path)
+        except TraceReadError as exc:
+            assert "\n" not in str(exc) and str(exc).startswith(str(path))
+            return None
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes_raise_nothing_but_trace_read_error(data: bytes) -> None:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        return
-    with contextlib.suppress(TraceReadError):
-        parse_text(text)
+    _read_bytes(data)
+    with contextlib.suppress(TraceReadError, UnicodeDecodeError):
+        parse_text(data.decode("utf-8"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=60), max_size=6))
+def test_arbitrary_bytes_between_good_lines_raise_nothing(chunks: list[bytes]) -> None:
+    good = json.dumps(REQUEST).encode()
+    result = _read_bytes(b"\n".join([good, *chunks, good]))
+    assert result is not None and len(result.spans) >= 2
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
     lambda inner: st.lists(inner, max_size=4)
     | st.dictionaries(
         st.sampled_from(
@@ -223,3 +243,86 @@ def test_arbitrary_json_raises_nothing_but_trace_read_error(doc: object) -> None
     except TraceReadError:
         return
     analyze(result.spans)  # whatever was read can be analysed without an exception
+
+
+def _paths(doc: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    out = [prefix]
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            out += _paths(value, (*prefix, key))
+    elif isinstance(doc, list):
+        for index, value in enumerate(doc):
+            out += _paths(value, (*prefix, index))
+    return out
+
+
+def _mutated(template: dict[str, object], data: st.DataObject) -> object:
+    doc: object = copy.deepcopy(template)
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(_paths(doc)))
+        value = data.draw(json_values)
+        if not path:
+            doc = value
+            continue
+        holder: Any = doc
+        for step in path[:-1]:
+            holder = holder[step]
+        holder[path[-1]] = value
+    return doc
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from([REQUEST, JAEGER]), st.data())
+def test_valid_documents_with_any_value_replaced_raise_nothing_but_trace_read_error(
+    template: dict[str, object], data: st.DataObject
+) -> None:
+    from fanscope.analysis import analyze
+
+    text = json.dumps(_mutated(template, data))
+    result = _read_bytes(text.encode())
+    if result is not None:
+        analyze(result.spans)
+    with contextlib.suppress(TraceReadError):
+        analyze(parse_text(text).spans)
+
+
+def _request_with(span: dict[str, object]) -> str:
+    return json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        _request_with({**OTLP_SPAN, "startTimeUnixNano": 1e400}),  # a float too big for an int
+        _request_with({**OTLP_SPAN, "events": [{"timeUnixNano": 1e400}]}),
+        '{"data": [{"spans": [{"traceID": "1", "spanID": "2", "startTime": 1e400}]}]}',
+        _request_with({**OTLP_SPAN, "attributes": [{"key": "k", "value": {"intValue": "x"}}]}),
+    ],
+)
+def test_a_span_with_an_unreadable_number_is_skipped_and_counted(text: str) -> None:
+    result = parse_text(text)
+    assert result.spans == []
+    assert any("1 malformed span record(s)" in w for w in result.warnings)
+
+
+SPAN = OTLP_SPAN
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"resourceSpans": [{"resource": [1], "scopeSpans": [{"scope": "x", "spans": [SPAN]}]}]},
+        {"resourceSpans": [{"resource": {"attributes": 1}, "scopeSpans": [{"spans": [SPAN]}]}]},
+        {"data": [{**JAEGER["data"][0], "processes": [1]}]},  # type: ignore[index]
+    ],
+)
+def test_containers_of_the_wrong_type_around_a_good_span_keep_the_span(doc: object) -> None:
+    (span,) = parse_text(json.dumps(doc)).spans
+    assert span.span_id == "eee19b7ec3c1b174"
+
+
+def test_json_nested_too_deeply_is_a_read_error(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(TraceReadError, match="nested too deeply"):
+        read_file(path)
