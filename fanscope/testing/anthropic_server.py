@@ -149,10 +149,19 @@ class AnthropicStandIn:
             key; takes precedence over ``latency``.
         rate_limit_share: share of requests answered 429 ``rate_limit_error``.
         overload_share: share of requests answered 529 ``overloaded_error``.
+        server_error_share: share of requests answered 500 ``api_error``.
+        stream_error_share: share of streamed answers cut by an SSE ``error`` event
+            (``overloaded_error``) after the first text, as the real API does when it is
+            overloaded mid-stream; the client raises ``APIStatusError`` with status 200.
         retry_after: seconds sent in ``retry-after-ms`` (and rounded up in ``retry-after``).
         seed: seeds the latency draws and the error choice.
         port: 0 picks a free port.
         stream_chunk_delay: seconds between streamed text deltas.
+
+    Prompt caching is modelled: a request whose system or message blocks carry
+    ``cache_control`` reports the tokens up to the last such block as
+    ``cache_creation_input_tokens`` the first time that prefix is seen (per model) and as
+    ``cache_read_input_tokens`` afterwards; ``input_tokens`` counts the rest.
     """
 
     def __init__(
@@ -166,13 +175,25 @@ class AnthropicStandIn:
         port: int = 0,
         stream_chunk_delay: float = 0.0,
         latency_by_prompt: Mapping[str, float] | None = None,
+        server_error_share: float = 0.0,
+        stream_error_share: float = 0.0,
     ) -> None:
         for name, share in (
             ("rate_limit_share", rate_limit_share),
             ("overload_share", overload_share),
+            ("server_error_share", server_error_share),
+            ("stream_error_share", stream_error_share),
         ):
             if not 0.0 <= share <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1 (got {share!r})")
+        if rate_limit_share + overload_share + server_error_share > 1.0:
+            raise ValueError(
+                "rate_limit_share + overload_share + server_error_share must be at most 1 "
+                f"(got {rate_limit_share + overload_share + server_error_share:g})"
+            )
+        self.server_error_share = server_error_share
+        self.stream_error_share = stream_error_share
+        self._cached: set[str] = set()
         self.latency = latency
         self.rate_limit_share = rate_limit_share
         self.overload_share = overload_share
@@ -222,6 +243,8 @@ class AnthropicStandIn:
                 status = 429
             elif roll < self.rate_limit_share + self.overload_share:
                 status = 529
+            elif roll < self.rate_limit_share + self.overload_share + self.server_error_share:
+                status = 500
             spec = self.latency
             marked = [v for k, v in self.latency_by_prompt.items() if prompt.startswith(k)]
             if marked:
@@ -233,6 +256,20 @@ class AnthropicStandIn:
             else:
                 delay = float(spec)
         return max(0.0, delay), status
+
+    def _cut_stream(self) -> bool:
+        with self._lock:
+            return self.stream_error_share > 0 and self._rng.random() < self.stream_error_share
+
+    def _cache(self, model: str, prefix: str) -> tuple[int, int]:
+        """(written, read) cache tokens for a cached ``prefix``: written the first time only."""
+        if not prefix:
+            return 0, 0
+        key = hashlib.sha256(f"{model}\n{prefix}".encode()).hexdigest()
+        with self._lock:
+            seen = key in self._cached
+            self._cached.add(key)
+        return (0, tokens(prefix)) if seen else (tokens(prefix), 0)
 
     def _enter(self, model: str) -> None:
         with self._lock:
@@ -252,6 +289,10 @@ class AnthropicStandIn:
 
 
 class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 refuses connections when a fan-out opens dozens at
+    # once; the client then sees a connection error the real API would never cause
+    request_queue_size = 1024
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up (a cancelled call, a voter no longer needed) is normal."""
         import sys
@@ -335,12 +376,13 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                     time.sleep(min(delay, 0.01))
                     server._count(failure)
                     after = server.retry_after
-                    headers = {
-                        "retry-after-ms": str(int(after * 1000)),
-                        "retry-after": str(max(1, math.ceil(after))),
-                        "x-should-retry": "true",
-                    }
-                    message = "Rate limited" if failure == 429 else "Overloaded"
+                    headers = {"x-should-retry": "true"}
+                    if failure in (429, 529):
+                        headers["retry-after-ms"] = str(int(after * 1000))
+                        headers["retry-after"] = str(max(1, math.ceil(after)))
+                    message = {429: "Rate limited", 529: "Overloaded"}.get(
+                        failure, "Internal server error"
+                    )
                     self._error(failure, message, headers)
                     return
                 time.sleep(delay)
@@ -353,15 +395,17 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
             messages = body["messages"]
             system = text_of(body.get("system", ""))
             text = reply_for(model, system, messages, int(body["max_tokens"]))
-            input_tokens = tokens(system + " " + " ".join(text_of(m["content"]) for m in messages))
+            cached, rest = _cached_prefix(body)
+            written, read = server._cache(model, cached)
+            input_tokens = tokens(rest) if rest.strip() else 0
             output_tokens = tokens(text)
             message_id = "msg_" + hashlib.sha256(text.encode()).hexdigest()[:24]
             stop_reason = "end_turn" if output_tokens < int(body["max_tokens"]) else "max_tokens"
             usage = {
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": written,
+                "cache_read_input_tokens": read,
             }
             if not body.get("stream"):
                 with server._lock:
@@ -414,6 +458,10 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                     {"type": "content_block_delta", "index": 0,
                      "delta": {"type": "text_delta", "text": piece}},
                 )  # fmt: skip
+                if i == 0 and server._cut_stream():
+                    error = {"type": "overloaded_error", "message": "Overloaded"}
+                    self._event("error", {"type": "error", "error": error})
+                    return
                 if server.stream_chunk_delay:
                     time.sleep(server.stream_chunk_delay)
             self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
@@ -430,6 +478,27 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
             self.wfile.flush()
 
     return Handler
+
+
+def _blocks(content: Any) -> list[Any]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return list(content) if isinstance(content, list) else []
+
+
+def _cached_prefix(body: dict[str, Any]) -> tuple[str, str]:
+    """(the text up to the last block marked ``cache_control``, the text after it)."""
+    parts: list[tuple[str, bool]] = []
+    for block in _blocks(body.get("system", "")):
+        if isinstance(block, dict):
+            parts.append((str(block.get("text", "")), "cache_control" in block))
+    for message in body["messages"]:
+        for block in _blocks(message.get("content")):
+            if isinstance(block, dict):
+                parts.append((str(block.get("text", "")), "cache_control" in block))
+    marked = [i for i, (_, mark) in enumerate(parts) if mark]
+    cut = marked[-1] + 1 if marked else 0
+    return " ".join(t for t, _ in parts[:cut]), " ".join(t for t, _ in parts[cut:])
 
 
 def _check(body: Any) -> str | None:
