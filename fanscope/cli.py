@@ -108,7 +108,10 @@ def _analyze(args: argparse.Namespace) -> int:
         args.max_straggler,
         args.max_queue_wait,
     )
-    gates += gate_mod.gates_from_pyproject(Path(args.config))
+    config_warnings: list[str] = []
+    gates += gate_mod.gates_from_pyproject(Path(args.config), config_warnings)
+    for line in config_warnings:
+        print(f"warning: {line}", file=sys.stderr)
     report = _read(args.files, args.trace_id)
     failed = gate_mod.evaluate(report, gates)
     if args.format == "json":
@@ -139,17 +142,20 @@ def _write_html(report: dict[str, Any], files: Sequence[str], out: str) -> None:
 
 def _diff(args: argparse.Namespace) -> int:
     from fanscope.analysis.diff import compare, slower_than
-    from fanscope.analysis.gates import parse_gate
+    from fanscope.analysis.gates import parse_share
     from fanscope.analysis.report.text import seconds
 
     limit = None
     if args.max_slowdown is not None:
-        limit = parse_gate(f"parallelizable > {args.max_slowdown}").limit  # a share
+        limit = parse_share(args.max_slowdown, "--max-slowdown")
     base, head = _read([args.base]), _read([args.head])
     changes = compare(base, head)
     worse = slower_than(changes, limit) if limit is not None else []
     if args.format == "json":
-        rows = [{"operation": c.operation, "base": c.base, "head": c.head} for c in changes]
+        rows = [
+            {"operation": c.operation, "base": c.base, "head": c.head, "delta": c.delta}
+            for c in changes
+        ]
         print(json.dumps({"schema": "fanscope.diff/v1", "changes": rows,
                           "slower": [c.operation for c in worse]}, indent=2))  # fmt: skip
     else:
@@ -157,12 +163,14 @@ def _diff(args: argparse.Namespace) -> int:
         if md:
             print("| operation | base p50 | head p50 | change |\n|---|---:|---:|---:|")
         else:
-            print(f"{'operation (p50 on the critical path)':<40} {'base':>10} {'head':>10}  change")
+            print(f"{'operation (p50 on the critical path)':<48} {'base':>10} {'head':>10}  change")
         for c in changes:
-            change = "new" if c.base == 0 else f"{(c.ratio - 1) * 100:+.0f}%"
-            cells = (c.operation[:40], seconds(c.base), seconds(c.head), change)
+            change = (
+                "new" if c.base == 0 else "gone" if c.head == 0 else f"{(c.ratio - 1) * 100:+.0f}%"
+            )
+            cells = (c.operation[:48], seconds(c.base), seconds(c.head), change)
             print("| {} | {} | {} | {} |".format(*cells) if md else
-                  f"{cells[0]:<40} {cells[1]:>10} {cells[2]:>10}  {cells[3]}")  # fmt: skip
+                  f"{cells[0]:<48} {cells[1]:>10} {cells[2]:>10}  {cells[3]}")  # fmt: skip
     for c in worse:
         print(
             f"slower: {c.operation} {seconds(c.base)} -> {seconds(c.head)} "

@@ -150,3 +150,82 @@ def test_python_dash_m_fanscope_runs_the_same_command(sequential: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "what-if: 307 ms" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ("[tool.fanscope]\nfail_if = 3\n", "fail_if must be a list of gates"),
+        ("[tool.fanscope]\nmax_straggler = [3]\n", "max_straggler must be a number or a string"),
+        ("[tool.fanscope\n", "fix the TOML syntax"),
+        ("tool = 1\n[tool.fanscope]\n", "fix the TOML syntax"),
+        ('[tool]\nfanscope = "strict"\n', "[tool.fanscope] is not a table"),
+    ],
+)
+def test_a_bad_tool_fanscope_table_exits_2_with_one_line(
+    sequential: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    config: str,
+    message: str,
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(config)
+    assert main(["analyze", str(sequential), "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_a_misspelt_gate_in_pyproject_is_warned_about_not_silently_ignored(
+    sequential: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[tool.fanscope]\nmax_paralelizable = "20%"\n')
+    assert main(["analyze", str(sequential), "--config", str(path)]) == 0
+    assert "[tool.fanscope] max_paralelizable sets no gate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("gate", ["parallelizable > 1.2.3", "critical_path > 5 parsecs"])
+def test_a_malformed_number_in_a_gate_exits_2(
+    sequential: Path, capsys: pytest.CaptureFixture[str], gate: str
+) -> None:
+    assert main(["analyze", str(sequential), "--fail-if", gate]) == 2
+    assert "cannot read the gate" in capsys.readouterr().err
+
+
+def test_diff_takes_its_threshold_as_a_share(
+    sequential: Path, parallel_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["diff", str(parallel_run), str(sequential), "--max-slowdown", "5s"]) == 2
+    assert "--max-slowdown is a share (got '5s')" in capsys.readouterr().err
+    assert main(["diff", str(parallel_run), str(sequential), "--max-slowdown", "0.1"]) == 1
+
+
+def test_diff_lists_the_largest_changes_first_and_as_json(
+    sequential: Path, parallel_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["diff", str(sequential), str(parallel_run), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "fanscope.diff/v1" and doc["slower"] == []
+    rows = doc["changes"]
+    assert rows[0]["operation"] == "(total)"
+    assert rows[0]["delta"] == pytest.approx(0.307 - 0.760)
+    deltas = [abs(r["delta"]) for r in rows[1:]]
+    assert deltas == sorted(deltas, reverse=True)
+
+
+def test_convert_to_jaeger_keeps_times_that_are_not_whole_microseconds(tmp_path: Path) -> None:
+    spans = agent_trace()
+    spans[1].start += 1_999  # just under 2 us later
+    spans[1].end += 2_001  # just over 2 us later
+    source, jaeger = tmp_path / "in.jsonl", tmp_path / "out.json"
+    source.write_text("\n".join(to_otlp_lines(spans)) + "\n")
+    assert main(["convert", str(source), "--to", "jaeger", "-o", str(jaeger)]) == 0
+    back = {s.span_id: s for s in read_file(jaeger).spans}[spans[1].span_id]
+    assert (back.start, back.end) == (spans[1].start // 1000 * 1000, spans[1].end // 1000 * 1000)
+
+
+def test_help_exits_0_and_names_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["-h"]) == 0
+    out = capsys.readouterr().out
+    assert all(command in out for command in ("analyze", "diff", "convert"))

@@ -8,16 +8,21 @@ Markdown and HTML reports print comes from it.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fanscope.analysis.critical_path import Segment, critical_path, effective_intervals
 from fanscope.analysis.fanouts import FanoutStats, fanout_stats, queue_wait
 from fanscope.analysis.model import Span
 from fanscope.analysis.opportunities import Opportunity, whatif
+from fanscope.analysis.readers import from_readable_spans
 from fanscope.analysis.tree import VIRTUAL_ROOT, Trace, build_traces
+from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
 
 SCHEMA = "fanscope.report/v1"
 NS = 1e9
@@ -96,6 +101,25 @@ def _label(trace: Trace, span_id: str) -> str:
     return span.name
 
 
+def _owner(trace: Trace, span_id: str, cache: dict[str, str]) -> str:
+    """For a span fanscope did not make (an LLM call, say): its nearest ancestor that fanscope
+    made (a step or branch), so that a path of ``chat`` spans says which step each belongs to;
+    ``""`` for fanscope's own spans and when there is no such ancestor."""
+    if span_id == VIRTUAL_ROOT or trace.spans[span_id].attr_str(A.ROLE) is not None:
+        return ""
+    found = cache.get(span_id)
+    if found is None:
+        found = ""
+        current = trace.parent(span_id)
+        while current is not None:
+            if trace.spans[current].attr_str(A.ROLE) is not None:
+                found = current
+                break
+            current = trace.parent(current)
+        cache[span_id] = found
+    return found
+
+
 def _queue_on_path(trace: Trace, segments: Sequence[Segment]) -> float:
     """Seconds of the critical path spent waiting in line.
 
@@ -125,17 +149,24 @@ def _queue_on_path(trace: Trace, segments: Sequence[Segment]) -> float:
 def analyze_trace(trace: Trace) -> TraceReport:
     segments = critical_path(trace)
     start = trace.start
-    path: list[dict[str, Any]] = [
-        {
-            "span_id": s.span_id,
-            "name": _label(trace, s.span_id),
-            "operation": trace.spans[s.span_id].name if s.span_id else "(no span)",
-            "start": (s.start - start) / NS,
-            "end": (s.end - start) / NS,
-            "duration": s.duration / NS,
-        }
-        for s in segments
-    ]
+    owners: dict[str, str] = {}
+    path: list[dict[str, Any]] = []
+    for s in segments:
+        operation = trace.spans[s.span_id].name if s.span_id else "(no span)"
+        owner = _owner(trace, s.span_id, owners)
+        if owner:
+            operation = f"{trace.spans[owner].name} > {operation}"
+        path.append(
+            {
+                "span_id": s.span_id,
+                "name": _label(trace, s.span_id),
+                "operation": operation,
+                "within": _label(trace, owner) if owner else "",
+                "start": (s.start - start) / NS,
+                "end": (s.end - start) / NS,
+                "duration": s.duration / NS,
+            }
+        )
     by_operation: dict[str, float] = {}
     for seg in path:
         operation = str(seg["operation"])
@@ -226,8 +257,21 @@ def operation_stats(traces: Sequence[TraceReport]) -> dict[str, dict[str, float]
     return dict(sorted(out.items(), key=lambda kv: -kv[1]["p50"]))
 
 
+def _as_spans(items: Iterable[Any]) -> Iterator[Span]:
+    for item in items:
+        if isinstance(item, Span):
+            yield item
+        elif hasattr(item, "context") and hasattr(item, "start_time"):
+            yield from from_readable_spans([item])
+        else:
+            raise UsageError(
+                f"analyze() takes spans, not {type(item).__name__}: pass read_file(path).spans "
+                "or OpenTelemetry SDK spans (exporter.get_finished_spans())"
+            )
+
+
 def analyze(
-    spans: Iterable[Span],
+    spans: Iterable[Span | ReadableSpan],
     *,
     trace_id: str | None = None,
     warnings: Sequence[str] = (),
@@ -235,10 +279,22 @@ def analyze(
 ) -> Report:
     """Analyse every trace in ``spans`` (or only ``trace_id``).
 
-    ``spans`` come from :mod:`fanscope.analysis.readers` (files, or OpenTelemetry SDK spans via
-    ``from_readable_spans``).
+    Args:
+        spans: the analyzer's spans (``read_file(path).spans``, ``read_files(paths).spans``)
+            or OpenTelemetry SDK spans (an in-memory exporter's ``get_finished_spans()``),
+            of any number of traces, in any order.
+        trace_id: analyse only this trace (its 32 hex digits, or the end of them).
+        warnings: read warnings to carry into the report (``ReadResult.warnings``).
+        sources: the files read, for the report's header.
+
+    Returns:
+        The :class:`Report`: one :class:`TraceReport` per trace with a root, in order of
+        first appearance; ``to_dict()`` is the versioned JSON schema.
+
+    Raises:
+        UsageError: an item is neither kind of span.
     """
-    traces = build_traces(spans)
+    traces = build_traces(_as_spans(spans))
     if trace_id is not None:
         wanted = trace_id.lower()
         traces = [t for t in traces if t.trace_id == wanted or t.trace_id.endswith(wanted)]

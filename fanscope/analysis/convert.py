@@ -66,7 +66,8 @@ def to_jaeger(spans: Iterable[Span]) -> dict[str, Any]:
                 "operationName": span.name,
                 "references": refs,
                 "startTime": span.start // 1000,
-                "duration": (span.end - span.start) // 1000,
+                # both ends floored to microseconds, so that reading back gives end // 1000
+                "duration": span.end // 1000 - span.start // 1000,
                 "tags": tags,
                 "logs": [
                     {

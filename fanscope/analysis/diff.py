@@ -8,6 +8,8 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Change:
+    """One operation's p50 seconds on the critical path, in the base and in the head."""
+
     operation: str
     base: float
     head: float
@@ -22,19 +24,25 @@ class Change:
 
 
 def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
-    """Per operation (and ``(total)``), the p50 time on the critical path in both reports."""
+    """Per operation, the p50 time on the critical path in both reports.
+
+    ``(total)`` (the p50 trace duration) comes first, then the operations, largest change
+    first; an operation on neither critical path at p50 is left out.
+    """
 
     def totals(report: dict[str, Any]) -> float:
         durations = sorted(t["duration"] for t in report["traces"])
         return durations[len(durations) // 2] if durations else 0.0
 
-    changes = [Change("(total)", totals(base), totals(head))]
+    changes = []
     names = list(dict.fromkeys([*head["operations"], *base["operations"]]))
     for name in names:
         b = base["operations"].get(name, {}).get("p50", 0.0)
         h = head["operations"].get(name, {}).get("p50", 0.0)
-        changes.append(Change(name, b, h))
-    return changes
+        if b > 0 or h > 0:
+            changes.append(Change(name, b, h))
+    changes.sort(key=lambda c: -abs(c.delta))
+    return [Change("(total)", totals(base), totals(head)), *changes]
 
 
 def slower_than(changes: list[Change], limit: float, floor: float = 0.001) -> list[Change]:

@@ -33,7 +33,8 @@ METRICS = {
     "queue_wait": "queue_wait_share",
 }
 _SHARES = {"parallelizable", "queue_wait"}
-_GATE = re.compile(r"^\s*([a-z_]+)\s*(>=|>)\s*([0-9.]+)\s*(%|ms|s|min|x)?\s*$")
+_GATE = re.compile(r"^\s*([a-z_]+)\s*(>=|>)\s*([0-9]*\.?[0-9]+)\s*(%|ms|s|min|x)?\s*$")
+_TABLE_HINT = 'write e.g. fail_if = ["parallelizable > 20%"] and max_critical_path = "5s"'
 _HINT = (
     "write e.g. 'parallelizable > 20%', 'critical_path > 5s', 'straggler > 3', 'queue_wait > 10%'"
 )
@@ -99,29 +100,71 @@ def gates_from_options(
     return [parse_gate(t) for t in texts]
 
 
-def gates_from_pyproject(path: Path) -> list[Gate]:
-    """Gates set under ``[tool.fanscope]`` in ``path`` (none when absent)."""
+PYPROJECT_KEYS = (
+    "fail_if",
+    "max_critical_path",
+    "max_parallelizable",
+    "max_straggler",
+    "max_queue_wait",
+)
+
+
+def gates_from_pyproject(path: Path, warnings: list[str] | None = None) -> list[Gate]:
+    """Gates set under ``[tool.fanscope]`` in ``path`` (none when absent).
+
+    Args:
+        path: a ``pyproject.toml``.
+        warnings: if given, receives one line per key of ``[tool.fanscope]`` that sets no
+            gate (a misspelt gate would otherwise be silently ignored).
+
+    Raises:
+        ConfigurationError: the file is not TOML, or a gate's value is of the wrong type.
+    """
     if not path.is_file():
         return []
     try:
-        config: dict[str, Any] = tomllib.loads(path.read_text()).get("tool", {}).get("fanscope", {})
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigurationError(f"cannot read {path}", str(exc), "fix the TOML syntax") from None
+    tool = document.get("tool")
+    config = tool.get("fanscope") if isinstance(tool, dict) else None
+    if config is None:
+        return []
+    if not isinstance(config, dict):
+        raise ConfigurationError(f"{path}: [tool.fanscope] is not a table", config, _TABLE_HINT)
+    if warnings is not None:
+        warnings.extend(
+            f"{path}: [tool.fanscope] {key} sets no gate (known: {', '.join(PYPROJECT_KEYS)})"
+            for key in config
+            if key not in PYPROJECT_KEYS
+        )
     fail_if = config.get("fail_if", [])
     if isinstance(fail_if, str):
         fail_if = [fail_if]
-    return gates_from_options(
-        [str(x) for x in fail_if],
-        *(
-            None if config.get(key) is None else str(config[key])
-            for key in (
-                "max_critical_path",
-                "max_parallelizable",
-                "max_straggler",
-                "max_queue_wait",
+    if not isinstance(fail_if, list) or not all(isinstance(x, str) for x in fail_if):
+        raise ConfigurationError(
+            f"{path}: [tool.fanscope] fail_if must be a list of gates", fail_if, _TABLE_HINT
+        )
+    limits: list[str | None] = []
+    for key in PYPROJECT_KEYS[1:]:
+        value = config.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, str | int | float)
+        ):
+            raise ConfigurationError(
+                f"{path}: [tool.fanscope] {key} must be a number or a string", value, _TABLE_HINT
             )
-        ),
-    )
+        limits.append(None if value is None else str(value))
+    return gates_from_options(fail_if, *limits)
+
+
+def parse_share(text: str, what: str) -> float:
+    """A share written ``10%`` or ``0.1``, as a fraction; raises ConfigurationError."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*(%?)\s*", text)
+    if not match:
+        raise ConfigurationError(f"{what} is a share", text, "write e.g. 10% or 0.1")
+    value = float(match.group(1))
+    return value / 100 if match.group(2) else value
 
 
 def evaluate(report: dict[str, Any], gates: list[Gate]) -> list[str]:

@@ -217,7 +217,8 @@ def _schedule(
         ready = max((finish[p] for p in preds[later]), default=node_start) + gap
         group = _cap_group(trace, node, later)
         if group is not None:
-            heap = slots.setdefault(group[0], [node_start] * group[1])
+            # more slots than children change nothing (and a damaged cap can be huge)
+            heap = slots.setdefault(group[0], [node_start] * min(group[1], len(kids)))
             ready = max(ready, heapq.heappop(heap))
         finish[later] = ready + predicted.get(later, e - s)
         if group is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 MAX_PATH_ROWS = 12
+NAME = 48
 
 
 def seconds(value: float) -> str:
@@ -27,10 +28,12 @@ def path_rows(trace: dict[str, Any], limit: int = MAX_PATH_ROWS) -> list[tuple[s
     """The critical path merged by consecutive span, longest first up to ``limit``."""
     merged: list[tuple[str, float]] = []
     for seg in trace["critical_path"]:
-        if merged and merged[-1][0] == seg["name"]:
-            merged[-1] = (seg["name"], merged[-1][1] + seg["duration"])
+        within = seg.get("within")
+        name = f"{within} > {seg['name']}" if within else seg["name"]
+        if merged and merged[-1][0] == name:
+            merged[-1] = (name, merged[-1][1] + seg["duration"])
         else:
-            merged.append((seg["name"], seg["duration"]))
+            merged.append((name, seg["duration"]))
     total = sum(d for _, d in merged)
     kept = sorted(merged, key=lambda row: -row[1])[:limit]
     cut = max(min((d for _, d in kept), default=0.0), total * 0.005)
@@ -54,7 +57,7 @@ def render_trace(t: dict[str, Any]) -> list[str]:
     lines.append("  critical path (own time on the path)")
     for name, duration in path_rows(t):
         part = duration / t["duration"] if t["duration"] else 0.0
-        lines.append(f"    {name[:40]:<40} {seconds(duration):>10}  {share(part):>4}")
+        lines.append(f"    {name[:NAME]:<{NAME}} {seconds(duration):>10}  {share(part):>4}")
     slow = [f for f in t["fanouts"] if f["branches"] >= 2]
     if slow:
         lines.append("  slowest branches")
@@ -65,10 +68,14 @@ def render_trace(t: dict[str, Any]) -> list[str]:
                 f"{f['straggler_ratio']:.1f}x the median; parallelism {f['parallelism']:.1f}"
             )
     lines.append("  waiting in line")
-    lines.append(
-        f"    behind caps: {seconds(t['queue_wait_total'])} in all, "
-        f"{seconds(t['queue_wait_on_path'])} on the critical path ({share(t['queue_wait_share'])})"
-    )
+    if t["queue_wait_total"] > 0:
+        lines.append(
+            f"    behind caps: {seconds(t['queue_wait_total'])} in all, "
+            f"{seconds(t['queue_wait_on_path'])} on the critical path "
+            f"({share(t['queue_wait_share'])})"
+        )
+    else:
+        lines.append("    behind caps: none")
     if t["opportunities"]:
         lines.append(
             f"    behind independent calls: {seconds(t['saving'])} could be saved "
@@ -104,7 +111,9 @@ def render(report: dict[str, Any]) -> str:
     if len(traces) > 1:
         lines.append("per operation, time on the critical path over traces (p50 / p95)")
         for name, s in list(report["operations"].items())[:10]:
-            lines.append(f"    {name[:40]:<40} {seconds(s['p50']):>10} {seconds(s['p95']):>10}")
+            lines.append(
+                f"    {name[:NAME]:<{NAME}} {seconds(s['p50']):>10} {seconds(s['p95']):>10}"
+            )
         lines.append("")
     for warning in report["warnings"] + [w for t in traces for w in t["warnings"]]:
         lines.append(f"warning: {warning}")

@@ -1,0 +1,177 @@
+"""analyze(): its inputs, its report, and damaged traces with known answers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from fanscope import traced
+from fanscope.analysis import analyze, from_readable_spans
+from fanscope.analysis.report import markdown, text
+from fanscope.errors import UsageError
+from fanscope.sdk import attributes as A
+from tests.analysis.builders import span
+
+OTHER = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_several_roots_are_analysed_under_a_virtual_root_with_the_gap_named() -> None:
+    first = span("first", 0, 30)
+    second = span("second", 50, 100)  # nothing in the trace accounts for 30-50
+    report = analyze([first, second]).traces[0]
+    assert report.root == "(several roots)"
+    assert report.duration == pytest.approx(0.100)
+    assert [(s["name"], s["start"], s["end"]) for s in report.critical_path] == [
+        ("first", 0.0, 0.030),
+        ("(no span)", 0.030, 0.050),
+        ("second", 0.050, 0.100),
+    ]
+    assert any("2 root spans" in w for w in report.warnings)
+
+
+def test_a_cycle_is_cut_where_it_closes_and_the_rest_of_the_tree_is_kept() -> None:
+    root = span("root", 0, 100, sid="00000000000000a0")
+    a = span("a", 10, 120, "00000000000000b0", sid="00000000000000a1")  # a -> b -> a
+    b = span("b", 20, 110, "00000000000000a1", sid="00000000000000b0")
+    report = analyze([root, a, b]).traces[0]
+    assert any("1 parent cycle(s) broken" in w for w in report.warnings)
+    # the walk from a meets a again: a's link is cut, a is a root and b stays its child
+    assert [(s["name"], s["start"], s["end"]) for s in report.critical_path] == [
+        ("(no span)", 0.0, 0.010),
+        ("a", 0.010, 0.020),
+        ("b", 0.020, 0.110),
+        ("a", 0.110, 0.120),
+    ]
+
+
+def test_a_trace_is_picked_by_its_id_or_the_end_of_it() -> None:
+    spans = [span("one", 0, 10), span("two", 0, 20, trace=OTHER)]
+    assert [t.root for t in analyze(spans).traces] == ["one", "two"]
+    assert [t.root for t in analyze(spans, trace_id=OTHER.upper()).traces] == ["two"]
+    assert [t.root for t in analyze(spans, trace_id=OTHER[-8:]).traces] == ["two"]
+    assert analyze(spans, trace_id="ffff").traces == []
+
+
+def test_the_report_is_plain_json_and_every_segment_has_its_span_and_times() -> None:
+    root = span("root", 0, 100, fanscope__role="step")
+    call = span("chat model", 10, 90, root)
+    doc = json.loads(json.dumps(analyze([root, call]).to_dict()))
+    assert doc["schema"] == "fanscope.report/v1"
+    (trace,) = doc["traces"]
+    assert [(s["span_id"], s["start"], s["end"]) for s in trace["critical_path"]] == [
+        (root.span_id, 0.0, 0.010),
+        (call.span_id, 0.010, 0.090),
+        (root.span_id, 0.090, 0.100),
+    ]
+
+
+def test_calls_of_other_instrumentations_are_named_by_the_step_they_ran_in() -> None:
+    root = span("agent", 0, 100, fanscope__role="step")
+    news = span("search_news", 0, 50, root, fanscope__role="step")
+    chat1 = span("chat claude", 1, 49, news)
+    db = span("query_db", 50, 100, root, fanscope__role="step")
+    chat2 = span("chat claude", 51, 99, db)
+    report = analyze([root, news, chat1, db, chat2]).traces[0]
+    rows = [(s["within"], s["name"]) for s in report.critical_path if s["span_id"] in {
+        chat1.span_id, chat2.span_id}]  # fmt: skip
+    assert rows == [("search_news", "chat claude"), ("query_db", "chat claude")]
+    assert set(report.by_operation) >= {"search_news > chat claude", "query_db > chat claude"}
+    rendered = text.render(analyze([root, news, chat1, db, chat2]).to_dict())
+    assert "search_news > chat claude" in rendered and "query_db > chat claude" in rendered
+
+
+def test_sdk_spans_are_accepted_as_they_are(exporter: InMemorySpanExporter) -> None:
+    @traced
+    def step(x: str) -> str:
+        return x * 2
+
+    step("a long enough input")
+    finished = exporter.get_finished_spans()
+    direct = analyze(finished).to_dict()
+    converted = analyze(from_readable_spans(finished)).to_dict()
+    assert direct == converted and direct["traces"][0]["root"] == "step"
+
+
+def test_anything_else_is_refused_with_what_to_pass() -> None:
+    with pytest.raises(UsageError, match=r"analyze\(\) takes spans, not str"):
+        analyze(["traces.jsonl"])  # type: ignore[list-item]
+
+
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 10**20),
+    st.floats(),
+    st.text(max_size=5),
+    st.lists(st.one_of(st.text(max_size=5), st.integers(), st.dictionaries(st.text(), st.none()))),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+_KEYS = [
+    A.ROLE, A.KIND, A.FUNCTION, A.FANOUT_SIZE, A.FANOUT_MAX_CONCURRENCY, A.BRANCH_INDEX,
+    A.BRANCH_NAME, A.BRANCH_OUTCOME, A.BRANCH_MAX_CONCURRENCY, A.QUEUE_WAIT,
+    A.DATAFLOW_INPUTS, A.DATAFLOW_OUTPUTS,
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from(_KEYS), _VALUES), max_size=8))
+def test_fanscope_attributes_of_the_wrong_type_never_break_the_analysis(
+    damage: list[tuple[int, str, object]],
+) -> None:
+    root = span("agent", 0, 100, fanscope__role="step")
+    fan = span("map f", 0, 60, root, fanscope__role="fanout", fanscope__fanout__max_concurrency=2)
+    spans = [
+        root,
+        fan,
+        span("f", 0, 30, fan, fanscope__role="branch", fanscope__branch__index=0),
+        span("f", 30, 60, fan, fanscope__role="branch", fanscope__branch__index=1),
+        span("s", 60, 80, root, fanscope__role="step", fanscope__dataflow__inputs=["a"]),
+        span("t", 80, 100, root, fanscope__role="step", fanscope__dataflow__outputs=["b"]),
+    ]
+    for index, key, value in damage:
+        spans[index].attributes[key] = value
+    report = analyze(spans).to_dict()
+    text.render(report)
+    markdown.render(report)
+    assert report["traces"][0]["duration"] == pytest.approx(0.100)
+
+
+async def test_four_traced_steps_then_one_using_their_answers_from_the_real_sdk(
+    exporter: InMemorySpanExporter,
+) -> None:
+    latency = {"news": 0.04, "filings": 0.05, "prices": 0.02, "db": 0.03}
+
+    def source(kind: str) -> object:
+        @traced(name=f"fetch_{kind}")
+        async def fetch(question: str) -> str:
+            await asyncio.sleep(latency[kind])
+            return f"the {kind} say that {question} grew eleven percent this quarter"
+
+        return fetch
+
+    fetchers = {kind: source(kind) for kind in latency}
+
+    @traced
+    async def synthesize(news: str, filings: str, prices: str, db: str) -> str:
+        await asyncio.sleep(0.01)
+        return "brief"
+
+    @traced
+    async def research(question: str) -> str:
+        answers = {kind: await fetch(question) for kind, fetch in fetchers.items()}  # type: ignore[operator]
+        return await synthesize(**answers)
+
+    await research("ACME")
+    report = analyze(exporter.get_finished_spans()).traces[0]
+    (opportunity,) = report.opportunities
+    (group,) = opportunity["run_together"]
+    assert sorted(s["name"] for s in group) == sorted(f"fetch_{k}" for k in latency)
+    (after,) = opportunity["keep_after"]
+    assert after["step"]["name"] == "synthesize"
+    assert sorted(s["name"] for s in after["after"]) == sorted(f"fetch_{k}" for k in latency)
+    assert report.whatif == pytest.approx(max(latency.values()) + 0.01, rel=0.25)
