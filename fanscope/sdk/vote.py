@@ -8,23 +8,31 @@
 
     judge = vote.among(strict_review, quick_review, security_review, weights=[2, 1, 1])
 
-A vote is a fan-out (``fanscope.kind = vote``): one branch span per voter and a fan-in span
-with the count. As answers arrive the runtime asks whether the outcome is already certain
-(``decided_early``); when it is, the voters still running are cancelled (their spans end with
-``fanscope.cancel.reason = vote decided``) and the call returns: that is where voting saves
-latency and tokens, since a cancelled voter's request stops streaming tokens.
+A vote is a fan-out (``fanscope.kind = vote``, span ``vote {name}``): one branch span per
+voter and a fan-in span ``fan-in {name}`` with the count. As answers arrive the
+:class:`~fanscope.sdk.ballot.Tally` says whether the result can still change; once it cannot,
+the voters still running are cancelled (their spans end with ``fanscope.cancel.reason = vote
+decided``) and the call returns. A cancelled voter's request stops generating tokens, and a
+voter still waiting in line for a slot never sends one.
+
+Voting on a ``@parallel`` function runs each voter as one branch under that function's cap,
+retry policy and timeout, so votes inside a ``map`` never exceed the function's cap.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import copy
 import functools
-from collections.abc import Callable, Coroutine, Hashable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
+import math
+from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 from fanscope.errors import ConfigurationError, NoConsensus, NotEnoughSuccesses, UsageError
 from fanscope.sdk import attributes as A
+from fanscope.sdk.ballot import AGGREGATIONS, Aggregation, Ballot, Rules, Tally
 from fanscope.sdk.decorators import ParallelFunction, qualified_name, require_async
 from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.runtime import CallPolicy, FanOut, Job
@@ -33,334 +41,240 @@ from fanscope.sdk.tracing import short_repr
 P = ParamSpec("P")
 R = TypeVar("R")
 
-Aggregation = Literal["majority", "plurality", "unanimous"]
-_AGGREGATIONS = ("majority", "plurality", "unanimous")
 DECIDED = "vote decided"
+_MAX_COUNTS = 32  # distinct answers listed on the fan-in span
 
 
-@dataclass(frozen=True)
-class Ballot(Generic[R]):
-    """Everything a vote saw.
+@dataclass(frozen=True, slots=True)
+class _Voter:
+    """One voter: how its branch runs (cap, retry, timeout, span name) and what it calls."""
 
-    Attributes:
-        winner: the winning answer (the first original result with the winning key), or
-            ``None`` when there is none.
-        decided: whether a winner was found.
-        counts: votes per distinct answer key (weighted), most first.
-        agreement: votes for the winner over votes cast (0.0 with no winner).
-        answered / failed / cancelled: voters that answered, failed (abstained) and were
-            cancelled because the vote was decided.
-        stopped_early: the vote was decided before every voter finished.
-        outcomes: every voter's :class:`~fanscope.Outcome`, by voter index.
-    """
-
-    winner: R | None
-    winner_key: Hashable | None
-    decided: bool
-    counts: dict[Hashable, float]
-    agreement: float
-    n: int
-    answered: int
-    failed: int
-    cancelled: int
-    stopped_early: bool
-    outcomes: tuple[Outcome[R], ...] = field(default=(), repr=False)
-
-    @property
-    def errors(self) -> list[BaseException]:
-        return [o.error for o in self.outcomes if o.status in ("error", "timeout") and o.error]
+    policy: CallPolicy
+    fn: Callable[..., Awaitable[Any]]
+    source: Callable[..., Awaitable[Any]]  # what the user passed, re-bound by __get__
 
 
-class _Tally:
-    """Counts answers as they arrive and says when the outcome can no longer change."""
-
-    def __init__(
-        self,
-        weights: Sequence[float],
-        key: Callable[[Any], Hashable] | None,
-        aggregate: Aggregation | Callable[[Ballot[Any]], Any],
-        quorum: float | None,
-        min_votes: int,
-        function: str,
-    ) -> None:
-        self.weights = list(weights)
-        self.key = key
-        self.aggregate = aggregate
-        self.quorum = quorum
-        self.min_votes = min_votes
-        self.function = function
-        self.counts: dict[Hashable, float] = {}
-        self.first: dict[Hashable, Any] = {}
-        self.remaining = float(sum(weights))
-        self.cast = 0.0
-        self.answered = 0
-        self.outcomes: dict[int, Outcome[Any]] = {}
-
-    def key_of(self, value: Any) -> Hashable:
-        k = self.key(value) if self.key is not None else value
-        try:
-            hash(k)
-        except TypeError:
-            raise UsageError(
-                f"@vote on {self.function}: answers of type {type(k).__name__} are unhashable, "
-                f"so they cannot be counted; pass key=..., e.g. key=json.dumps or "
-                f"key=lambda answer: answer['verdict']"
-            ) from None
-        return k
-
-    def add(self, outcome: Outcome[Any]) -> None:
-        self.outcomes[outcome.index] = outcome
-        if outcome.status == A.OUTCOME_CANCELLED:
-            return
-        weight = self.weights[outcome.index]
-        self.remaining -= weight
-        if not outcome.ok:
-            return
-        k = self.key_of(outcome.value)
-        self.counts[k] = self.counts.get(k, 0.0) + weight
-        self.first.setdefault(k, outcome.value)
-        self.cast += weight
-        self.answered += 1
-
-    def leader(self) -> tuple[Hashable | None, float, float]:
-        """(leading key, its votes, the best other key's votes)."""
-        ranked = sorted(self.counts.items(), key=lambda kv: -kv[1])
-        if not ranked:
-            return None, 0.0, 0.0
-        return ranked[0][0], ranked[0][1], ranked[1][1] if len(ranked) > 1 else 0.0
-
-    def certain(self) -> bool:
-        """Whether waiting for the remaining voters could no longer change the result."""
-        if self.remaining <= 0:
-            return True
-        lead, votes, second = self.leader()
-        enough = self.answered >= self.min_votes
-        if self.quorum is not None and votes >= self.quorum and enough:
-            return True
-        if callable(self.aggregate) or lead is None:
-            return False
-        if self.aggregate == "majority":
-            wins = votes > (self.cast + self.remaining) / 2
-            best_possible = max(self.counts.values()) + self.remaining
-            hopeless = best_possible <= (self.cast + self.remaining) / 2
-            return (wins and enough) or hopeless
-        if self.aggregate == "plurality":
-            return votes - second > self.remaining and enough
-        # unanimous: two different answers already make it impossible
-        return len(self.counts) > 1
-
-    def _wins(self, votes: float, second: float) -> bool:
-        """Whether the leader, with ``votes`` against ``second``, wins under the aggregation."""
-        if self.aggregate == "majority":
-            return votes > self.cast / 2
-        if self.aggregate == "plurality":
-            return votes > second
-        if self.aggregate == "unanimous":
-            return len(self.counts) == 1
-        return False  # a callable aggregation decides for itself
-
-    def ballot(self, n: int, stopped_early: bool) -> Ballot[Any]:
-        outcomes = tuple(self.outcomes[i] for i in sorted(self.outcomes))
-        lead, votes, second = self.leader()
-        by_quorum = self.quorum is not None and votes >= self.quorum
-        winner_key = lead if by_quorum or (lead is not None and self._wins(votes, second)) else None
-        counts = dict(sorted(self.counts.items(), key=lambda kv: -kv[1]))
-        decided = winner_key is not None
-        return Ballot(
-            winner=self.first.get(winner_key) if decided else None,
-            winner_key=winner_key,
-            decided=decided,
-            counts=counts,
-            agreement=(counts[winner_key] / self.cast) if decided and self.cast else 0.0,
-            n=n,
-            answered=self.answered,
-            failed=sum(1 for o in outcomes if o.status in (A.OUTCOME_ERROR, A.OUTCOME_TIMEOUT)),
-            cancelled=sum(1 for o in outcomes if o.status == A.OUTCOME_CANCELLED),
-            stopped_early=stopped_early and any(o.status == A.OUTCOME_CANCELLED for o in outcomes),
-            outcomes=outcomes,
-        )
+def _voter(source: Callable[..., Awaitable[Any]]) -> _Voter:
+    if isinstance(source, ParallelFunction):  # one span per voter, under the function's cap
+        return _Voter(source.policy, source._fn, source)
+    name = str(getattr(source, "__name__", "voter"))
+    return _Voter(CallPolicy(span_name=name, function=qualified_name(source)), source, source)
 
 
 class VoteFunction(Generic[P, R]):
     """Voters aggregated into one answer; made by ``@vote`` or ``vote.among``.
 
+    ``await f(...)`` returns the winning answer; ``await f.ballot(...)`` the whole
+    :class:`Ballot`.
+
     .. versionadded:: 0.1
     """
+
+    __name__: str
+    __qualname__: str
 
     def __init__(
         self,
         voters: Sequence[Callable[P, Coroutine[Any, Any, R]]],
         *,
         weights: Sequence[float],
-        quorum: float | None,
-        key: Callable[[R], Hashable] | None,
-        aggregate: Aggregation | Callable[[Ballot[R]], R],
-        tie_breaker: Callable[[Ballot[R]], R] | None,
-        min_votes: int,
+        rules: Rules,
+        early_stop: bool,
         name: str,
+        function: str | None,
     ) -> None:
-        self._voters = list(voters)
-        self._weights = [float(w) for w in weights]
-        self._quorum = quorum
-        self._key = key
-        self._aggregate = aggregate
-        self._tie_breaker = tie_breaker
-        self._min_votes = min_votes
+        self._voters = tuple(_voter(v) for v in voters)
+        self._weights = tuple(float(w) for w in weights)
+        self._rules = rules
+        self._early_stop = early_stop
         self._name = name
-        self._function = qualified_name(voters[0])
-        functools.update_wrapper(self, voters[0])
+        self._function = function
+        self.__name__ = self.__qualname__ = name  # @vote replaces them with the function's
+        caps = {v.policy.max_concurrency for v in self._voters}
+        self._max_concurrency = caps.pop() if len(caps) == 1 else None
+        # asyncio.iscoroutinefunction() on Python 3.11 looks for this marker.
+        self._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)
 
     @property
     def n(self) -> int:
+        """Voters per vote."""
         return len(self._voters)
 
-    def _job(self, index: int, voter: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Job:
-        if isinstance(voter, ParallelFunction):  # one span per voter, under that function's cap
-            policy = voter.policy
-            call = functools.partial(voter.__wrapped__, *args, **kwargs)
-        else:
-            name = getattr(voter, "__name__", "voter")
-            policy = CallPolicy(span_name=name, function=qualified_name(voter))
-            call = functools.partial(voter, *args, **kwargs)
-        return Job(policy, call, index=index, args=args, kwargs=kwargs)
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        """Bind like a method: each voter is bound to ``obj`` (sharing its caps)."""
+        if obj is None:
+            return self
+        bound = copy.copy(self)
+        bound._voters = tuple(
+            _voter(v.source.__get__(obj, objtype)) if hasattr(v.source, "__get__") else v
+            for v in self._voters
+        )
+        return bound
 
-    async def ballot(self, *args: P.args, **kwargs: P.kwargs) -> Ballot[R]:
-        """Run the vote and return the whole ballot (never raises ``NoConsensus``)."""
-        ballot, _ = await self._run(args, kwargs, raise_on_no_consensus=False)
-        return ballot
+    def __repr__(self) -> str:
+        return (
+            f"<vote {self._name} n={self.n} aggregate={self._rules.aggregate_name!r}"
+            f"{'' if self._rules.quorum is None else f' quorum={self._rules.quorum:g}'}>"
+        )
 
     async def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run the vote and return the winning answer.
+        """Run the vote; return the winning answer.
 
         Raises:
-            NoConsensus: no winner under the aggregation and no tie-breaker resolved it.
+            NoConsensus: no winner under the aggregation, and no tie-breaker (the exception's
+                ``ballot`` has every answer).
+            NotEnoughSuccesses: fewer voters answered than ``min_votes``; carries every
+                voter's error.
+        """
+        ballot = await self._run(args, kwargs, require_winner=True)
+        return ballot.winner  # type: ignore[return-value]
+
+    async def ballot(self, *args: P.args, **kwargs: P.kwargs) -> Ballot[R]:
+        """Run the vote; return the whole ballot, decided or not.
+
+        Raises:
             NotEnoughSuccesses: fewer voters answered than ``min_votes``.
         """
-        _, winner = await self._run(args, kwargs, raise_on_no_consensus=True)
-        return winner  # type: ignore[return-value]
+        return await self._run(args, kwargs, require_winner=False)
 
     async def _run(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, raise_on_no_consensus: bool
-    ) -> tuple[Ballot[R], R | None]:
-        tally = _Tally(
-            self._weights, self._key, self._aggregate, self._quorum, self._min_votes, self._function
-        )
-        jobs = [self._job(i, v, args, kwargs) for i, v in enumerate(self._voters)]
-        stopped = False
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, require_winner: bool
+    ) -> Ballot[R]:
+        tally = Tally(self._weights, self._rules)
+        jobs = [
+            Job(
+                v.policy,
+                functools.partial(v.fn, *args, **kwargs),
+                index=i,
+                args=args,
+                kwargs=kwargs,
+            )
+            for i, v in enumerate(self._voters)
+        ]
 
         def stop_when(outcome: Outcome[Any]) -> str | None:
-            nonlocal stopped  # called after the loop below has counted the outcome
-            if tally.certain():
-                stopped = tally.remaining > 0
-                return DECIDED
-            return None
+            tally.add(outcome)  # idempotent: the loop below counts it too
+            return DECIDED if tally.decided_early() else None
 
         with FanOut(
             f"vote {self._name}",
             A.KIND_VOTE,
             size=len(jobs),
             function=self._function,
+            max_concurrency=self._max_concurrency,
             on_error="collect",
-            attributes={A.VOTE_N: len(jobs)},
         ) as fo:
-            async with contextlib.aclosing(fo.iterate(jobs, stop_when=stop_when)) as stream:
+            stream = fo.iterate(jobs, stop_when=stop_when if self._early_stop else None)
+            async with contextlib.aclosing(stream):
                 async for outcome in stream:
                     tally.add(outcome)
-            with fo.fan_in() as span:
-                ballot = tally.ballot(len(jobs), stopped)
-                winner = self._decide(ballot, raise_on_no_consensus)
+            with fo.fan_in(f"fan-in {self._name}") as span:
+                ballot: Ballot[R] = tally.result(stopped_early=True)
                 if span.is_recording():
                     span.set_attributes(self._fanin_attributes(ballot))
-        return ballot, winner
+                if ballot.answered < self._rules.min_votes:
+                    raise self._too_few(ballot)
+                if require_winner and not ballot.decided:
+                    raise self._no_consensus(ballot)
+        return ballot
 
-    def _decide(self, ballot: Ballot[R], raise_on_no_consensus: bool) -> R | None:
-        if ballot.answered < self._min_votes:
-            failures = [
-                (f"{self._name}[{o.index}]", o.error)
-                for o in ballot.outcomes
-                if isinstance(o.error, Exception)
-                and o.status in (A.OUTCOME_ERROR, A.OUTCOME_TIMEOUT)
-            ]
-            raise NotEnoughSuccesses.for_branches(
-                f"vote {self._name} (needed {self._min_votes} answers, got {ballot.answered})",
-                failures or [(self._name, RuntimeError("no voter answered"))],
-            )
-        if callable(self._aggregate) and not (self._quorum is not None and ballot.decided):
-            return self._aggregate(ballot)
-        if ballot.decided:
-            return ballot.winner
-        if self._tie_breaker is not None and ballot.answered:
-            return self._tie_breaker(ballot)
-        if raise_on_no_consensus:
-            shown = ", ".join(f"{short_repr(k, 24)}: {v:g}" for k, v in ballot.counts.items())
-            raise NoConsensus(
-                f"vote {self._name} found no {self._aggregate_name} winner ({shown}); "
-                f"pass tie_breaker=..., or use .ballot() to inspect the answers",
-                ballot,
-            )
-        return None
+    def _no_consensus(self, ballot: Ballot[R]) -> NoConsensus:
+        shown = ", ".join(f"{short_repr(k, 24)}: {v:g}" for k, v in ballot.counts.items())
+        return NoConsensus(
+            f"vote {self._name} found no {self._rules.aggregate_name} winner among "
+            f"{ballot.answered} answers ({shown}); pass tie_breaker=..., or call "
+            f".ballot(...) to inspect the answers",
+            ballot,
+        )
 
-    @property
-    def _aggregate_name(self) -> str:
-        agg = self._aggregate
-        return agg if isinstance(agg, str) else getattr(agg, "__name__", "custom")
+    def _too_few(self, ballot: Ballot[R]) -> NotEnoughSuccesses:
+        failures = [
+            (f"{self._voters[o.index].policy.span_name}[{o.index}]", o.error)
+            for o in ballot.outcomes
+            if o.status in ("error", "timeout") and isinstance(o.error, Exception)
+        ]
+        return NotEnoughSuccesses.for_branches(
+            f"vote {self._name} (needed {self._rules.min_votes} answers, got {ballot.answered})",
+            failures or [(self._name, RuntimeError("no voter answered"))],
+        )
 
     def _fanin_attributes(self, ballot: Ballot[R]) -> dict[str, Any]:
+        counts = list(ballot.counts.items())[:_MAX_COUNTS]
         attrs: dict[str, Any] = {
             A.VOTE_N: ballot.n,
-            A.VOTE_AGGREGATION: self._aggregate_name,
-            A.VOTE_COUNTS: [f"{short_repr(k, 40)}={v:g}" for k, v in ballot.counts.items()],
+            A.VOTE_AGGREGATION: self._rules.aggregate_name,
+            A.VOTE_COUNTS: [f"{short_repr(k, 40)}={v:g}" for k, v in counts],
             A.VOTE_AGREEMENT: ballot.agreement,
             A.VOTE_STOPPED_EARLY: ballot.stopped_early,
             A.VOTE_CANCELLED: ballot.cancelled,
         }
-        if self._quorum is not None:
-            attrs[A.VOTE_QUORUM] = self._quorum
-        if ballot.decided:
-            attrs[A.VOTE_WINNER] = short_repr(ballot.winner_key)
+        if self._rules.quorum is not None:
+            attrs[A.VOTE_QUORUM] = self._rules.quorum
+        if ballot.decided and ballot.decided_by is not None:
+            shown = ballot.winner_key if ballot.winner_key is not None else ballot.winner
+            attrs[A.VOTE_WINNER] = short_repr(shown)
+            attrs[A.VOTE_DECIDED_BY] = ballot.decided_by
         return attrs
 
-    def __repr__(self) -> str:
-        return f"<vote {self._function} n={self.n} aggregate={self._aggregate_name!r}>"
+
+# -- the decorator ----------------------------------------------------------------------------
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check(
     n: int,
+    weights: Sequence[float],
     quorum: float | None,
     aggregate: object,
     min_votes: int,
-    weights: Sequence[float],
+    key: object,
+    tie_breaker: object,
+    where: str,
 ) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigurationError("vote n must be a whole number >= 1", n, "e.g. @vote(n=5)")
-    if quorum is not None and (
-        isinstance(quorum, bool)
-        or not isinstance(quorum, int | float)
-        or not 0 < quorum <= sum(weights)
-    ):
+        raise ConfigurationError(f"{where} n must be a whole number >= 1", n, "e.g. @vote(n=5)")
+    if any(not _number(w) or w <= 0 for w in weights):
         raise ConfigurationError(
-            f"vote quorum must be > 0 and at most the number of voters ({sum(weights):g})",
-            quorum,
-            "e.g. @vote(n=5, quorum=3)",
+            f"{where} weights must be numbers > 0", list(weights), "e.g. weights=[2, 1, 1]"
         )
-    if not callable(aggregate) and aggregate not in _AGGREGATIONS:
+    total = math.fsum(weights)
+    if quorum is not None and (not _number(quorum) or not 0 < quorum <= total):
+        of = f"the number of voters ({n})" if total == n else f"the total weight ({total:g})"
         raise ConfigurationError(
-            "vote aggregate must be 'majority', 'plurality', 'unanimous' or a function",
+            f"{where} quorum must be > 0 and at most {of}",
+            quorum,
+            f"e.g. quorum={n // 2 + 1}, or quorum=None to decide by the aggregation alone",
+        )
+    if not callable(aggregate) and aggregate not in AGGREGATIONS:
+        raise ConfigurationError(
+            f"{where} aggregate must be 'majority', 'plurality', 'unanimous' or a function",
             aggregate,
             "e.g. aggregate='plurality', or a function(ballot) -> winner",
         )
     if isinstance(min_votes, bool) or not isinstance(min_votes, int) or not 1 <= min_votes <= n:
         raise ConfigurationError(
-            f"vote min_votes must be between 1 and n ({n})", min_votes, "e.g. min_votes=3"
+            f"{where} min_votes must be a whole number from 1 to n ({n})",
+            min_votes,
+            f"e.g. min_votes={max(1, n // 2 + 1)}",
         )
-    if any(not isinstance(w, int | float) or isinstance(w, bool) or w <= 0 for w in weights):
-        raise ConfigurationError(
-            "vote weights must be numbers > 0", list(weights), "e.g. weights=[2, 1, 1]"
-        )
+    examples = {"key": "lambda answer: answer.strip().lower()", "tie_breaker": "random_pick"}
+    for label, value in (("key", key), ("tie_breaker", tie_breaker)):
+        if value is not None and not callable(value):
+            raise UsageError(
+                f"{where} {label} must be a function, got {value!r}; e.g. {label}={examples[label]}"
+            )
+
+
+def _check_voter(voter: object, where: str) -> None:
+    if not isinstance(voter, ParallelFunction | VoteFunction):
+        require_async(voter, where)
 
 
 class _Vote:
-    """The ``vote`` decorator, with ``vote.among`` for different voters."""
+    """The ``vote`` decorator; ``vote.among`` builds a vote from different voters."""
 
     @overload
     def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> VoteFunction[P, R]: ...
@@ -374,6 +288,7 @@ class _Vote:
         aggregate: Aggregation | Callable[[Ballot[Any]], Any] = "majority",
         tie_breaker: Callable[[Ballot[Any]], Any] | None = None,
         min_votes: int = 1,
+        early_stop: bool = True,
         name: str | None = None,
     ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], VoteFunction[P, R]]: ...
     def __call__(  # type: ignore[misc]  # mypy cannot match a ParamSpec across the overloads
@@ -387,38 +302,54 @@ class _Vote:
         aggregate: Aggregation | Callable[[Ballot[Any]], Any] = "majority",
         tie_breaker: Callable[[Ballot[Any]], Any] | None = None,
         min_votes: int = 1,
+        early_stop: bool = True,
         name: str | None = None,
     ) -> VoteFunction[P, R] | Callable[[Callable[P, Coroutine[Any, Any, R]]], VoteFunction[P, R]]:
-        """Ask the same question ``n`` times and aggregate the answers.
+        """Ask the same question ``n`` times; return the answer the voters agree on.
 
         Args:
-            n: voters.
+            n: voters per call (default 3).
             quorum: this many agreeing answers decide the vote at once (at most ``n``).
-            key: how answers are compared (``lambda a: a.strip().lower()``); needed for
-                unhashable answers.
-            aggregate: ``majority`` (more than half of the votes cast), ``plurality``,
-                ``unanimous``, or a function of the :class:`Ballot` that returns the winner.
-            tie_breaker: a function of the :class:`Ballot` called when there is no winner.
-            min_votes: answers needed; failed voters abstain; below it the vote raises with
-                every voter's error.
+            key: how answers are compared, e.g. ``lambda a: a.strip().lower()`` or
+                ``lambda a: a["verdict"]``; needed for unhashable answers. The winner
+                returned is an original answer, not its key.
+            aggregate: ``"majority"`` (strictly more than half of the votes cast),
+                ``"plurality"`` (the most votes, not tied), ``"unanimous"``, or a function
+                of the undecided :class:`Ballot` that returns the winner.
+            tie_breaker: a function of the :class:`Ballot` that picks the winner when the
+                aggregation finds none (it sees every answer: such votes stop early only
+                when decided).
+            min_votes: answers needed (failed voters abstain); fewer raise
+                :class:`~fanscope.NotEnoughSuccesses` with every voter's error.
+            early_stop: cancel the voters still running once the result cannot change
+                (default); ``False`` waits for all of them (e.g. to measure agreement).
+            name: the span name (default: the function's ``__name__``).
+
+        Example::
+
+            @vote(n=5, quorum=3)
+            async def safe_to_merge(diff: str) -> bool: ...
 
         .. versionadded:: 0.1
         """
-        _check(n, quorum, aggregate, min_votes, [1.0] * n)
+        _check(n, [1.0] * n, quorum, aggregate, min_votes, key, tie_breaker, "@vote")
+        rules_of = functools.partial(
+            Rules, aggregate=aggregate, quorum=quorum, min_votes=min_votes, key=key
+        )
 
         def decorate(f: Callable[P, Coroutine[Any, Any, R]]) -> VoteFunction[P, R]:
-            if not isinstance(f, ParallelFunction):
-                require_async(f, "@vote")
-            return VoteFunction(
+            _check_voter(f, "@vote")
+            own = name or str(getattr(f, "__name__", "vote"))
+            voted: VoteFunction[P, R] = VoteFunction(
                 [f] * n,
                 weights=[1.0] * n,
-                quorum=quorum,
-                key=key,
-                aggregate=aggregate,
-                tie_breaker=tie_breaker,
-                min_votes=min_votes,
-                name=name or str(getattr(f, "__name__", "vote")),
+                rules=rules_of(tie_breaker=tie_breaker, function=own),
+                early_stop=early_stop,
+                name=own,
+                function=qualified_name(f),
             )
+            functools.update_wrapper(voted, f, updated=())  # name and docs, not attributes
+            return voted
 
         if fn is not None:
             return decorate(fn)
@@ -433,37 +364,52 @@ class _Vote:
         aggregate: Aggregation | Callable[[Ballot[Any]], Any] = "majority",
         tie_breaker: Callable[[Ballot[Any]], Any] | None = None,
         min_votes: int = 1,
+        early_stop: bool = True,
         name: str | None = None,
     ) -> VoteFunction[P, R]:
-        """Different voters (other prompts or models) for one question, same aggregation.
+        """One question to different voters (other prompts or models), counted as one vote.
 
-        ``weights`` (one per voter) scale each voter's vote.
+        Takes the options of :func:`vote`, plus ``weights``: one number > 0 per voter, each
+        voter's answer counting that many votes (``quorum`` is then in weighted votes).
+
+        Example::
+
+            judge = vote.among(strict_review, quick_review, security_review, weights=[2, 1, 1])
+            verdict = await judge(diff)
+
+        .. versionadded:: 0.1
         """
         if not voters:
-            raise UsageError("vote.among() needs at least one voter, e.g. vote.among(f, g, h)")
+            raise UsageError("vote.among() needs voters; pass them, e.g. vote.among(f, g, h)")
         for voter in voters:
-            if not isinstance(voter, ParallelFunction):
-                require_async(voter, "vote.among")
+            _check_voter(voter, "vote.among")
         chosen = list(weights) if weights is not None else [1.0] * len(voters)
         if len(chosen) != len(voters):
             raise ConfigurationError(
                 f"vote.among got {len(voters)} voters but {len(chosen)} weights",
                 chosen,
-                "give one weight per voter",
+                "give one weight per voter, in the same order",
             )
-        _check(len(voters), quorum, aggregate, min_votes, chosen)
+        _check(len(voters), chosen, quorum, aggregate, min_votes, key, tie_breaker, "vote.among")
+        own = name or "+".join(str(getattr(v, "__name__", "voter")) for v in voters)
         return VoteFunction(
             voters,
             weights=chosen,
-            quorum=quorum,
-            key=key,
-            aggregate=aggregate,
-            tie_breaker=tie_breaker,
-            min_votes=min_votes,
-            name=name or "+".join(str(getattr(v, "__name__", "voter")) for v in voters),
+            rules=Rules(
+                aggregate=aggregate,
+                quorum=quorum,
+                min_votes=min_votes,
+                key=key,
+                tie_breaker=tie_breaker,
+                function=own,
+            ),
+            early_stop=early_stop,
+            name=own,
+            function=None,
         )
 
 
 vote = _Vote()
+"""Decorate an ``async def`` with ``@vote`` or ``@vote(n=5, ...)``; see :meth:`_Vote.__call__`."""
 
 __all__ = ["Ballot", "VoteFunction", "vote"]
