@@ -1,36 +1,55 @@
 """The fanscope pytest plugin: capture a test's spans, assert on where its time went.
 
-Registered through the ``pytest11`` entry point; inert unless a test uses it.
+Registered through the ``pytest11`` entry point (installing fanscope is enough); inert unless
+a test asks for ``fanscope_trace``, carries the ``fanscope`` marker, or ``--fanscope-report``
+is given.
 
-Fixture ``fanscope_trace``: every fanscope span made during the test (and GenAI spans the
-Anthropic instrumentation makes itself) goes to an in-memory exporter of the test's own, isolated
-from other tests and from any provider the project configured::
+Fixture ``fanscope_trace``: every fanscope span made during the test (and the GenAI spans the
+Anthropic instrumentation makes itself) goes to an in-memory exporter of the test's own,
+isolated from other tests and from any provider the project configured::
 
     async def test_lookups_run_together(fanscope_trace):
         await research("ACME")
         fanscope_trace.assert_concurrent("news", "filings", "prices", "db")
         fanscope_trace.assert_nothing_parallelizable()
+        assert fanscope_trace.critical_path() == ["research", "filings", "synthesize"]
+        (fanout,) = fanscope_trace.fanouts()
+        assert fanout["slowest_name"] == "filings"
         assert fanscope_trace.report().whatif < 1.0
 
-Marker ``fanscope`` with thresholds; the test fails with the critical path explained::
+``report()`` is the analyzer's :class:`~fanscope.analysis.TraceReport` of the test's last
+trace (each top-level call outside any span starts a trace; ``traces()`` has them all);
+``fanouts()`` and ``opportunities()`` are its dictionaries, as in ``docs/analysis.md``.
+
+Marker ``fanscope`` with thresholds, the gates of ``fanscope analyze`` (``docs/analysis.md``);
+the test is captured without asking for the fixture, and fails with the critical path
+explained when a threshold is crossed by any of its traces, or when it made no spans::
 
     @pytest.mark.fanscope(max_critical_path="2s", max_parallelizable="20%", max_straggler=3)
     async def test_agent_is_fast_enough(): ...
 
+    @pytest.mark.fanscope("queue_wait > 10%")      # any gate, as --fail-if writes it
+    async def test_agent_does_not_queue(): ...
+
+Option ``--fanscope-report=DIR`` (ini ``fanscope_report``, relative to the ini file): writes
+each capturing test's trace file (``DIR/<test>.jsonl``, OTLP JSON lines) and HTML report
+(``DIR/<test>.html``), and ``DIR/summary.md`` for the whole run, a Markdown table sized for
+a CI step summary. Files the previous run wrote are removed first. With pytest-xdist every
+worker writes its tests and the controller the summary.
+
 Fixture ``anthropic_stand_in``: the local stand-in for the Messages API, started for the test
 and stopped after it (``anthropic_stand_in.url``, ``.stats``, ``.latency``...).
-
-Option ``--fanscope-report=DIR`` (ini ``fanscope_report``): writes each capturing test's trace
-file (OTLP JSON lines) and HTML report, and ``summary.md`` for the whole run (works with
-pytest-xdist: every worker writes its tests, the controller the summary).
 
 Spans the ``anthropic`` SDK makes itself use OpenTelemetry's global provider and are not
 captured; in tests, turn the SDK's own telemetry off (``open_telemetry=False``): the
 instrumentation then makes the GenAI span through fanscope, into the capture.
+
+.. versionadded:: 0.1
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -42,6 +61,8 @@ import pytest
 
 MARKER = "fanscope"
 FIXTURE = "fanscope_trace"
+THRESHOLDS = ("max_critical_path", "max_parallelizable", "max_straggler", "max_queue_wait")
+RESULTS = ".results"  # per-process JSON lines the summary is made from
 
 
 @dataclass
@@ -51,7 +72,7 @@ class Capture:
     nodeid: str
     exporter: Any = None
     provider: Any = None
-    _report: Any = field(default=None, repr=False)
+    _cache: tuple[int, Any] | None = field(default=None, repr=False)
 
     def finished_spans(self) -> list[Any]:
         """The OpenTelemetry ``ReadableSpan`` objects captured so far."""
@@ -64,19 +85,34 @@ class Capture:
 
         return from_readable_spans(self.finished_spans())
 
-    def report(self) -> Any:
-        """The analysis of the captured trace (the last one, when the test made several)."""
-        from fanscope.analysis import analyze
+    def analysis(self) -> Any:
+        """The analyzer's :class:`~fanscope.analysis.Report` of every span captured so far."""
+        finished = self.finished_spans()
+        if self._cache is None or self._cache[0] != len(finished):
+            from fanscope.analysis import analyze, from_readable_spans
 
-        traces = analyze(self.spans).traces
-        if not traces:
-            raise AssertionError("fanscope captured no spans in this test")
-        return max(traces, key=lambda t: t.start)
+            report = analyze(from_readable_spans(finished), sources=[self.nodeid])
+            self._cache = (len(finished), report)
+        return self._cache[1]
 
     def report_dict(self) -> dict[str, Any]:
-        from fanscope.analysis import analyze
+        """``analysis().to_dict()``: the JSON schema ``fanscope.report/v1``."""
+        result: dict[str, Any] = self.analysis().to_dict()
+        return result
 
-        return analyze(self.spans, sources=[self.nodeid]).to_dict()
+    def traces(self) -> list[Any]:
+        """One :class:`~fanscope.analysis.TraceReport` per trace the test made, oldest first."""
+        return sorted(self.analysis().traces, key=lambda t: t.start)
+
+    def report(self) -> Any:
+        """The analysis of the test's last trace (:class:`~fanscope.analysis.TraceReport`)."""
+        traces = self.traces()
+        if not traces:
+            raise AssertionError(
+                "fanscope captured no spans in this test: call code decorated with "
+                "@parallel, @vote or @traced inside it"
+            )
+        return traces[-1]
 
     def critical_path(self) -> list[str]:
         """Names of the spans on the critical path, in time order, repeats merged."""
@@ -87,7 +123,7 @@ class Capture:
         return names
 
     def fanouts(self) -> list[dict[str, Any]]:
-        """Each fan-out's statistics, with its slowest branch."""
+        """Each fan-out's statistics, with its slowest branch (``slowest_name``, ``slowest``)."""
         return list(self.report().fanouts)
 
     def opportunities(self) -> list[dict[str, Any]]:
@@ -95,35 +131,53 @@ class Capture:
         return list(self.report().opportunities)
 
     def assert_concurrent(self, *names: str) -> None:
-        """Assert that spans with these names (branch names too) all overlapped in time."""
-        found = {}
+        """Assert that every span with one of these names ran at one same moment.
+
+        A name matches a span's name or a ``gather`` branch's keyword name. Every matching
+        span counts (``assert_concurrent("summarize")`` checks all the branches of a map were
+        in flight together), and at least two spans must match.
+        """
+        found: list[tuple[str, Any]] = []
         for span in self.spans:
             label = span.attributes.get("fanscope.branch.name") or span.name
-            for name in names:
-                if name in (label, span.name) and name not in found:
-                    found[name] = span
-        missing = [n for n in names if n not in found]
+            if label in names or span.name in names:
+                found.append((label, span))
+        missing = [n for n in names if not any(n in (label, s.name) for label, s in found)]
         if missing:
-            raise AssertionError(f"no span named {', '.join(missing)} was captured")
-        latest_start = max(s.start for s in found.values())
-        earliest_end = min(s.end for s in found.values())
+            seen = sorted({s.name for s in self.spans})
+            raise AssertionError(
+                f"no span named {', '.join(missing)} was captured (spans: {', '.join(seen)})"
+            )
+        if len(found) < 2:
+            raise AssertionError(f"only one span is named {names[0]}: nothing to run alongside")
+        latest_start = max(s.start for _, s in found)
+        earliest_end = min(s.end for _, s in found)
         if latest_start >= earliest_end:
+            origin = min(s.start for _, s in found)
             timeline = ", ".join(
-                f"{n} {(s.start - latest_start) / 1e6:+.1f}..{(s.end - latest_start) / 1e6:+.1f} ms"
-                for n, s in found.items()
+                f"{label} {(s.start - origin) / 1e6:.1f}-{(s.end - origin) / 1e6:.1f} ms"
+                for label, s in sorted(found, key=lambda f: f[1].start)
             )
             raise AssertionError(f"{', '.join(names)} did not all run at the same time: {timeline}")
 
     def assert_nothing_parallelizable(self) -> None:
         """Assert the analyzer found no sequential calls that could have run together."""
-        found = self.opportunities()
-        if found:
-            from fanscope.analysis.report.text import opportunity_sentence
+        lines = [
+            f"{_opportunity(o)} (saves {o['saving'] * 1000:.1f} ms)"
+            for t in self.traces()
+            for o in t.opportunities
+        ]
+        if lines:
+            raise AssertionError(f"these calls could have run in parallel: {'; '.join(lines)}")
 
-            lines = "; ".join(
-                f"{opportunity_sentence(o)} (saves {o['saving']:.3f}s)" for o in found
-            )
-            raise AssertionError(f"these calls could have run in parallel: {lines}")
+
+def _opportunity(o: dict[str, Any]) -> str:
+    from fanscope.analysis.report.text import opportunity_sentence
+
+    return opportunity_sentence(o)
+
+
+# Options, ini key and marker -------------------------------------------------------------
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -134,26 +188,63 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="write each capturing test's trace file and HTML report, and summary.md, to DIR",
     )
-    parser.addini("fanscope_report", "directory for --fanscope-report", default="")
+    parser.addini(
+        "fanscope_report",
+        "directory for the fanscope reports, relative to the ini file (as --fanscope-report)",
+        default="",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "fanscope(max_critical_path=None, max_parallelizable=None, max_straggler=None, "
-        "max_queue_wait=None): capture the test's spans and fail when a threshold is crossed",
+        "fanscope(*gates, max_critical_path=None, max_parallelizable=None, max_straggler=None, "
+        "max_queue_wait=None): capture the test's spans and fail it when a threshold is crossed",
     )
 
 
 def _report_dir(config: pytest.Config) -> Path | None:
-    value = config.getoption("--fanscope-report") or config.getini("fanscope_report")
-    return Path(str(value)) if value else None
+    option = config.getoption("--fanscope-report")
+    if option:
+        return Path(config.invocation_params.dir, str(option))
+    value = str(config.getini("fanscope_report"))
+    if not value:
+        return None
+    base = config.inipath.parent if config.inipath is not None else config.rootpath
+    return Path(base, value)
+
+
+_KEY = pytest.StashKey[Capture]()
+_GATES = pytest.StashKey[list[Any]]()
+_OUTCOME = pytest.StashKey[str]()
+
+
+def _marker_gates(marker: pytest.Mark) -> list[Any]:
+    """The marker's gates; a one-line failure naming the mistake when one cannot be read."""
+    from fanscope.analysis.gates import gates_from_options
+    from fanscope.errors import ConfigurationError
+
+    unknown = sorted(set(marker.kwargs) - set(THRESHOLDS))
+    if unknown:
+        pytest.fail(
+            f"@pytest.mark.fanscope: unknown threshold {', '.join(unknown)}; "
+            f"use {', '.join(THRESHOLDS)}, or a gate string such as 'parallelizable > 20%'",
+            pytrace=False,
+        )
+    limits = [None if marker.kwargs.get(k) is None else str(marker.kwargs[k]) for k in THRESHOLDS]
+    try:
+        return gates_from_options([str(a) for a in marker.args], *limits)
+    except ConfigurationError as exc:
+        problem = str(exc)
+    pytest.fail(f"@pytest.mark.fanscope: {problem}", pytrace=False)  # outside the except: one line
 
 
 @pytest.fixture(autouse=True)
 def _fanscope_marked(request: pytest.FixtureRequest) -> None:
     """A test marked ``@pytest.mark.fanscope`` is captured without asking for the fixture."""
-    if request.node.get_closest_marker(MARKER) is not None:
+    marker = request.node.get_closest_marker(MARKER)
+    if marker is not None:
+        request.node.stash[_GATES] = _marker_gates(marker)
         request.getfixturevalue(FIXTURE)
 
 
@@ -164,19 +255,20 @@ def fanscope_trace(request: pytest.FixtureRequest) -> Iterator[Capture]:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from fanscope.sdk.tracing import capture
+    from fanscope.sdk.tracing import capture, use_tracer_provider
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     result = Capture(request.node.nodeid, exporter, provider)
     request.node.stash[_KEY] = result
-    with capture(provider):
+    # capture() is process-wide: it reaches code that does not run in the fixture's context
+    # (pytest-asyncio's runner copies its context when the loop starts). In the fixture's
+    # context, use_tracer_provider() also wins over a provider a project fixture installed
+    # there with use_tracer_provider().
+    with capture(provider), use_tracer_provider(provider):
         yield result
     provider.shutdown()
-
-
-_KEY = pytest.StashKey[Capture]()
 
 
 @pytest.fixture
@@ -193,31 +285,50 @@ def anthropic_stand_in() -> Iterator[Any]:
         yield server
 
 
+# Thresholds -------------------------------------------------------------------------------
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     outcome = yield  # raises when the test failed: then the thresholds are not checked
-    marker = item.get_closest_marker(MARKER)
+    gates = item.stash.get(_GATES, None)
     result = item.stash.get(_KEY, None)
-    if marker is None or result is None:
+    if gates is None or result is None:
         return outcome
-    from fanscope.analysis import gates as gate_mod
+    from fanscope.analysis.gates import evaluate
     from fanscope.analysis.report import text
 
-    gates = gate_mod.gates_from_options(
-        [],
-        *(None if marker.kwargs.get(k) is None else str(marker.kwargs[k])
-          for k in ("max_critical_path", "max_parallelizable", "max_straggler", "max_queue_wait")),
-    )  # fmt: skip
     report = result.report_dict()
-    failed = gate_mod.evaluate(report, gates)
+    if not report["traces"]:
+        pytest.fail(
+            "@pytest.mark.fanscope: the test made no fanscope spans, so no threshold could be "
+            "checked; call code decorated with @parallel, @vote or @traced, or drop the marker",
+            pytrace=False,
+        )
+    failed = evaluate(report, gates)
     if failed:
-        explanation = text.render(report)
-        pytest.fail("\n".join(failed) + "\n\n" + explanation, pytrace=False)
+        pytest.fail("\n".join(failed) + "\n\n" + text.render(report), pytrace=False)
     return outcome
 
 
-def _safe_name(nodeid: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")[:150]
+# Report files -----------------------------------------------------------------------------
+
+
+def _file_name(nodeid: str) -> str:
+    """A file name for a test id: readable, and unique even when cut short."""
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("_")
+    if len(name) > 120:
+        digest = hashlib.blake2b(nodeid.encode(), digest_size=4).hexdigest()
+        name = f"{name[:110]}-{digest}"
+    return name
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        item.stash[_OUTCOME] = report.outcome
+    return report
 
 
 def pytest_runtest_teardown(item: pytest.Item) -> None:
@@ -232,42 +343,58 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     from fanscope.exporters.files import encode_request
 
     directory.mkdir(parents=True, exist_ok=True)
-    name = _safe_name(item.nodeid)
+    name = _file_name(item.nodeid)
     (directory / f"{name}.jsonl").write_text(json.dumps(encode_request(spans)) + "\n")
     report = result.report_dict()
-    (directory / f"{name}.html").write_text(html.render(report, result.spans))
+    (directory / f"{name}.html").write_text(html.render(report, result.spans), encoding="utf-8")
+    traces = report["traces"]
+    worst = max(traces, key=lambda t: t["duration"])
+    row = {
+        "test": item.nodeid,
+        "file": name,
+        "outcome": item.stash.get(_OUTCOME, "passed"),
+        "traces": len(traces),
+        "duration": worst["duration"],
+        "whatif": worst["whatif"],
+        "parallelizable": max(t["parallelizable_share"] for t in traces),
+        "queue_wait": max(t["queue_wait_share"] for t in traces),
+        "straggler": max(t["straggler_ratio"] for t in traces),
+    }
     worker = getattr(item.config, "workerinput", {}).get("workerid", "main")
-    results = directory / ".results"
-    results.mkdir(exist_ok=True)
-    trace = max(report["traces"], key=lambda t: t["start"]) if report["traces"] else None
-    if trace is not None:
-        row = {
-            "test": item.nodeid,
-            "file": name,
-            "duration": trace["duration"],
-            "whatif": trace["whatif"],
-            "parallelizable": trace["parallelizable_share"],
-            "queue_wait": trace["queue_wait_share"],
-            "straggler": trace["straggler_ratio"],
-        }
-        with open(results / f"{worker}.jsonl", "a") as handle:
-            handle.write(json.dumps(row) + "\n")
+    (directory / RESULTS).mkdir(exist_ok=True)
+    with open(directory / RESULTS / f"{worker}.jsonl", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(row) + "\n")
+
+
+def _rows(directory: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for part in sorted((directory / RESULTS).glob("*.jsonl")):
+        for line in part.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue  # a worker killed mid-write
+    return rows
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     directory = _report_dir(session.config)
-    if directory is not None and not hasattr(session.config, "workerinput"):
-        for old in (directory / ".results").glob("*.jsonl"):
-            old.unlink()
+    if directory is None or hasattr(session.config, "workerinput"):
+        return
+    # Remove what the previous run wrote, so that `fanscope analyze DIR` reads this run only.
+    for row in _rows(directory):
+        for suffix in (".jsonl", ".html"):
+            (directory / f"{row['file']}{suffix}").unlink(missing_ok=True)
+    for old in (directory / RESULTS).glob("*.jsonl"):
+        old.unlink()
+    (directory / "summary.md").unlink(missing_ok=True)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     directory = _report_dir(session.config)
     if directory is None or hasattr(session.config, "workerinput"):
         return  # xdist workers leave the summary to the controller
-    rows: list[dict[str, Any]] = []
-    for part in sorted((directory / ".results").glob("*.jsonl")):
-        rows.extend(json.loads(line) for line in part.read_text().splitlines() if line.strip())
+    rows = _rows(directory)
     if not rows:
         return
     from fanscope.analysis.report.text import seconds, share
@@ -275,14 +402,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     lines = [
         "## fanscope: critical paths of this test run",
         "",
-        "| test | total | what-if | parallelizable | waiting behind caps | worst straggler |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| test | outcome | total | what-if | parallelizable | waiting behind caps | "
+        "worst straggler |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for r in sorted(rows, key=lambda r: -r["duration"]):
+        test = r["test"].replace("|", "\\|").replace("`", "'")
         lines.append(
-            f"| `{r['test']}` | {seconds(r['duration'])} | {seconds(r['whatif'])} | "
+            f"| `{test}` | {r['outcome']} | {seconds(r['duration'])} | {seconds(r['whatif'])} | "
             f"{share(r['parallelizable'])} | {share(r['queue_wait'])} | {r['straggler']:.1f}x |"
         )
     lines.append("")
-    lines.append(f"Trace files and HTML reports: `{directory}/<test>.jsonl` and `.html`.")
-    (directory / "summary.md").write_text("\n".join(lines) + "\n")
+    lines.append(
+        f"{len(rows)} test(s) traced. Each has a trace file (`<test>.jsonl`, OTLP JSON lines) and "
+        "a waterfall (`<test>.html`) next to this summary."
+    )
+    (directory / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

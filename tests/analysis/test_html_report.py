@@ -1,126 +1,259 @@
-"""The HTML report in a real headless Chromium: loads clean, shows the analyzer's critical
-path, escapes what comes from traces, and stays light at 10,000 spans.
+"""The HTML report in a real headless Chromium, driven over the DevTools protocol.
 
-Chromium comes from Debian's ``chromium`` package (``.ci/run`` installs it and sets
-``FANSCOPE_REQUIRE_BROWSER=1`` so that these tests fail rather than skip in CI). Screenshots
-go to ``$FANSCOPE_ARTIFACTS`` (default: the test's temporary folder).
+The page loads without console errors or network requests, draws the analyzer's critical path,
+slowest branches and waits in line, escapes what comes from traces, shows a row's details on
+a real mouse click, and opens a 10,000-span trace drawing only the rows in view.
+
+Chromium comes from Debian's ``chromium`` package. ``.ci/run`` installs it and sets
+``FANSCOPE_REQUIRE_BROWSER=1``, so that in CI these tests fail rather than skip when it is
+missing. Screenshots go to ``$FANSCOPE_ARTIFACTS`` (default: the test's temporary folder).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-import re
-import shutil
-import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from fanscope import parallel, traced
 from fanscope.analysis import analyze, from_readable_spans
 from fanscope.analysis.convert import to_otlp_lines
 from fanscope.analysis.report import html
+from fanscope.analysis.report.text import seconds
+from fanscope.cli import main
 from tests.analysis.builders import span
+from tests.analysis.chromium import REQUIRED, Browser, Page, artifacts_dir, find_chromium
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
-]  # fmt: skip
-
+CHROMIUM = find_chromium()
 if CHROMIUM is None:
-    if os.environ.get("FANSCOPE_REQUIRE_BROWSER") == "1":
-        raise RuntimeError("chromium is required here: apt-get install chromium")
-    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
+    if os.environ.get(REQUIRED) == "1":
+        pytest.fail(
+            f"chromium is not installed and {REQUIRED}=1: run 'apt-get install -y chromium'",
+            pytrace=False,
+        )
+    pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
 
 EVIL = "<script>window.__pwned=1</script>"
+EVIL_ATTRIBUTE = '"><img src=x onerror="window.__pwned=2">'
 
 
-def browse(page: Path, tmp: Path, *extra: str) -> tuple[str, str]:
-    """Load ``page`` in headless Chromium; return (the DOM after scripts ran, console log)."""
-    profile = tmp / f"profile-{len(list(tmp.iterdir()))}"
-    profile.mkdir()
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     assert CHROMIUM is not None
-    done = subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    chromium = Browser(CHROMIUM, tmp_path_factory.mktemp("chromium-profile"))
+    yield chromium
+    chromium.close()
+
+
+def open_page(browser: Browser, path: Path) -> Page:
+    page = browser.new_page()
+    page.open(path.as_uri())
+    assert page.evaluate("document.body.dataset.ready") == "1"  # the script ran to the end
+    return page
+
+
+def ids(page: Page, selector: str) -> list[str]:
+    return list(
+        page.evaluate(f"Array.from(document.querySelectorAll({selector!r}), n => n.dataset.spanId)")
     )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done.stdout, done.stderr
 
 
-def console_problems(log: str) -> list[str]:
-    return [
-        line for line in log.splitlines()
-        if "CONSOLE" in line and ("Uncaught" in line or "Error" in line or ":ERROR:" in line)
-    ]  # fmt: skip
+def scrolled_ids(page: Page, selector: str) -> set[str]:
+    """``ids`` over the whole waterfall, scrolling it a screen at a time (rows are virtual)."""
+    return set(
+        page.evaluate(
+            f"""(() => {{
+          const box = document.querySelector('.waterfall'), found = new Set();
+          for (let top = 0; ; top += box.clientHeight) {{
+            box.scrollTop = top; box.dispatchEvent(new Event('scroll'));
+            box.querySelectorAll({selector!r}).forEach(n => found.add(n.dataset.spanId));
+            if (top >= box.scrollHeight) break;
+          }}
+          box.scrollTop = 0; box.dispatchEvent(new Event('scroll'));
+          return Array.from(found);
+        }})()"""
+        )
+    )
 
 
-def artifacts(tmp: Path) -> Path:
-    where = Path(os.environ.get("FANSCOPE_ARTIFACTS", tmp))
-    where.mkdir(parents=True, exist_ok=True)
-    return where
+def test_the_browser_harness_sees_console_errors_exceptions_and_requests(
+    browser: Browser, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.html"
+    bad.write_text(
+        '<img src="http://127.0.0.1:9/pixel.png"><script>console.error("from the page");'
+        'throw new TypeError("broken page")</script>'
+    )
+    page = browser.new_page()
+    page.open(bad.as_uri())
+    problems = page.problems()
+    assert "console.error: from the page" in problems
+    assert any("uncaught: TypeError: broken page" in p for p in problems)
+    assert "http://127.0.0.1:9/pixel.png" in page.requests()
 
 
-async def test_the_report_of_a_real_run_loads_clean_and_shows_the_analyzers_path(
-    exporter: InMemorySpanExporter, tmp_path: Path
+async def test_a_real_runs_report_loads_clean_and_draws_what_the_analyzer_computed(
+    exporter: InMemorySpanExporter, browser: Browser, tmp_path: Path
 ) -> None:
     @parallel(max_concurrency=2)
     async def fetch(i: int) -> str:
-        await asyncio.sleep(0.002 * (i + 1))
+        await asyncio.sleep(0.004 * (i + 1))
         return f"document {i} says the quarter went well for the company"
 
     @traced(name=EVIL)
     async def hostile(text: str) -> str:
-        return text
+        trace.get_current_span().set_attribute("note", EVIL_ATTRIBUTE)
+        return text[:10]
+
+    @traced
+    async def lookup(source: str) -> str:
+        await asyncio.sleep(0.01)
+        return f"{source} reports strong demand and rising margins"
 
     @traced
     async def agent() -> str:
         docs = await fetch.map(range(5))
-        first = await fetch(7)
-        return await hostile(first + docs[0])
+        news, prices = await lookup("news"), await lookup("prices")  # independent, in a row
+        return await hostile(news) + prices + docs[0]
 
     await agent()
     spans = from_readable_spans(exporter.get_finished_spans())
     report = analyze(spans).to_dict()
-    page = tmp_path / "report.html"
-    page.write_text(html.render(report, spans))
-    shot = artifacts(tmp_path) / "report.png"
-    dom, log = browse(page, tmp_path, "--dump-dom")
-    browse(page, tmp_path, f"--screenshot={shot}", "--window-size=1400,1000")
+    (t,) = report["traces"]
+    path = tmp_path / "report.html"
+    path.write_text(html.render(report, spans))
+    page = open_page(browser, path)
 
-    assert console_problems(log) == []
-    assert 'data-ready="1"' in dom  # the script ran to the end
-    listed = re.findall(r'<li data-span-id="([0-9a-f]*)">', dom)
-    (trace,) = report["traces"]
-    expected = [s["span_id"] for s in trace["critical_path"] if s["duration"] > 0]
-    assert listed == expected
-    assert "slowest" in dom  # the fan-out's slowest branch is marked
-    # untrusted names show as text and never run
-    assert "&lt;script&gt;window.__pwned=1&lt;/script&gt;" in dom
-    assert EVIL not in dom
+    assert page.problems() == []
+    assert page.requests() == [path.as_uri()]  # self-contained: nothing else was fetched
+    on_path = [s["span_id"] for s in t["critical_path"] if s["duration"] > 0]
+    assert ids(page, "ol.critical-path li") == on_path
+    assert set(ids(page, ".waterfall .row.critical")) == set(on_path)
+    (fanout,) = t["fanouts"]
+    assert ids(page, ".row:has(.tag.slow)") == [fanout["slowest_span_id"]]
+    waited = [s.span_id for s in spans if s.attributes.get("fanscope.queue.wait_s", 0) > 0]
+    assert len(waited) == 3  # five branches under a cap of two
+    assert sorted(ids(page, ".row:has(.wait)")) == sorted(waited)
+    (opportunity,) = t["opportunities"]
+    (group,) = opportunity["run_together"]
+    assert [s["name"] for s in group] == ["map fetch", "lookup", "lookup"]
+    first = min(s["start"] for s in group)
+    later = [s["span_id"] for s in group if s["start"] > first]
+    assert len(later) == 2 and sorted(ids(page, ".row:has(.seqwait)")) == sorted(later)
+    saving = page.evaluate("document.querySelector('.tag.seq').textContent")
+    assert saving == f"saves {seconds(opportunity['saving'])}"
+
+    # untrusted names and attributes show as text and never run
+    hostile_id = next(s.span_id for s in spans if s.name == EVIL)
+    row = f'.row[data-span-id="{hostile_id}"]'
+    assert page.evaluate(f"document.querySelector('{row} .name').textContent") == EVIL
+    page.click(f"{row} .name")
+    details = page.evaluate("document.querySelector('.details').textContent")
+    assert details.startswith(EVIL + "\n")
+    assert f"note = {json.dumps(EVIL_ATTRIBUTE)}" in details
+    assert page.evaluate("document.querySelector('.details').children.length") == 0
+    assert page.evaluate("[window.__pwned, document.scripts.length, document.images.length]") == [
+        None,
+        2,
+        0,
+    ]
+    shot = artifacts_dir(tmp_path) / "report.png"
+    page.screenshot(shot)
     assert shot.stat().st_size > 10_000
+    assert page.problems() == []
 
 
-def test_ten_thousand_spans_load_and_only_visible_rows_are_drawn(tmp_path: Path) -> None:
+async def ten_thousand_spans() -> list[Any]:
+    """A real run: two fan-outs of 5,000 and 4,995 branches under a cap of 50."""
+    from fanscope.analysis.readers import from_readable_spans as convert
+
+    exporter = InMemorySpanExporter()
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from fanscope.sdk.tracing import use_tracer_provider
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    @parallel(max_concurrency=50)
+    async def work(i: int) -> int:
+        await asyncio.sleep(0.0005 if i == 77 else 0)  # one straggler
+        return i
+
+    @traced
+    async def batch() -> None:
+        await work.map(range(5000))
+        await work.map(range(4995))
+
+    with use_tracer_provider(provider):
+        await batch()
+    finished = exporter.get_finished_spans()
+    assert len(finished) == 10_000
+    return list(convert(finished))
+
+
+async def test_ten_thousand_spans_open_folded_and_draw_only_the_rows_in_view(
+    browser: Browser, tmp_path: Path
+) -> None:
+    spans = await ten_thousand_spans()
+    trace_file = tmp_path / "big.jsonl"
+    trace_file.write_text("\n".join(to_otlp_lines(spans)) + "\n")
+    path = tmp_path / "big.html"
+    assert main(["analyze", str(trace_file), "--html", str(path)]) == 0
+    assert path.stat().st_size < 8_000_000
+
+    page = open_page(browser, path)
+    assert page.problems() == []
+    assert page.evaluate("document.querySelector('.waterfall').dataset.rows") == "10000"
+    # both fan-outs start folded: the root, two fan-outs, their fan-ins, the branches on
+    # the critical path or slowest, and one summary row each
+    (t,) = analyze(spans).to_dict()["traces"]
+    branches = {s.span_id for s in spans if s.attributes.get("fanscope.role") == "branch"}
+    shown = {s["span_id"] for s in t["critical_path"] if s["duration"] > 0}
+    shown |= {f["slowest_span_id"] for f in t["fanouts"]}
+    folded = int(page.evaluate("document.querySelector('.waterfall').dataset.visible"))
+    assert folded == 1 + 2 + 2 + len(shown & branches) + 2 < 1000
+    assert page.evaluate("document.querySelector('.waterfall').dataset.folded") == "2"
+    assert scrolled_ids(page, ".row:has(.tag.slow)") == {f["slowest_span_id"] for f in t["fanouts"]}
+    assert scrolled_ids(page, ".row.critical") == {s["span_id"] for s in t["critical_path"]
+                                                   if s["duration"] > 0}  # fmt: skip
+
+    page.click(".row.more")  # unfold the first fan-out
+    unfolded = int(page.evaluate("document.querySelector('.waterfall').dataset.visible"))
+    assert unfolded > 5000
+    page.evaluate(
+        "(() => { const w = document.querySelector('.waterfall'); w.scrollTop = w.scrollHeight;"
+        " w.dispatchEvent(new Event('scroll')); })()"
+    )
+    assert 0 < page.evaluate("document.querySelectorAll('.row').length") < 200
+    page.screenshot(artifacts_dir(tmp_path) / "report-10k.png")
+    load_ms = page.evaluate("performance.getEntriesByType('navigation')[0].loadEventEnd")
+    assert load_ms < 10_000, load_ms  # measured about 0.3 s; minutes would mean a regression
+    assert page.problems() == []
+
+
+def test_ten_thousand_sequential_steps_draw_only_the_rows_in_view(
+    browser: Browser, tmp_path: Path
+) -> None:
     root = span("agent", 0, 10_000)
     children = [span(f"call {i}", i, i + 1, root, fanscope__role="step") for i in range(9_999)]
-    page = tmp_path / "big.html"
-    trace_file = tmp_path / "big.jsonl"
-    trace_file.write_text("\n".join(to_otlp_lines([root, *children])) + "\n")
-    from fanscope.cli import main
+    trace_file = tmp_path / "steps.jsonl"
+    trace_file.write_text(
+        "\n".join(to_otlp_lines([root, *children])) + "\n",
+    )
+    path = tmp_path / "steps.html"
+    assert main(["analyze", str(trace_file), "--html", str(path)]) == 0
 
-    assert main(["analyze", str(trace_file), "--html", str(page)]) == 0
-    size = page.stat().st_size
-    dom, log = browse(page, tmp_path, "--dump-dom")
-    assert console_problems(log) == []
-    assert 'data-rows="10000"' in dom and 'data-ready="1"' in dom
-    drawn = dom.count('class="row')
-    assert 0 < drawn < 200, drawn
-    assert size < 5_000_000
+    page = open_page(browser, path)
+    assert page.problems() == []
+    assert page.evaluate("document.querySelector('.waterfall').dataset.visible") == "10000"
+    assert 0 < page.evaluate("document.querySelectorAll('.row').length") < 200
+    assert len(ids(page, "ol.critical-path li")) == 10_000

@@ -6,9 +6,12 @@ Each inner run is a subprocess (``runpytest_subprocess``): the plugin loads thro
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+
+from fanscope.cli import main
 
 pytest_plugins = ["pytester"]
 
@@ -37,17 +40,23 @@ async def together() -> str:
     answers = await fanscope.gather(
         news=lookup("news"), filings=lookup("filings"), prices=lookup("prices"), db=lookup("db"))
     return await synthesize(list(answers))
+
+@traced
+async def mapped() -> list[str]:
+    return await lookup.map(["news", "filings", "prices", "db"])
 """
 
+INI = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
 
-def write(pytester: pytest.Pytester, body: str) -> None:
+
+def write(pytester: pytest.Pytester, body: str, ini: str = "") -> None:
     pytester.makepyfile(test_agent=AGENT + body)
-    pytester.makeini(
-        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
-    )
+    pytester.makeini(INI + ini)
 
 
-def test_the_fixture_exposes_the_analysis_and_helpers(pytester: pytest.Pytester) -> None:
+def test_the_fixture_exposes_the_analysis_and_its_helpers_pass_and_fail_as_claimed(
+    pytester: pytest.Pytester,
+) -> None:
     write(
         pytester,
         """
@@ -56,34 +65,110 @@ async def test_parallel_agent(fanscope_trace):
     fanscope_trace.assert_concurrent("news", "filings", "prices", "db")
     fanscope_trace.assert_nothing_parallelizable()
     path = fanscope_trace.critical_path()
-    assert "filings" in path and "synthesize" in path and "news" not in path
+    assert path[0] == "together" and path.index("filings") < path.index("synthesize")
+    assert not {"news", "prices", "db"} & set(path)  # the slowest branch decided the time
     (fanout,) = fanscope_trace.fanouts()
-    assert fanout["slowest_name"] == "filings"
+    assert fanout["slowest_name"] == "filings" and fanout["branches"] == 4
+    report = fanscope_trace.report()
+    assert 0.04 < report.duration < report.whatif + 0.01
+    assert fanscope_trace.report_dict()["schema"] == "fanscope.report/v1"
 
-async def test_each_test_sees_only_its_own_spans(fanscope_trace):
-    await lookup("db")
-    assert [s.name for s in fanscope_trace.spans] == ["lookup"]
+async def test_a_map_under_a_cap_as_large_runs_together(fanscope_trace):
+    await mapped()
+    fanscope_trace.assert_concurrent("lookup")  # all four branches were in flight at once
 
-async def test_sequential_agent_is_caught(fanscope_trace):
+async def test_sequential_agent_has_an_opportunity(fanscope_trace):
     await sequential()
     (opportunity,) = fanscope_trace.opportunities()
     assert len(opportunity["run_together"][0]) == 4
+    assert opportunity["saving"] > 0.05
+
+async def test_fail_nothing_parallelizable(fanscope_trace):
+    await sequential()
     fanscope_trace.assert_nothing_parallelizable()
 
-async def test_assert_concurrent_explains_a_sequence(fanscope_trace):
+async def test_fail_concurrent_with_a_sequence(fanscope_trace):
     await sequential()
     fanscope_trace.assert_concurrent("lookup", "synthesize")
+
+async def test_fail_concurrent_with_one_name_run_in_a_row(fanscope_trace):
+    await sequential()
+    fanscope_trace.assert_concurrent("lookup")
+
+async def test_fail_concurrent_with_an_unknown_name(fanscope_trace):
+    await together()
+    fanscope_trace.assert_concurrent("news", "weather")
+
+async def test_fail_report_without_spans(fanscope_trace):
+    fanscope_trace.report()
 """,
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2, failed=2)
-    result.stdout.fnmatch_lines(
+    result.assert_outcomes(passed=3, failed=5)
+    result.stdout.fnmatch_lines_random(
         [
             "*these calls could have run in parallel: under sequential: run lookup, lookup, "
-            "lookup, lookup together; keep synthesize after them*",
-            "*lookup, synthesize did not all run at the same time*",
+            "lookup, lookup together; keep synthesize after them (saves *ms)*",
+            "*lookup, synthesize did not all run at the same time: lookup 0.0-*ms, lookup *",
+            "*lookup did not all run at the same time*",
+            "*no span named weather was captured (spans: *filings*",
+            "*fanscope captured no spans in this test: call code decorated with @parallel*",
         ]
     )
+
+
+def test_captures_are_isolated_from_each_other_and_from_the_projects_provider(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+PROJECT = InMemorySpanExporter()
+
+def pytest_configure(config):
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(PROJECT))
+    trace.set_tracer_provider(provider)
+"""
+    )
+    write(
+        pytester,
+        """
+import threading
+from conftest import PROJECT
+
+async def test_a_plain_test_goes_to_the_projects_provider():
+    PROJECT.clear()
+    await lookup("db")
+    assert [s.name for s in PROJECT.get_finished_spans()] == ["lookup"]
+
+async def test_a_capture_sees_only_its_own_spans(fanscope_trace):
+    PROJECT.clear()
+    await lookup("db")
+    assert [s.name for s in fanscope_trace.spans] == ["lookup"]
+    assert PROJECT.get_finished_spans() == ()
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_a_module_scoped_loop_is_captured(fanscope_trace):
+    await lookup("prices")
+    assert [s.name for s in fanscope_trace.spans] == ["lookup"]
+
+def test_a_sync_test_with_its_own_loop_and_a_thread_is_captured(fanscope_trace):
+    asyncio.run(lookup("news"))
+    worker = threading.Thread(target=asyncio.run, args=(lookup("db"),))
+    worker.start()
+    worker.join()
+    assert [s.name for s in fanscope_trace.spans] == ["lookup", "lookup"]
+    assert len({s.trace_id for s in fanscope_trace.spans}) == 2
+    assert len(fanscope_trace.traces()) == 2
+""",
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-p", "no:randomly")
+    result.assert_outcomes(passed=4)
 
 
 def test_the_marker_fails_a_test_past_a_threshold_and_explains_the_path(
@@ -96,20 +181,57 @@ def test_the_marker_fails_a_test_past_a_threshold_and_explains_the_path(
 async def test_slow_agent():
     await sequential()
 
-@pytest.mark.fanscope(max_parallelizable="20%", max_critical_path="5s", max_straggler=10)
+@pytest.mark.fanscope(max_parallelizable="20%", max_critical_path="5s", max_straggler=10,
+                      max_queue_wait="50%")
 async def test_fast_agent():
     await together()
+
+@pytest.mark.fanscope("critical_path > 1ms")
+async def test_gate_string():
+    await together()
+
+@pytest.mark.fanscope(max_critcal_path="1s")
+async def test_typo():
+    await together()
+
+@pytest.mark.fanscope(max_critical_path="1 parsec")
+async def test_bad_value():
+    await together()
+
+@pytest.mark.fanscope(max_critical_path="5s")
+async def test_no_spans():
+    pass
 """,
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=1, failed=3, errors=2)
+    out = result.stdout.str()
     result.stdout.fnmatch_lines(
         [
-            "*gate failed: parallelizable > 20%*",
+            "*_ test_slow_agent _*",
+            "gate failed: parallelizable > 20% (trace * sequential: parallelizable = *%)",
+            "",
+            "fanscope: 1 trace(s), 6 spans from test_agent.py::test_slow_agent",
             "*critical path (own time on the path)*",
+            "*lookup * ms *",
+            "*under sequential: run lookup, lookup, lookup, lookup together*",
             "*what-if:*",
         ]
     )
+    result.stdout.fnmatch_lines_random(
+        [
+            "*gate failed: critical_path > 1ms (trace * together: critical_path = *",
+            "*_ ERROR at setup of test_typo _*",
+            "@pytest.mark.fanscope: unknown threshold max_critcal_path; use max_critical_path, *",
+            "*_ ERROR at setup of test_bad_value _*",
+            "@pytest.mark.fanscope: cannot read the gate (got 'critical_path > 1 parsec'); "
+            "write e.g. *",
+            "@pytest.mark.fanscope: the test made no fanscope spans, so no threshold could be "
+            "checked; *",
+        ]
+    )
+    for noise in ("Traceback", "pytest_plugin.py", "During handling"):
+        assert noise not in out  # the mistakes are one line each
 
 
 @pytest.mark.parametrize("workers", [None, "2"], ids=["one-process", "xdist"])
@@ -122,39 +244,76 @@ def test_report_dir_gets_trace_files_html_and_a_summary(
 async def test_one(fanscope_trace):
     await together()
 
-async def test_two(fanscope_trace):
+@pytest.mark.fanscope(max_parallelizable="20%")
+async def test_two():
     await sequential()
+
+@pytest.mark.parametrize("n", ["x" * 200, "y" * 200])
+async def test_long_ids_stay_apart(fanscope_trace, n):
+    await lookup("db")
 
 def test_without_spans():
     assert True
 """,
     )
+    reports = Path(pytester.path, "reports")
+    reports.mkdir()
+    (reports / "notes.txt").write_text("not ours")
     args = ["-p", "no:cacheprovider", "--fanscope-report=reports"]
     if workers:
         args += ["-n", workers]
     result = pytester.runpytest_subprocess(*args)
-    result.assert_outcomes(passed=3)
-    reports = Path(pytester.path, "reports")
+    result.assert_outcomes(passed=4, failed=1)
     traces = sorted(p.name for p in reports.glob("*.jsonl"))
-    assert traces == ["test_agent.py_test_one.jsonl", "test_agent.py_test_two.jsonl"]
-    assert len(list(reports.glob("*.html"))) == 2
+    assert len(traces) == 4 and traces[2:] == [
+        "test_agent.py_test_one.jsonl",
+        "test_agent.py_test_two.jsonl",
+    ]
+    assert all(len(name) < 140 for name in traces)
+    assert sorted(p.stem for p in reports.glob("*.html")) == [n[:-6] for n in traces]
     summary = (reports / "summary.md").read_text()
-    assert "`test_agent.py::test_one`" in summary and "`test_agent.py::test_two`" in summary
-    assert "| test | total | what-if | parallelizable |" in summary
-
-    from fanscope.cli import main
+    assert "| test | outcome | total | what-if | parallelizable |" in summary
+    assert "| `test_agent.py::test_two` | failed | " in summary
+    assert "| `test_agent.py::test_one` | passed | " in summary
+    assert "4 test(s) traced" in summary
+    line = (reports / "test_agent.py_test_one.jsonl").read_text().splitlines()
+    assert len(line) == 1 and set(json.loads(line[0])) == {"resourceSpans"}
 
     assert main(["analyze", str(reports / "test_agent.py_test_two.jsonl"),
                  "--fail-if", "parallelizable > 20%"]) == 1  # fmt: skip
     assert main(["analyze", str(reports / "test_agent.py_test_one.jsonl"),
                  "--fail-if", "parallelizable > 20%"]) == 0  # fmt: skip
 
+    # the next run replaces this run's files and leaves the others alone
+    pytester.makepyfile(test_agent=AGENT + "\nasync def test_three(fanscope_trace):\n"
+                        "    await together()\n")  # fmt: skip
+    pytester.runpytest_subprocess(*args).assert_outcomes(passed=1)
+    assert sorted(p.name for p in reports.iterdir() if p.name != ".results") == [
+        "notes.txt",
+        "summary.md",
+        "test_agent.py_test_three.html",
+        "test_agent.py_test_three.jsonl",
+    ]
 
-def test_the_ini_key_sets_the_report_dir(pytester: pytest.Pytester) -> None:
-    write(pytester, "\nasync def test_one(fanscope_trace):\n    await together()\n")
-    pytester.makeini(
-        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
-        "fanscope_report = from-ini\n"
-    )
-    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+def test_the_ini_key_sets_the_report_dir_relative_to_the_ini_file(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(pytester, "\nasync def test_one(fanscope_trace):\n    await together()\n",
+          ini="fanscope_report = from-ini\n")  # fmt: skip
+    inner = pytester.mkdir("inner")
+    monkeypatch.chdir(inner)
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "..").assert_outcomes(passed=1)
     assert (pytester.path / "from-ini" / "summary.md").exists()
+    assert not (inner / "from-ini").exists()
+
+
+def test_the_plugin_is_inert_in_a_run_that_does_not_use_it(pytester: pytest.Pytester) -> None:
+    write(pytester, "\nasync def test_one():\n    await together()\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--setup-show")
+    result.assert_outcomes(passed=1)
+    made = [p.name for p in pytester.path.iterdir() if p.suffix not in (".py", ".ini")]
+    assert sorted(made) == ["runpytest-0", "runpytest-current", "stderr", "stdout"]  # pytester's
+    assert "fanscope_trace" not in result.stdout.str()
+    help_text = pytester.runpytest_subprocess("--help").stdout.str()
+    assert "--fanscope-report=DIR" in help_text and "fanscope_report" in help_text

@@ -3,15 +3,27 @@
 No network and no CDN: the styles, the script and the data are inline. The data is the
 analyzer's report (``to_dict()``, so every number matches the other formats) plus the spans'
 names, times and attributes, embedded as JSON inside ``<script type="application/json">``
-with ``<`` written as ``\\u003c`` so that no span name can close the element. The page builds
-itself with ``textContent`` only: span names and attributes are untrusted text and are never
-parsed as HTML (a span named ``<script>`` shows as that text).
+with ``<``, ``>`` and ``&`` written as ``\\u003c``-style escapes so that no span name can close
+the element. The page builds itself with ``textContent`` and ``setAttribute`` only: span names
+and attributes are untrusted text and are never parsed as HTML (a span named ``<script>``
+shows as that text).
+
+What the waterfall shows:
+
+* the critical path: the analyzer's segments drawn over each span's bar, the span's label in
+  red, and the path listed below the waterfall;
+* fan-outs grouped: branches sit under their fan-out, the slowest branch is tagged, and a
+  fan-out of more than ``COLLAPSE_OVER`` children starts folded: its branches become one
+  summary row, except those on the critical path, the slowest and those tagged below; the
+  triangle (or the summary row) unfolds it;
+* waiting in line: a branch's wait for a slot before its span started (``fanscope.queue.wait_s``)
+  as a hatched bar before it, ``queue wait`` spans hatched, and the calls that ran one after
+  another with no data between them tagged, each with a blue hatched bar from where it could
+  have started, and the saving on their parent;
+* details: hover a bar or label for its times, click a row for its attributes.
 
 The waterfall draws only the rows in view (fixed row height, rows made on scroll), so a trace
-of 10,000 spans stays responsive. Critical-path rows are highlighted, each fan-out's slowest
-branch is marked, a branch's wait in line is drawn as a hatched bar before it, and the
-sequential calls that could run together are listed with the saving. Click a row for its
-attributes.
+of 10,000 spans opens at once and scrolls smoothly.
 """
 
 from __future__ import annotations
@@ -25,47 +37,73 @@ from fanscope.analysis.tree import build_traces
 from fanscope.sdk import attributes as A
 
 MAX_ATTRIBUTE_CHARS = 300
+COLLAPSE_OVER = 30
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, list | tuple):
+        return [_value(v) for v in value[:20]]
+    return str(value)[:MAX_ATTRIBUTE_CHARS]
 
 
 def _rows(spans: Iterable[Span], trace_ids: set[str]) -> dict[str, list[dict[str, Any]]]:
-    """Per trace, its spans in tree order (depth-first, children by start time)."""
+    """Per trace, its spans in tree order (depth-first, children by start time).
+
+    Each row knows its parent's row (``parent``, -1 for a root) and where its subtree ends
+    (``end``: the index after its last descendant), which is all the page needs to fold rows.
+    """
     out: dict[str, list[dict[str, Any]]] = {}
     for trace in build_traces(spans):
         if trace.trace_id not in trace_ids:
             continue
         start = trace.start
         rows: list[dict[str, Any]] = []
-        stack = [(root, 0) for root in sorted(trace.roots, key=lambda r: -trace.spans[r].start)]
+        roots = sorted(trace.roots, key=lambda r: -trace.spans[r].start)
+        stack: list[tuple[str, int, int]] = [(root, 0, -1) for root in roots]
+        open_rows: list[int] = []  # the rows whose subtree is still being listed
         while stack:
-            sid, depth = stack.pop()
+            sid, depth, parent = stack.pop()
+            while open_rows and rows[open_rows[-1]]["depth"] >= depth:
+                rows[open_rows.pop()]["end"] = len(rows)
             span = trace.spans[sid]
-            attrs = {
-                k: (v if isinstance(v, int | float | bool) else str(v)[:MAX_ATTRIBUTE_CHARS])
-                for k, v in span.attributes.items()
-            }
             rows.append(
                 {
                     "id": sid,
                     "name": span.name,
                     "depth": depth,
+                    "parent": parent,
                     "start": (span.start - start) / 1e9,
                     "duration": span.duration / 1e9,
                     "role": str(span.attributes.get(A.ROLE, "")),
                     "wait": float(span.attributes.get(A.QUEUE_WAIT, 0.0) or 0.0),
                     "error": span.status == "error",
-                    "attributes": attrs,
+                    "attributes": {k: _value(v) for k, v in span.attributes.items()},
                 }
             )
+            index = len(rows) - 1
+            open_rows.append(index)
             kids = sorted(trace.children.get(sid, ()), key=lambda k: -trace.spans[k].start)
-            stack.extend((k, depth + 1) for k in kids)
+            stack.extend((k, depth + 1, index) for k in kids)
+        for index in open_rows:
+            rows[index]["end"] = len(rows)
         out[trace.trace_id] = rows
     return out
 
 
 def render(report: dict[str, Any], spans: Iterable[Span]) -> str:
-    """The HTML page for ``report`` (from ``Report.to_dict()``) and the spans it analysed."""
+    """The HTML page for ``report`` (from ``Report.to_dict()``) and the spans it analysed.
+
+    Args:
+        report: the analyzer's report; its traces are the ones drawn.
+        spans: the spans the report was made from (names, times, attributes of each row).
+
+    Returns:
+        The whole page, to write to a ``.html`` file.
+    """
     wanted = {t["trace_id"] for t in report["traces"]}
-    data = {"report": report, "rows": _rows(spans, wanted)}
+    data = {"report": report, "rows": _rows(spans, wanted), "collapseOver": COLLAPSE_OVER}
     payload = json.dumps(data, separators=(",", ":"), default=str)
     payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return _PAGE.replace("__DATA__", payload)
@@ -74,36 +112,52 @@ def render(report: dict[str, Any], spans: Iterable[Span]) -> str:
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none';
+  script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
 <title>fanscope report</title>
 <style>
-:root { --row: 20px; --label: 34%; font: 13px/1.4 system-ui, sans-serif; color: #1d2330; }
+:root { --label: 34%; font: 13px/1.4 system-ui, sans-serif; color: #1d2330; }
 body { margin: 0; padding: 16px 20px; background: #fafbfc; }
 h1 { font-size: 18px; margin: 0 0 8px; } h2 { font-size: 15px; margin: 20px 0 6px; }
+h3 { font-size: 13px; margin: 14px 0 4px; }
 .summary { display: flex; gap: 18px; flex-wrap: wrap; margin: 6px 0 10px; }
 .summary div { background: #fff; border: 1px solid #dde1e7; border-radius: 6px; padding: 6px 10px; }
 .summary b { display: block; font-size: 15px; }
+.warnings { color: #8a4b00; }
+.axis { display: flex; height: 18px; font-size: 11px; color: #667085; }
+.axis .lane { height: 18px; border-bottom: 1px solid #dde1e7; }
+.tick { position: absolute; top: 0; transform: translateX(-50%); white-space: nowrap; }
+.tick:first-child { transform: none; } .tick:last-child { transform: translateX(-100%); }
 .waterfall { position: relative; height: 520px; overflow-y: auto; background: #fff;
   border: 1px solid #dde1e7; border-radius: 6px; }
-.row { position: absolute; left: 0; right: 0; height: var(--row); display: flex;
+.row { position: absolute; left: 0; right: 0; height: 20px; display: flex;
   align-items: center; cursor: pointer; border-bottom: 1px solid #f0f2f5; }
-.row:hover { background: #f3f6fb; }
+.row:hover { background: #f3f6fb; } .row.selected { background: #e6edf8; }
 .row.critical .label { font-weight: 600; color: #b42318; }
+.row.more .label { font-style: italic; color: #475467; }
 .label { width: var(--label); overflow: hidden; white-space: nowrap; text-overflow: ellipsis;
-  padding-right: 8px; box-sizing: border-box; }
+  padding-right: 8px; box-sizing: border-box; flex: none; }
+.toggle { display: inline-block; width: 12px; color: #667085; }
 .lane { position: relative; flex: 1; height: 12px; margin-right: 10px; }
 .bar { position: absolute; height: 12px; border-radius: 2px; background: #7a93c8; min-width: 1px; }
 .bar.fanout { background: #9aa7bd; } .bar.fanin { background: #c4a35a; }
 .bar.step { background: #5b8f6b; } .bar.error { background: #d9534f; }
-.row.critical .bar { background: #e0523f; }
-.wait { position: absolute; height: 12px; background: repeating-linear-gradient(45deg,
-  #f2c94c, #f2c94c 3px, #fff4cf 3px, #fff4cf 6px); border-radius: 2px; }
-.bar.queue { background: repeating-linear-gradient(45deg, #f2c94c, #f2c94c 3px, #fff4cf 3px,
-  #fff4cf 6px); }
+.seg { position: absolute; top: 3px; height: 6px; background: #e0523f; min-width: 1px; }
+.wait, .bar.queue { position: absolute; height: 12px; border-radius: 2px;
+  background: repeating-linear-gradient(45deg, #f2c94c, #f2c94c 3px, #fff4cf 3px, #fff4cf 6px); }
+.seqwait { position: absolute; height: 12px; border-radius: 2px;
+  background: repeating-linear-gradient(45deg, #6ea8fe, #6ea8fe 3px, #e3eeff 3px, #e3eeff 6px); }
+.more .bar { background: #d0d5dd; }
 .tag { font-size: 11px; margin-left: 6px; padding: 0 4px; border-radius: 3px; background: #fde2e1;
-  color: #b42318; }
+  color: #b42318; font-weight: normal; }
 .tag.slow { background: #ffe8c2; color: #8a4b00; }
-#details { white-space: pre-wrap; font: 12px ui-monospace, monospace; background: #fff;
-  border: 1px solid #dde1e7; border-radius: 6px; padding: 8px; min-height: 40px; }
+.tag.seq { background: #e3eeff; color: #1f4fa3; }
+.details { white-space: pre-wrap; font: 12px ui-monospace, monospace; background: #fff;
+  border: 1px solid #dde1e7; border-radius: 6px; padding: 8px; min-height: 40px;
+  max-height: 260px; overflow: auto; }
+.index { color: #667085; font-weight: normal; }
+.critical-path { max-height: 320px; overflow: auto; margin: 0; background: #fff;
+  border: 1px solid #dde1e7; border-radius: 6px; padding: 6px 6px 6px 48px; }
 table { border-collapse: collapse; background: #fff; } td, th { border: 1px solid #dde1e7;
   padding: 3px 8px; text-align: left; } td.num { text-align: right; }
 .legend span { margin-right: 14px; } .swatch { display: inline-block; width: 14px; height: 10px;
@@ -116,6 +170,7 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
 <script>
 "use strict";
 (function () {
+  var ROW = 20;
   var data = JSON.parse(document.getElementById("fanscope-data").textContent);
   var app = document.getElementById("app");
   function el(tag, cls, text) {
@@ -126,10 +181,93 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
   }
   function secs(v) {
     if (v < 1) return (v * 1000).toFixed(v < 0.0095 ? 1 : 0) + " ms";
-    return v.toFixed(2) + " s";
+    if (v < 120) return v.toFixed(2) + " s";
+    return Math.floor(v / 60) + " min " + Math.round(v % 60) + " s";
   }
   function pct(v) { return Math.round(v * 100) + "%"; }
-  data.report.traces.forEach(function (t, ti) {
+  function names(list) { return list.map(function (s) { return s.name; }).join(", "); }
+
+  function trace(t, ti) {
+    var rows = data.rows[t.trace_id] || [];
+    var total = Math.max(t.duration, 1e-9);
+    var byId = new Map();
+    rows.forEach(function (r, i) { byId.set(r.id, i); });
+
+    // What the analyzer says about each row (all keyed by row index).
+    var segs = new Map(), slowest = new Map(), notes = new Map(), seqWait = new Map();
+    function note(i, text) { if (!notes.has(i)) notes.set(i, []); notes.get(i).push(text); }
+    t.critical_path.forEach(function (s) {
+      if (s.duration <= 0 || !byId.has(s.span_id)) return;
+      var i = byId.get(s.span_id);
+      if (!segs.has(i)) segs.set(i, []);
+      segs.get(i).push(s);
+    });
+    var fanoutOf = new Map();
+    t.fanouts.forEach(function (f) {
+      if (byId.has(f.span_id)) fanoutOf.set(byId.get(f.span_id), f);
+      if (f.branches > 1 && byId.has(f.slowest_span_id)) {
+        var i = byId.get(f.slowest_span_id);
+        slowest.set(i, f);
+        note(i, "slowest of " + f.branches + " branches of " + f.name + ": " + secs(f.slowest) +
+          ", " + f.straggler_ratio.toFixed(1) + "x the median " + secs(f.median));
+      }
+    });
+    var saves = new Map();
+    t.opportunities.forEach(function (o) {
+      var sentence = "under " + o.parent + ": run " + o.run_together.map(names).join("; ") +
+        " together \\u2014 saves " + secs(o.saving);
+      if (byId.has(o.parent_span_id)) {
+        saves.set(byId.get(o.parent_span_id), o.saving);
+        note(byId.get(o.parent_span_id), sentence);
+      }
+      o.run_together.forEach(function (group) {
+        var members = group.filter(function (s) { return byId.has(s.span_id); })
+          .map(function (s) { return byId.get(s.span_id); });
+        var first = Math.min.apply(null, members.map(function (i) { return rows[i].start; }));
+        members.forEach(function (i) {
+          var waited = rows[i].start - first;
+          if (waited > 0) seqWait.set(i, { from: first, waited: waited });
+          note(i, "ran after " + (group.length - 1) + " independent call(s) it could have run " +
+            "alongside (waited " + secs(Math.max(0, waited)) + "); " + sentence);
+        });
+      });
+    });
+    // Rows that stay visible when their fan-out is folded: on the path, slowest, or tagged.
+    var keep = new Array(rows.length).fill(false);
+    for (var k = rows.length - 1; k >= 0; k--) {
+      if (segs.has(k) || slowest.has(k) || seqWait.has(k)) keep[k] = true;
+      if (keep[k] && rows[k].parent >= 0) keep[rows[k].parent] = true;
+    }
+    var folded = new Array(rows.length).fill(false);
+    function children(i) {
+      var out = [];
+      for (var j = i + 1; j < rows[i].end; j = rows[j].end) out.push(j);
+      return out;
+    }
+    fanoutOf.forEach(function (f, i) {
+      if (children(i).length > data.collapseOver) folded[i] = true;
+    });
+    var visible = [];
+    function layout() {
+      visible = [];
+      var stack = [];
+      rows.forEach(function (r, i) { if (r.parent < 0) stack.push(i); });
+      stack.reverse();
+      while (stack.length) {
+        var item = stack.pop();
+        if (typeof item === "object") { visible.push(item); continue; }
+        visible.push(item);
+        var kids = children(item), shown = kids;
+        if (folded[item]) {
+          shown = kids.filter(function (j) { return keep[j] || rows[j].role !== "branch"; });
+        }
+        for (var j = shown.length - 1; j >= 0; j--) stack.push(shown[j]);
+        if (shown.length < kids.length) {  // the summary row comes first, under its fan-out
+          stack.push({ more: item, hidden: kids.length - shown.length });
+        }
+      }
+    }
+
     var section = el("section");
     section.setAttribute("data-trace-id", t.trace_id);
     section.appendChild(el("h2", null, t.root + " \\u2014 " + (t.service || "?") +
@@ -144,9 +282,15 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
       summary.appendChild(box);
     });
     section.appendChild(summary);
+    if (t.warnings.length) {
+      var warn = el("ul", "warnings");
+      t.warnings.forEach(function (w) { warn.appendChild(el("li", null, w)); });
+      section.appendChild(warn);
+    }
     var legend = el("div", "legend");
     [["#e0523f", "critical path"], ["#7a93c8", "branch"], ["#9aa7bd", "fan-out"],
-     ["#5b8f6b", "step"], ["#c4a35a", "fan-in"], ["#f2c94c", "waiting in line"]
+     ["#5b8f6b", "step"], ["#c4a35a", "fan-in"], ["#f2c94c", "waiting in line (cap)"],
+     ["#6ea8fe", "waiting behind an independent call"]
     ].forEach(function (kv) {
       var item = el("span"); var sw = el("span", "swatch"); sw.style.background = kv[0];
       item.appendChild(sw); item.appendChild(document.createTextNode(kv[1]));
@@ -154,77 +298,149 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
     });
     section.appendChild(legend);
 
-    var critical = {};
-    t.critical_path.forEach(function (s) { if (s.span_id) critical[s.span_id] = true; });
-    var slowest = {};
-    t.fanouts.forEach(function (f) { if (f.branches > 1) slowest[f.slowest_span_id] = f; });
-    var rows = data.rows[t.trace_id] || [];
-    var total = Math.max(t.duration, 1e-9);
+    var axis = el("div", "axis"); axis.appendChild(el("div", "label"));
+    var ticks = el("div", "lane");
+    for (var q = 0; q <= 4; q++) {
+      var tick = el("span", "tick", secs(total * q / 4));
+      tick.style.left = (25 * q) + "%";
+      ticks.appendChild(tick);
+    }
+    axis.appendChild(ticks);
+    section.appendChild(axis);
+
     var box = el("div", "waterfall");
     box.setAttribute("data-rows", rows.length);
     var inner = el("div"); inner.style.position = "relative";
-    inner.style.height = (rows.length * 20) + "px";
     box.appendChild(inner);
-    var details = el("div"); details.id = "details-" + ti; details.className = "details";
-    function row(i) {
+    var details = el("div", "details");
+    details.id = "details-" + ti;
+    var selected = null;
+    function place(node, cls, from, length, title) {
+      var part = el("div", cls);
+      part.style.left = (100 * Math.max(0, from) / total) + "%";
+      part.style.width = (100 * Math.max(0, length) / total) + "%";
+      if (title) part.title = title;
+      node.appendChild(part);
+    }
+    function show(i) {
       var r = rows[i];
-      var node = el("div", "row" + (critical[r.id] ? " critical" : ""));
-      node.style.top = (i * 20) + "px";
+      var lines = [r.name, r.role ? "role " + r.role : "not a fanscope span",
+        "start " + secs(r.start) + ", duration " + secs(r.duration)];
+      if (r.wait > 0) lines.push("waited in line for a slot: " + secs(r.wait));
+      if (segs.has(i)) {
+        var own = segs.get(i).reduce(function (a, s) { return a + s.duration; }, 0);
+        lines.push("on the critical path: " + secs(own) + " of its own time");
+      }
+      (notes.get(i) || []).forEach(function (n) { lines.push(n); });
+      lines.push("");
+      Object.keys(r.attributes).sort().forEach(function (key) {
+        lines.push(key + " = " + JSON.stringify(r.attributes[key]));
+      });
+      details.textContent = lines.join("\\n");
+      details.setAttribute("data-span-id", r.id);
+    }
+    function toggle(i) { folded[i] = !folded[i]; layout(); redraw(); }
+    function spanRow(v, i) {
+      var r = rows[i];
+      var node = el("div", "row" + (segs.has(i) ? " critical" : "") +
+        (selected === i ? " selected" : ""));
       node.setAttribute("data-span-id", r.id);
       var label = el("div", "label");
       label.style.paddingLeft = (4 + r.depth * 12) + "px";
-      label.appendChild(el("span", null, r.name));
-      if (slowest[r.id]) label.appendChild(el("span", "tag slow", "slowest"));
+      var hasKids = r.end > i + 1;
+      var arrow = el("span", "toggle", hasKids ? (folded[i] ? "\\u25b8" : "\\u25be") : "");
+      if (hasKids) arrow.addEventListener("click", function (e) {
+        e.stopPropagation(); toggle(i);
+      });
+      label.appendChild(arrow);
+      label.appendChild(el("span", "name", r.name));
+      var index = r.attributes["fanscope.branch.index"];
+      if (typeof index === "number") label.appendChild(el("span", "index", "[" + index + "]"));
+      if (slowest.has(i)) label.appendChild(el("span", "tag slow", "slowest"));
+      if (saves.has(i)) label.appendChild(el("span", "tag seq", "saves " + secs(saves.get(i))));
+      if (seqWait.has(i)) label.appendChild(el("span", "tag seq", "independent"));
       if (r.error) label.appendChild(el("span", "tag", "error"));
       label.title = r.name + " \\u2014 " + secs(r.duration);
       node.appendChild(label);
       var lane = el("div", "lane");
       if (r.wait > 0) {
-        var wait = el("div", "wait");
-        wait.style.left = (100 * Math.max(0, r.start - r.wait) / total) + "%";
-        wait.style.width = (100 * Math.min(r.wait, r.start) / total) + "%";
-        wait.title = "waiting in line " + secs(r.wait);
-        lane.appendChild(wait);
+        var waitFrom = Math.max(0, r.start - r.wait);
+        place(lane, "wait", waitFrom, r.start - waitFrom, "waiting in line " + secs(r.wait));
       }
-      var bar = el("div", "bar " + r.role + (r.error ? " error" : ""));
-      bar.style.left = (100 * r.start / total) + "%";
-      bar.style.width = (100 * r.duration / total) + "%";
-      bar.title = r.name + ": " + secs(r.duration) + " at " + secs(r.start);
-      lane.appendChild(bar);
+      if (seqWait.has(i)) {
+        var sw = seqWait.get(i);
+        place(lane, "seqwait", sw.from, sw.waited,
+          "waited " + secs(sw.waited) + " behind calls it did not depend on");
+      }
+      place(lane, "bar " + r.role + (r.error ? " error" : ""), r.start, r.duration,
+        r.name + ": " + secs(r.duration) + " from " + secs(r.start));
+      (segs.get(i) || []).forEach(function (s) {
+        place(lane, "seg", s.start, s.duration, "critical path: " + secs(s.duration));
+      });
       node.appendChild(lane);
       node.addEventListener("click", function () {
-        var lines = [r.name, "start " + secs(r.start) + ", duration " + secs(r.duration)];
-        if (r.wait > 0) lines.push("waited in line " + secs(r.wait));
-        Object.keys(r.attributes).sort().forEach(function (k) {
-          lines.push(k + " = " + JSON.stringify(r.attributes[k]));
+        selected = i; show(i);
+        inner.querySelectorAll(".row.selected").forEach(function (n) {
+          n.classList.remove("selected");
         });
-        details.textContent = lines.join("\\n");
+        node.classList.add("selected");
       });
       return node;
     }
-    var drawn = {};
+    function moreRow(v) {
+      var f = fanoutOf.get(v.more);
+      var text = "\\u2026 " + v.hidden + " more branches";
+      if (f) text += " (median " + secs(f.median) + ", waited in line " + secs(f.queue_wait) +
+        " in all)";
+      var node = el("div", "row more");
+      node.setAttribute("data-more", v.hidden);
+      var label = el("div", "label", text + " \\u2014 click to show");
+      label.style.paddingLeft = (16 + (rows[v.more].depth + 1) * 12) + "px";
+      node.appendChild(label);
+      var lane = el("div", "lane");
+      place(lane, "bar", rows[v.more].start, rows[v.more].duration, text);
+      node.appendChild(lane);
+      node.addEventListener("click", function () { toggle(v.more); });
+      return node;
+    }
+    var drawn = new Map();
+    function redraw() {
+      drawn.forEach(function (node) { inner.removeChild(node); });
+      drawn.clear();
+      inner.style.height = (visible.length * ROW) + "px";
+      box.setAttribute("data-visible", visible.length);
+      box.setAttribute("data-folded", visible.filter(function (v) {
+        return typeof v === "object";
+      }).length);
+      draw();
+    }
     function draw() {
-      var first = Math.max(0, Math.floor(box.scrollTop / 20) - 20);
-      var last = Math.min(rows.length, first + Math.ceil(box.clientHeight / 20) + 40);
-      Object.keys(drawn).forEach(function (k) {
-        if (k < first || k >= last) { inner.removeChild(drawn[k]); delete drawn[k]; }
+      var first = Math.max(0, Math.floor(box.scrollTop / ROW) - 20);
+      var last = Math.min(visible.length, first + Math.ceil(box.clientHeight / ROW) + 40);
+      drawn.forEach(function (node, k) {
+        if (k < first || k >= last) { inner.removeChild(node); drawn.delete(k); }
       });
-      for (var i = first; i < last; i++) {
-        if (!drawn[i]) { drawn[i] = row(i); inner.appendChild(drawn[i]); }
+      for (var k = first; k < last; k++) {
+        if (drawn.has(k)) continue;
+        var v = visible[k];
+        var node = typeof v === "object" ? moreRow(v) : spanRow(v, v);
+        node.style.top = (k * ROW) + "px";
+        drawn.set(k, node);
+        inner.appendChild(node);
       }
     }
     box.addEventListener("scroll", draw);
     section.appendChild(box);
-    section.appendChild(el("h2", null, "Details (click a row)"));
-    details.textContent = "";
+    section.appendChild(el("h3", null, "Details (click a row; hover for times)"));
     section.appendChild(details);
 
     section.appendChild(el("h2", null, "Critical path"));
     var path = el("ol", "critical-path");
     t.critical_path.forEach(function (s) {
       if (s.duration <= 0) return;
-      var li = el("li", null, s.name + " \\u2014 " + secs(s.duration));
-      li.setAttribute("data-span-id", s.span_id);
+      var li = el("li", null, s.name + " \\u2014 " + secs(s.duration) + " (" +
+        secs(s.start) + " to " + secs(s.end) + ")");
+      li.setAttribute("data-span-id", s.span_id || "");
       path.appendChild(li);
     });
     section.appendChild(path);
@@ -236,35 +452,39 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
     if (!t.opportunities.length) waiting.appendChild(el("li", null,
       "behind independent calls: nothing found"));
     t.opportunities.forEach(function (o) {
-      var groups = o.run_together.map(function (g) {
-        return g.map(function (s) { return s.name; }).join(", ");
-      }).join("; ");
       var after = o.keep_after.map(function (k) { return k.step.name; }).join(", ");
-      var li = el("li", "opportunity", "under " + o.parent + ": run " + groups + " together" +
-        (after ? "; keep " + after + " after them" : "") + " \\u2014 saves " + secs(o.saving));
-      waiting.appendChild(li);
+      waiting.appendChild(el("li", "opportunity", "under " + o.parent + ": run " +
+        o.run_together.map(names).join("; ") + " together" +
+        (after ? "; keep " + after + " after them" : "") + " \\u2014 saves " + secs(o.saving) +
+        " (" + secs(o.observed) + " \\u2192 " + secs(o.whatif) + ")"));
     });
     section.appendChild(waiting);
 
     if (t.fanouts.length) {
       section.appendChild(el("h2", null, "Fan-outs"));
-      var table = el("table");
+      var table = el("table", "fanouts");
       var head = el("tr");
-      ["fan-out", "branches", "slowest", "straggler", "queue wait", "parallelism"]
-        .forEach(function (h) { head.appendChild(el("th", null, h)); });
+      ["fan-out", "branches", "slowest", "median", "straggler", "queue wait", "parallelism",
+       "on the path"].forEach(function (h) { head.appendChild(el("th", null, h)); });
       table.appendChild(head);
       t.fanouts.forEach(function (f) {
         var tr = el("tr");
-        [f.name, f.branches, f.slowest_name + " " + secs(f.slowest),
-         f.straggler_ratio.toFixed(1) + "x", secs(f.queue_wait), f.parallelism.toFixed(1)]
+        [f.name, f.branches, f.slowest_name + " " + secs(f.slowest), secs(f.median),
+         f.straggler_ratio.toFixed(1) + "x", secs(f.queue_wait), f.parallelism.toFixed(1),
+         f.on_critical_path ? "yes" : "no"]
           .forEach(function (v, i) { tr.appendChild(el("td", i === 1 ? "num" : null, v)); });
         table.appendChild(tr);
       });
       section.appendChild(table);
     }
     app.appendChild(section);
-    draw();
-  });
+    layout();
+    redraw();
+  }
+
+  if (!data.report.traces.length) app.appendChild(el("p", null, "No trace to show."));
+  data.report.warnings.forEach(function (w) { app.appendChild(el("p", "warnings", w)); });
+  data.report.traces.forEach(trace);
   document.body.setAttribute("data-ready", "1");
 })();
 </script>
