@@ -24,6 +24,10 @@ from fanscope.errors import ConfigurationError
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 #: Exception class names of HTTP clients that mean "the request never got an answer".
 RETRYABLE_NAMES = frozenset({"APIConnectionError", "APITimeoutError", "ConnectError"})
+#: API error types worth another attempt when the status does not say so: Anthropic reports
+#: an overload that cuts a stream short as an SSE ``error`` event on a 200 response (the
+#: client raises ``APIStatusError`` with ``status_code == 200`` and ``type`` set).
+RETRYABLE_ERROR_TYPES = frozenset({"overloaded_error", "rate_limit_error", "api_error"})
 
 
 def status_code_of(exc: BaseException) -> int | None:
@@ -36,13 +40,18 @@ def status_code_of(exc: BaseException) -> int | None:
 
 
 def default_retryable(exc: BaseException) -> bool:
-    """Timeouts, connection failures, HTTP 408/409/429 and 5xx are retryable; nothing else."""
+    """Timeouts, connection failures, HTTP 408/409/429 and 5xx are retryable, and so is an
+    overload or server error reported inside a successful (streamed) response; nothing else."""
     if isinstance(exc, TimeoutError | ConnectionError):
         return True
     if any(cls.__name__ in RETRYABLE_NAMES for cls in type(exc).__mro__):
         return True
     code = status_code_of(exc)
-    return code is not None and (code in RETRYABLE_STATUS or code >= 500)
+    if code is not None and (code in RETRYABLE_STATUS or code >= 500):
+        return True
+    kind = getattr(exc, "type", None)
+    in_a_success = code is not None and code < 400
+    return in_a_success and isinstance(kind, str) and kind in RETRYABLE_ERROR_TYPES
 
 
 def retry_after_of(exc: BaseException) -> float | None:

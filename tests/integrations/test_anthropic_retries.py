@@ -1,0 +1,325 @@
+"""Retries, early closes, caching and other instrumentations, through the real anthropic client.
+
+Every test talks HTTP to the stand-in on 127.0.0.1; both settings of the SDK's own telemetry
+are covered where the behaviour could differ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import anthropic
+import pytest
+import wrapt
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NoOpTracerProvider, SpanKind
+
+from fanscope import Retry
+from fanscope.integrations.anthropic import AnthropicInstrumentor, wrappers
+from fanscope.integrations.anthropic import semconv as G
+from fanscope.sdk import attributes as A
+from fanscope.sdk.retry import default_retryable, retry_after_of
+from fanscope.testing.anthropic_server import AnthropicStandIn
+
+MODEL = "claude-haiku-5-5"
+KEY = "sk-ant-secret-do-not-record"
+ASK = [{"role": "user", "content": "Summarize the ACME quarter for the board in two lines"}]
+BOTH = pytest.mark.parametrize(
+    "sdk_telemetry", [True, False], ids=["sdk-spans-on", "sdk-spans-off"]
+)
+
+
+@pytest.fixture
+def instrumented() -> Iterator[AnthropicInstrumentor]:
+    instrumentor = AnthropicInstrumentor()
+    instrumentor.instrument()
+    try:
+        yield instrumentor
+    finally:
+        instrumentor.uninstrument()
+
+
+def genai(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
+    return [s for s in exporter.get_finished_spans() if (s.attributes or {}).get(G.OPERATION_NAME)]
+
+
+def options(on: bool) -> Any:
+    return {"traces": {"enabled": on}}
+
+
+# -- fanscope's Retry and the client's exceptions ------------------------------------------------
+
+
+def raised(server: AnthropicStandIn, **client: Any) -> BaseException:
+    with anthropic.Anthropic(base_url=server.url, api_key=KEY, max_retries=0, **client) as c:
+        try:
+            c.messages.create(model=MODEL, max_tokens=5, messages=ASK)
+        except anthropic.APIError as error:
+            return error
+    raise AssertionError("the call succeeded")
+
+
+def test_retry_treats_the_clients_transient_errors_as_retryable_and_reads_their_wait() -> None:
+    with AnthropicStandIn(rate_limit_share=1.0, retry_after=0.02) as limited:
+        rate_limited = raised(limited)
+    with AnthropicStandIn(overload_share=1.0, retry_after=0.03) as busy:
+        overloaded = raised(busy)
+    with AnthropicStandIn(server_error_share=1.0) as broken:
+        server_error = raised(broken)
+    with AnthropicStandIn(latency=1.0) as slow:
+        timeout = raised(slow, timeout=0.05)
+    with AnthropicStandIn() as gone:
+        url = gone.url
+    with (
+        anthropic.Anthropic(base_url=url, api_key=KEY, max_retries=0) as c,
+        pytest.raises(anthropic.APIConnectionError) as refused,
+    ):
+        c.messages.create(model=MODEL, max_tokens=5, messages=ASK)
+    with (
+        AnthropicStandIn(stream_error_share=1.0) as cut,
+        anthropic.Anthropic(base_url=cut.url, api_key=KEY) as c,
+    ):
+        with pytest.raises(anthropic.APIStatusError) as mid_stream:
+            for _ in c.messages.create(model=MODEL, max_tokens=50, messages=ASK, stream=True):
+                pass
+        with pytest.raises(anthropic.BadRequestError) as bad:
+            c.messages.create(model=MODEL, max_tokens=0, messages=ASK)
+
+    assert isinstance(rate_limited, anthropic.RateLimitError)
+    assert isinstance(overloaded, anthropic.OverloadedError)
+    assert isinstance(server_error, anthropic.InternalServerError)
+    assert isinstance(timeout, anthropic.APITimeoutError)
+    transient = [rate_limited, overloaded, server_error, timeout, refused.value, mid_stream.value]
+    assert [type(e).__name__ for e in transient if not default_retryable(e)] == []
+    assert not default_retryable(bad.value)
+    assert retry_after_of(rate_limited) == 0.02 and retry_after_of(overloaded) == 0.03
+    assert retry_after_of(server_error) is None
+    policy = Retry(attempts=3, initial=0.001, max_wait=0.001)
+    decided = policy.next_delay(1, rate_limited)
+    assert decided is not None and decided[0] >= 0.02 and decided[1] == 0.02
+    assert policy.next_delay(1, bad.value) is None
+
+
+# -- the client's own retries, counted on the one GenAI span --------------------------------------
+
+
+@BOTH
+def test_the_clients_own_retries_are_counted_on_the_one_genai_span(
+    instrumented: AnthropicInstrumentor, exporter: InMemorySpanExporter, sdk_telemetry: bool
+) -> None:
+    calls = 12
+    with (
+        AnthropicStandIn(rate_limit_share=0.4, retry_after=0.01, seed=5) as server,
+        anthropic.Anthropic(
+            base_url=server.url, api_key=KEY, max_retries=8, open_telemetry=options(sdk_telemetry)
+        ) as client,
+    ):
+        for i in range(calls):
+            ask = [{"role": "user", "content": f"question {i}"}]
+            client.messages.create(model=MODEL, max_tokens=20, messages=ask)
+        rejected = server.stats.statuses[429]
+    spans = genai(exporter)
+    assert len(spans) == calls == len(exporter.get_finished_spans())
+    assert rejected > 0
+    resent = 0
+    for span in spans:
+        attrs = span.attributes or {}
+        events = [e for e in span.events if e.name == G.EVENT_CLIENT_RETRY]
+        assert attrs.get(G.RESEND_COUNT, 0) == len(events)
+        assert [(e.attributes or {})[A.RETRY_ATTEMPT] for e in events] == list(
+            range(1, len(events) + 1)
+        )
+        for event in events:
+            e = event.attributes or {}
+            assert e[G.HTTP_STATUS] == 429 and e[A.RETRY_AFTER] == 0.01
+            assert e[A.RETRY_DELAY] >= 0.01
+        resent += len(events)
+        assert span.status.is_ok
+    assert resent == rejected
+
+
+async def test_async_client_retries_are_counted_too(
+    instrumented: AnthropicInstrumentor, exporter: InMemorySpanExporter
+) -> None:
+    with AnthropicStandIn(overload_share=0.5, retry_after=0.005, seed=2) as server:
+        client = anthropic.AsyncAnthropic(
+            base_url=server.url, api_key=KEY, max_retries=10, open_telemetry=options(False)
+        )
+        await asyncio.gather(
+            *(
+                client.messages.create(
+                    model=MODEL, max_tokens=20, messages=[{"role": "user", "content": f"q{i}"}]
+                )
+                for i in range(8)
+            )
+        )
+        await client.close()
+        rejected = server.stats.statuses[529]
+    spans = genai(exporter)
+    assert len(spans) == 8
+    assert sum(int((s.attributes or {}).get(G.RESEND_COUNT, 0)) for s in spans) == rejected > 0
+
+
+# -- streams closed early, cut short; cache tokens ------------------------------------------------
+
+
+@BOTH
+def test_a_stream_closed_before_its_end_ends_its_span(
+    instrumented: AnthropicInstrumentor, exporter: InMemorySpanExporter, sdk_telemetry: bool
+) -> None:
+    with (
+        AnthropicStandIn(stream_chunk_delay=0.001) as server,
+        anthropic.Anthropic(
+            base_url=server.url, api_key=KEY, open_telemetry=options(sdk_telemetry)
+        ) as client,
+    ):
+        stream = client.messages.create(model=MODEL, max_tokens=100, messages=ASK, stream=True)
+        for event in stream:
+            if event.type == "content_block_delta":
+                break
+        stream.close()
+        with client.messages.stream(model=MODEL, max_tokens=100, messages=ASK):
+            pass  # entered and left without reading
+    spans = genai(exporter)
+    assert len(spans) == 2 == len(exporter.get_finished_spans())
+    assert all(s.name == f"chat {MODEL}" for s in spans)
+    first = spans[0].attributes or {}
+    assert first[G.TIME_TO_FIRST_CHUNK] > 0
+
+
+@BOTH
+def test_a_stream_cut_by_an_overload_fails_its_span_with_the_api_error_type(
+    instrumented: AnthropicInstrumentor, exporter: InMemorySpanExporter, sdk_telemetry: bool
+) -> None:
+    with (
+        AnthropicStandIn(stream_error_share=1.0) as server,
+        anthropic.Anthropic(
+            base_url=server.url, api_key=KEY, open_telemetry=options(sdk_telemetry)
+        ) as client,
+        pytest.raises(anthropic.APIStatusError),
+    ):
+        for _ in client.messages.create(model=MODEL, max_tokens=100, messages=ASK, stream=True):
+            pass
+    (span,) = genai(exporter)
+    assert not span.status.is_ok
+    assert (span.attributes or {})[G.ERROR_TYPE] == "overloaded_error"
+
+
+@BOTH
+def test_cache_tokens_are_recorded_and_counted_in_the_input_tokens(
+    instrumented: AnthropicInstrumentor, exporter: InMemorySpanExporter, sdk_telemetry: bool
+) -> None:
+    system: Any = [
+        {"type": "text", "text": "House style. " * 60, "cache_control": {"type": "ephemeral"}}
+    ]
+    with (
+        AnthropicStandIn() as server,
+        anthropic.Anthropic(
+            base_url=server.url, api_key=KEY, open_telemetry=options(sdk_telemetry)
+        ) as client,
+    ):
+        usages = [
+            client.messages.create(model=MODEL, max_tokens=50, system=system, messages=ASK).usage
+        ]
+        with client.messages.stream(
+            model=MODEL, max_tokens=50, system=system, messages=ASK
+        ) as stream:
+            usages.append(stream.get_final_message().usage)
+    spans = sorted(genai(exporter), key=lambda s: s.start_time or 0)
+    assert len(spans) == 2
+    for span, usage in zip(spans, usages, strict=True):
+        attrs = span.attributes or {}
+        written = usage.cache_creation_input_tokens or 0
+        read = usage.cache_read_input_tokens or 0
+        assert attrs[G.USAGE_CACHE_CREATION] == written
+        assert attrs[G.USAGE_CACHE_READ] == read
+        assert attrs[G.USAGE_INPUT_TOKENS] == usage.input_tokens + written + read
+    assert usages[0].cache_creation_input_tokens and usages[1].cache_read_input_tokens
+
+
+# -- one span, whoever else is around ---------------------------------------------------------
+
+
+def test_a_call_whose_sdk_span_would_go_nowhere_gets_fanscopes_span(
+    instrumented: AnthropicInstrumentor, exporter: InMemorySpanExporter
+) -> None:
+    nowhere: Any = {"tracer_provider": NoOpTracerProvider()}
+    with (
+        AnthropicStandIn() as server,
+        anthropic.Anthropic(base_url=server.url, api_key=KEY, open_telemetry=nowhere) as client,
+    ):
+        client.messages.create(model=MODEL, max_tokens=50, messages=ASK)
+        for _ in client.messages.create(model=MODEL, max_tokens=50, messages=ASK, stream=True):
+            pass
+    spans = genai(exporter)
+    assert [s.name for s in spans] == [f"chat {MODEL}"] * 2
+    for span in spans:
+        attrs = span.attributes or {}
+        assert attrs[G.RESPONSE_FINISH_REASONS] == ("end_turn",) and attrs[A.DATAFLOW_INPUTS]
+
+
+def other_instrumentation(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """What the OpenTelemetry contrib-style Anthropic instrumentations do around ``create``."""
+    if otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
+        return wrapped(*args, **kwargs)
+    tracer = trace.get_tracer("someone.else")
+    with tracer.start_as_current_span(
+        "anthropic.chat", kind=SpanKind.CLIENT, attributes={G.OPERATION_NAME: "chat"}
+    ):
+        return wrapped(*args, **kwargs)
+
+
+@BOTH
+def test_another_instrumentation_inside_ours_makes_no_second_span(
+    exporter: InMemorySpanExporter, sdk_telemetry: bool
+) -> None:
+    module = "anthropic.resources.messages.messages"
+    wrapt.wrap_function_wrapper(module, "Messages.create", other_instrumentation)
+    ours = AnthropicInstrumentor()
+    ours.instrument()  # after the other one: ours is outside
+    try:
+        with (
+            AnthropicStandIn() as server,
+            anthropic.Anthropic(
+                base_url=server.url, api_key=KEY, open_telemetry=options(sdk_telemetry)
+            ) as client,
+        ):
+            client.messages.create(model=MODEL, max_tokens=50, messages=ASK)
+    finally:
+        ours.uninstrument()
+        from anthropic.resources.messages.messages import Messages
+
+        unwrap(Messages, "create")
+    assert [s.name for s in exporter.get_finished_spans()] == [f"chat {MODEL}"]
+
+
+def test_another_instrumentation_outside_ours_is_named_in_a_warning(
+    instrumented: AnthropicInstrumentor,
+    exporter: InMemorySpanExporter,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(wrappers, "_warned_outer", [])
+    module = "anthropic.resources.messages.messages"
+    wrapt.wrap_function_wrapper(module, "Messages.create", other_instrumentation)  # outside
+    try:
+        with (
+            AnthropicStandIn() as server,
+            anthropic.Anthropic(base_url=server.url, api_key=KEY) as client,
+            caplog.at_level(logging.WARNING, logger="fanscope.integrations.anthropic"),
+        ):
+            client.messages.create(model=MODEL, max_tokens=50, messages=ASK)
+            client.messages.create(model=MODEL, max_tokens=50, messages=ASK)
+    finally:
+        from anthropic.resources.messages.messages import Messages
+
+        Messages.create = Messages.create.__wrapped__  # type: ignore[method-assign]
+    warnings = [r for r in caplog.records if "another instrumentation" in r.getMessage()]
+    assert len(warnings) == 1 and "'anthropic.chat'" in warnings[0].getMessage()
