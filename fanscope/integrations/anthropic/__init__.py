@@ -16,8 +16,10 @@ make the span). Attributes follow the OpenTelemetry GenAI semantic conventions (
 provider, request and response model, max tokens, temperature, top-p/k, stop sequences,
 token usage including cache reads, finish reasons, response id, error type and HTTP status),
 plus ``fanscope.dataflow.inputs`` / ``.outputs`` fingerprints and, for streams,
-``fanscope.genai.time_to_first_token_s``. Retries the SDK makes inside the call are
-``fanscope.genai.attempt`` events and ``http.request.resend_count``.
+``gen_ai.response.time_to_first_chunk`` and ``fanscope.genai.time_to_first_token_s``.
+Retries the client makes inside the call are ``fanscope.genai.retry`` events and
+``http.request.resend_count``. Other Anthropic instrumentations wrapped inside ours are
+silenced during the call (OpenTelemetry's suppress-instrumentation key).
 
 Configuration: prompt and completion text are recorded only when
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` is true (or ``span_only``), or
