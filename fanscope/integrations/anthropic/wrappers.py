@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import inspect
 import json
 import logging
 import os
@@ -290,26 +291,37 @@ _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 _warned_outer: list[str] = []
 
 
-def _quiet_others() -> object:
+def _outside_ours(instance: Any, method: str, ours: Callable[..., Any]) -> str | None:
+    """What wraps ``type(instance).method`` outside our wrapper, if anything does."""
+    outermost = inspect.getattr_static(type(instance), method, None)
+    wrapper = getattr(outermost, "_self_wrapper", None)
+    if wrapper is None or wrapper is ours:
+        return None
+    return f"{getattr(wrapper, '__module__', '?')}.{getattr(wrapper, '__qualname__', '?')}"
+
+
+def _quiet_others(instance: Any, method: str, ours: Callable[..., Any]) -> object:
     """Set "suppress instrumentation" for the call: other Anthropic wrappers inside ours stay quiet.
 
-    Returns the token to detach. Also warns (once) when another instrumentation's GenAI span
-    is already current, that is when it wraps the method outside ours.
+    Returns the token to detach. Also warns, once, when another instrumentation wraps the
+    method outside ours (it runs first, so it cannot be silenced from here).
     """
-    outer = trace.get_current_span()
-    attrs = getattr(outer, "attributes", None) or {}
-    if (
-        not _warned_outer
-        and getattr(outer, "kind", None) == SpanKind.CLIENT
-        and G.OPERATION_NAME in attrs
-    ):
-        name = str(getattr(outer, "name", "?"))
-        _warned_outer.append(name)
-        log.warning(
-            "another instrumentation made a GenAI span (%r) around an anthropic call, so the "
-            "call has two spans; instrument fanscope after it, or uninstrument it",
-            name,
-        )
+    if not _warned_outer:
+
+        def check() -> None:
+            other = _outside_ours(instance, method, ours)
+            if other is not None:
+                _warned_outer.append(other)
+                log.warning(
+                    "another instrumentation (%s) wraps anthropic %s.%s outside fanscope's, "
+                    "so each call gets two spans; instrument fanscope after it (call "
+                    "fanscope.configure() after its instrument()), or uninstrument it",
+                    other,
+                    type(instance).__name__,
+                    method,
+                )
+
+        _safely(check)
     return otel_context.attach(otel_context.set_value(_SUPPRESS, True))
 
 
@@ -338,7 +350,7 @@ def _own_span_current(call: Call) -> contextlib.AbstractContextManager[Any]:
 
 def create_sync(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     call, token = _begin(instance, kwargs)
-    quiet = _quiet_others()
+    quiet = _quiet_others(instance, "create", create_sync)
     try:
         with _own_span_current(call):
             result = wrapped(*args, **kwargs)
@@ -353,7 +365,7 @@ def create_sync(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: A
 
 async def create_async(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     call, token = _begin(instance, kwargs)
-    quiet = _quiet_others()
+    quiet = _quiet_others(instance, "create", create_async)
     try:
         with _own_span_current(call):
             result = await wrapped(*args, **kwargs)
@@ -384,7 +396,7 @@ def _is_stream(value: Any) -> bool:
 
 def stream_manager(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """``messages.stream(...)``: the request is made when the manager is entered."""
-    quiet = _quiet_others()
+    quiet = _quiet_others(instance, "stream", stream_manager)
     try:
         manager = wrapped(*args, **kwargs)
     finally:
@@ -417,7 +429,7 @@ def manager_enter(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs:
     call, token = _entering(instance)
     if call is None or token is None:
         return wrapped(*args, **kwargs)
-    quiet = _quiet_others()
+    quiet = _quiet_others(instance, "__enter__", manager_enter)
     try:
         return _entered(call, wrapped(*args, **kwargs))
     except BaseException as error:
@@ -432,7 +444,7 @@ async def manager_aenter(wrapped: Callable[..., Any], instance: Any, args: Any, 
     call, token = _entering(instance)
     if call is None or token is None:
         return await wrapped(*args, **kwargs)
-    quiet = _quiet_others()
+    quiet = _quiet_others(instance, "__aenter__", manager_aenter)
     try:
         return _entered(call, await wrapped(*args, **kwargs))
     except BaseException as error:
