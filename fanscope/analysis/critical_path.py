@@ -45,23 +45,36 @@ class Segment:
 
 
 def effective_intervals(trace: Trace) -> dict[str, tuple[int, int]]:
-    """Every span's interval clipped to its parent's (absent: entirely outside its parent)."""
+    """Every span's interval clipped to its parent's (absent: entirely outside its parent).
+
+    Computed once per trace (kept in ``trace.cache``); callers must not change it.
+    """
+    cached: dict[str, tuple[int, int]] | None = trace.cache.get("effective_intervals")
+    if cached is not None:
+        return cached
     out: dict[str, tuple[int, int]] = {}
+    spans, children = trace.spans, trace.children
     stack: list[str] = []
     for root in trace.roots:
-        span = trace.spans[root]
+        span = spans[root]
         out[root] = (span.start, span.end)
         stack.append(root)
     while stack:
         parent = stack.pop()
+        kids = children.get(parent)
+        if not kids:
+            continue
         p_start, p_end = out[parent]
-        for child_id in trace.children.get(parent, ()):
-            child = trace.spans[child_id]
-            start, end = max(child.start, p_start), min(child.end, p_end)
-            if end < start or (end == start and child.end > child.start):
+        for child_id in kids:
+            child = spans[child_id]
+            c_start, c_end = child.start, child.end
+            start = c_start if c_start > p_start else p_start
+            end = c_end if c_end < p_end else p_end
+            if end < start or (end == start and c_end > c_start):
                 continue  # entirely outside its parent
             out[child_id] = (start, end)
             stack.append(child_id)
+    trace.cache["effective_intervals"] = out
     return out
 
 
@@ -77,7 +90,7 @@ def critical_path(trace: Trace) -> list[Segment]:
         root = trace.roots[0]
     else:
         root = VIRTUAL_ROOT
-        eff[root] = (trace.start, trace.end)
+        eff = {**eff, root: (trace.start, trace.end)}  # a copy: the shared one stays as it is
         children[root] = sorted(trace.roots, key=lambda k: (eff[k][1], eff[k][0]))
     pointer = {parent: len(members) - 1 for parent, members in children.items()}
     parent_of = {child: parent for parent, members in children.items() for child in members}

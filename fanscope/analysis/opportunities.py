@@ -2,13 +2,16 @@
 
 For every span, its children are the steps it took. Two children that ran one after another
 (the earlier ended before the later started) are related by their data-flow fingerprints
-(``docs/dataflow.md``), each child counting its own and its descendants':
+(``docs/dataflow.md``). Each child counts its own fingerprints and its descendants': a step's
+output may be recorded on the step's span, and the prompt that used it on an LLM call span
+inside the later step.
 
 * **depends**: an input fingerprint of the later one is an output fingerprint of the earlier;
-* **independent**: both were fingerprinted (fanscope ``branch``/``step`` spans, or spans with
-  ``fanscope.dataflow.*``, in a trace that has fingerprints at all) and nothing matches;
-* **unknown**: otherwise (spans of other instrumentations). Unknown is treated as depends:
-  the analyzer never claims a saving it cannot show.
+* **independent**: the earlier one has output fingerprints, the later one has input
+  fingerprints, and none match;
+* **unknown**: either side has none to compare (spans of other instrumentations, fingerprints
+  turned off, a value fanscope does not hash, a step without arguments). Unknown is treated
+  as depends: the analyzer never claims a saving it cannot show.
 
 The **what-if** schedule runs each child as early as its dependencies allow, keeping the
 parent's own time just before it (the gap since the previous child ended: building the next
@@ -22,7 +25,6 @@ its children's what-if durations; the root's is the trace's what-if time.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from fanscope.analysis.critical_path import effective_intervals
@@ -35,7 +37,7 @@ MIN_SAVING_NS = 1_000_000
 PAIR_WINDOW = 256
 
 DEPENDS, INDEPENDENT, UNKNOWN = "depends", "independent", "unknown"
-_FINGERPRINTED_ROLES = frozenset({A.ROLE_BRANCH, A.ROLE_STEP, A.ROLE_FANOUT})
+IN, OUT = A.DATAFLOW_INPUTS, A.DATAFLOW_OUTPUTS
 
 
 @dataclass
@@ -74,81 +76,78 @@ class WhatIf:
         return max(0.0, self.observed - self.duration)
 
 
-def _prints(trace: Trace, span_id: str, key: str) -> set[str]:
-    return set(trace.spans[span_id].attr_strs(key))
-
-
 class _Flow:
-    """Subtree fingerprints of spans, computed on demand."""
+    """Fingerprints of a span and its descendants, computed on demand."""
 
     def __init__(self, trace: Trace) -> None:
         self.trace = trace
-        self.any = any(
-            A.DATAFLOW_INPUTS in s.attributes or A.DATAFLOW_OUTPUTS in s.attributes
-            for s in trace.spans.values()
-        )
-        self._cache: dict[str, tuple[set[str], set[str], bool]] = {}
+        self._cache: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
 
-    def of(self, span_id: str) -> tuple[set[str], set[str], bool]:
-        """(inputs, outputs, fingerprinted) of a span and its descendants."""
+    def of(self, span_id: str) -> tuple[frozenset[str], frozenset[str]]:
+        """(inputs, outputs) fingerprints of a span and its descendants."""
         cached = self._cache.get(span_id)
         if cached is not None:
             return cached
-        ins, outs, known = set(), set(), False
+        ins: set[str] = set()
+        outs: set[str] = set()
+        spans = self.trace.spans
         for sid in (span_id, *self.trace.descendants(span_id)):
-            span = self.trace.spans[sid]
-            ins |= _prints(self.trace, sid, A.DATAFLOW_INPUTS)
-            outs |= _prints(self.trace, sid, A.DATAFLOW_OUTPUTS)
-            known = (
-                known
-                or span.attr_str(A.ROLE) in _FINGERPRINTED_ROLES
-                or bool(
-                    A.DATAFLOW_INPUTS in span.attributes or A.DATAFLOW_OUTPUTS in span.attributes
-                )
-            )
-        result = (ins, outs, known and self.any)
+            span = spans[sid]
+            attributes = span.attributes
+            if IN in attributes:
+                ins.update(span.attr_strs(IN))
+            if OUT in attributes:
+                outs.update(span.attr_strs(OUT))
+        result = (frozenset(ins), frozenset(outs))
         self._cache[span_id] = result
         return result
 
     def relation(self, earlier: str, later: str) -> str:
-        _, outs, known_earlier = self.of(earlier)
-        ins, _, known_later = self.of(later)
-        if outs & ins:
-            return DEPENDS
-        return INDEPENDENT if known_earlier and known_later else UNKNOWN
+        outs = self.of(earlier)[1]
+        ins = self.of(later)[0]
+        if not outs or not ins:
+            return UNKNOWN  # nothing to compare: no evidence either way
+        return DEPENDS if not outs.isdisjoint(ins) else INDEPENDENT
 
 
-def _post_order(trace: Trace) -> Iterable[str]:
-    stack = [(root, False) for root in trace.roots]
-    while stack:
-        node, done = stack.pop()
-        if done:
-            yield node
-            continue
-        stack.append((node, True))
-        stack.extend((child, False) for child in trace.children.get(node, ()))
+def _bottom_up(trace: Trace) -> list[str]:
+    """Every span reachable from a root, each after all of its descendants."""
+    order = list(trace.roots)
+    children = trace.children
+    i = 0
+    while i < len(order):  # breadth first: a parent before its descendants ...
+        kids = children.get(order[i])
+        if kids:
+            order.extend(kids)
+        i += 1
+    order.reverse()  # ... so, reversed, every descendant before its parent
+    return order
 
 
 def whatif(trace: Trace) -> WhatIf:
     """The what-if duration of ``trace`` and its parallelization opportunities."""
     eff = effective_intervals(trace)
     flow = _Flow(trace)
+    children = trace.children
     predicted: dict[str, int] = {}
     opportunities: list[Opportunity] = []
     unknown_total = 0
-    for node in _post_order(trace):
-        if node not in eff:
+    for node in _bottom_up(trace):
+        interval = eff.get(node)
+        if interval is None:
             continue
-        start, end = eff[node]
-        kids = sorted((k for k in trace.children.get(node, ()) if k in eff), key=lambda k: eff[k])
+        start, end = interval
+        members = children.get(node)
+        kids = sorted((k for k in members if k in eff), key=eff.__getitem__) if members else []
         if not kids:
             predicted[node] = end - start
             continue
-        if len(kids) == 1 and _cap_group(trace, node, kids[0]) is None:
+        caps = _Caps(trace, node)
+        if len(kids) == 1 and caps.group(kids[0]) is None:
             child = kids[0]  # one child: nothing to reorder; keep the time around it
             predicted[node] = (end - start) - (eff[child][1] - eff[child][0]) + predicted[child]
             continue
-        finish, opportunity, unknown = _schedule(trace, node, kids, eff, predicted, flow)
+        finish, opportunity, unknown = _schedule(trace, node, kids, eff, predicted, flow, caps)
         unknown_total += unknown
         last_observed = max(eff[k][1] for k in kids)
         tail = max(0, end - last_observed)
@@ -163,16 +162,24 @@ def whatif(trace: Trace) -> WhatIf:
     return WhatIf(duration / 1e9, trace.duration / 1e9, opportunities, unknown_total)
 
 
-def _cap_group(trace: Trace, parent: str, child: str) -> tuple[str, int] | None:
-    span = trace.spans[child]
-    parent_span = trace.spans[parent]
-    if parent_span.attr_str(A.ROLE) == A.ROLE_FANOUT and span.attr_str(A.ROLE) == A.ROLE_BRANCH:
-        cap = parent_span.attr_int(A.FANOUT_MAX_CONCURRENCY)
-        return (f"fanout:{parent}", cap) if cap is not None and cap > 0 else None
-    cap = span.attr_int(A.BRANCH_MAX_CONCURRENCY)
-    if cap is not None and cap > 0:
-        return (f"function:{span.attr_str(A.FUNCTION) or span.name}", cap)
-    return None
+class _Caps:
+    """Which slots a child of ``parent`` must take: its fan-out's cap, or its function's."""
+
+    def __init__(self, trace: Trace, parent: str) -> None:
+        self.spans = trace.spans
+        parent_span = trace.spans[parent]
+        self.is_fanout = parent_span.attr_str(A.ROLE) == A.ROLE_FANOUT
+        cap = parent_span.attr_int(A.FANOUT_MAX_CONCURRENCY) if self.is_fanout else None
+        self.fanout = (f"fanout:{parent}", cap) if cap is not None and cap > 0 else None
+
+    def group(self, child: str) -> tuple[str, int] | None:
+        span = self.spans[child]
+        if self.is_fanout and span.attr_str(A.ROLE) == A.ROLE_BRANCH:
+            return self.fanout
+        cap = span.attr_int(A.BRANCH_MAX_CONCURRENCY)
+        if cap is not None and cap > 0:
+            return (f"function:{span.attr_str(A.FUNCTION) or span.name}", cap)
+        return None
 
 
 def _schedule(
@@ -182,9 +189,10 @@ def _schedule(
     eff: dict[str, tuple[int, int]],
     predicted: dict[str, int],
     flow: _Flow,
+    caps: _Caps,
 ) -> tuple[dict[str, int], Opportunity | None, int]:
     """Schedule ``node``'s children as early as allowed; return their what-if finish times."""
-    is_fanout = trace.spans[node].attr_str(A.ROLE) == A.ROLE_FANOUT
+    is_fanout = caps.is_fanout
     node_start = eff[node][0]
     preds: dict[str, list[str]] = {}
     unknown = 0
@@ -215,7 +223,7 @@ def _schedule(
             ends = [eff[k][1] for k in kids[max(0, j - PAIR_WINDOW) : j] if eff[k][1] <= s]
             gap = s - max([node_start, *ends])
         ready = max((finish[p] for p in preds[later]), default=node_start) + gap
-        group = _cap_group(trace, node, later)
+        group = caps.group(later)
         if group is not None:
             # more slots than children change nothing (and a damaged cap can be huge)
             heap = slots.setdefault(group[0], [node_start] * min(group[1], len(kids)))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from fanscope.analysis.model import Span
 
@@ -34,6 +35,8 @@ class Trace:
     children: dict[str, list[str]]
     roots: list[str]
     warnings: list[str] = field(default_factory=list)
+    #: Values computed once per trace and shared by the analyses (``effective_intervals``).
+    cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def start(self) -> int:

@@ -123,3 +123,79 @@ def test_per_operation_p50_and_p95_over_many_traces() -> None:
     assert lookup["p50"] == pytest.approx(0.030)
     assert lookup["p95"] == pytest.approx(0.088)  # inclusive method: between 40 and 100 ms
     assert report.operations["agent"]["p50"] == pytest.approx(0.005)
+
+
+def _steps(*specs: tuple[str, float, float, dict[str, object]]) -> list[Span]:
+    root = span("agent", 0, 1000, fanscope__role="step")
+    out = [root]
+    for name, start, end, attrs in specs:
+        child = span(name, start, end, root, fanscope__role="step")
+        child.attributes.update(attrs)
+        out.append(child)
+    return out
+
+
+def test_a_later_step_depends_through_the_llm_call_inside_it() -> None:
+    # the earlier step's answer is recorded on its own span; the later step's prompt, which
+    # pasted that answer, on the LLM call span inside the later step
+    spans = _steps(("draft", 0, 400, {OUT: ["d1"]}), ("review", 400, 900, {}))
+    spans.append(span("chat model", 410, 890, spans[2], **{IN: ["d1", "x"]}))
+    spans[0].end = 900_000_000
+    report = analyze(spans).traces[0]
+    assert report.opportunities == [] and report.unknown_pairs == 0
+    assert report.whatif == pytest.approx(report.duration)
+
+
+def test_an_earlier_answer_recorded_below_the_step_counts_as_its_output() -> None:
+    spans = _steps(("draft", 0, 400, {}), ("review", 400, 900, {IN: ["d1"]}))
+    spans.append(span("chat model", 10, 390, spans[1], **{OUT: ["d1"]}))
+    spans[0].end = 900_000_000
+    assert analyze(spans).traces[0].opportunities == []
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later"),
+    [
+        ({IN: ["q"]}, {IN: ["r"], OUT: ["s"]}),  # the earlier output was not fingerprinted
+        ({IN: ["q"], OUT: ["a"]}, {OUT: ["s"]}),  # the later step took nothing fingerprinted
+    ],
+)
+def test_a_pair_without_fingerprints_to_compare_is_unknown_and_kept_in_order(
+    earlier: dict[str, object], later: dict[str, object]
+) -> None:
+    spans = _steps(("one", 0, 400, earlier), ("two", 400, 900, later))
+    spans[0].end = 900_000_000
+    report = analyze(spans).traces[0]
+    assert report.opportunities == [] and report.unknown_pairs == 1
+    assert report.whatif == pytest.approx(0.9)
+
+
+def test_lone_calls_under_a_cap_of_two_are_planned_two_at_a_time() -> None:
+    cap = {"fanscope.branch.max_concurrency": 2, "fanscope.function": "m.lookup"}
+    spans = _steps(
+        *[(f"lookup{i}", i * 100, i * 100 + 100, {IN: [f"q{i}"], OUT: [f"a{i}"], **cap})
+          for i in range(4)]
+    )  # fmt: skip
+    spans[0].end = 400_000_000
+    report = analyze(spans).traces[0]
+    (opportunity,) = report.opportunities
+    assert [len(g) for g in opportunity["run_together"]] == [4]
+    assert report.whatif == pytest.approx(0.200)  # two rounds of two, not one round of four
+
+
+def test_only_the_independent_steps_are_grouped_and_the_dependent_chain_stays() -> None:
+    spans = _steps(
+        ("a", 0, 100, {IN: ["q"], OUT: ["a"]}),
+        ("b", 100, 300, {IN: ["a"], OUT: ["b"]}),  # uses a
+        ("c", 300, 350, {IN: ["q2"], OUT: ["c"]}),  # independent of both
+        ("d", 350, 400, {IN: ["b", "c"], OUT: ["d"]}),  # uses b and c
+    )
+    spans[0].end = 400_000_000
+    report = analyze(spans).traces[0]
+    (opportunity,) = report.opportunities
+    assert [[s["name"] for s in g] for g in opportunity["run_together"]] == [["a", "c"]]
+    after = {
+        k["step"]["name"]: sorted(s["name"] for s in k["after"]) for k in opportunity["keep_after"]
+    }
+    assert after == {"b": ["a"], "d": ["b", "c"]}
+    assert report.whatif == pytest.approx(0.350)  # a, then b, then d; c alongside a
