@@ -7,6 +7,7 @@ are covered where the behaviour could differ.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -325,3 +326,53 @@ def test_another_instrumentation_outside_ours_is_named_in_a_warning(
     assert len(warnings) == 1
     assert f"({__name__}.other_instrumentation)" in warnings[0].getMessage()
     assert "Messages.create" in warnings[0].getMessage()
+
+
+# -- the beta Messages API ------------------------------------------------------------------
+
+
+@BOTH
+def test_beta_messages_calls_get_one_genai_span_each(
+    instrumented: AnthropicInstrumentor, exporter: InMemorySpanExporter, sdk_telemetry: bool
+) -> None:
+    async def streamed(url: str) -> None:
+        client = anthropic.AsyncAnthropic(
+            base_url=url, api_key=KEY, open_telemetry=options(sdk_telemetry)
+        )
+        async with client.beta.messages.stream(model=MODEL, max_tokens=50, messages=ASK) as stream:
+            await stream.get_final_text()
+        await client.close()
+
+    with (
+        AnthropicStandIn() as server,
+        anthropic.Anthropic(
+            base_url=server.url, api_key=KEY, open_telemetry=options(sdk_telemetry)
+        ) as client,
+    ):
+        client.beta.messages.create(model=MODEL, max_tokens=50, messages=ASK)
+        asyncio.run(streamed(server.url))
+    spans = genai(exporter)
+    assert len(spans) == 2 == len(exporter.get_finished_spans())
+    for span in spans:
+        attrs = span.attributes or {}
+        assert span.name == f"chat {MODEL}"
+        assert attrs[G.RESPONSE_FINISH_REASONS] == ("end_turn",)
+        assert attrs[A.DATAFLOW_INPUTS] and attrs[A.DATAFLOW_OUTPUTS]
+
+
+def test_uninstrument_restores_every_patched_method() -> None:
+    from fanscope.integrations.anthropic.instrumentor import PATCHES, _owner
+
+    def current() -> list[Any]:
+        found = []
+        for module, path, _ in PATCHES:
+            owner, name = _owner(module, path)
+            found.append(inspect.getattr_static(owner, name))
+        return found
+
+    before = current()
+    instrumentor = AnthropicInstrumentor()
+    instrumentor.instrument()
+    assert all(hasattr(now, "__wrapped__") for now in current())
+    instrumentor.uninstrument()
+    assert current() == before

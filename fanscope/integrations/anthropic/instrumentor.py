@@ -26,6 +26,21 @@ PATCHES: tuple[tuple[str, str, Any], ...] = (
         "AsyncMessageStreamManager.__aenter__",
         wrappers.manager_aenter,
     ),
+    # the beta Messages API (``client.beta.messages``): the same calls, the same spans
+    ("anthropic.resources.beta.messages.messages", "Messages.create", wrappers.create_sync),
+    ("anthropic.resources.beta.messages.messages", "AsyncMessages.create", wrappers.create_async),
+    ("anthropic.resources.beta.messages.messages", "Messages.stream", wrappers.stream_manager),
+    ("anthropic.resources.beta.messages.messages", "AsyncMessages.stream", wrappers.stream_manager),
+    (
+        "anthropic.lib.streaming._beta_messages",
+        "BetaMessageStreamManager.__enter__",
+        wrappers.manager_enter,
+    ),
+    (
+        "anthropic.lib.streaming._beta_messages",
+        "BetaAsyncMessageStreamManager.__aenter__",
+        wrappers.manager_aenter,
+    ),
     ("anthropic._streaming", "Stream.__stream__", wrappers.stream_events),
     ("anthropic._streaming", "AsyncStream.__stream__", wrappers.astream_events),
     ("anthropic._streaming", "Stream.close", wrappers.stream_close),
