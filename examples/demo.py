@@ -29,7 +29,10 @@ OUT = Path(".fanscope/demo")
 def run_agent(server_url: str, trace: Path, sequential: bool) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ANTHROPIC_", "OTEL_"))}
     env["ANTHROPIC_BASE_URL"] = server_url
-    command = [sys.executable, str(HERE / "research_agent.py"), "--trace", str(trace), "--quiet"]
+    # --warm-up: one untraced call first, so a fresh process's one-time costs (imports, the
+    # client's first parse, the first connection) do not land on either run's critical path
+    command = [sys.executable, str(HERE / "research_agent.py"), "--trace", str(trace), "--quiet",
+               "--warm-up"]  # fmt: skip
     if sequential:
         command.append("--sequential")
     subprocess.run(command, check=True, env=env, cwd=Path.cwd())
