@@ -490,3 +490,22 @@ def test_a_sync_function_is_rejected_when_decorated() -> None:
         vote(n=3)(judge)  # type: ignore[arg-type]
     with pytest.raises(UsageError, match=r"vote\.among needs an 'async def'"):
         vote.among(judge)  # type: ignore[arg-type]
+
+
+async def test_a_vote_can_be_a_voter_and_its_spans_nest_under_the_outer_voter(
+    exporter: InMemorySpanExporter,
+) -> None:
+    async def yes(q: str) -> str:
+        return "yes"
+
+    async def no(q: str) -> str:
+        return "no"
+
+    inner = vote.among(yes, yes, no, name="panel", early_stop=False)
+    outer = vote.among(inner, no, no, name="board", early_stop=False)
+    ballot = await outer.ballot("q")
+    assert ballot.counts == {"no": 2, "yes": 1} and ballot.winner == "no"
+    (voter,) = spans_named(exporter, "panel")  # the outer vote's branch for the inner vote
+    (nested,) = spans_named(exporter, "vote panel")
+    assert voter.context is not None and nested.parent is not None
+    assert nested.parent.span_id == voter.context.span_id
