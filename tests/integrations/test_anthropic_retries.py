@@ -376,3 +376,21 @@ def test_uninstrument_restores_every_patched_method() -> None:
     assert all(hasattr(now, "__wrapped__") for now in current())
     instrumentor.uninstrument()
     assert current() == before
+
+
+@BOTH
+def test_a_stream_dropped_unread_still_ends_its_span(
+    instrumented: AnthropicInstrumentor, exporter: InMemorySpanExporter, sdk_telemetry: bool
+) -> None:
+    import gc
+
+    with (
+        AnthropicStandIn() as server,
+        anthropic.Anthropic(
+            base_url=server.url, api_key=KEY, open_telemetry=options(sdk_telemetry)
+        ) as client,
+    ):
+        stream = client.messages.create(model=MODEL, max_tokens=50, messages=ASK, stream=True)
+        del stream
+        gc.collect()
+        assert [s.name for s in genai(exporter)] == [f"chat {MODEL}"]

@@ -262,6 +262,8 @@ def _follow(stream: Any, call: Call) -> None:
     response = getattr(stream, "response", None)
     if response is not None:
         _streams[response] = call
+        if call.own:  # a stream dropped unread and unclosed still ends our span
+            weakref.finalize(response, _safely, call.finish_own)
 
 
 def _followed(stream: Any) -> Call | None:
