@@ -232,6 +232,7 @@ def _check(
     min_votes: int,
     key: object,
     tie_breaker: object,
+    early_stop: object,
     where: str,
 ) -> None:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -259,6 +260,10 @@ def _check(
             f"{where} min_votes must be a whole number from 1 to n ({n})",
             min_votes,
             f"e.g. min_votes={max(1, n // 2 + 1)}",
+        )
+    if not isinstance(early_stop, bool):
+        raise ConfigurationError(
+            f"{where} early_stop must be True or False", early_stop, "e.g. early_stop=False"
         )
     examples = {"key": "lambda answer: answer.strip().lower()", "tie_breaker": "random_pick"}
     for label, value in (("key", key), ("tie_breaker", tie_breaker)):
@@ -332,7 +337,7 @@ class _Vote:
 
         .. versionadded:: 0.1
         """
-        _check(n, [1.0] * n, quorum, aggregate, min_votes, key, tie_breaker, "@vote")
+        _check(n, [1.0] * n, quorum, aggregate, min_votes, key, tie_breaker, early_stop, "@vote")
         rules_of = functools.partial(
             Rules, aggregate=aggregate, quorum=quorum, min_votes=min_votes, key=key
         )
@@ -390,7 +395,17 @@ class _Vote:
                 chosen,
                 "give one weight per voter, in the same order",
             )
-        _check(len(voters), chosen, quorum, aggregate, min_votes, key, tie_breaker, "vote.among")
+        _check(
+            len(voters),
+            chosen,
+            quorum,
+            aggregate,
+            min_votes,
+            key,
+            tie_breaker,
+            early_stop,
+            "vote.among",
+        )
         own = name or "+".join(str(getattr(v, "__name__", "voter")) for v in voters)
         return VoteFunction(
             voters,

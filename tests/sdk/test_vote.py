@@ -420,6 +420,12 @@ def test_a_vote_keeps_the_name_and_docs_of_its_function_and_a_useful_repr() -> N
     assert safe_to_merge.__name__ == "safe_to_merge" and safe_to_merge.__doc__ == "Is it safe?"
     assert repr(safe_to_merge) == "<vote safe_to_merge n=5 aggregate='majority' quorum=3>"
     assert asyncio.iscoroutinefunction(safe_to_merge)
+
+    @vote
+    async def bare(diff: str) -> bool:
+        return True
+
+    assert bare.n == 3 and repr(bare) == "<vote bare n=3 aggregate='majority'>"
     assert fanscope.vote is vote and fanscope.Ballot is Ballot
 
 
@@ -445,6 +451,7 @@ async def test_types_flow_through_the_decorator() -> None:
         ({"n": 3, "aggregate": "mean"}, "aggregate must be 'majority', 'plurality'"),
         ({"n": 3, "min_votes": 4}, r"min_votes must be a whole number from 1 to n \(3\)"),
         ({"n": 3, "min_votes": 0}, "min_votes must be a whole number from 1"),
+        ({"n": 3, "early_stop": "no"}, "early_stop must be True or False"),
     ],
 )
 def test_bad_arguments_say_what_to_write(options: dict[str, Any], message: str) -> None:
