@@ -394,3 +394,23 @@ def test_a_stream_dropped_unread_still_ends_its_span(
         del stream
         gc.collect()
         assert [s.name for s in genai(exporter)] == [f"chat {MODEL}"]
+
+
+@BOTH
+def test_a_raw_response_call_records_the_message_it_read(
+    instrumented: AnthropicInstrumentor, exporter: InMemorySpanExporter, sdk_telemetry: bool
+) -> None:
+    with (
+        AnthropicStandIn() as server,
+        anthropic.Anthropic(
+            base_url=server.url, api_key=KEY, open_telemetry=options(sdk_telemetry)
+        ) as client,
+    ):
+        raw = client.messages.with_raw_response.create(model=MODEL, max_tokens=50, messages=ASK)
+        message = raw.parse()
+    (span,) = genai(exporter)
+    attrs = span.attributes or {}
+    assert attrs[G.RESPONSE_ID] == message.id
+    assert attrs[G.RESPONSE_FINISH_REASONS] == ("end_turn",)
+    assert attrs[G.USAGE_OUTPUT_TOKENS] == message.usage.output_tokens
+    assert attrs[A.DATAFLOW_OUTPUTS]

@@ -78,6 +78,23 @@ def _text(content: Any) -> str:
     return ""
 
 
+def _field(value: Any, name: str) -> Any:
+    """A field of a model, or of the decoded JSON body of a raw response."""
+    return value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
+
+
+def _message_of(value: Any) -> Any:
+    """The ``Message`` a call returned: the model, or the read body of a raw response
+    (``messages.with_raw_response.create``); ``None`` for anything else."""
+    if getattr(value, "type", None) == "message":
+        return value
+    raw = getattr(value, "http_response", None)
+    if raw is None or not getattr(raw, "is_closed", False):
+        return None  # a stream, or a body the application has yet to read
+    body = raw.json()
+    return body if isinstance(body, Mapping) and body.get("type") == "message" else None
+
+
 @dataclass
 class Call:
     """One Messages call, while it runs."""
@@ -139,16 +156,16 @@ class Call:
 
     def take_message(self, message: Any) -> None:
         """Read what a complete ``Message`` says about the response."""
-        self.response_id = getattr(message, "id", None)
-        self.response_model = getattr(message, "model", None)
-        self.finish = getattr(message, "stop_reason", None)
-        self.take_usage(getattr(message, "usage", None))
-        self.text = [_text(getattr(message, "content", None))]
+        self.response_id = _field(message, "id")
+        self.response_model = _field(message, "model")
+        self.finish = _field(message, "stop_reason")
+        self.take_usage(_field(message, "usage"))
+        self.text = [_text(_field(message, "content"))]
 
     def take_usage(self, usage: Any) -> None:
         """Keep the token counts ``usage`` gives (a ``message_delta`` repeats them, final)."""
         for key in USAGE_FIELDS:
-            value = getattr(usage, key, None)
+            value = _field(usage, key)
             if isinstance(value, int) and not isinstance(value, bool):
                 self.usage[key] = value
 
@@ -385,7 +402,13 @@ def _after(call: Call, result: Any) -> Any:
     if _is_stream(result):
         _follow(result, call)
         return result
-    _safely(lambda: call.take_message(result))
+
+    def take() -> None:
+        message = _message_of(result)
+        if message is not None:
+            call.take_message(message)
+
+    _safely(take)
     call.finish_own()
     return result
 
@@ -544,8 +567,9 @@ def sdk_record_response(wrapped: Callable[..., Any], instance: Any, args: Any, k
         if call is None or span is None or span is not call.span:
             return
         data = getattr(outcome, "data", None)
-        if data is not None and not _is_stream(data) and getattr(data, "type", None) == "message":
-            call.take_message(data)
+        message = None if data is None or _is_stream(data) else _message_of(data)
+        if message is not None:
+            call.take_message(message)
             call.record_response(call.span)
 
     _safely(enrich)
