@@ -184,6 +184,7 @@ def analyze_trace(trace: Trace) -> TraceReport:
     duration = trace.duration / NS
     queue_total = sum(f.queue_wait for f in stats)
     queue_path = _queue_on_path(trace, segments)
+    trace.cache.clear()  # one trace's intervals at a time, not a million spans' worth at once
     stragglers = [f.straggler_ratio for f in stats if f.branches >= 2]
     return TraceReport(
         trace_id=trace.trace_id,

@@ -28,6 +28,7 @@ from fanscope.analysis.model import Span
 from fanscope.errors import TraceReadError
 
 _STATUS = {0: "unset", 1: "ok", 2: "error"}
+_UNSET = {"code": 0}
 _STATUS_NAMES = {"STATUS_CODE_UNSET": "unset", "STATUS_CODE_OK": "ok", "STATUS_CODE_ERROR": "error"}
 
 
@@ -112,10 +113,12 @@ def _any_value(value: object) -> Any:
 
 def _key_values(items: object) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    if isinstance(items, list):
+    if type(items) is list:
         for kv in items:
-            if isinstance(kv, Mapping) and isinstance(kv.get("key"), str):
-                out[kv["key"]] = _any_value(kv.get("value"))
+            if type(kv) is dict:
+                key = kv.get("key")
+                if type(key) is str:
+                    out[key] = _any_value(kv.get("value"))
     return out
 
 
@@ -172,19 +175,51 @@ def _otlp_spans(request: Mapping[str, Any], warnings: list[str], where: str) -> 
         warnings.append(f"{where}: {bad} malformed span record(s) skipped")
 
 
+_HEX_DIGITS = "0123456789abcdefABCDEF"
+_NO_PARENT = "0" * 16
+_KIND_NAMES = {
+    "SPAN_KIND_INTERNAL": 1,
+    "SPAN_KIND_SERVER": 2,
+    "SPAN_KIND_CLIENT": 3,
+    "SPAN_KIND_PRODUCER": 4,
+    "SPAN_KIND_CONSUMER": 5,
+}
+
+
+def _fast_id(value: object, length: int) -> str | None:
+    """``_hex_id`` with the common case (lowercase hex of the right length) first."""
+    if type(value) is str and len(value) == length and not value.strip(_HEX_DIGITS):
+        return value if value.islower() or value.isdigit() else value.lower()
+    return _hex_id(value, length)
+
+
 def _otlp_span(raw: Any, service: str, scope: str, resource: dict[str, Any]) -> Span | None:
-    trace_id = _hex_id(raw.get("traceId"), 32)
-    span_id = _hex_id(raw.get("spanId"), 16)
+    # The hot loop of reading a million spans: dict lookups and type checks kept to the
+    # minimum for a well-formed record; anything unusual goes through the careful helpers.
+    get = raw.get
+    trace_id = _fast_id(get("traceId"), 32)
+    span_id = _fast_id(get("spanId"), 16)
     if trace_id is None or span_id is None:
         return None
-    parent_raw = raw.get("parentSpanId")
-    parent_id = _hex_id(parent_raw, 16) if parent_raw else None
-    start = _int(raw.get("startTimeUnixNano", 0))
-    end = _int(raw.get("endTimeUnixNano", start))
-    status, message = _otlp_status(raw.get("status"))
+    parent_id = get("parentSpanId")
+    if parent_id:
+        parent_id = _fast_id(parent_id, 16)
+        if parent_id == _NO_PARENT:
+            parent_id = None
+    else:
+        parent_id = None
+    start = get("startTimeUnixNano", 0)
+    start = int(start) if type(start) is str else _int(start)
+    end = get("endTimeUnixNano", start)
+    end = int(end) if type(end) is str else _int(end)
+    status = get("status")
+    if not status or status == _UNSET:
+        status, message = "unset", ""
+    else:
+        status, message = _otlp_status(status)
     events = []
-    for event in raw.get("events") or []:
-        if isinstance(event, Mapping):
+    for event in get("events") or ():
+        if type(event) is dict:
             events.append(
                 (
                     _int(event.get("timeUnixNano", 0)),
@@ -193,28 +228,31 @@ def _otlp_span(raw: Any, service: str, scope: str, resource: dict[str, Any]) -> 
                 )
             )
     links = []
-    for link in raw.get("links") or []:
-        if isinstance(link, Mapping):
+    for link in get("links") or ():
+        if type(link) is dict:
             lt, ls = _hex_id(link.get("traceId"), 32), _hex_id(link.get("spanId"), 16)
             if lt and ls:
                 links.append((lt, ls))
-    kind = raw.get("kind", 1)
+    kind = get("kind", 1)
+    if type(kind) is not int:
+        kind = _KIND_NAMES.get(kind, 1) if isinstance(kind, str) else 1
+    name = get("name", "")
     return Span(
-        trace_id=trace_id,
-        span_id=span_id,
-        parent_id=parent_id if parent_id and parent_id != "0" * 16 else None,
-        name=str(raw.get("name", "")),
-        start=start,
-        end=end,
-        attributes=_key_values(raw.get("attributes")),
-        events=events,
-        status=status,
-        status_message=message,
-        kind=kind if isinstance(kind, int) else 1,
-        service=service,
-        scope=scope,
-        resource=resource,
-        links=links,
+        trace_id,
+        span_id,
+        parent_id,
+        name if type(name) is str else str(name),
+        start,
+        end,
+        _key_values(get("attributes")),
+        events,
+        status,
+        message,
+        kind,
+        service,
+        scope,
+        resource,
+        links,
     )
 
 
