@@ -218,8 +218,9 @@ def _branch_attrs(job: Job, kind: str | None, fingerprinted: bool) -> dict[str, 
     """
     policy = job.policy
     attrs: dict[str, Any] = {A.ROLE: A.ROLE_BRANCH}
-    # kind, and a function its fan-out already names, are read from the parent (conventions.md)
-    if policy.function is not None and (kind is None or kind == A.KIND_SECTION):
+    # kind, and a map's function, are read from the parent (conventions.md); gather and vote
+    # branches may each call a different function (vote.among), so they carry their own
+    if policy.function is not None and kind != A.KIND_MAP:
         attrs[A.FUNCTION] = policy.function
     if job.index is not None:
         attrs[A.BRANCH_INDEX] = job.index
