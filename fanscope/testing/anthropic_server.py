@@ -1,6 +1,8 @@
 """A local stand-in for the Anthropic Messages API, for examples, tests and the demo.
 
     python -m fanscope.testing.anthropic_server --port 8765 --latency 0.2
+    python -m fanscope.testing.anthropic_server --model-latency claude-opus-5=2 --sigma 0.5 \
+        --rate-limit-share 0.3 --retry-after 0.05      # seeded long tails and a 429 storm
     ANTHROPIC_BASE_URL=http://127.0.0.1:8765 python examples/research_agent.py
 
 or in code::
@@ -74,7 +76,8 @@ WORDS = [
     ],
 ]
 
-LatencySpec = float | Mapping[str, float] | Callable[[str, random.Random], float]
+Draw = Callable[[str, random.Random], float]
+LatencySpec = float | Mapping[str, float | Draw] | Draw
 
 
 @dataclass
@@ -143,8 +146,9 @@ class AnthropicStandIn:
     """The stand-in server, run in a background thread; a context manager.
 
     Args:
-        latency: seconds per answer: a number, a mapping from model name to seconds (key
-            ``"*"`` for the rest), or ``f(model, rng) -> seconds`` such as :func:`lognormal`.
+        latency: seconds per answer: a number, ``f(model, rng) -> seconds`` such as
+            :func:`lognormal` (seeded by ``seed``), or a mapping from model name (``"*"`` for
+            the rest) to either.
         latency_by_prompt: seconds per answer when the last user message starts with the
             key; takes precedence over ``latency``.
         rate_limit_share: share of requests answered 429 ``rate_limit_error``.
@@ -252,7 +256,8 @@ class AnthropicStandIn:
             elif callable(spec):
                 delay = float(spec(model, self._rng))
             elif isinstance(spec, Mapping):
-                delay = float(spec.get(model, spec.get("*", 0.0)))
+                chosen = spec.get(model, spec.get("*", 0.0))
+                delay = float(chosen(model, self._rng) if callable(chosen) else chosen)
             else:
                 delay = float(spec)
         return max(0.0, delay), status
@@ -529,19 +534,51 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Local stand-in for the Anthropic Messages API")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per answer")
+    parser.add_argument(
+        "--model-latency",
+        action="append",
+        default=[],
+        metavar="MODEL=SECONDS",
+        help="seconds per answer for one model (repeatable); --latency for the rest",
+    )
+    parser.add_argument(
+        "--sigma",
+        type=float,
+        default=0.0,
+        help="draw each latency from a seeded log-normal with that median and this sigma",
+    )
     parser.add_argument("--rate-limit-share", type=float, default=0.0)
     parser.add_argument("--overload-share", type=float, default=0.0)
+    parser.add_argument("--server-error-share", type=float, default=0.0)
+    parser.add_argument("--stream-error-share", type=float, default=0.0)
     parser.add_argument("--retry-after", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    server = AnthropicStandIn(
-        latency=args.latency,
-        rate_limit_share=args.rate_limit_share,
-        overload_share=args.overload_share,
-        retry_after=args.retry_after,
-        seed=args.seed,
-        port=args.port,
+    medians: dict[str, float] = {"*": args.latency}
+    for item in args.model_latency:
+        model, _, seconds = item.partition("=")
+        try:
+            medians[model] = float(seconds)
+        except ValueError:
+            parser.error(
+                f"--model-latency wants MODEL=SECONDS, e.g. claude-opus-5=2.0 (got {item!r})"
+            )
+    latency: dict[str, float | Draw] = (
+        {k: lognormal(v, args.sigma) for k, v in medians.items()} if args.sigma else dict(medians)
     )
+    try:
+        server = AnthropicStandIn(
+            latency=latency,
+            rate_limit_share=args.rate_limit_share,
+            overload_share=args.overload_share,
+            server_error_share=args.server_error_share,
+            stream_error_share=args.stream_error_share,
+            retry_after=args.retry_after,
+            seed=args.seed,
+            port=args.port,
+        )
+    except (ValueError, OSError) as error:
+        parser.exit(2, f"anthropic_server: {error}\n")
     print(f"Anthropic stand-in on {server.url} (Ctrl-C to stop)", flush=True)
     try:
         server._server.serve_forever()

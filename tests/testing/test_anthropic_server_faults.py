@@ -79,3 +79,53 @@ def test_a_burst_of_new_connections_is_not_refused() -> None:
 def test_error_shares_above_one_in_all_are_rejected() -> None:
     with pytest.raises(ValueError, match="must be at most 1"):
         AnthropicStandIn(rate_limit_share=0.6, server_error_share=0.6)
+
+
+def test_latency_can_be_a_seeded_distribution_per_model() -> None:
+    from fanscope.testing.anthropic_server import lognormal
+
+    spec: Any = {"claude-opus-5": lognormal(0.2, sigma=0.5), "*": 0.0}
+    with AnthropicStandIn(latency=spec, seed=4) as a, AnthropicStandIn(latency=spec, seed=4) as b:
+        first = [a._draw("claude-opus-5")[0] for _ in range(5)]
+        again = [b._draw("claude-opus-5")[0] for _ in range(5)]
+        assert first == again and len(set(first)) == 5
+        assert a._draw(MODEL)[0] == 0.0
+
+
+def test_the_command_line_server_serves_until_interrupted() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "fanscope.testing.anthropic_server", "--port", "0",
+               "--latency", "0", "--model-latency", f"{MODEL}=0.01", "--sigma", "0.2"]  # fmt: skip
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        url = line.split(" on ")[1].split()[0]
+        with anthropic.Anthropic(base_url=url, api_key="k") as client:
+            assert client.messages.create(model=MODEL, max_tokens=5, messages=ASK).content
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=10) == 0
+        process.stdout.close()
+
+
+def test_the_command_line_names_a_bad_argument_in_one_line() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "fanscope.testing.anthropic_server", "--model-latency", "opus"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "--model-latency wants MODEL=SECONDS" in done.stderr.strip().splitlines()[-1]
+    done = subprocess.run(
+        [sys.executable, "-m", "fanscope.testing.anthropic_server", "--rate-limit-share", "2"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    message = "anthropic_server: rate_limit_share must be between 0 and 1 (got 2.0)"
+    assert done.stderr.strip() == message
