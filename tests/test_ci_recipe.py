@@ -27,7 +27,7 @@ from fanscope import parallel, traced
 
 @parallel(max_concurrency=4)
 async def lookup(source: str) -> str:
-    await asyncio.sleep(0.02)
+    await asyncio.sleep(DELAY)
     return f"{source} reports strong demand and rising margins this quarter"
 
 @traced
@@ -53,6 +53,10 @@ asyncio_default_fixture_loop_scope = "function"
 [tool.fanscope]
 max_parallelizable = "20%"
 """
+
+
+def agent(parallel: bool, delay: float) -> str:
+    return AGENT_TEST.replace("PARALLEL", str(parallel)).replace("DELAY", str(delay))
 
 
 def workflow() -> dict[str, Any]:
@@ -83,18 +87,18 @@ ENV.pop("PYTEST_ADDOPTS", None)
 ENV.pop("FANSCOPE_ARTIFACTS", None)
 
 
-def repository(where: Path, head_parallel: bool) -> Path:
+def repository(where: Path, head_parallel: bool, head_delay: float = 0.02) -> Path:
     """A project whose base branch runs its lookups in parallel; the change may not."""
     where.mkdir()
     git("init", "-q", "-b", "main", cwd=where)
     (where / "pyproject.toml").write_text(PYPROJECT)
-    (where / "test_agent.py").write_text(AGENT_TEST.replace("PARALLEL", "True"))
+    (where / "test_agent.py").write_text(agent(parallel=True, delay=0.02))
     (where / ".gitignore").write_text("fanscope-*/\n")
     git("add", ".", cwd=where)
     git("commit", "-q", "-m", "base", cwd=where)
     git("update-ref", "refs/remotes/origin/main", "HEAD", cwd=where)
     git("checkout", "-q", "-b", "change", cwd=where)
-    (where / "test_agent.py").write_text(AGENT_TEST.replace("PARALLEL", str(head_parallel)))
+    (where / "test_agent.py").write_text(agent(head_parallel, head_delay))
     git("commit", "-q", "--allow-empty", "-am", "change", cwd=where)
     return where
 
@@ -174,7 +178,8 @@ def test_a_change_that_makes_the_agent_sequential_fails_the_gates_and_the_diff(
 
 
 def test_a_change_that_keeps_the_agent_parallel_passes_every_step(tmp_path: Path) -> None:
-    workspace = repository(tmp_path / "workspace", head_parallel=True)
+    # the change also halves each lookup, so that timing noise cannot read as a slowdown
+    workspace = repository(tmp_path / "workspace", head_parallel=True, head_delay=0.01)
     results, summary = run_workflow(workspace)
     failed = {n: r.stderr[-800:] for n, r in results.items() if r.returncode != 0}
     assert failed == {}

@@ -23,7 +23,8 @@ trace (each top-level call outside any span starts a trace; ``traces()`` has the
 
 Marker ``fanscope`` with thresholds, the gates of ``fanscope analyze`` (``docs/analysis.md``);
 the test is captured without asking for the fixture, and fails with the critical path
-explained when a threshold is crossed by any of its traces, or when it made no spans::
+explained when a threshold is crossed by any of its traces, or when it made no spans (a bare
+``@pytest.mark.fanscope`` only captures, for ``--fanscope-report``)::
 
     @pytest.mark.fanscope(max_critical_path="2s", max_parallelizable="20%", max_straggler=3)
     async def test_agent_is_fast_enough(): ...
@@ -293,8 +294,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     outcome = yield  # raises when the test failed: then the thresholds are not checked
     gates = item.stash.get(_GATES, None)
     result = item.stash.get(_KEY, None)
-    if gates is None or result is None:
-        return outcome
+    if not gates or result is None:
+        return outcome  # not marked, or a bare marker: capture only
     from fanscope.analysis.gates import evaluate
     from fanscope.analysis.report import text
 

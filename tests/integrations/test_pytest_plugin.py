@@ -201,10 +201,14 @@ async def test_bad_value():
 @pytest.mark.fanscope(max_critical_path="5s")
 async def test_no_spans():
     pass
+
+@pytest.mark.fanscope
+async def test_a_bare_marker_only_captures():
+    pass
 """,
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=3, errors=2)
+    result.assert_outcomes(passed=2, failed=3, errors=2)
     out = result.stdout.str()
     result.stdout.fnmatch_lines(
         [

@@ -186,6 +186,11 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
   }
   function pct(v) { return Math.round(v * 100) + "%"; }
   function names(list) { return list.map(function (s) { return s.name; }).join(", "); }
+  function together(o) {  // "run a, b together", or only the saving when no group is named
+    var groups = o.run_together.filter(function (g) { return g.length; }).map(names);
+    return "under " + o.parent + (groups.length ? ": run " + groups.join("; ") + " together" :
+      ": its steps could finish sooner");
+  }
 
   function trace(t, ti) {
     var rows = data.rows[t.trace_id] || [];
@@ -214,8 +219,7 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
     });
     var saves = new Map();
     t.opportunities.forEach(function (o) {
-      var sentence = "under " + o.parent + ": run " + o.run_together.map(names).join("; ") +
-        " together \\u2014 saves " + secs(o.saving);
+      var sentence = together(o) + " \\u2014 saves " + secs(o.saving);
       if (byId.has(o.parent_span_id)) {
         saves.set(byId.get(o.parent_span_id), o.saving);
         note(byId.get(o.parent_span_id), sentence);
@@ -453,8 +457,7 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
       "behind independent calls: nothing found"));
     t.opportunities.forEach(function (o) {
       var after = o.keep_after.map(function (k) { return k.step.name; }).join(", ");
-      waiting.appendChild(el("li", "opportunity", "under " + o.parent + ": run " +
-        o.run_together.map(names).join("; ") + " together" +
+      waiting.appendChild(el("li", "opportunity", together(o) +
         (after ? "; keep " + after + " after them" : "") + " \\u2014 saves " + secs(o.saving) +
         " (" + secs(o.observed) + " \\u2192 " + secs(o.whatif) + ")"));
     });
