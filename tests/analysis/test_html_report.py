@@ -154,6 +154,8 @@ async def test_a_real_runs_report_loads_clean_and_draws_what_the_analyzer_comput
     hostile_id = next(s.span_id for s in spans if s.name == EVIL)
     row = f'.row[data-span-id="{hostile_id}"]'
     assert page.evaluate(f"document.querySelector('{row} .name').textContent") == EVIL
+    bar = page.evaluate(f"document.querySelector('{row} .bar').title")
+    assert bar.startswith(EVIL + ": ")  # the hover text: name, duration, start
     page.click(f"{row} .name")
     details = page.evaluate("document.querySelector('.details').textContent")
     assert details.startswith(EVIL + "\n")
