@@ -80,6 +80,16 @@ Draw = Callable[[str, random.Random], float]
 LatencySpec = float | Mapping[str, float | Draw] | Draw
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One answered request, kept when the server records (``record=True``)."""
+
+    prompt: str  # the last message's text
+    status: int
+    arrived: float  # time.monotonic() when the request was read
+    answered: float  # time.monotonic() just before the answer was sent
+
+
 @dataclass
 class Stats:
     """What the server saw. Read it from the test; it is updated under a lock."""
@@ -91,6 +101,7 @@ class Stats:
     peak_concurrency: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     models: dict[str, int] = field(default_factory=dict)
+    answers: list[Answer] = field(default_factory=list)  # only with record=True
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -161,6 +172,8 @@ class AnthropicStandIn:
         seed: seeds the latency draws and the error choice.
         port: 0 picks a free port.
         stream_chunk_delay: seconds between streamed text deltas.
+        record: keep every answer (prompt, status, arrival and answer times) in
+            ``stats.answers``, for tests that check how clients paced their retries.
 
     Prompt caching is modelled: a request whose system or message blocks carry
     ``cache_control`` reports the tokens up to the last such block as
@@ -181,6 +194,7 @@ class AnthropicStandIn:
         latency_by_prompt: Mapping[str, float] | None = None,
         server_error_share: float = 0.0,
         stream_error_share: float = 0.0,
+        record: bool = False,
     ) -> None:
         for name, share in (
             ("rate_limit_share", rate_limit_share),
@@ -196,6 +210,7 @@ class AnthropicStandIn:
                 f"(got {rate_limit_share + overload_share + server_error_share:g})"
             )
         self.server_error_share = server_error_share
+        self.record = record
         self.stream_error_share = stream_error_share
         self._cached: set[str] = set()
         self.latency = latency
@@ -283,10 +298,12 @@ class AnthropicStandIn:
             self.stats.peak_concurrency = max(self.stats.peak_concurrency, self.stats.in_flight)
             self.stats.models[model] = self.stats.models.get(model, 0) + 1
 
-    def _count(self, status: int) -> None:
+    def _count(self, status: int, prompt: str = "", arrived: float = 0.0) -> None:
         """Count an answer's status before it is sent, so a client that has it sees it counted."""
         with self._lock:
             self.stats.statuses[status] = self.stats.statuses.get(status, 0) + 1
+            if self.record:
+                self.stats.answers.append(Answer(prompt, status, arrived, time.monotonic()))
 
     def _leave(self) -> None:
         with self._lock:
@@ -373,13 +390,14 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                 self._error(400, problem)
                 return
             model = str(body["model"])
+            arrived = time.monotonic()
             server._enter(model)
             try:
                 last = text_of(body["messages"][-1].get("content"))
                 delay, failure = server._draw(model, last)
                 if failure is not None:
                     time.sleep(min(delay, 0.01))
-                    server._count(failure)
+                    server._count(failure, last, arrived)
                     after = server.retry_after
                     headers = {"x-should-retry": "true"}
                     if failure in (429, 529):
@@ -391,7 +409,7 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                     self._error(failure, message, headers)
                     return
                 time.sleep(delay)
-                server._count(200)
+                server._count(200, last, arrived)
                 self._answer(body, model)
             finally:
                 server._leave()

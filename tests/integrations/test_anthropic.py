@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -202,7 +203,9 @@ async def test_a_rate_limit_storm_is_ridden_out_within_the_cap_and_the_retry_aft
     exporter: InMemorySpanExporter,
 ) -> None:
     cap, attempts, retry_after = 16, 12, 0.005
-    with AnthropicStandIn(rate_limit_share=0.3, retry_after=retry_after, seed=3) as storm:
+    with AnthropicStandIn(
+        rate_limit_share=0.3, retry_after=retry_after, seed=3, record=True
+    ) as storm:
         # the client's own retries off: fanscope's Retry sees every 429 and paces the rest
         client = anthropic.AsyncAnthropic(base_url=storm.url, api_key=KEY, max_retries=0)
 
@@ -216,8 +219,20 @@ async def test_a_rate_limit_storm_is_ridden_out_within_the_cap_and_the_retry_aft
         results = await ask.map(range(1000))
         await client.close()
         stats = storm.stats
-    assert len(results) == 1000 and all(results)
+    assert [r.split(":")[0] for r in results] == [f"On item {i}" for i in range(1000)]
     assert stats.peak_concurrency <= cap
+    # seen from the server: every item ends answered, within the bound, and no retry came
+    # back sooner than the retry-after its 429 asked for
+    by_item: dict[str, list[Any]] = {}
+    for answer in stats.answers:
+        by_item.setdefault(answer.prompt, []).append(answer)
+    assert len(by_item) == 1000
+    for answers in by_item.values():
+        answers.sort(key=lambda a: a.arrived)
+        assert [a.status for a in answers] == [429] * (len(answers) - 1) + [200]
+        assert len(answers) <= attempts
+        for failed, retried in itertools.pairwise(answers):
+            assert retried.arrived - failed.answered >= retry_after
     assert stats.statuses.get(429, 0) > 100  # the storm happened
     assert stats.requests == 1000 + stats.statuses[429] <= 1000 * attempts
     retries = [
