@@ -414,3 +414,53 @@ def test_a_raw_response_call_records_the_message_it_read(
     assert attrs[G.RESPONSE_FINISH_REASONS] == ("end_turn",)
     assert attrs[G.USAGE_OUTPUT_TOKENS] == message.usage.output_tokens
     assert attrs[A.DATAFLOW_OUTPUTS]
+
+
+def test_with_no_global_provider_a_fanscope_capture_still_sees_each_call(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    # a fresh process: no global TracerProvider, the SDK's telemetry left on (its default)
+    code = textwrap.dedent(
+        f"""
+        import asyncio, anthropic
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from fanscope import parallel
+        from fanscope.integrations.anthropic import AnthropicInstrumentor
+        from fanscope.sdk.tracing import capture
+        from fanscope.testing.anthropic_server import AnthropicStandIn
+
+        AnthropicInstrumentor().instrument()
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+        async def main():
+            with AnthropicStandIn() as server:
+                client = anthropic.AsyncAnthropic(base_url=server.url, api_key={KEY!r})
+
+                @parallel
+                async def ask(q):
+                    m = await client.messages.create(
+                        model={MODEL!r}, max_tokens=20, messages=[{{"role": "user", "content": q}}]
+                    )
+                    return m.content[0].text
+
+                await ask.map(["first", "second"])
+                await client.close()
+
+        with capture(provider):
+            asyncio.run(main())
+        spans = exporter.get_finished_spans()
+        ids = {{s.context.span_id for s in spans if s.name == "ask"}}
+        calls = [s for s in spans if s.name == "chat {MODEL}"]
+        assert len(calls) == 2 and {{c.parent.span_id for c in calls}} == ids, spans
+        print("ok")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
