@@ -105,6 +105,9 @@ def test_convert_to_jaeger_and_back_keeps_every_span_parent_attribute_and_event(
     spans = agent_trace()
     spans[1].events.append((spans[1].start + 5, "fanscope.retry", {"fanscope.retry.attempt": 1}))
     spans[2].status, spans[2].status_message = "error", "boom"
+    spans[3].kind, spans[3].scope = 3, "fanscope.anthropic"
+    for s in spans:
+        s.service, s.resource = "agent", {"service.name": "agent", "host.name": "ci-7"}
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(to_otlp_lines(spans)) + "\n")
     jaeger, back = tmp_path / "out.json", tmp_path / "back.jsonl"
@@ -115,6 +118,7 @@ def test_convert_to_jaeger_and_back_keeps_every_span_parent_attribute_and_event(
     def key(path: Path) -> list[tuple[object, ...]]:
         return sorted(
             (s.span_id, s.parent_id, s.name, s.start // 1000, s.end // 1000, s.status,
+             s.status_message, s.kind, s.service, s.scope, json.dumps(s.resource, sort_keys=True),
              json.dumps(s.attributes, sort_keys=True),
              [(t // 1000, n, json.dumps(a, sort_keys=True)) for t, n, a in s.events])
             for s in read_file(path).spans
@@ -229,3 +233,13 @@ def test_help_exits_0_and_names_the_commands(capsys: pytest.CaptureFixture[str])
     assert main(["-h"]) == 0
     out = capsys.readouterr().out
     assert all(command in out for command in ("analyze", "diff", "convert"))
+
+
+def test_convert_to_otlp_keeps_links_which_jaeger_json_cannot_hold(tmp_path: Path) -> None:
+    spans = agent_trace()
+    spans[5].links.append((spans[0].trace_id, spans[1].span_id))
+    source, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    source.write_text("\n".join(to_otlp_lines(spans)) + "\n")
+    assert main(["convert", str(source), "--to", "otlp", "-o", str(out)]) == 0
+    linked = [s.links for s in read_file(out).spans if s.links]
+    assert linked == [[(spans[0].trace_id, spans[1].span_id)]]

@@ -119,6 +119,8 @@ def to_otlp_lines(spans: Iterable[Span]) -> list[str]:
                     item["status"]["message"] = s.status_message
                 if s.parent_id:
                     item["parentSpanId"] = s.parent_id
+                if s.links:
+                    item["links"] = [{"traceId": t, "spanId": i} for t, i in s.links]
                 if s.events:
                     item["events"] = [
                         {"timeUnixNano": str(t), "name": n, "attributes": _kv(a)}
