@@ -47,8 +47,15 @@ def qualified_name(fn: Callable[..., Any]) -> str:
 
 
 def require_async(fn: object, decorator: str) -> None:
-    """Fail at decoration time, naming the function and the fix, unless ``fn`` is async."""
+    """Fail at decoration time, naming the function and the fix, unless ``fn`` is async.
+
+    An object whose class has an ``async def __call__`` (a ``@vote``, say) counts as async.
+    """
     if inspect.iscoroutinefunction(fn):
+        return
+    plain = inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn)
+    call = None if plain else vars(type(fn)).get("__call__")
+    if inspect.iscoroutinefunction(call):
         return
     name = getattr(fn, "__qualname__", None) or repr(fn)
     if inspect.isasyncgenfunction(fn):

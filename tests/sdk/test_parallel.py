@@ -658,3 +658,14 @@ async def test_run_in_executor_loses_the_parent_unless_the_context_is_copied(
     # documented in docs/sdk.md: the copied context nests, the bare executor call does not
     assert sum(1 for p in parents if p is None) == 1
     assert sum(1 for p in parents if p is not None) == 1
+
+
+async def test_parallel_accepts_an_async_callable_object_such_as_a_vote() -> None:
+    from fanscope import vote
+
+    @vote(n=3)
+    async def judge(q: str) -> str:
+        return q.upper()
+
+    bounded = parallel(max_concurrency=2)(judge)
+    assert await bounded.map(["a", "b", "c"]) == ["A", "B", "C"]

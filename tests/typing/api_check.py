@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import assert_type
 
 import fanscope
-from fanscope import Outcome, Retry, parallel, traced
+from fanscope import Ballot, Outcome, Retry, parallel, traced, vote
 
 
 @parallel(max_concurrency=8, retry=Retry(attempts=4), timeout=30)
@@ -20,6 +20,11 @@ async def summarize(doc: str, *, words: int = 50) -> str:
 @parallel
 async def count(doc: str) -> int:
     return len(doc)
+
+
+@vote(n=5, quorum=3)
+async def safe_to_merge(diff: str) -> bool:
+    return bool(diff)
 
 
 @traced
@@ -46,6 +51,10 @@ async def usage() -> None:
     answers = await fanscope.gather(news=summarize("q"))
     assert_type(answers, fanscope.Results)
 
+    assert_type(await safe_to_merge("diff"), bool)
+    assert_type(await safe_to_merge.ballot("diff"), Ballot[bool])
+
     await summarize(3)  # type: ignore[arg-type]
+    await safe_to_merge(3)  # type: ignore[arg-type]
     await summarize("doc", word=3)  # type: ignore[call-arg]
     await synthesize("not a list")  # type: ignore[arg-type]
