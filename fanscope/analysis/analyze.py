@@ -121,28 +121,44 @@ def _owner(trace: Trace, span_id: str, cache: dict[str, str]) -> str:
 
 
 def _queue_on_path(trace: Trace, segments: Sequence[Segment]) -> float:
-    """Seconds of the critical path spent waiting in line.
+    """Seconds of the critical path during which the path's next work was waiting in line.
 
-    A branch's first wait is the gap before its span (``docs/conventions.md``): on the path it
-    is the parent's own segment that ends where the branch starts. Later waits are ``queue``
-    spans, whose segments count whole.
+    A branch's first wait for a slot is the gap just before its span (``docs/conventions.md``:
+    ``fanscope.queue.wait_s`` less its ``queue`` spans); later waits are ``queue`` spans. For
+    every branch on the path, its first wait is the stretch of the path just before it starts
+    (whatever span the path runs through then: the sibling holding the slot, or the fan-out
+    itself), and every ``queue`` segment on the path counts whole. The union of these
+    stretches is the answer, so overlapping waits of a chain of branches count once.
     """
     eff = effective_intervals(trace)
-    ends = {(s.span_id, s.end): s for s in segments}
-    on_path = {s.span_id for s in segments}
-    total = 0
-    for sid in on_path:
-        if sid == VIRTUAL_ROOT:
+    spans = trace.spans
+    stretches: list[tuple[int, int]] = []
+    for sid in {s.span_id for s in segments}:
+        if sid == VIRTUAL_ROOT or sid not in eff or spans[sid].attr_str(A.ROLE) != A.ROLE_BRANCH:
             continue
-        span = trace.spans[sid]
-        role = span.attr_str(A.ROLE)
-        if role == A.ROLE_QUEUE:
-            total += sum(s.duration for s in segments if s.span_id == sid)
-        elif role == A.ROLE_BRANCH and sid in eff:
+        later_waits = sum(
+            spans[k].duration
+            for k in trace.children.get(sid, ())
+            if spans[k].attr_str(A.ROLE) == A.ROLE_QUEUE
+        )
+        first_wait = int(queue_wait(trace, sid) * NS) - later_waits
+        if first_wait > 0:
+            start = eff[sid][0]
             parent = trace.parent(sid)
-            seg = ends.get((parent or "", eff[sid][0]))
-            if seg is not None:
-                total += min(seg.duration, int(queue_wait(trace, sid) * NS))
+            floor = eff[parent][0] if parent is not None and parent in eff else trace.start
+            stretches.append((max(floor, start - first_wait), start))
+    stretches += [
+        (s.start, s.end)
+        for s in segments
+        if s.span_id and spans[s.span_id].attr_str(A.ROLE) == A.ROLE_QUEUE
+    ]
+    total, reached = 0, None
+    for lo, hi in sorted(stretches):
+        if reached is not None and lo < reached:
+            lo = reached
+        if hi > lo:
+            total += hi - lo
+        reached = hi if reached is None else max(reached, hi)
     return total / NS
 
 

@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from fanscope import traced
 from fanscope.analysis import analyze, from_readable_spans
+from fanscope.analysis.model import Span
 from fanscope.analysis.report import markdown, text
 from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
@@ -175,3 +176,36 @@ async def test_four_traced_steps_then_one_using_their_answers_from_the_real_sdk(
     assert after["step"]["name"] == "synthesize"
     assert sorted(s["name"] for s in after["after"]) == sorted(f"fetch_{k}" for k in latency)
     assert report.whatif == pytest.approx(max(latency.values()) + 0.01, rel=0.25)
+
+
+def _capped_fanout() -> list[Span]:
+    root = span("agent", 0, 40, fanscope__role="step")
+    fan = span("map f", 0, 30, root, fanscope__role="fanout", fanscope__fanout__max_concurrency=1)
+    branches = [
+        span("f", i * 10, i * 10 + 10, fan, fanscope__role="branch", fanscope__branch__index=i,
+             fanscope__queue__wait_s=i * 0.010)
+        for i in range(3)
+    ]  # fmt: skip
+    return [root, fan, *branches]
+
+
+def test_waiting_behind_a_cap_on_the_path_counts_each_stretch_once() -> None:
+    # cap 1: f[1] waited 0-10 ms while f[0] ran, f[2] waited 0-20 ms while f[0] and f[1] ran;
+    # the path runs f[0], f[1], f[2], and 0-20 ms of it was f[2] waiting in line
+    report = analyze(_capped_fanout()).traces[0]
+    assert [s["name"] for s in report.critical_path] == ["f[0]", "f[1]", "f[2]", "agent"]
+    assert report.queue_wait_total == pytest.approx(0.030)
+    assert report.queue_wait_on_path == pytest.approx(0.020)
+    assert report.queue_wait_share == pytest.approx(0.020 / 0.040)
+
+
+def test_a_wait_before_a_retry_is_a_queue_span_counted_whole() -> None:
+    spans = _capped_fanout()
+    last = spans[-1]
+    last.end = 40_000_000
+    spans[0].end = spans[1].end = 40_000_000
+    last.attributes["fanscope.queue.wait_s"] = 0.025
+    spans.append(span("queue wait", 25, 30, last, fanscope__role="queue"))
+    report = analyze(spans).traces[0]
+    # first wait 25 - 5 = 20 ms before f[2] starts, then 5 ms in the queue span
+    assert report.queue_wait_on_path == pytest.approx(0.025)
