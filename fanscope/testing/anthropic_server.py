@@ -129,12 +129,48 @@ def text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(
-            str(b.get("text", ""))
-            for b in content
-            if isinstance(b, dict) and b.get("type") == "text"
-        )
+        parts = []
+        for block in content:
+            if isinstance(block, dict) and block.get("type") == "text":
+                parts.append(str(block.get("text", "")))
+            elif isinstance(block, dict) and block.get("type") == "tool_result":
+                parts.append(text_of(block.get("content", "")))
+        return " ".join(parts)
     return ""
+
+
+def tool_call_for(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``tool_use`` block the stand-in answers with, or None for a text answer.
+
+    Like an agent's model: given ``tools``, it calls one (the one ``tool_choice`` names, else
+    the first) unless the last message already brings a tool result or ``tool_choice`` is
+    ``none``. Each string property of the tool's input schema gets the first words of the
+    last message, so the call's input visibly comes from the prompt.
+    """
+    tools = body.get("tools")
+    choice = body.get("tool_choice") or {}
+    if not isinstance(tools, list) or not tools or choice.get("type") == "none":
+        return None
+    last = body["messages"][-1]
+    content = last.get("content")
+    if isinstance(content, list) and any(
+        isinstance(b, dict) and b.get("type") == "tool_result" for b in content
+    ):
+        return None
+    named = [t for t in tools if isinstance(t, dict) and t.get("name") == choice.get("name")]
+    tool = named[0] if named else tools[0]
+    if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+        return None
+    topic = " ".join(text_of(content).split()[:6]) or "the request"
+    schema = tool.get("input_schema") or {}
+    properties = schema.get("properties") or {}
+    arguments = {
+        name: topic
+        for name, spec in properties.items()
+        if isinstance(spec, dict) and spec.get("type", "string") == "string"
+    }
+    digest = hashlib.sha256(f"{tool['name']}\n{topic}".encode()).hexdigest()[:24]
+    return {"type": "tool_use", "id": f"toolu_{digest}", "name": tool["name"], "input": arguments}
 
 
 def reply_for(model: str, system: str, messages: list[dict[str, Any]], max_tokens: int) -> str:
@@ -418,12 +454,17 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
             messages = body["messages"]
             system = text_of(body.get("system", ""))
             text = reply_for(model, system, messages, int(body["max_tokens"]))
+            tool_call = tool_call_for(body)
+            block: dict[str, Any] = tool_call or {"type": "text", "text": text}
+            said = json.dumps(tool_call["input"]) if tool_call else text
             cached, rest = _cached_prefix(body)
             written, read = server._cache(model, cached)
             input_tokens = tokens(rest) if rest.strip() else 0
-            output_tokens = tokens(text)
-            message_id = "msg_" + hashlib.sha256(text.encode()).hexdigest()[:24]
+            output_tokens = tokens(said)
+            message_id = "msg_" + hashlib.sha256(said.encode()).hexdigest()[:24]
             stop_reason = "end_turn" if output_tokens < int(body["max_tokens"]) else "max_tokens"
+            if tool_call:
+                stop_reason = "tool_use"
             usage = {
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
@@ -440,7 +481,7 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                         "type": "message",
                         "role": "assistant",
                         "model": model,
-                        "content": [{"type": "text", "text": text}],
+                        "content": [block],
                         "stop_reason": stop_reason,
                         "stop_sequence": None,
                         "usage": usage,
@@ -467,20 +508,28 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                 "usage": {**usage, "output_tokens": 1},
             }
             self._event("message_start", {"type": "message_start", "message": start})
+            empty = {**block, "input": {}} if tool_call else {"type": "text", "text": ""}
             self._event(
                 "content_block_start",
-                {"type": "content_block_start", "index": 0,
-                 "content_block": {"type": "text", "text": ""}},
-            )  # fmt: skip
+                {"type": "content_block_start", "index": 0, "content_block": empty},
+            )
             self._event("ping", {"type": "ping"})
-            words = text.split(" ")
-            for i in range(0, len(words), 4):
-                piece = " ".join(words[i : i + 4]) + (" " if i + 4 < len(words) else "")
+            if tool_call:  # the input arrives as pieces of its JSON, as the API sends it
+                step = max(1, len(said) // 3)
+                pieces = [said[i : i + step] for i in range(0, len(said), step)]
+                deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
+            else:
+                words = text.split(" ")
+                deltas = [
+                    {"type": "text_delta",
+                     "text": " ".join(words[i : i + 4]) + (" " if i + 4 < len(words) else "")}
+                    for i in range(0, len(words), 4)
+                ]  # fmt: skip
+            for i, delta in enumerate(deltas):
                 self._event(
                     "content_block_delta",
-                    {"type": "content_block_delta", "index": 0,
-                     "delta": {"type": "text_delta", "text": piece}},
-                )  # fmt: skip
+                    {"type": "content_block_delta", "index": 0, "delta": delta},
+                )
                 if i == 0 and server._cut_stream():
                     error = {"type": "overloaded_error", "message": "Overloaded"}
                     self._event("error", {"type": "error", "error": error})

@@ -464,3 +464,80 @@ def test_with_no_global_provider_a_fanscope_capture_still_sees_each_call(tmp_pat
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "ok"
+
+
+# -- tool use: the data flow of an agent loop ---------------------------------------------------
+
+TOOLS: Any = [
+    {
+        "name": "search_filings",
+        "description": "Search regulatory filings",
+        "input_schema": {
+            "type": "object",
+            "properties": {"query": {"type": "string"}},
+            "required": ["query"],
+        },
+    }
+]
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["create", "stream"])
+@BOTH
+def test_a_tool_call_and_its_result_link_the_loop_through_fingerprints(
+    instrumented: AnthropicInstrumentor,
+    exporter: InMemorySpanExporter,
+    sdk_telemetry: bool,
+    streamed: bool,
+) -> None:
+    from fanscope import traced
+
+    @traced
+    async def search_filings(query: str) -> str:
+        return f"Three filings mention {query}: a 10-K, an 8-K and a proxy statement."
+
+    async def loop(client: anthropic.AsyncAnthropic) -> str:
+        ask: Any = [{"role": "user", "content": "Which ACME filings mention the new plant?"}]
+        if streamed:
+            async with client.messages.stream(
+                model=MODEL, max_tokens=200, messages=ask, tools=TOOLS
+            ) as stream:
+                first = await stream.get_final_message()
+        else:
+            first = await client.messages.create(
+                model=MODEL, max_tokens=200, messages=ask, tools=TOOLS
+            )
+        assert first.stop_reason == "tool_use"
+        (use,) = [b for b in first.content if b.type == "tool_use"]
+        found = await search_filings(**use.input)  # type: ignore[arg-type]
+        follow_up: Any = [
+            *ask,
+            {"role": "assistant", "content": first.content},
+            {
+                "role": "user",
+                "content": [{"type": "tool_result", "tool_use_id": use.id, "content": found}],
+            },
+        ]
+        final = await client.messages.create(
+            model=MODEL, max_tokens=200, messages=follow_up, tools=TOOLS
+        )
+        assert final.stop_reason == "end_turn"
+        return final.content[0].text  # type: ignore[union-attr]
+
+    async def run(url: str) -> None:
+        client = anthropic.AsyncAnthropic(
+            base_url=url, api_key=KEY, open_telemetry=options(sdk_telemetry)
+        )
+        await loop(client)
+        await client.close()
+
+    with AnthropicStandIn() as server:
+        asyncio.run(run(server.url))
+    calls = sorted(genai(exporter), key=lambda s: s.start_time or 0)
+    (step,) = [s for s in exporter.get_finished_spans() if s.name == "search_filings"]
+    assert len(calls) == 2
+    first, final = (dict(s.attributes or {}) for s in calls)
+    tool = dict(step.attributes or {})
+    assert first[G.RESPONSE_FINISH_REASONS] == ("tool_use",)
+    # the model's tool input reached the tool step; the tool's result reached the next call
+    assert set(first[A.DATAFLOW_OUTPUTS]) & set(tool[A.DATAFLOW_INPUTS])
+    assert set(tool[A.DATAFLOW_OUTPUTS]) & set(final[A.DATAFLOW_INPUTS])

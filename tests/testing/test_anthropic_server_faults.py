@@ -129,3 +129,45 @@ def test_the_command_line_names_a_bad_argument_in_one_line() -> None:
     assert done.returncode == 2
     message = "anthropic_server: rate_limit_share must be between 0 and 1 (got 2.0)"
     assert done.stderr.strip() == message
+
+
+def test_given_tools_the_stand_in_calls_one_until_a_result_comes_back() -> None:
+    tools: Any = [
+        {"name": "lookup", "input_schema": {"type": "object",
+                                            "properties": {"q": {"type": "string"}}}},
+        {"name": "fetch", "input_schema": {"type": "object",
+                                           "properties": {"url": {"type": "string"},
+                                                          "n": {"type": "integer"}}}},
+    ]  # fmt: skip
+    with (
+        AnthropicStandIn() as server,
+        anthropic.Anthropic(base_url=server.url, api_key="k") as client,
+    ):
+        called = client.messages.create(model=MODEL, max_tokens=99, messages=ASK, tools=tools)
+        named = client.messages.create(
+            model=MODEL, max_tokens=99, messages=ASK, tools=tools,
+            tool_choice={"type": "tool", "name": "fetch"},
+        )  # fmt: skip
+        with client.messages.stream(
+            model=MODEL, max_tokens=99, messages=ASK, tools=tools
+        ) as stream:
+            streamed = stream.get_final_message()
+        declined = client.messages.create(
+            model=MODEL, max_tokens=99, messages=ASK, tools=tools, tool_choice={"type": "none"}
+        )
+        (use,) = called.content
+        assert use.type == "tool_use" and called.stop_reason == "tool_use"
+        assert use.name == "lookup" and use.input == {"q": "Summarize ACME's quarter"}
+        assert named.content[0].type == "tool_use" and named.content[0].input == {
+            "url": "Summarize ACME's quarter"
+        }
+        assert streamed.content[0].type == "tool_use" and streamed.content[0].input == use.input
+        assert declined.content[0].type == "text" and declined.stop_reason == "end_turn"
+        result: Any = [
+            *ASK,
+            {"role": "assistant", "content": called.content},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": use.id, "content": "ACME grew 12%"}]},
+        ]  # fmt: skip
+        answer = client.messages.create(model=MODEL, max_tokens=99, messages=result, tools=tools)
+        assert answer.content[0].type == "text" and answer.stop_reason == "end_turn"

@@ -65,17 +65,27 @@ def set_capture_content(value: bool | None) -> None:
 
 
 def _text(content: Any) -> str:
+    """The text of a message's content: text blocks, and the text of tool results (what a
+    tool step returned and the agent passes back, so its data flow is seen)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
         parts = []
         for block in content:
-            if isinstance(block, Mapping) and block.get("type") == "text":
-                parts.append(str(block.get("text", "")))
-            elif getattr(block, "type", None) == "text":
-                parts.append(str(getattr(block, "text", "")))
-        return "\n".join(parts)
+            kind = _field(block, "type")
+            if kind == "text":
+                parts.append(str(_field(block, "text") or ""))
+            elif kind == "tool_result":
+                parts.append(_text(_field(block, "content")))
+        return "\n".join(p for p in parts if p)
     return ""
+
+
+def _tool_calls(content: Any) -> list[Any]:
+    """The ``tool_use`` blocks of a response's content."""
+    if not isinstance(content, list):
+        return []
+    return [b for b in content if _field(b, "type") == "tool_use"]
 
 
 def _field(value: Any, name: str) -> Any:
@@ -112,6 +122,8 @@ class Call:
     response_model: str | None = None
     finished: bool = False
     resends: int = 0  # HTTP attempts the client retried inside this call
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # name, id, input
+    _tool_json: dict[int, tuple[dict[str, Any], list[str]]] = field(default_factory=dict)
 
     @property
     def model(self) -> str:
@@ -160,7 +172,12 @@ class Call:
         self.response_model = _field(message, "model")
         self.finish = _field(message, "stop_reason")
         self.take_usage(_field(message, "usage"))
-        self.text = [_text(_field(message, "content"))]
+        content = _field(message, "content")
+        self.text = [_text(content)]
+        self.tool_calls = [
+            {"id": _field(b, "id"), "name": _field(b, "name"), "input": _field(b, "input")}
+            for b in _tool_calls(content)
+        ]
 
     def take_usage(self, usage: Any) -> None:
         """Keep the token counts ``usage`` gives (a ``message_delta`` repeats them, final)."""
@@ -175,12 +192,27 @@ class Call:
         if kind == "message_start":
             self.take_message(getattr(event, "message", None))
             self.text = []
+        elif kind == "content_block_start":
+            block = getattr(event, "content_block", None)
+            if getattr(block, "type", None) == "tool_use":
+                call = {"id": getattr(block, "id", None), "name": getattr(block, "name", None)}
+                self._tool_json[int(getattr(event, "index", 0))] = (call, [])
         elif kind == "content_block_delta":
             delta = getattr(event, "delta", None)
-            if getattr(delta, "type", None) == "text_delta":
+            delta_kind = getattr(delta, "type", None)
+            if delta_kind == "text_delta":
                 if self.first_token is None:
                     self.first_token = time.monotonic() - self.started
                 self.text.append(str(getattr(delta, "text", "")))
+            elif delta_kind == "input_json_delta":
+                _, pieces = self._tool_json.get(int(getattr(event, "index", 0)), ({}, []))
+                pieces.append(str(getattr(delta, "partial_json", "")))
+        elif kind == "content_block_stop":
+            started = self._tool_json.pop(int(getattr(event, "index", 0)), None)
+            if started is not None:
+                call, pieces = started
+                call["input"] = json.loads("".join(pieces) or "{}")
+                self.tool_calls.append(call)
         elif kind == "message_delta":
             self.finish = getattr(getattr(event, "delta", None), "stop_reason", None) or self.finish
             self.take_usage(getattr(event, "usage", None))
@@ -215,15 +247,23 @@ class Call:
             if self.own:  # the SDK's span measures its own, from the start of its call
                 attrs[G.TIME_TO_FIRST_CHUNK] = self.first_token
         text = "".join(self.text)
-        if text and fingerprint.is_enabled():
-            prints = fingerprint.outputs_of(text)
+        if (text or self.tool_calls) and fingerprint.is_enabled():
+            # the answer's text, and the inputs of the tools it asks for: a tool step that
+            # is run with them is seen as depending on this call
+            inputs = [c.get("input") for c in self.tool_calls]
+            prints = fingerprint.outputs_of((text, *inputs) if inputs else text)
             if prints:
                 attrs[A.DATAFLOW_OUTPUTS] = prints
-        if text and capture_content():
+        if (text or self.tool_calls) and capture_content():
+            parts: list[dict[str, Any]] = [{"type": "text", "content": text}] if text else []
+            parts += [
+                {"type": "tool_call", "id": c.get("id"), "name": c.get("name"),
+                 "arguments": c.get("input")}
+                for c in self.tool_calls
+            ]  # fmt: skip
             attrs[G.OUTPUT_MESSAGES] = json.dumps(
-                [{"role": "assistant", "parts": [{"type": "text", "content": text}],
-                  "finish_reason": self.finish}]
-            )  # fmt: skip
+                [{"role": "assistant", "parts": parts, "finish_reason": self.finish}]
+            )
         return attrs
 
     def record_response(self, span: Span | None) -> None:
