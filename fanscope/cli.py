@@ -92,8 +92,16 @@ def _read(files: Sequence[str], trace_id: str | None = None) -> dict[str, Any]:
     finally:
         gc.enable()
     if not report.traces:
-        what = f"no trace with id {trace_id}" if trace_id else "no spans"
-        raise FanscopeError(f"{', '.join(files)}: {what} to analyse")
+        where = ", ".join(files)
+        if trace_id and result.spans:
+            found = len({s.trace_id for s in result.spans})
+            raise FanscopeError(
+                f"{where}: no trace with id {trace_id} to analyse ({found} other trace(s) "
+                "there; run without --trace-id to list them)"
+            )
+        raise FanscopeError(
+            f"{where}: no spans to analyse; record some with fanscope.configure(trace_file=...)"
+        )
     return report.to_dict()
 
 

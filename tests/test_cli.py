@@ -243,3 +243,15 @@ def test_convert_to_otlp_keeps_links_which_jaeger_json_cannot_hold(tmp_path: Pat
     assert main(["convert", str(source), "--to", "otlp", "-o", str(out)]) == 0
     linked = [s.links for s in read_file(out).spans if s.links]
     assert linked == [[(spans[0].trace_id, spans[1].span_id)]]
+
+
+def test_a_file_with_no_spans_exits_2_saying_how_to_record_some(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_text('{"resourceSpans": []}\n')
+    assert main(["analyze", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"fanscope: {path}: no spans to analyse; record some with " + (
+        "fanscope.configure(trace_file=...)\n"
+    )
