@@ -209,3 +209,17 @@ def test_a_wait_before_a_retry_is_a_queue_span_counted_whole() -> None:
     report = analyze(spans).traces[0]
     # first wait 25 - 5 = 20 ms before f[2] starts, then 5 ms in the queue span
     assert report.queue_wait_on_path == pytest.approx(0.025)
+
+
+def test_a_trace_of_zero_durations_says_so_instead_of_an_empty_path() -> None:
+    root = span("root", 5, 5)
+    report = analyze([root, span("child", 5, 5, root)]).to_dict()
+    assert report["traces"][0]["critical_path"] == []
+    assert "(none: every span of this trace has zero duration)" in text.render(report)
+
+
+def test_a_path_of_many_equal_small_steps_still_shows_its_longest_rows() -> None:
+    root = span("root", 0, 1000)
+    steps = [span(f"step{i}", i, i + 1, root) for i in range(1000)]
+    rows = text.path_rows(analyze([root, *steps]).to_dict()["traces"][0])
+    assert [name for name, _ in rows] == [f"step{i}" for i in range(12)]

@@ -35,9 +35,11 @@ def path_rows(trace: dict[str, Any], limit: int = MAX_PATH_ROWS) -> list[tuple[s
         else:
             merged.append((name, seg["duration"]))
     total = sum(d for _, d in merged)
-    kept = sorted(merged, key=lambda row: -row[1])[:limit]
-    cut = max(min((d for _, d in kept), default=0.0), total * 0.005)
-    return [row for row in merged if row[1] >= cut and row[1] > 0][:limit]
+    longest = sorted(range(len(merged)), key=lambda i: -merged[i][1])[:limit]
+    # rows under 0.5% of the total are noise, unless nothing else is left to show
+    kept = [i for i in longest if merged[i][1] > 0 and merged[i][1] >= total * 0.005]
+    kept = kept or [i for i in longest if merged[i][1] > 0]
+    return [merged[i] for i in sorted(kept)]
 
 
 def opportunity_sentence(o: dict[str, Any]) -> str:
@@ -55,9 +57,12 @@ def render_trace(t: dict[str, Any]) -> list[str]:
         f"total {seconds(t['duration'])}  ({t['spans']} spans)"
     ]
     lines.append("  critical path (own time on the path)")
-    for name, duration in path_rows(t):
+    rows = path_rows(t)
+    for name, duration in rows:
         part = duration / t["duration"] if t["duration"] else 0.0
         lines.append(f"    {name[:NAME]:<{NAME}} {seconds(duration):>10}  {share(part):>4}")
+    if not rows:
+        lines.append("    (none: every span of this trace has zero duration)")
     slow = [f for f in t["fanouts"] if f["branches"] >= 2]
     if slow:
         lines.append("  slowest branches")
