@@ -541,3 +541,24 @@ def test_a_tool_call_and_its_result_link_the_loop_through_fingerprints(
     # the model's tool input reached the tool step; the tool's result reached the next call
     assert set(first[A.DATAFLOW_OUTPUTS]) & set(tool[A.DATAFLOW_INPUTS])
     assert set(tool[A.DATAFLOW_OUTPUTS]) & set(final[A.DATAFLOW_INPUTS])
+
+
+@BOTH
+def test_messages_given_as_a_generator_still_reach_the_api_and_the_span(
+    instrumented: AnthropicInstrumentor, exporter: InMemorySpanExporter, sdk_telemetry: bool
+) -> None:
+    def history() -> Iterator[Any]:
+        yield {"role": "user", "content": "Summarize the ACME quarter for the board"}
+
+    with (
+        AnthropicStandIn() as server,
+        anthropic.Anthropic(
+            base_url=server.url, api_key=KEY, open_telemetry=options(sdk_telemetry)
+        ) as client,
+    ):
+        answer = client.messages.create(model=MODEL, max_tokens=50, messages=history())
+        with client.messages.stream(model=MODEL, max_tokens=50, messages=history()) as stream:
+            streamed = stream.get_final_text()
+    assert answer.content[0].text.startswith("On Summarize the ACME")  # type: ignore[union-attr]
+    assert streamed.startswith("On Summarize the ACME")
+    assert all((s.attributes or {})[A.DATAFLOW_INPUTS] for s in genai(exporter))

@@ -33,7 +33,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,7 +150,9 @@ class Call:
             attrs[G.REQUEST_STOP_SEQUENCES] = stops
         if kw.get("stream") is True:
             attrs[G.REQUEST_STREAM] = True
-        messages = kw.get("messages") or []
+        messages = kw.get("messages")
+        if not isinstance(messages, list | tuple):
+            messages = []
         texts = [_text(m.get("content")) for m in messages if isinstance(m, Mapping)]
         system = _text(kw.get("system"))
         if fingerprint.is_enabled():
@@ -394,7 +396,17 @@ def _safely(hook: Callable[[], None]) -> None:
 # -- wrappers of the Messages methods ----------------------------------------------------------
 
 
+def _materialize(kwargs: dict[str, Any]) -> None:
+    """Turn one-shot iterables the SDK accepts (a generator of messages) into lists, in the
+    call's own arguments: reading them for the span must not leave the request empty."""
+    for key in ("messages", "system"):
+        value = kwargs.get(key)
+        if isinstance(value, Iterable) and not isinstance(value, list | tuple | str | Mapping):
+            kwargs[key] = list(value)
+
+
 def _begin(instance: Any, kwargs: Any) -> tuple[Call, contextvars.Token[Call | None]]:
+    _materialize(kwargs)
     call = Call(dict(kwargs))
     if not _sdk_traces_on(instance):
         _safely(lambda: _start_own(call))
@@ -461,6 +473,7 @@ def _is_stream(value: Any) -> bool:
 
 def stream_manager(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """``messages.stream(...)``: the request is made when the manager is entered."""
+    _materialize(kwargs)
     quiet = _quiet_others(instance, "stream", stream_manager)
     try:
         manager = wrapped(*args, **kwargs)
