@@ -562,3 +562,31 @@ def test_messages_given_as_a_generator_still_reach_the_api_and_the_span(
     assert answer.content[0].text.startswith("On Summarize the ACME")  # type: ignore[union-attr]
     assert streamed.startswith("On Summarize the ACME")
     assert all((s.attributes or {})[A.DATAFLOW_INPUTS] for s in genai(exporter))
+
+
+async def test_a_cancelled_call_ends_its_span_without_an_error_status(
+    instrumented: AnthropicInstrumentor, exporter: InMemorySpanExporter
+) -> None:
+    import threading
+
+    reached = threading.Event()
+
+    def slow(model: str, rng: Any) -> float:
+        reached.set()  # the request is at the server: cancel it while it waits
+        return 2.0
+
+    with AnthropicStandIn(latency=slow) as server:
+        client = anthropic.AsyncAnthropic(
+            base_url=server.url, api_key=KEY, open_telemetry=options(False)
+        )
+        task = asyncio.ensure_future(
+            client.messages.create(model=MODEL, max_tokens=50, messages=ASK)
+        )
+        assert await asyncio.to_thread(reached.wait, 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await client.close()
+    (span,) = genai(exporter)
+    assert span.status.status_code.name == "UNSET"
+    assert G.ERROR_TYPE not in (span.attributes or {})

@@ -278,14 +278,20 @@ class Call:
             return
         self.finished = True
         span = self.span
-        if self.resends:
-            span.set_attribute(G.RESEND_COUNT, self.resends)
-        if error is not None:
-            record_call_error(span, error)
-        else:
-            self.record_response(span)
-            span.set_status(Status(StatusCode.OK))
-        span.end()
+        try:
+            if self.resends:
+                span.set_attribute(G.RESEND_COUNT, self.resends)
+            if isinstance(error, Exception):
+                record_call_error(span, error)
+            elif error is None:
+                self.record_response(span)
+                span.set_status(Status(StatusCode.OK))
+            # else a cancellation (or an interrupt): the caller stopped the call; an outcome,
+            # not an error, so the status stays unset, as on the SDK's own span
+        except Exception:
+            log.debug("fanscope could not record a call on its span", exc_info=True)
+        finally:
+            span.end()
 
 
 def record_call_error(span: Span, error: BaseException) -> None:
