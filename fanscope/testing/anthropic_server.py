@@ -102,6 +102,7 @@ class Stats:
     statuses: dict[int, int] = field(default_factory=dict)
     models: dict[str, int] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)  # only with record=True
+    token_counts: int = 0  # POST /v1/messages/count_tokens answered
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +113,7 @@ class Stats:
             "peak_concurrency": self.peak_concurrency,
             "statuses": {str(k): v for k, v in self.statuses.items()},
             "models": dict(self.models),
+            "token_counts": self.token_counts,
         }
 
 
@@ -410,16 +412,23 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length) if length else b""
-            if self.path.split("?")[0] != "/v1/messages":
+            path = self.path.split("?")[0]
+            if path not in ("/v1/messages", "/v1/messages/count_tokens"):
                 self._error(404, f"Not found: {self.path}")
                 return
             if not self.headers.get("x-api-key") and not self.headers.get("authorization"):
                 self._error(401, "x-api-key header is required")
                 return
+            if not self.headers.get("anthropic-version"):
+                self._error(400, "anthropic-version: header is required")
+                return
             try:
                 body = json.loads(raw or b"{}")
             except ValueError:
                 self._error(400, "The request body is not valid JSON.")
+                return
+            if path.endswith("/count_tokens"):
+                self._count_tokens(body)
                 return
             problem = _check(body)
             if problem:
@@ -449,6 +458,18 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                 self._answer(body, model)
             finally:
                 server._leave()
+
+        def _count_tokens(self, body: Any) -> None:
+            """``POST /v1/messages/count_tokens``: the input tokens a Messages call would use."""
+            problem = _check({"max_tokens": 1, **body} if isinstance(body, dict) else body)
+            if problem:
+                self._error(400, problem)
+                return
+            with server._lock:
+                server.stats.token_counts += 1
+            text = text_of(body.get("system", "")) + " "
+            text += " ".join(text_of(m.get("content")) for m in body["messages"])
+            self._send_json(200, {"input_tokens": tokens(text)})
 
         def _answer(self, body: dict[str, Any], model: str) -> None:
             messages = body["messages"]

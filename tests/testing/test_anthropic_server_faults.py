@@ -171,3 +171,37 @@ def test_given_tools_the_stand_in_calls_one_until_a_result_comes_back() -> None:
         ]  # fmt: skip
         answer = client.messages.create(model=MODEL, max_tokens=99, messages=result, tools=tools)
         assert answer.content[0].type == "text" and answer.stop_reason == "end_turn"
+
+
+def test_count_tokens_answers_what_a_call_would_use() -> None:
+    with (
+        AnthropicStandIn() as server,
+        anthropic.Anthropic(base_url=server.url, api_key="k") as client,
+    ):
+        counted = client.messages.count_tokens(model=MODEL, messages=ASK)
+        used = client.messages.create(model=MODEL, max_tokens=20, messages=ASK).usage
+        with pytest.raises(anthropic.BadRequestError, match="at least one message is required"):
+            client.messages.count_tokens(model=MODEL, messages=None)  # type: ignore[arg-type]
+    assert counted.input_tokens == used.input_tokens > 0
+    assert server.stats.token_counts == 1 and server.stats.requests == 1
+
+
+def test_a_request_without_an_api_version_is_refused_as_the_api_does() -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    with AnthropicStandIn() as server:
+        request = urllib.request.Request(
+            f"{server.url}/v1/messages", data=b"{}", method="POST",
+            headers={"content-type": "application/json", "x-api-key": "k"},
+        )  # fmt: skip
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(request, timeout=5)
+        body = json.load(info.value)
+        info.value.close()
+    assert info.value.code == 400
+    assert body["error"] == {
+        "type": "invalid_request_error",
+        "message": "anthropic-version: header is required",
+    }
