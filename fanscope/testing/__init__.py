@@ -1,1 +1,14 @@
-"""fanscope.testing."""
+"""Test helpers: a local stand-in for the Anthropic Messages API (stdlib only, no ``anthropic``).
+
+    from fanscope.testing import AnthropicStandIn, lognormal
+
+    with AnthropicStandIn(latency=0.05, rate_limit_share=0.3, retry_after=0.02) as server:
+        client = anthropic.AsyncAnthropic(base_url=server.url, api_key="test")
+
+See :mod:`fanscope.testing.anthropic_server` and ``docs/anthropic.md``; in pytest, the
+``anthropic_stand_in`` fixture of fanscope's plugin starts one per test.
+"""
+
+from fanscope.testing.anthropic_server import Answer, AnthropicStandIn, Stats, lognormal
+
+__all__ = ["Answer", "AnthropicStandIn", "Stats", "lognormal"]

@@ -205,3 +205,12 @@ def test_a_request_without_an_api_version_is_refused_as_the_api_does() -> None:
         "type": "invalid_request_error",
         "message": "anthropic-version: header is required",
     }
+
+
+def test_the_testing_package_exports_the_stand_in_without_importing_anthropic() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, fanscope.testing as t; print(sorted(t.__all__), 'anthropic' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "['Answer', 'AnthropicStandIn', 'Stats', 'lognormal'] False"
