@@ -15,12 +15,16 @@
 * While a call runs, OpenTelemetry's "suppress instrumentation" context key is set, so another
   Anthropic instrumentation that honours it (as the OpenTelemetry contrib ones do) and that
   wraps the method inside ours makes no second span. One that wraps outside ours cannot be
-  silenced from here; the first such call logs a warning naming the other span.
+  silenced from here; the first such call logs a warning naming the other wrapper.
 
 Streams (``create(stream=True)`` and ``messages.stream()``) are followed event by event: the
-first text delta sets the time to first token, the final events the finish reason and usage;
-our own span ends when the stream is consumed or closed. Nothing here may break a call: every
-hook swallows its own errors (and logs them at debug level).
+first text delta sets the time to first token, ``tool_use`` blocks are rebuilt from their
+``input_json_delta`` pieces, the final events give the finish reason and usage; our own span
+ends when the stream is consumed, closed or dropped. Data-flow fingerprints cover the prompt
+(system, message text, tool results) and the answer (text, and the inputs of the tools it
+calls), so an agent loop's model -> tool -> model links are seen. Nothing here may break a
+call: every hook swallows its own errors (and logs them at debug level), and one-shot
+iterables in the arguments are made lists before anything reads them.
 """
 
 from __future__ import annotations
