@@ -590,3 +590,30 @@ async def test_a_cancelled_call_ends_its_span_without_an_error_status(
     (span,) = genai(exporter)
     assert span.status.status_code.name == "UNSET"
     assert G.ERROR_TYPE not in (span.attributes or {})
+
+
+@BOTH
+def test_timeouts_and_refused_connections_are_named_alike_in_both_settings(
+    instrumented: AnthropicInstrumentor, exporter: InMemorySpanExporter, sdk_telemetry: bool
+) -> None:
+    with AnthropicStandIn(latency=1.0) as slow:
+        with (
+            anthropic.Anthropic(
+                base_url=slow.url, api_key=KEY, max_retries=0, timeout=0.05,
+                open_telemetry=options(sdk_telemetry),
+            ) as client,
+            pytest.raises(anthropic.APITimeoutError),
+        ):  # fmt: skip
+            client.messages.create(model=MODEL, max_tokens=5, messages=ASK)
+        url = slow.url
+    with (
+        anthropic.Anthropic(
+            base_url=url, api_key=KEY, max_retries=0, open_telemetry=options(sdk_telemetry)
+        ) as client,
+        pytest.raises(anthropic.APIConnectionError),
+    ):
+        client.messages.create(model=MODEL, max_tokens=5, messages=ASK)
+    spans = sorted(genai(exporter), key=lambda s: s.start_time or 0)
+    kinds = [(s.attributes or {})[G.ERROR_TYPE] for s in spans]
+    assert kinds == ["client_timeout_error", "connection_error"]
+    assert all(not s.status.is_ok for s in spans)

@@ -298,14 +298,28 @@ class Call:
             span.end()
 
 
-def record_call_error(span: Span, error: BaseException) -> None:
-    """The API's own error type (``rate_limit_error``) when it gave one, as the SDK's span does."""
-    status = getattr(error, "status_code", None)
+def error_type(error: BaseException) -> str:
+    """``error.type`` with the SDK's own values, so both settings name an error alike: the
+    API's error type (``rate_limit_error``), ``client_timeout_error``, ``connection_error``,
+    the HTTP status, else the exception's class."""
     body = getattr(error, "body", None)
     kind = body.get("error", {}).get("type") if isinstance(body, dict) else None
-    attrs: dict[str, Any] = {
-        G.ERROR_TYPE: kind if isinstance(kind, str) else type(error).__qualname__
-    }
+    if isinstance(kind, str):
+        return kind
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if "APITimeoutError" in names:
+        return "client_timeout_error"
+    if "APIConnectionError" in names:
+        return "connection_error"
+    status = getattr(error, "status_code", None)
+    if isinstance(status, int) and status >= 400:
+        return str(status)
+    return type(error).__qualname__
+
+
+def record_call_error(span: Span, error: BaseException) -> None:
+    status = getattr(error, "status_code", None)
+    attrs: dict[str, Any] = {G.ERROR_TYPE: error_type(error)}
     if isinstance(status, int):
         attrs[G.HTTP_STATUS] = status
     span.set_attributes(attrs)
