@@ -617,3 +617,21 @@ def test_timeouts_and_refused_connections_are_named_alike_in_both_settings(
     kinds = [(s.attributes or {})[G.ERROR_TYPE] for s in spans]
     assert kinds == ["client_timeout_error", "connection_error"]
     assert all(not s.status.is_ok for s in spans)
+
+
+def test_without_the_anthropic_extra_configure_says_what_to_install(tmp_path: Any) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['opentelemetry.instrumentation'] = None\n"  # not installed
+        "import fanscope\n"
+        f"fanscope.configure(service_name='app', trace_file={str(tmp_path / 't.jsonl')!r})\n"
+        "from fanscope.integrations.anthropic import AnthropicInstrumentor\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    hint = "pip install 'fanscope[anthropic]'"
+    assert lines[0].startswith("fanscope: the Anthropic instrumentation needs") and hint in lines[0]
+    assert lines[-1].startswith("ImportError: fanscope:") and hint in lines[-1]

@@ -29,16 +29,39 @@ request headers are never recorded. See ``docs/anthropic.md``.
 
 from __future__ import annotations
 
-from fanscope.integrations.anthropic.instrumentor import AnthropicInstrumentor
+import logging
+
+MISSING_EXTRA = (
+    "fanscope: the Anthropic instrumentation needs opentelemetry-instrumentation, which is "
+    "not installed, so anthropic calls get no fanscope spans; pip install 'fanscope[anthropic]'"
+)
+
+try:
+    from fanscope.integrations.anthropic.instrumentor import AnthropicInstrumentor
+except ImportError as missing:  # installed without the `anthropic` extra
+    if (missing.name or "").split(".")[:2] != ["opentelemetry", "instrumentation"]:
+        raise
+    _missing: ImportError | None = missing
+else:
+    _missing = None
 
 __all__ = ["AnthropicInstrumentor", "configure_from_fanscope"]
 
 _instrumentor: AnthropicInstrumentor | None = None
 
 
+def __getattr__(name: str) -> object:
+    if name == "AnthropicInstrumentor" and _missing is not None:
+        raise ImportError(MISSING_EXTRA) from _missing
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def configure_from_fanscope(capture_content: bool | None = None) -> None:
     """What ``fanscope.configure()`` calls: instrument once, apply the content setting."""
     global _instrumentor
+    if _missing is not None:
+        logging.getLogger("fanscope.integrations.anthropic").warning(MISSING_EXTRA)
+        return
     from fanscope.integrations.anthropic import wrappers
 
     wrappers.set_capture_content(capture_content)
