@@ -9,6 +9,21 @@ See :mod:`fanscope.testing.anthropic_server` and ``docs/anthropic.md``; in pytes
 ``anthropic_stand_in`` fixture of fanscope's plugin starts one per test.
 """
 
-from fanscope.testing.anthropic_server import Answer, AnthropicStandIn, Stats, lognormal
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fanscope.testing.anthropic_server import Answer, AnthropicStandIn, Stats, lognormal
 
 __all__ = ["Answer", "AnthropicStandIn", "Stats", "lognormal"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use, not on import: ``python -m fanscope.testing.anthropic_server``
+    # must find the module not yet imported (runpy warns otherwise).
+    if name in __all__:
+        from fanscope.testing import anthropic_server
+
+        return getattr(anthropic_server, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -211,6 +211,10 @@ def test_the_testing_package_exports_the_stand_in_without_importing_anthropic() 
     import subprocess
     import sys
 
-    code = "import sys, fanscope.testing as t; print(sorted(t.__all__), 'anthropic' in sys.modules)"
+    code = (
+        "import sys, fanscope.testing as t\n"
+        "print(sorted(t.__all__), t.AnthropicStandIn.__name__, 'anthropic' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.stdout.strip() == "['Answer', 'AnthropicStandIn', 'Stats', 'lognormal'] False"
+    expected = "['Answer', 'AnthropicStandIn', 'Stats', 'lognormal'] AnthropicStandIn False"
+    assert done.stdout.strip() == expected
