@@ -8,22 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import logging
 from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import pytest
-import wrapt
-from opentelemetry import context as otel_context
-from opentelemetry import trace
-from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import NoOpTracerProvider, SpanKind
+from opentelemetry.trace import NoOpTracerProvider
 
 from fanscope import Retry
-from fanscope.integrations.anthropic import AnthropicInstrumentor, wrappers
+from fanscope.integrations.anthropic import AnthropicInstrumentor
 from fanscope.integrations.anthropic import semconv as G
 from fanscope.sdk import attributes as A
 from fanscope.sdk.retry import default_retryable, retry_after_of
@@ -264,68 +259,6 @@ def test_a_call_whose_sdk_span_would_go_nowhere_gets_fanscopes_span(
     for span in spans:
         attrs = span.attributes or {}
         assert attrs[G.RESPONSE_FINISH_REASONS] == ("end_turn",) and attrs[A.DATAFLOW_INPUTS]
-
-
-def other_instrumentation(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    """What the OpenTelemetry contrib-style Anthropic instrumentations do around ``create``."""
-    if otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
-        return wrapped(*args, **kwargs)
-    tracer = trace.get_tracer("someone.else")
-    with tracer.start_as_current_span(
-        "anthropic.chat", kind=SpanKind.CLIENT, attributes={G.OPERATION_NAME: "chat"}
-    ):
-        return wrapped(*args, **kwargs)
-
-
-@BOTH
-def test_another_instrumentation_inside_ours_makes_no_second_span(
-    exporter: InMemorySpanExporter, sdk_telemetry: bool
-) -> None:
-    module = "anthropic.resources.messages.messages"
-    wrapt.wrap_function_wrapper(module, "Messages.create", other_instrumentation)
-    ours = AnthropicInstrumentor()
-    ours.instrument()  # after the other one: ours is outside
-    try:
-        with (
-            AnthropicStandIn() as server,
-            anthropic.Anthropic(
-                base_url=server.url, api_key=KEY, open_telemetry=options(sdk_telemetry)
-            ) as client,
-        ):
-            client.messages.create(model=MODEL, max_tokens=50, messages=ASK)
-    finally:
-        ours.uninstrument()
-        from anthropic.resources.messages.messages import Messages
-
-        unwrap(Messages, "create")
-    assert [s.name for s in exporter.get_finished_spans()] == [f"chat {MODEL}"]
-
-
-def test_another_instrumentation_outside_ours_is_named_in_a_warning(
-    instrumented: AnthropicInstrumentor,
-    exporter: InMemorySpanExporter,
-    caplog: pytest.LogCaptureFixture,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(wrappers, "_warned_outer", [])
-    module = "anthropic.resources.messages.messages"
-    wrapt.wrap_function_wrapper(module, "Messages.create", other_instrumentation)  # outside
-    try:
-        with (
-            AnthropicStandIn() as server,
-            anthropic.Anthropic(base_url=server.url, api_key=KEY) as client,
-            caplog.at_level(logging.WARNING, logger="fanscope.integrations.anthropic"),
-        ):
-            client.messages.create(model=MODEL, max_tokens=50, messages=ASK)
-            client.messages.create(model=MODEL, max_tokens=50, messages=ASK)
-    finally:
-        from anthropic.resources.messages.messages import Messages
-
-        Messages.create = Messages.create.__wrapped__  # type: ignore[method-assign]
-    warnings = [r for r in caplog.records if "another instrumentation" in r.getMessage()]
-    assert len(warnings) == 1
-    assert f"({__name__}.other_instrumentation)" in warnings[0].getMessage()
-    assert "Messages.create" in warnings[0].getMessage()
 
 
 # -- the beta Messages API ------------------------------------------------------------------
