@@ -1,4 +1,4 @@
-"""Retries, early closes, caching and other instrumentations, through the real anthropic client.
+"""Retries, streams, caching, tool use and failure modes, through the real anthropic client.
 
 Every test talks HTTP to the stand-in on 127.0.0.1; both settings of the SDK's own telemetry
 are covered where the behaviour could differ.
