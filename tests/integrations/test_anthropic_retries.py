@@ -568,3 +568,38 @@ def test_without_the_anthropic_extra_configure_says_what_to_install(tmp_path: An
     hint = "pip install 'fanscope[anthropic]'"
     assert lines[0].startswith("fanscope: the Anthropic instrumentation needs") and hint in lines[0]
     assert lines[-1].startswith("ImportError: fanscope:") and hint in lines[-1]
+
+
+async def test_a_capture_next_to_a_global_provider_gets_its_own_genai_span(
+    instrumented: AnthropicInstrumentor, exporter: InMemorySpanExporter
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from fanscope import parallel
+    from fanscope.sdk.tracing import capture
+
+    captured = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(captured))
+    with AnthropicStandIn() as server, capture(provider):
+        # the SDK's telemetry on (its default), its spans going to the global provider
+        client = anthropic.AsyncAnthropic(base_url=server.url, api_key=KEY)
+
+        @parallel
+        async def ask(q: str) -> str:
+            m = await client.messages.create(
+                model=MODEL, max_tokens=20, messages=[{"role": "user", "content": q}]
+            )
+            return m.content[0].text  # type: ignore[union-attr]
+
+        await ask.map(["first question", "second question"])
+        await client.close()
+    provider.shutdown()
+    spans = captured.get_finished_spans()
+    branches = {s.context.span_id for s in spans if s.name == "ask" and s.context}
+    calls = [s for s in spans if s.name == f"chat {MODEL}"]
+    assert len(calls) == 2 and {c.parent.span_id for c in calls if c.parent} == branches
+    assert all((c.attributes or {})[G.RESPONSE_FINISH_REASONS] for c in calls)
+    # the SDK's own spans went, as they are, to the global provider: one per call there too
+    assert [s.name for s in exporter.get_finished_spans()] == ["anthropic.messages.create"] * 2

@@ -47,7 +47,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from fanscope.integrations.anthropic import semconv as G
 from fanscope.sdk import attributes as A
-from fanscope.sdk import fingerprint
+from fanscope.sdk import fingerprint, tracing
 from fanscope.sdk.tracing import tracer
 
 log = logging.getLogger("fanscope.integrations.anthropic")
@@ -355,10 +355,22 @@ def _followed(stream: Any) -> Call | None:
 
 
 def _sdk_traces_on(resource: Any) -> bool:
+    """Whether to enrich the SDK's span rather than make ours: its telemetry is on, and its
+    spans go where fanscope's go. When fanscope's spans go elsewhere (the pytest plugin's
+    capture, ``use_tracer_provider``) while the SDK's go to the global provider (or to a
+    ``tracer_provider`` of their own), the GenAI span that belongs under fanscope's branch
+    spans is ours; the SDK's span stays as it is, in its own provider."""
     try:
-        return bool(resource._client.open_telemetry["traces"]["enabled"])
+        options = resource._client.open_telemetry
+        if not options["traces"]["enabled"]:
+            return False
+        sdk_provider = options.get("tracer_provider")
     except Exception:
         return False
+    # fanscope's provider in this context, as tracing.tracer() picks it (None: the global one)
+    ours = tracing._override.get() or (tracing._captured[-1] if tracing._captured else None)
+    global_provider = trace.get_tracer_provider()
+    return (ours or global_provider) is (sdk_provider or global_provider)
 
 
 def _start_own(call: Call) -> None:
