@@ -41,9 +41,9 @@ worker writes its tests and the controller the summary.
 Fixture ``anthropic_stand_in``: the local stand-in for the Messages API, started for the test
 and stopped after it (``anthropic_stand_in.url``, ``.stats``, ``.latency``...).
 
-Spans the ``anthropic`` SDK makes itself use OpenTelemetry's global provider and are not
-captured; in tests, turn the SDK's own telemetry off (``open_telemetry=False``): the
-instrumentation then makes the GenAI span through fanscope, into the capture.
+Spans the ``anthropic`` SDK makes itself go to OpenTelemetry's global provider, not to the
+capture; with a capture active, the Anthropic instrumentation makes each call's GenAI span
+through fanscope instead, so the capture holds one per call whatever the SDK's setting.
 
 .. versionadded:: 0.1
 """
