@@ -1,11 +1,12 @@
 """How the analyzer scales: seconds and peak memory to analyse 10k, 100k and 1M spans.
 
-Synthetic OTLP JSON-lines files shaped like agent traces (a root step; sequential steps with
-data-flow fingerprints; fan-outs of 100 branches under a cap, each branch with a child call)
-are written once to a temporary folder, then each is analysed by ``fanscope analyze --format
-json`` in its own process, which reports its peak resident memory. Target: 1M spans in at
-most 15 s and 2 GB on a 2-core machine, and close to linear growth (the ratio of time per
-span between sizes near 1).
+Synthetic OTLP JSON-lines files shaped like agent traces (a root step; a loop of 1,000
+sequential steps, every other one using the previous answer; sequential steps with data-flow
+fingerprints; fan-outs of 100 branches under a cap, each branch with a child call) are
+written once to a temporary folder, then each is analysed by ``fanscope analyze --format
+json`` in its own process, which reports its wall-clock and CPU seconds and its peak resident
+memory. Target: 1M spans in at most 15 s and 2 GB on a 2-core machine, and close to linear
+growth (the ratio of time per span between sizes near 1).
 
 Run: ``make bench`` or ``.venv/bin/python benchmarks/analyzer_scale.py [--sizes 10000,100000]``.
 """
@@ -56,6 +57,19 @@ def write_trace(handle: object, rng: random.Random, trace_no: int, spans: int) -
 
     root = add("agent", None, 0, 10**12, fanscope__role="step")
     clock = 1000
+    # a long sequential loop: 1,000 steps one after another under one step, every other one
+    # using the previous one's answer (the what-if must stay linear in the number of steps)
+    loop, loop_at = add("review", root, clock, clock, fanscope__role="step"), len(out)
+    previous = f"{rng.getrandbits(64):016x}"
+    for i in range(min(1000, spans // 10)):
+        end = clock + rng.randint(10**5, 10**7)
+        answer = f"{rng.getrandbits(64):016x}"
+        question = previous if i % 2 else f"{rng.getrandbits(64):016x}"
+        prints = {"fanscope__dataflow__inputs": [question], "fanscope__dataflow__outputs": [answer]}
+        add("check", loop, clock, end, fanscope__role="step", **prints)
+        previous, clock = answer, end + 1000
+    out[loop_at]["endTimeUnixNano"] = str(t0 + clock)
+    clock += 1000
     while len(out) < spans:
         # a sequential step, then a fan-out of 100 branches under a cap of 16
         step_end = clock + rng.randint(10**6, 10**8)

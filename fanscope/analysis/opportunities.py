@@ -33,10 +33,6 @@ from fanscope.sdk import attributes as A
 
 #: Savings smaller than this (ns), or than 1% of the parent's window, are not reported.
 MIN_SAVING_NS = 1_000_000
-#: A parent with more children than this compares each only with its latest predecessors.
-PAIR_WINDOW = 256
-
-DEPENDS, INDEPENDENT, UNKNOWN = "depends", "independent", "unknown"
 IN, OUT = A.DATAFLOW_INPUTS, A.DATAFLOW_OUTPUTS
 
 
@@ -101,13 +97,6 @@ class _Flow:
         result = (frozenset(ins), frozenset(outs))
         self._cache[span_id] = result
         return result
-
-    def relation(self, earlier: str, later: str) -> str:
-        outs = self.of(earlier)[1]
-        ins = self.of(later)[0]
-        if not outs or not ins:
-            return UNKNOWN  # nothing to compare: no evidence either way
-        return DEPENDS if not outs.isdisjoint(ins) else INDEPENDENT
 
 
 def _bottom_up(trace: Trace) -> list[str]:
@@ -192,54 +181,133 @@ def _schedule(
     caps: _Caps,
 ) -> tuple[dict[str, int], Opportunity | None, int]:
     """Schedule ``node``'s children as early as allowed; return their what-if finish times."""
-    is_fanout = caps.is_fanout
-    node_start = eff[node][0]
-    preds: dict[str, list[str]] = {}
-    unknown = 0
-    for j, later in enumerate(kids):
-        later_start = eff[later][0]
-        found: list[str] = []
-        if is_fanout:
-            if trace.spans[later].attr_str(A.ROLE) == A.ROLE_FANIN:
-                found = [k for k in kids[:j] if trace.spans[k].attr_str(A.ROLE) == A.ROLE_BRANCH]
-        else:
-            for earlier in kids[max(0, j - PAIR_WINDOW) : j]:
-                if eff[earlier][1] > later_start:
-                    continue  # they overlapped: already concurrent, no order to keep
-                relation = flow.relation(earlier, later)
-                if relation != INDEPENDENT:
-                    found.append(earlier)
-                    unknown += relation == UNKNOWN
-            if j > PAIR_WINDOW:  # conservatively after everything older than the window
-                found.extend(k for k in kids[: j - PAIR_WINDOW] if eff[k][1] <= later_start)
-        preds[later] = found
+    if caps.is_fanout:
+        return _schedule_branches(trace, node, kids, eff, predicted, caps), None, 0
+    return _schedule_steps(trace, node, kids, eff, predicted, flow, caps)
 
+
+def _schedule_branches(
+    trace: Trace,
+    node: str,
+    kids: list[str],
+    eff: dict[str, tuple[int, int]],
+    predicted: dict[str, int],
+    caps: _Caps,
+) -> dict[str, int]:
+    """A fan-out's children: branches as soon as a slot is free, the fan-in after them all."""
+    node_start = eff[node][0]
     finish: dict[str, int] = {}
     slots: dict[str, list[int]] = {}
-    for j, later in enumerate(kids):  # observed start order: a list schedule as things happened
+    branches_done = node_start
+    for later in kids:  # observed start order: a list schedule as things happened
         s, e = eff[later]
-        gap = 0
-        if not is_fanout:  # the parent's own time just before this child is kept with it
-            ends = [eff[k][1] for k in kids[max(0, j - PAIR_WINDOW) : j] if eff[k][1] <= s]
-            gap = s - max([node_start, *ends])
-        ready = max((finish[p] for p in preds[later]), default=node_start) + gap
-        group = caps.group(later)
-        if group is not None:
-            # more slots than children change nothing (and a damaged cap can be huge)
-            heap = slots.setdefault(group[0], [node_start] * min(group[1], len(kids)))
-            ready = max(ready, heapq.heappop(heap))
-        finish[later] = ready + predicted.get(later, e - s)
-        if group is not None:
-            heapq.heappush(slots[group[0]], finish[later])
+        role = trace.spans[later].attr_str(A.ROLE)
+        ready = branches_done if role == A.ROLE_FANIN else node_start
+        finish[later] = _take_slot(caps, later, ready, slots, node_start, len(kids))
+        finish[later] += predicted.get(later, e - s)
+        _free_slot(caps, later, finish[later], slots)
+        if role == A.ROLE_BRANCH:
+            branches_done = max(branches_done, finish[later])
+    return finish
 
-    if is_fanout:
-        return finish, None, unknown
+
+def _take_slot(
+    caps: _Caps, kid: str, ready: int, slots: dict[str, list[int]], start: int, kids: int
+) -> int:
+    group = caps.group(kid)
+    if group is None:
+        return ready
+    # more slots than children change nothing (and a damaged cap can be huge)
+    heap = slots.setdefault(group[0], [start] * min(group[1], kids))
+    return max(ready, heapq.heappop(heap))
+
+
+def _free_slot(caps: _Caps, kid: str, finish: int, slots: dict[str, list[int]]) -> None:
+    group = caps.group(kid)
+    if group is not None:
+        heapq.heappush(slots[group[0]], finish)
+
+
+def _schedule_steps(
+    trace: Trace,
+    node: str,
+    kids: list[str],
+    eff: dict[str, tuple[int, int]],
+    predicted: dict[str, int],
+    flow: _Flow,
+    caps: _Caps,
+) -> tuple[dict[str, int], Opportunity | None, int]:
+    """Sequential steps: each as soon as what it depends on (or might) has finished.
+
+    One pass in start order, O(n log n): the children that ended before the current one
+    started are taken in order of their end, and kept as running maxima (their what-if
+    finish and dependency depth; all of them, those without output fingerprints) and as an
+    index from output fingerprint to the latest producer. A step without input fingerprints
+    waits for all of them (unknown); one with inputs waits for the producers of its inputs
+    (depends) and for the ones without output fingerprints (unknown).
+    """
+    node_start = eff[node][0]
+    position = {k: i for i, k in enumerate(kids)}
+    by_end = sorted(kids, key=lambda k: (eff[k][1], position[k]))
+    finish: dict[str, int] = {}
+    level: dict[str, int] = {}
+    after: dict[str, list[str]] = {}
+    slots: dict[str, list[int]] = {}
+    # running state over the children that ended before the current one started
+    taken = 0
+    last_end = node_start
+    all_finish, all_level, all_count, all_latest = node_start, -1, 0, ""
+    blind_finish, blind_level, blind_count, blind_latest = node_start, -1, 0, ""
+    producers: dict[str, tuple[int, int, str]] = {}  # print -> (finish, level, latest producer)
+    unknown = 0
+    for later in kids:  # observed start order
+        s, e = eff[later]
+        while taken < len(by_end):
+            done = by_end[taken]
+            if eff[done][1] > s or done not in finish:
+                break  # not ended yet (or a zero-length sibling at this instant, not yet placed)
+            taken += 1
+            f, lv = finish[done], level[done]
+            last_end = max(last_end, eff[done][1])
+            all_count += 1
+            all_latest = done
+            all_finish, all_level = max(all_finish, f), max(all_level, lv)
+            outs = flow.of(done)[1]
+            if not outs:
+                blind_count += 1
+                blind_latest = done
+                blind_finish, blind_level = max(blind_finish, f), max(blind_level, lv)
+            for fp in outs:
+                known = producers.get(fp)
+                if known is None:
+                    producers[fp] = (f, lv, done)
+                else:
+                    producers[fp] = (max(known[0], f), max(known[1], lv), done)
+        ins = flow.of(later)[0]
+        if not ins:  # nothing to compare: after everything that ended before it
+            ready, depth, unknown = all_finish, all_level, unknown + all_count
+            deps = [all_latest] if all_count else []
+        else:
+            ready, depth, unknown = blind_finish, blind_level, unknown + blind_count
+            deps = [blind_latest] if blind_count else []
+            for fp in ins:
+                known = producers.get(fp)
+                if known is not None:
+                    ready, depth = max(ready, known[0]), max(depth, known[1])
+                    deps.append(known[2])
+        ready += s - last_end  # the parent's own time just before this child stays with it
+        start = _take_slot(caps, later, ready, slots, node_start, len(kids))
+        finish[later] = start + predicted.get(later, e - s)
+        _free_slot(caps, later, finish[later], slots)
+        level[later] = depth + 1
+        after[later] = sorted(set(deps), key=position.__getitem__)
+
     observed = max(eff[k][1] for k in kids) - eff[kids[0]][0]
     planned = max(finish.values()) - eff[kids[0]][0]
-    saving = observed - planned
-    if saving < max(MIN_SAVING_NS, observed // 100):
+    if observed - planned < max(MIN_SAVING_NS, observed // 100):
         return finish, None, unknown
-    return finish, _opportunity(trace, node, kids, eff, preds, observed, planned), unknown
+    opportunity = _opportunity(trace, node, kids, eff, level, after, observed, planned)
+    return finish, opportunity, unknown
 
 
 def _opportunity(
@@ -247,43 +315,39 @@ def _opportunity(
     node: str,
     kids: list[str],
     eff: dict[str, tuple[int, int]],
-    preds: dict[str, list[str]],
+    level: dict[str, int],
+    after: dict[str, list[str]],
     observed: int,
     planned: int,
 ) -> Opportunity:
-    level: dict[str, int] = {}
-    for kid in kids:
-        level[kid] = 1 + max((level[p] for p in preds[kid]), default=-1)
     by_level: dict[int, list[str]] = {}
     for kid in kids:
         by_level.setdefault(level[kid], []).append(kid)
-    groups = []
-    for members in by_level.values():
-        sequential = any(
-            eff[a][1] <= eff[b][0] for i, a in enumerate(members) for b in members[i + 1 :]
-        )
-        if len(members) > 1 and sequential:
-            groups.append(members)
-    keep_after = [(k, _direct(preds, k)) for k in kids if preds[k] and level[k] > 0]
+    groups = [members for members in by_level.values() if _one_after_another(members, eff)]
+    keep_after = [(k, _direct(after, k)) for k in kids if after[k] and level[k] > 0]
     return Opportunity(
         parent_span_id=node,
         parent_name=trace.spans[node].name,
         run_together=groups,
-        keep_after=[(k, p) for k, p in keep_after if p],
+        keep_after=keep_after,
         observed=observed / 1e9,
         whatif=planned / 1e9,
         saving=(observed - planned) / 1e9,
     )
 
 
-def _direct(preds: dict[str, list[str]], kid: str) -> list[str]:
-    """The predecessors of ``kid`` that are not already implied by another predecessor."""
-    implied: set[str] = set()
-    for p in preds[kid]:
-        stack = list(preds[p])
-        while stack:
-            q = stack.pop()
-            if q not in implied:
-                implied.add(q)
-                stack.extend(preds[q])
-    return [p for p in preds[kid] if p not in implied]
+def _one_after_another(members: list[str], eff: dict[str, tuple[int, int]]) -> bool:
+    """Whether any two of ``members`` (in start order) ran one after the other."""
+    earliest_end: int | None = None
+    for kid in members:
+        start, end = eff[kid]
+        if earliest_end is not None and earliest_end <= start:
+            return True
+        earliest_end = end if earliest_end is None else min(earliest_end, end)
+    return False
+
+
+def _direct(after: dict[str, list[str]], kid: str) -> list[str]:
+    """What ``kid`` must stay after, less what one of those must already stay after."""
+    implied = {q for p in after[kid] for q in after.get(p, ())}
+    return [p for p in after[kid] if p not in implied]

@@ -223,3 +223,23 @@ def test_a_path_of_many_equal_small_steps_still_shows_its_longest_rows() -> None
     steps = [span(f"step{i}", i, i + 1, root) for i in range(1000)]
     rows = text.path_rows(analyze([root, *steps]).to_dict()["traces"][0])
     assert [name for name, _ in rows] == [f"step{i}" for i in range(12)]
+
+
+def test_two_thousand_independent_steps_are_one_group_and_one_short_sentence() -> None:
+    root = span("agent", 0, 2001, fanscope__role="step")
+    steps = [
+        span("fetch", i, i + 1, root, fanscope__role="step",
+             fanscope__dataflow__inputs=[f"q{i}"], fanscope__dataflow__outputs=[f"a{i}"])
+        for i in range(2000)
+    ]  # fmt: skip
+    report = analyze([root, *steps]).traces[0]
+    (opportunity,) = report.opportunities
+    assert [len(g) for g in opportunity["run_together"]] == [2000]
+    assert report.whatif == pytest.approx(0.002)  # one step, and the root's last 1 ms
+    assert text.opportunity_sentence(opportunity) == "under agent: run fetch x2000 together"
+
+
+def test_a_long_list_of_names_is_counted_and_cut() -> None:
+    assert text.names(["a", "b"]) == "a, b"
+    many = [f"s{i}" for i in range(10)] + ["s0"] * 5
+    assert text.names(many) == "s0 x6, s1, s2, s3, s4, 5 more"

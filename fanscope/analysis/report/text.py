@@ -42,12 +42,27 @@ def path_rows(trace: dict[str, Any], limit: int = MAX_PATH_ROWS) -> list[tuple[s
     return [merged[i] for i in sorted(kept)]
 
 
+def names(items: list[str], limit: int = 6) -> str:
+    """``a, b, c``; a longer list counted by name and cut: ``step x2000, fetch x3, 4 more``."""
+    if len(items) <= limit:
+        return ", ".join(items)
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item] = counts.get(item, 0) + 1
+    parts = [f"{name} x{n}" if n > 1 else name for name, n in counts.items()]
+    if len(parts) > limit:
+        parts = [*parts[: limit - 1], f"{len(parts) - limit + 1} more"]
+    return ", ".join(parts)
+
+
 def opportunity_sentence(o: dict[str, Any]) -> str:
-    groups = "; ".join(", ".join(s["name"] for s in g) for g in o["run_together"])
-    after = {s["name"] for k in o["keep_after"] for s in [k["step"]]}
+    groups = "; ".join(names([s["name"] for s in g]) for g in o["run_together"][:3])
+    if len(o["run_together"]) > 3:
+        groups += f"; and {len(o['run_together']) - 3} more groups"
+    after = sorted({k["step"]["name"] for k in o["keep_after"]})
     text = f"under {o['parent']}: run {groups} together"
     if after:
-        text += f"; keep {', '.join(sorted(after))} after them"
+        text += f"; keep {names(after)} after them"
     return text
 
 
