@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from fanscope import parallel, traced
@@ -199,3 +201,43 @@ def test_only_the_independent_steps_are_grouped_and_the_dependent_chain_stays() 
     }
     assert after == {"b": ["a"], "d": ["b", "c"]}
     assert report.whatif == pytest.approx(0.350)  # a, then b, then d; c alongside a
+
+
+def _reference_whatif(children: list[tuple[int, int, set[str], set[str]]]) -> int:
+    """The what-if by its definition, pair by pair: children in start order under a parent
+    starting at 0; a later child waits for each earlier one that ended before it started,
+    unless the earlier has outputs, the later has inputs, and they share none."""
+    finish: list[int] = []
+    for j, (start, end, ins, _) in enumerate(children):
+        ended = [k for k in range(j) if children[k][1] <= start]
+        waits_for = [k for k in ended if not (children[k][3] and ins) or children[k][3] & ins]
+        last_end = max([0] + [children[k][1] for k in ended])
+        ready = max([0] + [finish[k] for k in waits_for]) + (start - last_end)
+        finish.append(ready + end - start)
+    return max(finish)
+
+
+_PRINTS = st.sets(st.sampled_from("abcd"), max_size=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 90), st.integers(0, 30), _PRINTS, _PRINTS), min_size=1, max_size=9
+    )
+)
+def test_the_one_pass_what_if_equals_the_pairwise_definition(
+    rows: list[tuple[int, int, set[str], set[str]]],
+) -> None:
+    children = sorted((start, start + length, ins, outs) for start, length, ins, outs in rows)
+    root = span("root", 0, 130, fanscope__role="step")
+    spans = [root]
+    for start, end, ins, outs in children:
+        child = span("step", start, end, root)
+        if ins:
+            child.attributes[IN] = sorted(ins)
+        if outs:
+            child.attributes[OUT] = sorted(outs)
+        spans.append(child)
+    expected_ms = _reference_whatif(children) + (130 - max(end for _, end, _, _ in children))
+    assert analyze(spans).traces[0].whatif == pytest.approx(expected_ms / 1000)
