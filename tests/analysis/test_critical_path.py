@@ -182,3 +182,80 @@ def test_the_worked_example_of_docs_analysis_md() -> None:
         ("b", 40, 90),
         ("root", 90, 100),
     ]
+
+
+def _reference_path(
+    rows: list[tuple[int | None, int, int]],
+) -> list[tuple[int | None, int, int]]:
+    """The critical path by its definition, recursively, on a small tree.
+
+    ``rows[i]`` is ``(parent index or None, start, end)`` with parents before children.
+    Children are clipped to their parent (and dropped when entirely outside); from the end
+    of the root, the last child to finish at or before the current point (the later start,
+    then the later row, on ties) is descended into, each child at most once.
+    """
+    eff: dict[int | None, tuple[int, int]] = {}
+    children: dict[int | None, list[int]] = {}
+    roots = [i for i, (parent, _, _) in enumerate(rows) if parent is None]
+    for i, (parent, start, end) in enumerate(rows):
+        if parent is None:
+            eff[i] = (start, end)
+        elif parent in eff:
+            lo, hi = max(start, eff[parent][0]), min(end, eff[parent][1])
+            if hi > lo or (hi == lo and end == start):
+                eff[i] = (lo, hi)
+        if i in eff:
+            children.setdefault(parent if parent is not None else -1, []).append(i)
+    top: int | None = roots[0] if len(roots) == 1 else None
+    if top is None:
+        eff[None] = (min(eff[r][0] for r in roots), max(eff[r][1] for r in roots))
+        children[None] = roots
+    used: set[int] = set()
+    out: list[tuple[int | None, int, int]] = []
+
+    def visit(node: int | None, bound: int) -> None:
+        while True:
+            kids = [c for c in children.get(node, []) if c not in used and eff[c][1] <= bound]
+            if not kids:
+                if eff[node][0] < bound:
+                    out.append((node, eff[node][0], bound))
+                return
+            last = max(kids, key=lambda c: (eff[c][1], eff[c][0], c))
+            used.add(last)
+            if eff[last][1] < bound:
+                out.append((node, eff[last][1], bound))
+            visit(last, eff[last][1])
+            bound = min(bound, eff[last][0])
+
+    visit(top, eff[top][1])
+    return out[::-1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 6), st.integers(-10, 60), st.integers(0, 40)),
+        min_size=1,
+        max_size=12,
+    ),
+    st.integers(1, 2),
+)
+def test_the_iterative_path_equals_the_recursive_definition(
+    rows: list[tuple[int, int, int]], roots: int
+) -> None:
+    tree = [
+        (None if i < roots else parent % i, start, start + length)
+        for i, (parent, start, length) in enumerate(rows)
+    ]
+    ids = [f"{i + 1:016x}" for i in range(len(tree))]
+    spans = [
+        span(f"s{i}", start, end, None if parent is None else ids[parent], sid=ids[i])
+        for i, (parent, start, end) in enumerate(tree)
+    ]
+    trace = build_trace(spans[0].trace_id, spans)
+    got = [(s.span_id, s.start // MS, s.end // MS) for s in critical_path(trace)]
+    want = [
+        ("" if node is None else ids[node], start, end)
+        for node, start, end in _reference_path(tree)
+    ]
+    assert got == want
