@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import zlib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -71,12 +72,17 @@ def _text(text: str, budget: int) -> list[int]:
     whole = _h(norm.encode())
     if len(words) <= SHINGLE_WORDS or budget <= 1:
         return [whole]
-    anchors = set()
+    # Anchors are chosen with CRC-32 (fast, C, the same in every process) and only the kept
+    # ones get the keyed hash: the choice records nothing, and both sides of a paste choose
+    # the same windows. Keyed-hashing every window cost ~0.15 ms per 1,000 characters.
+    chosen: dict[int, str] = {}
     for i in range(len(words) - SHINGLE_WORDS + 1):
-        h = _h(" ".join(words[i : i + SHINGLE_WORDS]).encode())
-        if h % ANCHOR_EVERY == 0:
-            anchors.add(h)
-    return [whole, *sorted(anchors)[: budget - 1]]
+        shingle = " ".join(words[i : i + SHINGLE_WORDS])
+        crc = zlib.crc32(shingle.encode())
+        if crc % ANCHOR_EVERY == 0:
+            chosen.setdefault(crc, shingle)
+    kept = sorted(chosen)[: budget - 1]
+    return [whole, *(_h(chosen[crc].encode()) for crc in kept)]
 
 
 def _walk(value: object, depth: int, out: list[object], scalars: bool) -> None:
