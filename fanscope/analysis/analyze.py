@@ -108,15 +108,24 @@ def _owner(trace: Trace, span_id: str, cache: dict[str, str]) -> str:
     if span_id == VIRTUAL_ROOT or trace.spans[span_id].attr_str(A.ROLE) is not None:
         return ""
     found = cache.get(span_id)
-    if found is None:
-        found = ""
-        current = trace.parent(span_id)
-        while current is not None:
-            if trace.spans[current].attr_str(A.ROLE) is not None:
-                found = current
-                break
-            current = trace.parent(current)
-        cache[span_id] = found
+    if found is not None:
+        return found
+    walked = []  # every span passed on the way up has the same owner: remember it for each
+    current = trace.parent(span_id)
+    found = ""
+    while current is not None:
+        if trace.spans[current].attr_str(A.ROLE) is not None:
+            found = current
+            break
+        known = cache.get(current)
+        if known is not None:
+            found = known
+            break
+        walked.append(current)
+        current = trace.parent(current)
+    cache[span_id] = found
+    for sid in walked:
+        cache[sid] = found
     return found
 
 
@@ -221,7 +230,7 @@ def analyze_trace(trace: Trace) -> TraceReport:
         queue_wait_share=queue_path / duration if duration > 0 else 0.0,
         straggler_ratio=max(stragglers, default=1.0),
         unknown_pairs=plan.unknown_pairs,
-        warnings=list(trace.warnings),
+        warnings=[*trace.warnings, *plan.warnings],
     )
 
 

@@ -25,6 +25,7 @@ its children's what-if durations; the root's is the trace's what-if time.
 from __future__ import annotations
 
 import heapq
+import itertools
 from dataclasses import dataclass, field
 
 from fanscope.analysis.critical_path import effective_intervals
@@ -66,18 +67,31 @@ class WhatIf:
     observed: float
     opportunities: list[Opportunity] = field(default_factory=list)
     unknown_pairs: int = 0
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def saving(self) -> float:
         return max(0.0, self.observed - self.duration)
 
 
+_NONE: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
+
+
 class _Flow:
-    """Fingerprints of a span and its descendants, computed on demand."""
+    """Fingerprints of a span and its descendants, computed on demand.
+
+    Each query walks the span's subtree, so a trace nested thousands of levels deep with a
+    sibling at every level would cost the square of its size. The walks of one trace share a
+    budget of span visits (ten per span in the trace, and at least a million); past it, a
+    span's fingerprints read as none (unknown: kept in order, no saving claimed) and the
+    trace gets a warning.
+    """
 
     def __init__(self, trace: Trace) -> None:
         self.trace = trace
         self._cache: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        self.budget = max(1_000_000, 10 * len(trace.spans))
+        self.exhausted = False
 
     def of(self, span_id: str) -> tuple[frozenset[str], frozenset[str]]:
         """(inputs, outputs) fingerprints of a span and its descendants."""
@@ -87,7 +101,12 @@ class _Flow:
         ins: set[str] = set()
         outs: set[str] = set()
         spans = self.trace.spans
-        for sid in (span_id, *self.trace.descendants(span_id)):
+        for sid in itertools.chain((span_id,), self.trace.descendants(span_id)):  # lazily
+            self.budget -= 1
+            if self.budget < 0:
+                self.exhausted = True
+                self._cache[span_id] = _NONE
+                return _NONE
             span = spans[sid]
             attributes = span.attributes
             if IN in attributes:
@@ -148,7 +167,13 @@ def whatif(trace: Trace) -> WhatIf:
     else:
         duration = max(eff[r][0] + predicted.get(r, 0) for r in trace.roots) - trace.start
     opportunities.sort(key=lambda o: -o.saving)
-    return WhatIf(duration / 1e9, trace.duration / 1e9, opportunities, unknown_total)
+    warnings = []
+    if flow.exhausted:
+        warnings.append(
+            "the trace is nested too deeply to compare every step's fingerprints; "
+            "the steps left over are treated as dependent (no saving claimed for them)"
+        )
+    return WhatIf(duration / 1e9, trace.duration / 1e9, opportunities, unknown_total, warnings)
 
 
 class _Caps:

@@ -243,3 +243,35 @@ def test_a_long_list_of_names_is_counted_and_cut() -> None:
     assert text.names(["a", "b"]) == "a, b"
     many = [f"s{i}" for i in range(10)] + ["s0"] * 5
     assert text.names(many) == "s0 x6, s1, s2, s3, s4, 5 more"
+
+
+def test_a_chain_fifty_thousand_spans_deep_is_analysed_without_recursion() -> None:
+    spans = [span("agent", 0, 100_002, fanscope__role="step")]
+    for i in range(50_000):
+        spans.append(span("call", i + 1, 100_001 - i, spans[-1]))
+    report = analyze(spans).traces[0]
+    assert len(report.critical_path) == 2 * 50_000 + 1
+    assert {s["within"] for s in report.critical_path[1:-1]} == {"agent"}
+
+
+def test_a_very_deep_comb_of_steps_stops_comparing_fingerprints_with_a_warning() -> None:
+    # every level has a fingerprinted leaf and the next level: comparing each level's
+    # subtree with its sibling's would cost the square of the depth
+    n = 1500
+    spans = [span("root", 0, 3 * n + 3, fanscope__role="step")]
+    parent = spans[0]
+    for i in range(n):
+        leaf = span(
+            "leaf",
+            3 * i + 1,
+            3 * i + 2,
+            parent,
+            fanscope__role="step",
+            fanscope__dataflow__inputs=[f"q{i}"],
+            fanscope__dataflow__outputs=[f"a{i}"],
+        )
+        parent = span("node", 3 * i + 2, 3 * n + 2, parent, fanscope__role="step")
+        spans += [leaf, parent]
+    report = analyze(spans).traces[0]  # fmt: skip
+    assert any("nested too deeply to compare" in w for w in report.warnings)
+    assert 0 < report.whatif <= report.duration
