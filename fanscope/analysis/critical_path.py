@@ -81,36 +81,42 @@ def effective_intervals(trace: Trace) -> dict[str, tuple[int, int]]:
 def critical_path(trace: Trace) -> list[Segment]:
     """The critical path of ``trace`` as segments in time order."""
     eff = effective_intervals(trace)
-    children: dict[str, list[str]] = {}
-    for parent, members in trace.children.items():
-        kept = [k for k in members if k in eff]
-        kept.sort(key=lambda k: (eff[k][1], eff[k][0]))
-        children[parent] = kept
+    spans = trace.spans
     if len(trace.roots) == 1:
         root = trace.roots[0]
     else:
         root = VIRTUAL_ROOT
         eff = {**eff, root: (trace.start, trace.end)}  # a copy: the shared one stays as it is
-        children[root] = sorted(trace.roots, key=lambda k: (eff[k][1], eff[k][0]))
-    pointer = {parent: len(members) - 1 for parent, members in children.items()}
-    parent_of = {child: parent for parent, members in children.items() for child in members}
+    # Only the spans the walk visits have their children sorted (by end, then start): a path
+    # touches a small part of a big trace.
+    kids_by_end: dict[str, list[str]] = {}
+    pointer: dict[str, int] = {}
+
+    def kids_of(node: str) -> list[str]:
+        kids = kids_by_end.get(node)
+        if kids is None:
+            members = trace.roots if node == VIRTUAL_ROOT else trace.children.get(node, ())
+            kids = [k for k in members if k in eff]
+            kids.sort(key=lambda k: (eff[k][1], eff[k][0]))
+            kids_by_end[node] = kids
+            pointer[node] = len(kids) - 1
+        return kids
 
     segments: list[Segment] = []
     node = root
     bound = eff[root][1]
     while True:
-        kids = children.get(node)
+        kids = kids_of(node)
         chosen = None
-        if kids:
-            i = pointer[node]
-            # bounds only move back in time, so a child ending after the bound never comes back
-            while i >= 0 and eff[kids[i]][1] > bound:
-                i -= 1
-            if i >= 0:
-                chosen = kids[i]
-                pointer[node] = i - 1
-            else:
-                pointer[node] = -1
+        i = pointer[node]
+        # bounds only move back in time, so a child ending after the bound never comes back
+        while i >= 0 and eff[kids[i]][1] > bound:
+            i -= 1
+        if i >= 0:
+            chosen = kids[i]
+            pointer[node] = i - 1
+        else:
+            pointer[node] = -1
         if chosen is not None:
             child_end = eff[chosen][1]
             if child_end < bound:
@@ -123,7 +129,8 @@ def critical_path(trace: Trace) -> list[Segment]:
         if node == root:
             break
         bound = min(bound, start)
-        node = parent_of[node]
+        # after the tree's repairs every parent id is a span of the trace, or None for a root
+        node = spans[node].parent_id or VIRTUAL_ROOT
     segments.reverse()
     return segments
 

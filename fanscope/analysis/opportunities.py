@@ -119,14 +119,12 @@ class _Flow:
 
 
 def _bottom_up(trace: Trace) -> list[str]:
-    """Every span reachable from a root, each after all of its descendants."""
-    order = list(trace.roots)
+    """Every span with children reachable from a root, each after all of its descendants."""
+    order = [root for root in trace.roots if root in trace.children]
     children = trace.children
     i = 0
     while i < len(order):  # breadth first: a parent before its descendants ...
-        kids = children.get(order[i])
-        if kids:
-            order.extend(kids)
+        order.extend(k for k in children[order[i]] if k in children)
         i += 1
     order.reverse()  # ... so, reversed, every descendant before its parent
     return order
@@ -136,7 +134,10 @@ def whatif(trace: Trace) -> WhatIf:
     """The what-if duration of ``trace`` and its parallelization opportunities."""
     eff = effective_intervals(trace)
     flow = _Flow(trace)
-    children = trace.children
+    spans, children = trace.spans, trace.children
+    # A span's what-if duration, when it differs from its observed one: spans without
+    # children (most of them) and spans with one plain child keep their own and are not
+    # stored, which matters at a million spans (every entry is a lookup in a big table).
     predicted: dict[str, int] = {}
     opportunities: list[Opportunity] = []
     unknown_total = 0
@@ -145,16 +146,25 @@ def whatif(trace: Trace) -> WhatIf:
         if interval is None:
             continue
         start, end = interval
-        members = children.get(node)
-        kids = sorted((k for k in members if k in eff), key=eff.__getitem__) if members else []
-        if not kids:
-            predicted[node] = end - start
-            continue
+        members = children[node]
+        if len(members) == 1:
+            child = members[0]
+            child_interval = eff.get(child)
+            if child_interval is None:
+                continue  # entirely outside: the node keeps its own time
+            if A.BRANCH_MAX_CONCURRENCY not in spans[child].attributes:
+                # one child: nothing to reorder; keep the time around it
+                changed = predicted.get(child)
+                if changed is not None:
+                    own = (end - start) - (child_interval[1] - child_interval[0])
+                    predicted[node] = own + changed
+                continue
+            kids = [child]
+        else:
+            kids = sorted((k for k in members if k in eff), key=eff.__getitem__)
+            if not kids:
+                continue
         caps = _Caps(trace, node)
-        if len(kids) == 1 and caps.group(kids[0]) is None:
-            child = kids[0]  # one child: nothing to reorder; keep the time around it
-            predicted[node] = (end - start) - (eff[child][1] - eff[child][0]) + predicted[child]
-            continue
         finish, opportunity, unknown = _schedule(trace, node, kids, eff, predicted, flow, caps)
         unknown_total += unknown
         last_observed = max(eff[k][1] for k in kids)
@@ -165,7 +175,10 @@ def whatif(trace: Trace) -> WhatIf:
     if len(trace.roots) == 1:
         duration = predicted.get(trace.roots[0], trace.duration)
     else:
-        duration = max(eff[r][0] + predicted.get(r, 0) for r in trace.roots) - trace.start
+        duration = (
+            max(eff[r][0] + predicted.get(r, eff[r][1] - eff[r][0]) for r in trace.roots)
+            - trace.start
+        )
     opportunities.sort(key=lambda o: -o.saving)
     warnings = []
     if flow.exhausted:
@@ -228,18 +241,19 @@ def _schedule_branches(
         s, e = eff[later]
         role = trace.spans[later].attr_str(A.ROLE)
         ready = branches_done if role == A.ROLE_FANIN else node_start
-        finish[later] = _take_slot(caps, later, ready, slots, node_start, len(kids))
-        finish[later] += predicted.get(later, e - s)
-        _free_slot(caps, later, finish[later], slots)
+        group = caps.fanout if role == A.ROLE_BRANCH else caps.group(later)
+        done = _take_slot(group, ready, slots, node_start, len(kids))
+        done += predicted.get(later, e - s)
+        finish[later] = done
+        _free_slot(group, done, slots)
         if role == A.ROLE_BRANCH:
             branches_done = max(branches_done, finish[later])
     return finish
 
 
 def _take_slot(
-    caps: _Caps, kid: str, ready: int, slots: dict[str, list[int]], start: int, kids: int
+    group: tuple[str, int] | None, ready: int, slots: dict[str, list[int]], start: int, kids: int
 ) -> int:
-    group = caps.group(kid)
     if group is None:
         return ready
     # more slots than children change nothing (and a damaged cap can be huge)
@@ -247,8 +261,7 @@ def _take_slot(
     return max(ready, heapq.heappop(heap))
 
 
-def _free_slot(caps: _Caps, kid: str, finish: int, slots: dict[str, list[int]]) -> None:
-    group = caps.group(kid)
+def _free_slot(group: tuple[str, int] | None, finish: int, slots: dict[str, list[int]]) -> None:
     if group is not None:
         heapq.heappush(slots[group[0]], finish)
 
@@ -321,9 +334,10 @@ def _schedule_steps(
                     ready, depth = max(ready, known[0]), max(depth, known[1])
                     deps.append(known[2])
         ready += s - last_end  # the parent's own time just before this child stays with it
-        start = _take_slot(caps, later, ready, slots, node_start, len(kids))
+        group = caps.group(later)
+        start = _take_slot(group, ready, slots, node_start, len(kids))
         finish[later] = start + predicted.get(later, e - s)
-        _free_slot(caps, later, finish[later], slots)
+        _free_slot(group, finish[later], slots)
         level[later] = depth + 1
         after[later] = sorted(set(deps), key=position.__getitem__)
 
