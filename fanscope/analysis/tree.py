@@ -10,6 +10,8 @@ Repairs, in order:
 * **several roots**: the trace gets a virtual root spanning them all (``span_id`` ``None``
   in the critical path: time no span in the trace accounts for).
 
+Repairs never change the spans given: a repaired span is a copy, kept in ``Trace.spans``.
+
 Children that start before their parent or end after it (clock skew, or work that outlived
 its parent) keep their own times in the tree; the critical path sees them clipped to the
 parent (``effective`` below), as Jaeger UI does.
@@ -18,7 +20,7 @@ parent (``effective`` below), as Jaeger UI does.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fanscope.analysis.model import Span
@@ -87,7 +89,7 @@ def build_trace(trace_id: str, members: list[Span]) -> Trace:
             continue
         if span.end < span.start:
             negative += 1
-            span.end = span.start
+            span = replace(span, end=span.start)  # repairs copy: the caller's spans stay as given
         by_id[span.span_id] = span
     if duplicates:
         warnings.append(f"{duplicates} span(s) repeat an earlier span id; the first is kept")
@@ -95,13 +97,16 @@ def build_trace(trace_id: str, members: list[Span]) -> Trace:
         warnings.append(f"{negative} span(s) end before they start; read as zero duration")
 
     orphans = 0
+    cut: list[str] = []
     for span in by_id.values():
         if span.parent_id is not None and (
             span.parent_id not in by_id or span.parent_id == span.span_id
         ):
             if span.parent_id != span.span_id:
                 orphans += 1
-            span.parent_id = None
+            cut.append(span.span_id)
+    for span_id in cut:
+        by_id[span_id] = replace(by_id[span_id], parent_id=None)
     cycles = _break_cycles(by_id)
     if orphans:
         warnings.append(f"{orphans} span(s) have a parent missing from the trace; kept as roots")
@@ -134,7 +139,7 @@ def _break_cycles(by_id: dict[str, Span]) -> int:
             path.append(current)
             current = by_id[current].parent_id
         if current is not None and state.get(current) == 1:
-            by_id[current].parent_id = None  # current's ancestors lead back to it
+            by_id[current] = replace(by_id[current], parent_id=None)  # its ancestors lead to it
             cut += 1
         for node in path:
             state[node] = 2

@@ -272,6 +272,16 @@ def test_a_very_deep_comb_of_steps_stops_comparing_fingerprints_with_a_warning()
         )
         parent = span("node", 3 * i + 2, 3 * n + 2, parent, fanscope__role="step")
         spans += [leaf, parent]
-    report = analyze(spans).traces[0]  # fmt: skip
+    report = analyze(spans).traces[0]
     assert any("nested too deeply to compare" in w for w in report.warnings)
     assert 0 < report.whatif <= report.duration
+
+
+def test_analysing_the_same_damaged_spans_twice_gives_the_same_report() -> None:
+    root = span("root", 0, 100)
+    orphan = span("orphan", 10, 50, "00000000deadbeef")
+    backwards = span("backwards", 60, 55, root)
+    spans = [root, orphan, backwards]
+    first, second = analyze(spans).to_dict(), analyze(spans).to_dict()
+    assert first == second
+    assert any("parent missing" in w for w in first["traces"][0]["warnings"])

@@ -111,7 +111,9 @@ def test_duplicates_cycles_and_negative_durations_are_repaired_with_warnings() -
     assert "cycle" in text
     assert "zero duration" in text
     assert trace.spans["000000000000000b"].name == "first"
-    assert backwards.end == backwards.start
+    repaired = trace.spans[backwards.span_id]
+    assert repaired.end == repaired.start == 70 * MS
+    assert (backwards.end, x.parent_id) == (65 * MS, "000000000000000d")  # inputs untouched
     segments = critical_path(trace)  # terminates, and covers the whole trace
     assert segments[0].start == trace.start and segments[-1].end == trace.end
 
