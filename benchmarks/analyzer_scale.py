@@ -100,12 +100,12 @@ def write_trace(handle: object, rng: random.Random, trace_no: int, spans: int) -
         handle.write(json.dumps(request, separators=(",", ":")) + "\n")  # type: ignore[attr-defined]
 
 
-def make_file(directory: Path, total: int) -> Path:
+def make_file(directory: Path, total: int, per_trace: int = SPANS_PER_TRACE) -> Path:
     path = directory / f"spans-{total}.jsonl"
     rng = random.Random(total)
     with open(path, "w") as handle:
-        for trace_no in range(max(1, total // SPANS_PER_TRACE)):
-            write_trace(handle, rng, trace_no, min(total, SPANS_PER_TRACE))
+        for trace_no in range(max(1, total // per_trace)):
+            write_trace(handle, rng, trace_no, min(total, per_trace))
     return path
 
 
@@ -145,15 +145,24 @@ def measure(path: Path) -> tuple[float, float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument(
+        "--spans-per-trace",
+        type=int,
+        default=SPANS_PER_TRACE,
+        help="spans in each trace (1000000: one huge trace, the slower case for the tables)",
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     load = os.getloadavg()[0]
-    print(f"analyzer scale ({os.cpu_count()} cores, load average {load:.1f} at the start)")
+    print(
+        f"analyzer scale ({os.cpu_count()} cores, load average {load:.1f} at the start, "
+        f"{args.spans_per_trace:,} spans per trace)"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in sizes:
             started = time.perf_counter()
-            path = make_file(Path(tmp), size)
+            path = make_file(Path(tmp), size, args.spans_per_trace)
             made = time.perf_counter() - started
             elapsed, cpu, peak = measure(path)
             mb = path.stat().st_size / 1e6
