@@ -561,6 +561,11 @@ def from_readable_spans(spans: Iterable[Any]) -> list[Span]:
                 service=str(resource.get("service.name", "")),
                 scope=s.instrumentation_scope.name if s.instrumentation_scope else "",
                 resource=resource,
+                links=[
+                    (f"{link.context.trace_id:032x}", f"{link.context.span_id:016x}")
+                    for link in s.links or ()
+                    if link.context is not None
+                ],
             )
         )
     return out

@@ -285,3 +285,20 @@ def test_analysing_the_same_damaged_spans_twice_gives_the_same_report() -> None:
     first, second = analyze(spans).to_dict(), analyze(spans).to_dict()
     assert first == second
     assert any("parent missing" in w for w in first["traces"][0]["warnings"])
+
+
+def test_sdk_spans_keep_their_events_status_and_links(exporter: InMemorySpanExporter) -> None:
+    from opentelemetry import trace
+    from opentelemetry.trace import Link, Status, StatusCode
+
+    tracer = trace.get_tracer("tests")
+    with tracer.start_as_current_span("first") as first:
+        pass
+    with tracer.start_as_current_span("second", links=[Link(first.get_span_context())]) as s:
+        s.add_event("fanscope.retry", {"fanscope.retry.attempt": 1})
+        s.set_status(Status(StatusCode.ERROR, "boom"))
+    spans = {s.name: s for s in from_readable_spans(exporter.get_finished_spans())}
+    context = first.get_span_context()
+    assert spans["second"].links == [(f"{context.trace_id:032x}", f"{context.span_id:016x}")]
+    assert spans["second"].events[0][1:] == ("fanscope.retry", {"fanscope.retry.attempt": 1})
+    assert (spans["second"].status, spans["second"].status_message) == ("error", "boom")
