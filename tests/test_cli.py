@@ -255,3 +255,18 @@ def test_a_file_with_no_spans_exits_2_saying_how_to_record_some(
     assert err == f"fanscope: {path}: no spans to analyse; record some with " + (
         "fanscope.configure(trace_file=...)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--fail-if", "parallelizable > 20"], "parallelizable is a share, at most 1 (got"),
+        (["--max-queue-wait", "10"], "write 10% or 0.1"),
+    ],
+)
+def test_a_share_written_without_its_percent_sign_is_refused_with_the_fix(
+    sequential: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    assert main(["analyze", str(sequential), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert main(["analyze", str(sequential), "--fail-if", "parallelizable > 0.2"]) == 1

@@ -70,8 +70,12 @@ def parse_gate(text: str) -> Gate:
     if metric in _SHARES:
         if unit == "%":
             value /= 100
-        elif unit not in (None,):
+        elif unit is not None:
             raise ConfigurationError(f"{metric} is a share", text, "write it as a percentage")
+        elif value > 1:  # "parallelizable > 20" is almost surely 20%, which is not what it says
+            raise ConfigurationError(
+                f"{metric} is a share, at most 1", text, f"write {number}% or {value / 100:g}"
+            )
     elif metric == "critical_path":
         value *= {"ms": 0.001, "s": 1.0, "min": 60.0, None: 1.0}.get(unit, -1)
         if value < 0:
@@ -164,7 +168,13 @@ def parse_share(text: str, what: str) -> float:
     if not match:
         raise ConfigurationError(f"{what} is a share", text, "write e.g. 10% or 0.1")
     value = float(match.group(1))
-    return value / 100 if match.group(2) else value
+    if match.group(2):
+        return value / 100
+    if value > 1:  # "10" is almost surely 10%, and 1000% is not what anyone means
+        raise ConfigurationError(
+            f"{what} is a share", text, f"write {match.group(1)}% or {value / 100:g}"
+        )
+    return value
 
 
 def evaluate(report: dict[str, Any], gates: list[Gate]) -> list[str]:
