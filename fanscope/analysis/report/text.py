@@ -69,7 +69,7 @@ def opportunity_sentence(o: dict[str, Any]) -> str:
 def render_trace(t: dict[str, Any]) -> list[str]:
     lines = [
         f"trace {t['trace_id']}  {t['service'] or '?'}  {t['root']}  "
-        f"total {seconds(t['duration'])}  ({t['spans']} spans)"
+        f"total {seconds(t['duration'])}  ({t['spans']:,} spans)"
     ]
     lines.append("  critical path (own time on the path)")
     rows = path_rows(t)
@@ -111,7 +111,7 @@ def render_trace(t: dict[str, Any]) -> list[str]:
     )
     if t["unknown_pairs"]:
         lines.append(
-            f"  note: {t['unknown_pairs']} step pair(s) had no fingerprints; treated as dependent"
+            f"  note: {t['unknown_pairs']:,} step pair(s) had no fingerprints; treated as dependent"
         )
     return lines
 
@@ -119,7 +119,7 @@ def render_trace(t: dict[str, Any]) -> list[str]:
 def render(report: dict[str, Any]) -> str:
     traces = report["traces"]
     spans = sum(t["spans"] for t in traces)
-    head = f"fanscope: {len(traces)} trace(s), {spans} spans"
+    head = f"fanscope: {len(traces):,} trace(s), {spans:,} spans"
     if report.get("sources"):
         head += f" from {', '.join(report['sources'])}"
     lines = [head, ""]
