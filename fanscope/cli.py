@@ -2,9 +2,12 @@
 
     fanscope analyze FILE... [--trace-id ID] [--format text|markdown|json] [--html OUT]
                              [--fail-if EXPR]... [--max-critical-path 5s] [--max-parallelizable 20%]
-                             [--max-straggler 3] [--max-queue-wait 10%]
+                             [--max-straggler 3] [--max-queue-wait 10%] [--config pyproject.toml]
     fanscope diff BASE HEAD [--max-slowdown 10%] [--format text|markdown|json]
     fanscope convert FILE --to jaeger|otlp [-o OUT]
+
+FILE is an OTLP JSON-lines file, an OTLP/HTTP JSON body, a Jaeger JSON file, a folder of
+them, or ``-`` for standard input.
 
 Exit status: 0 when every gate holds, 1 when one fails (named on stderr), 2 for unusable
 input or arguments (one line on stderr, no traceback).
@@ -36,7 +39,9 @@ def _parser() -> argparse.ArgumentParser:
 
     analyze = sub.add_parser("analyze", help="critical path, slowest branches, waiting in line")
     analyze.add_argument(
-        "files", nargs="+", help="trace files or folders of them (OTLP JSON lines or Jaeger JSON)"
+        "files",
+        nargs="+",
+        help="trace files or folders of them (OTLP JSON lines or Jaeger JSON); - for stdin",
     )
     analyze.add_argument("--trace-id", help="analyse only this trace (a suffix is enough)")
     analyze.add_argument("--format", choices=["text", "markdown", "json"], default="text")
@@ -80,7 +85,8 @@ def _fail(message: str) -> int:
     return EXIT_INPUT
 
 
-def _read(files: Sequence[str], trace_id: str | None = None) -> dict[str, Any]:
+def _read(files: Sequence[str], trace_id: str | None = None) -> tuple[dict[str, Any], list[Any]]:
+    """The report of ``files`` as its JSON document, and the spans read (read once: ``-``)."""
     from fanscope.analysis import analyze, read_files
 
     # Millions of small objects that all live until the end: the cyclic collector would only
@@ -102,7 +108,7 @@ def _read(files: Sequence[str], trace_id: str | None = None) -> dict[str, Any]:
         raise FanscopeError(
             f"{where}: no spans to analyse; record some with fanscope.configure(trace_file=...)"
         )
-    return report.to_dict()
+    return report.to_dict(), result.spans
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -120,7 +126,7 @@ def _analyze(args: argparse.Namespace) -> int:
     gates += gate_mod.gates_from_pyproject(Path(args.config), config_warnings)
     for line in config_warnings:
         print(f"warning: {line}", file=sys.stderr)
-    report = _read(args.files, args.trace_id)
+    report, spans = _read(args.files, args.trace_id)
     failed = gate_mod.evaluate(report, gates)
     if args.format == "json":
         report["gates"] = {"checked": [g.text for g in gates], "failed": failed}
@@ -131,20 +137,17 @@ def _analyze(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text.render(report))
     if args.html:
-        _write_html(report, args.files, args.html)
+        _write_html(report, spans, args.html)
     for line in failed:
         print(line, file=sys.stderr)
     return EXIT_GATE if failed else EXIT_OK
 
 
-def _write_html(report: dict[str, Any], files: Sequence[str], out: str) -> None:
+def _write_html(report: dict[str, Any], spans: list[Any], out: str) -> None:
     try:
         from fanscope.analysis.report import html  # type: ignore[attr-defined, unused-ignore]
     except ImportError:
         raise FanscopeError("the HTML report is not available in this version") from None
-    from fanscope.analysis import read_files
-
-    spans = read_files(files).spans
     Path(out).write_text(html.render(report, spans), encoding="utf-8")
 
 
@@ -156,7 +159,7 @@ def _diff(args: argparse.Namespace) -> int:
     limit = None
     if args.max_slowdown is not None:
         limit = parse_share(args.max_slowdown, "--max-slowdown")
-    base, head = _read([args.base]), _read([args.head])
+    base, head = _read([args.base])[0], _read([args.head])[0]
     changes = compare(base, head)
     worse = slower_than(changes, limit) if limit is not None else []
     if args.format == "json":

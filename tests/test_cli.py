@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fanscope.analysis.convert import to_otlp_lines
+from fanscope.analysis.convert import to_jaeger, to_otlp_lines
 from fanscope.analysis.readers import read_file
 from fanscope.cli import main
 from tests.analysis.test_whatif import agent_trace
@@ -270,3 +270,27 @@ def test_a_share_written_without_its_percent_sign_is_refused_with_the_fix(
     assert main(["analyze", str(sequential), *args]) == 2
     assert message in capsys.readouterr().err
     assert main(["analyze", str(sequential), "--fail-if", "parallelizable > 0.2"]) == 1
+
+
+def test_a_dash_reads_the_traces_from_standard_input(sequential: Path, tmp_path: Path) -> None:
+    jaeger = json.dumps(to_jaeger(read_file(sequential).spans))
+    page = tmp_path / "report.html"
+    done = subprocess.run(
+        [sys.executable, "-m", "fanscope", "analyze", "-", "--html", str(page)],
+        input=jaeger,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "from -" in done.stdout and "what-if: 307 ms instead of 760 ms" in done.stdout
+    assert "synthesize" in page.read_text()  # the spans were read once, for both reports
+    done = subprocess.run(
+        [sys.executable, "-m", "fanscope", "analyze", "-"],
+        input="",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    empty = "fanscope: <stdin>: the file is empty; write traces with fanscope.configure()\n"
+    assert (done.returncode, done.stderr) == (2, empty)

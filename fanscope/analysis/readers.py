@@ -443,10 +443,14 @@ def read_file(path: str | os.PathLike[str]) -> ReadResult:
     in memory); a file whose first line is not a whole JSON document (pretty-printed JSON)
     is read as one document.
 
+    ``-`` is standard input (``curl .../api/traces?... | fanscope analyze -``), read whole.
+
     Raises:
         TraceReadError: the file is missing, unreadable, not text, or holds nothing readable.
     """
     where = os.fspath(path)
+    if where == "-":
+        return _read_stdin()
     try:
         handle = open(where, "rb")  # noqa: SIM115 - closed below, after a fallback decision
     except FileNotFoundError:
@@ -501,6 +505,20 @@ def _read_whole(where: str) -> ReadResult:
     except UnicodeDecodeError:
         raise TraceReadError(where, "not UTF-8 text; is this a trace file?") from None
     return parse_text(text, where)
+
+
+def _read_stdin() -> ReadResult:
+    import sys
+
+    try:
+        data = sys.stdin.buffer.read()
+    except (OSError, AttributeError, ValueError) as exc:
+        raise TraceReadError("<stdin>", f"cannot be read ({exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TraceReadError("<stdin>", "not UTF-8 text; is this a trace file?") from None
+    return parse_text(text, "<stdin>")
 
 
 def expand(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
