@@ -138,7 +138,9 @@ def _otlp_status(status: object) -> tuple[str, str]:
     return name, str(status.get("message", "") or "")
 
 
-def _otlp_spans(request: Mapping[str, Any], warnings: list[str], where: str) -> Iterator[Span]:
+def _otlp_spans(
+    request: Mapping[str, Any], warnings: list[str], where: str, trace_ids: _TraceIds
+) -> Iterator[Span]:
     resource_spans = request.get("resourceSpans")
     if not isinstance(resource_spans, list):
         warnings.append(f"{where}: 'resourceSpans' is not a list; skipped")
@@ -164,7 +166,7 @@ def _otlp_spans(request: Mapping[str, Any], warnings: list[str], where: str) -> 
             raws = ss.get("spans") or []
             for raw in raws if isinstance(raws, list) else [None]:
                 try:
-                    span = _otlp_span(raw, service, scope_name, resource)
+                    span = _otlp_span(raw, service, scope_name, resource, trace_ids)
                 except _DAMAGE:
                     span = None
                 if span is None:
@@ -175,7 +177,7 @@ def _otlp_spans(request: Mapping[str, Any], warnings: list[str], where: str) -> 
         warnings.append(f"{where}: {bad} malformed span record(s) skipped")
 
 
-_HEX_DIGITS = "0123456789abcdefABCDEF"
+_LOWER_HEX = "0123456789abcdef"
 _NO_PARENT = "0" * 16
 _KIND_NAMES = {
     "SPAN_KIND_INTERNAL": 1,
@@ -188,19 +190,34 @@ _KIND_NAMES = {
 
 def _fast_id(value: object, length: int) -> str | None:
     """``_hex_id`` with the common case (lowercase hex of the right length) first."""
-    if type(value) is str and len(value) == length and not value.strip(_HEX_DIGITS):
-        return value if value.islower() or value.isdigit() else value.lower()
+    if type(value) is str and len(value) == length and not value.strip(_LOWER_HEX):
+        return value
     return _hex_id(value, length)
 
 
-def _otlp_span(raw: Any, service: str, scope: str, resource: dict[str, Any]) -> Span | None:
+#: Trace ids already read, each to its one string object: most spans share a few trace ids,
+#: so this saves a validation per span and 80 bytes per span of a million.
+_TraceIds = dict[object, str]
+
+
+def _otlp_span(
+    raw: Any, service: str, scope: str, resource: dict[str, Any], trace_ids: _TraceIds
+) -> Span | None:
     # The hot loop of reading a million spans: dict lookups and type checks kept to the
     # minimum for a well-formed record; anything unusual goes through the careful helpers.
     get = raw.get
-    trace_id = _fast_id(get("traceId"), 32)
-    span_id = _fast_id(get("spanId"), 16)
-    if trace_id is None or span_id is None:
-        return None
+    raw_trace_id = get("traceId")
+    trace_id = trace_ids.get(raw_trace_id) if type(raw_trace_id) is str else None
+    if trace_id is None:
+        trace_id = _hex_id(raw_trace_id, 32)
+        if trace_id is None:
+            return None
+        trace_ids[raw_trace_id] = trace_id
+    span_id = get("spanId")
+    if not (type(span_id) is str and len(span_id) == 16 and not span_id.strip(_LOWER_HEX)):
+        span_id = _hex_id(span_id, 16)
+        if span_id is None:
+            return None
     parent_id = get("parentSpanId")
     if parent_id:
         parent_id = _fast_id(parent_id, 16)
@@ -367,21 +384,25 @@ def _jaeger_span(raw: Any, processes: Mapping[str, Any]) -> Span | None:
     )
 
 
-def _spans_of_document(doc: Any, warnings: list[str], where: str) -> tuple[str, list[Span]]:
+def _spans_of_document(
+    doc: Any, warnings: list[str], where: str, trace_ids: _TraceIds | None = None
+) -> tuple[str, list[Span]]:
     """The spans of one JSON document (or of a JSON array of documents)."""
+    if trace_ids is None:
+        trace_ids = {}
     if isinstance(doc, list):
         spans: list[Span] = []
         kind = "unknown"
         for item in doc:
             if isinstance(item, list):
                 raise ValueError("an array of arrays; expected trace documents")
-            kind, found = _spans_of_document(item, warnings, where)
+            kind, found = _spans_of_document(item, warnings, where, trace_ids)
             spans.extend(found)
         return kind, spans
     if not isinstance(doc, Mapping):
         raise ValueError("not a JSON object")
     if "resourceSpans" in doc:
-        return "otlp", list(_otlp_spans(doc, warnings, where))
+        return "otlp", list(_otlp_spans(doc, warnings, where, trace_ids))
     if "data" in doc or ("spans" in doc and "traceID" in doc):
         return "jaeger", list(_jaeger_spans(doc, warnings, where))
     raise ValueError("neither OTLP JSON ('resourceSpans') nor Jaeger JSON ('data')")
@@ -413,11 +434,13 @@ def parse_text(text: str, where: str = "<text>") -> ReadResult:
     kinds: set[str] = set()
     good = bad = 0
     first_problem = ""
+    trace_ids: _TraceIds = {}
     for number, line in enumerate(stripped.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            kind, spans = _spans_of_document(json.loads(line), result.warnings, f"{where}:{number}")
+            doc = json.loads(line)
+            kind, spans = _spans_of_document(doc, result.warnings, f"{where}:{number}", trace_ids)
         except (ValueError, RecursionError) as exc:
             bad += 1
             first_problem = first_problem or f"line {number}: {exc}"
@@ -463,6 +486,7 @@ def read_file(path: str | os.PathLike[str]) -> ReadResult:
     kinds: set[str] = set()
     good = bad = 0
     first_problem = ""
+    trace_ids: _TraceIds = {}
     try:
         with handle:
             for number, raw in enumerate(handle, 1):
@@ -471,7 +495,9 @@ def read_file(path: str | os.PathLike[str]) -> ReadResult:
                     continue
                 try:
                     doc = json.loads(line)
-                    kind, spans = _spans_of_document(doc, result.warnings, f"{where}:{number}")
+                    kind, spans = _spans_of_document(
+                        doc, result.warnings, f"{where}:{number}", trace_ids
+                    )
                 except (ValueError, RecursionError) as exc:
                     if good == 0 and bad == 0:
                         return _read_whole(where)  # not JSON lines: one document, or not JSON

@@ -326,3 +326,21 @@ def test_json_nested_too_deeply_is_a_read_error(tmp_path: Path) -> None:
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(TraceReadError, match="nested too deeply"):
         read_file(path)
+
+
+def test_uppercase_hex_ids_are_read_as_lowercase_and_one_trace_id_is_shared() -> None:
+    upper = {
+        **OTLP_SPAN,
+        "traceId": OTLP_SPAN["traceId"].upper(),  # type: ignore[attr-defined]
+        "spanId": "EEE19B7EC3C1B175",
+        "parentSpanId": "EEE19B7EC3C1B174",
+    }
+    body = json.loads(json.dumps(REQUEST))
+    body["resourceSpans"][0]["scopeSpans"][0]["spans"].append(upper)
+    first, second = parse_text(json.dumps(body)).spans
+    assert (second.trace_id, second.span_id, second.parent_id) == (
+        "5b8efff798038103d269b633813fc60c",
+        "eee19b7ec3c1b175",
+        "eee19b7ec3c1b174",
+    )
+    assert first.trace_id == second.trace_id
