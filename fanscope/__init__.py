@@ -21,10 +21,10 @@ if TYPE_CHECKING:
     )
     from fanscope.exporters.configure import configure
     from fanscope.sdk.decorators import parallel, traced
+    from fanscope.sdk.gather import gather
     from fanscope.sdk.limits import Limiter
     from fanscope.sdk.outcomes import Outcome, Results
     from fanscope.sdk.retry import Retry
-    from fanscope.sdk.runtime import gather
     from fanscope.sdk.vote import Ballot, vote
 
 __all__ = [
@@ -60,7 +60,7 @@ _WHERE = {
     "Outcome": "fanscope.sdk.outcomes",
     "Results": "fanscope.sdk.outcomes",
     "Retry": "fanscope.sdk.retry",
-    "gather": "fanscope.sdk.runtime",
+    "gather": "fanscope.sdk.gather",
     "Ballot": "fanscope.sdk.vote",
     "vote": "fanscope.sdk.vote",
 }

@@ -34,7 +34,7 @@ def test_import_fanscope_stays_light() -> None:
     code = (
         "import sys, fanscope\n"
         "heavy = ['anthropic', 'opentelemetry.exporter', 'opentelemetry.sdk', 'grpc',"
-        " 'google.protobuf', 'fanscope.analysis', 'fanscope.sdk.runtime']\n"
+        " 'google.protobuf', 'fanscope.analysis', 'fanscope.sdk.fanout']\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

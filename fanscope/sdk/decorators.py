@@ -19,20 +19,12 @@ from opentelemetry import trace
 from fanscope.errors import ConfigurationError, UsageError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import fingerprint
+from fanscope.sdk.branch import CallPolicy, Job, check_timeout, lone_call
+from fanscope.sdk.fanout import FanOut, combine
 from fanscope.sdk.limits import Limiter, RateLimit
 from fanscope.sdk.outcomes import Outcome
+from fanscope.sdk.policy import OnError, check_policy, shape
 from fanscope.sdk.retry import Retry
-from fanscope.sdk.runtime import (
-    CallPolicy,
-    FanOut,
-    Job,
-    OnError,
-    check_policy,
-    check_timeout,
-    combine,
-    lone_call,
-    shape,
-)
 from fanscope.sdk.tracing import record_error, set_dataflow, tracer
 
 P = ParamSpec("P")

@@ -33,9 +33,10 @@ from typing import Any, Generic, ParamSpec, TypeVar, overload
 from fanscope.errors import ConfigurationError, NoConsensus, NotEnoughSuccesses, UsageError
 from fanscope.sdk import attributes as A
 from fanscope.sdk.ballot import AGGREGATIONS, Aggregation, Ballot, Rules, Tally
+from fanscope.sdk.branch import CallPolicy, Job
 from fanscope.sdk.decorators import ParallelFunction, qualified_name, require_async
+from fanscope.sdk.fanout import FanOut
 from fanscope.sdk.outcomes import Outcome
-from fanscope.sdk.runtime import CallPolicy, FanOut, Job
 from fanscope.sdk.tracing import short_repr
 
 P = ParamSpec("P")

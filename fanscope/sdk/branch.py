@@ -1,0 +1,325 @@
+"""One branch: one unit of work under its limiters, retry policy and per-attempt timeout.
+
+:func:`run_branch` runs a :class:`Job` inside a branch span and returns an
+:class:`~fanscope.Outcome` (errors become ``error``/``timeout`` outcomes; cancellation is
+recorded on the span and re-raised, so a cancelled branch task really ends cancelled).
+:func:`lone_call` is one such branch on its own: what ``await f(x)`` runs for a
+``@parallel`` function.
+
+Parent/child links do not depend on the ambient context surviving task switches: a branch
+span gets its fan-out's context explicitly, and the branch's own context is attached while
+it runs, so work the branch starts (nested fan-outs, threads, the anthropic client) nests
+under it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span
+
+from fanscope.errors import ConfigurationError, DeadlineExceeded
+from fanscope.sdk import attributes as A
+from fanscope.sdk import fingerprint
+from fanscope.sdk.limits import Limiter
+from fanscope.sdk.outcomes import Outcome, Status
+from fanscope.sdk.retry import Retry
+from fanscope.sdk.tracing import error_type, record_error, tracer
+
+
+@dataclass(frozen=True, slots=True)
+class CallPolicy:
+    """How each attempt of a branch runs: limiters, retry, timeout, and what it is called."""
+
+    span_name: str
+    function: str | None = None
+    limiters: tuple[Limiter, ...] = ()
+    retry: Retry | None = None
+    timeout: float | None = None
+
+    @property
+    def max_concurrency(self) -> int | None:
+        """The tightest cap among the limiters (``None`` when unbounded)."""
+        caps = [lim.max_concurrency for lim in self.limiters if lim.max_concurrency is not None]
+        return min(caps) if caps else None
+
+
+@dataclass(slots=True)
+class Job:
+    """One branch to run: a fresh awaitable per attempt, plus what to record about it."""
+
+    policy: CallPolicy
+    call: Callable[[], Awaitable[Any]]
+    index: int | None = None
+    name: str | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    once: bool = False  # a plain awaitable: it cannot be awaited twice, so it is never retried
+
+    @property
+    def label(self) -> str:
+        if self.name is not None:
+            return self.name
+        if self.index is None:
+            return self.policy.span_name
+        return f"{self.policy.span_name}[{self.index}]"
+
+
+def check_timeout(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigurationError(
+            f"{name} must be a number of seconds > 0",
+            value,
+            f"pass e.g. {name}=30, or {name}=None for no limit",
+        )
+    return float(value)
+
+
+# -- one branch -------------------------------------------------------------------------------
+
+
+def _queue_span(parent: Context, reason: str, limiter: Limiter) -> Span:
+    return tracer().start_span(
+        "queue wait",
+        context=parent,
+        attributes={A.ROLE: A.ROLE_QUEUE, A.QUEUE_REASON: reason, A.QUEUE_LIMITER: limiter.name},
+    )
+
+
+async def _acquire_first(limiters: tuple[Limiter, ...]) -> tuple[float, str | None]:
+    """Before the first attempt: take every limiter; return (seconds waited, limiter waited on).
+
+    No span is open yet: the branch span starts once the slot is granted, so the wait shows
+    as the gap before it (and as ``fanscope.queue.wait_s``) at no extra span per branch.
+    """
+    if len(limiters) == 1 and limiters[0].try_acquire():
+        return 0.0, None  # the common case: one limiter with room, no coroutine needed
+    started: float | None = None
+    waited_on: str | None = None
+    held: list[Limiter] = []
+    try:
+        for limiter in limiters:
+            if limiter.wait_reason() == "cap":
+                started = started if started is not None else time.monotonic()
+                waited_on = limiter.name
+            await limiter.acquire_slot()
+            held.append(limiter)
+        for limiter in limiters:
+            delay = limiter.reserve_rate()
+            if delay > 0:
+                started = started if started is not None else time.monotonic()
+                waited_on = limiter.name
+                await asyncio.sleep(delay)
+    except BaseException:
+        for limiter in held:
+            limiter.release()
+        raise
+    return (0.0 if started is None else time.monotonic() - started), waited_on
+
+
+async def _acquire_again(limiters: tuple[Limiter, ...], ctx: Context, span: Span) -> float:
+    """Before a retry: take every limiter again, each wait a ``queue wait`` child span."""
+    started = time.monotonic()
+    waited = False
+    held: list[Limiter] = []
+    try:
+        for limiter in limiters:
+            if limiter.wait_reason() == "cap":
+                waited = True
+                span.set_attribute(A.QUEUE_LIMITER, limiter.name)
+                qspan = _queue_span(ctx, "cap", limiter)
+                try:
+                    await limiter.acquire_slot()
+                finally:
+                    qspan.end()
+            else:
+                await limiter.acquire_slot()
+            held.append(limiter)
+        for limiter in limiters:
+            delay = limiter.reserve_rate()
+            if delay > 0:
+                waited = True
+                span.set_attribute(A.QUEUE_LIMITER, limiter.name)
+                qspan = _queue_span(ctx, "rate", limiter)
+                try:
+                    await asyncio.sleep(delay)
+                finally:
+                    qspan.end()
+    except BaseException:
+        for limiter in held:
+            limiter.release()
+        raise
+    return time.monotonic() - started if waited else 0.0
+
+
+async def _attempt(job: Job) -> Any:
+    timeout = job.policy.timeout
+    if timeout is None:
+        return await job.call()
+    async with asyncio.timeout(timeout):
+        return await job.call()
+
+
+def _branch_attrs(job: Job, kind: str | None, fingerprinted: bool) -> dict[str, Any]:
+    """The branch's attributes known at its start; set together with the end ones.
+
+    Setting every attribute in one call at the end costs the SDK about half of what passing
+    some to ``start_span`` and the rest later does (span processors' ``on_start`` therefore
+    sees no fanscope attributes on a branch).
+    """
+    policy = job.policy
+    attrs: dict[str, Any] = {A.ROLE: A.ROLE_BRANCH}
+    # kind, and a map's function, are read from the parent (conventions.md); gather and vote
+    # branches may each call a different function (vote.among), so they carry their own
+    if policy.function is not None and kind != A.KIND_MAP:
+        attrs[A.FUNCTION] = policy.function
+    if job.index is not None:
+        attrs[A.BRANCH_INDEX] = job.index
+    if job.name is not None:
+        attrs[A.BRANCH_NAME] = job.name
+    if policy.timeout is not None:
+        attrs[A.BRANCH_TIMEOUT] = policy.timeout
+    if kind is None and policy.max_concurrency is not None:
+        attrs[A.BRANCH_MAX_CONCURRENCY] = policy.max_concurrency
+    if fingerprinted and (job.args or job.kwargs) and fingerprint.is_enabled():
+        prints = fingerprint.inputs_of(job.args, job.kwargs, scalars=kind != A.KIND_MAP)
+        if prints:
+            attrs[A.DATAFLOW_INPUTS] = prints
+    return attrs
+
+
+def _cancelled(span: Span, job: Job, reasons: Mapping[int, str] | None) -> str:
+    """Record a cancellation on ``span``; return the outcome (``timeout`` for a deadline)."""
+    reason = (reasons or {}).get(job.index if job.index is not None else -1) or "caller cancelled"
+    status = A.OUTCOME_CANCELLED
+    if reason == "deadline":
+        status = A.OUTCOME_TIMEOUT
+        record_error(span, DeadlineExceeded(job.label))
+    if span.is_recording():
+        span.set_attribute(A.CANCEL_REASON, reason)
+    return status
+
+
+async def run_branch(
+    job: Job,
+    *,
+    parent: Context | None = None,
+    kind: str | None = None,
+    reasons: Mapping[int, str] | None = None,
+) -> Outcome[Any]:
+    """Run ``job`` as one branch span; return its outcome.
+
+    Errors become an ``error``/``timeout`` outcome; cancellation is recorded on the span and
+    re-raised. ``reasons`` maps a branch index to why its fan-out cancelled it.
+    """
+    policy = job.policy
+    submitted = time.time_ns()
+    try:
+        if policy.limiters:
+            waited, waited_on = await _acquire_first(policy.limiters)
+        else:
+            waited, waited_on = 0.0, None
+    except asyncio.CancelledError:
+        # cancelled while waiting in line: the branch span covers the wait it never finished
+        span = tracer().start_span(policy.span_name, context=parent, start_time=submitted)
+        ended = _cancelled(span, job, reasons)
+        if span.is_recording():
+            attrs = _branch_attrs(job, kind, True)
+            attrs[A.BRANCH_OUTCOME] = ended
+            attrs[A.BRANCH_ATTEMPTS] = 0
+            attrs[A.QUEUE_WAIT] = (time.time_ns() - submitted) / 1e9
+            span.set_attributes(attrs)
+        span.end()
+        raise
+    span = tracer().start_span(policy.span_name, context=parent)
+    recording = span.is_recording()
+    attrs = _branch_attrs(job, kind, recording) if recording else {}
+    if waited_on is not None:
+        attrs[A.QUEUE_LIMITER] = waited_on
+    ctx = trace.set_span_in_context(span, parent)
+    token = otel_context.attach(ctx)
+    attempts = 0
+    status: str = A.OUTCOME_OK
+    try:
+        while True:
+            attempts += 1
+            if attempts > 1:
+                waited += await _acquire_again(policy.limiters, ctx, span)
+            try:
+                value = await (_attempt(job) if policy.timeout is not None else job.call())
+            except Exception as exc:
+                decision = None
+                if policy.retry is not None and not job.once:
+                    decision = policy.retry.next_delay(attempts, exc)
+                if decision is None:
+                    failed: Status = "timeout" if isinstance(exc, TimeoutError) else "error"
+                    status = failed
+                    record_error(span, exc)
+                    return Outcome(
+                        job.index or 0, failed, error=exc, name=job.name, attempts=attempts
+                    )
+                delay, after = decision
+                if recording:
+                    event: dict[str, Any] = {
+                        A.RETRY_ATTEMPT: attempts,
+                        A.RETRY_DELAY: delay,
+                        A.ERROR_TYPE: error_type(exc),
+                    }
+                    if after is not None:
+                        event[A.RETRY_AFTER] = after
+                    span.add_event(A.EVENT_RETRY, event)
+                if after is not None:
+                    for limiter in policy.limiters:
+                        limiter.pause(after)
+                await asyncio.sleep(delay)
+                continue
+            finally:
+                for limiter in policy.limiters:
+                    limiter.release()
+            if recording and fingerprint.is_enabled():
+                prints = fingerprint.outputs_of(value, scalars=kind != A.KIND_MAP)
+                if prints:
+                    attrs[A.DATAFLOW_OUTPUTS] = prints
+            return Outcome(job.index or 0, "ok", value=value, name=job.name, attempts=attempts)
+    except asyncio.CancelledError:
+        status = _cancelled(span, job, reasons)
+        raise
+    except BaseException as exc:  # KeyboardInterrupt and friends: record, end, propagate
+        status = A.OUTCOME_ERROR
+        record_error(span, exc)
+        raise
+    finally:
+        if recording:
+            # attempts and wait are set only when they differ from 1 and 0 (like OTel's
+            # http.request.resend_count): each attribute costs about a microsecond per branch
+            attrs[A.BRANCH_OUTCOME] = status
+            if attempts != 1:
+                attrs[A.BRANCH_ATTEMPTS] = attempts
+            if waited:
+                attrs[A.QUEUE_WAIT] = waited
+            span.set_attributes(attrs)
+        otel_context.detach(token)
+        span.end()
+
+
+async def lone_call(
+    policy: CallPolicy,
+    fn: Callable[..., Awaitable[Any]],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """One bounded, traced call of a ``@parallel`` function (what ``await f(x)`` runs)."""
+    job = Job(policy, lambda: fn(*args, **kwargs), args=args, kwargs=kwargs)
+    outcome = await run_branch(job, parent=None)
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.value
