@@ -21,9 +21,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from fanscope.errors import ConfigurationError, FanscopeError
+
+if TYPE_CHECKING:
+    from fanscope.analysis.schema import ReportDoc
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT = 0, 1, 2
 
@@ -85,7 +88,7 @@ def _fail(message: str) -> int:
     return EXIT_INPUT
 
 
-def _read(files: Sequence[str], trace_id: str | None = None) -> tuple[dict[str, Any], list[Any]]:
+def _read(files: Sequence[str], trace_id: str | None = None) -> tuple[ReportDoc, list[Any]]:
     """The report of ``files`` as its JSON document, and the spans read (read once: ``-``)."""
     from fanscope.analysis import analyze, read_files
 
@@ -143,7 +146,7 @@ def _analyze(args: argparse.Namespace) -> int:
     return EXIT_GATE if failed else EXIT_OK
 
 
-def _write_html(report: dict[str, Any], spans: list[Any], out: str) -> None:
+def _write_html(report: ReportDoc, spans: list[Any], out: str) -> None:
     try:
         from fanscope.analysis.report import html  # type: ignore[attr-defined, unused-ignore]
     except ImportError:

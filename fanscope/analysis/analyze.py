@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from fanscope.analysis import schema
 from fanscope.analysis.critical_path import Segment, critical_path, effective_intervals
 from fanscope.analysis.fanouts import FanoutStats, fanout_stats, queue_wait
 from fanscope.analysis.model import Span
-from fanscope.analysis.opportunities import Opportunity, whatif
 from fanscope.analysis.readers import from_readable_spans
 from fanscope.analysis.tree import VIRTUAL_ROOT, Trace, build_traces
+from fanscope.analysis.whatif import Opportunity, whatif
 from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
-SCHEMA = "fanscope.report/v1"
+SCHEMA = schema.SCHEMA
 NS = 1e9
 
 
@@ -38,10 +39,10 @@ class TraceReport:
     start: int
     duration: float
     spans: int
-    critical_path: list[dict[str, Any]]
+    critical_path: list[schema.PathSegment]
     by_operation: dict[str, float]
-    fanouts: list[dict[str, Any]]
-    opportunities: list[dict[str, Any]]
+    fanouts: list[schema.Fanout]
+    opportunities: list[schema.Opportunity]
     whatif: float
     saving: float
     parallelizable_share: float
@@ -52,21 +53,46 @@ class TraceReport:
     unknown_pairs: int
     warnings: list[str] = field(default_factory=list)
 
+    def to_dict(self) -> schema.TraceDoc:
+        """This trace's object of the JSON document (``traces[]``)."""
+        return {
+            "trace_id": self.trace_id,
+            "service": self.service,
+            "root": self.root,
+            "start": self.start,
+            "duration": self.duration,
+            "spans": self.spans,
+            "critical_path": self.critical_path,
+            "by_operation": self.by_operation,
+            "fanouts": self.fanouts,
+            "opportunities": self.opportunities,
+            "whatif": self.whatif,
+            "saving": self.saving,
+            "parallelizable_share": self.parallelizable_share,
+            "queue_wait_total": self.queue_wait_total,
+            "queue_wait_on_path": self.queue_wait_on_path,
+            "queue_wait_share": self.queue_wait_share,
+            "straggler_ratio": self.straggler_ratio,
+            "unknown_pairs": self.unknown_pairs,
+            "warnings": self.warnings,
+        }
+
 
 @dataclass
 class Report:
     """Every trace's analysis, per-operation statistics across traces, and warnings."""
 
     traces: list[TraceReport]
-    operations: dict[str, dict[str, float]]
+    operations: dict[str, schema.OperationStats]
     warnings: list[str]
     sources: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> schema.ReportDoc:
+        """The JSON document, ``fanscope.report/v1`` (``fanscope.analysis.schema``)."""
         return {
             "schema": SCHEMA,
             "sources": list(self.sources),
-            "traces": [_shallow(t) for t in self.traces],
+            "traces": [t.to_dict() for t in self.traces],
             "operations": self.operations,
             "warnings": list(self.warnings),
         }
@@ -81,11 +107,6 @@ class Report:
             if t.trace_id == trace_id:
                 return t
         raise KeyError(trace_id)
-
-
-def _shallow(item: Any) -> dict[str, Any]:
-    """A dataclass as a dict without ``asdict``'s deep copy (its values are plain already)."""
-    return {f.name: getattr(item, f.name) for f in fields(item)}
 
 
 def _label(trace: Trace, span_id: str) -> str:
@@ -175,7 +196,7 @@ def analyze_trace(trace: Trace) -> TraceReport:
     segments = critical_path(trace)
     start = trace.start
     owners: dict[str, str] = {}
-    path: list[dict[str, Any]] = []
+    path: list[schema.PathSegment] = []
     for s in segments:
         operation = trace.spans[s.span_id].name if s.span_id else "(no span)"
         owner = _owner(trace, s.span_id, owners)
@@ -194,17 +215,17 @@ def analyze_trace(trace: Trace) -> TraceReport:
         )
     by_operation: dict[str, float] = {}
     for seg in path:
-        operation = str(seg["operation"])
-        by_operation[operation] = by_operation.get(operation, 0.0) + float(seg["duration"])
+        operation = seg["operation"]
+        by_operation[operation] = by_operation.get(operation, 0.0) + seg["duration"]
     on_path = {s.span_id for s in segments}
     stats: list[FanoutStats] = fanout_stats(trace)
-    fanouts = []
-    for f in stats:
-        entry = _shallow(f)
-        entry["on_critical_path"] = f.span_id in on_path or any(
-            c in on_path for c in trace.children.get(f.span_id, ())
+    fanouts = [
+        _fanout_doc(
+            f,
+            f.span_id in on_path or any(c in on_path for c in trace.children.get(f.span_id, ())),
         )
-        fanouts.append(entry)
+        for f in stats
+    ]
     plan = whatif(trace)
     duration = trace.duration / NS
     queue_total = sum(f.queue_wait for f in stats)
@@ -234,8 +255,34 @@ def analyze_trace(trace: Trace) -> TraceReport:
     )
 
 
-def _opportunity_dict(trace: Trace, o: Opportunity) -> dict[str, Any]:
-    def ref(sid: str) -> dict[str, Any]:
+def _fanout_doc(f: FanoutStats, on_critical_path: bool) -> schema.Fanout:
+    return {
+        "span_id": f.span_id,
+        "name": f.name,
+        "kind": f.kind,
+        "function": f.function,
+        "size": f.size,
+        "max_concurrency": f.max_concurrency,
+        "duration": f.duration,
+        "branches": f.branches,
+        "slowest_span_id": f.slowest_span_id,
+        "slowest_name": f.slowest_name,
+        "slowest": f.slowest,
+        "slowest_share": f.slowest_share,
+        "median": f.median,
+        "straggler_ratio": f.straggler_ratio,
+        "queue_wait": f.queue_wait,
+        "queue_wait_max": f.queue_wait_max,
+        "parallelism": f.parallelism,
+        "fanin": f.fanin,
+        "failed": f.failed,
+        "cancelled": f.cancelled,
+        "on_critical_path": on_critical_path,
+    }
+
+
+def _opportunity_dict(trace: Trace, o: Opportunity) -> schema.Opportunity:
+    def ref(sid: str) -> schema.StepRef:
         span = trace.spans[sid]
         return {
             "span_id": sid,
@@ -264,13 +311,13 @@ def _percentile(values: Sequence[float], q: float) -> float:
     return statistics.quantiles(ordered, n=100, method="inclusive")[int(q) - 1]
 
 
-def operation_stats(traces: Sequence[TraceReport]) -> dict[str, dict[str, float]]:
+def operation_stats(traces: Sequence[TraceReport]) -> dict[str, schema.OperationStats]:
     """Per operation: p50 and p95 of its time on the critical path, over the traces."""
     samples: dict[str, list[float]] = {}
     for t in traces:
         for name, seconds in t.by_operation.items():
             samples.setdefault(name, []).append(seconds)
-    out = {}
+    out: dict[str, schema.OperationStats] = {}
     for name, values in samples.items():
         # a trace where the operation is absent from the path counts as 0 for it
         values = values + [0.0] * (len(traces) - len(values))

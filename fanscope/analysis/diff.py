@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+
+from fanscope.analysis.schema import ReportDoc
 
 
 @dataclass(frozen=True)
@@ -23,22 +24,23 @@ class Change:
         return self.head / self.base if self.base > 0 else float("inf") if self.head > 0 else 1.0
 
 
-def compare(base: dict[str, Any], head: dict[str, Any]) -> list[Change]:
+def compare(base: ReportDoc, head: ReportDoc) -> list[Change]:
     """Per operation, the p50 time on the critical path in both reports.
 
     ``(total)`` (the p50 trace duration) comes first, then the operations, largest change
     first; an operation on neither critical path at p50 is left out.
     """
 
-    def totals(report: dict[str, Any]) -> float:
+    def totals(report: ReportDoc) -> float:
         durations = sorted(t["duration"] for t in report["traces"])
         return durations[len(durations) // 2] if durations else 0.0
 
     changes = []
     names = list(dict.fromkeys([*head["operations"], *base["operations"]]))
     for name in names:
-        b = base["operations"].get(name, {}).get("p50", 0.0)
-        h = head["operations"].get(name, {}).get("p50", 0.0)
+        b_stats, h_stats = base["operations"].get(name), head["operations"].get(name)
+        b = b_stats["p50"] if b_stats is not None else 0.0
+        h = h_stats["p50"] if h_stats is not None else 0.0
         if b > 0 or h > 0:
             changes.append(Change(name, b, h))
     changes.sort(key=lambda c: -abs(c.delta))

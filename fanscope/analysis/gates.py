@@ -19,18 +19,20 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from fanscope.analysis.report.text import seconds, share
+from fanscope.analysis.schema import ReportDoc, TraceDoc
 from fanscope.errors import ConfigurationError
 
-METRICS = {
-    "critical_path": "duration",
-    "parallelizable": "parallelizable_share",
-    "straggler": "straggler_ratio",
-    "queue_wait": "queue_wait_share",
+#: Each metric, read from a trace of the report.
+METRICS: dict[str, Callable[[TraceDoc], float]] = {
+    "critical_path": lambda t: t["duration"],
+    "parallelizable": lambda t: t["parallelizable_share"],
+    "straggler": lambda t: t["straggler_ratio"],
+    "queue_wait": lambda t: t["queue_wait_share"],
 }
 _SHARES = {"parallelizable", "queue_wait"}
 _GATE = re.compile(r"^\s*([a-z_]+)\s*(>=|>)\s*([0-9]*\.?[0-9]+)\s*(%|ms|s|min|x)?\s*$")
@@ -177,15 +179,15 @@ def parse_share(text: str, what: str) -> float:
     return value
 
 
-def evaluate(report: dict[str, Any], gates: list[Gate]) -> list[str]:
+def evaluate(report: ReportDoc, gates: list[Gate]) -> list[str]:
     """One line per failed gate, naming the gate, the trace and the value."""
     failed = []
     for gate in gates:
-        key = METRICS[gate.metric]
-        worst = max(report["traces"], key=lambda t: t[key], default=None)
-        if worst is not None and gate.crossed(worst[key]):
+        metric = METRICS[gate.metric]
+        worst = max(report["traces"], key=metric, default=None)
+        if worst is not None and gate.crossed(metric(worst)):
             failed.append(
                 f"gate failed: {gate.text} (trace {worst['trace_id'][:16]} {worst['root']}: "
-                f"{gate.metric} = {gate.show(worst[key])})"
+                f"{gate.metric} = {gate.show(metric(worst))})"
             )
     return failed

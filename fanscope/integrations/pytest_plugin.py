@@ -56,9 +56,13 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from fanscope.analysis import Report, TraceReport
+    from fanscope.analysis.schema import Fanout, Opportunity, ReportDoc
 
 MARKER = "fanscope"
 FIXTURE = "fanscope_trace"
@@ -73,7 +77,7 @@ class Capture:
     nodeid: str
     exporter: Any = None
     provider: Any = None
-    _cache: tuple[int, Any] | None = field(default=None, repr=False)
+    _cache: tuple[int, Report] | None = field(default=None, repr=False)
 
     def finished_spans(self) -> list[Any]:
         """The OpenTelemetry ``ReadableSpan`` objects captured so far."""
@@ -86,7 +90,7 @@ class Capture:
 
         return from_readable_spans(self.finished_spans())
 
-    def analysis(self) -> Any:
+    def analysis(self) -> Report:
         """The analyzer's :class:`~fanscope.analysis.Report` of every span captured so far."""
         finished = self.finished_spans()
         if self._cache is None or self._cache[0] != len(finished):
@@ -96,16 +100,15 @@ class Capture:
             self._cache = (len(finished), report)
         return self._cache[1]
 
-    def report_dict(self) -> dict[str, Any]:
+    def report_dict(self) -> ReportDoc:
         """``analysis().to_dict()``: the JSON schema ``fanscope.report/v1``."""
-        result: dict[str, Any] = self.analysis().to_dict()
-        return result
+        return self.analysis().to_dict()
 
-    def traces(self) -> list[Any]:
+    def traces(self) -> list[TraceReport]:
         """One :class:`~fanscope.analysis.TraceReport` per trace the test made, oldest first."""
         return sorted(self.analysis().traces, key=lambda t: t.start)
 
-    def report(self) -> Any:
+    def report(self) -> TraceReport:
         """The analysis of the test's last trace (:class:`~fanscope.analysis.TraceReport`)."""
         traces = self.traces()
         if not traces:
@@ -123,11 +126,11 @@ class Capture:
                 names.append(segment["name"])
         return names
 
-    def fanouts(self) -> list[dict[str, Any]]:
+    def fanouts(self) -> list[Fanout]:
         """Each fan-out's statistics, with its slowest branch (``slowest_name``, ``slowest``)."""
         return list(self.report().fanouts)
 
-    def opportunities(self) -> list[dict[str, Any]]:
+    def opportunities(self) -> list[Opportunity]:
         """Sequential calls that could have run together (empty when none)."""
         return list(self.report().opportunities)
 
@@ -172,7 +175,7 @@ class Capture:
             raise AssertionError(f"these calls could have run in parallel: {'; '.join(lines)}")
 
 
-def _opportunity(o: dict[str, Any]) -> str:
+def _opportunity(o: Opportunity) -> str:
     from fanscope.analysis.report.text import opportunity_sentence
 
     return opportunity_sentence(o)

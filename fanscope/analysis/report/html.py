@@ -33,6 +33,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fanscope.analysis.model import Span
+from fanscope.analysis.schema import ReportDoc
 from fanscope.analysis.tree import build_traces
 from fanscope.sdk import attributes as A
 
@@ -92,7 +93,7 @@ def _rows(spans: Iterable[Span], trace_ids: set[str]) -> dict[str, list[dict[str
     return out
 
 
-def render(report: dict[str, Any], spans: Iterable[Span]) -> str:
+def render(report: ReportDoc, spans: Iterable[Span]) -> str:
     """The HTML page for ``report`` (from ``Report.to_dict()``) and the spans it analysed.
 
     Args:

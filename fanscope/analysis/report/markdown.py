@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fanscope.analysis.report.text import opportunity_sentence, path_rows, seconds, share
+from fanscope.analysis.schema import ReportDoc
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
 
 
-def render(report: dict[str, Any], gate_lines: list[str] | None = None) -> str:
+def render(report: ReportDoc, gate_lines: list[str] | None = None) -> str:
     out = ["## fanscope: where the time went", ""]
     for t in report["traces"][:10]:
         speedup = t["duration"] / t["whatif"] if t["whatif"] > 0 else 1.0

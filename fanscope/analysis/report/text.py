@@ -5,7 +5,7 @@ Every number comes from :meth:`Report.to_dict` (``docs/analysis.md``).
 
 from __future__ import annotations
 
-from typing import Any
+from fanscope.analysis.schema import Opportunity, ReportDoc, TraceDoc
 
 MAX_PATH_ROWS = 12
 NAME = 48
@@ -24,11 +24,11 @@ def share(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
-def path_rows(trace: dict[str, Any], limit: int = MAX_PATH_ROWS) -> list[tuple[str, float]]:
+def path_rows(trace: TraceDoc, limit: int = MAX_PATH_ROWS) -> list[tuple[str, float]]:
     """The critical path merged by consecutive span, longest first up to ``limit``."""
     merged: list[tuple[str, float]] = []
     for seg in trace["critical_path"]:
-        within = seg.get("within")
+        within = seg["within"]
         name = f"{within} > {seg['name']}" if within else seg["name"]
         if merged and merged[-1][0] == name:
             merged[-1] = (name, merged[-1][1] + seg["duration"])
@@ -55,7 +55,7 @@ def names(items: list[str], limit: int = 6) -> str:
     return ", ".join(parts)
 
 
-def opportunity_sentence(o: dict[str, Any]) -> str:
+def opportunity_sentence(o: Opportunity) -> str:
     groups = "; ".join(names([s["name"] for s in g]) for g in o["run_together"][:3])
     if len(o["run_together"]) > 3:
         groups += f"; and {len(o['run_together']) - 3} more groups"
@@ -66,7 +66,7 @@ def opportunity_sentence(o: dict[str, Any]) -> str:
     return text
 
 
-def render_trace(t: dict[str, Any]) -> list[str]:
+def render_trace(t: TraceDoc) -> list[str]:
     lines = [
         f"trace {t['trace_id']}  {t['service'] or '?'}  {t['root']}  "
         f"total {seconds(t['duration'])}  ({t['spans']:,} spans)"
@@ -116,7 +116,7 @@ def render_trace(t: dict[str, Any]) -> list[str]:
     return lines
 
 
-def render(report: dict[str, Any]) -> str:
+def render(report: ReportDoc) -> str:
     traces = report["traces"]
     spans = sum(t["spans"] for t in traces)
     head = f"fanscope: {len(traces):,} trace(s), {spans:,} spans"

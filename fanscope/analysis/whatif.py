@@ -1,40 +1,27 @@
-"""Sequential waiting, parallelization opportunities, and the what-if time.
+"""The what-if schedule: how long a trace would have taken with its steps run as early as allowed.
 
-For every span, its children are the steps it took. Two children that ran one after another
-(the earlier ended before the later started) are related by their data-flow fingerprints
-(``docs/dataflow.md``). Each child counts its own fingerprints and its descendants': a step's
-output may be recorded on the step's span, and the prompt that used it on an LLM call span
-inside the later step.
-
-* **depends**: an input fingerprint of the later one is an output fingerprint of the earlier;
-* **independent**: the earlier one has output fingerprints, the later one has input
-  fingerprints, and none match;
-* **unknown**: either side has none to compare (spans of other instrumentations, fingerprints
-  turned off, a value fanscope does not hash, a step without arguments). Unknown is treated
-  as depends: the analyzer never claims a saving it cannot show.
-
-The **what-if** schedule runs each child as early as its dependencies allow, keeping the
-parent's own time just before it (the gap since the previous child ended: building the next
-prompt, say) and its own duration, and respecting caps: branches of a fan-out under
-``fanscope.fanout.max_concurrency`` and lone calls under ``fanscope.branch.max_concurrency``
-are list-scheduled onto that many slots. Branches of one fan-out are independent of each other
-and its fan-in depends on all of them. It is computed bottom-up, so a parent's what-if uses
-its children's what-if durations; the root's is the trace's what-if time.
+What may run together is decided in ``dependencies.py`` (what depends on what). The schedule
+runs each child as early as its dependencies allow, keeping the parent's own time just before
+it (the gap since the previous child ended: building the next prompt, say) and its own
+duration, and respecting caps: branches of a fan-out under ``fanscope.fanout.max_concurrency``
+and lone calls under ``fanscope.branch.max_concurrency`` are list-scheduled onto that many
+slots. Branches of one fan-out are independent of each other and its fan-in depends on all of
+them. It is computed bottom-up, so a parent's what-if uses its children's what-if durations;
+the root's is the trace's what-if time.
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
 from dataclasses import dataclass, field
 
 from fanscope.analysis.critical_path import effective_intervals
+from fanscope.analysis.dependencies import Flow, StepDependencies
 from fanscope.analysis.tree import Trace
 from fanscope.sdk import attributes as A
 
 #: Savings smaller than this (ns), or than 1% of the parent's window, are not reported.
 MIN_SAVING_NS = 1_000_000
-IN, OUT = A.DATAFLOW_INPUTS, A.DATAFLOW_OUTPUTS
 
 
 @dataclass
@@ -74,50 +61,6 @@ class WhatIf:
         return max(0.0, self.observed - self.duration)
 
 
-_NONE: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())
-
-
-class _Flow:
-    """Fingerprints of a span and its descendants, computed on demand.
-
-    Each query walks the span's subtree, so a trace nested thousands of levels deep with a
-    sibling at every level would cost the square of its size. The walks of one trace share a
-    budget of span visits (ten per span in the trace, and at least a million); past it, a
-    span's fingerprints read as none (unknown: kept in order, no saving claimed) and the
-    trace gets a warning.
-    """
-
-    def __init__(self, trace: Trace) -> None:
-        self.trace = trace
-        self._cache: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
-        self.budget = max(1_000_000, 10 * len(trace.spans))
-        self.exhausted = False
-
-    def of(self, span_id: str) -> tuple[frozenset[str], frozenset[str]]:
-        """(inputs, outputs) fingerprints of a span and its descendants."""
-        cached = self._cache.get(span_id)
-        if cached is not None:
-            return cached
-        ins: set[str] = set()
-        outs: set[str] = set()
-        spans = self.trace.spans
-        for sid in itertools.chain((span_id,), self.trace.descendants(span_id)):  # lazily
-            self.budget -= 1
-            if self.budget < 0:
-                self.exhausted = True
-                self._cache[span_id] = _NONE
-                return _NONE
-            span = spans[sid]
-            attributes = span.attributes
-            if IN in attributes:
-                ins.update(span.attr_strs(IN))
-            if OUT in attributes:
-                outs.update(span.attr_strs(OUT))
-        result = (frozenset(ins), frozenset(outs))
-        self._cache[span_id] = result
-        return result
-
-
 def _bottom_up(trace: Trace) -> list[str]:
     """Every span with children reachable from a root, each after all of its descendants."""
     order = [root for root in trace.roots if root in trace.children]
@@ -133,7 +76,7 @@ def _bottom_up(trace: Trace) -> list[str]:
 def whatif(trace: Trace) -> WhatIf:
     """The what-if duration of ``trace`` and its parallelization opportunities."""
     eff = effective_intervals(trace)
-    flow = _Flow(trace)
+    flow = Flow(trace)
     spans, children = trace.spans, trace.children
     # A span's what-if duration, when it differs from its observed one: spans without
     # children (most of them) and spans with one plain child keep their own and are not
@@ -215,7 +158,7 @@ def _schedule(
     kids: list[str],
     eff: dict[str, tuple[int, int]],
     predicted: dict[str, int],
-    flow: _Flow,
+    flow: Flow,
     caps: _Caps,
 ) -> tuple[dict[str, int], Opportunity | None, int]:
     """Schedule ``node``'s children as early as allowed; return their what-if finish times."""
@@ -272,74 +215,31 @@ def _schedule_steps(
     kids: list[str],
     eff: dict[str, tuple[int, int]],
     predicted: dict[str, int],
-    flow: _Flow,
+    flow: Flow,
     caps: _Caps,
 ) -> tuple[dict[str, int], Opportunity | None, int]:
-    """Sequential steps: each as soon as what it depends on (or might) has finished.
-
-    One pass in start order, O(n log n): the children that ended before the current one
-    started are taken in order of their end, and kept as running maxima (their what-if
-    finish and dependency depth; all of them, those without output fingerprints) and as an
-    index from output fingerprint to the latest producer. A step without input fingerprints
-    waits for all of them (unknown); one with inputs waits for the producers of its inputs
-    (depends) and for the ones without output fingerprints (unknown).
-    """
+    """Sequential steps: each as soon as what it depends on (or might) has finished."""
     node_start = eff[node][0]
-    position = {k: i for i, k in enumerate(kids)}
-    by_end = sorted(kids, key=lambda k: (eff[k][1], position[k]))
+    dependencies = StepDependencies(kids, eff, flow, node_start)
+    position = dependencies.position
+    placed: dict[str, tuple[int, int]] = {}  # child -> (what-if finish, dependency level)
     finish: dict[str, int] = {}
     level: dict[str, int] = {}
     after: dict[str, list[str]] = {}
     slots: dict[str, list[int]] = {}
-    # running state over the children that ended before the current one started
-    taken = 0
-    last_end = node_start
-    all_finish, all_level, all_count, all_latest = node_start, -1, 0, ""
-    blind_finish, blind_level, blind_count, blind_latest = node_start, -1, 0, ""
-    producers: dict[str, tuple[int, int, str]] = {}  # print -> (finish, level, latest producer)
     unknown = 0
     for later in kids:  # observed start order
         s, e = eff[later]
-        while taken < len(by_end):
-            done = by_end[taken]
-            if eff[done][1] > s or done not in finish:
-                break  # not ended yet (or a zero-length sibling at this instant, not yet placed)
-            taken += 1
-            f, lv = finish[done], level[done]
-            last_end = max(last_end, eff[done][1])
-            all_count += 1
-            all_latest = done
-            all_finish, all_level = max(all_finish, f), max(all_level, lv)
-            outs = flow.of(done)[1]
-            if not outs:
-                blind_count += 1
-                blind_latest = done
-                blind_finish, blind_level = max(blind_finish, f), max(blind_level, lv)
-            for fp in outs:
-                known = producers.get(fp)
-                if known is None:
-                    producers[fp] = (f, lv, done)
-                else:
-                    producers[fp] = (max(known[0], f), max(known[1], lv), done)
-        ins = flow.of(later)[0]
-        if not ins:  # nothing to compare: after everything that ended before it
-            ready, depth, unknown = all_finish, all_level, unknown + all_count
-            deps = [all_latest] if all_count else []
-        else:
-            ready, depth, unknown = blind_finish, blind_level, unknown + blind_count
-            deps = [blind_latest] if blind_count else []
-            for fp in ins:
-                known = producers.get(fp)
-                if known is not None:
-                    ready, depth = max(ready, known[0]), max(depth, known[1])
-                    deps.append(known[2])
-        ready += s - last_end  # the parent's own time just before this child stays with it
+        wait = dependencies.wait(later, placed)
+        unknown += wait.unknown
+        ready = wait.ready + s - wait.previous_end  # the parent's own time just before it
         group = caps.group(later)
         start = _take_slot(group, ready, slots, node_start, len(kids))
         finish[later] = start + predicted.get(later, e - s)
         _free_slot(group, finish[later], slots)
-        level[later] = depth + 1
-        after[later] = sorted(set(deps), key=position.__getitem__)
+        level[later] = wait.depth + 1
+        placed[later] = (finish[later], level[later])
+        after[later] = sorted(set(wait.after), key=position.__getitem__)
 
     observed = max(eff[k][1] for k in kids) - eff[kids[0]][0]
     planned = max(finish.values()) - eff[kids[0]][0]
