@@ -14,11 +14,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from fanscope import otlp_json
 from fanscope.analysis.model import Span
-from fanscope.exporters.files import any_value
-
-_KINDS = {1: "internal", 2: "server", 3: "client", 4: "producer", 5: "consumer"}
-_STATUS = {"unset": 0, "ok": 1, "error": 2}
 
 
 def _tag(key: str, value: Any) -> dict[str, Any]:
@@ -48,10 +45,13 @@ def to_jaeger(spans: Iterable[Span]) -> dict[str, Any]:
             tags = [_tag(k, v) for k, v in span.resource.items() if k != "service.name"]
             processes[pid] = {"serviceName": span.service, "tags": tags, "_key": key}
         tags = [_tag(k, v) for k, v in span.attributes.items()]
-        if span.kind in _KINDS and span.kind != 1:
-            tags.append(_tag("span.kind", _KINDS[span.kind]))
+        if span.kind in otlp_json.KIND_NAMES and span.kind != 1:
+            tags.append(_tag("span.kind", otlp_json.KIND_NAMES[span.kind]))
         if span.status != "unset":
             tags.append(_tag("otel.status_code", span.status.upper()))
+        if span.status == "error":
+            # Jaeger UI marks a span failed, and counts it in its trace list, by this tag
+            tags.append(_tag("error", True))
         if span.status_message:
             tags.append(_tag("otel.status_description", span.status_message))
         if span.scope:
@@ -86,10 +86,6 @@ def to_jaeger(spans: Iterable[Span]) -> dict[str, Any]:
     return {"data": list(traces.values()), "total": 0, "limit": 0, "offset": 0, "errors": None}
 
 
-def _kv(attrs: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"key": k, "value": any_value(v)} for k, v in attrs.items() if v is not None]
-
-
 def to_otlp_lines(spans: Iterable[Span]) -> list[str]:
     """OTLP JSON lines, one ``ExportTraceServiceRequest`` per trace."""
     by_trace: dict[str, list[Span]] = {}
@@ -97,41 +93,32 @@ def to_otlp_lines(spans: Iterable[Span]) -> list[str]:
         by_trace.setdefault(span.trace_id, []).append(span)
     lines = []
     for members in by_trace.values():
-        groups: dict[tuple[str, str], list[Span]] = {}
-        for span in members:
-            key = (json.dumps(span.resource, sort_keys=True, default=str), span.scope)
-            groups.setdefault(key, []).append(span)
-        resource_spans = []
-        for (resource_key, scope), group in groups.items():
-            encoded = []
-            for s in group:
-                item: dict[str, Any] = {
-                    "traceId": s.trace_id,
-                    "spanId": s.span_id,
-                    "name": s.name,
-                    "kind": s.kind,
-                    "startTimeUnixNano": str(s.start),
-                    "endTimeUnixNano": str(s.end),
-                    "attributes": _kv(s.attributes),
-                    "status": {"code": _STATUS.get(s.status, 0)},
-                }
-                if s.status_message:
-                    item["status"]["message"] = s.status_message
-                if s.parent_id:
-                    item["parentSpanId"] = s.parent_id
-                if s.links:
-                    item["links"] = [{"traceId": t, "spanId": i} for t, i in s.links]
-                if s.events:
-                    item["events"] = [
-                        {"timeUnixNano": str(t), "name": n, "attributes": _kv(a)}
-                        for t, n, a in s.events
-                    ]
-                encoded.append(item)
-            resource_spans.append(
-                {
-                    "resource": {"attributes": _kv(json.loads(resource_key))},
-                    "scopeSpans": [{"scope": {"name": scope}, "spans": encoded}],
-                }
+        groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        resources: dict[str, dict[str, Any]] = {}
+        for s in members:
+            key = json.dumps(s.resource, sort_keys=True, default=str)
+            resources.setdefault(key, s.resource)
+            groups.setdefault((key, s.scope), []).append(
+                otlp_json.span_record(
+                    s.trace_id,
+                    s.span_id,
+                    s.parent_id,
+                    s.name,
+                    s.kind,
+                    s.start,
+                    s.end,
+                    s.attributes,
+                    s.status,
+                    s.status_message,
+                    s.events,
+                    ((t, i, None) for t, i in s.links),
+                )
             )
-        lines.append(json.dumps({"resourceSpans": resource_spans}, separators=(",", ":")))
+        request = {
+            "resourceSpans": [
+                otlp_json.resource_spans(resources[key], [(scope, "", records)])
+                for (key, scope), records in groups.items()
+            ]
+        }
+        lines.append(otlp_json.dumps(request))
     return lines

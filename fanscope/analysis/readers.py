@@ -16,20 +16,15 @@ Ids are read as hex; base64 ids (what protobuf's ``json_format`` writes) are con
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fanscope import otlp_json
 from fanscope.analysis.model import Span
 from fanscope.errors import TraceReadError
-
-_STATUS = {0: "unset", 1: "ok", 2: "error"}
-_UNSET = {"code": 0}
-_STATUS_NAMES = {"STATUS_CODE_UNSET": "unset", "STATUS_CODE_OK": "ok", "STATUS_CODE_ERROR": "error"}
 
 
 @dataclass
@@ -41,101 +36,14 @@ class ReadResult:
     formats: list[str] = field(default_factory=list)
 
 
-#: What a damaged record can raise while it is decoded; the record is skipped and counted.
-_DAMAGE = (ValueError, TypeError, AttributeError, KeyError, OverflowError, RecursionError)
+_DAMAGE = otlp_json.DAMAGE
+_hex_id = otlp_json.hex_id
+_int = otlp_json.to_int
+_TraceIds = otlp_json.TraceIds
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
-
-
-def _hex_id(value: object, length: int) -> str | None:
-    if not isinstance(value, str) or not value:
-        return None
-    if len(value) == length:
-        try:
-            int(value, 16)
-        except ValueError:
-            pass
-        else:
-            if value.isalnum():  # int() also accepts "0x", "_" and spaces
-                return value.lower()
-    try:  # protobuf's JSON mapping writes bytes fields as base64
-        raw = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if len(raw) * 2 == length:
-        return raw.hex()
-    return None
-
-
-def _int(value: object) -> int:
-    if type(value) is str:
-        return int(value)
-    if isinstance(value, bool):
-        raise ValueError("boolean where a number was expected")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value)
-    if isinstance(value, str):
-        return int(value)
-    raise ValueError(f"not a number: {value!r}")
-
-
-def _any_value(value: object) -> Any:
-    if type(value) is dict and len(value) == 1:  # the common case, straight to the point
-        if "stringValue" in value:
-            return value["stringValue"]
-        if "intValue" in value:
-            return _int(value["intValue"])
-    if not isinstance(value, Mapping):
-        return None
-    for key, item in value.items():
-        if key == "stringValue":
-            return item
-        if key == "intValue":
-            return _int(item)
-        if key == "doubleValue":
-            return float(item)
-        if key == "boolValue":
-            return bool(item)
-        if key == "arrayValue":
-            values = item.get("values", []) if isinstance(item, Mapping) else []
-            return [_any_value(v) for v in values]
-        if key == "kvlistValue":
-            values = item.get("values", []) if isinstance(item, Mapping) else []
-            return {kv.get("key"): _any_value(kv.get("value")) for kv in values}
-        if key == "bytesValue":
-            return item
-    return None
-
-
-def _key_values(items: object) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if type(items) is list:
-        for kv in items:
-            if type(kv) is dict:
-                key = kv.get("key")
-                if type(key) is str:
-                    out[key] = _any_value(kv.get("value"))
-    return out
-
-
-def _otlp_status(status: object) -> tuple[str, str]:
-    if not isinstance(status, Mapping):
-        return "unset", ""
-    code = status.get("code", 0)
-    if isinstance(code, str):
-        name = _STATUS_NAMES.get(code)
-        if name is None:
-            try:
-                name = _STATUS.get(int(code), "unset")
-            except ValueError:
-                name = "unset"
-    else:
-        name = _STATUS.get(code if isinstance(code, int) else 0, "unset")
-    return name, str(status.get("message", "") or "")
 
 
 def _otlp_spans(
@@ -151,7 +59,7 @@ def _otlp_spans(
             bad += 1
             continue
         try:
-            resource = _key_values(_mapping(rs.get("resource")).get("attributes"))
+            resource = otlp_json.decode_key_values(_mapping(rs.get("resource")).get("attributes"))
         except _DAMAGE:
             resource = {}
             bad += 1
@@ -166,7 +74,9 @@ def _otlp_spans(
             raws = ss.get("spans") or []
             for raw in raws if isinstance(raws, list) else [None]:
                 try:
-                    span = _otlp_span(raw, service, scope_name, resource, trace_ids)
+                    span = otlp_json.decode_span(
+                        raw, Span, service, scope_name, resource, trace_ids
+                    )
                 except _DAMAGE:
                     span = None
                 if span is None:
@@ -175,102 +85,6 @@ def _otlp_spans(
                 yield span
     if bad:
         warnings.append(f"{where}: {bad} malformed span record(s) skipped")
-
-
-_LOWER_HEX = "0123456789abcdef"
-_NO_PARENT = "0" * 16
-_KIND_NAMES = {
-    "SPAN_KIND_INTERNAL": 1,
-    "SPAN_KIND_SERVER": 2,
-    "SPAN_KIND_CLIENT": 3,
-    "SPAN_KIND_PRODUCER": 4,
-    "SPAN_KIND_CONSUMER": 5,
-}
-
-
-def _fast_id(value: object, length: int) -> str | None:
-    """``_hex_id`` with the common case (lowercase hex of the right length) first."""
-    if type(value) is str and len(value) == length and not value.strip(_LOWER_HEX):
-        return value
-    return _hex_id(value, length)
-
-
-#: Trace ids already read, each to its one string object: most spans share a few trace ids,
-#: so this saves a validation per span and 80 bytes per span of a million.
-_TraceIds = dict[object, str]
-
-
-def _otlp_span(
-    raw: Any, service: str, scope: str, resource: dict[str, Any], trace_ids: _TraceIds
-) -> Span | None:
-    # The hot loop of reading a million spans: dict lookups and type checks kept to the
-    # minimum for a well-formed record; anything unusual goes through the careful helpers.
-    get = raw.get
-    raw_trace_id = get("traceId")
-    trace_id = trace_ids.get(raw_trace_id) if type(raw_trace_id) is str else None
-    if trace_id is None:
-        trace_id = _hex_id(raw_trace_id, 32)
-        if trace_id is None:
-            return None
-        trace_ids[raw_trace_id] = trace_id
-    span_id = get("spanId")
-    if not (type(span_id) is str and len(span_id) == 16 and not span_id.strip(_LOWER_HEX)):
-        span_id = _hex_id(span_id, 16)
-        if span_id is None:
-            return None
-    parent_id = get("parentSpanId")
-    if parent_id:
-        parent_id = _fast_id(parent_id, 16)
-        if parent_id == _NO_PARENT:
-            parent_id = None
-    else:
-        parent_id = None
-    start = get("startTimeUnixNano", 0)
-    start = int(start) if type(start) is str else _int(start)
-    end = get("endTimeUnixNano", start)
-    end = int(end) if type(end) is str else _int(end)
-    status = get("status")
-    if not status or status == _UNSET:
-        status, message = "unset", ""
-    else:
-        status, message = _otlp_status(status)
-    events = []
-    for event in get("events") or ():
-        if type(event) is dict:
-            events.append(
-                (
-                    _int(event.get("timeUnixNano", 0)),
-                    str(event.get("name", "")),
-                    _key_values(event.get("attributes")),
-                )
-            )
-    links = []
-    for link in get("links") or ():
-        if type(link) is dict:
-            lt, ls = _hex_id(link.get("traceId"), 32), _hex_id(link.get("spanId"), 16)
-            if lt and ls:
-                links.append((lt, ls))
-    kind = get("kind", 1)
-    if type(kind) is not int:
-        kind = _KIND_NAMES.get(kind, 1) if isinstance(kind, str) else 1
-    name = get("name", "")
-    return Span(
-        trace_id,
-        span_id,
-        parent_id,
-        name if type(name) is str else str(name),
-        start,
-        end,
-        _key_values(get("attributes")),
-        events,
-        status,
-        message,
-        kind,
-        service,
-        scope,
-        resource,
-        links,
-    )
 
 
 def _jaeger_value(tag: Mapping[str, Any]) -> Any:
@@ -335,19 +149,22 @@ def _jaeger_span(raw: Any, processes: Mapping[str, Any]) -> Span | None:
     start = _int(raw.get("startTime", 0)) * 1000
     end = start + _int(raw.get("duration", 0)) * 1000
     attrs: dict[str, Any] = {}
+    failed = False
     for tag in raw.get("tags") or []:
         if isinstance(tag, Mapping) and isinstance(tag.get("key"), str):
-            attrs[tag["key"]] = _jaeger_value(tag)
+            value = _jaeger_value(tag)
+            if tag["key"] == "error" and (value is True or value == "true"):
+                failed = True  # Jaeger's mark of a failed span, as Jaeger UI reads it
+                continue
+            attrs[tag["key"]] = value
     status = "unset"
     code = attrs.pop("otel.status_code", None)
     message = str(attrs.pop("otel.status_description", "") or "")
-    if code == "ERROR" or attrs.get("error") is True:
+    if code == "ERROR" or failed:
         status = "error"
     elif code == "OK":
         status = "ok"
-    attrs.pop("error", None) if status == "error" and attrs.get("error") is True else None
     kind_name = attrs.pop("span.kind", None)
-    kinds = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
     events = []
     for log in raw.get("logs") or []:
         if isinstance(log, Mapping):
@@ -377,7 +194,7 @@ def _jaeger_span(raw: Any, processes: Mapping[str, Any]) -> Span | None:
         events=events,
         status=status,
         status_message=message,
-        kind=kinds.get(str(kind_name).lower(), 1) if kind_name else 1,
+        kind=otlp_json.KIND_CODES.get(str(kind_name).lower(), 1) if kind_name else 1,
         service=str(resource.get("service.name", "")),
         scope=scope,
         resource=resource,
@@ -584,7 +401,7 @@ def from_readable_spans(spans: Iterable[Any]) -> list[Span]:
         ctx = s.context
         if ctx is None:
             continue
-        status = {0: "unset", 1: "ok", 2: "error"}.get(s.status.status_code.value, "unset")
+        status = otlp_json.STATUS_NAMES.get(s.status.status_code.value, "unset")
         resource = dict(s.resource.attributes) if s.resource is not None else {}
         out.append(
             Span(

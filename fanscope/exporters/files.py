@@ -1,11 +1,9 @@
 """Trace files: OTLP JSON lines, the format the OpenTelemetry Collector's file exporter writes.
 
 Each ``export()`` call appends one line holding one ``ExportTraceServiceRequest`` in the
-OTLP/JSON encoding (https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding):
-camelCase keys, trace and span ids as lowercase hex (not base64), 64-bit integers
-(timestamps, ``intValue``) as decimal strings, enums as integers. We encode the spans
-ourselves rather than through protobuf's ``json_format``, whose mapping of ``bytes`` fields
-is base64 and so disagrees with OTLP/JSON on exactly the ids.
+OTLP/JSON encoding, written by :mod:`fanscope.otlp_json` (the one module that owns the wire
+format): strings that cannot be encoded as UTF-8 (a lone surrogate) are written replaced, so
+one bad value never costs its span or the rest of its batch.
 
 The exporter never raises into the application: a file that cannot be written is reported
 once through the ``fanscope`` logger and the spans of that batch are counted as failed.
@@ -14,109 +12,18 @@ once through the ``fanscope`` logger and the spans of that batch are counted as 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import threading
-from collections.abc import Mapping, Sequence
-from typing import IO, Any
+from collections.abc import Sequence
+from typing import IO
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.trace import SpanKind, StatusCode
+
+from fanscope import otlp_json
 
 log = logging.getLogger("fanscope")
-
-_KIND = {
-    SpanKind.INTERNAL: 1,
-    SpanKind.SERVER: 2,
-    SpanKind.CLIENT: 3,
-    SpanKind.PRODUCER: 4,
-    SpanKind.CONSUMER: 5,
-}
-_STATUS = {StatusCode.UNSET: 0, StatusCode.OK: 1, StatusCode.ERROR: 2}
-
-
-def any_value(value: Any) -> dict[str, Any]:
-    """One attribute value as an OTLP ``AnyValue``."""
-    if isinstance(value, bool):
-        return {"boolValue": value}
-    if isinstance(value, int):
-        return {"intValue": str(value)}
-    if isinstance(value, float):
-        return {"doubleValue": value}
-    if isinstance(value, str):
-        return {"stringValue": value}
-    if isinstance(value, bytes):
-        return {"stringValue": value.decode("utf-8", "replace")}
-    if isinstance(value, Sequence):
-        return {"arrayValue": {"values": [any_value(v) for v in value]}}
-    return {"stringValue": str(value)}
-
-
-def key_values(attrs: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    return [{"key": k, "value": any_value(v)} for k, v in (attrs or {}).items()]
-
-
-def encode_span(span: ReadableSpan) -> dict[str, Any]:
-    ctx = span.context
-    assert ctx is not None
-    out: dict[str, Any] = {
-        "traceId": f"{ctx.trace_id:032x}",
-        "spanId": f"{ctx.span_id:016x}",
-        "name": span.name,
-        "kind": _KIND.get(span.kind, 1),
-        "startTimeUnixNano": str(span.start_time or 0),
-        "endTimeUnixNano": str(span.end_time or span.start_time or 0),
-        "attributes": key_values(span.attributes),
-        "status": {"code": _STATUS.get(span.status.status_code, 0)},
-    }
-    if span.parent is not None:
-        out["parentSpanId"] = f"{span.parent.span_id:016x}"
-    if span.status.description:
-        out["status"]["message"] = span.status.description
-    if span.events:
-        out["events"] = [
-            {
-                "timeUnixNano": str(e.timestamp),
-                "name": e.name,
-                "attributes": key_values(e.attributes),
-            }
-            for e in span.events
-        ]
-    if span.links:
-        out["links"] = [
-            {
-                "traceId": f"{link.context.trace_id:032x}",
-                "spanId": f"{link.context.span_id:016x}",
-                "attributes": key_values(link.attributes),
-            }
-            for link in span.links
-        ]
-    return out
-
-
-def encode_request(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
-    """Spans as one ``ExportTraceServiceRequest``, grouped by resource and scope."""
-    by_resource: dict[int, tuple[Any, dict[tuple[str, str], list[dict[str, Any]]]]] = {}
-    for span in spans:
-        resource = span.resource
-        entry = by_resource.setdefault(id(resource), (resource, {}))
-        scope = span.instrumentation_scope
-        key = (scope.name, scope.version or "") if scope is not None else ("", "")
-        entry[1].setdefault(key, []).append(encode_span(span))
-    resource_spans = []
-    for resource, scopes in by_resource.values():
-        resource_spans.append(
-            {
-                "resource": {"attributes": key_values(resource.attributes if resource else {})},
-                "scopeSpans": [
-                    {"scope": {"name": name, "version": version}, "spans": encoded}
-                    for (name, version), encoded in scopes.items()
-                ],
-            }
-        )
-    return {"resourceSpans": resource_spans}
 
 
 class OTLPJsonFileExporter(SpanExporter):
@@ -143,8 +50,16 @@ class OTLPJsonFileExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if not spans:
             return SpanExportResult.SUCCESS
+        request, unreadable = otlp_json.sdk_request(spans)
+        if unreadable:
+            log.warning(
+                "fanscope: %d span(s) could not be encoded and are dropped; the other %d of "
+                "the batch are written",
+                unreadable,
+                len(spans) - unreadable,
+            )
         try:
-            line = json.dumps(encode_request(spans), separators=(",", ":"), ensure_ascii=False)
+            line = otlp_json.dumps(request)
             with self._lock:
                 handle = self._open()
                 handle.write(line + "\n")

@@ -343,12 +343,13 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     spans = result.finished_spans()
     if not spans:
         return
+    from fanscope import otlp_json
     from fanscope.analysis.report import html
-    from fanscope.exporters.files import encode_request
 
     directory.mkdir(parents=True, exist_ok=True)
     name = _file_name(item.nodeid)
-    (directory / f"{name}.jsonl").write_text(json.dumps(encode_request(spans)) + "\n")
+    line = otlp_json.dumps(otlp_json.sdk_request(spans)[0])
+    (directory / f"{name}.jsonl").write_text(line + "\n", encoding="utf-8")
     report = result.report_dict()
     (directory / f"{name}.html").write_text(html.render(report, result.spans), encoding="utf-8")
     traces = report["traces"]
