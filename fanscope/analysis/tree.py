@@ -4,17 +4,19 @@ Repairs, in order:
 
 * **duplicate span ids**: the first span with an id is kept, later ones are dropped;
 * **negative durations**: a span that ends before it starts is given zero duration;
-* **missing parents**: a span whose parent is not in the trace becomes a root (its subtree is
-  kept, unlike Jaeger UI, which drops it);
+* **missing parents**: a span whose parent is not in the trace becomes a root with its
+  subtree (as Jaeger UI does);
+* **a span that is its own parent** becomes a root;
 * **cycles**: a span whose ancestors lead back to itself has its parent link cut there;
-* **several roots**: the trace gets a virtual root spanning them all (``span_id`` ``None``
-  in the critical path: time no span in the trace accounts for).
+* **several roots**: each root owns its time on the critical path (``critical_path.py``);
+  time that no root covers is ``(no span)``;
+* **clock skew**: children that start before their parent or end after it (clock skew
+  between hosts, or work that outlived its parent) keep their own times in the tree; the
+  critical path and the what-if see them clipped to the parent, as Jaeger UI does
+  (``effective_intervals``), and the trace gets a warning naming how many.
 
-Repairs never change the spans given: a repaired span is a copy, kept in ``Trace.spans``.
-
-Children that start before their parent or end after it (clock skew, or work that outlived
-its parent) keep their own times in the tree; the critical path sees them clipped to the
-parent (``effective`` below), as Jaeger UI does.
+Every repair is named in one warning line of ``Trace.warnings``. Repairs never change the
+spans given: a repaired span is a copy, kept in ``Trace.spans``.
 """
 
 from __future__ import annotations
@@ -97,12 +99,15 @@ def build_trace(trace_id: str, members: list[Span]) -> Trace:
         warnings.append(f"{negative} span(s) end before they start; read as zero duration")
 
     orphans = 0
+    selves = 0
     cut: list[str] = []
     for span in by_id.values():
         if span.parent_id is not None and (
             span.parent_id not in by_id or span.parent_id == span.span_id
         ):
-            if span.parent_id != span.span_id:
+            if span.parent_id == span.span_id:
+                selves += 1
+            else:
                 orphans += 1
             cut.append(span.span_id)
     for span_id in cut:
@@ -110,18 +115,33 @@ def build_trace(trace_id: str, members: list[Span]) -> Trace:
     cycles = _break_cycles(by_id)
     if orphans:
         warnings.append(f"{orphans} span(s) have a parent missing from the trace; kept as roots")
+    if selves:
+        warnings.append(f"{selves} span(s) name themselves as their parent; read as roots")
     if cycles:
         warnings.append(f"{cycles} parent cycle(s) broken; the span closing each is a root")
 
     children: dict[str, list[str]] = {}
     roots: list[str] = []
+    skewed = 0
     for span in by_id.values():
-        if span.parent_id is None:
+        parent_id = span.parent_id
+        if parent_id is None:
             roots.append(span.span_id)
         else:
-            children.setdefault(span.parent_id, []).append(span.span_id)
+            children.setdefault(parent_id, []).append(span.span_id)
+            parent = by_id[parent_id]
+            if span.start < parent.start or span.end > parent.end:
+                skewed += 1
     if len(roots) > 1:
-        warnings.append(f"{len(roots)} root spans; analysed under a virtual root spanning them all")
+        warnings.append(
+            f"{len(roots)} root spans; each root's time is its own on the critical path, "
+            "and time no root covers is (no span)"
+        )
+    if skewed:
+        warnings.append(
+            f"{skewed} span(s) start before or end after their parent (clock skew, or work "
+            "that outlived it); clipped to the parent, as Jaeger UI does"
+        )
     return Trace(trace_id, by_id, children, roots, warnings)
 
 
