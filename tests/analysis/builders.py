@@ -32,3 +32,21 @@ def span(
         end=int(end_ms * MS),
         attributes={k.replace("__", "."): v for k, v in attributes.items()},
     )
+
+
+def assert_run_together(report: Any, spans: Any, together: list[str], after: str) -> None:
+    """The what-if runs the steps named ``together`` at once, then ``after``.
+
+    Bounds drawn from the run's own spans (no wall-clock expectation, so a loaded machine
+    cannot break it): no faster than the slowest of them plus ``after``, and at least the
+    time of all but the slowest saved.
+    """
+    seconds = {
+        s.name: (s.end_time - s.start_time) / 1e9
+        for s in spans
+        if s.name in together or s.name == after
+    }
+    assert sorted(seconds) == sorted({*together, after}), seconds
+    durations = [seconds[n] for n in together]
+    assert report.whatif >= max(durations) + seconds[after] - 1e-9
+    assert report.whatif <= report.duration - (sum(durations) - max(durations)) + 1e-9

@@ -16,7 +16,7 @@ from fanscope.analysis.model import Span
 from fanscope.analysis.report import markdown, text
 from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
-from tests.analysis.builders import span
+from tests.analysis.builders import assert_run_together, span
 
 OTHER = "4bf92f3577b34da6a3ce929d0e0e4736"
 
@@ -176,7 +176,8 @@ async def test_four_traced_steps_then_one_using_their_answers_from_the_real_sdk(
     (after,) = opportunity["keep_after"]
     assert after["step"]["name"] == "synthesize"
     assert sorted(s["name"] for s in after["after"]) == sorted(f"fetch_{k}" for k in latency)
-    assert report.whatif == pytest.approx(max(latency.values()) + 0.01, rel=0.25)
+    spans = exporter.get_finished_spans()
+    assert_run_together(report, spans, [f"fetch_{k}" for k in latency], "synthesize")
 
 
 def _capped_fanout() -> list[Span]:
