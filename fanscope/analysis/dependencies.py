@@ -10,8 +10,9 @@ inside the later step.
 * **independent**: the earlier one has output fingerprints, the later one has input
   fingerprints, and none match;
 * **unknown**: either side has none to compare (spans of other instrumentations, fingerprints
-  turned off, a value fanscope does not hash, a step without arguments). Unknown is treated
-  as depends: the analyzer never claims a saving it cannot show.
+  turned off, a value fanscope does not hash, a step without arguments), or the later one's
+  inputs are marked partial (they may miss an earlier output: ``docs/dataflow.md``).
+  Unknown is treated as depends: the analyzer never claims a saving it cannot show.
 
 :func:`relation` states this for one pair; :class:`StepDependencies` answers it for all the
 children of one span in a single pass (what the what-if schedule in ``whatif.py`` uses).
@@ -28,6 +29,7 @@ from fanscope.analysis.tree import Trace
 from fanscope.sdk import attributes as A
 
 IN, OUT = A.DATAFLOW_INPUTS, A.DATAFLOW_OUTPUTS
+PARTIAL = A.DATAFLOW_PARTIAL
 
 Prints = tuple[frozenset[str], frozenset[str]]
 _NONE: Prints = (frozenset(), frozenset())
@@ -64,6 +66,7 @@ class Flow:
             return cached
         ins: set[str] = set()
         outs: set[str] = set()
+        partial = False
         spans = self.trace.spans
         for sid in itertools.chain((span_id,), self.trace.descendants(span_id)):  # lazily
             self.budget -= 1
@@ -74,10 +77,13 @@ class Flow:
             span = spans[sid]
             attributes = span.attributes
             if IN in attributes:
-                ins.update(span.attr_strs(IN))
+                prints = span.attr_strs(IN)
+                if PARTIAL in prints:  # may miss an earlier output: compare nothing
+                    partial = True
+                ins.update(prints)
             if OUT in attributes:
                 outs.update(span.attr_strs(OUT))
-        result = (frozenset(ins), frozenset(outs))
+        result = (frozenset() if partial else frozenset(ins), frozenset(outs))
         self._cache[span_id] = result
         return result
 

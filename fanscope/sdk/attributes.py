@@ -106,6 +106,9 @@ DATAFLOW_INPUTS: Final = "fanscope.dataflow.inputs"
 """str[]: keyed fingerprints (16 hex chars) of the step's inputs; never their content."""
 DATAFLOW_OUTPUTS: Final = "fanscope.dataflow.outputs"
 """str[]: keyed fingerprints (16 hex chars) of the step's output; never its content."""
+DATAFLOW_PARTIAL: Final = "0000000000000000"
+"""Value, first in ``fanscope.dataflow.inputs``: the inputs may miss an earlier output (the
+step is compared with nothing: treated as possibly depending on every earlier step)."""
 
 # -- vote fan-in -----------------------------------------------------------------------------
 

@@ -1,24 +1,23 @@
 """Data-flow fingerprints: short keyed hashes of what a step read and returned.
 
-The analyzer needs to know whether a later step used an earlier step's output; timing
-alone cannot tell a dependency from a coincidence. So branches and steps record keyed
-hashes of their inputs and outputs (``fanscope.dataflow.inputs`` / ``.outputs``), never
-the content. How a value is fingerprinted:
+The analyzer needs to know whether a later step used an earlier step's output; timing alone
+cannot tell a dependency from a coincidence. So branches, steps and GenAI calls record keyed
+hashes of their inputs and outputs (``fanscope.dataflow.inputs`` / ``.outputs``), never the
+content. ``docs/dataflow.md`` states the guarantee, the bounds and what is given up at them:
 
-* a string of at least ``MIN_CHARS`` characters (whitespace collapsed): a hash of the whole
-  string, plus, when it has at least ``SHINGLE_WORDS`` words, hashes of windows of
-  ``SHINGLE_WORDS`` consecutive words. Only content-defined "anchor" windows are kept (those
-  whose hash is 0 modulo ``ANCHOR_EVERY``), and of those the smallest, so both sides of a
-  paste pick the same windows wherever the text sits: an answer pasted into a later prompt
-  is recognised as long as it is more than about 1/``MAX_INPUTS`` of that prompt;
-* bytes of at least ``MIN_CHARS``: a hash of the whole;
-* lists, tuples, sets and dict values: their items, up to ``MAX_ITEMS`` and ``MAX_DEPTH``
-  levels deep; dataclass instances: their fields;
-* numbers and strings shorter than ``MIN_CHARS``: only for sequential steps (``@traced``,
-  a lone ``await f(x)``, ``gather`` branches), where missing a value passed on would claim
-  independence falsely; a match that is a coincidence only makes the analyzer cautious.
-  Not for ``map`` branches, whose items are often plain numbers and cost matters there;
-* booleans, ``None`` and other objects: nothing (a shared ``True`` says nothing).
+* Text is **normalised** first (escapes, HTML entities, NFKC and case undone; only letters
+  and digits kept), so a value re-encoded as JSON, re-punctuated or re-wrapped keeps its
+  characters.
+* **Whole values**: one hash per string (per number too, for sequential steps), per JSON
+  value a string holds, and, in outputs, per short line or XML element text.
+* **In-process links**: every output's ``RUN``-grams are remembered per trace (``_Memory``);
+  an input containing one records that output's reference fingerprint. Exact, whatever the
+  lengths, for outputs made in this process.
+* **Winnowing** (Schleimer, Wilkerson and Aiken, SIGMOD 2003) recorded on the spans, for
+  traces that cross processes: ``K``-grams, the smallest CRC-32 of every ``W`` consecutive
+  ones, ``K + W - 1 == RUN``; sampled consistently past the caps.
+* ``PARTIAL`` first in an input's fingerprints: they may miss an earlier output (the memory
+  had to forget and a sample was recorded); the analyzer compares nothing for that step.
 
 The key is random per process unless ``configure(fingerprint_key=...)`` sets one, so hashes
 cannot be matched against guessed content by anyone without the key. Fingerprinting is on by
@@ -29,20 +28,38 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import html
+import json
 import os
+import re
+import unicodedata
 import zlib
 from collections.abc import Iterable, Mapping
+from itertools import compress
 from typing import Any
 
-MIN_CHARS = 8
-SHINGLE_WORDS = 8
-ANCHOR_EVERY = 4
-MAX_INPUTS = 64
-MAX_OUTPUTS = 16
-MAX_ITEMS = 64
-MAX_DEPTH = 4
+from opentelemetry import trace
 
-_state: dict[str, Any] = {"key": os.urandom(16), "enabled": True}
+from fanscope.sdk.output_memory import OutputMemory
+
+RUN = 16  #: a shared run of this many normalised characters is always recognised
+K = 9  #: winnowing k-gram length (bytes of normalised text)
+W = 8  #: winnowing window (k-grams); K + W - 1 == RUN
+MIN_CHARS = 8  #: shortest string hashed whole in a ``map`` branch (raw characters)
+MAX_INPUTS = 256  #: input fingerprints per span, at most
+MAX_OUTPUTS = 128  #: output fingerprints per span, at most
+MAX_ITEMS = 64  #: leaves (strings, numbers) recorded per value
+MAX_DEPTH = 4  #: levels of containers walked
+MAX_LINKS = 64  #: earlier outputs an input can name through in-process links
+MAX_SEGMENTS = 64  #: short lines and XML/JSON leaves hashed per output
+REMEMBERED = 1 << 17  #: RUN-grams of outputs remembered in the process (all traces)
+PARTIAL = "0000000000000000"  #: in inputs: they may miss an earlier output (see above)
+REMEMBER_LEAVES = 4096  #: leaves of one output remembered for links (beyond MAX_ITEMS)
+SAMPLED_FROM = 5  #: texts with more K-grams than this times the room left are not winnowed
+
+assert K + W - 1 == RUN
+
+_state: dict[str, Any] = {"key": os.urandom(32), "enabled": True}
 
 
 def set_enabled(enabled: bool) -> None:
@@ -58,39 +75,140 @@ def set_key(key: bytes | str) -> None:
     """Use a fixed key (to match fingerprints across processes of one trace)."""
     raw = key.encode() if isinstance(key, str) else bytes(key)
     _state["key"] = hashlib.blake2b(raw, digest_size=32).digest()
+    _memory.clear()
 
 
-def _h(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8, key=_state["key"]).digest(), "big")
+def _hasher(tag: bytes) -> Any:
+    base = hashlib.blake2b(digest_size=8, key=_state["key"])
+    base.update(tag)
+    return base
 
 
-def _text(text: str, budget: int) -> list[int]:
-    words = text.split()
-    norm = " ".join(words)
-    if not norm:
-        return []
-    whole = _h(norm.encode())
-    if len(words) <= SHINGLE_WORDS or budget <= 1:
-        return [whole]
-    # Anchors are chosen with CRC-32 (fast, C, the same in every process) and only the kept
-    # ones get the keyed hash: the choice records nothing, and both sides of a paste choose
-    # the same windows. Keyed-hashing every window cost ~0.15 ms per 1,000 characters.
-    chosen: dict[int, str] = {}
-    for i in range(len(words) - SHINGLE_WORDS + 1):
-        shingle = " ".join(words[i : i + SHINGLE_WORDS])
-        crc = zlib.crc32(shingle.encode())
-        if crc % ANCHOR_EVERY == 0:
-            chosen.setdefault(crc, shingle)
-    kept = sorted(chosen)[: budget - 1]
-    return [whole, *(_h(chosen[crc].encode()) for crc in kept)]
+def _h(base: Any, data: bytes) -> int:
+    h = base.copy()
+    h.update(data)
+    value = int.from_bytes(h.digest(), "big")
+    return value or 1  # 0 is PARTIAL
 
 
-def _walk(value: object, depth: int, out: list[object], scalars: bool) -> None:
-    if len(out) >= MAX_ITEMS:
+# -- normalisation ---------------------------------------------------------------------------
+
+_ESCAPE = re.compile(r"\\+(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.)", re.DOTALL)
+_CONTROL = frozenset("ntrbfva0")
+
+
+def _unescape(match: re.Match[str]) -> str:
+    code = match.group(1)
+    if len(code) > 1:
+        try:
+            return chr(int(code[1:], 16))
+        except ValueError:  # beyond Unicode (\U0011ffff)
+            return ""
+    return "" if code in _CONTROL else code
+
+
+def normalise(text: str) -> str:
+    """The characters fingerprints are made of: letters and digits, case and escapes undone."""
+    if "\\" in text:
+        text = _ESCAPE.sub(_unescape, text)
+    if "&" in text:
+        text = html.unescape(text)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    return "".join(filter(str.isalnum, text.casefold()))
+
+
+# -- winnowing -------------------------------------------------------------------------------
+
+
+class Text:
+    """One normalised text, as UTF-8 bytes."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def run_keys(self) -> list[int]:
+        """The in-process key of every RUN-gram (Python's hash: random per process)."""
+        data = self.data
+        return list(map(hash, [data[i : i + RUN] for i in range(len(data) - RUN + 1)]))
+
+
+def winnow(text: Text, budget: int) -> tuple[list[bytes], bool]:
+    """The winnowed K-grams of ``text``, at most ``budget`` of them; and whether sampled.
+
+    Every window of W consecutive K-grams contributes the K-grams whose CRC-32 is the
+    window's smallest: about 2 / (W + 1) of the K-grams. Past ``budget``, only those whose
+    CRC-32 is divisible by 2**j are kept, for the smallest j that fits: two texts that both
+    record a K-gram of a shared window agree on it whenever its CRC passes the stricter of
+    their two rules. A text with more than ``SAMPLED_FROM`` times ``budget`` K-grams is not
+    winnowed at all (its sample would be thin, and the windows cost most of the time):
+    nothing is recorded, and it counts as sampled; in-process links cover it.
+    """
+    data = text.data
+    n = len(data) - K + 1
+    if n <= 0:
+        return [], False
+    if budget <= 0 or n > SAMPLED_FROM * budget:
+        return [], True
+    grams = [data[i : i + K] for i in range(n)]
+    crcs = list(map(zlib.crc32, grams))
+    if n < W:
+        lows = {min(crcs)}
+    else:  # minimum of each window of 8: of 4, then of two of those (C loops, not Python)
+        fours = list(map(min, crcs, crcs[1:], crcs[2:], crcs[3:]))
+        lows = set(map(min, fours, fours[4:]))
+    shift = 0
+    while len(lows) > budget:  # the sample: the same rule on every text that reaches it
+        shift += 1
+        mask = (1 << shift) - 1
+        lows = {c for c in lows if not c & mask}
+    chosen = dict.fromkeys(compress(grams, map(lows.__contains__, crcs)))
+    if len(chosen) > budget:  # CRC-32 collisions only
+        return list(chosen)[:budget], True
+    return list(chosen), shift > 0
+
+
+_memory = OutputMemory(REMEMBERED)
+
+
+def _trace_id() -> int:
+    return int(trace.get_current_span().get_span_context().trace_id)
+
+
+# -- values ----------------------------------------------------------------------------------
+
+_JSON_SPAN = 65536  #: longest string searched for embedded JSON
+
+
+def _embedded_json(text: str) -> object:
+    """The JSON object or array a string holds (alone or inside a code fence), else None."""
+    if len(text) > _JSON_SPAN:
+        return None
+    first = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
+    if first < 0:
+        return None
+    last = max(text.rfind("}"), text.rfind("]"))
+    if last <= first:
+        return None
+    try:
+        decoded = json.loads(text[first : last + 1])
+    except ValueError:
+        return None
+    return decoded if isinstance(decoded, dict | list) else None
+
+
+def _walk(value: object, depth: int, out: list[object], scalars: bool, limit: int) -> None:
+    if len(out) >= limit:
         return
     if isinstance(value, str | bytes | bytearray):
         if len(value) >= MIN_CHARS or (scalars and value):
             out.append(value)
+        if isinstance(value, str) and depth < MAX_DEPTH:
+            decoded = _embedded_json(value)
+            if decoded is not None:
+                _walk(decoded, depth + 1, out, True, limit)
         return
     if isinstance(value, bool) or value is None:
         return
@@ -110,53 +228,152 @@ def _walk(value: object, depth: int, out: list[object], scalars: bool) -> None:
     else:
         return
     for item in items:
-        _walk(item, depth + 1, out, scalars)
-        if len(out) >= MAX_ITEMS:
+        _walk(item, depth + 1, out, scalars, limit)
+        if len(out) >= limit:
             return
 
 
-def fingerprints(values: Iterable[object], limit: int, *, scalars: bool = False) -> list[str]:
-    """Fingerprints of ``values`` as 16-hex-digit strings, at most ``limit`` of them.
+_SEGMENTS = re.compile(r"[\r\n]+|<[^<>]{0,200}>")
+_MARKER = re.compile(r"^\s*(?:[-*\u2022]|\d{1,3}[.)]|[a-z][.)])\s+")
 
-    With ``scalars``, numbers and short strings count too (see the module docstring).
-    """
-    if not _state["enabled"]:
-        return []
+
+def _segments(text: str) -> Iterable[bytes]:
+    """Short lines and XML element texts of an output (list markers removed), normalised."""
+    if len(text) > _JSON_SPAN:
+        return
+    found = 0
+    for piece in _SEGMENTS.split(text):
+        short = normalise(_MARKER.sub("", piece)).encode()
+        if short and len(short) < RUN:
+            yield short
+            found += 1
+            if found >= MAX_SEGMENTS:
+                return
+
+
+class _Prints:
+    """Fingerprints gathered for one side of a span, within ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.found: dict[int, None] = {}
+        self.dropped = False  # a fingerprint did not fit
+        self.sampled = False  # winnowing recorded a sample
+        self.whole = _hasher(b"w:")
+        self.gram = _hasher(b"k:")
+        self.texts: list[Text] = []  # long enough for RUN-grams
+        self.keys: list[int] = []  # memory keys: whole values, then RUN-grams
+
+    def add(self, value: int) -> None:
+        if len(self.found) < self.limit:
+            self.found[value] = None
+        else:
+            self.dropped = True
+
+    def leaf(self, leaf: object, record: bool) -> None:
+        """Hash one leaf whole (recorded when ``record``), and keep it for later steps."""
+        if isinstance(leaf, str):
+            data = normalise(leaf).encode()
+            if not data:
+                return
+            if len(data) >= RUN:
+                self.texts.append(Text(data))
+        elif isinstance(leaf, bytes | bytearray):
+            data = b"b:" + bytes(leaf)
+        elif isinstance(leaf, int | float):
+            data = b"n:" + repr(leaf).encode()
+        else:
+            return
+        self.keys.append(hash(data))
+        if record:
+            self.add(_h(self.whole, data))
+
+    def winnowed(self) -> None:
+        """Add the winnowed K-grams of the texts, sharing what room is left between them."""
+        texts = self.texts[:MAX_ITEMS]
+        if not texts:
+            return
+        per_text = max(1, (self.limit - len(self.found)) // len(texts))
+        for text in texts:
+            grams, sampled = winnow(text, per_text)
+            self.sampled = self.sampled or sampled
+            for gram in grams:
+                self.add(_h(self.gram, gram))
+
+    def hex(self) -> list[str]:
+        return [f"{h:016x}" for h in self.found]
+
+
+def _leaves(values: Iterable[object], scalars: bool) -> tuple[list[object], bool]:
+    """The leaves of ``values`` that fingerprints are made of; and whether some were left."""
     leaves: list[object] = []
     for value in values:
-        _walk(value, 0, leaves, scalars)
-    if not leaves:
-        return []
-    per_leaf = max(1, limit // len(leaves))
-    found: dict[int, None] = {}
-    for leaf in leaves:
-        if isinstance(leaf, str):
-            hashes = _text(leaf, per_leaf)
-        elif isinstance(leaf, bytes | bytearray):
-            hashes = [_h(b"b:" + bytes(leaf))]
-        elif isinstance(leaf, int | float):
-            hashes = [_h(b"n:" + repr(leaf).encode())]
-        else:
-            continue
-        for h in hashes:
-            found[h] = None
-        if len(found) >= limit:
-            break
-    return [f"{h:016x}" for h in list(found)[:limit]]
-
-
-_SCALARS = (int, float, bool, type(None))
+        _walk(value, 0, leaves, scalars, REMEMBER_LEAVES + 1)
+    return leaves[:REMEMBER_LEAVES], len(leaves) > REMEMBER_LEAVES
 
 
 def inputs_of(
     args: tuple[object, ...], kwargs: Mapping[str, object], *, scalars: bool = False
 ) -> list[str]:
-    """Fingerprints of a call's arguments."""
+    """Fingerprints of a call's arguments (see the module docstring).
+
+    With ``scalars``, numbers and short strings count too.
+    """
+    if not _state["enabled"]:
+        return []
     if not scalars and not kwargs and all(type(a) in _SCALARS for a in args):
         return []  # the common cheap case in a map: numbers only, nothing to record
-    return fingerprints((*args, *kwargs.values()), MAX_INPUTS, scalars=scalars)
+    leaves, cut = _leaves((*args, *kwargs.values()), scalars)
+    if not leaves:
+        return []
+    prints = _Prints(MAX_INPUTS)
+    for i, leaf in enumerate(leaves):
+        prints.leaf(leaf, record=i < MAX_ITEMS)
+    if not prints.keys:
+        return []
+    trace_id = _trace_id()
+    links = _memory.links(trace_id, prints.keys)
+    for text in prints.texts:
+        links |= _memory.links(trace_id, text.run_keys())
+    for link in sorted(links)[:MAX_LINKS]:
+        prints.add(link)
+    prints.winnowed()
+    relied_on_memory = prints.sampled or prints.dropped or len(leaves) > MAX_ITEMS
+    if cut or len(links) > MAX_LINKS or not _memory.complete(trace_id, relied_on_memory):
+        return [PARTIAL, *prints.hex()[: MAX_INPUTS - 1]]
+    return prints.hex()
 
 
 def outputs_of(value: object, *, scalars: bool = False) -> list[str]:
-    """Fingerprints of a call's return value."""
-    return fingerprints((value,), MAX_OUTPUTS, scalars=scalars)
+    """Fingerprints of a call's return value (see the module docstring)."""
+    if not _state["enabled"]:
+        return []
+    leaves, cut = _leaves((value,), scalars)
+    if not leaves:
+        return []
+    prints = _Prints(MAX_OUTPUTS)
+    for i, leaf in enumerate(leaves):
+        prints.leaf(leaf, record=i < MAX_ITEMS)
+    if not prints.found:
+        return []
+    ref = next(iter(prints.found))
+    remembered = prints.keys
+    for leaf in leaves:  # a plan's lines and XML elements, each passed on whole later
+        if isinstance(leaf, str) and ("\n" in leaf or "<" in leaf):
+            for short in _segments(leaf):
+                prints.add(_h(prints.whole, short))
+                remembered.append(hash(short))
+    for text in prints.texts:
+        remembered.extend(text.run_keys())
+    prints.winnowed()
+    summary = prints.sampled or prints.dropped or len(leaves) > MAX_ITEMS
+    _memory.remember(_trace_id(), remembered, ref, summary, cut)
+    return prints.hex()
+
+
+def fingerprints(values: Iterable[object], limit: int, *, scalars: bool = False) -> list[str]:
+    """Fingerprints of ``values`` as inputs, at most ``limit`` of them."""
+    return inputs_of(tuple(values), {}, scalars=scalars)[:limit]
+
+
+_SCALARS = (int, float, bool, type(None))

@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from fanscope.testing.script import Answers, Request, Script, Scripted, ToolUse
+
 WORDS = [
     *[
         "revenue",
@@ -171,8 +173,12 @@ def tool_call_for(body: dict[str, Any]) -> dict[str, Any] | None:
         for name, spec in properties.items()
         if isinstance(spec, dict) and spec.get("type", "string") == "string"
     }
-    digest = hashlib.sha256(f"{tool['name']}\n{topic}".encode()).hexdigest()[:24]
-    return {"type": "tool_use", "id": f"toolu_{digest}", "name": tool["name"], "input": arguments}
+    return _tool_block(tool["name"], arguments)
+
+
+def _tool_block(name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    digest = hashlib.sha256(f"{name}\n{json.dumps(arguments)}".encode()).hexdigest()[:24]
+    return {"type": "tool_use", "id": f"toolu_{digest}", "name": name, "input": arguments}
 
 
 def reply_for(model: str, system: str, messages: list[dict[str, Any]], max_tokens: int) -> str:
@@ -203,6 +209,9 @@ class AnthropicStandIn:
         rate_limit_share: share of requests answered 429 ``rate_limit_error``.
         overload_share: share of requests answered 529 ``overloaded_error``.
         server_error_share: share of requests answered 500 ``api_error``.
+        answers: scripted answers, per prompt pattern (``{regex: answer}``) or in sequence
+            (a list): see :mod:`fanscope.testing.script`. Unmatched requests get the
+            deterministic reply.
         stream_error_share: share of streamed answers cut by an SSE ``error`` event
             (``overloaded_error``) after the first text, as the real API does when it is
             overloaded mid-stream; the client raises ``APIStatusError`` with status 200.
@@ -233,6 +242,7 @@ class AnthropicStandIn:
         server_error_share: float = 0.0,
         stream_error_share: float = 0.0,
         record: bool = False,
+        answers: Answers | None = None,
     ) -> None:
         for name, share in (
             ("rate_limit_share", rate_limit_share),
@@ -248,6 +258,7 @@ class AnthropicStandIn:
                 f"(got {rate_limit_share + overload_share + server_error_share:g})"
             )
         self.server_error_share = server_error_share
+        self.answers = Script(answers)
         self.record = record
         self.stream_error_share = stream_error_share
         self._cached: set[str] = set()
@@ -272,6 +283,11 @@ class AnthropicStandIn:
     def url(self) -> str:
         """The base URL to give the client (``anthropic.Anthropic(base_url=...)``)."""
         return f"http://127.0.0.1:{self.port}"
+
+    def script(self, pattern: str, *answers: Scripted) -> AnthropicStandIn:
+        """Answer requests whose last message matches ``pattern`` with ``answers`` in turn."""
+        self.answers.add(pattern, *answers)
+        return self
 
     def start(self) -> AnthropicStandIn:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -474,8 +490,19 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
         def _answer(self, body: dict[str, Any], model: str) -> None:
             messages = body["messages"]
             system = text_of(body.get("system", ""))
-            text = reply_for(model, system, messages, int(body["max_tokens"]))
-            tool_call = tool_call_for(body)
+            scripted = None
+            if server.answers:
+                prompt = text_of(messages[-1].get("content"))
+                request = Request(model, system, prompt, messages, body)
+                scripted = server.answers.answer(request)
+            tool_call: dict[str, Any] | None
+            if isinstance(scripted, ToolUse):
+                text, tool_call = "", _tool_block(scripted.name, dict(scripted.input))
+            elif scripted is not None:
+                text, tool_call = scripted, None
+            else:
+                text = reply_for(model, system, messages, int(body["max_tokens"]))
+                tool_call = tool_call_for(body)
             block: dict[str, Any] = tool_call or {"type": "text", "text": text}
             said = json.dumps(tool_call["input"]) if tool_call else text
             cached, rest = _cached_prefix(body)

@@ -216,5 +216,8 @@ def test_the_testing_package_exports_the_stand_in_without_importing_anthropic() 
         "print(sorted(t.__all__), t.AnthropicStandIn.__name__, 'anthropic' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    expected = "['Answer', 'AnthropicStandIn', 'Stats', 'lognormal'] AnthropicStandIn False"
+    expected = (
+        "['Answer', 'AnthropicStandIn', 'Request', 'Stats', 'ToolUse', 'lognormal'] "
+        "AnthropicStandIn False"
+    )
     assert done.stdout.strip() == expected
