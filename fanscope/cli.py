@@ -37,7 +37,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from fanscope import __version__
+
     parser = _Parser(prog="fanscope", description="Where did the agent's time go?")
+    parser.add_argument("--version", action="version", version=f"fanscope {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     analyze = sub.add_parser("analyze", help="critical path, slowest branches, waiting in line")

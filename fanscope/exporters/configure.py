@@ -34,6 +34,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from fanscope.errors import ConfigurationError
 from fanscope.exporters.files import OTLPJsonFileExporter
+from fanscope.integrations import install
 from fanscope.sdk import fingerprint
 
 log = logging.getLogger("fanscope")
@@ -134,8 +135,8 @@ def configure(
         fingerprint_key: a fixed key for the fingerprints (to compare them across processes).
         capture_content: record prompt and completion text on GenAI spans. Default: the
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` variable (off).
-        instrument_anthropic: turn on the Anthropic instrumentation when ``anthropic`` is
-            installed.
+        instrument_anthropic: turn on the Anthropic instrumentation when the application
+            imports ``anthropic`` (now, if it did already); ``configure()`` never imports it.
 
     Returns:
         The SDK ``TracerProvider`` that fanscope's spans go to.
@@ -178,23 +179,8 @@ def configure(
         _add(provider, "file", where, lambda: OTLPJsonFileExporter(path))
 
     if instrument_anthropic:
-        _instrument_anthropic(capture_content)
+        install.anthropic_on_import(capture_content)
     return provider
-
-
-def _instrument_anthropic(capture_content: bool | None) -> None:
-    """Turn on the Anthropic instrumentation if both it and ``anthropic`` are importable."""
-    try:
-        import importlib.util
-
-        if importlib.util.find_spec("anthropic") is None:
-            return
-        integration = importlib.import_module("fanscope.integrations.anthropic")
-    except ImportError:
-        return
-    setup = getattr(integration, "configure_from_fanscope", None)
-    if callable(setup):
-        setup(capture_content=capture_content)
 
 
 def shutdown() -> None:

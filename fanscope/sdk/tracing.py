@@ -2,23 +2,40 @@
 
 Spans go to the global TracerProvider unless a provider is installed for the current
 context with :func:`use_tracer_provider` (the pytest plugin does this to capture one test's
-spans in isolation from whatever provider the application configured).
+spans in isolation from whatever provider the application configured);
+:func:`current_provider` says which one that is. The first span fanscope makes while no
+provider is installed at all logs one warning that says to call ``fanscope.configure()``:
+without it every span would be dropped without a word.
 """
 
 from __future__ import annotations
 
 import contextvars
+import logging
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.trace import Span, Status, StatusCode, Tracer, TracerProvider
+from opentelemetry.trace import (
+    NoOpTracerProvider,
+    ProxyTracerProvider,
+    Span,
+    Status,
+    StatusCode,
+    Tracer,
+    TracerProvider,
+)
 from opentelemetry.util.types import AttributeValue
 
 from fanscope.sdk import attributes as A
 
 SCOPE = "fanscope"
+NO_PROVIDER = (
+    "fanscope: spans are not recorded because no OpenTelemetry tracer provider is installed; "
+    "call fanscope.configure() once at start-up, before the first traced call"
+)
+log = logging.getLogger("fanscope")
 _override: contextvars.ContextVar[TracerProvider | None] = contextvars.ContextVar(
     "fanscope_tracer_provider", default=None
 )
@@ -29,6 +46,27 @@ _tracers: dict[int, tuple[TracerProvider, Tracer]] = {}
 
 
 _captured: list[TracerProvider] = []  # set by capture(): wins over the global provider
+_global_checked = False  # the global provider was looked at once (and warned about if missing)
+
+
+def current_provider() -> TracerProvider:
+    """The TracerProvider that fanscope's spans go to in the current context.
+
+    The provider of :func:`use_tracer_provider` or :func:`capture` when one is in force, else
+    the global one (OpenTelemetry's proxy when nothing was installed yet).
+    """
+    provider = _override.get()
+    if provider is None and _captured:
+        provider = _captured[-1]
+    return provider if provider is not None else trace.get_tracer_provider()
+
+
+def _check_global() -> None:
+    """Warn once when fanscope makes spans that no provider will ever record."""
+    global _global_checked
+    _global_checked = True
+    if isinstance(trace.get_tracer_provider(), ProxyTracerProvider | NoOpTracerProvider):
+        log.warning(NO_PROVIDER)
 
 
 def tracer() -> Tracer:
@@ -40,6 +78,8 @@ def tracer() -> Tracer:
     if provider is None and _captured:
         provider = _captured[-1]
     if provider is None:
+        if not _global_checked:
+            _check_global()
         return _global_tracer
     cached = _tracers.get(id(provider))
     if cached is None or cached[0] is not provider:

@@ -95,4 +95,4 @@ def test_an_instrumentation_outside_ours_is_named_in_one_warning(
     warnings = [m for m in messages if "another instrumentation" in m]
     assert len(warnings) == 1
     assert "(opentelemetry.instrumentation.anthropic." in warnings[0]
-    assert "instrument fanscope after it" in warnings[0]
+    assert "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=anthropic" in warnings[0]

@@ -367,10 +367,7 @@ def _sdk_traces_on(resource: Any) -> bool:
         sdk_provider = options.get("tracer_provider")
     except Exception:
         return False
-    # fanscope's provider in this context, as tracing.tracer() picks it (None: the global one)
-    ours = tracing._override.get() or (tracing._captured[-1] if tracing._captured else None)
-    global_provider = trace.get_tracer_provider()
-    return (ours or global_provider) is (sdk_provider or global_provider)
+    return tracing.current_provider() is (sdk_provider or trace.get_tracer_provider())
 
 
 def _start_own(call: Call) -> None:
@@ -397,6 +394,34 @@ def _outside_ours(instance: Any, method: str, ours: Callable[..., Any]) -> str |
     return f"{getattr(wrapper, '__module__', '?')}.{getattr(wrapper, '__qualname__', '?')}"
 
 
+def _fix_for(wrapper: str) -> str:
+    """How to turn the other instrumentation off, under ``opentelemetry-instrument`` and in code.
+
+    Auto-instrumentation loads instrumentors in an order the user cannot choose, so the fix
+    that always works there is to disable the other one by its entry-point name.
+    """
+    name = None
+    try:
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group="opentelemetry_instrumentor"):
+            package = ep.value.split(":")[0]
+            if ep.name != "fanscope_anthropic" and (wrapper + ".").startswith(package + "."):
+                name = ep.name
+                break
+    except Exception:
+        name = None
+    in_code = "in code, call its uninstrument(), or its instrument() before fanscope.configure()"
+    if name is None:
+        return f"turn it off ({in_code})"
+    disabled = [n for n in os.environ.get(_DISABLED, "").split(",") if n.strip()]
+    value = ",".join([*disabled, name])
+    return f"turn it off: with opentelemetry-instrument, set {_DISABLED}={value}; {in_code}"
+
+
+_DISABLED = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+
+
 def _quiet_others(instance: Any, method: str, ours: Callable[..., Any]) -> object:
     """Set "suppress instrumentation" for the call: other Anthropic wrappers inside ours stay quiet.
 
@@ -411,11 +436,11 @@ def _quiet_others(instance: Any, method: str, ours: Callable[..., Any]) -> objec
                 _warned_outer.append(other)
                 log.warning(
                     "another instrumentation (%s) wraps anthropic %s.%s outside fanscope's, "
-                    "so each call gets two spans; instrument fanscope after it (call "
-                    "fanscope.configure() after its instrument()), or uninstrument it",
+                    "so each call gets two spans; %s",
                     other,
                     type(instance).__name__,
                     method,
+                    _fix_for(other),
                 )
 
         _safely(check)
