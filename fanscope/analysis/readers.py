@@ -25,6 +25,7 @@ from typing import Any
 from fanscope import otlp_json
 from fanscope.analysis.model import Span
 from fanscope.errors import TraceReadError
+from fanscope.sdk import attributes as A
 
 
 @dataclass
@@ -383,11 +384,34 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     return out
 
 
+def take_drop_records(result: ReadResult, where: str) -> None:
+    """Turn drop records (``docs/conventions.md``) into one warning: they are not traces."""
+    if not any(s.attributes.get(A.ROLE) == A.ROLE_EXPORT for s in result.spans):
+        return
+    lost: dict[str, int] = {}
+    kept = []
+    for span in result.spans:
+        if span.attributes.get(A.ROLE) != A.ROLE_EXPORT:
+            kept.append(span)
+            continue
+        count = span.attributes.get(A.EXPORT_DROPPED)
+        destination = str(span.attributes.get(A.EXPORT_DESTINATION, "") or "its destination")
+        if isinstance(count, int) and count > 0:
+            lost[destination] = lost.get(destination, 0) + count
+    result.spans[:] = kept
+    for destination, count in lost.items():
+        result.warnings.append(
+            f"{where}: partial traces: the exporter dropped {count:,} span(s) on their way to "
+            f"{destination}; what is reported here may miss them"
+        )
+
+
 def read_files(paths: Iterable[str | os.PathLike[str]]) -> ReadResult:
     """Spans from several trace files (or folders of them), with every file's warnings."""
     result = ReadResult()
     for path in expand(paths):
         one = read_file(path)
+        take_drop_records(one, path)
         result.spans.extend(one.spans)
         result.warnings.extend(one.warnings)
         result.formats.extend(f for f in one.formats if f not in result.formats)

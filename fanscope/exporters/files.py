@@ -6,7 +6,9 @@ format): strings that cannot be encoded as UTF-8 (a lone surrogate) are written 
 one bad value never costs its span or the rest of its batch.
 
 The exporter never raises into the application: a file that cannot be written is reported
-once through the ``fanscope`` logger and the spans of that batch are counted as failed.
+through the ``fanscope`` logger, once per kind of failure, and the spans of that batch are
+counted as failed. A path that is not a regular file (a FIFO nobody reads, a device) is
+refused: it is opened without blocking and checked, so a FIFO can never hang the process.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 import threading
 from collections.abc import Sequence
 from typing import IO
@@ -24,6 +27,13 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from fanscope import otlp_json
 
 log = logging.getLogger("fanscope")
+
+
+class NotARegularFile(OSError):
+    """The trace file path names a FIFO, a device or a socket."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"{path} is not a regular file")
 
 
 class OTLPJsonFileExporter(SpanExporter):
@@ -38,13 +48,29 @@ class OTLPJsonFileExporter(SpanExporter):
         self.path = os.fspath(path)
         self._lock = threading.Lock()
         self._file: IO[str] | None = None
-        self._failed = False
+        self._failures: set[tuple[str, int | None]] = set()
 
     def _open(self) -> IO[str]:
         if self._file is None:
             directory = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(directory, exist_ok=True)
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            # O_NONBLOCK: opening a FIFO that nobody reads fails at once instead of hanging
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0)
+            try:
+                fd = os.open(self.path, flags, 0o644)
+            except OSError as exc:  # ENXIO: a FIFO with no reader
+                if os.path.exists(self.path) and not os.path.isfile(self.path):
+                    raise NotARegularFile(self.path) from exc
+                raise
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise NotARegularFile(self.path)
+                if hasattr(os, "set_blocking"):
+                    os.set_blocking(fd, True)
+                self._file = os.fdopen(fd, "a", encoding="utf-8")
+            except BaseException:
+                os.close(fd)
+                raise
         return self._file
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -65,16 +91,29 @@ class OTLPJsonFileExporter(SpanExporter):
                 handle.write(line + "\n")
                 handle.flush()
         except (OSError, ValueError, TypeError) as exc:
-            if not self._failed:
-                log.warning(
-                    "fanscope: cannot write trace file %s (%s); spans are dropped, the program "
-                    "goes on; check the path and free space",
-                    self.path,
-                    exc,
-                )
-                self._failed = True
+            self._report(exc)
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
+
+    def _report(self, exc: BaseException) -> None:
+        """One warning per kind of failure (a full disk after a permission problem is news)."""
+        kind = (type(exc).__name__, getattr(exc, "errno", None))
+        if kind in self._failures:
+            return
+        self._failures.add(kind)
+        if isinstance(exc, NotARegularFile):
+            advice = "pass a regular file, or trace_file=False for none"
+        elif isinstance(exc, OSError):
+            advice = "check the path, its permissions and free space"
+        else:
+            advice = "this is a bug in fanscope; please report it"
+        log.warning(
+            "fanscope: cannot write trace file %s (%s); its spans are dropped and counted, the "
+            "program goes on; %s",
+            self.path,
+            exc,
+            advice,
+        )
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         with self._lock:

@@ -40,3 +40,23 @@ def anthropic_on_import(capture_content: bool | None) -> None:
 
         wrapt.register_post_import_hook(_on_anthropic_import, "anthropic")
         _hooked.append(True)
+
+
+_threads: list[bool] = []
+
+
+def threads() -> None:
+    """Carry the current span into threads and pool jobs (once per process)."""
+    if _threads:
+        return
+    _threads.append(True)
+    try:
+        from fanscope.integrations import threads as threads_module
+
+        threads_module.instrument()
+    except ImportError as exc:
+        log.warning(
+            "fanscope: work in threads will not nest under its caller's span: %s is not "
+            "installed; pip install opentelemetry-instrumentation-threading",
+            exc.name or "opentelemetry-instrumentation-threading",
+        )

@@ -24,7 +24,10 @@ ROLE_FANIN: Final = "fanin"
 ROLE_STEP: Final = "step"
 """An ordinary sequential step marked with ``@traced``."""
 ROLE_QUEUE: Final = "queue"
-"""Time a branch spent waiting for a slot (behind a cap or a rate limit)."""
+"""Time a branch spent waiting for a slot (behind a cap or a rate limit), or work submitted
+to a thread pool spent waiting for a free worker."""
+ROLE_EXPORT: Final = "export"
+"""A drop record: spans that an exporter dropped, written in a trace of its own."""
 
 KIND: Final = "fanscope.kind"
 """str: a fan-out's shape: ``map``, ``section`` or ``vote``; copied to its branches and fan-in."""
@@ -85,7 +88,13 @@ QUEUE_WAIT: Final = "fanscope.queue.wait_s"
 QUEUE_LIMITER: Final = "fanscope.queue.limiter"
 """str: the limiter the branch waited on (the function's name, or a shared limiter's name)."""
 QUEUE_REASON: Final = "fanscope.queue.reason"
-"""str: on a queue span: ``cap`` (concurrency cap) or ``rate`` (rate limit)."""
+"""str: on a queue span: ``cap`` (concurrency cap), ``rate`` (rate limit) or ``pool`` (every
+worker of a thread pool was busy)."""
+QUEUE_REASON_POOL: Final = "pool"
+QUEUE_SPAN_NAME: Final = "queue wait"
+"""Span name of a queue span."""
+QUEUE_MAX_WORKERS: Final = "fanscope.queue.max_workers"
+"""int: on a ``pool`` queue span: the ``max_workers`` of the pool the job waited for."""
 
 # -- retries (span events on the branch) -----------------------------------------------------
 
@@ -131,3 +140,12 @@ VOTE_STOPPED_EARLY: Final = "fanscope.vote.stopped_early"
 """bool: the vote was decided, and voters cancelled, before every voter answered."""
 VOTE_CANCELLED: Final = "fanscope.vote.cancelled"
 """int: voters cancelled because the vote was decided."""
+
+# -- exporting (drop records) -----------------------------------------------------------------
+
+EXPORT_SPAN_NAME: Final = "fanscope export"
+"""Span name of a drop record (role ``export``)."""
+EXPORT_DROPPED: Final = "fanscope.export.dropped_spans"
+"""int: spans that the exporter named in ``fanscope.export.destination`` dropped."""
+EXPORT_DESTINATION: Final = "fanscope.export.destination"
+"""str: where the dropped spans were going (``file /path/traces.jsonl``, ``OTLP http://...``)."""

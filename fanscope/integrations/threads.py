@@ -1,0 +1,112 @@
+"""Threads keep their parents, and waiting for a pool worker is waiting in line.
+
+Context propagation is OpenTelemetry's own ``opentelemetry-instrumentation-threading``: work
+started with ``threading.Thread`` or ``threading.Timer``, or submitted to any
+``concurrent.futures.ThreadPoolExecutor``, runs with the context of the code that started or
+submitted it, so its spans nest under the span that was current there.
+
+On top of it fanscope adds one thing that instrumentation does not do: a job submitted while
+every worker of its pool is busy (its ``max_workers`` is the pool's cap) waits in the pool's
+queue, and that wait becomes a ``queue wait`` span (``fanscope.role = queue``,
+``fanscope.queue.reason = pool``), child of the submitting span, from the submission to the
+moment a worker picked the job up. A job that found a free worker gets no span. Pools that
+account for their own waiting (fanscope's own, or any marked with :func:`exempt`) get none.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from fanscope.sdk import attributes as A
+from fanscope.sdk.tracing import tracer
+
+EXEMPT = "_fanscope_exempt"
+_IN_FLIGHT = "_fanscope_in_flight"
+_lock = threading.Lock()
+_wrapped: list[bool] = []
+
+
+def exempt(executor: ThreadPoolExecutor) -> ThreadPoolExecutor:
+    """Record no ``queue wait`` spans for this pool (it records its own waiting in line)."""
+    setattr(executor, EXEMPT, True)
+    return executor
+
+
+def instrument() -> None:
+    """Turn on context propagation into threads and the pool-wait spans (idempotent)."""
+    from opentelemetry.instrumentation.threading import ThreadingInstrumentor
+
+    instrumentor = ThreadingInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()
+    if not _wrapped:
+        import wrapt
+
+        # Wrapped after OpenTelemetry's own wrapper, so it runs first, in the submitting
+        # context; the job it hands on is then wrapped by OpenTelemetry's for propagation.
+        wrapt.wrap_function_wrapper(ThreadPoolExecutor, "submit", _submit)
+        _wrapped.append(True)
+
+
+def _in_flight(executor: ThreadPoolExecutor, delta: int) -> int:
+    """Add ``delta`` to the pool's jobs submitted and not finished; the count before."""
+    with _lock:
+        before: int = getattr(executor, _IN_FLIGHT, 0)
+        setattr(executor, _IN_FLIGHT, before + delta)
+    return before
+
+
+def _submit(
+    wrapped: Callable[..., Future[Any]],
+    executor: ThreadPoolExecutor,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Future[Any]:
+    if not args or getattr(executor, EXEMPT, False):
+        return wrapped(*args, **kwargs)
+    parent = otel_context.get_current()
+    if not trace.get_current_span(parent).get_span_context().is_valid:
+        return wrapped(*args, **kwargs)
+    fn, rest = args[0], args[1:]
+    workers = int(getattr(executor, "_max_workers", 0) or 0)
+    waits = _in_flight(executor, 1) >= workers > 0
+    submitted = time.time_ns()
+
+    def job(*a: Any, **kw: Any) -> Any:
+        try:
+            if waits:
+                _record_wait(executor, parent, submitted, workers)
+            return fn(*a, **kw)
+        finally:
+            _in_flight(executor, -1)
+
+    try:
+        return wrapped(job, *rest, **kwargs)
+    except BaseException:
+        _in_flight(executor, -1)
+        raise
+
+
+def _record_wait(
+    executor: ThreadPoolExecutor, parent: otel_context.Context, submitted: int, workers: int
+) -> None:
+    picked_up = time.time_ns()
+    span = tracer().start_span(
+        A.QUEUE_SPAN_NAME,
+        context=parent,
+        start_time=submitted,
+        attributes={
+            A.ROLE: A.ROLE_QUEUE,
+            A.QUEUE_REASON: A.QUEUE_REASON_POOL,
+            A.QUEUE_LIMITER: str(getattr(executor, "_thread_name_prefix", "") or "pool"),
+            A.QUEUE_MAX_WORKERS: workers,
+        },
+    )
+    span.end(end_time=picked_up)

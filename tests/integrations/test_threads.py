@@ -1,0 +1,150 @@
+"""After configure(), work in threads and thread pools nests under the span that started it,
+and waiting for a busy pool's worker is waiting in line, as cookbook agents are written: the
+sync ``anthropic`` client against the stand-in, a ``parallel()`` helper on
+``ThreadPoolExecutor``, state on ``self``, a worker ``threading.Thread``.
+
+Each agent runs in a fresh interpreter (configure() instruments threading process-wide).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fanscope.analysis.readers import read_file
+from fanscope.testing.anthropic_server import AnthropicStandIn
+
+AGENT = textwrap.dedent(
+    """
+    import sys, threading
+    from concurrent.futures import ThreadPoolExecutor
+    import anthropic
+    import fanscope
+
+    fanscope.configure(service_name="cookbook", trace_file=sys.argv[2])
+    client = anthropic.Anthropic(base_url=sys.argv[1], api_key="k")
+
+    def llm_call(prompt: str, model: str = "claude-haiku-5-5") -> str:
+        message = client.messages.create(
+            model=model, max_tokens=64, messages=[{"role": "user", "content": prompt}]
+        )
+        return message.content[0].text
+
+    def parallel(prompt: str, inputs: list[str], n_workers: int = 2) -> list[str]:
+        with ThreadPoolExecutor(max_workers=n_workers) as executor:
+            futures = [executor.submit(llm_call, f"{prompt}\\nInput: {x}") for x in inputs]
+            return [f.result() for f in futures]
+
+    class Researcher:
+        def __init__(self) -> None:
+            self.notes: list[str] = []
+
+        @fanscope.traced
+        def sectors(self) -> list[str]:
+            return parallel("Summarize the quarter", ["cloud", "storage", "europe", "risk",
+                                                      "pricing", "churn"])
+
+        @fanscope.traced
+        def background(self) -> None:
+            worker = threading.Thread(target=lambda: self.notes.append(llm_call("Outlook?")))
+            worker.start()
+            worker.join()
+
+        @fanscope.traced
+        def run(self) -> int:
+            self.background()
+            return len(self.sectors()) + len(self.notes)
+
+    print(Researcher().run())
+    """
+)
+
+
+def run_agent(tmp_path: Path, code: str, url: str) -> Path:
+    out = tmp_path / "agent.jsonl"
+    (tmp_path / "agent.py").write_text(code)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "agent.py"), url, str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "7"
+    return out
+
+
+@pytest.fixture(scope="module")
+def agent_trace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    tmp_path = tmp_path_factory.mktemp("threads")
+    with AnthropicStandIn(latency=0.05) as server:
+        out = run_agent(tmp_path, AGENT, server.url)
+    spans = {s.span_id: s for s in read_file(out).spans}
+    return out, spans
+
+
+def test_pool_and_thread_work_nests_under_the_span_that_submitted_it(
+    agent_trace: tuple[Path, dict[str, Any]],
+) -> None:
+    _, spans = agent_trace
+    by_name: dict[str, list[Any]] = {}
+    for span in spans.values():
+        by_name.setdefault(span.name, []).append(span)
+    (run,) = by_name["run"]
+    (sectors,) = by_name["sectors"]
+    (background,) = by_name["background"]
+    assert len({s.trace_id for s in spans.values()}) == 1, "a call became its own trace"
+    chats = by_name["chat claude-haiku-5-5"]
+    assert len(chats) == 7
+    assert sorted(spans[c.parent_id].name for c in chats) == ["background"] + ["sectors"] * 6
+    assert sectors.parent_id == run.span_id and background.parent_id == run.span_id
+
+
+def test_waiting_for_a_busy_pool_is_a_queue_wait_span(
+    agent_trace: tuple[Path, dict[str, Any]],
+) -> None:
+    _, spans = agent_trace
+    waits = [s for s in spans.values() if s.name == "queue wait"]
+    # six jobs on two workers: the last four found both workers busy
+    assert len(waits) == 4
+    (sectors,) = [s for s in spans.values() if s.name == "sectors"]
+    for wait in waits:
+        assert wait.parent_id == sectors.span_id
+        assert wait.attributes["fanscope.role"] == "queue"
+        assert wait.attributes["fanscope.queue.reason"] == "pool"
+        assert wait.attributes["fanscope.queue.max_workers"] == 2
+        assert str(wait.attributes["fanscope.queue.limiter"]).startswith("ThreadPoolExecutor")
+        assert wait.end > wait.start
+    chats = sorted(
+        (s for s in spans.values() if s.name.startswith("chat") and s.parent_id == sectors.span_id),
+        key=lambda s: s.start,
+    )
+    # each wait ends when a worker picks the job up: no later than its call starts
+    for wait in waits:
+        assert any(0 <= c.start - wait.end < 50_000_000 for c in chats)
+
+
+def test_the_analyzer_counts_the_pool_wait_as_waiting_in_line(
+    agent_trace: tuple[Path, dict[str, Any]],
+) -> None:
+    out, _ = agent_trace
+    done = subprocess.run(
+        [sys.executable, "-m", "fanscope", "analyze", str(out), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    (report,) = json.loads(done.stdout)["traces"]
+    assert report["queue_wait_on_path"] > 0
