@@ -78,10 +78,18 @@ def set_key(key: bytes | str) -> None:
     _memory.clear()
 
 
+_bases: dict[bytes, tuple[bytes, Any]] = {}
+
+
 def _hasher(tag: bytes) -> Any:
-    base = hashlib.blake2b(digest_size=8, key=_state["key"])
-    base.update(tag)
-    return base
+    """A keyed BLAKE2b already fed ``tag``, to ``copy()`` per value (made once per key)."""
+    key = _state["key"]
+    made = _bases.get(tag)
+    if made is None or made[0] is not key:
+        base = hashlib.blake2b(digest_size=8, key=key)
+        base.update(tag)
+        made = _bases[tag] = (key, base)
+    return made[1]
 
 
 def _h(base: Any, data: bytes) -> int:
@@ -186,9 +194,10 @@ def _embedded_json(text: str) -> object:
     """The JSON object or array a string holds (alone or inside a code fence), else None."""
     if len(text) > _JSON_SPAN:
         return None
-    first = min((i for i in (text.find("{"), text.find("[")) if i >= 0), default=-1)
-    if first < 0:
+    brace, bracket = text.find("{"), text.find("[")
+    if brace < 0 and bracket < 0:
         return None
+    first = bracket if brace < 0 or 0 <= bracket < brace else brace
     last = max(text.rfind("}"), text.rfind("]"))
     if last <= first:
         return None
@@ -346,7 +355,7 @@ def inputs_of(
 
 def outputs_of(value: object, *, scalars: bool = False) -> list[str]:
     """Fingerprints of a call's return value (see the module docstring)."""
-    if not _state["enabled"]:
+    if not _state["enabled"] or (not scalars and type(value) in _SCALARS):
         return []
     leaves, cut = _leaves((value,), scalars)
     if not leaves:
