@@ -5,7 +5,8 @@ The rules (also in the README, "Code in these pages"):
 - Blocks run in page order, in a fresh folder per page. Before the first block the folder
   holds what ``make demo`` leaves (``.fanscope/demo/research-sequential.jsonl`` and
   ``research-parallel.jsonl``, traces of ``examples/research_agent.py``), and copies of them as
-  ``base.jsonl`` and ``head.jsonl``, and of the sequential one as ``traces.jsonl``.
+  ``base.jsonl`` and ``head.jsonl``, and of the sequential one as ``traces.jsonl``; and the
+  repository's ``examples/``.
 - Every command sees ``ANTHROPIC_BASE_URL`` pointing at the stand-in (``fanscope.testing``) on a
   free port of 127.0.0.1, a placeholder ``ANTHROPIC_API_KEY``, no ``OTEL_*`` variable,
   ``GITHUB_STEP_SUMMARY=summary.md``, and this environment's ``python``, ``pytest`` and
@@ -267,6 +268,7 @@ def test_the_pages_code_blocks_run_as_written(
 ) -> None:
     folder = tmp_path / "page"
     shutil.copytree(demo_traces, folder)
+    (folder / "examples").symlink_to(ROOT / "examples")  # commands say examples/..., as in a clone
     failures = []
     with AnthropicStandIn(latency=0.02) as server:
         env = environment(folder, server.url)
