@@ -50,6 +50,17 @@ def _parser() -> argparse.ArgumentParser:
         help="trace files or folders of them (OTLP JSON lines or Jaeger JSON); - for stdin",
     )
     analyze.add_argument("--trace-id", help="analyse only this trace (a suffix is enough)")
+    analyze.add_argument(
+        "--last",
+        type=_positive,
+        metavar="N",
+        help="analyse only the N newest traces (each run of an agent appends one)",
+    )
+    analyze.add_argument(
+        "--all",
+        action="store_true",
+        help="print every trace (the terminal prints the newest of each file by default)",
+    )
     analyze.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     analyze.add_argument("--html", metavar="OUT", help="also write a self-contained HTML report")
     analyze.add_argument(
@@ -86,21 +97,38 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"wants a whole number >= 1, e.g. 5 (got {value!r})")
+    return number
+
+
 def _fail(message: str) -> int:
     print(f"fanscope: {message}", file=sys.stderr)
     return EXIT_INPUT
 
 
-def _read(files: Sequence[str], trace_id: str | None = None) -> tuple[ReportDoc, list[Any]]:
-    """The report of ``files`` as its JSON document, and the spans read (read once: ``-``)."""
-    from fanscope.analysis import analyze, read_files
+def _read(
+    files: Sequence[str], trace_id: str | None = None, last: int | None = None
+) -> tuple[ReportDoc, list[Any], dict[str, str], int]:
+    """The report of ``files`` as its JSON document, the spans analysed (read once: ``-``),
+    each trace's file, and how many traces the files hold (``--last`` keeps the newest)."""
+    from fanscope.analysis import analyze
+    from fanscope.analysis.selection import newest, read_with_origins
 
     # Millions of small objects that all live until the end: the cyclic collector would only
     # rescan them again and again (a third of the run time at a million spans).
     gc.disable()
     try:
-        result = read_files(files)
-        report = analyze(result.spans, trace_id=trace_id, warnings=result.warnings, sources=files)
+        loaded = read_with_origins(files)
+        result = loaded.result
+        held = len(loaded.origin)
+        spans = newest(result.spans, last) if last is not None else result.spans
+        report = analyze(spans, trace_id=trace_id, warnings=result.warnings, sources=files)
     finally:
         gc.enable()
     if not report.traces:
@@ -114,7 +142,7 @@ def _read(files: Sequence[str], trace_id: str | None = None) -> tuple[ReportDoc,
         raise FanscopeError(
             f"{where}: no spans to analyse; record some with fanscope.configure(trace_file=...)"
         )
-    return report.to_dict(), result.spans
+    return report.to_dict(), spans, loaded.origin, held
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -132,29 +160,54 @@ def _analyze(args: argparse.Namespace) -> int:
     gates += gate_mod.gates_from_pyproject(Path(args.config), config_warnings)
     for line in config_warnings:
         print(f"warning: {line}", file=sys.stderr)
-    report, spans = _read(args.files, args.trace_id)
+    report, spans, origin, total = _read(args.files, args.trace_id, args.last)
     failed = gate_mod.evaluate(report, gates)
+    shown, note = _shown(args, report, origin, total)
     if args.format == "json":
         report["gates"] = {"checked": [g.text for g in gates], "failed": failed}
         print(json.dumps(report, separators=(",", ":")))  # compact: the C encoder, fast
     elif args.format == "markdown":
         held = [f"gate held: {g.text}" for g in gates if not any(g.text in f for f in failed)]
-        sys.stdout.write(markdown.render(report, [*failed, *held]))
+        sys.stdout.write(markdown.render(report, [*failed, *held], note))
     else:
-        sys.stdout.write(text.render(report))
+        sys.stdout.write(text.render(report, shown, note))
     if args.html:
-        _write_html(report, spans, args.html)
+        _write_html(report, spans, args.html, note if args.last is not None else None)
     for line in failed:
         print(line, file=sys.stderr)
     return EXIT_GATE if failed else EXIT_OK
 
 
-def _write_html(report: ReportDoc, spans: list[Any], out: str) -> None:
+def _shown(
+    args: argparse.Namespace, report: ReportDoc, origin: dict[str, str], held: int
+) -> tuple[set[str] | None, str | None]:
+    """The traces the terminal prints (``None``: all) and the line that says what was left out.
+
+    ``--last N`` analysed the N newest; otherwise the terminal prints the newest trace of each
+    file, unless ``--all`` or ``--trace-id`` (``docs/analysis.md``, "Many traces").
+    """
+    from fanscope.analysis.report import words
+    from fanscope.analysis.selection import newest_per_file
+
+    traces = report["traces"]
+    if args.last is not None:
+        if held > len(traces):
+            return None, f"the newest {len(traces):,} of {held:,} traces (--last {args.last})"
+        return None, None
+    if args.all or args.trace_id or args.format != "text":
+        return None, None
+    shown = newest_per_file({t["trace_id"]: t["start"] for t in traces}, origin)
+    if len(shown) >= len(traces):
+        return None, None
+    return shown, words.skipped(len(shown), len(traces))
+
+
+def _write_html(report: ReportDoc, spans: list[Any], out: str, note: str | None = None) -> None:
     try:
         from fanscope.analysis.report import html  # type: ignore[attr-defined, unused-ignore]
     except ImportError:
         raise FanscopeError("the HTML report is not available in this version") from None
-    Path(out).write_text(html.render(report, spans), encoding="utf-8")
+    Path(out).write_text(html.render(report, spans, note), encoding="utf-8")
 
 
 def _diff(args: argparse.Namespace) -> int:
