@@ -78,13 +78,17 @@ async def test_waiting_in_line_names_the_fanout_the_limiter_the_cap_and_the_para
     assert lone["parallelism"] is None
     assert t["queue_wait_total"] == pytest.approx(mapped["wait"] + lone["wait"])
     sentence = words.queue_wait(mapped)
-    assert sentence.startswith("map fetch: 4 of 6 branches waited ")
+    assert sentence.startswith("map fetch: 4 of 6 branches waited, ")
     assert f"behind limiter {mapped['limiter']}, cap 2;" in sentence
     assert f"{mapped['parallelism']:.1f} ran at a time on average of the 2 allowed" in sentence
     assert "ask (calls outside a fan-out): 1 of 2 branches waited" in words.queue_wait(lone)
     assert "behind limiter provider" in words.queue_wait(lone)
     printed_everywhere(report, sentence)
     printed_everywhere(report, words.queue_wait(lone))
+    caps = words.behind_caps(t["queue_wait_total"], t["queue_wait_on_path"], t["queue_wait_share"])
+    assert caps.startswith(f"behind caps: {words.seconds(t['queue_wait_total'])} summed over")
+    printed_everywhere(report, caps)
+    assert words.behind_caps(0.0, 0.0, 0.0) == "behind caps: none"
 
 
 async def test_a_fanout_that_waited_for_its_slowest_branch_says_so_without_a_percentage(

@@ -104,6 +104,9 @@ def _words(t: TraceDoc) -> dict[str, Any]:
     return {
         "fanouts": {f["span_id"]: words.fanout(f) for f in t["fanouts"] if f["branches"]},
         "queue_waits": [words.queue_wait(w) for w in t["queue_waits"]],
+        "behind_caps": words.behind_caps(
+            t["queue_wait_total"], t["queue_wait_on_path"], t["queue_wait_share"]
+        ),
         "retries": {r["span_id"]: words.retried(r) for r in t["retries"]},
         "untraced": [words.untraced(u) for u in t["untraced"]],
         "opportunities": [words.opportunity(o) for o in t["opportunities"]],
@@ -496,8 +499,7 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
 
     section.appendChild(el("h2", null, "Waiting in line"));
     var waiting = el("ul", "waiting");
-    var caps = el("li", null, "behind caps: " + secs(t.queue_wait_total) +
-      " in all, " + secs(t.queue_wait_on_path) + " on the critical path");
+    var caps = el("li", "behind-caps", said.behind_caps);
     if (said.queue_waits.length) caps.appendChild(list("said queue-waits", said.queue_waits));
     waiting.appendChild(caps);
     if (!t.opportunities.length) waiting.appendChild(el("li", null,

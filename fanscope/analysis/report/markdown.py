@@ -39,10 +39,8 @@ def _trace(t: TraceDoc) -> list[str]:
         out.append("")
     waiting = []
     if t["queue_wait_total"] > 0:
-        waiting.append(
-            f"- behind caps: {seconds(t['queue_wait_total'])} in all, "
-            f"{seconds(t['queue_wait_on_path'])} on the critical path"
-        )
+        total, on_path = t["queue_wait_total"], t["queue_wait_on_path"]
+        waiting.append(f"- {words.behind_caps(total, on_path, t['queue_wait_share'])}")
         waiting.extend(f"  - {_cell(words.queue_wait(w))}" for w in t["queue_waits"][:5])
     for o in t["opportunities"][:5]:
         waiting.append(f"- {_cell(words.opportunity(o))}: saves **{seconds(o['saving'])}**")

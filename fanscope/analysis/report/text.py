@@ -75,11 +75,8 @@ def render_trace(t: TraceDoc) -> list[str]:
             lines.append(f"    ... and {len(fanouts) - 3:,} more (--format json has them all)")
     lines.append("  waiting in line")
     if t["queue_wait_total"] > 0:
-        lines.append(
-            f"    behind caps: {seconds(t['queue_wait_total'])} in all, "
-            f"{seconds(t['queue_wait_on_path'])} on the critical path "
-            f"({share(t['queue_wait_share'])})"
-        )
+        total, on_path = t["queue_wait_total"], t["queue_wait_on_path"]
+        lines.append(f"    {words.behind_caps(total, on_path, t['queue_wait_share'])}")
         for w in t["queue_waits"][:3]:
             lines.append(f"      {words.queue_wait(w)}")
         if len(t["queue_waits"]) > 3:

@@ -153,8 +153,8 @@ def queue_wait(w: QueueWait) -> str:
     ``wait_max``, ``limiter``, ``max_concurrency``, ``parallelism``."""
     who = w["holder"] if w["holder_span_id"] else f"{w['holder']} (calls outside a fan-out)"
     text = (
-        f"{who}: {w['waited']} of {plural(w['branches'], 'branch', 'branches')} waited "
-        f"{seconds(w['wait'])} in all (longest {seconds(w['wait_max'])})"
+        f"{who}: {w['waited']} of {plural(w['branches'], 'branch', 'branches')} waited, "
+        f"{seconds(w['wait'])} summed over them (longest {seconds(w['wait_max'])})"
     )
     held = []
     if w["limiter"]:
@@ -221,4 +221,15 @@ def skipped(shown: int, total: int) -> str:
         f"showing {which}; {plural(total - shown, 'earlier trace')} not shown (--all prints "
         f"them, --last N analyses only the newest N; gates and per-operation figures count all "
         f"{total:,})"
+    )
+
+
+def behind_caps(total: float, on_path: float, path_share: float) -> str:
+    """``queue_wait_total``, ``queue_wait_on_path``, ``queue_wait_share``: summed over
+    branches (it can exceed the trace's time), then what of it the critical path waited."""
+    if total <= 0:
+        return "behind caps: none"
+    return (
+        f"behind caps: {seconds(total)} summed over the waiting branches; "
+        f"{seconds(on_path)} of the critical path ({share(path_share)}) was waiting in line"
     )
