@@ -2,7 +2,8 @@
 
 The terminal, Markdown and HTML reports say the same things in the same words: each sentence
 is built here, once, as plain text, from the fields of ``fanscope.report/v1`` named in its
-docstring; each renderer escapes it for its output (span names are untrusted text).
+docstring. Text from the trace (span and limiter names) goes through the ``escape`` function
+each renderer passes for its output (span names are untrusted text); the rest is ours.
 
 Choices of words, for a reader new to the tool:
 
@@ -19,6 +20,8 @@ Choices of words, for a reader new to the tool:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fanscope.analysis.schema import (
     Fanout,
     OperationStats,
@@ -27,6 +30,13 @@ from fanscope.analysis.schema import (
     RetriedBranch,
     Untraced,
 )
+
+Escape = Callable[[str], str]
+
+
+def _as_is(text: str) -> str:
+    return text
+
 
 #: A slowest branch this close to its fan-out's time is what the fan-out waited for.
 WAITED_FOR = 0.95
@@ -49,35 +59,36 @@ def plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
-def names(items: list[str], limit: int = 6) -> str:
+def names(items: list[str], limit: int = 6, escape: Escape = _as_is) -> str:
     """``a, b, c``; a longer list counted by name and cut: ``step x2000, fetch x3, 4 more``."""
     if len(items) <= limit:
-        return ", ".join(items)
+        return ", ".join(escape(i) for i in items)
     counts: dict[str, int] = {}
     for item in items:
         counts[item] = counts.get(item, 0) + 1
-    parts = [f"{name} x{n}" if n > 1 else name for name, n in counts.items()]
+    parts = [f"{escape(name)} x{n}" if n > 1 else escape(name) for name, n in counts.items()]
     if len(parts) > limit:
         parts = [*parts[: limit - 1], f"{len(parts) - limit + 1} more"]
     return ", ".join(parts)
 
 
-def opportunity(o: Opportunity) -> str:
+def opportunity(o: Opportunity, escape: Escape = _as_is) -> str:
     """``run_together``, ``keep_after``, ``parent``: what to change (without the saving)."""
     groups = [g for g in o["run_together"] if g]
     if not groups:  # the saving is inside its steps (a nested fan-out's schedule, say)
-        return f"under {o['parent']}: its steps could finish sooner; nothing to reorder here"
-    text = "; ".join(names([s["name"] for s in g]) for g in groups[:3])
+        parent = escape(o["parent"])
+        return f"under {parent}: its steps could finish sooner; nothing to reorder here"
+    text = "; ".join(names([s["name"] for s in g], escape=escape) for g in groups[:3])
     if len(groups) > 3:
         text += f"; and {len(groups) - 3} more groups"
     after = sorted({k["step"]["name"] for k in o["keep_after"]})
-    sentence = f"under {o['parent']}: run {text} together"
+    sentence = f"under {escape(o['parent'])}: run {text} together"
     if after:
-        sentence += f"; keep {names(after)} after them"
+        sentence += f"; keep {names(after, escape=escape)} after them"
     return sentence
 
 
-def fanout(f: Fanout) -> str:
+def fanout(f: Fanout, escape: Escape = _as_is) -> str:
     """One fan-out: its time, its slowest branch and what that means, the median, how many
     ran at a time; failed and cancelled branches; a vote's early stop.
 
@@ -88,7 +99,7 @@ def fanout(f: Fanout) -> str:
     vote = f["kind"] == "vote"
     unit = "voter" if vote else "branch"
     units = "voters" if vote else "branches"
-    head = f"{f['name']} ({plural(f['branches'], unit, units)}, {seconds(f['duration'])})"
+    head = f"{escape(f['name'])} ({plural(f['branches'], unit, units)}, {seconds(f['duration'])})"
     stop = f["early_stop"]
     ran = f["branches"] - f["cancelled"]
     if ran <= 0:
@@ -97,7 +108,7 @@ def fanout(f: Fanout) -> str:
     if f["cancelled"]:
         ended = "answered or failed" if vote else "ran to an end"
         parts.append(f"{ran} of {f['branches']} {ended}")
-    slowest = f"slowest {f['slowest_name']} {seconds(f['slowest'])}"
+    slowest = f"slowest {escape(f['slowest_name'])} {seconds(f['slowest'])}"
     if f["slowest_share"] >= WAITED_FOR and ran > 1:
         slowest += ": the fan-out waited for it"
     parts.append(slowest)
@@ -148,17 +159,18 @@ def early_stop(f: Fanout) -> str:
     return text
 
 
-def queue_wait(w: QueueWait) -> str:
+def queue_wait(w: QueueWait, escape: Escape = _as_is) -> str:
     """Who held branches in line: ``holder``, ``waited`` of ``branches``, ``wait``,
     ``wait_max``, ``limiter``, ``max_concurrency``, ``parallelism``."""
-    who = w["holder"] if w["holder_span_id"] else f"{w['holder']} (calls outside a fan-out)"
+    holder = escape(w["holder"])
+    who = holder if w["holder_span_id"] else f"{holder} (calls outside a fan-out)"
     text = (
         f"{who}: {w['waited']} of {plural(w['branches'], 'branch', 'branches')} waited, "
         f"{seconds(w['wait'])} summed over them (longest {seconds(w['wait_max'])})"
     )
     held = []
     if w["limiter"]:
-        held.append(f"limiter {w['limiter']}")
+        held.append(f"limiter {escape(w['limiter'])}")
     if w["max_concurrency"] is not None:
         held.append(f"cap {w['max_concurrency']}")
     if held:
@@ -170,7 +182,7 @@ def queue_wait(w: QueueWait) -> str:
     return text
 
 
-def retried(r: RetriedBranch) -> str:
+def retried(r: RetriedBranch, escape: Escape = _as_is) -> str:
     """A retried branch's time split: ``attempts``, ``attempt_time``, ``backoff``,
     ``retry_after``, ``slot_wait``, ``client_resends``, ``client_wait``."""
     parts = [f"{plural(r['attempts'], 'attempt')} {seconds(r['attempt_time'])}"]
@@ -181,7 +193,7 @@ def retried(r: RetriedBranch) -> str:
         parts.append(wait)
     if r["slot_wait"] > 0:
         parts.append(f"waiting for a slot again {seconds(r['slot_wait'])}")
-    text = f"{r['name']} {seconds(r['duration'])} = " + ", ".join(parts)
+    text = f"{escape(r['name'])} {seconds(r['duration'])} = " + ", ".join(parts)
     if r["client_resends"]:
         text += (
             f"; inside its attempts the client resent {plural(r['client_resends'], 'request')}"
@@ -192,11 +204,11 @@ def retried(r: RetriedBranch) -> str:
     return text
 
 
-def untraced(u: Untraced) -> str:
+def untraced(u: Untraced, escape: Escape = _as_is) -> str:
     """``name``, ``own``, ``share``: a span whose calls are not traced, and how to trace them."""
     return (
-        f"{u['name']} spent {seconds(u['own'])} ({share(u['share'])} of the trace) in its own "
-        "code with no spans inside: what it calls is not traced. Decorate the functions it "
+        f"{escape(u['name'])} spent {seconds(u['own'])} ({share(u['share'])} of the trace) in "
+        "its own code with no spans inside: what it calls is not traced. Decorate the functions it "
         "awaits with @traced (or @parallel), and trace the clients they use "
         "(fanscope.configure() instruments anthropic; other clients have OpenTelemetry "
         "instrumentations)"
