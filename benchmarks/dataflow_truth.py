@@ -372,6 +372,8 @@ def classify(run: ProgramRun, module: ModuleType, spans: list[Any]) -> ProgramRu
     from fanscope.analysis.tree import build_traces
 
     calls, run.problems = label_calls(spans, module.CALLS)
+    if run.error:  # a program that stopped early leaves labels unmatched: that is no news
+        run.problems = [p for p in run.problems if not p.endswith("matches no call")]
     run.calls = len(calls)
     traces = {t.trace_id: t for t in build_traces(spans)}
     run.traces = len(traces)
