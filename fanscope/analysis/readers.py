@@ -289,6 +289,12 @@ def read_file(path: str | os.PathLike[str]) -> ReadResult:
     Raises:
         TraceReadError: the file is missing, unreadable, not text, or holds nothing readable.
     """
+    result = _read_file(path)
+    take_drop_records(result, os.fspath(path))
+    return result
+
+
+def _read_file(path: str | os.PathLike[str]) -> ReadResult:
     where = os.fspath(path)
     if where == "-":
         return _read_stdin()
@@ -385,7 +391,8 @@ def expand(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
 
 
 def take_drop_records(result: ReadResult, where: str) -> None:
-    """Turn drop records (``docs/conventions.md``) into one warning: they are not traces."""
+    """Turn drop records (``docs/conventions.md``) into one warning per destination: they
+    are not traces. Every read of a file goes through here (``read_file``)."""
     if not any(s.attributes.get(A.ROLE) == A.ROLE_EXPORT for s in result.spans):
         return
     lost: dict[str, int] = {}
@@ -411,7 +418,6 @@ def read_files(paths: Iterable[str | os.PathLike[str]]) -> ReadResult:
     result = ReadResult()
     for path in expand(paths):
         one = read_file(path)
-        take_drop_records(one, path)
         result.spans.extend(one.spans)
         result.warnings.extend(one.warnings)
         result.formats.extend(f for f in one.formats if f not in result.formats)
