@@ -276,3 +276,32 @@ def test_otlp_drops_from_a_full_queue_are_counted_at_the_endpoint() -> None:
     assert dropped > 0
     assert dropped + (len(spans) - 1) == 2_002, "every span either arrived or was counted"
     assert attrs["fanscope.export.destination"].string_value.startswith("OTLP http://127.0.0.1:")
+
+
+def test_force_flush_to_an_exporter_that_hangs_keeps_its_timeout() -> None:
+    from collections.abc import Sequence
+
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from fanscope.exporters.processors import ExportSpanProcessor
+
+    release = threading.Event()
+
+    class Hangs(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            release.wait()
+            return SpanExportResult.SUCCESS
+
+    processor = ExportSpanProcessor(Hangs(), ("otlp", "http://hangs"), Resource.create({}))
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    provider.get_tracer("test").start_span("one").end()
+    try:
+        assert processor.force_flush(timeout_millis=50) is False
+    finally:
+        release.set()
+    assert processor.force_flush(timeout_millis=30_000) is True
+    provider.shutdown()
+    assert (processor.stats.ended, processor.stats.exported, processor.stats.dropped) == (1, 1, 0)
