@@ -18,6 +18,10 @@ from opentelemetry import trace
 from fanscope.errors import ConfigurationError, UsageError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import fingerprint
+
+# loaded with the decorators: the first fanscope.gather() in a traced step must not count
+# this import in the step's own time (as when gather lived in the runtime module)
+from fanscope.sdk import gather as _gather  # noqa: F401
 from fanscope.sdk.branch import check_timeout
 from fanscope.sdk.limits import Limiter, RateLimit
 from fanscope.sdk.parallel import (

@@ -92,6 +92,11 @@ class Workers:
         self._idle: list[queue.SimpleQueue[_Item | None]] = []
         self._started = 0
         self._closed = False
+        # results waiting for their loop, and whether a wake-up of that loop is on its way:
+        # one call_soon_threadsafe (one write to the loop's self-pipe) per burst of results
+        # instead of one per result
+        self._done: list[tuple[_Item, Any, BaseException | None]] = []
+        self._waking = False
 
     def __enter__(self) -> Workers:
         return self
@@ -142,12 +147,35 @@ class Workers:
                 if not closing:
                     self._idle.append(inbox)
             if not item.fut.done():  # a cancelled (abandoned) attempt's result is dropped
-                with contextlib.suppress(RuntimeError):  # its loop is closed: fan-out gone
-                    item.loop.call_soon_threadsafe(_deliver, item.fut, value, error)
+                self._post(item, value, error)
             item = value = error = None  # drop references before waiting
             if closing:
                 return
             item = inbox.get()
+
+    def _post(self, item: _Item, value: Any, error: BaseException | None) -> None:
+        with self._lock:
+            self._done.append((item, value, error))
+            if self._waking:
+                return
+            self._waking = True
+        try:
+            item.loop.call_soon_threadsafe(self._deliver_all)
+        except RuntimeError:  # its loop is closed: the fan-out is gone
+            with self._lock:
+                self._done.clear()
+                self._waking = False
+
+    def _deliver_all(self) -> None:
+        with self._lock:
+            done, self._done = self._done, []
+            self._waking = False
+        for item, value, error in done:
+            if item.loop is asyncio.get_running_loop():
+                _deliver(item.fut, value, error)
+            else:  # a Workers shared by two loops (not done by fanscope itself)
+                with contextlib.suppress(RuntimeError):
+                    item.loop.call_soon_threadsafe(_deliver, item.fut, value, error)
 
     def close(self) -> None:
         """Let idle threads end; a thread still running a call ends after it."""
