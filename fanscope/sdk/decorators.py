@@ -41,9 +41,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 @overload
-def parallel(fn: Callable[P, Coroutine[Any, Any, R]], /) -> ParallelFunction[P, R]: ...  # type: ignore[overload-overlap]
+def parallel(  # type: ignore[overload-overlap]
+    fn: Callable[P, Coroutine[Any, Any, R]], /
+) -> ParallelFunction[Callable[P, Coroutine[Any, Any, R]]]: ...
 @overload
-def parallel(fn: Callable[P, R], /) -> SyncParallelFunction[P, R]: ...
+def parallel(  # type: ignore[overload-overlap]
+    fn: staticmethod[P, Coroutine[Any, Any, R]], /
+) -> ParallelFunction[Callable[P, Coroutine[Any, Any, R]]]: ...
+@overload
+def parallel(fn: staticmethod[P, R], /) -> SyncParallelFunction[Callable[P, R]]: ...
+@overload
+def parallel(fn: Callable[P, R], /) -> SyncParallelFunction[Callable[P, R]]: ...
 @overload
 def parallel(
     *,
@@ -135,9 +143,17 @@ class ParallelDecorator:
         self._decorate = decorate
 
     @overload
-    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> ParallelFunction[P, R]: ...  # type: ignore[overload-overlap]
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: Callable[P, Coroutine[Any, Any, R]], /
+    ) -> ParallelFunction[Callable[P, Coroutine[Any, Any, R]]]: ...
     @overload
-    def __call__(self, fn: Callable[P, R], /) -> SyncParallelFunction[P, R]: ...
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: staticmethod[P, Coroutine[Any, Any, R]], /
+    ) -> ParallelFunction[Callable[P, Coroutine[Any, Any, R]]]: ...
+    @overload
+    def __call__(self, fn: staticmethod[P, R], /) -> SyncParallelFunction[Callable[P, R]]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> SyncParallelFunction[Callable[P, R]]: ...
     def __call__(self, fn: Callable[..., Any], /) -> Any:
         return self._decorate(fn)
 
@@ -159,6 +175,8 @@ def traced(fn: F | None = None, /, *, name: str | None = None) -> F | Callable[[
     """
 
     def decorate(f: F) -> F:
+        if binding_of(f):  # @traced over @staticmethod / @classmethod: trace the function
+            return type(f)(decorate(f.__func__))  # type: ignore[attr-defined, misc, no-any-return]
         if not callable(f):
             raise UsageError(f"@traced decorates a function, got {f!r}")
         span_name = name or str(getattr(f, "__name__", "step"))

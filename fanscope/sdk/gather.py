@@ -82,7 +82,7 @@ def _blocking_job(
     if isinstance(fn, functools.partial):
         target, args, kwargs = fn.func, fn.args, dict(fn.keywords)
     if isinstance(target, SyncParallelFunction):
-        aio: ParallelFunction[Any, Any] = target.aio
+        aio: ParallelFunction[Any] = target.aio
         policy = replace(aio.policy, limiters=(*limiters, *aio.policy.limiters))
         call = aio._fn
     elif not check_target(fn, f"gather() branch {label}"):

@@ -15,7 +15,19 @@ import contextlib
 import functools
 import inspect
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Iterator
-from typing import Any, Generic, Literal, ParamSpec, TypedDict, TypeVar, Unpack, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    Self,
+    TypedDict,
+    TypeVar,
+    Unpack,
+    overload,
+)
 
 from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
@@ -30,6 +42,12 @@ from fanscope.sdk.threads import Workers, iterate_sync, on_own_thread, run_sync
 P = ParamSpec("P")
 R = TypeVar("R")
 S = TypeVar("S")
+Item = TypeVar("Item")  # the item type of map(): the function's one parameter
+Owner = TypeVar("Owner")  # what an instance method is bound to
+#: The type of the wrapped function itself, so that calls keep its whole signature and
+#: map() can read its parameter (a ParamSpec alone cannot be matched against one parameter
+#: by mypy). Covariant: a function with extra optional keyword parameters still maps.
+F = TypeVar("F", bound=Callable[..., Any], covariant=True)
 
 
 def qualified_name(fn: object) -> str:
@@ -88,7 +106,7 @@ def _items(items: object, method: str) -> list[Any]:
     return list(items)
 
 
-class ParallelFunction(Generic[P, R]):
+class ParallelFunction(Generic[F]):
     """An ``async def`` made bounded and traced by ``@parallel``.
 
     Calling it runs one call under the function's cap, retry policy and timeout, traced as
@@ -99,7 +117,7 @@ class ParallelFunction(Generic[P, R]):
 
     def __init__(
         self,
-        fn: Callable[P, Coroutine[Any, Any, R]] | Callable[P, R],
+        fn: F,
         *,
         limiters: tuple[Limiter, ...],
         retry: Retry | None,
@@ -130,14 +148,38 @@ class ParallelFunction(Generic[P, R]):
         """The limiters each call waits on: the function's own, then any shared one."""
         return self.policy.limiters
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
-        if self._blocking:
-            call = functools.partial(on_own_thread, self._fn, self._name)
-            return lone_call(self.policy, call, args, kwargs)
-        return lone_call(self.policy, self._fn, args, kwargs)
+    if TYPE_CHECKING:  # a call has the wrapped function's own signature and result
+        __call__: F
 
+    else:
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+            if self._blocking:
+                call = functools.partial(on_own_thread, self._fn, self._name)
+                return lone_call(self.policy, call, args, kwargs)
+            return lone_call(self.policy, self._fn, args, kwargs)
+
+    @overload
+    def __get__(
+        self: ParallelFunction[Callable[Concatenate[Owner, P], R]],
+        obj: Owner,
+        objtype: type | None = None,
+    ) -> ParallelFunction[Callable[P, R]]: ...
+    @overload
+    def __get__(
+        self: ParallelFunction[Callable[Concatenate[type[Owner], P], R]],
+        obj: Owner | None,
+        objtype: type[Owner],
+    ) -> ParallelFunction[Callable[P, R]]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> Self: ...
     def __get__(self, obj: object, objtype: type | None = None) -> Any:
-        """Bind like a method (or a class method), sharing this function's limiters."""
+        """Bind like a method (or a class method), sharing this function's limiters.
+
+        Typed for each way it is reached: on an instance the first parameter is bound; on a
+        class method (``@parallel`` above ``@classmethod``), the class; otherwise (the class
+        itself, a static method) nothing is.
+        """
         if self._binding == "class":
             obj = objtype if objtype is not None else type(obj)
         elif obj is None or self._binding == "static":
@@ -206,8 +248,8 @@ class ParallelFunction(Generic[P, R]):
 
     @overload
     async def map(
-        self,
-        items: Iterable[Any],
+        self: ParallelFunction[Callable[[Item], Awaitable[R]]],
+        items: Iterable[Item],
         *,
         on_error: Literal["raise", "skip"] = ...,
         min_successes: int | None = ...,
@@ -216,8 +258,8 @@ class ParallelFunction(Generic[P, R]):
     ) -> list[R]: ...
     @overload
     async def map(
-        self,
-        items: Iterable[Any],
+        self: ParallelFunction[Callable[[Item], Awaitable[R]]],
+        items: Iterable[Item],
         *,
         on_error: Literal["collect"],
         min_successes: int | None = ...,
@@ -226,8 +268,8 @@ class ParallelFunction(Generic[P, R]):
     ) -> list[Outcome[R]]: ...
     @overload
     async def map(
-        self,
-        items: Iterable[Any],
+        self: ParallelFunction[Callable[[Item], Awaitable[Any]]],
+        items: Iterable[Item],
         *,
         on_error: OnError = ...,
         min_successes: int | None = ...,
@@ -263,6 +305,30 @@ class ParallelFunction(Generic[P, R]):
         calls = [((item,), {}) for item in _items(items, "map")]
         return await self._run(calls, on_error, min_successes, deadline, reduce)
 
+    @overload
+    async def starmap(
+        self: ParallelFunction[Callable[..., Awaitable[R]]],
+        items: Iterable[Iterable[Any]],
+        *,
+        on_error: Literal["raise", "skip"] = ...,
+        **o: Unpack[_Opts],
+    ) -> list[R]: ...
+    @overload
+    async def starmap(
+        self: ParallelFunction[Callable[..., Awaitable[R]]],
+        items: Iterable[Iterable[Any]],
+        *,
+        on_error: Literal["collect"],
+        **o: Unpack[_Opts],
+    ) -> list[Outcome[R]]: ...
+    @overload
+    async def starmap(
+        self,
+        items: Iterable[Iterable[Any]],
+        *,
+        reduce: Callable[[list[Any]], S],
+        **o: Unpack[_AnyOpts],
+    ) -> S: ...
     async def starmap(
         self,
         items: Iterable[Iterable[Any]],
@@ -285,16 +351,16 @@ class ParallelFunction(Generic[P, R]):
 
     @overload
     def as_completed(
-        self,
-        items: Iterable[Any],
+        self: ParallelFunction[Callable[[Item], Awaitable[R]]],
+        items: Iterable[Item],
         *,
         on_error: Literal["raise", "skip"] = ...,
         deadline: float | None = ...,
     ) -> AsyncGenerator[tuple[int, R], None]: ...
     @overload
     def as_completed(
-        self,
-        items: Iterable[Any],
+        self: ParallelFunction[Callable[[Item], Awaitable[R]]],
+        items: Iterable[Item],
         *,
         on_error: Literal["collect"],
         deadline: float | None = ...,
@@ -339,7 +405,7 @@ async def run_inline(fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
     return fn(*args, **kwargs)
 
 
-class SyncParallelFunction(Generic[P, R]):
+class SyncParallelFunction(Generic[F]):
     """A plain ``def`` made bounded and traced by ``@parallel``, for sync code.
 
     ``f(x)`` is one bounded, traced call, made on the calling thread (on a thread of its own
@@ -352,10 +418,24 @@ class SyncParallelFunction(Generic[P, R]):
     .. versionadded:: 0.2
     """
 
-    def __init__(self, aio: ParallelFunction[P, R]) -> None:
+    def __init__(self, aio: ParallelFunction[Any]) -> None:
         functools.update_wrapper(self, aio.__wrapped__)
         self.aio = aio
         """The same function for async code (each call on a thread): ``await f.aio.map(xs)``."""
+
+    if TYPE_CHECKING:  # a call has the wrapped function's own signature and result
+        __call__: F
+
+        aio: _AsyncFace  # typed by the function: ``await f.aio(x)`` returns R
+
+    else:
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            aio = self.aio
+            if aio.policy.timeout is not None:
+                return run_sync(aio(*args, **kwargs))
+            call = functools.partial(run_inline, aio._fn)
+            return run_sync(lone_call(aio.policy, call, args, kwargs))
 
     @property
     def policy(self) -> CallPolicy:
@@ -366,13 +446,20 @@ class SyncParallelFunction(Generic[P, R]):
         """The limiters each call waits on: the function's own, then any shared one."""
         return self.aio.policy.limiters
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        aio = self.aio
-        if aio.policy.timeout is not None:
-            return run_sync(aio(*args, **kwargs))
-        call = functools.partial(run_inline, aio._fn)
-        return run_sync(lone_call(aio.policy, call, args, kwargs))  # type: ignore[no-any-return]
-
+    @overload
+    def __get__(
+        self: SyncParallelFunction[Callable[Concatenate[Owner, P], R]],
+        obj: Owner,
+        objtype: type | None = None,
+    ) -> SyncParallelFunction[Callable[P, R]]: ...
+    @overload
+    def __get__(
+        self: SyncParallelFunction[Callable[Concatenate[type[Owner], P], R]],
+        obj: Owner | None,
+        objtype: type[Owner],
+    ) -> SyncParallelFunction[Callable[P, R]]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> Self: ...
     def __get__(self, obj: object, objtype: type | None = None) -> Any:
         """Bind like a method (or a class method), sharing this function's limiters."""
         aio = self.aio.__get__(obj, objtype)
@@ -388,15 +475,27 @@ class SyncParallelFunction(Generic[P, R]):
 
     @overload
     def map(
-        self, items: Iterable[Any], *, on_error: Literal["raise", "skip"] = ..., **o: Unpack[_Opts]
+        self: SyncParallelFunction[Callable[[Item], R]],
+        items: Iterable[Item],
+        *,
+        on_error: Literal["raise", "skip"] = ...,
+        **o: Unpack[_Opts],
     ) -> list[R]: ...
     @overload
     def map(
-        self, items: Iterable[Any], *, on_error: Literal["collect"], **o: Unpack[_Opts]
+        self: SyncParallelFunction[Callable[[Item], R]],
+        items: Iterable[Item],
+        *,
+        on_error: Literal["collect"],
+        **o: Unpack[_Opts],
     ) -> list[Outcome[R]]: ...
     @overload
     def map(
-        self, items: Iterable[Any], *, reduce: Callable[[list[Any]], S], **o: Unpack[_AnyOpts]
+        self: SyncParallelFunction[Callable[[Item], Any]],
+        items: Iterable[Item],
+        *,
+        reduce: Callable[[list[Any]], S],
+        **o: Unpack[_AnyOpts],
     ) -> S: ...
     def map(self, items: Iterable[Any], **options: Any) -> Any:
         """Call the function once per item on the fan-out's threads, at most its cap at once.
@@ -407,17 +506,49 @@ class SyncParallelFunction(Generic[P, R]):
         """
         return run_sync(self.aio.map(items, **options))
 
+    @overload
+    def starmap(
+        self: SyncParallelFunction[Callable[..., R]],
+        items: Iterable[Iterable[Any]],
+        *,
+        on_error: Literal["raise", "skip"] = ...,
+        **o: Unpack[_Opts],
+    ) -> list[R]: ...
+    @overload
+    def starmap(
+        self: SyncParallelFunction[Callable[..., R]],
+        items: Iterable[Iterable[Any]],
+        *,
+        on_error: Literal["collect"],
+        **o: Unpack[_Opts],
+    ) -> list[Outcome[R]]: ...
+    @overload
+    def starmap(
+        self,
+        items: Iterable[Iterable[Any]],
+        *,
+        reduce: Callable[[list[Any]], S],
+        **o: Unpack[_AnyOpts],
+    ) -> S: ...
     def starmap(self, items: Iterable[Iterable[Any]], **options: Any) -> Any:
         """Like :meth:`map`, each item being the positional arguments of one call."""
         return run_sync(self.aio.starmap(items, **options))
 
     @overload
     def as_completed(
-        self, items: Iterable[Any], *, on_error: Literal["raise", "skip"] = ..., **o: Unpack[_Until]
+        self: SyncParallelFunction[Callable[[Item], R]],
+        items: Iterable[Item],
+        *,
+        on_error: Literal["raise", "skip"] = ...,
+        **o: Unpack[_Until],
     ) -> Iterator[tuple[int, R]]: ...
     @overload
     def as_completed(
-        self, items: Iterable[Any], *, on_error: Literal["collect"], **o: Unpack[_Until]
+        self: SyncParallelFunction[Callable[[Item], R]],
+        items: Iterable[Item],
+        *,
+        on_error: Literal["collect"],
+        **o: Unpack[_Until],
     ) -> Iterator[tuple[int, Outcome[R]]]: ...
     def as_completed(self, items: Iterable[Any], **options: Any) -> Iterator[tuple[int, Any]]:
         """Yield ``(index, result)`` as calls finish, fastest first.
@@ -439,3 +570,12 @@ class _Opts(_Until, total=False):
 
 class _AnyOpts(_Opts, total=False):
     on_error: OnError
+
+
+class _AsyncFace:
+    """For type checkers only: ``f.aio`` of a sync ``f`` is ``f`` as an ``async def``."""
+
+    def __get__(
+        self, obj: SyncParallelFunction[Callable[P, R]], objtype: type | None = None
+    ) -> ParallelFunction[Callable[P, Coroutine[Any, Any, R]]]:
+        return obj.aio

@@ -28,7 +28,17 @@ import functools
 import math
 from collections.abc import Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, ParamSpec, TypedDict, TypeVar, Unpack, overload
+from typing import (
+    Any,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    Self,
+    TypedDict,
+    TypeVar,
+    Unpack,
+    overload,
+)
 
 from fanscope.errors import ConfigurationError, NoConsensus, NotEnoughSuccesses, UsageError
 from fanscope.sdk import attributes as A
@@ -39,6 +49,7 @@ from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.parallel import (
     ParallelFunction,
     SyncParallelFunction,
+    binding_of,
     check_target,
     qualified_name,
 )
@@ -46,7 +57,9 @@ from fanscope.sdk.threads import Workers, run_sync
 from fanscope.sdk.tracing import short_repr
 
 P = ParamSpec("P")
+P2 = ParamSpec("P2")
 R = TypeVar("R")
+Owner = TypeVar("Owner")
 
 DECIDED = "vote decided"
 _MAX_COUNTS = 32  # distinct answers listed on the fan-in span
@@ -106,17 +119,31 @@ class VoteFunction(Generic[P, R]):
         self._max_concurrency = caps.pop() if len(caps) == 1 else None
         # asyncio.iscoroutinefunction() on Python 3.11 looks for this marker.
         self._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)
+        self._binding = ""  # "static", "class" (decorated over those), "bound" (by __get__)
 
     @property
     def n(self) -> int:
         """Voters per vote."""
         return len(self._voters)
 
+    @overload
+    def __get__(
+        self: VoteFunction[Concatenate[Owner, P2], R], obj: Owner, objtype: type | None = None
+    ) -> VoteFunction[P2, R]: ...
+    @overload
+    def __get__(
+        self: VoteFunction[Concatenate[type[Owner], P2], R], obj: Owner | None, objtype: type[Owner]
+    ) -> VoteFunction[P2, R]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> Self: ...
     def __get__(self, obj: object, objtype: type | None = None) -> Any:
-        """Bind like a method: each voter is bound to ``obj`` (sharing its caps)."""
-        if obj is None:
+        """Bind like a method (or a class method): each voter is bound (sharing its caps)."""
+        if self._binding == "class":
+            obj = objtype if objtype is not None else type(obj)
+        elif obj is None or self._binding == "static":
             return self
         bound = copy.copy(self)
+        bound._binding = "bound"
         bound._voters = tuple(
             _voter(v.source.__get__(obj, objtype)) if hasattr(v.source, "__get__") else v
             for v in self._voters
@@ -260,11 +287,22 @@ class SyncVoteFunction(Generic[P, R]):
         """Voters per vote."""
         return self.aio.n
 
+    @overload
+    def __get__(
+        self: SyncVoteFunction[Concatenate[Owner, P2], R], obj: Owner, objtype: type | None = None
+    ) -> SyncVoteFunction[P2, R]: ...
+    @overload
+    def __get__(
+        self: SyncVoteFunction[Concatenate[type[Owner], P2], R],
+        obj: Owner | None,
+        objtype: type[Owner],
+    ) -> SyncVoteFunction[P2, R]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> Self: ...
     def __get__(self, obj: object, objtype: type | None = None) -> Any:
-        """Bind like a method: each voter is bound to ``obj`` (sharing its caps)."""
-        if obj is None:
-            return self
-        return SyncVoteFunction(self.aio.__get__(obj, objtype))
+        """Bind like a method (or a class method): each voter is bound (sharing its caps)."""
+        aio = self.aio.__get__(obj, objtype)
+        return self if aio is self.aio else SyncVoteFunction(aio)
 
     def __repr__(self) -> str:
         return repr(self.aio).replace("<vote", "<vote (sync)", 1)
@@ -358,6 +396,12 @@ class _Vote:
     @overload
     def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> VoteFunction[P, R]: ...  # type: ignore[overload-overlap]
     @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: staticmethod[P, Coroutine[Any, Any, R]], /
+    ) -> VoteFunction[P, R]: ...
+    @overload
+    def __call__(self, fn: staticmethod[P, R], /) -> SyncVoteFunction[P, R]: ...
+    @overload
     def __call__(self, fn: Callable[P, R], /) -> SyncVoteFunction[P, R]: ...
     @overload
     def __call__(
@@ -421,6 +465,11 @@ class _Vote:
         )
 
         def decorate(f: Callable[..., Any]) -> Any:
+            binding = binding_of(f)
+            if binding:  # @vote over @staticmethod / @classmethod: bind as they would
+                made = decorate(f.__func__)  # type: ignore[attr-defined]
+                (made.aio if isinstance(made, SyncVoteFunction) else made)._binding = binding
+                return made
             blocking = _check_voter(f, "@vote")
             own = name or str(getattr(f, "__name__", "vote"))
             voted: VoteFunction[Any, Any] = VoteFunction(

@@ -349,3 +349,34 @@ def test_the_same_fan_out_sync_and_async_gives_the_same_spans_and_outcomes(
     assert shape_of(exporter) == sync_shape
     assert [(o.status, o.value) for o in sync_out] == [(o.status, o.value) for o in async_out]
     assert len(sync_shape) == 1 + 1 + 4 + 1  # agent, fan-out, four branches, fan-in
+
+
+def test_static_and_class_methods_bind_as_they_would_undecorated() -> None:
+    class Agent:
+        @parallel(max_concurrency=2)
+        @staticmethod
+        def shout(text: str) -> str:
+            return text.upper()
+
+        @parallel
+        @classmethod
+        def named(cls, text: str) -> str:
+            return cls.__name__ + text
+
+        @vote(n=3)
+        @classmethod
+        def agree(cls, text: str) -> str:
+            return cls.__name__
+
+        @traced
+        @staticmethod
+        def step(text: str) -> int:
+            return len(text)
+
+    agent = Agent()
+    assert Agent.shout("a") == agent.shout("a") == "A"
+    assert agent.shout.map(["a", "b"]) == Agent.shout.map(["a", "b"]) == ["A", "B"]
+    assert Agent.named("x") == agent.named("x") == "Agentx"
+    assert agent.named.map(["x"]) == ["Agentx"]
+    assert agent.agree("d") == Agent.agree("d") == "Agent"
+    assert agent.step("abc") == Agent.step("abc") == 3
