@@ -352,31 +352,15 @@ def test_the_same_fan_out_sync_and_async_gives_the_same_spans_and_outcomes(
 
 
 def test_static_and_class_methods_bind_as_they_would_undecorated() -> None:
-    class Agent:
-        @parallel(max_concurrency=2)
-        @staticmethod
-        def shout(text: str) -> str:
-            return text.upper()
+    from tests.typing.sync_and_methods_check import Agent  # the class the type checks read
 
-        @parallel
-        @classmethod
-        def named(cls, text: str) -> str:
-            return cls.__name__ + text
-
-        @vote(n=3)
-        @classmethod
-        def agree(cls, text: str) -> str:
-            return cls.__name__
-
-        @traced
-        @staticmethod
-        def step(text: str) -> int:
-            return len(text)
-
-    agent = Agent()
+    agent = Agent("a")
+    assert agent.ask("q") == "aq"
+    assert agent.ask.map(["q", "r"]) == ["aq", "ar"]
     assert Agent.shout("a") == agent.shout("a") == "A"
     assert agent.shout.map(["a", "b"]) == Agent.shout.map(["a", "b"]) == ["A", "B"]
     assert Agent.named("x") == agent.named("x") == "Agentx"
     assert agent.named.map(["x"]) == ["Agentx"]
-    assert agent.agree("d") == Agent.agree("d") == "Agent"
-    assert agent.step("abc") == Agent.step("abc") == 3
+    assert agent.agree("d") is True
+    assert agent.step("abc") == Agent.static_step("abc") == Agent.class_step("abc") == 3
+    assert asyncio.run(agent.ask_async.map(["q"])) == ["aq"]
