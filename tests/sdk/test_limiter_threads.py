@@ -6,7 +6,10 @@ import asyncio
 import threading
 import time
 
-from fanscope import Limiter
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fanscope import Limiter, parallel
 from fanscope.sdk.limits import RateLimit
 
 HANG = 120.0  # seconds: only a hang takes this long; a pass takes well under a second
@@ -123,3 +126,41 @@ def test_rate_holds_across_threads() -> None:
     run_in_threads(loop_thread, loop_thread)
     # 30 requests at 20/s with a burst of 20: the last cannot start before ~0.5 s
     assert max(starts) - first >= 0.45
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    cap=st.integers(1, 4),
+    calls=st.integers(1, 10),
+    holds=st.lists(st.sampled_from([0.0, 0.0005, 0.002]), min_size=1, max_size=4),
+)
+def test_a_limiter_shared_by_two_loops_and_a_sync_thread_never_exceeds_its_cap(
+    cap: int, calls: int, holds: list[float]
+) -> None:
+    limiter = Limiter(cap, name="shared")
+    peak = Peak()
+
+    @parallel(limiter=limiter)
+    async def on_a_loop(i: int) -> int:
+        peak.enter()
+        await asyncio.sleep(holds[i % len(holds)])
+        peak.leave()
+        return i
+
+    @parallel(limiter=limiter)
+    def on_threads(i: int) -> int:
+        peak.enter()
+        time.sleep(holds[i % len(holds)])
+        peak.leave()
+        return i
+
+    def loop_thread() -> None:
+        assert asyncio.run(on_a_loop.map(range(calls))) == list(range(calls))
+
+    def sync_thread() -> None:
+        assert on_threads.map(range(calls)) == list(range(calls))
+        assert on_threads(7) == 7
+
+    run_in_threads(loop_thread, loop_thread, sync_thread)
+    assert 1 <= peak.peak <= cap
+    assert limiter.in_use == 0
