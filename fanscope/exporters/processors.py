@@ -352,12 +352,7 @@ class ExportSpanProcessor(SpanProcessor):
         self._batch.on_end(span)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Send what is queued; False when ``timeout_millis`` ran out first (the SDK's own
-        flush ignores its timeout, so a dead endpoint could hold the caller for long)."""
-        flusher = threading.Thread(target=self._batch.force_flush, daemon=True)
-        flusher.start()
-        flusher.join(timeout_millis / 1000)
-        return not flusher.is_alive()
+        return self._batch.force_flush(timeout_millis)
 
     def _finish(self) -> None:
         self._batch.force_flush()
