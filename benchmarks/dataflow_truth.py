@@ -191,27 +191,72 @@ def label_calls(spans: list[Any], labels: Mapping[str, str]) -> tuple[list[Call]
 
 # -- what the analyzer says ------------------------------------------------------------------
 
-Relate = Callable[[Any, str, str], str]  # (trace, earlier sibling, later sibling) -> relation
+# (parent, its children, earlier sibling, later sibling) -> relation
+Relate = Callable[[str, list[str], str, str], str]
 
 
-def fingerprint_witness(trace: Any) -> Relate:
-    """The relation of two siblings by their data-flow fingerprints alone."""
-    from fanscope.analysis.dependencies import Flow, Relation, relation
+def _has_source_witness() -> bool:
+    from fanscope.analysis import dependencies
 
-    flow = Flow(trace)
-    names = {
-        Relation.DEPENDS: DEPENDENT,
-        Relation.INDEPENDENT: INDEPENDENT,
-        Relation.UNKNOWN: CANDIDATE,
+    return hasattr(dependencies, "Evidence")
+
+
+def witness_names() -> list[str]:
+    """The columns: fingerprints alone; and, with the source witness, it alone and both."""
+    names = ["fingerprints alone"]
+    if _has_source_witness():
+        names += ["source alone", "combined"]
+    return names
+
+
+def witnesses(trace: Any) -> dict[str, Relate]:
+    """Each witness's relation between two siblings of ``trace``, as the analyzer finds it.
+
+    Fingerprints alone: their relation (unknown: candidate). With the source witness (the
+    analyzer's ``Evidence``, reading ``tests/agents`` under the repository root): the source
+    alone (abstaining: candidate), and the two combined as the analyzer classifies a pair.
+    """
+    from fanscope.analysis import dependencies as D
+
+    fingerprint = {
+        D.Relation.DEPENDS: DEPENDENT,
+        D.Relation.INDEPENDENT: INDEPENDENT,
+        D.Relation.UNKNOWN: CANDIDATE,
     }
+    if not _has_source_witness():
+        flow = D.Flow(trace)
 
-    def relate(_: Any, earlier: str, later: str) -> str:
-        return names[relation(flow, earlier, later)]
+        def fingerprints_only(parent: str, kids: list[str], earlier: str, later: str) -> str:
+            return fingerprint[D.relation(flow, earlier, later)]
 
-    return relate
+        return {"fingerprints alone": fingerprints_only}
+    chosen = D.Witnesses(source_root=ROOT)  # type: ignore[attr-defined]
+    evidence = D.Evidence(trace, chosen, chosen.witness())  # type: ignore[attr-defined]
+    verdicts: dict[tuple[str, str], Any] = {}
+    decided = {"dependent": DEPENDENT, "independent": INDEPENDENT}
 
+    def verdict(parent: str, kids: list[str], earlier: str, later: str) -> Any:
+        found = verdicts.get((earlier, later))
+        if found is None:
+            found = verdicts[(earlier, later)] = evidence.classify(parent, kids, earlier, later)
+        return found
 
-WITNESSES: dict[str, Callable[[Any], Relate]] = {"fingerprints alone": fingerprint_witness}
+    def fingerprints_alone(parent: str, kids: list[str], earlier: str, later: str) -> str:
+        return fingerprint[verdict(parent, kids, earlier, later).fingerprint_relation]
+
+    def source_alone(parent: str, kids: list[str], earlier: str, later: str) -> str:
+        said = str(verdict(parent, kids, earlier, later).source_verdict)
+        return decided.get(said, CANDIDATE)
+
+    def combined(parent: str, kids: list[str], earlier: str, later: str) -> str:
+        said = str(verdict(parent, kids, earlier, later).classification)
+        return decided.get(said, CANDIDATE)
+
+    return {
+        "fingerprints alone": fingerprints_alone,
+        "source alone": source_alone,
+        "combined": combined,
+    }
 
 
 def _ancestors(trace: Any, span_id: str) -> list[str]:
@@ -254,7 +299,7 @@ class Claims:
                 if fanout:
                     verdict = DEPENDENT if role == "fanin" else INDEPENDENT
                 else:
-                    verdict = self.relate(self.trace, earlier, later)
+                    verdict = self.relate(parent, kids, earlier, later)
                 if verdict == DEPENDENT:
                     strict[later] |= {earlier} | strict[earlier]
                 if verdict != INDEPENDENT:
@@ -327,23 +372,26 @@ def classify(run: ProgramRun, module: ModuleType, spans: list[Any]) -> ProgramRu
     from fanscope.analysis.tree import build_traces
 
     calls, run.problems = label_calls(spans, module.CALLS)
+    if run.error:  # a program that stopped early leaves labels unmatched: that is no news
+        run.problems = [p for p in run.problems if not p.endswith("matches no call")]
     run.calls = len(calls)
     traces = {t.trace_id: t for t in build_traces(spans)}
     run.traces = len(traces)
     depends = truth(calls, module.DEPENDS)
+    names = witness_names()
     claims = {
-        (witness, tid): Claims(trace, make(trace))
+        (witness, tid): Claims(trace, relate)
         for tid, trace in traces.items()
-        for witness, make in WITNESSES.items()
+        for witness, relate in witnesses(trace).items()
     }
     for x, y in itertools.permutations(calls, 2):
         if x.end > y.start:
             continue  # not one after the other
         pair = Pair(run.name, x.name, y.name, (x.name, y.name) in depends)
         if x.trace_id != y.trace_id:
-            pair.claims = dict.fromkeys(WITNESSES, UNSEEN)
+            pair.claims = dict.fromkeys(names, UNSEEN)
         else:
-            verdicts = {w: claims[(w, x.trace_id)].claim(x.span_id, y.span_id) for w in WITNESSES}
+            verdicts = {w: claims[(w, x.trace_id)].claim(x.span_id, y.span_id) for w in names}
             if any(v is None for v in verdicts.values()):
                 run.concurrent += 1
                 continue
@@ -511,7 +559,7 @@ def main() -> int:
     runs = run_corpus(args.only, args.latency, args.processes)
     elapsed = time.perf_counter() - started
     pairs = [p for r in runs for p in r.pairs]
-    figures = {w: score(pairs, w) for w in WITNESSES}
+    figures = {w: score(pairs, w) for w in witness_names()}
     if args.json:
         doc = {
             "programs": len(runs),
@@ -521,7 +569,7 @@ def main() -> int:
             "false_independent": {
                 w: [f"{p.program}: {p.earlier} -> {p.later}" for p in pairs
                     if p.dependent and p.claims[w] == INDEPENDENT]
-                for w in WITNESSES
+                for w in figures
             },
         }  # fmt: skip
         print(json.dumps(doc, indent=2))

@@ -1,15 +1,25 @@
 """Shared set-up for the examples: a real Anthropic client, live or against the stand-in.
 
-With ``ANTHROPIC_API_KEY`` set (and no ``ANTHROPIC_BASE_URL``), the examples call the real API.
-Otherwise they talk to ``ANTHROPIC_BASE_URL`` if set, or start the bundled stand-in
-(``fanscope.testing.anthropic_server``) on 127.0.0.1 for the length of the run.
+Which server a run talks to, and the one line it prints to say so (on standard error):
+
+- neither ``ANTHROPIC_BASE_URL`` nor ``ANTHROPIC_API_KEY`` set: the bundled stand-in
+  (``fanscope.testing.anthropic_server``), started on a free port of 127.0.0.1 for the run;
+- ``ANTHROPIC_BASE_URL`` set: what answers there, after checking whether it is the stand-in
+  (it answers ``GET /_stats`` with its counters). Another server is used only with
+  ``ANTHROPIC_API_KEY`` set; without a key the run stops with a one-line error, so a port held
+  by something else is never used silently;
+- only ``ANTHROPIC_API_KEY`` set: the real API.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,19 +45,54 @@ DEMO_LATENCY = {
 }
 
 
+def is_stand_in(base_url: str, timeout: float = 3.0) -> bool:
+    """Whether fanscope's stand-in answers at ``base_url`` (its ``GET /_stats`` counters)."""
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/_stats", timeout=timeout) as answer:
+            stats = json.load(answer)
+    except (OSError, ValueError, urllib.error.URLError):
+        return False
+    return isinstance(stats, dict) and {"requests", "peak_concurrency"} <= stats.keys()
+
+
+class ServerChoiceError(SystemExit):
+    """The run cannot tell which server to use: one line, no traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{Path(sys.argv[0]).name}: {message}")
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def anthropic_client(
     latency: Mapping[str, float] | None = None,
 ) -> Iterator[anthropic.AsyncAnthropic]:
     """An ``AsyncAnthropic`` client for this run (starting the stand-in when offline)."""
     base_url = os.environ.get("ANTHROPIC_BASE_URL")
-    if os.environ.get("ANTHROPIC_API_KEY") and not base_url:
+    api_key = os.environ.get("ANTHROPIC_API_KEY")
+    if base_url:
+        if is_stand_in(base_url):
+            say(f"using the fanscope stand-in at {base_url} (ANTHROPIC_BASE_URL)")
+            yield anthropic.AsyncAnthropic(base_url=base_url, api_key=api_key or "stand-in")
+        elif api_key:
+            say(f"using the Anthropic-compatible API at {base_url} (ANTHROPIC_BASE_URL)")
+            yield anthropic.AsyncAnthropic(base_url=base_url, api_key=api_key)
+        else:
+            raise ServerChoiceError(
+                f"ANTHROPIC_BASE_URL={base_url} is not fanscope's stand-in (it does not answer "
+                "GET /_stats) and ANTHROPIC_API_KEY is not set; unset ANTHROPIC_BASE_URL to "
+                "start a stand-in on a free port, or set ANTHROPIC_API_KEY to use that server"
+            )
+        return
+    if api_key:
+        say("using the Anthropic API (ANTHROPIC_API_KEY)")
         yield anthropic.AsyncAnthropic()
         return
-    if base_url:
-        yield anthropic.AsyncAnthropic(base_url=base_url, api_key="stand-in")
-        return
     with AnthropicStandIn(latency=0.05, latency_by_prompt=latency or DEMO_LATENCY) as server:
+        say(f"using the fanscope stand-in started at {server.url} (a free port; no API key set)")
         yield anthropic.AsyncAnthropic(base_url=server.url, api_key="stand-in")
 
 

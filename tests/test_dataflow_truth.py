@@ -24,7 +24,10 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import dataflow_truth as bench  # noqa: E402
 
 # Programs that cannot run yet, and why; each must run once the feature lands.
-NOT_YET = {"p35_sync_parallel": "@parallel on a plain def"}
+NOT_YET = {
+    "p35_sync_parallel": "@parallel on a plain def",
+    "p36_sync_gather": "fanscope.gather over plain functions",
+}
 
 
 def call(label: str, key: str, start: int) -> bench.Call:

@@ -18,6 +18,8 @@ from fanscope.analysis.fanouts import FanoutStats, fanout_stats, queue_wait
 from fanscope.analysis.model import Span
 from fanscope.analysis.readers import from_readable_spans
 from fanscope.analysis.tree import VIRTUAL_ROOT, Trace, build_traces
+from fanscope.analysis.untraced import untraced
+from fanscope.analysis.waits import queue_waits, retried_branches
 from fanscope.analysis.whatif import Opportunity, whatif
 from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
@@ -51,6 +53,9 @@ class TraceReport:
     queue_wait_share: float
     straggler_ratio: float
     unknown_pairs: int
+    queue_waits: list[schema.QueueWait] = field(default_factory=list)
+    retries: list[schema.RetriedBranch] = field(default_factory=list)
+    untraced: list[schema.Untraced] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> schema.TraceDoc:
@@ -74,6 +79,9 @@ class TraceReport:
             "queue_wait_share": self.queue_wait_share,
             "straggler_ratio": self.straggler_ratio,
             "unknown_pairs": self.unknown_pairs,
+            "queue_waits": self.queue_waits,
+            "retries": self.retries,
+            "untraced": self.untraced,
             "warnings": self.warnings,
         }
 
@@ -228,7 +236,8 @@ def analyze_trace(trace: Trace) -> TraceReport:
     ]
     plan = whatif(trace)
     duration = trace.duration / NS
-    queue_total = sum(f.queue_wait for f in stats)
+    waits = queue_waits(trace, {f.span_id: f.parallelism for f in stats})
+    queue_total = sum(w["wait"] for w in waits)  # lone calls' waits too, not only fan-outs'
     queue_path = _queue_on_path(trace, segments)
     trace.cache.clear()  # one trace's intervals at a time, not a million spans' worth at once
     stragglers = [f.straggler_ratio for f in stats if f.branches >= 2]
@@ -251,6 +260,9 @@ def analyze_trace(trace: Trace) -> TraceReport:
         queue_wait_share=queue_path / duration if duration > 0 else 0.0,
         straggler_ratio=max(stragglers, default=1.0),
         unknown_pairs=plan.unknown_pairs,
+        queue_waits=waits,
+        retries=retried_branches(trace, on_path),
+        untraced=untraced(trace, path, duration),
         warnings=[*trace.warnings, *plan.warnings],
     )
 
@@ -277,6 +289,7 @@ def _fanout_doc(f: FanoutStats, on_critical_path: bool) -> schema.Fanout:
         "fanin": f.fanin,
         "failed": f.failed,
         "cancelled": f.cancelled,
+        "early_stop": f.early_stop,
         "on_critical_path": on_critical_path,
     }
 
@@ -312,17 +325,17 @@ def _percentile(values: Sequence[float], q: float) -> float:
 
 
 def operation_stats(traces: Sequence[TraceReport]) -> dict[str, schema.OperationStats]:
-    """Per operation: p50 and p95 of its time on the critical path, over the traces."""
+    """Per operation: p50 and p95 of its time on the critical path, over the traces where it
+    is on the path (``traces`` says in how many): an operation absent from a trace says
+    nothing about its time, so it is not counted as 0 there."""
     samples: dict[str, list[float]] = {}
     for t in traces:
         for name, seconds in t.by_operation.items():
             samples.setdefault(name, []).append(seconds)
     out: dict[str, schema.OperationStats] = {}
     for name, values in samples.items():
-        # a trace where the operation is absent from the path counts as 0 for it
-        values = values + [0.0] * (len(traces) - len(values))
         out[name] = {
-            "traces": float(len([v for v in values if v > 0])),
+            "traces": float(len(values)),
             "p50": _percentile(values, 50),
             "p95": _percentile(values, 95),
             "mean": statistics.fmean(values),

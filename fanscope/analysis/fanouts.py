@@ -1,10 +1,17 @@
-"""Per fan-out statistics, from the spans the SDK emits (``docs/conventions.md``)."""
+"""Per fan-out statistics, from the spans the SDK emits (``docs/conventions.md``).
+
+A cancelled branch is not a straggler: its span ends when it was cancelled (a vote decided, a
+sibling failed, the deadline passed), so it is left out of the slowest branch and the median
+when any branch ran to its end. A vote says what its early stop saved (:class:`EarlyStop`).
+"""
 
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass
 
+from fanscope.analysis.model import Span
+from fanscope.analysis.schema import EarlyStop
 from fanscope.analysis.tree import Trace
 from fanscope.sdk import attributes as A
 
@@ -21,6 +28,7 @@ class FanoutStats:
         parallelism: sum of branch time over the fan-out's wall time.
         queue_wait: total time branches waited for a slot (cap or rate limit).
         queue_wait_max: the longest such wait of one branch.
+        early_stop: for a vote, what its early stop did and saved; ``None`` otherwise.
     """
 
     span_id: str
@@ -43,6 +51,7 @@ class FanoutStats:
     fanin: float
     failed: int
     cancelled: int
+    early_stop: EarlyStop | None = None
 
 
 def branch_label(trace: Trace, span_id: str) -> str:
@@ -80,8 +89,10 @@ def fanout_stats(trace: Trace) -> list[FanoutStats]:
         duration = fanout.duration / NS
         if branches:
             durations = [b.duration / NS for b in branches]
-            slowest = max(branches, key=lambda b: b.duration)
-            median = statistics.median(durations)
+            ended = [b for b in branches if b.attr_str(A.BRANCH_OUTCOME) != A.OUTCOME_CANCELLED]
+            ranked = ended or branches  # every branch cancelled: compare them all
+            slowest = max(ranked, key=lambda b: b.duration)
+            median = statistics.median(b.duration / NS for b in ranked)
             waits = [queue_wait(trace, b.span_id) for b in branches]
             slowest_s = slowest.duration / NS
             outcomes = [b.attr_str(A.BRANCH_OUTCOME) for b in branches]
@@ -106,6 +117,7 @@ def fanout_stats(trace: Trace) -> list[FanoutStats]:
                 fanin=sum(f.duration for f in fanins) / NS,
                 failed=sum(1 for o in outcomes if o in (A.OUTCOME_ERROR, A.OUTCOME_TIMEOUT)),
                 cancelled=sum(1 for o in outcomes if o == A.OUTCOME_CANCELLED),
+                early_stop=_early_stop(fanout, fanins, branches, ended),
             )
         else:
             stats = FanoutStats(
@@ -132,3 +144,27 @@ def fanout_stats(trace: Trace) -> list[FanoutStats]:
             )
         out.append(stats)
     return out
+
+
+def _early_stop(
+    fanout: Span, fanins: list[Span], branches: list[Span], ended: list[Span]
+) -> EarlyStop | None:
+    """What a vote's early stop did: when the count was decided, and the voters it cancelled
+    before they sent their call or mid-call. How long they would have taken is unknowable
+    (they never finished), so no saving in time is claimed beyond "it did not wait for them"."""
+    if fanout.attr_str(A.KIND) != A.KIND_VOTE:
+        return None
+    count = next((f for f in fanins if A.VOTE_STOPPED_EARLY in f.attributes), None)
+    stopped = bool(count is not None and count.attributes.get(A.VOTE_STOPPED_EARLY) is True)
+    cancelled = [b for b in branches if b.attr_str(A.BRANCH_OUTCOME) == A.OUTCOME_CANCELLED]
+    waiting = [b for b in cancelled if b.attr_int(A.BRANCH_ATTEMPTS) == 0]
+    running = [b for b in cancelled if b.attr_int(A.BRANCH_ATTEMPTS) != 0]
+    decided = max((b.end for b in ended), default=fanout.start)
+    return EarlyStop(
+        stopped_early=stopped,
+        answered=len(ended),
+        decided_at=(decided - fanout.start) / NS,
+        cancelled_waiting=len(waiting),
+        cancelled_running=len(running),
+        cancelled_ran=sum(b.duration for b in running) / NS,
+    )

@@ -28,6 +28,25 @@ class PathSegment(TypedDict):
     duration: float
 
 
+class EarlyStop(TypedDict):
+    """A vote's early stop (``fanouts[].early_stop``): what it cancelled and saved.
+
+    ``answered`` voters ran to an end (an answer or a failure); ``decided_at`` is when the last
+    of them ended, in seconds from the fan-out's start. Cancelled voters are split into those
+    still waiting in line (their call was never sent: all its tokens saved) and those cut
+    mid-call after running ``cancelled_ran`` seconds in all. How long the cancelled voters
+    would have taken is not known (they never finished), so no time saved is claimed beyond
+    the vote not waiting for them.
+    """
+
+    stopped_early: bool
+    answered: int
+    decided_at: float
+    cancelled_waiting: int
+    cancelled_running: int
+    cancelled_ran: float
+
+
 class Fanout(TypedDict):
     """One fan-out span's statistics (``fanouts[]``)."""
 
@@ -51,7 +70,65 @@ class Fanout(TypedDict):
     fanin: float
     failed: int
     cancelled: int
+    early_stop: EarlyStop | None  #: votes only
     on_critical_path: bool
+
+
+class QueueWait(TypedDict):
+    """Branches that waited for a slot, by holder and limiter (``queue_waits[]``).
+
+    The holder is the fan-out the branches belong to (``holder_span_id``), or for lone calls
+    the function called (``holder_span_id`` is ``""``). ``limiter`` is the limiter waited on
+    (``fanscope.queue.limiter``: the function's own, or a shared ``Limiter``'s name);
+    ``max_concurrency`` the cap; ``waited`` of ``branches`` waited, ``wait`` seconds in all,
+    ``wait_max`` the longest; ``parallelism`` the fan-out's achieved parallelism (``None`` for
+    lone calls).
+    """
+
+    holder_span_id: str
+    holder: str
+    limiter: str
+    max_concurrency: int | None
+    branches: int
+    waited: int
+    wait: float
+    wait_max: float
+    parallelism: float | None
+
+
+class RetriedBranch(TypedDict):
+    """A branch retried by fanscope or by the client inside its calls (``retries[]``).
+
+    Its ``duration`` splits into ``attempt_time`` (the attempts themselves), ``backoff``
+    (sleeps before retries; each at least the ``retry-after`` the error asked for, which sum
+    to ``retry_after``) and ``slot_wait`` (waiting for a slot again before a retry).
+    ``client_resends`` and ``client_wait`` are the client's own retries inside its calls
+    (``http.request.resend_count``, ``fanscope.genai.retry``), part of the attempt time.
+    """
+
+    span_id: str
+    name: str
+    duration: float
+    attempts: int
+    attempt_time: float
+    backoff: float
+    retry_after: float
+    slot_wait: float
+    client_resends: int
+    client_wait: float
+    outcome: str
+    on_critical_path: bool
+
+
+class Untraced(TypedDict):
+    """A childless span whose own time dominates the trace (``untraced[]``): its calls are
+    not traced. ``own`` is its own time on the critical path, ``share`` over the duration."""
+
+    span_id: str
+    name: str
+    role: str
+    own: float
+    share: float
 
 
 class StepRef(TypedDict):
@@ -103,6 +180,9 @@ class TraceDoc(TypedDict):
     queue_wait_share: float
     straggler_ratio: float
     unknown_pairs: int
+    queue_waits: list[QueueWait]
+    retries: list[RetriedBranch]
+    untraced: list[Untraced]
     warnings: list[str]
 
 

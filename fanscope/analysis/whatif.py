@@ -180,10 +180,18 @@ def _schedule_branches(
     finish: dict[str, int] = {}
     slots: dict[str, list[int]] = {}
     branches_done = node_start
+    observed_done = node_start
     for later in kids:  # observed start order: a list schedule as things happened
         s, e = eff[later]
-        role = trace.spans[later].attr_str(A.ROLE)
-        ready = branches_done if role == A.ROLE_FANIN else node_start
+        span = trace.spans[later]
+        role = span.attr_str(A.ROLE)
+        # The time before a child that was not waiting in line (starting its task, the
+        # fan-in's turn on the event loop) is kept: no schedule removes it.
+        if role == A.ROLE_FANIN:
+            ready = branches_done + max(0, s - observed_done)
+        else:
+            waited = int((span.attr_float(A.QUEUE_WAIT) or 0.0) * 1e9)
+            ready = node_start + max(0, s - node_start - max(0, waited))
         group = caps.fanout if role == A.ROLE_BRANCH else caps.group(later)
         done = _take_slot(group, ready, slots, node_start, len(kids))
         done += predicted.get(later, e - s)
@@ -191,6 +199,7 @@ def _schedule_branches(
         _free_slot(group, done, slots)
         if role == A.ROLE_BRANCH:
             branches_done = max(branches_done, finish[later])
+            observed_done = max(observed_done, e)
     return finish
 
 

@@ -352,7 +352,12 @@ class ExportSpanProcessor(SpanProcessor):
         self._batch.on_end(span)
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._batch.force_flush(timeout_millis)
+        """Send what is queued; False when ``timeout_millis`` ran out first (the SDK's own
+        flush ignores its timeout, so a dead endpoint could hold the caller for long)."""
+        flusher = threading.Thread(target=self._batch.force_flush, daemon=True)
+        flusher.start()
+        flusher.join(timeout_millis / 1000)
+        return not flusher.is_alive()
 
     def _finish(self) -> None:
         self._batch.force_flush()

@@ -95,6 +95,22 @@ def _queue_span(parent: Context, reason: str, limiter: Limiter) -> Span:
     )
 
 
+_NO_LIMITER = Limiter(name="none")
+
+
+def _pause_of(limiters: tuple[Limiter, ...]) -> tuple[float, Limiter]:
+    """The longest retry-after pause in force on ``limiters`` right now, and whose it is.
+
+    Checked again right before every attempt starts: another branch's 429 may have paused
+    (or extended the pause of) a limiter while this one slept through an earlier pause.
+    """
+    longest, whose = 0.0, _NO_LIMITER
+    for limiter in limiters:
+        if (left := limiter.paused_for()) > longest:
+            longest, whose = left, limiter
+    return longest, whose
+
+
 async def _acquire_first(limiters: tuple[Limiter, ...]) -> tuple[float, str | None]:
     """Before the first attempt: take every limiter; return (seconds waited, limiter waited on).
 
@@ -119,6 +135,10 @@ async def _acquire_first(limiters: tuple[Limiter, ...]) -> tuple[float, str | No
                 started = started if started is not None else time.monotonic()
                 waited_on = limiter.name
                 await asyncio.sleep(delay)
+        while (pause := _pause_of(limiters))[0] > 0:
+            started = started if started is not None else time.monotonic()
+            waited_on = pause[1].name
+            await asyncio.sleep(pause[0])
     except BaseException:
         for limiter in held:
             limiter.release()
@@ -131,6 +151,17 @@ async def _acquire_again(limiters: tuple[Limiter, ...], ctx: Context, span: Span
     started = time.monotonic()
     waited = False
     held: list[Limiter] = []
+
+    async def wait_out(delay: float, limiter: Limiter) -> None:
+        nonlocal waited
+        waited = True
+        span.set_attribute(A.QUEUE_LIMITER, limiter.name)
+        qspan = _queue_span(ctx, "rate", limiter)
+        try:
+            await asyncio.sleep(delay)
+        finally:
+            qspan.end()
+
     try:
         for limiter in limiters:
             if limiter.wait_reason() == "cap":
@@ -147,13 +178,9 @@ async def _acquire_again(limiters: tuple[Limiter, ...], ctx: Context, span: Span
         for limiter in limiters:
             delay = limiter.reserve_rate()
             if delay > 0:
-                waited = True
-                span.set_attribute(A.QUEUE_LIMITER, limiter.name)
-                qspan = _queue_span(ctx, "rate", limiter)
-                try:
-                    await asyncio.sleep(delay)
-                finally:
-                    qspan.end()
+                await wait_out(delay, limiter)
+        while (pause := _pause_of(limiters))[0] > 0:
+            await wait_out(*pause)
     except BaseException:
         for limiter in held:
             limiter.release()

@@ -51,7 +51,7 @@ MAX_OUTPUTS = 128  #: output fingerprints per span, at most
 MAX_ITEMS = 64  #: leaves (strings, numbers) recorded per value
 MAX_DEPTH = 4  #: levels of containers walked
 MAX_LINKS = 64  #: earlier outputs an input can name through in-process links
-MAX_SEGMENTS = 64  #: short lines and XML/JSON leaves hashed per output
+MAX_SEGMENTS = 64  #: short lines, XML element texts and labelled values hashed per text
 REMEMBERED = 1 << 17  #: RUN-grams of outputs remembered in the process (all traces)
 PARTIAL = "0000000000000000"  #: in inputs: they may miss an earlier output (see above)
 REMEMBER_LEAVES = 4096  #: leaves of one output remembered for links (beyond MAX_ITEMS)
@@ -247,17 +247,22 @@ _MARKER = re.compile(r"^\s*(?:[-*\u2022]|\d{1,3}[.)]|[a-z][.)])\s+")
 
 
 def _segments(text: str) -> Iterable[bytes]:
-    """Short lines and XML element texts of an output (list markers removed), normalised."""
-    if len(text) > _JSON_SPAN:
+    """The short parts of a text a program may pass on whole, normalised: each line and XML
+    element text (list markers removed), and what follows the last colon of a line
+    (``Input: pricing``, ``Category: trail runners``)."""
+    if len(text) > _JSON_SPAN or not ("\n" in text or "<" in text or ":" in text):
         return
     found = 0
     for piece in _SEGMENTS.split(text):
-        short = normalise(_MARKER.sub("", piece)).encode()
-        if short and len(short) < RUN:
-            yield short
-            found += 1
-            if found >= MAX_SEGMENTS:
-                return
+        line = _MARKER.sub("", piece)
+        candidates = [line, line.rpartition(":")[2]] if ":" in line else [line]
+        for candidate in candidates:
+            short = normalise(candidate).encode()
+            if short and len(short) < RUN:
+                yield short
+                found += 1
+                if found >= MAX_SEGMENTS:
+                    return
 
 
 class _Prints:
@@ -340,6 +345,11 @@ def inputs_of(
         prints.leaf(leaf, record=i < MAX_ITEMS)
     if not prints.keys:
         return []
+    for leaf in leaves[:MAX_ITEMS]:  # a value on a line of its own, or after a label
+        if isinstance(leaf, str):
+            for short in _segments(leaf):
+                prints.add(_h(prints.whole, short))
+                prints.keys.append(hash(short))
     trace_id = _trace_id()
     links = _memory.links(trace_id, prints.keys)
     for text in prints.texts:
@@ -368,7 +378,7 @@ def outputs_of(value: object, *, scalars: bool = False) -> list[str]:
     ref = next(iter(prints.found))
     remembered = prints.keys
     for leaf in leaves:  # a plan's lines and XML elements, each passed on whole later
-        if isinstance(leaf, str) and ("\n" in leaf or "<" in leaf):
+        if isinstance(leaf, str):
             for short in _segments(leaf):
                 prints.add(_h(prints.whole, short))
                 remembered.append(hash(short))

@@ -10,8 +10,10 @@ branch that awaits a second, nested one.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar, overload
 
@@ -21,7 +23,14 @@ from fanscope.sdk.branch import CallPolicy, Job, check_timeout, lone_call
 from fanscope.sdk.fanout import FanOut, combine
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Results
+from fanscope.sdk.parallel import (
+    ParallelFunction,
+    SyncParallelFunction,
+    check_target,
+    qualified_name,
+)
 from fanscope.sdk.policy import OnError, check_policy
+from fanscope.sdk.threads import Workers, run_sync
 
 T = TypeVar("T")
 
@@ -58,7 +67,59 @@ def _close_all(aws: Sequence[object]) -> None:
             close()
 
 
-def _gather_job(aw: object, index: int, name: str | None, limiters: tuple[Limiter, ...]) -> Job:
+def _blocking_job(
+    fn: object, index: int, name: str | None, limiters: tuple[Limiter, ...], workers: Workers
+) -> Job:
+    """A branch of a sync gather: a callable run on one of the gather's threads.
+
+    A ``@parallel`` sync function (or a ``functools.partial`` of one) runs as the branch
+    itself, under that function's cap, retry and timeout.
+    """
+    label = f"'{name}'" if name is not None else f"#{index}"
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
+    target = fn
+    if isinstance(fn, functools.partial):
+        target, args, kwargs = fn.func, fn.args, dict(fn.keywords)
+    if isinstance(target, SyncParallelFunction):
+        aio: ParallelFunction[Any] = target.aio
+        policy = replace(aio.policy, limiters=(*limiters, *aio.policy.limiters))
+        call = aio._fn
+    elif not check_target(fn, f"gather() branch {label}"):
+        raise UsageError(
+            f"gather() branch {label} is an async function ({fn!r}); in async code pass a "
+            f"call and await: news=search_news(q); in sync code pass plain functions"
+        )
+    else:
+        short = str(getattr(fn, "__name__", None) or "branch")
+        policy = CallPolicy(span_name=short, function=qualified_name(fn), limiters=limiters)
+        call, args, kwargs = fn, (), {}  # type: ignore[assignment]
+    if name is not None:
+        policy = replace(policy, span_name=name)
+    run = functools.partial(workers.call, _not_awaitable, call, label, *args, **kwargs)
+    return Job(policy, run, index=index, name=name, args=args, kwargs=kwargs)
+
+
+def _not_awaitable(fn: Callable[..., Any], label: str, /, *args: Any, **kwargs: Any) -> Any:
+    value = fn(*args, **kwargs)
+    if inspect.isawaitable(value):
+        _close_all([value])
+        raise UsageError(
+            f"gather() branch {label} returned an awaitable ({value!r}); in sync code pass "
+            f"plain functions, in async code pass calls and await gather(...)"
+        )
+    return value
+
+
+def _gather_job(
+    aw: object,
+    index: int,
+    name: str | None,
+    limiters: tuple[Limiter, ...],
+    workers: Workers | None,
+) -> Job:
+    if workers is not None:
+        return _blocking_job(aw, index, name, limiters, workers)
     job = _call_job_of(aw, index, name, limiters)
     if job is not None:
         return job
@@ -66,7 +127,8 @@ def _gather_job(aw: object, index: int, name: str | None, limiters: tuple[Limite
         label = f"'{name}'" if name is not None else f"#{index}"
         raise UsageError(
             f"gather() branch {label} is not awaitable (got {aw!r}); pass a call, "
-            f"e.g. news=search_news(q), not the function itself"
+            f"e.g. news=search_news(q), not the function itself (in sync code, pass only "
+            f"functions: news=lambda: search_news(q))"
         )
     span_name = (
         name or getattr(aw, "__qualname__", None) or getattr(aw, "__name__", None) or "branch"
@@ -77,7 +139,7 @@ def _gather_job(aw: object, index: int, name: str | None, limiters: tuple[Limite
 
 
 @overload
-async def gather(
+def gather(
     *aws: Awaitable[Any],
     name: str | None = ...,
     max_concurrency: int | None = ...,
@@ -86,9 +148,9 @@ async def gather(
     deadline: float | None = ...,
     reduce: None = ...,
     **named_aws: Awaitable[Any],
-) -> Results: ...
+) -> Coroutine[Any, Any, Results]: ...
 @overload
-async def gather(
+def gather(
     *aws: Awaitable[Any],
     name: str | None = ...,
     max_concurrency: int | None = ...,
@@ -97,22 +159,49 @@ async def gather(
     deadline: float | None = ...,
     reduce: Callable[[Results], Awaitable[T]] | Callable[[Results], T],
     **named_aws: Awaitable[Any],
+) -> Coroutine[Any, Any, T]: ...
+@overload
+def gather(
+    *fns: Callable[[], Any],
+    name: str | None = ...,
+    max_concurrency: int | None = ...,
+    on_error: OnError = ...,
+    min_successes: int | None = ...,
+    deadline: float | None = ...,
+    reduce: None = ...,
+    **named_fns: Callable[[], Any],
+) -> Results: ...
+@overload
+def gather(
+    *fns: Callable[[], Any],
+    name: str | None = ...,
+    max_concurrency: int | None = ...,
+    on_error: OnError = ...,
+    min_successes: int | None = ...,
+    deadline: float | None = ...,
+    reduce: Callable[[Results], T],
+    **named_fns: Callable[[], Any],
 ) -> T: ...
-async def gather(
-    *aws: Awaitable[Any],
+def gather(
+    *aws: Any,
     name: str | None = None,
     max_concurrency: int | None = None,
     on_error: OnError = "raise",
     min_successes: int | None = None,
     deadline: float | None = None,
     reduce: Callable[[Results], Any] | None = None,
-    **named_aws: Awaitable[Any],
+    **named_aws: Any,
 ) -> Any:
     """Run different independent sub-tasks at once (sectioning), as one traced fan-out.
 
+    In async code pass calls (awaitables) and await the result; in sync code pass plain
+    functions (``news=lambda: search_news(q)``, or ``functools.partial(search_news, q)``,
+    which runs a ``@parallel`` function's call as the branch itself): they run on threads
+    the gather owns, and the :class:`Results` are returned directly.
+
     Args:
-        *aws: awaitables, results by position.
-        **named_aws: awaitables by name; their results are available as ``answers.news``
+        *aws: awaitables (or functions, in sync code), results by position.
+        **named_aws: the same by name; their results are available as ``answers.news``
             and their branch spans are named after them. The keywords below are reserved.
         name: a name for the fan-out span (``gather {name}``).
         max_concurrency: a cap on the branches of this call (each ``@parallel`` call
@@ -130,35 +219,58 @@ async def gather(
         :class:`Results` (or what ``reduce`` returns).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 functions from sync code, on threads.
     """
     every = [*aws, *named_aws.values()]
-    try:
-        check_policy(on_error, min_successes)
-        deadline = check_timeout("deadline", deadline)
-        cap = Limiter(max_concurrency, name=f"gather {name}" if name else "gather")
-        limiters = (cap,) if max_concurrency is not None else ()
-        names: list[str | None] = [None] * len(aws) + list(named_aws)
-        jobs = [
-            _gather_job(aw, i, n, limiters)
-            for i, (aw, n) in enumerate(zip(every, names, strict=True))
-        ]
-    except BaseException:
-        _close_all(every)
-        raise
-    span_name = f"gather {name}" if name else "gather"
-    with FanOut(
-        span_name,
-        A.KIND_SECTION,
-        size=len(jobs),
-        max_concurrency=max_concurrency,
-        on_error=on_error,
-        min_successes=min_successes,
-        deadline=deadline,
-    ) as fo:
-        outcomes = await fo.run(jobs)
-        with fo.fan_in(f"fan-in {span_name}"):
-            if on_error == "collect":
-                values: list[Any] = list(outcomes)
-            else:
-                values = [o.value if o.ok else None for o in outcomes]
-            return await combine(reduce, Results(values, names))
+    blocking = bool(every) and all(callable(b) and not inspect.isawaitable(b) for b in every)
+    options = (name, max_concurrency, on_error, min_successes, deadline, reduce)
+    if blocking:
+        return run_sync(_gather(aws, named_aws, *options, blocking=True))
+    return _gather(aws, named_aws, *options, blocking=False)
+
+
+async def _gather(
+    aws: tuple[Any, ...],
+    named_aws: dict[str, Any],
+    name: str | None,
+    max_concurrency: int | None,
+    on_error: OnError,
+    min_successes: int | None,
+    deadline: float | None,
+    reduce: Callable[[Results], Any] | None,
+    *,
+    blocking: bool,
+) -> Any:
+    every = [*aws, *named_aws.values()]
+    threads = Workers("gather") if blocking else contextlib.nullcontext()
+    with threads as workers:
+        try:
+            check_policy(on_error, min_successes)
+            deadline = check_timeout("deadline", deadline)
+            cap = Limiter(max_concurrency, name=f"gather {name}" if name else "gather")
+            limiters = (cap,) if max_concurrency is not None else ()
+            names: list[str | None] = [None] * len(aws) + list(named_aws)
+            jobs = [
+                _gather_job(aw, i, n, limiters, workers)
+                for i, (aw, n) in enumerate(zip(every, names, strict=True))
+            ]
+        except BaseException:
+            _close_all(every)
+            raise
+        span_name = f"gather {name}" if name else "gather"
+        with FanOut(
+            span_name,
+            A.KIND_SECTION,
+            size=len(jobs),
+            max_concurrency=max_concurrency,
+            on_error=on_error,
+            min_successes=min_successes,
+            deadline=deadline,
+        ) as fo:
+            outcomes = await fo.run(jobs)
+            with fo.fan_in(f"fan-in {span_name}"):
+                if on_error == "collect":
+                    values: list[Any] = list(outcomes)
+                else:
+                    values = [o.value if o.ok else None for o in outcomes]
+                return await combine(reduce, Results(values, names))

@@ -7,16 +7,24 @@ provider.
 
 Why our own instead of ``asyncio.Semaphore`` and aiolimiter: the runtime must know *before*
 waiting whether it will wait, so that it can open a ``queue wait`` span only then, and why
-(``cap`` or ``rate``). The cap below is a FIFO semaphore whose waiters are created on the
-running loop at wait time, so one function-level limiter works across event loops (a
-program that calls ``asyncio.run`` twice). The rate limit is GCRA (the generic cell rate
-algorithm, a token bucket expressed as one timestamp): no background task, and the delay of
-each request is known when it asks. Not thread-safe: use it from one event loop at a time.
+(``cap`` or ``rate``), and one limiter must serve several event loops and threads at once
+(a sync fan-out runs on a loop of its own, a program may call ``asyncio.run`` twice, a web
+server may run a loop per thread). The cap below is a FIFO semaphore with direct hand-over
+whose waiters are futures created on the waiting task's own loop: a released slot is handed
+to the longest waiter, on that waiter's loop (``call_soon_threadsafe`` when it is another
+loop), so no loop ever resolves another loop's future. The rate limit is GCRA (the generic
+cell rate algorithm, a token bucket expressed as one timestamp): no background task, and the
+delay of each request is known when it asks. One lock guards the counts, the waiters, the
+GCRA timestamp and the pause, so the cap and the rate hold across threads.
+
+Thread- and loop-safe since 0.2: before, a slot released on one loop could wake a waiter
+of another loop from the wrong thread, and that waiter never woke.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import deque
 from typing import Literal
@@ -86,6 +94,22 @@ def _rate_of(rate: RateLimit | float | None) -> RateLimit | None:
     return RateLimit(rate, per=1.0)
 
 
+class _Waiter:
+    """A task waiting for a slot: its future, the loop it belongs to, and whether it got one."""
+
+    __slots__ = ("fut", "granted", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.fut: asyncio.Future[None] = loop.create_future()
+        self.granted = False
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
 class Limiter:
     """A concurrency cap plus an optional rate limit, shared by everything that uses it.
 
@@ -118,8 +142,9 @@ class Limiter:
         self.rate = _rate_of(rate)
         self.name = name
         self._in_use = 0
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._waiters: deque[_Waiter] = deque()
         self._resume_at = 0.0
+        self._lock = threading.Lock()
 
     # -- introspection ------------------------------------------------------------------------
 
@@ -130,79 +155,112 @@ class Limiter:
 
     def wait_reason(self) -> WaitReason | None:
         """Why an acquire made now would wait: ``"cap"``, ``"rate"``, or ``None`` (it would not)."""
-        if self.max_concurrency is not None and (
-            self._in_use >= self.max_concurrency or self._waiters
-        ):
-            return "cap"
-        return self._rate_reason(time.monotonic())
+        with self._lock:
+            if self.max_concurrency is not None and (
+                self._in_use >= self.max_concurrency or self._waiters
+            ):
+                return "cap"
+            return self._rate_reason(time.monotonic())
 
     def _rate_reason(self, now: float) -> WaitReason | None:
         if self._resume_at > now or (self.rate is not None and self.rate.delay(now) > 0):
             return "rate"
         return None
 
+    def paused_for(self) -> float:
+        """Seconds left of the pause a ``retry-after`` put on this limiter (0.0: none)."""
+        return max(0.0, self._resume_at - time.monotonic())
+
     # -- the slot -----------------------------------------------------------------------------
 
     def try_acquire(self) -> bool:
         """Take a slot and a rate token at once if both are free now; never waits."""
-        if self.max_concurrency is not None and (
-            self._in_use >= self.max_concurrency or self._waiters
-        ):
-            return False
-        if self.rate is not None or self._resume_at:
-            now = time.monotonic()
-            if self._resume_at > now or (self.rate is not None and self.rate.delay(now) > 0):
+        with self._lock:
+            if self.max_concurrency is not None and (
+                self._in_use >= self.max_concurrency or self._waiters
+            ):
                 return False
-            if self.rate is not None:
-                self.rate.reserve(now)
-        if self.max_concurrency is not None:
-            self._in_use += 1
-        return True
+            if self.rate is not None or self._resume_at:
+                now = time.monotonic()
+                if self._resume_at > now or (self.rate is not None and self.rate.delay(now) > 0):
+                    return False
+                if self.rate is not None:
+                    self.rate.reserve(now)
+            if self.max_concurrency is not None:
+                self._in_use += 1
+            return True
 
     async def acquire_slot(self) -> None:
         """Take a slot under the cap, waiting in FIFO order when it is full."""
         if self.max_concurrency is None:
             return
-        if self._in_use < self.max_concurrency and not self._waiters:
-            self._in_use += 1
-            return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
+        with self._lock:
+            if self._in_use < self.max_concurrency and not self._waiters:
+                self._in_use += 1
+                return
+            waiter = _Waiter(asyncio.get_running_loop())
+            self._waiters.append(waiter)
         try:
-            await fut  # release() hands its slot over directly: _in_use already counts us
+            await waiter.fut  # release() hands its slot over directly: _in_use already counts us
         except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
+            with self._lock:
+                granted = waiter.granted
+                if not granted:
+                    self._waiters.remove(waiter)
+            if granted:
                 self.release()  # the slot arrived together with the cancellation: pass it on
-            elif fut in self._waiters:  # release() may already have dropped it
-                self._waiters.remove(fut)
             raise
 
     def reserve_rate(self) -> float:
         """Reserve the next request under the rate limit and any retry-after pause.
 
         Returns:
-            Seconds the caller must sleep before sending (0.0 when it may go at once).
+            Seconds the caller must sleep before sending (0.0 when it may go at once). A
+            pause that a later ``retry-after`` extends meanwhile is not in this figure: check
+            :meth:`paused_for` again right before sending.
         """
-        now = time.monotonic()
-        wait = max(0.0, self._resume_at - now)
-        if self.rate is not None:
-            wait += self.rate.reserve(now + wait)
-        return wait
+        with self._lock:
+            now = time.monotonic()
+            wait = max(0.0, self._resume_at - now)
+            if self.rate is not None:
+                wait += self.rate.reserve(now + wait)
+            return wait
 
     def release(self) -> None:
-        """Give a slot back (to the longest waiter, if any)."""
+        """Give a slot back (to the longest waiter, if any, on that waiter's own loop)."""
         if self.max_concurrency is None:
             return
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
+        while True:
+            with self._lock:
+                if not self._waiters:
+                    self._in_use -= 1
+                    return
+                waiter = self._waiters.popleft()
+                waiter.granted = True
+            if self._wake(waiter):
                 return
-        self._in_use -= 1
+            with self._lock:  # its loop is closed: nobody will take the slot, pass it on
+                waiter.granted = False
+
+    @staticmethod
+    def _wake(waiter: _Waiter) -> bool:
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is waiter.loop:
+            _resolve(waiter.fut)
+            return True
+        try:
+            waiter.loop.call_soon_threadsafe(_resolve, waiter.fut)
+        except RuntimeError:  # the loop was closed while its task waited
+            return False
+        return True
 
     def pause(self, seconds: float) -> None:
         """Hold back every new attempt for ``seconds`` (a provider said ``retry-after``)."""
-        self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+        with self._lock:
+            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
 
     def __repr__(self) -> str:
         return (

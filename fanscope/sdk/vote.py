@@ -26,21 +26,40 @@ import contextlib
 import copy
 import functools
 import math
-from collections.abc import Awaitable, Callable, Coroutine, Hashable, Sequence
+from collections.abc import Callable, Coroutine, Hashable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, ParamSpec, TypeVar, overload
+from typing import (
+    Any,
+    Concatenate,
+    Generic,
+    ParamSpec,
+    Self,
+    TypedDict,
+    TypeVar,
+    Unpack,
+    overload,
+)
 
 from fanscope.errors import ConfigurationError, NoConsensus, NotEnoughSuccesses, UsageError
 from fanscope.sdk import attributes as A
 from fanscope.sdk.ballot import AGGREGATIONS, Aggregation, Ballot, Rules, Tally
 from fanscope.sdk.branch import CallPolicy, Job
-from fanscope.sdk.decorators import ParallelFunction, qualified_name, require_async
 from fanscope.sdk.fanout import FanOut
 from fanscope.sdk.outcomes import Outcome
+from fanscope.sdk.parallel import (
+    ParallelFunction,
+    SyncParallelFunction,
+    binding_of,
+    check_target,
+    qualified_name,
+)
+from fanscope.sdk.threads import Workers, run_sync
 from fanscope.sdk.tracing import short_repr
 
 P = ParamSpec("P")
+P2 = ParamSpec("P2")
 R = TypeVar("R")
+Owner = TypeVar("Owner")
 
 DECIDED = "vote decided"
 _MAX_COUNTS = 32  # distinct answers listed on the fan-in span
@@ -51,15 +70,20 @@ class _Voter:
     """One voter: how its branch runs (cap, retry, timeout, span name) and what it calls."""
 
     policy: CallPolicy
-    fn: Callable[..., Awaitable[Any]]
-    source: Callable[..., Awaitable[Any]]  # what the user passed, re-bound by __get__
+    fn: Callable[..., Any]
+    source: Callable[..., Any]  # what the user passed, re-bound by __get__
+    blocking: bool  # a plain def: each attempt runs on a thread of the vote
 
 
-def _voter(source: Callable[..., Awaitable[Any]]) -> _Voter:
-    if isinstance(source, ParallelFunction):  # one span per voter, under the function's cap
-        return _Voter(source.policy, source._fn, source)
+def _voter(source: Callable[..., Any]) -> _Voter:
+    face = source.aio if isinstance(source, SyncParallelFunction) else source
+    if isinstance(face, ParallelFunction):  # one span per voter, under the function's cap
+        return _Voter(face.policy, face._fn, source, face._blocking)
+    if isinstance(source, SyncVoteFunction):
+        raise UsageError(f"a vote cannot be a voter of a sync vote, got {source!r}")
     name = str(getattr(source, "__name__", "voter"))
-    return _Voter(CallPolicy(span_name=name, function=qualified_name(source)), source, source)
+    policy = CallPolicy(span_name=name, function=qualified_name(source))
+    return _Voter(policy, source, source, check_target(source, "@vote"))
 
 
 class VoteFunction(Generic[P, R]):
@@ -95,17 +119,31 @@ class VoteFunction(Generic[P, R]):
         self._max_concurrency = caps.pop() if len(caps) == 1 else None
         # asyncio.iscoroutinefunction() on Python 3.11 looks for this marker.
         self._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)
+        self._binding = ""  # "static", "class" (decorated over those), "bound" (by __get__)
 
     @property
     def n(self) -> int:
         """Voters per vote."""
         return len(self._voters)
 
+    @overload
+    def __get__(
+        self: VoteFunction[Concatenate[Owner, P2], R], obj: Owner, objtype: type | None = None
+    ) -> VoteFunction[P2, R]: ...
+    @overload
+    def __get__(
+        self: VoteFunction[Concatenate[type[Owner], P2], R], obj: Owner | None, objtype: type[Owner]
+    ) -> VoteFunction[P2, R]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> Self: ...
     def __get__(self, obj: object, objtype: type | None = None) -> Any:
-        """Bind like a method: each voter is bound to ``obj`` (sharing its caps)."""
-        if obj is None:
+        """Bind like a method (or a class method): each voter is bound (sharing its caps)."""
+        if self._binding == "class":
+            obj = objtype if objtype is not None else type(obj)
+        elif obj is None or self._binding == "static":
             return self
         bound = copy.copy(self)
+        bound._binding = "bound"
         bound._voters = tuple(
             _voter(v.source.__get__(obj, objtype)) if hasattr(v.source, "__get__") else v
             for v in self._voters
@@ -142,17 +180,23 @@ class VoteFunction(Generic[P, R]):
         self, args: tuple[Any, ...], kwargs: dict[str, Any], *, require_winner: bool
     ) -> Ballot[R]:
         tally = Tally(self._weights, self._rules)
-        jobs = [
-            Job(
-                v.policy,
-                functools.partial(v.fn, *args, **kwargs),
-                index=i,
-                args=args,
-                kwargs=kwargs,
-            )
-            for i, v in enumerate(self._voters)
-        ]
+        blocking = any(v.blocking for v in self._voters)
+        with Workers(self._name) if blocking else contextlib.nullcontext() as workers:
+            return await self._count(tally, self._jobs(args, kwargs, workers), require_winner)
 
+    def _jobs(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], workers: Workers | None
+    ) -> list[Job]:
+        jobs = []
+        for i, v in enumerate(self._voters):
+            if v.blocking and workers is not None:
+                call = functools.partial(workers.call, v.fn, *args, **kwargs)
+            else:
+                call = functools.partial(v.fn, *args, **kwargs)
+            jobs.append(Job(v.policy, call, index=i, args=args, kwargs=kwargs))
+        return jobs
+
+    async def _count(self, tally: Tally, jobs: list[Job], require_winner: bool) -> Ballot[R]:
         def stop_when(outcome: Outcome[Any]) -> str | None:
             tally.add(outcome)  # idempotent: the loop below counts it too
             return DECIDED if tally.decided_early() else None
@@ -218,6 +262,60 @@ class VoteFunction(Generic[P, R]):
         return attrs
 
 
+class SyncVoteFunction(Generic[P, R]):
+    """A vote over plain ``def`` voters, for sync code: ``f(...)`` and ``f.ballot(...)``.
+
+    The voters run on threads the vote owns (one per voter); once the result cannot change,
+    voters still waiting for a slot are cancelled and the running ones abandoned (their
+    threads finish in the background; see :mod:`fanscope.sdk.threads`). ``f.aio`` is the
+    same vote for async code.
+
+    .. versionadded:: 0.2
+    """
+
+    __name__: str
+    __qualname__: str
+
+    def __init__(self, aio: VoteFunction[P, R]) -> None:
+        self.aio = aio
+        """The same vote for async code: ``await f.aio(...)``."""
+        self.__name__ = aio.__name__
+        self.__qualname__ = aio.__qualname__
+
+    @property
+    def n(self) -> int:
+        """Voters per vote."""
+        return self.aio.n
+
+    @overload
+    def __get__(
+        self: SyncVoteFunction[Concatenate[Owner, P2], R], obj: Owner, objtype: type | None = None
+    ) -> SyncVoteFunction[P2, R]: ...
+    @overload
+    def __get__(
+        self: SyncVoteFunction[Concatenate[type[Owner], P2], R],
+        obj: Owner | None,
+        objtype: type[Owner],
+    ) -> SyncVoteFunction[P2, R]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> Self: ...
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        """Bind like a method (or a class method): each voter is bound (sharing its caps)."""
+        aio = self.aio.__get__(obj, objtype)
+        return self if aio is self.aio else SyncVoteFunction(aio)
+
+    def __repr__(self) -> str:
+        return repr(self.aio).replace("<vote", "<vote (sync)", 1)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the vote; return the winning answer (see :meth:`VoteFunction.__call__`)."""
+        return run_sync(self.aio(*args, **kwargs))
+
+    def ballot(self, *args: P.args, **kwargs: P.kwargs) -> Ballot[R]:
+        """Run the vote; return the whole ballot, decided or not."""
+        return run_sync(self.aio.ballot(*args, **kwargs))
+
+
 # -- the decorator ----------------------------------------------------------------------------
 
 
@@ -274,16 +372,37 @@ def _check(
             )
 
 
-def _check_voter(voter: object, where: str) -> None:
-    if not isinstance(voter, ParallelFunction | VoteFunction):
-        require_async(voter, where)
+def _check_voter(voter: object, where: str) -> bool:
+    """Refuse what cannot vote; return ``True`` for a sync voter (a plain ``def``)."""
+    if isinstance(voter, SyncParallelFunction):
+        return True
+    if isinstance(voter, ParallelFunction | VoteFunction):
+        return False
+    if isinstance(voter, SyncVoteFunction):
+        raise UsageError(f"{where}: a sync vote cannot be a voter; pass its voters instead")
+    return check_target(voter, where)
 
 
 class _Vote:
-    """The ``vote`` decorator; ``vote.among`` builds a vote from different voters."""
+    """The ``vote`` decorator; ``vote.among`` builds a vote from different voters.
+
+    ``vote(n=5, ...)`` returns a ``_Vote`` holding those options, which decorates the next
+    function it is given.
+    """
+
+    def __init__(self, options: dict[str, Any] | None = None) -> None:
+        self._options = options
 
     @overload
-    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> VoteFunction[P, R]: ...
+    def __call__(self, fn: Callable[P, Coroutine[Any, Any, R]], /) -> VoteFunction[P, R]: ...  # type: ignore[overload-overlap]
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, fn: staticmethod[P, Coroutine[Any, Any, R]], /
+    ) -> VoteFunction[P, R]: ...
+    @overload
+    def __call__(self, fn: staticmethod[P, R], /) -> SyncVoteFunction[P, R]: ...
+    @overload
+    def __call__(self, fn: Callable[P, R], /) -> SyncVoteFunction[P, R]: ...
     @overload
     def __call__(
         self,
@@ -296,10 +415,10 @@ class _Vote:
         min_votes: int = 1,
         early_stop: bool = True,
         name: str | None = None,
-    ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], VoteFunction[P, R]]: ...
+    ) -> _Vote: ...
     def __call__(  # type: ignore[misc]  # mypy cannot match a ParamSpec across the overloads
         self,
-        fn: Callable[P, Coroutine[Any, Any, R]] | None = None,
+        fn: Callable[..., Any] | None = None,
         /,
         *,
         n: int = 3,
@@ -310,7 +429,7 @@ class _Vote:
         min_votes: int = 1,
         early_stop: bool = True,
         name: str | None = None,
-    ) -> VoteFunction[P, R] | Callable[[Callable[P, Coroutine[Any, Any, R]]], VoteFunction[P, R]]:
+    ) -> Any:
         """Ask the same question ``n`` times; return the answer the voters agree on.
 
         Args:
@@ -338,15 +457,22 @@ class _Vote:
 
         .. versionadded:: 0.1
         """
+        if fn is not None and self._options is not None:
+            return type(self)()(fn, **self._options)
         _check(n, [1.0] * n, quorum, aggregate, min_votes, key, tie_breaker, early_stop, "@vote")
         rules_of = functools.partial(
             Rules, aggregate=aggregate, quorum=quorum, min_votes=min_votes, key=key
         )
 
-        def decorate(f: Callable[P, Coroutine[Any, Any, R]]) -> VoteFunction[P, R]:
-            _check_voter(f, "@vote")
+        def decorate(f: Callable[..., Any]) -> Any:
+            binding = binding_of(f)
+            if binding:  # @vote over @staticmethod / @classmethod: bind as they would
+                made = decorate(f.__func__)  # type: ignore[attr-defined]
+                (made.aio if isinstance(made, SyncVoteFunction) else made)._binding = binding
+                return made
+            blocking = _check_voter(f, "@vote")
             own = name or str(getattr(f, "__name__", "vote"))
-            voted: VoteFunction[P, R] = VoteFunction(
+            voted: VoteFunction[Any, Any] = VoteFunction(
                 [f] * n,
                 weights=[1.0] * n,
                 rules=rules_of(tie_breaker=tie_breaker, function=own),
@@ -355,15 +481,25 @@ class _Vote:
                 function=qualified_name(f),
             )
             functools.update_wrapper(voted, f, updated=())  # name and docs, not attributes
-            return voted
+            return SyncVoteFunction(voted) if blocking else voted
 
         if fn is not None:
             return decorate(fn)
-        return decorate
+        options = {"n": n, "quorum": quorum, "key": key, "aggregate": aggregate}
+        options.update(tie_breaker=tie_breaker, min_votes=min_votes, early_stop=early_stop)
+        return _Vote({**options, "name": name})
 
+    @overload
+    def among(  # type: ignore[overload-overlap]
+        self, *voters: Callable[P, Coroutine[Any, Any, R]], **options: Unpack[AmongOptions]
+    ) -> VoteFunction[P, R]: ...
+    @overload
+    def among(
+        self, *voters: Callable[P, R], **options: Unpack[AmongOptions]
+    ) -> SyncVoteFunction[P, R]: ...
     def among(
         self,
-        *voters: Callable[P, Coroutine[Any, Any, R]],
+        *voters: Callable[..., Any],
         weights: Sequence[float] | None = None,
         quorum: float | None = None,
         key: Callable[[Any], Hashable] | None = None,
@@ -372,11 +508,14 @@ class _Vote:
         min_votes: int = 1,
         early_stop: bool = True,
         name: str | None = None,
-    ) -> VoteFunction[P, R]:
+    ) -> Any:
         """One question to different voters (other prompts or models), counted as one vote.
 
         Takes the options of :func:`vote`, plus ``weights``: one number > 0 per voter, each
         voter's answer counting that many votes (``quorum`` is then in weighted votes).
+
+        Voters that are plain ``def`` functions run on threads of the vote; a vote whose
+        voters are all plain ``def`` functions is a sync vote (``judge(diff)``).
 
         Example::
 
@@ -387,8 +526,7 @@ class _Vote:
         """
         if not voters:
             raise UsageError("vote.among() needs voters; pass them, e.g. vote.among(f, g, h)")
-        for voter in voters:
-            _check_voter(voter, "vote.among")
+        blocking = [_check_voter(voter, "vote.among") for voter in voters]
         chosen = list(weights) if weights is not None else [1.0] * len(voters)
         if len(chosen) != len(voters):
             raise ConfigurationError(
@@ -408,7 +546,7 @@ class _Vote:
             "vote.among",
         )
         own = name or "+".join(str(getattr(v, "__name__", "voter")) for v in voters)
-        return VoteFunction(
+        voted: VoteFunction[Any, Any] = VoteFunction(
             voters,
             weights=chosen,
             rules=Rules(
@@ -423,9 +561,23 @@ class _Vote:
             name=own,
             function=None,
         )
+        return SyncVoteFunction(voted) if all(blocking) else voted
+
+
+class AmongOptions(TypedDict, total=False):
+    """The options of :meth:`vote.among <_Vote.among>` (for its overloads)."""
+
+    weights: Sequence[float] | None
+    quorum: float | None
+    key: Callable[[Any], Hashable] | None
+    aggregate: Aggregation | Callable[[Ballot[Any]], Any]
+    tie_breaker: Callable[[Ballot[Any]], Any] | None
+    min_votes: int
+    early_stop: bool
+    name: str | None
 
 
 vote = _Vote()
-"""Decorate an ``async def`` with ``@vote`` or ``@vote(n=5, ...)``; see :meth:`_Vote.__call__`."""
+"""Decorate a function (``async def`` or ``def``) with ``@vote`` or ``@vote(n=5, ...)``."""
 
-__all__ = ["Ballot", "VoteFunction", "vote"]
+__all__ = ["Ballot", "SyncVoteFunction", "VoteFunction", "vote"]

@@ -1,6 +1,7 @@
 """A local stand-in for the Anthropic Messages API, for examples, tests and the demo.
 
     python -m fanscope.testing.anthropic_server --port 8765 --latency 0.2
+    python -m fanscope.testing.anthropic_server -- python agent.py   # a free port, for one command
     python -m fanscope.testing.anthropic_server --model-latency claude-opus-5=2 --sigma 0.5 \
         --rate-limit-share 0.3 --retry-after 0.05      # seeded long tails and a 429 storm
     ANTHROPIC_BASE_URL=http://127.0.0.1:8765 python examples/research_agent.py
@@ -646,8 +647,15 @@ def _check(body: Any) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Local stand-in for the Anthropic Messages API")
-    parser.add_argument("--port", type=int, default=8765)
+    parser = argparse.ArgumentParser(
+        description="Local stand-in for the Anthropic Messages API",
+        epilog="With a command after '--', the stand-in starts on a free port, runs the command "
+        "with ANTHROPIC_BASE_URL set to it (and a placeholder ANTHROPIC_API_KEY), stops, and "
+        "exits with the command's status.",
+    )
+    parser.add_argument(
+        "--port", type=int, default=None, help="default 8765; a free port when running a command"
+    )
     parser.add_argument("--latency", type=float, default=0.2, help="seconds per answer")
     parser.add_argument(
         "--model-latency",
@@ -668,7 +676,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stream-error-share", type=float, default=0.0)
     parser.add_argument("--retry-after", type=float, default=1.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG...]")
     args = parser.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if command and command[0].startswith("-"):
+        parser.error(f"unknown option {command[0]!r}; put a command to run after '--'")
     medians: dict[str, float] = {"*": args.latency}
     for item in args.model_latency:
         model, _, seconds = item.partition("=")
@@ -690,10 +702,12 @@ def main(argv: list[str] | None = None) -> None:
             stream_error_share=args.stream_error_share,
             retry_after=args.retry_after,
             seed=args.seed,
-            port=args.port,
+            port=args.port if args.port is not None else 0 if command else 8765,
         )
     except (ValueError, OSError) as error:
         parser.exit(2, f"anthropic_server: {error}\n")
+    if command:
+        raise SystemExit(_run_with(server, command))
     print(f"Anthropic stand-in on {server.url} (Ctrl-C to stop)", flush=True)
     try:
         server._server.serve_forever()
@@ -701,6 +715,24 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         server._server.server_close()
+
+
+def _run_with(server: AnthropicStandIn, command: list[str]) -> int:
+    """Run ``command`` against ``server`` (started for it, stopped after); its exit status."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ANTHROPIC_BASE_URL": server.url, "ANTHROPIC_API_KEY": "stand-in"}
+    print(f"Anthropic stand-in on {server.url} for: {' '.join(command)}", file=sys.stderr)
+    with server:
+        try:
+            return subprocess.run(command, env=env).returncode
+        except OSError as error:
+            print(f"anthropic_server: cannot run {command[0]!r}: {error.strerror}", file=sys.stderr)
+            return 127
+        except KeyboardInterrupt:
+            return 130
 
 
 if __name__ == "__main__":

@@ -247,3 +247,30 @@ def test_the_one_pass_what_if_equals_the_pairwise_definition(
         spans.append(child)
     expected_ms = _reference_whatif(children) + (130 - max(end for _, end, _, _ in children))
     assert analyze(spans).traces[0].whatif == pytest.approx(expected_ms / 1000)
+
+
+def test_a_branchs_dispatch_delay_is_kept_and_only_its_wait_in_line_is_removed() -> None:
+    """Under load, branches start some ms after their fan-out without having waited for a
+    slot; the what-if keeps that time (no schedule removes it), so a fully parallel agent
+    shows no saving and no opportunity. A recorded wait in line is what a cap adds."""
+    root = span("research", 0, 200, fanscope__role="step")
+    fan = span("gather", 0, 152, root, fanscope__role="fanout", fanscope__kind="section")
+    branches = [
+        span(name, 20, end, fan, fanscope__role="branch", fanscope__dataflow__outputs=[name])
+        for name, end in (("news", 150), ("filings", 100), ("prices", 120))
+    ]
+    fanin = span("fan-in gather", 151, 152, fan, fanscope__role="fanin")
+    synth = span("synthesize", 153, 200, root, fanscope__role="step",
+                 fanscope__dataflow__inputs=["news", "filings", "prices"])  # fmt: skip
+    report = analyze([root, fan, *branches, fanin, synth]).traces[0]
+    assert report.opportunities == []
+    assert report.whatif == pytest.approx(report.duration, abs=1e-3)
+
+    capped = span("map f", 0, 152, root, fanscope__role="fanout", fanscope__kind="map",
+                  fanscope__fanout__max_concurrency=1)  # fmt: skip
+    waited = [
+        span("f", 20, 60, capped, fanscope__role="branch"),
+        span("f", 60, 100, capped, fanscope__role="branch", fanscope__queue__wait_s=0.040),
+    ]
+    kept = analyze([root, capped, *waited]).traces[0]
+    assert kept.whatif == pytest.approx(kept.duration, abs=1e-3)  # the cap of 1 holds

@@ -26,8 +26,10 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 BOUND = 1.0  # shutdown_timeout the apps below configure
 MARGIN = 9.0  # interpreter exit and a loaded machine; the reproduction took 30 s
@@ -224,3 +226,82 @@ def test_an_apps_own_sigterm_handler_is_left_alone(tmp_path: Path) -> None:
     assert done.stdout.strip() == "theirs"
     assert done.returncode == 3  # their handler ran, and the exit hook still wrote the spans
     assert spans_in(out) == 202
+
+
+class Slow(BaseHTTPRequestHandler):
+    received: ClassVar[list[ExportTraceServiceRequest]] = []
+
+    def do_POST(self) -> None:
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(self.rfile.read(int(self.headers["Content-Length"])))
+        time.sleep(0.05)
+        self.received.append(request)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_otlp_drops_from_a_full_queue_are_counted_at_the_endpoint() -> None:
+    Slow.received = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        _, stderr = exit_delay(
+            fan_out(f"otlp_endpoint='http://127.0.0.1:{server.server_address[1]}'", 2_000).replace(
+                "shutdown_timeout=1.0", "shutdown_timeout=60"
+            ),
+            # OpenTelemetry's queue, made small so that a burst overflows it
+            env={"OTEL_BSP_MAX_QUEUE_SIZE": "64", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "32"},
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    spans = [
+        s
+        for r in Slow.received
+        for rs in r.resource_spans
+        for ss in rs.scope_spans
+        for s in ss.spans
+    ]
+    records = [s for s in spans if s.name == "fanscope export"]
+    assert len(records) == 1, stderr[-2000:]
+    attrs = {a.key: a.value for a in records[0].attributes}
+    assert attrs["fanscope.role"].string_value == "export"
+    dropped = attrs["fanscope.export.dropped_spans"].int_value
+    assert dropped > 0
+    assert dropped + (len(spans) - 1) == 2_002, "every span either arrived or was counted"
+    assert attrs["fanscope.export.destination"].string_value.startswith("OTLP http://127.0.0.1:")
+
+
+def test_force_flush_to_an_exporter_that_hangs_keeps_its_timeout() -> None:
+    from collections.abc import Sequence
+
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from fanscope.exporters.processors import ExportSpanProcessor
+
+    release = threading.Event()
+
+    class Hangs(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            release.wait()
+            return SpanExportResult.SUCCESS
+
+    processor = ExportSpanProcessor(Hangs(), ("otlp", "http://hangs"), Resource.create({}))
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    provider.get_tracer("test").start_span("one").end()
+    try:
+        assert processor.force_flush(timeout_millis=50) is False
+    finally:
+        release.set()
+    assert processor.force_flush(timeout_millis=30_000) is True
+    provider.shutdown()
+    assert (processor.stats.ended, processor.stats.exported, processor.stats.dropped) == (1, 1, 0)

@@ -96,6 +96,14 @@ def test_a_writer_that_stalls_makes_drops_that_are_counted_in_the_file(tmp_path:
     assert len(result.spans) == 12, "the drop record is not a span of any trace"
     (warning,) = [w for w in result.warnings if "partial traces" in w]
     assert "dropped 28 span(s)" in warning and f"file {out}" in warning
+    done = subprocess.run(
+        [sys.executable, "-m", "fanscope", "analyze", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "partial traces: the exporter dropped 28 span(s)" in done.stdout + done.stderr
 
 
 def test_a_slow_writer_gets_back_pressure_not_drops(tmp_path: Path) -> None:

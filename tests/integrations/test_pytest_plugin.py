@@ -321,3 +321,71 @@ def test_the_plugin_is_inert_in_a_run_that_does_not_use_it(pytester: pytest.Pyte
     assert "fanscope_trace" not in result.stdout.str()
     help_text = pytester.runpytest_subprocess("--help").stdout.str()
     assert "--fanscope-report=DIR" in help_text and "fanscope_report" in help_text
+
+
+ASYNC_WAYS = """
+import asyncio
+
+async def test_no_plugin_does_not_run_the_body(fanscope_trace):
+    await sequential()
+
+@pytest.mark.anyio
+@pytest.mark.fanscope("parallelizable > 20%")
+async def test_anyio_gated(fanscope_trace):
+    await sequential()
+
+@pytest.mark.anyio
+async def test_anyio_captured(fanscope_trace):
+    await together()
+    fanscope_trace.assert_concurrent("news", "filings", "prices", "db")
+
+@pytest.mark.fanscope("parallelizable > 20%")
+def test_asyncio_run_gated():
+    asyncio.run(sequential())
+
+def test_asyncio_run_captured(fanscope_trace):
+    asyncio.run(together())
+    fanscope_trace.assert_concurrent("news", "filings", "prices", "db")
+"""
+
+
+def test_async_tests_run_under_anyio_or_asyncio_run_without_pytest_asyncio_as_docs_ci_says(
+    pytester: pytest.Pytester,
+) -> None:
+    """docs/ci.md: the fixture and marker work with anyio's plugin or asyncio.run, and without
+    an async plugin an async test's body (and so its thresholds) never runs."""
+    pytester.makepyfile(test_agent=AGENT + ASYNC_WAYS)
+    result = pytester.runpytest_subprocess("-p", "no:asyncio", "-rA")
+    outcomes = result.parseoutcomes()
+    assert (outcomes.get("passed"), outcomes.get("failed")) == (2, 3), result.stdout.str()
+    out = result.stdout.str()
+    assert "FAILED test_agent.py::test_no_plugin_does_not_run_the_body" in out
+    assert "async def functions are not natively supported" in out
+    for gated in ("test_anyio_gated", "test_asyncio_run_gated"):
+        assert f"FAILED test_agent.py::{gated}" in out
+    assert out.count("gate failed: parallelizable > 20%") >= 2
+
+
+def test_pytest_asyncio_strict_mode_runs_marked_tests_with_the_fixture(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_agent=AGENT
+        + """
+@pytest.mark.asyncio
+@pytest.mark.fanscope("parallelizable > 20%")
+async def test_strict_gated():
+    await sequential()
+
+@pytest.mark.asyncio
+async def test_strict_captured(fanscope_trace):
+    await together()
+    fanscope_trace.assert_concurrent("news", "filings", "prices", "db")
+"""
+    )
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n"
+    )
+    result = pytester.runpytest_subprocess("-rA")
+    result.assert_outcomes(passed=1, failed=1)
+    assert "FAILED test_agent.py::test_strict_gated" in result.stdout.str()

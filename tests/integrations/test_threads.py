@@ -148,3 +148,47 @@ def test_the_analyzer_counts_the_pool_wait_as_waiting_in_line(
     assert done.returncode == 0, done.stderr
     (report,) = json.loads(done.stdout)["traces"]
     assert report["queue_wait_on_path"] > 0
+
+
+ROOT = Path(__file__).resolve().parents[2]
+THREADED = [
+    "p05_orchestrator_json_threads",
+    "p14_thread_pool_helper",
+    "p28_pool_in_method",
+    "p33_run_in_executor",
+]
+
+
+@pytest.mark.parametrize("name", THREADED)
+def test_the_threaded_agents_of_the_corpus_keep_every_call_under_its_caller(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key")  # the programs build clients at import
+    module = importlib.import_module(f"tests.agents.{name}")
+    out = tmp_path / "trace.jsonl"
+    with AnthropicStandIn(answers=module.ANSWERS) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+        env.update(
+            ANTHROPIC_BASE_URL=server.url,
+            ANTHROPIC_API_KEY="test-key",
+            FANSCOPE_TRACE_FILE=str(out),
+            PYTHONPATH=str(ROOT),
+        )
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "tests" / "agents" / f"{name}.py")],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr[-2000:]
+    spans = {s.span_id: s for s in read_file(out).spans}
+    chats = [s for s in spans.values() if s.name.startswith("chat ")]
+    assert chats
+    assert len({s.trace_id for s in spans.values()}) == 1, "a call became its own trace"
+    for chat in chats:
+        assert chat.parent_id in spans, f"{chat.name} lost its parent"

@@ -120,6 +120,14 @@ def test_a_short_value_parsed_out_of_a_plan_and_passed_on_whole() -> None:
     assert found(as_json, "Check prices", scalars=True)
 
 
+def test_a_short_value_on_a_line_of_its_own_or_after_a_label_in_a_prompt() -> None:
+    prompt = "Analyse this aspect of Northwind in three lines.\nInput: pricing"
+    assert found('{"aspects": ["pricing", "hiring"]}', prompt)  # a JSON plan's one-word task
+    assert found("Blue Heron", "Given this context:\nBlue Heron\nWhat should we name it?")
+    assert found("Category: trail runners", "trail runners", scalars=True)
+    assert not found('{"aspects": ["pricing"]}', "Analyse the pricing of Northwind in three lines.")
+
+
 def test_numbers_and_ids_passed_on_whole_as_before() -> None:
     assert found(42, 42, scalars=True)
     assert found("cus_8f3k", "cus_8f3k", scalars=True)

@@ -517,12 +517,14 @@ async def test_everything_works_without_a_tracer_provider() -> None:
         assert await fanscope.gather(job(1), x=job(2)) == [1, 2]
 
 
-def test_decorating_a_sync_function_fails_at_once_with_the_fix() -> None:
-    def plain(x: int) -> int:
-        return x
+def test_decorating_a_generator_fails_at_once_with_the_fix() -> None:
+    def numbers() -> Any:
+        yield 1
 
-    with pytest.raises(UsageError, match="write it as 'async def plain"):
-        parallel(plain)
+    with pytest.raises(UsageError, match="is a generator; return a list instead"):
+        parallel(numbers)
+    with pytest.raises(UsageError, match="decorates a function, got 3"):
+        parallel(3)  # type: ignore[call-overload]
     with pytest.raises(UsageError, match="async generator"):
 
         @parallel

@@ -493,14 +493,25 @@ def test_bad_voters_weights_and_functions_are_rejected(
         build(judge)
 
 
-def test_a_sync_function_is_rejected_when_decorated() -> None:
-    def judge(q: str) -> str:
+def test_a_generator_is_rejected_when_decorated_and_sync_functions_vote_on_threads() -> None:
+    def judge(q: str) -> Any:
+        yield q
+
+    with pytest.raises(UsageError, match=r"@vote needs a function that returns a value"):
+        vote(n=3)(judge)
+    with pytest.raises(UsageError, match=r"vote\.among needs a function that returns"):
+        vote.among(judge)
+
+    def plain(q: str) -> str:
         return q
 
-    with pytest.raises(UsageError, match=r"@vote needs an 'async def' function.*judge"):
-        vote(n=3)(judge)  # type: ignore[arg-type]
-    with pytest.raises(UsageError, match=r"vote\.among needs an 'async def'"):
-        vote.among(judge)  # type: ignore[arg-type]
+    async def other(q: str) -> str:
+        return q
+
+    assert vote(n=3)(plain)("x") == "x"
+    assert vote.among(plain, plain)("y") == "y"
+    mixed = vote.among(plain, other)  # an async vote, its sync voter on a thread
+    assert asyncio.run(mixed("z")) == "z"
 
 
 async def test_a_vote_can_be_a_voter_and_its_spans_nest_under_the_outer_voter(

@@ -6,11 +6,7 @@ names, times and attributes, embedded as JSON inside ``<script type="application
 with ``<``, ``>`` and ``&`` written as ``\\u003c``-style escapes so that no span name can close
 the element. The page builds itself with ``textContent`` and ``setAttribute`` only: span names
 and attributes are untrusted text and are never parsed as HTML (a span named ``<script>``
-shows as that text). Every string of the data is cut (names at
-:data:`~fanscope.analysis.report.untrusted.MAX_CHARS` characters, attribute values at
-``MAX_ATTRIBUTE_CHARS``). Escaping is not the only defence: the page's Content-Security-Policy
-allows no script and no style but its own one inline ``<script>`` and ``<style>``, named by
-their SHA-256 hashes (a static file has no server to hand out a nonce), and no network.
+shows as that text).
 
 What the waterfall shows:
 
@@ -26,22 +22,24 @@ What the waterfall shows:
   have started, and the saving on their parent;
 * details: hover a bar or label for its times, click a row for its attributes.
 
-The waterfall draws only the rows in view (fixed row height, rows made on scroll), so a trace
-of 10,000 spans opens at once and scrolls smoothly.
+The waterfall is as tall as its rows, up to the window's height (no fixed height with rows
+below the fold and empty page underneath), and draws only the rows in view (fixed row height,
+rows made on scroll), so a trace of 50,000 spans opens at once and scrolls smoothly.
+
+The sentences (a fan-out's slowest branch and a vote's early stop, who held branches in line,
+retries, spans whose calls are not traced, what to run together) are the terminal report's,
+made once in Python by ``words`` and shown as text.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import re
 from collections.abc import Iterable
 from typing import Any
 
 from fanscope.analysis.model import Span
-from fanscope.analysis.report import untrusted
-from fanscope.analysis.schema import ReportDoc
+from fanscope.analysis.report import words
+from fanscope.analysis.schema import ReportDoc, TraceDoc
 from fanscope.analysis.tree import build_traces
 from fanscope.sdk import attributes as A
 
@@ -80,7 +78,7 @@ def _rows(spans: Iterable[Span], trace_ids: set[str]) -> dict[str, list[dict[str
             rows.append(
                 {
                     "id": sid,
-                    "name": untrusted.cut(span.name),
+                    "name": span.name,
                     "depth": depth,
                     "parent": parent,
                     "start": (span.start - start) / 1e9,
@@ -101,19 +99,39 @@ def _rows(spans: Iterable[Span], trace_ids: set[str]) -> dict[str, list[dict[str
     return out
 
 
-def render(report: ReportDoc, spans: Iterable[Span]) -> str:
+def _words(t: TraceDoc) -> dict[str, Any]:
+    """The sentences the terminal report prints for this trace (``words``), for the page."""
+    return {
+        "fanouts": {f["span_id"]: words.fanout(f) for f in t["fanouts"] if f["branches"]},
+        "queue_waits": [words.queue_wait(w) for w in t["queue_waits"]],
+        "behind_caps": words.behind_caps(
+            t["queue_wait_total"], t["queue_wait_on_path"], t["queue_wait_share"]
+        ),
+        "retries": {r["span_id"]: words.retried(r) for r in t["retries"]},
+        "untraced": [words.untraced(u) for u in t["untraced"]],
+        "opportunities": [words.opportunity(o) for o in t["opportunities"]],
+    }
+
+
+def render(report: ReportDoc, spans: Iterable[Span], note: str | None = None) -> str:
     """The HTML page for ``report`` (from ``Report.to_dict()``) and the spans it analysed.
 
     Args:
         report: the analyzer's report; its traces are the ones drawn.
         spans: the spans the report was made from (names, times, attributes of each row).
+        note: a line under the title (which traces of the input the report covers).
 
     Returns:
         The whole page, to write to a ``.html`` file.
     """
     wanted = {t["trace_id"] for t in report["traces"]}
-    data = {"report": report, "rows": _rows(spans, wanted), "collapseOver": COLLAPSE_OVER}
-    data = untrusted.json_document(data, MAX_ATTRIBUTE_CHARS)  # every string cut, valid UTF-8
+    data = {
+        "report": report,
+        "rows": _rows(spans, wanted),
+        "collapseOver": COLLAPSE_OVER,
+        "words": {t["trace_id"]: _words(t) for t in report["traces"]},
+        "note": note or "",
+    }
     payload = json.dumps(data, separators=(",", ":"), default=str)
     payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return _PAGE.replace("__DATA__", payload)
@@ -123,7 +141,7 @@ _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none';
-  script-src __SCRIPT_HASH__; style-src __STYLE_HASH__; img-src data:">
+  script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
 <title>fanscope report</title>
 <style>
 :root { --label: 34%; font: 13px/1.4 system-ui, sans-serif; color: #1d2330; }
@@ -138,8 +156,8 @@ h3 { font-size: 13px; margin: 14px 0 4px; }
 .axis .lane { height: 18px; border-bottom: 1px solid #dde1e7; }
 .tick { position: absolute; top: 0; transform: translateX(-50%); white-space: nowrap; }
 .tick:first-child { transform: none; } .tick:last-child { transform: translateX(-100%); }
-.waterfall { position: relative; height: 520px; overflow-y: auto; background: #fff;
-  border: 1px solid #dde1e7; border-radius: 6px; }
+.waterfall { position: relative; max-height: calc(100vh - 120px); min-height: 60px;
+  overflow-y: auto; background: #fff; border: 1px solid #dde1e7; border-radius: 6px; }
 .row { position: absolute; left: 0; right: 0; height: 20px; display: flex;
   align-items: center; cursor: pointer; border-bottom: 1px solid #f0f2f5; }
 .row:hover { background: #f3f6fb; } .row.selected { background: #e6edf8; }
@@ -162,14 +180,18 @@ h3 { font-size: 13px; margin: 14px 0 4px; }
   color: #b42318; font-weight: normal; }
 .tag.slow { background: #ffe8c2; color: #8a4b00; }
 .tag.seq { background: #e3eeff; color: #1f4fa3; }
+.tag.cancelled { background: #eceff3; color: #475467; }
 .details { white-space: pre-wrap; font: 12px ui-monospace, monospace; background: #fff;
   border: 1px solid #dde1e7; border-radius: 6px; padding: 8px; min-height: 40px;
-  max-height: 260px; overflow: auto; }
+  max-height: 50vh; overflow: auto; }
 .index { color: #667085; font-weight: normal; }
-.critical-path { max-height: 320px; overflow: auto; margin: 0; background: #fff;
+.critical-path { max-height: 60vh; overflow: auto; margin: 0; background: #fff;
   border: 1px solid #dde1e7; border-radius: 6px; padding: 6px 6px 6px 48px; }
 table { border-collapse: collapse; background: #fff; } td, th { border: 1px solid #dde1e7;
   padding: 3px 8px; text-align: left; } td.num { text-align: right; }
+.note { background: #fff4e5; border: 1px solid #f2c94c; border-radius: 6px; padding: 6px 10px;
+  margin: 6px 0; }
+.said { margin: 4px 0 8px; padding-left: 20px; }
 .legend span { margin-right: 14px; } .swatch { display: inline-block; width: 14px; height: 10px;
   vertical-align: middle; margin-right: 4px; border-radius: 2px; }
 </style></head>
@@ -195,15 +217,15 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
     return Math.floor(v / 60) + " min " + Math.round(v % 60) + " s";
   }
   function pct(v) { return Math.round(v * 100) + "%"; }
-  function names(list) { return list.map(function (s) { return s.name; }).join(", "); }
-  function together(o) {  // "run a, b together", or only the saving when no group is named
-    var groups = o.run_together.filter(function (g) { return g.length; }).map(names);
-    return "under " + o.parent + (groups.length ? ": run " + groups.join("; ") + " together" :
-      ": its steps could finish sooner");
+  function list(cls, items) {  // sentences made by the analyzer (words.py), shown as text
+    var ul = el("ul", cls);
+    items.forEach(function (text) { ul.appendChild(el("li", null, text)); });
+    return ul;
   }
 
   function trace(t, ti) {
     var rows = data.rows[t.trace_id] || [];
+    var said = data.words[t.trace_id];
     var total = Math.max(t.duration, 1e-9);
     var byId = new Map();
     rows.forEach(function (r, i) { byId.set(r.id, i); });
@@ -227,9 +249,17 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
           ", " + f.straggler_ratio.toFixed(1) + "x the median " + secs(f.median));
       }
     });
+    Object.keys(said.retries).forEach(function (sid) {
+      if (byId.has(sid)) note(byId.get(sid), "retried: " + said.retries[sid]);
+    });
+    t.fanouts.forEach(function (f) {
+      if (byId.has(f.span_id) && said.fanouts[f.span_id]) {
+        note(byId.get(f.span_id), said.fanouts[f.span_id]);
+      }
+    });
     var saves = new Map();
-    t.opportunities.forEach(function (o) {
-      var sentence = together(o) + " \\u2014 saves " + secs(o.saving);
+    t.opportunities.forEach(function (o, oi) {
+      var sentence = said.opportunities[oi] + " \\u2014 saves " + secs(o.saving);
       if (byId.has(o.parent_span_id)) {
         saves.set(byId.get(o.parent_span_id), o.saving);
         note(byId.get(o.parent_span_id), sentence);
@@ -296,6 +326,9 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
       summary.appendChild(box);
     });
     section.appendChild(summary);
+    said.untraced.forEach(function (text) {
+      section.appendChild(el("p", "note untraced", "Not traced: " + text));
+    });
     if (t.warnings.length) {
       var warn = el("ul", "warnings");
       t.warnings.forEach(function (w) { warn.appendChild(el("li", null, w)); });
@@ -374,6 +407,10 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
       if (saves.has(i)) label.appendChild(el("span", "tag seq", "saves " + secs(saves.get(i))));
       if (seqWait.has(i)) label.appendChild(el("span", "tag seq", "independent"));
       if (r.error) label.appendChild(el("span", "tag", "error"));
+      if (r.attributes["fanscope.branch.outcome"] === "cancelled") {
+        label.appendChild(el("span", "tag cancelled", "cancelled"));
+      }
+      if (said.retries[r.id]) label.appendChild(el("span", "tag slow", "retried"));
       label.title = r.name + " \\u2014 " + secs(r.duration);
       node.appendChild(label);
       var lane = el("div", "lane");
@@ -444,6 +481,7 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
       }
     }
     box.addEventListener("scroll", draw);
+    window.addEventListener("resize", draw);  // the panel follows the window's height
     section.appendChild(box);
     section.appendChild(el("h3", null, "Details (click a row; hover for times)"));
     section.appendChild(details);
@@ -461,20 +499,28 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
 
     section.appendChild(el("h2", null, "Waiting in line"));
     var waiting = el("ul", "waiting");
-    waiting.appendChild(el("li", null, "behind caps: " + secs(t.queue_wait_total) +
-      " in all, " + secs(t.queue_wait_on_path) + " on the critical path"));
+    var caps = el("li", "behind-caps", said.behind_caps);
+    if (said.queue_waits.length) caps.appendChild(list("said queue-waits", said.queue_waits));
+    waiting.appendChild(caps);
     if (!t.opportunities.length) waiting.appendChild(el("li", null,
-      "behind independent calls: nothing found"));
-    t.opportunities.forEach(function (o) {
-      var after = o.keep_after.map(function (k) { return k.step.name; }).join(", ");
-      waiting.appendChild(el("li", "opportunity", together(o) +
-        (after ? "; keep " + after + " after them" : "") + " \\u2014 saves " + secs(o.saving) +
-        " (" + secs(o.observed) + " \\u2192 " + secs(o.whatif) + ")"));
+      "behind independent calls: " + (said.untraced.length ?
+        "none visible (see 'Not traced' above)" : "nothing found")));
+    t.opportunities.forEach(function (o, oi) {
+      waiting.appendChild(el("li", "opportunity", said.opportunities[oi] + " \\u2014 saves " +
+        secs(o.saving) + " (" + secs(o.observed) + " \\u2192 " + secs(o.whatif) + ")"));
     });
     section.appendChild(waiting);
+    var retried = Object.keys(said.retries).map(function (sid) { return said.retries[sid]; });
+    if (retried.length) {
+      section.appendChild(el("h2", null, "Retries"));
+      section.appendChild(list("said retries", retried));
+    }
 
     if (t.fanouts.length) {
       section.appendChild(el("h2", null, "Fan-outs"));
+      section.appendChild(list("said fanouts", t.fanouts.filter(function (f) {
+        return said.fanouts[f.span_id];
+      }).map(function (f) { return said.fanouts[f.span_id]; })));
       var table = el("table", "fanouts");
       var head = el("tr");
       ["fan-out", "branches", "slowest", "median", "straggler", "queue wait", "parallelism",
@@ -495,6 +541,7 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
     redraw();
   }
 
+  if (data.note) app.appendChild(el("p", "note selection", data.note));
   if (!data.report.traces.length) app.appendChild(el("p", null, "No trace to show."));
   data.report.warnings.forEach(function (w) { app.appendChild(el("p", "warnings", w)); });
   data.report.traces.forEach(trace);
@@ -503,19 +550,3 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
 </script>
 </body></html>
 """
-
-
-def _csp_hash(element: str) -> str:
-    """The CSP source that allows the page's one inline ``<script>`` or ``<style>``."""
-    found = re.search(f"<{element}>(.*?)</{element}>", _PAGE, re.DOTALL)
-    assert found is not None
-    digest = hashlib.sha256(found.group(1).encode("utf-8")).digest()
-    return f"'sha256-{base64.b64encode(digest).decode()}'"
-
-
-# The page is a static file: no server to hand out a fresh nonce, so its one script and one
-# style are allowed by their hashes, and nothing else runs or applies, whatever a span name
-# holds (the data element is JSON, which a browser never runs).
-_PAGE = _PAGE.replace("__SCRIPT_HASH__", _csp_hash("script")).replace(
-    "__STYLE_HASH__", _csp_hash("style")
-)

@@ -1,59 +1,88 @@
-"""The Markdown report, sized for a GitHub step summary. Numbers come from ``to_dict()``.
+"""The Markdown report, sized for a GitHub step summary.
 
-Text from a trace goes through :func:`fanscope.analysis.report.untrusted.markdown` wherever it
-is printed: it renders as itself, never as a link, an image, HTML or a table cell break.
+Numbers come from ``to_dict()``; sentences are the terminal report's (``words``), escaped for
+Markdown because span names are untrusted text.
 """
 
 from __future__ import annotations
 
-from fanscope.analysis.report.text import opportunity_sentence, path_rows, seconds, share
-from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, markdown, markdown_output
-from fanscope.analysis.schema import ReportDoc
-
-_cell = markdown
+from fanscope.analysis.report import words
+from fanscope.analysis.report.text import path_rows, seconds, share
+from fanscope.analysis.schema import ReportDoc, TraceDoc
 
 
-def render(report: ReportDoc, gate_lines: list[str] | None = None) -> str:
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+def _trace(t: TraceDoc) -> list[str]:
+    speedup = t["duration"] / t["whatif"] if t["whatif"] > 0 else 1.0
+    out = [
+        f"**{_cell(t['root'])}** ({_cell(t['service'] or '?')}, trace `{t['trace_id'][:16]}`): "
+        f"total **{seconds(t['duration'])}**, what-if **{seconds(t['whatif'])}** "
+        f"({speedup:.2f}x), parallelizable {share(t['parallelizable_share'])}, "
+        f"waiting behind caps on the path {share(t['queue_wait_share'])}",
+        "",
+        "| critical path | own time | share |",
+        "|---|---:|---:|",
+    ]
+    for name, duration in path_rows(t):
+        part = duration / t["duration"] if t["duration"] else 0.0
+        out.append(f"| {_cell(name)} | {seconds(duration)} | {share(part)} |")
+    out.append("")
+    fanouts = [f for f in t["fanouts"] if f["branches"] >= 1]
+    if fanouts:
+        out.append("Fan-outs:")
+        out.extend(f"- {_cell(words.fanout(f))}" for f in fanouts[:10])
+        if len(fanouts) > 10:
+            out.append(f"- ... and {len(fanouts) - 10:,} more")
+        out.append("")
+    waiting = []
+    if t["queue_wait_total"] > 0:
+        total, on_path = t["queue_wait_total"], t["queue_wait_on_path"]
+        waiting.append(f"- {words.behind_caps(total, on_path, t['queue_wait_share'])}")
+        waiting.extend(f"  - {_cell(words.queue_wait(w))}" for w in t["queue_waits"][:5])
+    for o in t["opportunities"][:5]:
+        waiting.append(f"- {_cell(words.opportunity(o))}: saves **{seconds(o['saving'])}**")
+    if waiting:
+        out.extend(["Waiting in line:", *waiting, ""])
+    if t["retries"]:
+        out.append("Retries:")
+        ordered = sorted(t["retries"], key=lambda r: (not r["on_critical_path"], -r["duration"]))
+        out.extend(f"- {_cell(words.retried(r))}" for r in ordered[:5])
+        out.append("")
+    for u in t["untraced"]:
+        out.extend([f"> **Not traced**: {_cell(words.untraced(u))}", ""])
+    if t["unknown_pairs"]:
+        pairs = t["unknown_pairs"]
+        out.append(f"> note: {pairs:,} step pair(s) had no fingerprints; treated as dependent")
+        out.append("")
+    return out
+
+
+def render(report: ReportDoc, gate_lines: list[str] | None = None, note: str | None = None) -> str:
     out = ["## fanscope: where the time went", ""]
+    if note:
+        out.extend([_cell(note), ""])
     for t in report["traces"][:10]:
-        speedup = t["duration"] / t["whatif"] if t["whatif"] > 0 else 1.0
-        out.append(
-            f"**{_cell(t['root'])}** ({_cell(t['service'] or '?')}, trace `{t['trace_id'][:16]}`): "
-            f"total **{seconds(t['duration'])}**, what-if **{seconds(t['whatif'])}** "
-            f"({speedup:.2f}x), parallelizable {share(t['parallelizable_share'])}, "
-            f"waiting behind caps on the path {share(t['queue_wait_share'])}"
-        )
+        out.extend(_trace(t))
+    if len(report["traces"]) > 10:
+        out.extend([f"... and {len(report['traces']) - 10:,} more traces", ""])
+    traces = len(report["traces"])
+    if traces > 1:
+        out.append(_cell(words.operations_heading(traces)) + ":")
         out.append("")
-        out.append("| critical path | own time | share |")
-        out.append("|---|---:|---:|")
-        for name, duration in path_rows(t):
-            part = duration / t["duration"] if t["duration"] else 0.0
-            out.append(f"| {_cell(name)} | {seconds(duration)} | {share(part)} |")
-        out.append("")
-        if t["fanouts"]:
-            out.append("| fan-out | branches | slowest | straggler | queue wait | parallelism |")
-            out.append("|---|---:|---|---:|---:|---:|")
-            for f in t["fanouts"][:10]:
-                out.append(
-                    f"| {_cell(f['name'])} | {f['branches']} | {_cell(f['slowest_name'])} "
-                    f"{seconds(f['slowest'])} | {f['straggler_ratio']:.1f}x | "
-                    f"{seconds(f['queue_wait'])} | {f['parallelism']:.1f} |"
-                )
-            out.append("")
-        for o in t["opportunities"][:5]:
-            sentence = opportunity_sentence(o, markdown)
-            out.append(f"- {sentence}: saves **{seconds(o['saving'])}**")
-        if t["opportunities"]:
-            out.append("")
-    if len(report["traces"]) > 1:
-        out.append("| operation | p50 on path | p95 on path |")
-        out.append("|---|---:|---:|")
+        out.append("| operation | p50 on path | p95 on path | traces |")
+        out.append("|---|---:|---:|---:|")
         for name, s in list(report["operations"].items())[:15]:
-            out.append(f"| {_cell(name)} | {seconds(s['p50'])} | {seconds(s['p95'])} |")
+            out.append(
+                f"| {_cell(name)} | {seconds(s['p50'])} | {seconds(s['p95'])} | "
+                f"{words.operation_where(s, traces)} |"
+            )
         out.append("")
     for line in gate_lines or []:
-        out.append(f"- {markdown(line, MAX_LINE_CHARS)}")
+        out.append(f"- {_cell(line)}")
     warnings = report["warnings"] + [w for t in report["traces"] for w in t["warnings"]]
     for w in warnings[:10]:
-        out.append(f"> warning: {markdown(w, MAX_LINE_CHARS)}")
-    return markdown_output("\n".join(out).rstrip() + "\n")
+        out.append(f"> warning: {_cell(w)}")
+    return "\n".join(out).rstrip() + "\n"

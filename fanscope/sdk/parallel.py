@@ -1,0 +1,581 @@
+"""The two faces of a ``@parallel`` function: ``async def`` and plain ``def``.
+
+:class:`ParallelFunction` wraps an ``async def`` (``await f(x)``, ``await f.map(xs)``); an
+``async`` face of a plain ``def`` is the same class, each attempt running on a thread of the
+fan-out (:class:`~fanscope.sdk.threads.Workers`). :class:`SyncParallelFunction` is the plain
+``def``'s own face, for sync code: ``f(x)``, ``f.map(xs)``; it runs its async face on a
+private event loop (:func:`~fanscope.sdk.threads.run_sync`), so both paths share one
+implementation of limiters, retries, timeouts, failure policies and spans.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import inspect
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable, Iterator
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Concatenate,
+    Generic,
+    Literal,
+    ParamSpec,
+    Self,
+    TypedDict,
+    TypeVar,
+    Unpack,
+    overload,
+)
+
+from fanscope.errors import UsageError
+from fanscope.sdk import attributes as A
+from fanscope.sdk.branch import CallPolicy, Job, check_timeout, lone_call
+from fanscope.sdk.fanout import FanOut, combine
+from fanscope.sdk.limits import Limiter
+from fanscope.sdk.outcomes import Outcome
+from fanscope.sdk.policy import OnError, check_policy, shape
+from fanscope.sdk.retry import Retry
+from fanscope.sdk.threads import Workers, iterate_sync, on_own_thread, run_sync
+
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S")
+Item = TypeVar("Item")  # the item type of map(): the function's one parameter
+Owner = TypeVar("Owner")  # what an instance method is bound to
+#: The type of the wrapped function itself, so that calls keep its whole signature and
+#: map() can read its parameter (a ParamSpec alone cannot be matched against one parameter
+#: by mypy). Covariant: a function with extra optional keyword parameters still maps.
+F = TypeVar("F", bound=Callable[..., Any], covariant=True)
+
+
+def qualified_name(fn: object) -> str:
+    module = getattr(fn, "__module__", None) or "?"
+    return f"{module}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def check_target(fn: object, decorator: str) -> bool:
+    """Refuse what cannot be decorated, naming the function and the fix; return ``True`` for
+    a plain (blocking) ``def`` and ``False`` for an ``async def``.
+
+    An object whose class has an ``async def __call__`` (a ``@vote``, say) counts as async.
+    """
+    if inspect.iscoroutinefunction(fn):
+        return False
+    plain = inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn)
+    call = None if plain else vars(type(fn)).get("__call__")
+    if inspect.iscoroutinefunction(call):
+        return False
+    name = getattr(fn, "__qualname__", None) or repr(fn)
+    if inspect.isasyncgenfunction(fn):
+        raise UsageError(
+            f"{decorator} needs a function that returns a value, but {name} is an async "
+            f"generator; collect its items in an 'async def' and decorate that"
+        )
+    if inspect.isgeneratorfunction(fn):
+        raise UsageError(
+            f"{decorator} needs a function that returns a value, but {name} is a generator; "
+            f"return a list instead, or decorate the function that consumes it"
+        )
+    if not callable(fn):
+        raise UsageError(f"{decorator} decorates a function, got {fn!r}")
+    return True
+
+
+def binding_of(fn: object) -> str:
+    """``"static"`` or ``"class"`` for a ``staticmethod``/``classmethod`` object, else ``""``."""
+    if isinstance(fn, staticmethod):
+        return "static"
+    if isinstance(fn, classmethod):
+        return "class"
+    return ""
+
+
+def _items(items: object, method: str) -> list[Any]:
+    if isinstance(items, str | bytes):
+        raise UsageError(
+            f"{method}() got a {type(items).__name__}, which would fan out over its characters; "
+            f"pass a list, e.g. {method}([text])"
+        )
+    if not isinstance(items, Iterable):
+        raise UsageError(
+            f"{method}() needs an iterable of inputs, got {type(items).__name__} {items!r}; "
+            f"pass e.g. a list"
+        )
+    return list(items)
+
+
+class ParallelFunction(Generic[F]):
+    """An ``async def`` made bounded and traced by ``@parallel``.
+
+    Calling it runs one call under the function's cap, retry policy and timeout, traced as
+    a branch span. :meth:`map`, :meth:`starmap` and :meth:`as_completed` fan out.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        fn: F,
+        *,
+        limiters: tuple[Limiter, ...],
+        retry: Retry | None,
+        timeout: float | None,
+        name: str | None = None,
+    ) -> None:
+        self.__wrapped__ = fn
+        functools.update_wrapper(self, fn)
+        self._fn: Callable[..., Any] = fn
+        # a plain def: each attempt runs on a thread of the fan-out (or of the lone call)
+        self._blocking = check_target(fn, "@parallel")
+        self._binding = ""  # "static", "class" (decorated over those), "bound" (by __get__)
+        caps = [lim.max_concurrency for lim in limiters if lim.max_concurrency is not None]
+        self._max_concurrency = min(caps) if caps else None
+        self._name: str = name or str(getattr(fn, "__name__", "call"))
+        self.policy = CallPolicy(
+            span_name=self._name,
+            function=qualified_name(fn),
+            limiters=limiters,
+            retry=retry,
+            timeout=timeout,
+        )
+        # asyncio.iscoroutinefunction() on Python 3.11 looks for this marker.
+        self._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)
+
+    @property
+    def limiters(self) -> tuple[Limiter, ...]:
+        """The limiters each call waits on: the function's own, then any shared one."""
+        return self.policy.limiters
+
+    if TYPE_CHECKING:  # a call has the wrapped function's own signature and result
+        __call__: F
+
+    else:
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Coroutine[Any, Any, Any]:
+            if self._blocking:
+                call = functools.partial(on_own_thread, self._fn, self._name)
+                return lone_call(self.policy, call, args, kwargs)
+            return lone_call(self.policy, self._fn, args, kwargs)
+
+    @overload
+    def __get__(
+        self: ParallelFunction[Callable[Concatenate[Owner, P], R]],
+        obj: Owner,
+        objtype: type | None = None,
+    ) -> ParallelFunction[Callable[P, R]]: ...
+    @overload
+    def __get__(
+        self: ParallelFunction[Callable[Concatenate[type[Owner], P], R]],
+        obj: Owner | None,
+        objtype: type[Owner],
+    ) -> ParallelFunction[Callable[P, R]]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> Self: ...
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        """Bind like a method (or a class method), sharing this function's limiters.
+
+        Typed for each way it is reached: on an instance the first parameter is bound; on a
+        class method (``@parallel`` above ``@classmethod``), the class; otherwise (the class
+        itself, a static method) nothing is.
+        """
+        if self._binding == "class":
+            obj = objtype if objtype is not None else type(obj)
+        elif obj is None or self._binding == "static":
+            return self
+        bound = object.__new__(type(self))
+        bound.__dict__.update(self.__dict__)
+        bound._fn = functools.partial(self._fn, obj)
+        bound._binding = "bound"
+        bound.__self__ = obj  # type: ignore[attr-defined]
+        return bound
+
+    def __repr__(self) -> str:
+        return f"<parallel {self.policy.function} limiters={list(self.policy.limiters)!r}>"
+
+    # -- fan-outs ----------------------------------------------------------------------------
+
+    def _jobs(
+        self, calls: list[tuple[tuple[Any, ...], dict[str, Any]]], workers: Workers | None
+    ) -> list[Job]:
+        fn = self._fn
+        jobs = []
+        for index, (args, kwargs) in enumerate(calls):
+            call = (
+                functools.partial(fn, *args, **kwargs)
+                if workers is None
+                else functools.partial(workers.call, fn, *args, **kwargs)
+            )
+            jobs.append(Job(self.policy, call, index=index, args=args, kwargs=kwargs))
+        return jobs
+
+    def _workers(self) -> contextlib.AbstractContextManager[Workers | None]:
+        """The threads of one fan-out of a sync function (none for an ``async def``)."""
+        return Workers(self._name) if self._blocking else contextlib.nullcontext()
+
+    def _fanout(
+        self, size: int, on_error: OnError, min_successes: int | None, deadline: float | None
+    ) -> FanOut:
+        return FanOut(
+            f"map {self._name}",
+            A.KIND_MAP,
+            size=size,
+            function=self.policy.function,
+            max_concurrency=self._max_concurrency,
+            on_error=on_error,
+            min_successes=min_successes,
+            deadline=deadline,
+        )
+
+    async def _run(
+        self,
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+        on_error: OnError,
+        min_successes: int | None,
+        deadline: float | None,
+        reduce: Callable[[Any], Any] | None,
+    ) -> Any:
+        check_policy(on_error, min_successes)
+        deadline = check_timeout("deadline", deadline)
+        with (
+            self._workers() as workers,
+            self._fanout(len(calls), on_error, min_successes, deadline) as fo,
+        ):
+            outcomes = await fo.run(self._jobs(calls, workers))
+            with fo.fan_in():
+                return await combine(reduce, shape(outcomes, on_error))
+
+    @overload
+    async def map(
+        self: ParallelFunction[Callable[[Item], Awaitable[R]]],
+        items: Iterable[Item],
+        *,
+        on_error: Literal["raise", "skip"] = ...,
+        min_successes: int | None = ...,
+        deadline: float | None = ...,
+        reduce: None = ...,
+    ) -> list[R]: ...
+    @overload
+    async def map(
+        self: ParallelFunction[Callable[[Item], Awaitable[R]]],
+        items: Iterable[Item],
+        *,
+        on_error: Literal["collect"],
+        min_successes: int | None = ...,
+        deadline: float | None = ...,
+        reduce: None = ...,
+    ) -> list[Outcome[R]]: ...
+    @overload
+    async def map(
+        self: ParallelFunction[Callable[[Item], Awaitable[Any]]],
+        items: Iterable[Item],
+        *,
+        on_error: OnError = ...,
+        min_successes: int | None = ...,
+        deadline: float | None = ...,
+        reduce: Callable[[list[Any]], Awaitable[S]] | Callable[[list[Any]], S],
+    ) -> S: ...
+    async def map(
+        self,
+        items: Iterable[Any],
+        *,
+        on_error: OnError = "raise",
+        min_successes: int | None = None,
+        deadline: float | None = None,
+        reduce: Callable[[list[Any]], Any] | None = None,
+    ) -> Any:
+        """Call the function once per item, bounded by its cap, as one traced fan-out.
+
+        Args:
+            items: one positional argument per call.
+            on_error: ``raise``: the first failure cancels the other branches and raises
+                :class:`~fanscope.FanoutError`; ``collect``: return an
+                :class:`~fanscope.Outcome` per item; ``skip``: return the successful values.
+            min_successes: with ``collect``/``skip``, raise
+                :class:`~fanscope.NotEnoughSuccesses` once fewer can succeed.
+            deadline: seconds for the whole fan-out; branches still running then end with
+                :class:`~fanscope.errors.DeadlineExceeded` (a failure under the policy).
+            reduce: combine the list of results (sync or async) inside the fan-in span.
+
+        Returns:
+            The results in input order (or what ``reduce`` returns).
+        """
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]]
+        calls = [((item,), {}) for item in _items(items, "map")]
+        return await self._run(calls, on_error, min_successes, deadline, reduce)
+
+    @overload
+    async def starmap(
+        self: ParallelFunction[Callable[..., Awaitable[R]]],
+        items: Iterable[Iterable[Any]],
+        *,
+        on_error: Literal["raise", "skip"] = ...,
+        **o: Unpack[_Opts],
+    ) -> list[R]: ...
+    @overload
+    async def starmap(
+        self: ParallelFunction[Callable[..., Awaitable[R]]],
+        items: Iterable[Iterable[Any]],
+        *,
+        on_error: Literal["collect"],
+        **o: Unpack[_Opts],
+    ) -> list[Outcome[R]]: ...
+    @overload
+    async def starmap(
+        self,
+        items: Iterable[Iterable[Any]],
+        *,
+        reduce: Callable[[list[Any]], S],
+        **o: Unpack[_AnyOpts],
+    ) -> S: ...
+    async def starmap(
+        self,
+        items: Iterable[Iterable[Any]],
+        *,
+        on_error: OnError = "raise",
+        min_successes: int | None = None,
+        deadline: float | None = None,
+        reduce: Callable[[list[Any]], Any] | None = None,
+    ) -> Any:
+        """Like :meth:`map`, each item being the positional arguments of one call."""
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+        for item in _items(items, "starmap"):
+            if isinstance(item, str | bytes) or not isinstance(item, Iterable):
+                raise UsageError(
+                    f"starmap() needs an iterable of argument tuples, got item {item!r}; "
+                    f"pass e.g. [(a, b), (c, d)], or use map() for one argument per call"
+                )
+            calls.append((tuple(item), {}))
+        return await self._run(calls, on_error, min_successes, deadline, reduce)
+
+    @overload
+    def as_completed(
+        self: ParallelFunction[Callable[[Item], Awaitable[R]]],
+        items: Iterable[Item],
+        *,
+        on_error: Literal["raise", "skip"] = ...,
+        deadline: float | None = ...,
+    ) -> AsyncGenerator[tuple[int, R], None]: ...
+    @overload
+    def as_completed(
+        self: ParallelFunction[Callable[[Item], Awaitable[R]]],
+        items: Iterable[Item],
+        *,
+        on_error: Literal["collect"],
+        deadline: float | None = ...,
+    ) -> AsyncGenerator[tuple[int, Outcome[R]], None]: ...
+    def as_completed(
+        self,
+        items: Iterable[Any],
+        *,
+        on_error: OnError = "raise",
+        deadline: float | None = None,
+    ) -> AsyncGenerator[tuple[int, Any], None]:
+        """Yield ``(index, result)`` as calls finish, fastest first.
+
+        Leaving the loop early cancels the calls still running once the iterator is closed:
+        use ``async with contextlib.aclosing(f.as_completed(xs)) as it:`` when you may
+        ``break``, so that this happens at once rather than when the iterator is collected.
+        No fan-in span is recorded: the caller does the combining.
+        """
+        check_policy(on_error, None)
+        checked = check_timeout("deadline", deadline)
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]]
+        calls = [((item,), {}) for item in _items(items, "as_completed")]
+        return self._as_completed(calls, on_error, checked)
+
+    async def _as_completed(
+        self,
+        calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+        on_error: OnError,
+        deadline: float | None,
+    ) -> AsyncGenerator[tuple[int, Any], None]:
+        with self._workers() as workers, self._fanout(len(calls), on_error, None, deadline) as fo:
+            async with contextlib.aclosing(fo.iterate(self._jobs(calls, workers))) as outcomes:
+                async for outcome in outcomes:
+                    if on_error == "collect":
+                        yield outcome.index, outcome
+                    elif outcome.ok:
+                        yield outcome.index, outcome.value
+
+
+async def run_inline(fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
+    """One attempt of a sync function on the calling thread (a lone call with no timeout)."""
+    return fn(*args, **kwargs)
+
+
+class SyncParallelFunction(Generic[F]):
+    """A plain ``def`` made bounded and traced by ``@parallel``, for sync code.
+
+    ``f(x)`` is one bounded, traced call, made on the calling thread (on a thread of its own
+    when the function has a ``timeout``, so that the timeout can give up on it);
+    :meth:`map`, :meth:`starmap` and :meth:`as_completed` fan out on threads the fan-out
+    owns, at most the function's cap of them. ``f.aio`` is the same function for async
+    code: ``await f.aio.map(xs)`` runs the calls on threads without blocking the event loop.
+    Both faces share the function's limiters.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(self, aio: ParallelFunction[Any]) -> None:
+        functools.update_wrapper(self, aio.__wrapped__)
+        self.aio = aio
+        """The same function for async code (each call on a thread): ``await f.aio.map(xs)``."""
+
+    if TYPE_CHECKING:  # a call has the wrapped function's own signature and result
+        __call__: F
+
+        aio: _AsyncFace  # typed by the function: ``await f.aio(x)`` returns R
+
+    else:
+
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            aio = self.aio
+            if aio.policy.timeout is not None:
+                return run_sync(aio(*args, **kwargs))
+            call = functools.partial(run_inline, aio._fn)
+            return run_sync(lone_call(aio.policy, call, args, kwargs))
+
+    @property
+    def policy(self) -> CallPolicy:
+        return self.aio.policy
+
+    @property
+    def limiters(self) -> tuple[Limiter, ...]:
+        """The limiters each call waits on: the function's own, then any shared one."""
+        return self.aio.policy.limiters
+
+    @overload
+    def __get__(
+        self: SyncParallelFunction[Callable[Concatenate[Owner, P], R]],
+        obj: Owner,
+        objtype: type | None = None,
+    ) -> SyncParallelFunction[Callable[P, R]]: ...
+    @overload
+    def __get__(
+        self: SyncParallelFunction[Callable[Concatenate[type[Owner], P], R]],
+        obj: Owner | None,
+        objtype: type[Owner],
+    ) -> SyncParallelFunction[Callable[P, R]]: ...
+    @overload
+    def __get__(self, obj: object, objtype: type | None = None) -> Self: ...
+    def __get__(self, obj: object, objtype: type | None = None) -> Any:
+        """Bind like a method (or a class method), sharing this function's limiters."""
+        aio = self.aio.__get__(obj, objtype)
+        if aio is self.aio:
+            return self
+        bound = object.__new__(type(self))
+        bound.__dict__.update(self.__dict__)
+        bound.aio = aio
+        return bound
+
+    def __repr__(self) -> str:
+        return f"<parallel {self.policy.function} limiters={list(self.limiters)!r} (sync)>"
+
+    @overload
+    def map(
+        self: SyncParallelFunction[Callable[[Item], R]],
+        items: Iterable[Item],
+        *,
+        on_error: Literal["raise", "skip"] = ...,
+        **o: Unpack[_Opts],
+    ) -> list[R]: ...
+    @overload
+    def map(
+        self: SyncParallelFunction[Callable[[Item], R]],
+        items: Iterable[Item],
+        *,
+        on_error: Literal["collect"],
+        **o: Unpack[_Opts],
+    ) -> list[Outcome[R]]: ...
+    @overload
+    def map(
+        self: SyncParallelFunction[Callable[[Item], Any]],
+        items: Iterable[Item],
+        *,
+        reduce: Callable[[list[Any]], S],
+        **o: Unpack[_AnyOpts],
+    ) -> S: ...
+    def map(self, items: Iterable[Any], **options: Any) -> Any:
+        """Call the function once per item on the fan-out's threads, at most its cap at once.
+
+        Takes the options of the async :meth:`ParallelFunction.map` (``on_error``,
+        ``min_successes``, ``deadline``, ``reduce``) and returns what it returns: the
+        results in input order (or what ``reduce`` returns).
+        """
+        return run_sync(self.aio.map(items, **options))
+
+    @overload
+    def starmap(
+        self: SyncParallelFunction[Callable[..., R]],
+        items: Iterable[Iterable[Any]],
+        *,
+        on_error: Literal["raise", "skip"] = ...,
+        **o: Unpack[_Opts],
+    ) -> list[R]: ...
+    @overload
+    def starmap(
+        self: SyncParallelFunction[Callable[..., R]],
+        items: Iterable[Iterable[Any]],
+        *,
+        on_error: Literal["collect"],
+        **o: Unpack[_Opts],
+    ) -> list[Outcome[R]]: ...
+    @overload
+    def starmap(
+        self,
+        items: Iterable[Iterable[Any]],
+        *,
+        reduce: Callable[[list[Any]], S],
+        **o: Unpack[_AnyOpts],
+    ) -> S: ...
+    def starmap(self, items: Iterable[Iterable[Any]], **options: Any) -> Any:
+        """Like :meth:`map`, each item being the positional arguments of one call."""
+        return run_sync(self.aio.starmap(items, **options))
+
+    @overload
+    def as_completed(
+        self: SyncParallelFunction[Callable[[Item], R]],
+        items: Iterable[Item],
+        *,
+        on_error: Literal["raise", "skip"] = ...,
+        **o: Unpack[_Until],
+    ) -> Iterator[tuple[int, R]]: ...
+    @overload
+    def as_completed(
+        self: SyncParallelFunction[Callable[[Item], R]],
+        items: Iterable[Item],
+        *,
+        on_error: Literal["collect"],
+        **o: Unpack[_Until],
+    ) -> Iterator[tuple[int, Outcome[R]]]: ...
+    def as_completed(self, items: Iterable[Any], **options: Any) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, result)`` as calls finish, fastest first.
+
+        The calls go on while the loop body runs. Leaving the loop early cancels the calls
+        still waiting for a slot and abandons the running ones once the iterator is closed:
+        wrap it in ``contextlib.closing(...)`` when you may ``break``.
+        """
+        return iterate_sync(self.aio.as_completed(items, **options))
+
+
+class _Until(TypedDict, total=False):
+    deadline: float | None
+
+
+class _Opts(_Until, total=False):
+    min_successes: int | None
+
+
+class _AnyOpts(_Opts, total=False):
+    on_error: OnError
+
+
+class _AsyncFace:
+    """For type checkers only: ``f.aio`` of a sync ``f`` is ``f`` as an ``async def``."""
+
+    def __get__(
+        self, obj: SyncParallelFunction[Callable[P, R]], objtype: type | None = None
+    ) -> ParallelFunction[Callable[P, Coroutine[Any, Any, R]]]:
+        return obj.aio

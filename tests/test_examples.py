@@ -1,0 +1,174 @@
+"""The examples run as a newcomer runs them, and say which server they talk to.
+
+Each example runs in its own process, as ``python examples/NAME.py``: offline it starts the
+stand-in on a free port of 127.0.0.1; given ``ANTHROPIC_BASE_URL`` it checks that the stand-in
+answers there; another server without an API key is a one-line error, and gets no request.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+
+from fanscope.analysis import read_file
+from fanscope.testing import AnthropicStandIn
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+AGENTS = ["research_agent.py", "summarize_docs.py", "merge_gate.py"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("ANTHROPIC_", "OTEL_", "FANSCOPE_", "PYTEST_"))
+    }
+    env.update(extra)
+    return env
+
+
+def run_example(
+    name: str, cwd: Path, env: dict[str, str], *args: str
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def one_clean_trace(path: Path) -> None:
+    spans = read_file(path).spans
+    assert len({s.trace_id for s in spans}) == 1, "one run, one trace"
+    outcomes = {s.attributes.get("fanscope.branch.outcome") for s in spans}
+    assert not outcomes & {"error", "timeout"}, outcomes
+
+
+@pytest.mark.parametrize("name", AGENTS)
+def test_offline_an_example_starts_its_own_stand_in_on_a_free_port_and_says_so(
+    name: str, tmp_path: Path
+) -> None:
+    trace = tmp_path / "trace.jsonl"
+    done = run_example(name, tmp_path, clean_env(), "--trace", str(trace))
+    assert done.returncode == 0, done.stderr
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("using ")]
+    found = re.fullmatch(
+        r"using the fanscope stand-in started at http://127\.0\.0\.1:(\d+) "
+        r"\(a free port; no API key set\)",
+        line,
+    )
+    assert found, line
+    assert "Traceback" not in done.stderr
+    one_clean_trace(trace)
+    assert "critical path" in done.stdout  # the example printed the analyzer's report
+
+
+def test_given_the_stand_ins_url_an_example_checks_it_and_sends_its_calls_there(
+    tmp_path: Path,
+) -> None:
+    with AnthropicStandIn(latency=0.01) as server:
+        env = clean_env(ANTHROPIC_BASE_URL=server.url)
+        done = run_example("research_agent.py", tmp_path, env, "--quiet", "--trace", "t.jsonl")
+        requests = server.stats.requests
+    assert done.returncode == 0, done.stderr
+    assert f"using the fanscope stand-in at {server.url} (ANTHROPIC_BASE_URL)" in done.stderr
+    assert requests == 5  # four sources and the synthesis, all to this server
+    one_clean_trace(tmp_path / "t.jsonl")
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Some other web server: answers 200 to everything, remembers the requests."""
+
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(f"GET {self.path}")
+        body = b"<html>another service</html>"
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:  # pragma: no cover - what must not happen
+        self.seen.append(f"POST {self.path}")
+        self.send_response(500)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def other_server() -> Iterator[tuple[str, list[str]]]:
+    _Recorder.seen = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", _Recorder.seen
+    server.shutdown()
+    server.server_close()
+
+
+def test_another_server_on_the_port_is_a_one_line_error_not_a_silent_switch(
+    other_server: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    url, seen = other_server
+    done = run_example(
+        "research_agent.py", tmp_path, clean_env(ANTHROPIC_BASE_URL=url), "--trace", "t.jsonl"
+    )
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(
+        f"research_agent.py: ANTHROPIC_BASE_URL={url} is not fanscope's stand-in"
+    )
+    assert "unset ANTHROPIC_BASE_URL" in line and "ANTHROPIC_API_KEY" in line
+    assert seen == ["GET /_stats"]  # it asked who answers, and sent no model call
+
+
+def test_the_stand_in_runs_a_command_on_a_free_port_and_returns_its_status(
+    tmp_path: Path,
+) -> None:
+    command = [sys.executable, "-m", "fanscope.testing.anthropic_server", "--latency", "0.01",
+               "--", sys.executable, str(EXAMPLES / "research_agent.py"), "--quiet",
+               "--trace", "t.jsonl"]  # fmt: skip
+    done = subprocess.run(command, cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    started = re.search(r"Anthropic stand-in on (http://127\.0\.0\.1:\d+) for: ", done.stderr)
+    assert started, done.stderr
+    assert f"using the fanscope stand-in at {started.group(1)} (ANTHROPIC_BASE_URL)" in done.stderr
+    one_clean_trace(tmp_path / "t.jsonl")
+    key_length = "import os, sys; sys.exit(len(os.environ['ANTHROPIC_API_KEY']))"
+    failing = [sys.executable, "-m", "fanscope.testing.anthropic_server", "--",
+               sys.executable, "-c", key_length]  # fmt: skip
+    status = subprocess.run(failing, env=clean_env(), capture_output=True).returncode
+    assert status == len("stand-in")  # the command's own status, and it saw the placeholder key
+
+
+def test_make_demo_runs_both_agents_and_compares_the_prediction(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "demo.py")],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "=== predicted from the sequential trace vs measured" in done.stdout
+    for mode in ("sequential", "parallel"):
+        one_clean_trace(tmp_path / ".fanscope" / "demo" / f"research-{mode}.jsonl")
+        assert (tmp_path / ".fanscope" / "demo" / f"research-{mode}.html").stat().st_size > 0
