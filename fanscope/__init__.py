@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fanscope.errors import (
         ConfigurationError,
+        DeadlineExceeded,
         FanoutError,
         FanscopeError,
         NoConsensus,
         NotEnoughSuccesses,
         TraceReadError,
+        UsageError,
     )
     from fanscope.exporters.configure import configure
     from fanscope.sdk.decorators import parallel, traced
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Ballot",
     "ConfigurationError",
+    "DeadlineExceeded",
     "FanoutError",
     "FanscopeError",
     "Limiter",
@@ -39,6 +42,7 @@ __all__ = [
     "Results",
     "Retry",
     "TraceReadError",
+    "UsageError",
     "configure",
     "gather",
     "parallel",
@@ -48,11 +52,13 @@ __all__ = [
 
 _WHERE = {
     "ConfigurationError": "fanscope.errors",
+    "DeadlineExceeded": "fanscope.errors",
     "FanoutError": "fanscope.errors",
     "FanscopeError": "fanscope.errors",
     "NoConsensus": "fanscope.errors",
     "NotEnoughSuccesses": "fanscope.errors",
     "TraceReadError": "fanscope.errors",
+    "UsageError": "fanscope.errors",
     "configure": "fanscope.exporters.configure",
     "parallel": "fanscope.sdk.decorators",
     "traced": "fanscope.sdk.decorators",

@@ -12,20 +12,54 @@ Hierarchy::
         └── NotEnoughSuccesses          fewer than ``min_successes`` branches succeeded
 
 ``FanoutError`` is an :class:`ExceptionGroup`, so ``except*`` works on the branch errors.
+
+Every class here is named by its public name, ``fanscope.<Name>``: that is its ``__module__``
+from the start, so ``error.type`` on spans (``fanscope.FanoutError``), reprs and pickles do
+not depend on whether the name was first reached through ``fanscope`` or ``fanscope.errors``.
+
+Each one pickles as it is (message, attributes and notes), without calling ``__init__`` again:
+they cross process pools and pytest-xdist intact. An attribute that cannot be pickled (a
+lambda passed as a bad value, a ballot of unpicklable answers) travels as its ``repr``.
 """
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Sequence
 from typing import Any, Self
+
+
+def _portable(value: object) -> object:
+    """``value`` if it pickles, else its repr (so that the error itself still crosses)."""
+    try:
+        pickle.dumps(value)
+    except Exception:
+        return repr(value)
+    return value
+
+
+def _rebuild(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """Unpickle a fanscope exception: the same args and attributes, ``__init__`` not called."""
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
 
 
 class FanscopeError(Exception):
     """Base class of the exceptions fanscope raises itself."""
 
+    __module__ = "fanscope"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        state = {key: _portable(value) for key, value in self.__dict__.items()}
+        return (_rebuild, (type(self), self.args, state))
+
 
 class ConfigurationError(FanscopeError, ValueError):
     """A bad argument to a fanscope API: the message names the value and the fix."""
+
+    __module__ = "fanscope"
 
     def __init__(self, what: str, value: object, hint: str) -> None:
         self.what = what
@@ -37,11 +71,16 @@ class ConfigurationError(FanscopeError, ValueError):
 class UsageError(FanscopeError, TypeError):
     """The wrong kind of object was passed: the message says what to pass instead."""
 
+    __module__ = "fanscope"
+
 
 class DeadlineExceeded(FanscopeError, TimeoutError):
     """A branch was still running when its fan-out's ``deadline`` passed."""
 
+    __module__ = "fanscope"
+
     def __init__(self, what: str, deadline: float | None = None) -> None:
+        self.what = what
         self.deadline = deadline
         limit = "its fan-out's deadline" if deadline is None else f"the deadline of {deadline:g}s"
         super().__init__(f"{what} was still running when {limit} passed")
@@ -49,6 +88,8 @@ class DeadlineExceeded(FanscopeError, TimeoutError):
 
 class TraceReadError(FanscopeError):
     """A trace file could not be read at all."""
+
+    __module__ = "fanscope"
 
     def __init__(self, source: str, problem: str) -> None:
         self.source = source
@@ -63,6 +104,8 @@ class FanoutError(FanscopeError, ExceptionGroup[Exception]):
         branches: the label of each failed branch (``summarize[3]``, ``news``), in the same
             order as ``exceptions``.
     """
+
+    __module__ = "fanscope"
 
     branches: tuple[str, ...]
 
@@ -95,9 +138,13 @@ class FanoutError(FanscopeError, ExceptionGroup[Exception]):
 class NotEnoughSuccesses(FanoutError):
     """Fewer branches succeeded than ``min_successes`` asked for."""
 
+    __module__ = "fanscope"
+
 
 class NoConsensus(FanscopeError):
     """A vote ended without a winner; ``ballot`` holds every answer and count."""
+
+    __module__ = "fanscope"
 
     def __init__(self, message: str, ballot: Any) -> None:
         self.ballot = ballot
