@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -29,3 +30,9 @@ def exporter() -> Iterator[InMemorySpanExporter]:
 
 def spans_named(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
     return [s for s in exporter.get_finished_spans() if s.name == name]
+
+
+# Property tests must not fail on a loaded machine: no per-example time limit, and no health
+# check that fails when generating examples is slow. (A test may still set its own settings.)
+settings.register_profile("fanscope", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("fanscope")
