@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo bench clean
+.PHONY: test lint typecheck unit demo bench clean test-oldest
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,22 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(VENV)/bin/pytest -q
 
+# The oldest versions the extras and the test floor allow (anthropic, pytest), read from
+# pyproject.toml, in a second environment: CI runs the Anthropic and SDK tests there too.
+OLDEST := .venv-oldest
+OLDEST_STAMP := $(OLDEST)/.installed
+FLOORS = $(shell $(PYTHON) -c "import re, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']; print(' '.join(sorted({re.sub(r'\s*>=\s*', '==', d) for d in p['anthropic'] + p['dev'] if re.match(r'(anthropic|pytest)\s*>=', d)})))")
+
+$(OLDEST_STAMP): pyproject.toml
+	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' $(FLOORS)
+	touch $(OLDEST_STAMP)
+
+test-oldest: $(OLDEST_STAMP)
+	$(OLDEST)/bin/python -c "import anthropic, pytest; print('anthropic', anthropic.__version__, '/ pytest', pytest.__version__)"
+	$(OLDEST)/bin/pytest -q tests/integrations/test_anthropic.py tests/integrations/test_anthropic_retries.py \
+		tests/integrations/test_anthropic_alongside_others.py tests/integrations/test_anthropic_versions.py tests/sdk
+
 demo: $(STAMP)
 	$(PY) examples/demo.py
 
@@ -31,4 +47,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) build dist .mypy_cache .ruff_cache .fanscope
+	rm -rf $(VENV) $(OLDEST) build dist .mypy_cache .ruff_cache .fanscope

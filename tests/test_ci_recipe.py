@@ -38,7 +38,8 @@ async def research() -> list[str]:
     return [await lookup("news"), await lookup("filings")]
 
 async def test_research(fanscope_trace):
-    await research()
+    for _ in range(5):  # five traces: the diff compares medians, not one run's noise
+        await research()
 
 @pytest.mark.fanscope(max_critical_path="10s")
 async def test_research_is_fast_enough():

@@ -294,11 +294,11 @@ def test_beta_messages_calls_get_one_genai_span_each(
 
 
 def test_uninstrument_restores_every_patched_method() -> None:
-    from fanscope.integrations.anthropic.instrumentor import PATCHES, _owner
+    from fanscope.integrations.anthropic.instrumentor import _owner, _patches
 
     def current() -> list[Any]:
         found = []
-        for module, path, _ in PATCHES:
+        for module, path, _ in _patches():
             owner, name = _owner(module, path)
             found.append(inspect.getattr_static(owner, name))
         return found

@@ -671,10 +671,8 @@ def sdk_span_started(wrapped: Callable[..., Any], instance: Any, args: Any, kwar
     return span
 
 
-def sdk_record_response(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    result = wrapped(*args, **kwargs)
-    span = args[0] if args else kwargs.get("span")
-    outcome = args[1] if len(args) > 1 else kwargs.get("result")
+def _enrich_sdk_span(span: Any, outcome: Any) -> None:
+    """Add the answer of the call (an ``ApiCallResult``) to the SDK's span of the current call."""
     call = current.get()
 
     def enrich() -> None:
@@ -687,7 +685,25 @@ def sdk_record_response(wrapped: Callable[..., Any], instance: Any, args: Any, k
             call.record_response(call.span)
 
     _safely(enrich)
+
+
+def sdk_record_response(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    """``anthropic._tracing.record_response(span, result)`` (anthropic 2.6 and later)."""
+    result = wrapped(*args, **kwargs)
+    _enrich_sdk_span(
+        args[0] if args else kwargs.get("span"), args[1] if len(args) > 1 else kwargs.get("result")
+    )
     return result
+
+
+def sdk_finish_call(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    """``anthropic._base_client.finish_api_call_span(client, span, result)``, which ends the
+    span: the hook for the answer where ``record_response`` does not exist (before 2.6)."""
+    _enrich_sdk_span(
+        args[1] if len(args) > 1 else kwargs.get("span"),
+        args[2] if len(args) > 2 else kwargs.get("result"),
+    )
+    return wrapped(*args, **kwargs)
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -736,3 +752,65 @@ async def aclient_sleep_for_retry(
         return await wrapped(*args, **kwargs)
     finally:
         _safely(lambda: _retry_event(instance, kwargs, started, time.monotonic() - clock))
+
+
+# -- hooks that the installed anthropic does not have --------------------------------------------
+
+# What a user loses when the hook a wrapper goes on cannot be found (the SDK renamed or moved a
+# private method): said once, by name, rather than skipped in silence.
+LOSSES: dict[Callable[..., Any], str] = {
+    create_sync: "messages.create() calls get no fanscope GenAI span or attributes (no "
+    "data-flow fingerprints, so the analyzer cannot link one call to the next)",
+    stream_manager: "messages.stream() calls get no fanscope GenAI span or attributes",
+    manager_enter: "messages.stream() calls get no fanscope GenAI span or attributes",
+    stream_events: "streamed calls get no finish reason, token usage, time to first token or "
+    "output fingerprints",
+    stream_close: "a stream closed before it was read ends fanscope's span only when it is "
+    "garbage-collected, so the span is too long",
+    sdk_span_started: "while the SDK's own telemetry is on (its default), its span of each call "
+    "gets none of fanscope's additions (no data-flow fingerprints, so the analyzer cannot link "
+    "one call to the next); turning it off (ANTHROPIC_OPEN_TELEMETRY=false) gives fanscope's "
+    "own span instead",
+    sdk_record_response: "while the SDK's own telemetry is on (its default), its span of each "
+    "call gets no finish reasons, GenAI token usage or output fingerprints; turning it off "
+    "(ANTHROPIC_OPEN_TELEMETRY=false) gives fanscope's own span instead",
+    client_sleep_for_retry: "retries the client makes inside a call are not recorded (no "
+    "fanscope.genai.retry events, no http.request.resend_count on fanscope's span)",
+}
+LOSSES[sdk_finish_call] = LOSSES[sdk_record_response]
+LOSSES[create_async] = LOSSES[create_sync]
+LOSSES[manager_aenter] = LOSSES[manager_enter]
+LOSSES[astream_events] = LOSSES[stream_events]
+LOSSES[astream_close] = LOSSES[stream_close]
+LOSSES[aclient_sleep_for_retry] = LOSSES[client_sleep_for_retry]
+
+_warned_missing: set[str] = set()
+
+
+def warn_missing(missing: Iterable[tuple[str, str, Callable[..., Any]]]) -> str | None:
+    """Log one warning naming each hook of ``missing`` (module, attribute path, wrapper) and what
+    is lost without it; hooks already named in this process are not named again. Returns the
+    message, or ``None`` when there was nothing new to say."""
+    lost: dict[str, list[str]] = {}
+    for module, path, wrapper in missing:
+        hook = f"{module}.{path}"
+        if hook in _warned_missing:
+            continue
+        _warned_missing.add(hook)
+        lost.setdefault(LOSSES.get(wrapper, "fanscope's additions to these calls"), []).append(hook)
+    if not lost:
+        return None
+    try:
+        from importlib.metadata import version
+
+        which = f"anthropic {version('anthropic')}"
+    except Exception:
+        which = "the installed anthropic"
+    parts = "; ".join(f"{', '.join(hooks)} not found: {loss}" for loss, hooks in lost.items())
+    message = (
+        f"fanscope: {which} lacks hooks fanscope's Anthropic instrumentation patches, so some "
+        f"of what it records is missing ({parts}). Calls still work; pin an anthropic version "
+        f"that has them (see docs/anthropic.md) or upgrade fanscope"
+    )
+    log.warning("%s", message)
+    return message
