@@ -23,12 +23,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import dataflow_truth as bench  # noqa: E402
 
-# Programs that cannot run yet, and why; each must run once the feature lands.
-NOT_YET = {
-    "p35_sync_parallel": "@parallel on a plain def",
-    "p36_sync_gather": "fanscope.gather over plain functions",
-}
-
 
 def call(label: str, key: str, start: int) -> bench.Call:
     return bench.Call(label, key, "t", f"{label}{key}", start, start + 1)
@@ -92,7 +86,7 @@ def corpus() -> dict[str, Any]:
 def test_every_program_of_the_corpus_runs_and_is_labelled() -> None:
     result = corpus()
     assert result["programs"] >= 30
-    assert set(result["failed"]) <= set(NOT_YET), result["failed"]
+    assert result["failed"] == {}
     assert result["problems"] == {}
 
 
