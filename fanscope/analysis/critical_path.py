@@ -119,7 +119,8 @@ def critical_path(trace: Trace) -> list[Segment]:
         start, end = eff[root]
         if end < point:
             segments.append(Segment(VIRTUAL_ROOT, end, point))
-        segments.extend(reversed(_clip(_root_path(trace, root, eff), min(end, point))))
+        path = _root_path(trace, root, eff)  # reverse time order
+        segments.extend(path if end <= point else reversed(_clip(path, point)))
         point = start
     segments.reverse()
     return segments
@@ -150,8 +151,8 @@ def _root_path(trace: Trace, root: str, eff: dict[str, tuple[int, int]]) -> list
             members = trace.children.get(node, ())
             blocking = spans[node].kind != PRODUCER
             kids = [k for k in members if k in eff and (blocking or spans[k].kind != CONSUMER)]
-            order = {k: -i for i, k in enumerate(kids)}
-            kids.sort(key=lambda k: (eff[k][1], -eff[k][0], order[k]))
+            kids.reverse()  # the sort is stable: of equal keys, the first child ends up last
+            kids.sort(key=lambda k: (eff[k][1], -eff[k][0]))
             kids_by_end[node] = kids
             pointer[node] = len(kids) - 1
         return kids
