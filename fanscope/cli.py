@@ -3,6 +3,7 @@
     fanscope analyze FILE... [--trace-id ID] [--format text|markdown|json] [--html OUT]
                              [--fail-if EXPR]... [--max-critical-path 5s] [--max-parallelizable 20%]
                              [--max-straggler 3] [--max-queue-wait 10%] [--config pyproject.toml]
+                             [--what-if-cap [NAME=]N]...
     fanscope diff BASE HEAD [--max-slowdown 10%] [--format text|markdown|json]
     fanscope convert FILE --to jaeger|otlp [-o OUT]
 
@@ -75,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--max-straggler", metavar="RATIO", help="e.g. 3")
     analyze.add_argument("--max-queue-wait", metavar="SHARE", help="e.g. 10%%")
     analyze.add_argument(
+        "--what-if-cap",
+        action="append",
+        default=[],
+        metavar="[NAME=]N",
+        help="also say how long the run would take with the cap N: every cap, or NAME's "
+        "(a function or limiter; repeatable)",
+    )
+    analyze.add_argument(
         "--config",
         default="pyproject.toml",
         help="read [tool.fanscope] gates from this file (default: ./pyproject.toml)",
@@ -113,7 +122,10 @@ def _fail(message: str) -> int:
 
 
 def _read(
-    files: Sequence[str], trace_id: str | None = None, last: int | None = None
+    files: Sequence[str],
+    trace_id: str | None = None,
+    last: int | None = None,
+    caps: dict[str, int] | None = None,
 ) -> tuple[ReportDoc, list[Any], dict[str, str], int]:
     """The report of ``files`` as its JSON document, the spans analysed (read once: ``-``),
     each trace's file, and how many traces the files hold (``--last`` keeps the newest)."""
@@ -128,7 +140,13 @@ def _read(
         result = loaded.result
         held = len(loaded.origin)
         spans = newest(result.spans, last) if last is not None else result.spans
-        report = analyze(spans, trace_id=trace_id, warnings=result.warnings, sources=files)
+        report = analyze(
+            spans,
+            trace_id=trace_id,
+            warnings=result.warnings,
+            sources=files,
+            what_if_caps=caps,
+        )
     finally:
         gc.enable()
     if not report.traces:
@@ -160,7 +178,8 @@ def _analyze(args: argparse.Namespace) -> int:
     gates += gate_mod.gates_from_pyproject(Path(args.config), config_warnings)
     for line in config_warnings:
         print(f"warning: {line}", file=sys.stderr)
-    report, spans, origin, total = _read(args.files, args.trace_id, args.last)
+    caps = gate_mod.parse_caps(args.what_if_cap)
+    report, spans, origin, total = _read(args.files, args.trace_id, args.last, caps)
     failed = gate_mod.evaluate(report, gates)
     shown, note = _shown(args, report, origin, total)
     if args.format == "json":

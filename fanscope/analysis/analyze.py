@@ -8,11 +8,12 @@ Markdown and HTML reports print comes from it.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fanscope.analysis import schema
+from fanscope.analysis.caps import EVERY, CapPlan
 from fanscope.analysis.critical_path import Segment, critical_path, effective_intervals
 from fanscope.analysis.fanouts import FanoutStats, fanout_stats, queue_wait
 from fanscope.analysis.model import Span
@@ -57,6 +58,8 @@ class TraceReport:
     retries: list[schema.RetriedBranch] = field(default_factory=list)
     untraced: list[schema.Untraced] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    whatif_rate_wait: float = 0.0
+    whatif_cap: schema.WhatIfCap | None = None
 
     def to_dict(self) -> schema.TraceDoc:
         """This trace's object of the JSON document (``traces[]``)."""
@@ -83,6 +86,8 @@ class TraceReport:
             "retries": self.retries,
             "untraced": self.untraced,
             "warnings": self.warnings,
+            "whatif_rate_wait": self.whatif_rate_wait,
+            "whatif_cap": self.whatif_cap,
         }
 
 
@@ -200,7 +205,7 @@ def _queue_on_path(trace: Trace, segments: Sequence[Segment]) -> float:
     return total / NS
 
 
-def analyze_trace(trace: Trace) -> TraceReport:
+def analyze_trace(trace: Trace, what_if_caps: Mapping[str, int] | None = None) -> TraceReport:
     segments = critical_path(trace)
     start = trace.start
     owners: dict[str, str] = {}
@@ -235,6 +240,7 @@ def analyze_trace(trace: Trace) -> TraceReport:
         for f in stats
     ]
     plan = whatif(trace)
+    capped = _whatif_cap(trace, what_if_caps) if what_if_caps else None
     duration = trace.duration / NS
     waits = queue_waits(trace, {f.span_id: f.parallelism for f in stats})
     queue_total = sum(w["wait"] for w in waits)  # lone calls' waits too, not only fan-outs'
@@ -264,7 +270,20 @@ def analyze_trace(trace: Trace) -> TraceReport:
         retries=retried_branches(trace, on_path),
         untraced=untraced(trace, path, duration),
         warnings=[*trace.warnings, *plan.warnings],
+        whatif_rate_wait=plan.rate_wait,
+        whatif_cap=capped,
     )
+
+
+def _whatif_cap(trace: Trace, caps: Mapping[str, int]) -> schema.WhatIfCap:
+    plan = CapPlan(caps)
+    result = whatif(trace, plan)
+    return {
+        "caps": dict(caps),
+        "matched": sorted(plan.matched),
+        "whatif": result.duration,
+        "saving": result.observed - result.duration,
+    }
 
 
 def _fanout_doc(f: FanoutStats, on_critical_path: bool) -> schema.Fanout:
@@ -362,6 +381,7 @@ def analyze(
     trace_id: str | None = None,
     warnings: Sequence[str] = (),
     sources: Sequence[str] = (),
+    what_if_caps: Mapping[str, int] | None = None,
 ) -> Report:
     """Analyse every trace in ``spans`` (or only ``trace_id``).
 
@@ -372,17 +392,26 @@ def analyze(
         trace_id: analyse only this trace (its 32 hex digits, or the end of them).
         warnings: read warnings to carry into the report (``ReadResult.warnings``).
         sources: the files read, for the report's header.
+        what_if_caps: also answer "what if the cap were N" (each trace's ``whatif_cap``):
+            ``{"*": N}`` replaces every recorded cap, ``{NAME: N}`` sets the cap of the
+            function or limiter NAME (``docs/analysis.md``).
 
     Returns:
         The :class:`Report`: one :class:`TraceReport` per trace with a root, in order of
         first appearance; ``to_dict()`` is the versioned JSON schema.
 
     Raises:
-        UsageError: an item is neither kind of span.
+        UsageError: an item is neither kind of span, or a cap is not a whole number >= 1.
     """
+    for name, cap in (what_if_caps or {}).items():
+        if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1 or not name:
+            raise UsageError(
+                f"what-if cap {name}={cap!r}: a cap is a whole number >= 1 "
+                f"(write {EVERY!r}: 16 for every cap, or 'summarize': 16 for one function)"
+            )
     traces = build_traces(_as_spans(spans))
     if trace_id is not None:
         wanted = trace_id.lower()
         traces = [t for t in traces if t.trace_id == wanted or t.trace_id.endswith(wanted)]
-    reports = [analyze_trace(t) for t in traces if t.roots]
+    reports = [analyze_trace(t, what_if_caps) for t in traces if t.roots]
     return Report(reports, operation_stats(reports), list(warnings), list(sources))

@@ -179,6 +179,25 @@ def parse_share(text: str, what: str) -> float:
     return value
 
 
+def parse_caps(texts: list[str]) -> dict[str, int]:
+    """``--what-if-cap`` values (``16``, ``summarize=16``) as a map; ``"*"`` for every cap.
+
+    Raises ConfigurationError saying what to write instead.
+    """
+    caps: dict[str, int] = {}
+    for text in texts:
+        name, _, number = text.strip().rpartition("=")
+        name = name.strip() or "*"
+        if not re.fullmatch(r"[0-9]+", number.strip()) or int(number) < 1:
+            raise ConfigurationError(
+                "a what-if cap is a whole number >= 1, for every cap or one NAME",
+                text,
+                "write e.g. --what-if-cap 16 or --what-if-cap summarize=16",
+            )
+        caps[name] = int(number)
+    return caps
+
+
 def evaluate(report: ReportDoc, gates: list[Gate]) -> list[str]:
     """One line per failed gate, naming the gate, the trace and the value."""
     failed = []

@@ -159,6 +159,15 @@ class Opportunity(TypedDict):
     saving: float
 
 
+class WhatIfCap(TypedDict):
+    """The what-if with the caps changed (``--what-if-cap``), the steps in the order they ran."""
+
+    caps: dict[str, int]  #: as asked: ``{"*": 16}`` for every cap, or ``{"summarize": 16}``
+    matched: list[str]  #: the names asked that matched a cap of this trace
+    whatif: float
+    saving: float  #: ``duration - whatif``; negative when the changed caps are slower
+
+
 class TraceDoc(TypedDict):
     """One trace's analysis (``traces[]``); ``start`` is nanoseconds since the epoch."""
 
@@ -184,6 +193,8 @@ class TraceDoc(TypedDict):
     retries: list[RetriedBranch]
     untraced: list[Untraced]
     warnings: list[str]
+    whatif_rate_wait: float
+    whatif_cap: WhatIfCap | None
 
 
 class OperationStats(TypedDict):

@@ -3,20 +3,26 @@
 What may run together is decided in ``dependencies.py`` (what depends on what). The schedule
 runs each child as early as its dependencies allow, keeping the parent's own time just before
 it (the gap since the previous child ended: building the next prompt, say) and its own
-duration, and respecting caps: branches of a fan-out under ``fanscope.fanout.max_concurrency``
-and lone calls under ``fanscope.branch.max_concurrency`` are list-scheduled onto that many
-slots. Branches of one fan-out are independent of each other and its fan-in depends on all of
-them. It is computed bottom-up, so a parent's what-if uses its children's what-if durations;
-the root's is the trace's what-if time.
+duration, and respecting caps (``caps.py``): branches of a fan-out, and lone calls under
+their limiters, are list-scheduled onto that many slots. Branches of one fan-out are
+independent of each other and its fan-in depends on all of them. It is computed bottom-up,
+so a parent's what-if uses its children's what-if durations; the root's is the trace's
+what-if time. A branch keeps its recorded duration, retries and their waits included.
+
+Rate limits and retry-after pauses are then applied to the whole schedule (``rates.py``).
+The observed run is itself a schedule every limit allowed, so the what-if is never longer
+than the run (unless the caps are lowered: ``caps.CapPlan``).
 """
 
 from __future__ import annotations
 
 import heapq
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from fanscope.analysis import rates
+from fanscope.analysis.caps import CapPlan, Caps, Group
 from fanscope.analysis.critical_path import effective_intervals
-from fanscope.analysis.dependencies import Flow, StepDependencies
+from fanscope.analysis.dependencies import Flow, StepDependencies, Wait
 from fanscope.analysis.tree import Trace
 from fanscope.sdk import attributes as A
 
@@ -48,13 +54,17 @@ class Opportunity:
 
 @dataclass
 class WhatIf:
-    """The what-if of one trace: its predicted duration and where the saving comes from."""
+    """The what-if of one trace: its predicted duration and where the saving comes from.
+
+    ``rate_wait``: seconds the rate limits (and retry-after pauses) add to the schedule.
+    """
 
     duration: float
     observed: float
     opportunities: list[Opportunity] = field(default_factory=list)
     unknown_pairs: int = 0
     warnings: list[str] = field(default_factory=list)
+    rate_wait: float = 0.0
 
     @property
     def saving(self) -> float:
@@ -73,16 +83,24 @@ def _bottom_up(trace: Trace) -> list[str]:
     return order
 
 
-def whatif(trace: Trace) -> WhatIf:
-    """The what-if duration of ``trace`` and its parallelization opportunities."""
+def whatif(trace: Trace, caps: CapPlan | None = None) -> WhatIf:
+    """The what-if duration of ``trace`` and its parallelization opportunities.
+
+    With a :class:`~fanscope.analysis.caps.CapPlan` that changes caps, the steps keep the
+    order they ran in: the answer to "what if the cap were N", alone.
+    """
+    plan = caps if caps is not None else CapPlan()
     eff = effective_intervals(trace)
-    flow = Flow(trace)
-    spans, children = trace.spans, trace.children
+    flow = None if plan.keep_order else Flow(trace)
+    children = trace.children
     # A span's what-if duration, when it differs from its observed one: spans without
-    # children (most of them) and spans with one plain child keep their own and are not
-    # stored, which matters at a million spans (every entry is a lookup in a big table).
+    # children (most of them) and spans with one child keep their own and are not stored,
+    # which matters at a million spans (every entry is a lookup in a big table). Likewise
+    # ``moved``: how much later (negative: earlier) a child starts than observed, relative to
+    # its parent, only when it does.
     predicted: dict[str, int] = {}
-    opportunities: list[Opportunity] = []
+    moved: dict[str, int] = {}
+    found: list[tuple[Opportunity, str, int, int]] = []  # with its parent and window
     unknown_total = 0
     for node in _bottom_up(trace):
         interval = eff.get(node)
@@ -90,31 +108,33 @@ def whatif(trace: Trace) -> WhatIf:
             continue
         start, end = interval
         members = children[node]
-        if len(members) == 1:
+        if len(members) == 1:  # one child: nothing to reorder; keep the time around it
             child = members[0]
             child_interval = eff.get(child)
-            if child_interval is None:
-                continue  # entirely outside: the node keeps its own time
-            if A.BRANCH_MAX_CONCURRENCY not in spans[child].attributes:
-                # one child: nothing to reorder; keep the time around it
-                changed = predicted.get(child)
-                if changed is not None:
-                    own = (end - start) - (child_interval[1] - child_interval[0])
-                    predicted[node] = own + changed
-                continue
-            kids = [child]
+            changed = predicted.get(child)
+            if child_interval is not None and changed is not None:
+                own = (end - start) - (child_interval[1] - child_interval[0])
+                predicted[node] = own + changed
+            continue
+        kids = sorted((k for k in members if k in eff), key=eff.__getitem__)
+        if not kids:
+            continue
+        here = Caps(trace, node, plan)
+        if here.is_fanout:
+            starts, finish = _schedule_branches(trace, node, kids, eff, predicted, here)
+            opportunity, unknown = None, 0
         else:
-            kids = sorted((k for k in members if k in eff), key=eff.__getitem__)
-            if not kids:
-                continue
-        caps = _Caps(trace, node)
-        finish, opportunity, unknown = _schedule(trace, node, kids, eff, predicted, flow, caps)
+            starts, finish, opportunity, unknown = _schedule_steps(
+                trace, node, kids, eff, predicted, flow, here
+            )
         unknown_total += unknown
-        last_observed = max(eff[k][1] for k in kids)
-        tail = max(0, end - last_observed)
-        predicted[node] = max(0, max(finish.values()) - start) + tail
+        for kid, kid_start in starts.items():
+            if kid_start != eff[kid][0]:
+                moved[kid] = kid_start - eff[kid][0]
+        last = max(finish.values())
+        predicted[node] = max(0, last - start) + max(0, end - max(eff[k][1] for k in kids))
         if opportunity is not None:
-            opportunities.append(opportunity)
+            found.append((opportunity, node, eff[kids[0]][0], last))
     if len(trace.roots) == 1:
         duration = predicted.get(trace.roots[0], trace.duration)
     else:
@@ -122,49 +142,45 @@ def whatif(trace: Trace) -> WhatIf:
             max(eff[r][0] + predicted.get(r, eff[r][1] - eff[r][0]) for r in trace.roots)
             - trace.start
         )
-    opportunities.sort(key=lambda o: -o.saving)
+    stretch = rates.stretch(trace, eff, moved)
+    added = stretch.total if stretch is not None else 0
+    duration += added
+    if not plan.lowered:
+        duration = min(duration, trace.duration)  # the observed run is a valid schedule
+    kept = [_with_rates(o, node, a, b, trace, moved, stretch) for o, node, a, b in found]
+    opportunities = sorted((o for o in kept if o is not None), key=lambda o: -o.saving)
     warnings = []
-    if flow.exhausted:
+    if flow is not None and flow.exhausted:
         warnings.append(
             "the trace is nested too deeply to compare every step's fingerprints; "
             "the steps left over are treated as dependent (no saving claimed for them)"
         )
-    return WhatIf(duration / 1e9, trace.duration / 1e9, opportunities, unknown_total, warnings)
+    return WhatIf(
+        duration / 1e9, trace.duration / 1e9, opportunities, unknown_total, warnings, added / 1e9
+    )
 
 
-class _Caps:
-    """Which slots a child of ``parent`` must take: its fan-out's cap, or its function's."""
-
-    def __init__(self, trace: Trace, parent: str) -> None:
-        self.spans = trace.spans
-        parent_span = trace.spans[parent]
-        self.is_fanout = parent_span.attr_str(A.ROLE) == A.ROLE_FANOUT
-        cap = parent_span.attr_int(A.FANOUT_MAX_CONCURRENCY) if self.is_fanout else None
-        self.fanout = (f"fanout:{parent}", cap) if cap is not None and cap > 0 else None
-
-    def group(self, child: str) -> tuple[str, int] | None:
-        span = self.spans[child]
-        if self.is_fanout and span.attr_str(A.ROLE) == A.ROLE_BRANCH:
-            return self.fanout
-        cap = span.attr_int(A.BRANCH_MAX_CONCURRENCY)
-        if cap is not None and cap > 0:
-            return (f"function:{span.attr_str(A.FUNCTION) or span.name}", cap)
-        return None
-
-
-def _schedule(
-    trace: Trace,
+def _with_rates(
+    o: Opportunity,
     node: str,
-    kids: list[str],
-    eff: dict[str, tuple[int, int]],
-    predicted: dict[str, int],
-    flow: Flow,
-    caps: _Caps,
-) -> tuple[dict[str, int], Opportunity | None, int]:
-    """Schedule ``node``'s children as early as allowed; return their what-if finish times."""
-    if caps.is_fanout:
-        return _schedule_branches(trace, node, kids, eff, predicted, caps), None, 0
-    return _schedule_steps(trace, node, kids, eff, predicted, flow, caps)
+    first: int,
+    last: int,
+    trace: Trace,
+    moved: dict[str, int],
+    stretch: rates.Stretch | None,
+) -> Opportunity | None:
+    """``o`` with the rate limits' pauses in its window; ``None`` when no saving is left."""
+    if stretch is None:
+        return o
+    offset = rates.offset_of(trace, node, moved, {})
+    pause = stretch.within(first + offset, last + offset)
+    if not pause:
+        return o
+    observed = round(o.observed * 1e9)
+    planned = round(o.whatif * 1e9) + pause
+    if observed - planned < max(MIN_SAVING_NS, observed // 100):
+        return None
+    return replace(o, whatif=planned / 1e9, saving=(observed - planned) / 1e9)
 
 
 def _schedule_branches(
@@ -173,10 +189,14 @@ def _schedule_branches(
     kids: list[str],
     eff: dict[str, tuple[int, int]],
     predicted: dict[str, int],
-    caps: _Caps,
-) -> dict[str, int]:
-    """A fan-out's children: branches as soon as a slot is free, the fan-in after them all."""
+    caps: Caps,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """A fan-out's children: branches as soon as a slot is free, the fan-in after them all.
+
+    Returns each child's what-if start and finish.
+    """
     node_start = eff[node][0]
+    starts: dict[str, int] = {}
     finish: dict[str, int] = {}
     slots: dict[str, list[int]] = {}
     branches_done = node_start
@@ -192,30 +212,54 @@ def _schedule_branches(
         else:
             waited = int((span.attr_float(A.QUEUE_WAIT) or 0.0) * 1e9)
             ready = node_start + max(0, s - node_start - max(0, waited))
-        group = caps.fanout if role == A.ROLE_BRANCH else caps.group(later)
-        done = _take_slot(group, ready, slots, node_start, len(kids))
-        done += predicted.get(later, e - s)
-        finish[later] = done
-        _free_slot(group, done, slots)
+        groups = caps.groups(later)
+        starts[later] = begin = _take_slots(groups, ready, slots, node_start, len(kids))
+        finish[later] = done = begin + predicted.get(later, e - s)
+        _free_slots(groups, done, slots)
         if role == A.ROLE_BRANCH:
-            branches_done = max(branches_done, finish[later])
+            branches_done = max(branches_done, done)
             observed_done = max(observed_done, e)
-    return finish
+    return starts, finish
 
 
-def _take_slot(
-    group: tuple[str, int] | None, ready: int, slots: dict[str, list[int]], start: int, kids: int
+def _take_slots(
+    groups: list[Group], ready: int, slots: dict[str, list[int]], start: int, kids: int
 ) -> int:
-    if group is None:
-        return ready
-    # more slots than children change nothing (and a damaged cap can be huge)
-    heap = slots.setdefault(group[0], [start] * min(group[1], kids))
-    return max(ready, heapq.heappop(heap))
+    """When a child ready at ``ready`` gets a slot in each of ``groups`` (taking them)."""
+    for key, cap in groups:
+        # more slots than children change nothing (and a damaged cap can be huge)
+        heap = slots.setdefault(key, [start] * min(cap, kids))
+        ready = max(ready, heapq.heappop(heap))
+    return ready
 
 
-def _free_slot(group: tuple[str, int] | None, finish: int, slots: dict[str, list[int]]) -> None:
-    if group is not None:
-        heapq.heappush(slots[group[0]], finish)
+def _free_slots(groups: list[Group], finish: int, slots: dict[str, list[int]]) -> None:
+    for key, _ in groups:
+        heapq.heappush(slots[key], finish)
+
+
+class _InOrder:
+    """Steps kept in the order they ran: each waits for every sibling that ended before it."""
+
+    def __init__(self, kids: list[str], eff: dict[str, tuple[int, int]], floor: int) -> None:
+        self.eff = eff
+        self.position = {k: i for i, k in enumerate(kids)}
+        self._by_end = sorted(kids, key=lambda k: (eff[k][1], self.position[k]))
+        self._taken = 0
+        self._ready, self._depth, self._last_end, self._latest = floor, -1, floor, ""
+
+    def wait(self, later: str, placed: dict[str, tuple[int, int]]) -> Wait:
+        by_end, eff = self._by_end, self.eff
+        while self._taken < len(by_end):
+            done = by_end[self._taken]
+            if eff[done][1] > eff[later][0] or done not in placed:
+                break
+            self._taken += 1
+            finish, level = placed[done]
+            self._ready, self._depth = max(self._ready, finish), max(self._depth, level)
+            self._last_end, self._latest = max(self._last_end, eff[done][1]), done
+        after = [self._latest] if self._latest else []
+        return Wait(self._ready, self._depth, after, 0, self._last_end)
 
 
 def _schedule_steps(
@@ -224,14 +268,23 @@ def _schedule_steps(
     kids: list[str],
     eff: dict[str, tuple[int, int]],
     predicted: dict[str, int],
-    flow: Flow,
-    caps: _Caps,
-) -> tuple[dict[str, int], Opportunity | None, int]:
-    """Sequential steps: each as soon as what it depends on (or might) has finished."""
+    flow: Flow | None,
+    caps: Caps,
+) -> tuple[dict[str, int], dict[str, int], Opportunity | None, int]:
+    """Sequential steps: each as soon as what it depends on (or might) has finished.
+
+    Returns each child's what-if start and finish, the opportunity found (if any) and the
+    number of unknown pairs. Without ``flow``, the steps keep the order they ran in.
+    """
     node_start = eff[node][0]
-    dependencies = StepDependencies(kids, eff, flow, node_start)
+    dependencies = (
+        StepDependencies(kids, eff, flow, node_start)
+        if flow is not None
+        else _InOrder(kids, eff, node_start)
+    )
     position = dependencies.position
     placed: dict[str, tuple[int, int]] = {}  # child -> (what-if finish, dependency level)
+    starts: dict[str, int] = {}
     finish: dict[str, int] = {}
     level: dict[str, int] = {}
     after: dict[str, list[str]] = {}
@@ -242,20 +295,20 @@ def _schedule_steps(
         wait = dependencies.wait(later, placed)
         unknown += wait.unknown
         ready = wait.ready + s - wait.previous_end  # the parent's own time just before it
-        group = caps.group(later)
-        start = _take_slot(group, ready, slots, node_start, len(kids))
-        finish[later] = start + predicted.get(later, e - s)
-        _free_slot(group, finish[later], slots)
+        groups = caps.groups(later)
+        starts[later] = begin = _take_slots(groups, ready, slots, node_start, len(kids))
+        finish[later] = begin + predicted.get(later, e - s)
+        _free_slots(groups, finish[later], slots)
         level[later] = wait.depth + 1
         placed[later] = (finish[later], level[later])
         after[later] = sorted(set(wait.after), key=position.__getitem__)
 
     observed = max(eff[k][1] for k in kids) - eff[kids[0]][0]
     planned = max(finish.values()) - eff[kids[0]][0]
-    if observed - planned < max(MIN_SAVING_NS, observed // 100):
-        return finish, None, unknown
+    if flow is None or observed - planned < max(MIN_SAVING_NS, observed // 100):
+        return starts, finish, None, unknown
     opportunity = _opportunity(trace, node, kids, eff, level, after, observed, planned)
-    return finish, opportunity, unknown
+    return starts, finish, opportunity, unknown
 
 
 def _opportunity(

@@ -96,6 +96,19 @@ QUEUE_SPAN_NAME: Final = "queue wait"
 QUEUE_MAX_WORKERS: Final = "fanscope.queue.max_workers"
 """int: on a ``pool`` queue span: the ``max_workers`` of the pool the job waited for."""
 
+# -- limiters (on a branch: every limiter its call goes through) -------------------------------
+
+LIMITER_NAMES: Final = "fanscope.limiter.names"
+"""str[]: the limiters the call takes before each attempt, in order (the function's own, then a
+shared one); set on a lone call with any limiter, and on a branch whose limiters include a
+rate limit. The arrays below are parallel to it."""
+LIMITER_MAX_CONCURRENCY: Final = "fanscope.limiter.max_concurrency"
+"""int[]: each limiter's cap (0: none)."""
+LIMITER_RATE: Final = "fanscope.limiter.rate"
+"""double[]: each limiter's rate limit, requests per period (0: none); bursts of that many."""
+LIMITER_PER: Final = "fanscope.limiter.per_s"
+"""double[]: each limiter's rate-limit period in seconds (0: none)."""
+
 # -- retries (span events on the branch) -----------------------------------------------------
 
 EVENT_RETRY: Final = "fanscope.retry"

@@ -217,6 +217,14 @@ def _branch_attrs(job: Job, kind: str | None, fingerprinted: bool) -> dict[str, 
         attrs[A.BRANCH_TIMEOUT] = policy.timeout
     if kind is None and policy.max_concurrency is not None:
         attrs[A.BRANCH_MAX_CONCURRENCY] = policy.max_concurrency
+    limiters = policy.limiters
+    if limiters and (kind is None or any(lim.rate is not None for lim in limiters)):
+        # what the analyzer's what-if needs to respect every cap and rate limit (a shared
+        # limiter's cap spans functions; a rate limit spans a fan-out's branches)
+        attrs[A.LIMITER_NAMES] = [lim.name for lim in limiters]
+        attrs[A.LIMITER_MAX_CONCURRENCY] = [lim.max_concurrency or 0 for lim in limiters]
+        attrs[A.LIMITER_RATE] = [float(lim.rate.requests) if lim.rate else 0.0 for lim in limiters]
+        attrs[A.LIMITER_PER] = [lim.rate.per if lim.rate else 0.0 for lim in limiters]
     if fingerprinted and (job.args or job.kwargs) and fingerprint.is_enabled():
         prints = fingerprint.inputs_of(job.args, job.kwargs, scalars=kind != A.KIND_MAP)
         if prints:

@@ -7,7 +7,7 @@ Markdown because span names are untrusted text.
 from __future__ import annotations
 
 from fanscope.analysis.report import words
-from fanscope.analysis.report.text import path_rows, seconds, share
+from fanscope.analysis.report.text import cap_sentence, path_rows, seconds, share
 from fanscope.analysis.schema import ReportDoc, TraceDoc
 
 
@@ -30,6 +30,8 @@ def _trace(t: TraceDoc) -> list[str]:
         part = duration / t["duration"] if t["duration"] else 0.0
         out.append(f"| {_cell(name)} | {seconds(duration)} | {share(part)} |")
     out.append("")
+    if t["whatif_cap"] is not None:
+        out.extend([f"- {_cell(cap_sentence(t))}", ""])
     fanouts = [f for f in t["fanouts"] if f["branches"] >= 1]
     if fanouts:
         out.append("Fan-outs:")

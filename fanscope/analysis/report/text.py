@@ -50,6 +50,24 @@ def _retry_waits(t: TraceDoc) -> dict[str, float]:
     return out
 
 
+def cap_sentence(t: TraceDoc) -> str:
+    """``what-if with cap 16: 1.20 s instead of 2.41 s (steps in the order they ran)``."""
+    asked = t["whatif_cap"]
+    if asked is None:
+        return ""
+    caps = ", ".join(
+        f"cap {n}" if name == "*" else f"{name} cap {n}" for name, n in asked["caps"].items()
+    )
+    text = (
+        f"what-if with {caps}: {seconds(asked['whatif'])} instead of {seconds(t['duration'])} "
+        "(steps in the order they ran)"
+    )
+    unmatched = sorted(set(asked["caps"]) - set(asked["matched"]))
+    if unmatched:
+        text += f"; no cap matched {', '.join(unmatched)}"
+    return text
+
+
 def render_trace(t: TraceDoc) -> list[str]:
     lines = [
         f"trace {t['trace_id']}  {t['service'] or '?'}  {t['root']}  "
@@ -105,6 +123,13 @@ def render_trace(t: TraceDoc) -> list[str]:
     lines.append(
         f"  what-if: {seconds(t['whatif'])} instead of {seconds(t['duration'])} ({speedup:.2f}x)"
     )
+    if t["whatif_rate_wait"] > 0:
+        lines.append(
+            f"    of which {seconds(t['whatif_rate_wait'])} waiting for rate limits "
+            "(the limits recorded on the spans)"
+        )
+    if t["whatif_cap"] is not None:
+        lines.append(f"  {cap_sentence(t)}")
     for u in t["untraced"]:
         lines.append(f"  not traced: {words.untraced(u)}")
     if t["unknown_pairs"]:
