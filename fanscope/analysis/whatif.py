@@ -177,10 +177,10 @@ def _with_rates(
     if not pause:
         return o
     observed = round(o.observed * 1e9)
-    planned = round(o.whatif * 1e9) + pause
-    if observed - planned < max(MIN_SAVING_NS, observed // 100):
+    saving = round(o.saving * 1e9) - pause  # as if every pause there were the reordering's
+    if saving < max(MIN_SAVING_NS, observed // 100):
         return None
-    return replace(o, whatif=planned / 1e9, saving=(observed - planned) / 1e9)
+    return replace(o, whatif=(observed - saving) / 1e9, saving=saving / 1e9)
 
 
 def _schedule_branches(
@@ -203,15 +203,13 @@ def _schedule_branches(
     observed_done = node_start
     for later in kids:  # observed start order: a list schedule as things happened
         s, e = eff[later]
-        span = trace.spans[later]
-        role = span.attr_str(A.ROLE)
+        role = trace.spans[later].attr_str(A.ROLE)
         # The time before a child that was not waiting in line (starting its task, the
         # fan-in's turn on the event loop) is kept: no schedule removes it.
         if role == A.ROLE_FANIN:
             ready = branches_done + max(0, s - observed_done)
         else:
-            waited = int((span.attr_float(A.QUEUE_WAIT) or 0.0) * 1e9)
-            ready = node_start + max(0, s - node_start - max(0, waited))
+            ready = node_start + max(0, s - node_start - _first_wait(trace, later))
         groups = caps.groups(later)
         starts[later] = begin = _take_slots(groups, ready, slots, node_start, len(kids))
         finish[later] = done = begin + predicted.get(later, e - s)
@@ -220,6 +218,21 @@ def _schedule_branches(
             branches_done = max(branches_done, done)
             observed_done = max(observed_done, e)
     return starts, finish
+
+
+def _first_wait(trace: Trace, span_id: str) -> int:
+    """Nanoseconds a branch waited in line before its span started (``docs/conventions.md``:
+    ``fanscope.queue.wait_s`` less its ``queue wait`` spans; absent: 0)."""
+    span = trace.spans[span_id]
+    wait = span.attr_float(A.QUEUE_WAIT)
+    if not wait or wait <= 0:
+        return 0
+    later = sum(
+        trace.spans[k].duration
+        for k in trace.children.get(span_id, ())
+        if trace.spans[k].attributes.get(A.ROLE) == A.ROLE_QUEUE
+    )
+    return max(0, int(wait * 1e9) - later)
 
 
 def _take_slots(
@@ -294,7 +307,8 @@ def _schedule_steps(
         s, e = eff[later]
         wait = dependencies.wait(later, placed)
         unknown += wait.unknown
-        ready = wait.ready + s - wait.previous_end  # the parent's own time just before it
+        # the parent's own time just before it stays; a wait in line is the schedule's to make
+        ready = wait.ready + max(0, s - wait.previous_end - _first_wait(trace, later))
         groups = caps.groups(later)
         starts[later] = begin = _take_slots(groups, ready, slots, node_start, len(kids))
         finish[later] = begin + predicted.get(later, e - s)
@@ -303,11 +317,19 @@ def _schedule_steps(
         placed[later] = (finish[later], level[later])
         after[later] = sorted(set(wait.after), key=position.__getitem__)
 
-    observed = max(eff[k][1] for k in kids) - eff[kids[0]][0]
-    planned = max(finish.values()) - eff[kids[0]][0]
-    if flow is None or observed - planned < max(MIN_SAVING_NS, observed // 100):
+    first = eff[kids[0]][0]
+    observed = max(eff[k][1] for k in kids) - first
+    planned = max(finish.values()) - first
+    threshold = max(MIN_SAVING_NS, observed // 100)
+    if flow is None or observed - planned < threshold:
         return starts, finish, None, unknown
-    opportunity = _opportunity(trace, node, kids, eff, level, after, observed, planned)
+    # the saving of reordering alone: against the same children kept in order (their own
+    # what-ifs may be shorter too, but that saving is theirs, reported under them)
+    in_order = max(_schedule_steps(trace, node, kids, eff, predicted, None, caps)[1].values())
+    saving = in_order - first - planned
+    if saving < threshold:
+        return starts, finish, None, unknown
+    opportunity = _opportunity(trace, node, kids, eff, level, after, observed, observed - saving)
     return starts, finish, opportunity, unknown
 
 

@@ -274,3 +274,31 @@ def test_a_branchs_dispatch_delay_is_kept_and_only_its_wait_in_line_is_removed()
     ]
     kept = analyze([root, capped, *waited]).traces[0]
     assert kept.whatif == pytest.approx(kept.duration, abs=1e-3)  # the cap of 1 holds
+
+
+def test_a_branch_that_started_late_without_waiting_in_line_is_no_saving() -> None:
+    # a loaded event loop started the second branch 20 ms late; it was not waiting for a
+    # slot (no queue wait recorded), so that time is the runtime's and stays
+    fanout = span("gather", 0, 40, fanscope__role="fanout", fanscope__kind="section")
+    first = span("news", 0, 20, fanout, fanscope__role="branch", fanscope__branch__index=0)
+    late = span("filings", 20, 40, fanout, fanscope__role="branch", fanscope__branch__index=1)
+    report = analyze([fanout, first, late]).traces[0]
+    assert report.whatif == pytest.approx(0.040)
+    late.attributes["fanscope.queue.wait_s"] = 0.020  # now it was waiting in line: no cap left
+    assert analyze([fanout, first, late]).traces[0].whatif == pytest.approx(0.020)
+
+
+def test_a_child_whose_own_steps_could_run_together_is_no_opportunity_of_its_parent() -> None:
+    root = span("agent", 0, 150, fanscope__role="step")
+    gather_step = span("collect", 0, 100, root, fanscope__role="step", **{OUT: ["c"]})
+    calls = [
+        span(f"fetch{i}", i * 50, i * 50 + 50, gather_step, fanscope__role="step",
+             **{IN: [f"q{i}"], OUT: [f"a{i}"]})
+        for i in range(2)
+    ]  # fmt: skip
+    after = span("write", 100, 150, root, fanscope__role="step", **{IN: ["c"]})
+    report = analyze([root, gather_step, *calls, after]).traces[0]
+    # one opportunity, under collect; the agent's two steps stay as they are
+    assert [o["parent"] for o in report.opportunities] == ["collect"]
+    assert report.opportunities[0]["saving"] == pytest.approx(0.050)
+    assert report.whatif == pytest.approx(0.100)

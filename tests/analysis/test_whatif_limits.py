@@ -217,7 +217,8 @@ def _capped_fanout(cap: int = 2, function: str = "m.summarize", start: float = 0
                   fanscope__fanout__max_concurrency=cap, fanscope__function=function)  # fmt: skip
     branches = [
         span("summarize", start + (i // 2) * 10, start + (i // 2) * 10 + 10, fanout,
-             fanscope__role="branch", fanscope__branch__index=i)
+             fanscope__role="branch", fanscope__branch__index=i,
+             fanscope__queue__wait_s=(i // 2) * 0.010)
         for i in range(8)
     ]  # fmt: skip
     return [fanout, *branches]
