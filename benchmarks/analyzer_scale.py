@@ -1,5 +1,11 @@
 """How the analyzer scales: seconds and peak memory to analyse 10k, 100k and 1M spans.
 
+Side by side for each size: ``fanscope analyze`` of the OTLP JSON-lines file and of the same
+spans as Jaeger JSON (one document), and ``fanscope convert`` both ways (memory targets at 1M
+spans: 1.2 GB to analyse either format, 1.2 GB to convert). Then junk on standard input, a
+gigabyte of it at most, of several kinds: the time and the bytes read until it is refused
+(target: under a second).
+
 Synthetic OTLP JSON-lines files shaped like agent traces (a root step; a loop of 1,000
 sequential steps, every other one using the previous answer; sequential steps with data-flow
 fingerprints; fan-outs of 100 branches under a cap, each branch with a child call) are
@@ -116,35 +122,86 @@ def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
 start, cpu_start = time.perf_counter(), cpu()
-code = main(["analyze", sys.argv[1], "--format", "json"])
+code = main(sys.argv[1:])
 elapsed, used = time.perf_counter() - start, cpu() - cpu_start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(f"{elapsed} {used} {peak} {code}", file=sys.stderr)
 """
 
 
-def measure(path: Path) -> tuple[float, float, int]:
-    """Wall-clock seconds, CPU seconds and peak resident bytes of one analysis.
+def measure(path: Path, *command: str) -> tuple[float, float, int]:
+    """Wall-clock seconds, CPU seconds and peak resident bytes of one command (an analysis).
 
     The clock starts after ``import fanscope.cli``, so the growth ratios compare analysis
     time alone; CPU seconds are what to read on a busy machine, where wall-clock time also
     counts the time other processes had the cores.
     """
+    argv = list(command) or ["analyze", str(path), "--format", "json"]
     done = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path)],
+        [sys.executable, "-c", CHILD, *argv],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
         check=True,
     )
     elapsed, cpu, peak, code = done.stderr.strip().splitlines()[-1].split()
-    assert code == "0", done.stderr
+    assert code == "0", done.stderr[-2000:]
     return float(elapsed), float(cpu), int(peak)
+
+
+JUNK = {
+    "random bytes": (b"", None),
+    "a brace, then text": (b"{", b"abcdefgh" * 8192),
+    "other JSON, then binary": (b'{"name": "left-pad"}\n', None),
+    "nesting without end": (b"", b"[" * 65536),
+}
+
+
+def junk(limit: int) -> None:
+    """Feed up to ``limit`` bytes of junk to ``fanscope analyze -``: time and bytes read."""
+    print(f"  junk on standard input (up to {limit >> 20} MB of each kind), until refused:")
+    for label, (first, filler) in JUNK.items():
+        process = subprocess.Popen(
+            [sys.executable, "-c", CHILD, "analyze", "-"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdin is not None and process.stderr is not None
+        block = filler if filler is not None else os.urandom(1 << 16) * 16
+        written, started = 0, time.perf_counter()
+        try:
+            process.stdin.write(first)
+            while written < limit:
+                process.stdin.write(block)
+                written += len(block)
+            process.stdin.close()
+        except BrokenPipeError:
+            pass
+        process.wait()
+        taken = time.perf_counter() - started
+        lines = process.stderr.read().decode().strip().splitlines()
+        process.stderr.close()
+        elapsed, cpu, peak, code = lines[-1].split()
+        print(
+            f"    {label:<24} exit {code} after {float(elapsed):4.2f} s ({float(cpu):4.2f} s CPU; "
+            f"{taken:4.2f} s with the interpreter's start), {written / 1e6:6.1f} MB taken in, "
+            f"peak {int(peak) / 1e6:5.1f} MB: {lines[0][:60]}"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument(
+        "--formats",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also convert to Jaeger JSON, analyse that and convert back (default: on)",
+    )
+    parser.add_argument(
+        "--junk-mb", type=int, default=1024, help="junk fed to the reader, at most (0: none)"
+    )
     parser.add_argument(
         "--spans-per-trace",
         type=int,
@@ -172,10 +229,31 @@ def main() -> None:
                 f"analysed in {elapsed:6.2f} s ({cpu:6.2f} s CPU)  peak {peak / 1e6:7.1f} MB  "
                 f"{cpu / size * 1e6:5.1f} us CPU/span"
             )
+            if args.formats:
+                jaeger = path.with_suffix(".jaeger.json")
+                back = path.with_suffix(".back.jsonl")
+                steps = [
+                    ("convert to Jaeger JSON", ["convert", str(path), "--to", "jaeger"]),
+                    ("analyse the Jaeger JSON", ["analyze", str(jaeger), "--format", "json"]),
+                    ("convert back to OTLP", ["convert", str(jaeger), "--to", "otlp"]),
+                ]
+                steps[0][1].extend(["-o", str(jaeger)])
+                steps[2][1].extend(["-o", str(back)])
+                for label, command in steps:
+                    e, c, p = measure(path, *command)
+                    print(
+                        f"  {'':>9}        {label:<24} {e:6.2f} s ({c:6.2f} s CPU)  "
+                        f"peak {p / 1e6:7.1f} MB  ({p / peak:4.2f}x the OTLP analysis)"
+                    )
+                print(f"  {'':>9}        Jaeger JSON file {jaeger.stat().st_size / 1e6:.1f} MB")
+                jaeger.unlink()
+                back.unlink()
     base_size, _, base_cpu, _ = rows[0]
     for size, _elapsed, cpu, _peak in rows[1:]:
         growth = (cpu / size) / (base_cpu / base_size)
         print(f"  CPU time per span, {size:,} vs {base_size:,}: {growth:.2f}x (1.00 = linear)")
+    if args.junk_mb:
+        junk(args.junk_mb << 20)
     size, elapsed, cpu, peak = rows[-1]
     if size >= 1_000_000:
         ok = elapsed <= 15 and peak <= 2e9

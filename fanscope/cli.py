@@ -1,32 +1,40 @@
 """The ``fanscope`` command (also ``python -m fanscope``).
 
-    fanscope analyze FILE... [--trace-id ID] [--format text|markdown|json] [--html OUT]
+    fanscope analyze FILE... [--trace-id ID | --last N] [--all] [--format text|markdown|json]
+                             [--html OUT]
                              [--fail-if EXPR]... [--max-critical-path 5s] [--max-parallelizable 20%]
                              [--max-straggler 3] [--max-queue-wait 10%] [--config pyproject.toml]
-                             [--what-if-cap [NAME=]N]...
-    fanscope diff BASE HEAD [--max-slowdown 10%] [--format text|markdown|json]
+                             [--what-if-cap [NAME=]N]... [--strict]
+    fanscope diff BASE HEAD [--max-slowdown 10%] [--format text|markdown|json] [--strict]
     fanscope convert FILE --to jaeger|otlp [-o OUT]
 
 FILE is an OTLP JSON-lines file, an OTLP/HTTP JSON body, a Jaeger JSON file, a folder of
 them, or ``-`` for standard input.
 
-Exit status: 0 when every gate holds, 1 when one fails (named on stderr), 2 for unusable
-input or arguments (one line on stderr, no traceback).
+Exit status: 0 when every gate holds, 1 when one fails (and only then: each failed gate named
+on stderr), 2 for unusable input or arguments (one line on stderr, no traceback), also when
+memory runs out. A reader that goes away (``fanscope analyze ... | head``) ends the output
+quietly; the gates still decide the status. ``FANSCOPE_DEBUG=1`` shows the traceback of an
+unexpected error instead of its one line.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from fanscope.errors import ConfigurationError, FanscopeError
+from fanscope.errors import FanscopeError
 
 if TYPE_CHECKING:
+    from fanscope.analysis.convert import Out
+    from fanscope.analysis.model import Span
     from fanscope.analysis.schema import ReportDoc
 
 EXIT_OK, EXIT_GATE, EXIT_INPUT = 0, 1, 2
@@ -35,6 +43,9 @@ EXIT_OK, EXIT_GATE, EXIT_INPUT = 0, 1, 2
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_INPUT, f"fanscope: {message} (see '{self.prog} -h')\n")
+
+
+_STRICT = "fail when a file of a folder cannot be read (by default it is skipped with a warning)"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,7 +61,11 @@ def _parser() -> argparse.ArgumentParser:
         nargs="+",
         help="trace files or folders of them (OTLP JSON lines or Jaeger JSON); - for stdin",
     )
-    analyze.add_argument("--trace-id", help="analyse only this trace (a suffix is enough)")
+    analyze.add_argument(
+        "--trace-id",
+        help="analyse only this trace: its id, or any unambiguous start or end of it "
+        "(the reports print the first 16 digits)",
+    )
     analyze.add_argument(
         "--last",
         type=_positive,
@@ -88,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
         default="pyproject.toml",
         help="read [tool.fanscope] gates from this file (default: ./pyproject.toml)",
     )
+    analyze.add_argument("--strict", action="store_true", help=_STRICT)
 
     diff = sub.add_parser("diff", help="what got slower or faster on the critical path")
     diff.add_argument("base", help="trace file or folder of the base (e.g. the main branch)")
@@ -98,6 +114,7 @@ def _parser() -> argparse.ArgumentParser:
         help="fail when the total or an operation's p50 on the path grows more, e.g. 10%%",
     )
     diff.add_argument("--format", choices=["text", "markdown", "json"], default="text")
+    diff.add_argument("--strict", action="store_true", help=_STRICT)
 
     convert = sub.add_parser("convert", help="convert a trace file (for Jaeger UI's upload)")
     convert.add_argument("file")
@@ -117,29 +134,84 @@ def _positive(value: str) -> int:
 
 
 def _fail(message: str) -> int:
-    print(f"fanscope: {message}", file=sys.stderr)
+    from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, terminal
+
+    print(f"fanscope: {terminal(message, MAX_LINE_CHARS)}", file=sys.stderr)
     return EXIT_INPUT
+
+
+def _warn(message: str) -> None:
+    from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, terminal
+
+    print(f"warning: {terminal(message, MAX_LINE_CHARS)}", file=sys.stderr)
+
+
+def _write(text: str) -> None:
+    """Write to standard output; a reader that went away (``| head``) ends the output."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_gone()
+
+
+def _stdout_gone() -> None:
+    # Later writes, and the interpreter's flush at exit, go nowhere instead of failing again.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def resolve_trace_id(wanted: str, trace_ids: set[str], where: str) -> str:
+    """The one trace id that ``wanted`` names: the whole id, or a start or an end of it.
+
+    Raises:
+        FanscopeError: ``wanted`` is not hex, names no trace, or names several.
+    """
+    digits = wanted.strip().lower()
+    if not digits or digits.strip("0123456789abcdef"):
+        raise FanscopeError(f"--trace-id {wanted!r}: expected hex digits, as the reports print")
+    if digits in trace_ids:
+        return digits
+    found = sorted(t for t in trace_ids if t.startswith(digits) or t.endswith(digits))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise FanscopeError(
+            f"{where}: no trace with id {digits} to analyse ({len(trace_ids)} other trace(s) "
+            "there; run without --trace-id to list them)"
+        )
+    shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    raise FanscopeError(
+        f"--trace-id {digits} matches {len(found)} traces ({shown}); give more digits"
+    )
 
 
 def _read(
     files: Sequence[str],
     trace_id: str | None = None,
+    strict: bool = False,
     last: int | None = None,
     caps: dict[str, int] | None = None,
-) -> tuple[ReportDoc, list[Any], dict[str, str], int]:
+) -> tuple[ReportDoc, list[Span], dict[str, str], int]:
     """The report of ``files`` as its JSON document, the spans analysed (read once: ``-``),
     each trace's file, and how many traces the files hold (``--last`` keeps the newest)."""
     from fanscope.analysis import analyze
     from fanscope.analysis.selection import newest, read_with_origins
 
+    where = ", ".join(files)
     # Millions of small objects that all live until the end: the cyclic collector would only
     # rescan them again and again (a third of the run time at a million spans).
     gc.disable()
     try:
-        loaded = read_with_origins(files)
+        loaded = read_with_origins(files, strict=strict)
         result = loaded.result
         held = len(loaded.origin)
         spans = newest(result.spans, last) if last is not None else result.spans
+        if trace_id is not None and spans:
+            trace_id = resolve_trace_id(trace_id, {s.trace_id for s in spans}, where)
+            spans = [s for s in spans if s.trace_id == trace_id]
         report = analyze(
             spans,
             trace_id=trace_id,
@@ -150,13 +222,6 @@ def _read(
     finally:
         gc.enable()
     if not report.traces:
-        where = ", ".join(files)
-        if trace_id and result.spans:
-            found = len({s.trace_id for s in result.spans})
-            raise FanscopeError(
-                f"{where}: no trace with id {trace_id} to analyse ({found} other trace(s) "
-                "there; run without --trace-id to list them)"
-            )
         raise FanscopeError(
             f"{where}: no spans to analyse; record some with fanscope.configure(trace_file=...)"
         )
@@ -166,6 +231,7 @@ def _read(
 def _analyze(args: argparse.Namespace) -> int:
     from fanscope.analysis import gates as gate_mod
     from fanscope.analysis.report import markdown, text
+    from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, terminal
 
     gates = gate_mod.gates_from_options(
         args.fail_if,
@@ -177,24 +243,35 @@ def _analyze(args: argparse.Namespace) -> int:
     config_warnings: list[str] = []
     gates += gate_mod.gates_from_pyproject(Path(args.config), config_warnings)
     for line in config_warnings:
-        print(f"warning: {line}", file=sys.stderr)
+        _warn(line)
     caps = gate_mod.parse_caps(args.what_if_cap)
-    report, spans, origin, total = _read(args.files, args.trace_id, args.last, caps)
+    report, spans, origin, total = _read(args.files, args.trace_id, args.strict, args.last, caps)
     failed = gate_mod.evaluate(report, gates)
     shown, note = _shown(args, report, origin, total)
     if args.format == "json":
         report["gates"] = {"checked": [g.text for g in gates], "failed": failed}
-        print(json.dumps(report, separators=(",", ":")))  # compact: the C encoder, fast
+        _write(_json(report) + "\n")
     elif args.format == "markdown":
         held = [f"gate held: {g.text}" for g in gates if not any(g.text in f for f in failed)]
-        sys.stdout.write(markdown.render(report, [*failed, *held], note))
+        _write(markdown.render(report, [*failed, *held], note))
     else:
-        sys.stdout.write(text.render(report, shown, note))
+        _write(text.render(report, shown, note))
     if args.html:
         _write_html(report, spans, args.html, note if args.last is not None else None)
     for line in failed:
-        print(line, file=sys.stderr)
+        print(terminal(line, MAX_LINE_CHARS), file=sys.stderr)
     return EXIT_GATE if failed else EXIT_OK
+
+
+def _json(document: Any) -> str:
+    """A report as one line of JSON: trace text cut, valid UTF-8 (the C encoder: fast)."""
+    from fanscope.analysis.report.untrusted import json_document
+
+    return json.dumps(json_document(document), separators=(",", ":"), ensure_ascii=False)
+
+
+#: Traces drawn in the HTML report (the first of the report's order); the rest are counted.
+MAX_HTML_TRACES = 50
 
 
 def _shown(
@@ -221,23 +298,36 @@ def _shown(
     return shown, words.skipped(len(shown), len(traces))
 
 
-def _write_html(report: ReportDoc, spans: list[Any], out: str, note: str | None = None) -> None:
-    try:
-        from fanscope.analysis.report import html  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        raise FanscopeError("the HTML report is not available in this version") from None
-    Path(out).write_text(html.render(report, spans, note), encoding="utf-8")
+def _write_html(report: ReportDoc, spans: list[Span], out: str, note: str | None = None) -> None:
+    from fanscope.analysis.report import html
+
+    traces = report["traces"]
+    if len(traces) > MAX_HTML_TRACES:
+        report = {**report, "traces": traces[:MAX_HTML_TRACES]}
+        report["warnings"] = [
+            *report["warnings"],
+            f"the HTML report draws the first {MAX_HTML_TRACES} of {len(traces):,} traces; "
+            "pass --trace-id for another one",
+        ]
+        wanted = {t["trace_id"] for t in report["traces"]}
+        spans = [s for s in spans if s.trace_id in wanted]
+    with _output(out) as handle:
+        handle.write(html.render(report, spans, note))
 
 
 def _diff(args: argparse.Namespace) -> int:
     from fanscope.analysis.diff import compare, slower_than
     from fanscope.analysis.gates import parse_share
     from fanscope.analysis.report.text import seconds
+    from fanscope.analysis.report.untrusted import markdown, terminal, terminal_output
 
     limit = None
     if args.max_slowdown is not None:
         limit = parse_share(args.max_slowdown, "--max-slowdown")
-    base, head = _read([args.base])[0], _read([args.head])[0]
+    base, head = (
+        _read([args.base], strict=args.strict)[0],
+        _read([args.head], strict=args.strict)[0],
+    )
     changes = compare(base, head)
     worse = slower_than(changes, limit) if limit is not None else []
     if args.format == "json":
@@ -245,24 +335,29 @@ def _diff(args: argparse.Namespace) -> int:
             {"operation": c.operation, "base": c.base, "head": c.head, "delta": c.delta}
             for c in changes
         ]
-        print(json.dumps({"schema": "fanscope.diff/v1", "changes": rows,
-                          "slower": [c.operation for c in worse]}, indent=2))  # fmt: skip
+        _write(_json({"schema": "fanscope.diff/v1", "changes": rows,
+                      "slower": [c.operation for c in worse]}) + "\n")  # fmt: skip
     else:
         md = args.format == "markdown"
+        lines = []
         if md:
-            print("| operation | base p50 | head p50 | change |\n|---|---:|---:|---:|")
+            lines.append("| operation | base p50 | head p50 | change |\n|---|---:|---:|---:|")
         else:
-            print(f"{'operation (p50 on the critical path)':<48} {'base':>10} {'head':>10}  change")
+            lines.append(
+                f"{'operation (p50 on the critical path)':<48} {'base':>10} {'head':>10}  change"
+            )
         for c in changes:
             change = (
                 "new" if c.base == 0 else "gone" if c.head == 0 else f"{(c.ratio - 1) * 100:+.0f}%"
             )
-            cells = (c.operation[:48], seconds(c.base), seconds(c.head), change)
-            print("| {} | {} | {} | {} |".format(*cells) if md else
-                  f"{cells[0]:<48} {cells[1]:>10} {cells[2]:>10}  {cells[3]}")  # fmt: skip
+            name = markdown(c.operation) if md else terminal(c.operation, 48)
+            cells = (name, seconds(c.base), seconds(c.head), change)
+            lines.append("| {} | {} | {} | {} |".format(*cells) if md else
+                         f"{cells[0]:<48} {cells[1]:>10} {cells[2]:>10}  {cells[3]}")  # fmt: skip
+        _write(terminal_output("\n".join(lines) + "\n"))
     for c in worse:
         print(
-            f"slower: {c.operation} {seconds(c.base)} -> {seconds(c.head)} "
+            f"slower: {terminal(c.operation)} {seconds(c.base)} -> {seconds(c.head)} "
             f"(more than {args.max_slowdown})",
             file=sys.stderr,
         )
@@ -270,25 +365,44 @@ def _diff(args: argparse.Namespace) -> int:
 
 
 def _convert(args: argparse.Namespace) -> int:
-    from fanscope.analysis.convert import to_jaeger, to_otlp_lines
+    from fanscope.analysis.convert import JaegerWriter, OtlpLinesWriter
     from fanscope.analysis.readers import read_file
 
-    result = read_file(args.file)
-    if args.to == "jaeger":
-        body = json.dumps(to_jaeger(result.spans), indent=1) + "\n"
-    else:
-        body = "\n".join(to_otlp_lines(result.spans)) + "\n"
-    if args.output:
-        Path(args.output).write_text(body, encoding="utf-8")
-    else:
-        sys.stdout.write(body)
+    with _output(args.output) as out:
+        writer = JaegerWriter(out) if args.to == "jaeger" else OtlpLinesWriter(out)
+        result = read_file(args.file, emit=writer.add)
+        writer.finish()
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        _warn(warning)
     return EXIT_OK
 
 
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[Out]:
+    """Standard output, or a file that appears whole or not at all (written aside, renamed)."""
+    if not path or path == "-":
+        yield _StdoutOrNothing()
+        return
+    target = Path(path)
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with open(partial, "w", encoding="utf-8") as handle:
+            yield handle
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+class _StdoutOrNothing:
+    """Standard output, written through :func:`_write` (a closed pipe ends the output)."""
+
+    def write(self, text: str) -> int:
+        _write(text)
+        return len(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command; return its exit status."""
+    """Run the command; return its exit status (0, 1 or 2, never a traceback)."""
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # -h, or arguments argparse rejected (already printed)
@@ -299,18 +413,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "diff":
             return _diff(args)
         return _convert(args)
-    except ConfigurationError as exc:
-        return _fail(str(exc))
-    except FanscopeError as exc:
-        return _fail(str(exc))
-    except OSError as exc:
-        return _fail(f"{exc.filename or ''}: {exc.strerror or exc}")
-    except BrokenPipeError:  # pragma: no cover - `fanscope analyze ... | head`
+    except BrokenPipeError:  # standard output closed by its reader while the report was made
+        _stdout_gone()
         return EXIT_OK
+    except FanscopeError as exc:  # TraceReadError, ConfigurationError: the message says it all
+        return _fail(str(exc))
+    except MemoryError:
+        gc.collect()
+        where = ", ".join(getattr(args, "files", None) or [getattr(args, "file", "the input")])
+        return _fail(
+            f"{where}: not enough memory to analyse this much; pass --trace-id for one trace, "
+            "or split the file"
+        )
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}")
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    except Exception as exc:
+        if os.environ.get("FANSCOPE_DEBUG"):
+            raise
+        return _fail(
+            f"unexpected error {type(exc).__name__}: {exc} (a bug: please report it with the "
+            "traceback that FANSCOPE_DEBUG=1 shows)"
+        )
 
 
 def run() -> None:
     """The console-script entry point."""
+    # Trace text is escaped before it is printed; this is the last line of defence for
+    # anything else that cannot be encoded on a non-UTF-8 terminal.
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")  # type: ignore[union-attr]
     sys.exit(main())
 
 

@@ -8,24 +8,49 @@ The format is detected from the content, not the file name:
 * **Jaeger JSON**: ``{"data": [{"traceID", "spans", "processes"}]}``, what Jaeger UI's
   "Download JSON" and its ``/api/traces`` query API return (also one such object per line).
 
+Every source is read as a stream (:mod:`fanscope.analysis.documents`): memory holds the
+spans read, never the file. Input that does not start like a trace file is refused after
+its first bytes.
+
 Damaged input is normal. A line that is not JSON (a truncated last line, say) or a span
 missing its ids is skipped with a warning; only a file with nothing readable at all raises
 :class:`~fanscope.errors.TraceReadError`, whose message names the file and the problem.
 Ids are read as hex; base64 ids (what protobuf's ``json_format`` writes) are converted.
+
+What can be read:
+
+* a regular file;
+* ``-``: standard input (``curl .../api/traces?... | fanscope analyze -``);
+* a pipe with a writer, such as bash's ``<(command)``; a named pipe that nothing writes to
+  is refused at once instead of waiting for a writer that may never come;
+* a character device is read like a file (``/dev/zero`` is refused by its first byte);
+* a folder: its ``*.jsonl`` and ``*.json`` regular files (anything else in it, a named pipe
+  say, is passed over with a warning). A file of the folder that cannot be read (empty,
+  some other JSON) is skipped with a warning, unless ``strict=True``.
 """
 
 from __future__ import annotations
 
-import json
+import codecs
+import errno
+import fcntl
+import io
 import os
-from collections.abc import Iterable, Iterator, Mapping
+import stat
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 from fanscope import otlp_json
+from fanscope.analysis.documents import Emit, read_stream
+from fanscope.analysis.jsonstream import JsonStream
 from fanscope.analysis.model import Span
 from fanscope.errors import TraceReadError
 from fanscope.sdk import attributes as A
+
+#: Bytes per read.
+CHUNK = 1 << 20
 
 
 @dataclass
@@ -36,391 +61,236 @@ class ReadResult:
     warnings: list[str] = field(default_factory=list)
     formats: list[str] = field(default_factory=list)
 
-
-_DAMAGE = otlp_json.DAMAGE
-_hex_id = otlp_json.hex_id
-_int = otlp_json.to_int
-_TraceIds = otlp_json.TraceIds
+    def _add(self, formats: Iterable[str], warnings: Iterable[str]) -> None:
+        self.formats.extend(f for f in formats if f not in self.formats)
+        self.warnings.extend(warnings)
 
 
-def _mapping(value: object) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
+def _text_reader(handle: IO[bytes], where: str, first: bytes = b"") -> Callable[[int], str]:
+    """``read(n)`` of text decoded as UTF-8 from ``handle`` (undecodable bytes as U+FFFD).
 
+    ``first``: bytes already read from ``handle``, read again first.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    done = False
 
-def _otlp_spans(
-    request: Mapping[str, Any], warnings: list[str], where: str, trace_ids: _TraceIds
-) -> Iterator[Span]:
-    resource_spans = request.get("resourceSpans")
-    if not isinstance(resource_spans, list):
-        warnings.append(f"{where}: 'resourceSpans' is not a list; skipped")
-        return
-    bad = 0
-    for rs in resource_spans:
-        if not isinstance(rs, Mapping):
-            bad += 1
-            continue
-        try:
-            resource = otlp_json.decode_key_values(_mapping(rs.get("resource")).get("attributes"))
-        except _DAMAGE:
-            resource = {}
-            bad += 1
-        service = str(resource.get("service.name", "") or "")
-        scope_spans = rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or []
-        for ss in scope_spans if isinstance(scope_spans, list) else [None]:
-            if not isinstance(ss, Mapping):
-                bad += 1
-                continue
-            scope = _mapping(ss.get("scope") or ss.get("instrumentationLibrary"))
-            scope_name = str(scope.get("name", "") or "")
-            raws = ss.get("spans") or []
-            for raw in raws if isinstance(raws, list) else [None]:
-                try:
-                    span = otlp_json.decode_span(
-                        raw, Span, service, scope_name, resource, trace_ids
-                    )
-                except _DAMAGE:
-                    span = None
-                if span is None:
-                    bad += 1
-                    continue
-                yield span
-    if bad:
-        warnings.append(f"{where}: {bad} malformed span record(s) skipped")
-
-
-def _jaeger_value(tag: Mapping[str, Any]) -> Any:
-    kind = str(tag.get("type", "string")).lower()
-    value = tag.get("value")
-    if kind in ("int64", "int"):
-        return _int(value)
-    if kind in ("float64", "float"):
-        return float(value)  # type: ignore[arg-type]
-    if kind in ("bool", "boolean"):
-        return value if isinstance(value, bool) else str(value).lower() == "true"
-    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
-        try:  # our converter writes arrays as JSON strings; read them back as lists
-            decoded = json.loads(value)
-        except ValueError:
-            return value
-        return decoded if isinstance(decoded, list) else value
-    return value
-
-
-def _jaeger_spans(doc: Mapping[str, Any], warnings: list[str], where: str) -> Iterator[Span]:
-    traces = doc.get("data")
-    if not isinstance(traces, list):
-        traces = [doc] if isinstance(doc.get("spans"), list) else []
-    bad = 0
-    for trace_doc in traces:
-        if not isinstance(trace_doc, Mapping):
-            bad += 1
-            continue
-        processes = _mapping(trace_doc.get("processes"))
-        raws = trace_doc.get("spans") or []
-        for raw in raws if isinstance(raws, list) else [None]:
+    def read(size: int) -> str:
+        nonlocal done, first
+        if first:
+            text, first = decoder.decode(first), b""
+            if text:
+                return text
+        while not done:
             try:
-                span = _jaeger_span(raw, processes)
-            except _DAMAGE:
-                span = None
-            if span is None:
-                bad += 1
-                continue
-            yield span
-    if bad:
-        warnings.append(f"{where}: {bad} malformed span record(s) skipped")
+                data = handle.read(max(size, 1))
+            except OSError as exc:
+                raise TraceReadError(where, f"cannot be read ({exc.strerror or exc})") from None
+            if not data:
+                done = True
+                return decoder.decode(b"", final=True)
+            text = decoder.decode(data)
+            if text:
+                return text
+        return ""
+
+    return read
 
 
-def _jaeger_span(raw: Any, processes: Mapping[str, Any]) -> Span | None:
-    trace_id = _hex_id(str(raw.get("traceID", "")).rjust(32, "0"), 32)
-    span_id = _hex_id(str(raw.get("spanID", "")).rjust(16, "0"), 16)
-    if trace_id is None or span_id is None:
-        return None
-    # CHILD_OF wins over FOLLOWS_FROM whatever their order (Jaeger UI takes the first one)
-    parent_id = None
-    follows = None
-    for ref in raw.get("references") or []:
-        if not isinstance(ref, Mapping):
-            continue
-        ref_id = _hex_id(str(ref.get("spanID", "")).rjust(16, "0"), 16)
-        if ref.get("refType") == "CHILD_OF" and parent_id is None:
-            parent_id = ref_id
-        elif ref.get("refType") == "FOLLOWS_FROM" and follows is None:
-            follows = ref_id
-    parent_id = parent_id or follows
-    start = _int(raw.get("startTime", 0)) * 1000
-    end = start + _int(raw.get("duration", 0)) * 1000
-    attrs: dict[str, Any] = {}
-    failed = False
-    for tag in raw.get("tags") or []:
-        if isinstance(tag, Mapping) and isinstance(tag.get("key"), str):
-            value = _jaeger_value(tag)
-            if tag["key"] == "error" and (value is True or value == "true"):
-                failed = True  # Jaeger's mark of a failed span, as Jaeger UI reads it
-                continue
-            attrs[tag["key"]] = value
-    status = "unset"
-    code = attrs.pop("otel.status_code", None)
-    message = str(attrs.pop("otel.status_description", "") or "")
-    if code == "ERROR" or failed:
-        status = "error"
-    elif code == "OK":
-        status = "ok"
-    kind_name = attrs.pop("span.kind", None)
-    events = []
-    for log in raw.get("logs") or []:
-        if isinstance(log, Mapping):
-            fields = {
-                f["key"]: _jaeger_value(f)
-                for f in log.get("fields") or []
-                if isinstance(f, Mapping) and isinstance(f.get("key"), str)
-            }
-            name = str(fields.pop("event", ""))
-            events.append((_int(log.get("timestamp", 0)) * 1000, name, fields))
-    process = processes.get(raw.get("processID", "")) or raw.get("process") or {}
-    resource = {}
-    if isinstance(process, Mapping):
-        for tag in process.get("tags") or []:
-            if isinstance(tag, Mapping) and isinstance(tag.get("key"), str):
-                resource[tag["key"]] = _jaeger_value(tag)
-        resource["service.name"] = process.get("serviceName", "")
-    scope = str(attrs.pop("otel.scope.name", attrs.pop("otel.library.name", "")) or "")
-    return Span(
-        trace_id=trace_id,
-        span_id=span_id,
-        parent_id=parent_id,
-        name=str(raw.get("operationName", "")),
-        start=start,
-        end=end,
-        attributes=attrs,
-        events=events,
-        status=status,
-        status_message=message,
-        kind=otlp_json.KIND_CODES.get(str(kind_name).lower(), 1) if kind_name else 1,
-        service=str(resource.get("service.name", "")),
-        scope=scope,
-        resource=resource,
-    )
-
-
-def _spans_of_document(
-    doc: Any, warnings: list[str], where: str, trace_ids: _TraceIds | None = None
-) -> tuple[str, list[Span]]:
-    """The spans of one JSON document (or of a JSON array of documents)."""
-    if trace_ids is None:
-        trace_ids = {}
-    if isinstance(doc, list):
-        spans: list[Span] = []
-        kind = "unknown"
-        for item in doc:
-            if isinstance(item, list):
-                raise ValueError("an array of arrays; expected trace documents")
-            kind, found = _spans_of_document(item, warnings, where, trace_ids)
-            spans.extend(found)
-        return kind, spans
-    if not isinstance(doc, Mapping):
-        raise ValueError("not a JSON object")
-    if "resourceSpans" in doc:
-        return "otlp", list(_otlp_spans(doc, warnings, where, trace_ids))
-    if "data" in doc or ("spans" in doc and "traceID" in doc):
-        return "jaeger", list(_jaeger_spans(doc, warnings, where))
-    raise ValueError("neither OTLP JSON ('resourceSpans') nor Jaeger JSON ('data')")
+def _read_from(
+    handle: IO[bytes], where: str, result: ReadResult, emit: Emit | None, first: bytes = b""
+) -> None:
+    stream = JsonStream(_text_reader(handle, where, first), chunk=CHUNK)
+    formats, warnings = read_stream(stream, where, emit or result.spans.extend)
+    result._add(formats, warnings)
 
 
 def parse_text(text: str, where: str = "<text>") -> ReadResult:
     """Spans from the text of a trace file, in any supported format."""
     result = ReadResult()
-    stripped = text.strip()
-    if not stripped:
-        raise TraceReadError(where, "the file is empty; write traces with fanscope.configure()")
-    if stripped[0] not in "[{":
-        raise TraceReadError(
-            where, "not JSON; expected OTLP JSON lines or Jaeger JSON (see docs/analysis.md)"
-        )
-    try:
-        doc = json.loads(stripped)
-    except RecursionError:
-        raise TraceReadError(where, "JSON nested too deeply to be a trace file") from None
-    except ValueError:
-        doc = None
-    if doc is not None:
-        try:
-            kind, spans = _spans_of_document(doc, result.warnings, where)
-        except ValueError as exc:
-            raise TraceReadError(where, f"JSON of an unknown shape: {exc}") from None
-        result.spans, result.formats = spans, [kind]
-        return result
-    kinds: set[str] = set()
-    good = bad = 0
-    first_problem = ""
-    trace_ids: _TraceIds = {}
-    for number, line in enumerate(stripped.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            doc = json.loads(line)
-            kind, spans = _spans_of_document(doc, result.warnings, f"{where}:{number}", trace_ids)
-        except (ValueError, RecursionError) as exc:
-            bad += 1
-            first_problem = first_problem or f"line {number}: {exc}"
-            continue
-        good += 1
-        kinds.add(kind)
-        result.spans.extend(spans)
-    if not good:
-        raise TraceReadError(where, f"no readable trace data ({first_problem or 'no lines'})")
-    if bad:
-        result.warnings.append(
-            f"{where}: {bad} line(s) not readable and skipped (first: {first_problem}); "
-            f"a truncated file keeps the lines before the damage"
-        )
-    result.formats = sorted(kinds)
+    formats, warnings = read_stream(JsonStream(io.StringIO(text).read), where, result.spans.extend)
+    result._add(formats, warnings)
     return result
 
 
-def read_file(path: str | os.PathLike[str]) -> ReadResult:
-    """Spans from one trace file.
+def _open_pipe(where: str) -> tuple[IO[bytes], bytes]:
+    """A named pipe opened for reading, if something writes to it (never waits for one),
+    and the bytes read to find out."""
+    fd = os.open(where, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        first = os.read(fd, CHUNK)
+    except BlockingIOError:  # a writer is there, with nothing written yet
+        first = None
+    except OSError:
+        os.close(fd)
+        raise
+    if first == b"":
+        os.close(fd)
+        raise TraceReadError(
+            where,
+            "a named pipe with nothing writing to it; start the writer first, or pipe the "
+            "traces into 'fanscope analyze -'",
+        )
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+    return os.fdopen(fd, "rb"), first or b""
 
-    JSON lines are read one line at a time (a file of a million spans is never held as text
-    in memory); a file whose first line is not a whole JSON document (pretty-printed JSON)
-    is read as one document.
 
-    ``-`` is standard input (``curl .../api/traces?... | fanscope analyze -``), read whole.
+def read_file(path: str | os.PathLike[str], emit: Emit | None = None) -> ReadResult:
+    """Spans from one trace file (``-`` for standard input), read as a stream.
+
+    Drop records (``docs/conventions.md``) are taken out on every reading path and become
+    one warning per destination: the traces are partial.
+
+    Args:
+        emit: when given, spans are passed to it a list at a time as they are read (a
+            trace or a batch of the file), and the result holds none of them.
 
     Raises:
         TraceReadError: the file is missing, unreadable, not text, or holds nothing readable.
     """
-    result = _read_file(path)
-    take_drop_records(result, os.fspath(path))
+    where = os.fspath(path)
+    result = ReadResult()
+    drops = _DropRecords()
+    sink = emit or result.spans.extend
+    _read_source(where, result, lambda spans: sink(drops.take(spans)))
+    result.warnings.extend(drops.warnings("<stdin>" if where == "-" else where))
     return result
 
 
-def _read_file(path: str | os.PathLike[str]) -> ReadResult:
-    where = os.fspath(path)
+def _read_source(where: str, result: ReadResult, emit: Emit) -> None:
     if where == "-":
-        return _read_stdin()
+        try:
+            stdin = sys.stdin.buffer
+        except (AttributeError, ValueError) as exc:
+            raise TraceReadError("<stdin>", f"cannot be read ({exc})") from None
+        _read_from(stdin, "<stdin>", result, emit)
+        return
+    first = b""
     try:
-        handle = open(where, "rb")  # noqa: SIM115 - closed below, after a fallback decision
+        mode = os.stat(where).st_mode
+        if stat.S_ISDIR(mode):
+            raise TraceReadError(where, "is a directory; pass a trace file")
+        if stat.S_ISFIFO(mode):
+            handle, first = _open_pipe(where)
+        else:
+            handle = open(where, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
         raise TraceReadError(where, "no such file") from None
-    except IsADirectoryError:
-        raise TraceReadError(where, "is a directory; pass a trace file") from None
     except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket
+            raise TraceReadError(where, "is a socket, not a trace file") from None
         raise TraceReadError(where, f"cannot be read ({exc.strerror or exc})") from None
-    result = ReadResult()
-    kinds: set[str] = set()
-    good = bad = 0
-    first_problem = ""
-    trace_ids: _TraceIds = {}
+    with handle:
+        _read_from(handle, where, result, emit, first)
+
+
+def _kind_of(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a regular file"
+
+
+def _folder(where: str, warnings: list[str]) -> list[str]:
+    """The trace files of a folder, in name order; other entries warned about."""
+    found = []
     try:
-        with handle:
-            for number, raw in enumerate(handle, 1):
-                line = raw.strip()
-                if not line:
-                    continue
-                try:
-                    doc = json.loads(line)
-                    kind, spans = _spans_of_document(
-                        doc, result.warnings, f"{where}:{number}", trace_ids
-                    )
-                except (ValueError, RecursionError) as exc:
-                    if good == 0 and bad == 0:
-                        return _read_whole(where)  # not JSON lines: one document, or not JSON
-                    bad += 1
-                    first_problem = first_problem or f"line {number}: {str(exc)[:80]}"
-                    continue
-                good += 1
-                kinds.add(kind)
-                result.spans.extend(spans)
+        entries = sorted(os.scandir(where), key=lambda e: e.name)
     except OSError as exc:
-        raise TraceReadError(where, f"cannot be read ({exc.strerror or exc})") from None
-    if not good:
-        return _read_whole(where)
-    if bad:
-        result.warnings.append(
-            f"{where}: {bad} line(s) not readable and skipped (first: {first_problem}); "
-            f"a truncated file keeps the lines before the damage"
-        )
-    result.formats = sorted(kinds)
-    return result
-
-
-def _read_whole(where: str) -> ReadResult:
-    try:
-        with open(where, "rb") as handle:
-            data = handle.read()
-    except OSError as exc:
-        raise TraceReadError(where, f"cannot be read ({exc.strerror or exc})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise TraceReadError(where, "not UTF-8 text; is this a trace file?") from None
-    return parse_text(text, where)
-
-
-def _read_stdin() -> ReadResult:
-    import sys
-
-    try:
-        data = sys.stdin.buffer.read()
-    except (OSError, AttributeError, ValueError) as exc:
-        raise TraceReadError("<stdin>", f"cannot be read ({exc})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise TraceReadError("<stdin>", "not UTF-8 text; is this a trace file?") from None
-    return parse_text(text, "<stdin>")
-
-
-def expand(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
-    """Paths with each directory replaced by the ``*.jsonl`` and ``*.json`` files in it."""
-    out: list[str] = []
-    for path in paths:
-        where = os.fspath(path)
-        if os.path.isdir(where):
-            found = sorted(
-                os.path.join(where, name)
-                for name in os.listdir(where)
-                if name.endswith((".jsonl", ".json"))
-            )
-            if not found:
-                raise TraceReadError(where, "is a directory with no .jsonl or .json trace files")
-            out.extend(found)
-        else:
-            out.append(where)
-    return out
-
-
-def take_drop_records(result: ReadResult, where: str) -> None:
-    """Turn drop records (``docs/conventions.md``) into one warning per destination: they
-    are not traces. Every read of a file goes through here (``read_file``)."""
-    if not any(s.attributes.get(A.ROLE) == A.ROLE_EXPORT for s in result.spans):
-        return
-    lost: dict[str, int] = {}
-    kept = []
-    for span in result.spans:
-        if span.attributes.get(A.ROLE) != A.ROLE_EXPORT:
-            kept.append(span)
+        raise TraceReadError(where, f"cannot be listed ({exc.strerror or exc})") from None
+    for entry in entries:
+        if not entry.name.endswith((".jsonl", ".json")):
             continue
-        count = span.attributes.get(A.EXPORT_DROPPED)
-        destination = str(span.attributes.get(A.EXPORT_DESTINATION, "") or "its destination")
-        if isinstance(count, int) and count > 0:
-            lost[destination] = lost.get(destination, 0) + count
-    result.spans[:] = kept
-    for destination, count in lost.items():
-        result.warnings.append(
+        try:
+            mode = entry.stat().st_mode
+        except OSError as exc:
+            warnings.append(f"{entry.path}: skipped: {exc.strerror or exc}")
+            continue
+        if stat.S_ISREG(mode):
+            found.append(entry.path)
+        elif not stat.S_ISDIR(mode):
+            warnings.append(f"{entry.path}: skipped: {_kind_of(mode)}, not a trace file")
+    if not found:
+        raise TraceReadError(where, "is a directory with no .jsonl or .json trace files")
+    return found
+
+
+class _DropRecords:
+    """Drop records (``docs/conventions.md``) taken out of the spans read: they are not traces,
+    they count spans the exporter lost on their way."""
+
+    def __init__(self) -> None:
+        self.lost: dict[str, int] = {}
+
+    def take(self, spans: list[Span]) -> list[Span]:
+        role, export = A.ROLE, A.ROLE_EXPORT
+        if not any(s.attributes.get(role) == export for s in spans):
+            return spans
+        kept = []
+        for span in spans:
+            if span.attributes.get(role) != export:
+                kept.append(span)
+                continue
+            count = span.attributes.get(A.EXPORT_DROPPED)
+            destination = str(span.attributes.get(A.EXPORT_DESTINATION, "") or "its destination")
+            if isinstance(count, int) and count > 0:
+                self.lost[destination] = self.lost.get(destination, 0) + count
+        return kept
+
+    def warnings(self, where: str) -> list[str]:
+        """One warning per destination that lost spans."""
+        return [
             f"{where}: partial traces: the exporter dropped {count:,} span(s) on their way to "
             f"{destination}; what is reported here may miss them"
-        )
+            for destination, count in self.lost.items()
+        ]
 
 
-def read_files(paths: Iterable[str | os.PathLike[str]]) -> ReadResult:
-    """Spans from several trace files (or folders of them), with every file's warnings."""
+def read_files(
+    paths: Iterable[str | os.PathLike[str]],
+    strict: bool = False,
+    origins: dict[str, str] | None = None,
+) -> ReadResult:
+    """Spans from several trace files (or folders of them), with every file's warnings.
+
+    A file named in ``paths`` must be readable. A file found in a folder that cannot be read
+    (empty, not JSON, some other JSON) is skipped with a warning, unless ``strict``; a folder
+    none of whose files can be read raises.
+
+    Args:
+        origins: when given, filled with each trace id's file (the first file it appears in).
+    """
     result = ReadResult()
-    for path in expand(paths):
-        one = read_file(path)
+
+    def add(one: ReadResult, where: str) -> None:
+        if origins is not None:
+            for span in one.spans:
+                origins.setdefault(span.trace_id, where)
         result.spans.extend(one.spans)
-        result.warnings.extend(one.warnings)
-        result.formats.extend(f for f in one.formats if f not in result.formats)
+        result._add(one.formats, one.warnings)
+
+    for path in paths:
+        where = os.fspath(path)
+        if where == "-" or not os.path.isdir(where):
+            add(read_file(where), where)
+            continue
+        files = _folder(where, result.warnings)
+        problems = []
+        for name in files:
+            try:
+                one = read_file(name)
+            except TraceReadError as exc:
+                if strict:
+                    raise
+                problems.append(str(exc))
+                continue
+            add(one, name)
+        if len(problems) == len(files):
+            raise TraceReadError(where, f"no readable trace file in this folder ({problems[0]})")
+        result.warnings.extend(f"skipped {p}" for p in problems)
     return result
 
 

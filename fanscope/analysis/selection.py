@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from fanscope.analysis.model import Span
-from fanscope.analysis.readers import ReadResult, expand, read_file
+from fanscope.analysis.readers import ReadResult, read_files
 
 
 @dataclass
@@ -29,18 +29,10 @@ class Input:
     origin: dict[str, str] = field(default_factory=dict)  # trace id -> file
 
 
-def read_with_origins(paths: Iterable[str | os.PathLike[str]]) -> Input:
+def read_with_origins(paths: Iterable[str | os.PathLike[str]], strict: bool = False) -> Input:
     """``read_files``, remembering each trace's file (the first file it appears in)."""
-    result = ReadResult()
     origin: dict[str, str] = {}
-    for path in expand(paths):
-        one = read_file(path)
-        for span in one.spans:
-            origin.setdefault(span.trace_id, str(path))
-        result.spans.extend(one.spans)
-        result.warnings.extend(one.warnings)
-        result.formats.extend(f for f in one.formats if f not in result.formats)
-    return Input(result, origin)
+    return Input(read_files(paths, strict=strict, origins=origin), origin)
 
 
 def starts(spans: Iterable[Span]) -> dict[str, int]:

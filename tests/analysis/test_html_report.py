@@ -472,3 +472,31 @@ async def test_the_page_says_what_the_terminal_says(
     assert texts(".waiting li", opaque_t["trace_id"])[-1].endswith(
         "none visible (see 'Not traced' above)"
     )
+
+
+def test_the_csp_allows_only_the_pages_own_script_and_style(
+    browser: Browser, tmp_path: Path
+) -> None:
+    root = span("agent", 0, 10)
+    page_text = html.render(analyze([root]).to_dict(), [root])
+    assert "'unsafe-inline'" not in page_text and "'sha256-" in page_text
+    # Markup that got into the page anyway (an escaping bug, a tampered file) does nothing:
+    # neither an inline script, an event handler nor an inline style.
+    injected = (
+        "<script>window.__pwned = 1</script><img src=x onerror='window.__pwned = 2'>"
+        "<style>body { background: rgb(255, 0, 0) !important }</style>"
+        '<p id="styled" style="color: rgb(0, 128, 0)">x</p>'
+    )
+    tampered = tmp_path / "tampered.html"
+    tampered.write_text(
+        page_text.replace('<div id="app"></div>', f'<div id="app"></div>{injected}')
+    )
+    page = open_page(browser, tampered)  # the page's own script still runs to the end
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") != "rgb(255, 0, 0)"
+    assert page.evaluate("getComputedStyle(document.getElementById('styled')).color") != (
+        "rgb(0, 128, 0)"
+    )
+    assert any("Content Security Policy" in p for p in page.problems())
+    # its own style applies (the hash matches): the page background is the stylesheet's
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(250, 251, 252)"

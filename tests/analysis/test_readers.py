@@ -129,7 +129,7 @@ def test_a_truncated_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None
     path.write_text(line + "\n" + line[: len(line) // 2])
     result = read_file(path)
     assert len(result.spans) == 1
-    assert any("truncated" in w and "1 line(s)" in w for w in result.warnings)
+    assert any("truncated" in w and "1 damaged line(s)" in w for w in result.warnings)
 
 
 def test_malformed_spans_are_skipped_and_counted() -> None:
@@ -344,3 +344,90 @@ def test_uppercase_hex_ids_are_read_as_lowercase_and_one_trace_id_is_shared() ->
         "eee19b7ec3c1b174",
     )
     assert first.trace_id == second.trace_id
+
+
+def _streamed(text: str, chunk: int) -> tuple[list[Any], list[str], int]:
+    """Spans read from ``text`` a ``chunk`` characters at a time, the warnings, and the
+    largest the stream's buffer grew."""
+    import io
+
+    from fanscope.analysis.documents import read_stream
+    from fanscope.analysis.jsonstream import JsonStream
+
+    stream = JsonStream(io.StringIO(text).read, chunk=chunk)
+    largest = 0
+    fill = stream._fill
+
+    def watched(at_least: int = 0) -> bool:
+        nonlocal largest
+        done = fill(at_least)
+        largest = max(largest, len(stream.buf))
+        return done
+
+    stream._fill = watched  # type: ignore[method-assign]
+    spans: list[Any] = []
+    _, warnings = read_stream(stream, "t", spans.extend)
+    return spans, warnings, largest
+
+
+def _jaeger_processes_last() -> dict[str, Any]:
+    doc = copy.deepcopy(JAEGER)
+    trace = doc["data"][0]  # type: ignore[index]
+    trace["processes"] = trace.pop("processes")  # after "spans", as Jaeger writes it
+    return doc
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.sampled_from(["lines", "pretty", "jaeger", "jaeger-lines", "array"]),
+    st.integers(min_value=1, max_value=80),
+)
+def test_any_chunk_size_reads_the_same_spans(shape: str, chunk: int) -> None:
+    text = {
+        "lines": json.dumps(REQUEST) + "\n" + json.dumps(REQUEST) + "\n",
+        "pretty": json.dumps(REQUEST, indent=3),
+        "jaeger": json.dumps(_jaeger_processes_last(), indent=1),
+        "jaeger-lines": json.dumps(JAEGER) + "\n" + json.dumps(_jaeger_processes_last()),
+        "array": json.dumps([REQUEST, JAEGER]),
+    }[shape]
+    whole = parse_text(text)
+    spans, warnings, _ = _streamed(text, chunk)
+    assert spans == whole.spans and warnings == whole.warnings == []
+    assert spans and all(s.service == "svc" for s in spans)
+
+
+def test_members_in_any_order_complete_the_spans_before_them() -> None:
+    # resource after its scopeSpans, scope after its spans, processes after the spans
+    body = {
+        "resourceSpans": [
+            {
+                "scopeSpans": [{"spans": [OTLP_SPAN], "scope": {"name": "late-scope"}}],
+                "resource": REQUEST["resourceSpans"][0]["resource"],  # type: ignore[index]
+            }
+        ]
+    }
+    (otlp,) = parse_text(json.dumps(body)).spans
+    assert (otlp.service, otlp.scope) == ("svc", "late-scope")
+    (jaeger,) = parse_text(json.dumps(_jaeger_processes_last())).spans
+    assert jaeger.service == "svc" and jaeger.resource == {"service.name": "svc"}
+
+
+def test_a_large_document_is_read_in_a_bounded_buffer() -> None:
+    doc = copy.deepcopy(JAEGER)
+    span_doc = doc["data"][0]["spans"][0]  # type: ignore[index]
+    doc["data"][0]["spans"] = [  # type: ignore[index]
+        {**span_doc, "spanID": f"{i + 1:016x}"} for i in range(20_000)
+    ]
+    text = json.dumps(doc, indent=2)
+    spans, _, largest = _streamed(text, chunk=4096)
+    assert len(spans) == 20_000
+    assert len(text) > 10_000_000 and largest < 20_000  # a few chunks, never the document
+
+
+def test_spans_of_one_process_share_one_resource() -> None:
+    doc = copy.deepcopy(JAEGER)
+    trace = doc["data"][0]  # type: ignore[index]
+    trace["spans"] = [{**trace["spans"][0], "spanID": f"{i + 1:016x}"} for i in range(3)]
+    doc["data"].append(copy.deepcopy(trace))  # type: ignore[attr-defined]
+    spans = parse_text(json.dumps(doc)).spans
+    assert len(spans) == 6 and len({id(s.resource) for s in spans}) == 1

@@ -10,9 +10,12 @@ test checks them on the page.
 from __future__ import annotations
 
 import asyncio
+import html as html_module
 import json
+import re
 from pathlib import Path
 
+import cmarkgfm
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -36,13 +39,15 @@ def the_trace(exporter: InMemorySpanExporter) -> tuple[ReportDoc, TraceDoc]:
     return report, trace
 
 
-def md_cell(sentence: str) -> str:
-    return sentence.replace("|", "\\|").replace("<", "&lt;")
+def shown_by_markdown(report: ReportDoc) -> str:
+    """The text a reader sees of the Markdown report, rendered as GitHub renders it."""
+    page = cmarkgfm.github_flavored_markdown_to_html(markdown.render(report))
+    return html_module.unescape(re.sub(r"<[^>]+>", "", page))
 
 
 def printed_everywhere(report: ReportDoc, sentence: str) -> None:
     assert sentence in text.render(report), sentence
-    assert md_cell(sentence) in markdown.render(report), sentence
+    assert sentence in shown_by_markdown(report), sentence
 
 
 async def test_waiting_in_line_names_the_fanout_the_limiter_the_cap_and_the_parallelism(

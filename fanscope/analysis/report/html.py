@@ -6,7 +6,12 @@ names, times and attributes, embedded as JSON inside ``<script type="application
 with ``<``, ``>`` and ``&`` written as ``\\u003c``-style escapes so that no span name can close
 the element. The page builds itself with ``textContent`` and ``setAttribute`` only: span names
 and attributes are untrusted text and are never parsed as HTML (a span named ``<script>``
-shows as that text).
+shows as that text). Every string of the data is cut (names at
+:data:`~fanscope.analysis.report.untrusted.MAX_CHARS` characters, attribute values at
+``MAX_ATTRIBUTE_CHARS``, the sentences' names at ``MAX_CHARS``). Escaping is not the only
+defence: the page's Content-Security-Policy allows no script and no style but its own one
+inline ``<script>`` and ``<style>``, named by their SHA-256 hashes (a static file has no server
+to hand out a nonce), and no network.
 
 What the waterfall shows:
 
@@ -33,12 +38,15 @@ made once in Python by ``words`` and shown as text.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from fanscope.analysis.model import Span
-from fanscope.analysis.report import words
+from fanscope.analysis.report import untrusted, words
 from fanscope.analysis.schema import ReportDoc, TraceDoc
 from fanscope.analysis.tree import build_traces
 from fanscope.sdk import attributes as A
@@ -78,7 +86,7 @@ def _rows(spans: Iterable[Span], trace_ids: set[str]) -> dict[str, list[dict[str
             rows.append(
                 {
                     "id": sid,
-                    "name": span.name,
+                    "name": untrusted.cut(span.name),
                     "depth": depth,
                     "parent": parent,
                     "start": (span.start - start) / 1e9,
@@ -101,15 +109,16 @@ def _rows(spans: Iterable[Span], trace_ids: set[str]) -> dict[str, list[dict[str
 
 def _words(t: TraceDoc) -> dict[str, Any]:
     """The sentences the terminal report prints for this trace (``words``), for the page."""
+    cut = untrusted.cut  # the page shows text with textContent: names need cutting only
     return {
-        "fanouts": {f["span_id"]: words.fanout(f) for f in t["fanouts"] if f["branches"]},
-        "queue_waits": [words.queue_wait(w) for w in t["queue_waits"]],
+        "fanouts": {f["span_id"]: words.fanout(f, cut) for f in t["fanouts"] if f["branches"]},
+        "queue_waits": [words.queue_wait(w, cut) for w in t["queue_waits"]],
         "behind_caps": words.behind_caps(
             t["queue_wait_total"], t["queue_wait_on_path"], t["queue_wait_share"]
         ),
-        "retries": {r["span_id"]: words.retried(r) for r in t["retries"]},
-        "untraced": [words.untraced(u) for u in t["untraced"]],
-        "opportunities": [words.opportunity(o) for o in t["opportunities"]],
+        "retries": {r["span_id"]: words.retried(r, cut) for r in t["retries"]},
+        "untraced": [words.untraced(u, cut) for u in t["untraced"]],
+        "opportunities": [words.opportunity(o, cut) for o in t["opportunities"]],
     }
 
 
@@ -126,11 +135,14 @@ def render(report: ReportDoc, spans: Iterable[Span], note: str | None = None) ->
     """
     wanted = {t["trace_id"] for t in report["traces"]}
     data = {
-        "report": report,
-        "rows": _rows(spans, wanted),
+        # every string of the report and of the rows cut, and valid UTF-8
+        "report": untrusted.json_document(report, MAX_ATTRIBUTE_CHARS),
+        "rows": untrusted.json_document(_rows(spans, wanted), MAX_ATTRIBUTE_CHARS),
         "collapseOver": COLLAPSE_OVER,
-        "words": {t["trace_id"]: _words(t) for t in report["traces"]},
-        "note": note or "",
+        "words": untrusted.json_document(
+            {t["trace_id"]: _words(t) for t in report["traces"]}, untrusted.MAX_LINE_CHARS * 4
+        ),
+        "note": untrusted.cut(note or "", untrusted.MAX_LINE_CHARS),
     }
     payload = json.dumps(data, separators=(",", ":"), default=str)
     payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -141,7 +153,7 @@ _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none';
-  script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:">
+  script-src __SCRIPT_HASH__; style-src __STYLE_HASH__; img-src data:">
 <title>fanscope report</title>
 <style>
 :root { --label: 34%; font: 13px/1.4 system-ui, sans-serif; color: #1d2330; }
@@ -550,3 +562,19 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
 </script>
 </body></html>
 """
+
+
+def _csp_hash(element: str) -> str:
+    """The CSP source that allows the page's one inline ``<script>`` or ``<style>``."""
+    found = re.search(f"<{element}>(.*?)</{element}>", _PAGE, re.DOTALL)
+    assert found is not None
+    digest = hashlib.sha256(found.group(1).encode("utf-8")).digest()
+    return f"'sha256-{base64.b64encode(digest).decode()}'"
+
+
+# The page is a static file: no server to hand out a fresh nonce, so its one script and one
+# style are allowed by their hashes, and nothing else runs or applies, whatever a span name
+# holds (the data element is JSON, which a browser never runs).
+_PAGE = _PAGE.replace("__SCRIPT_HASH__", _csp_hash("script")).replace(
+    "__STYLE_HASH__", _csp_hash("style")
+)

@@ -1,18 +1,19 @@
 """The Markdown report, sized for a GitHub step summary.
 
-Numbers come from ``to_dict()``; sentences are the terminal report's (``words``), escaped for
-Markdown because span names are untrusted text.
+Numbers come from ``to_dict()``; sentences are the terminal report's (``words``). Text from a
+trace goes through :func:`fanscope.analysis.report.untrusted.markdown` wherever it is printed
+(``words`` takes it as its ``escape``): it renders as itself, never as a link, an image, HTML
+or a table cell break; the whole report then goes through ``markdown_output``.
 """
 
 from __future__ import annotations
 
 from fanscope.analysis.report import words
 from fanscope.analysis.report.text import cap_sentence, path_rows, seconds, share
+from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, markdown, markdown_output
 from fanscope.analysis.schema import ReportDoc, TraceDoc
 
-
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+_cell = markdown  # trace text in a table cell or a sentence
 
 
 def _trace(t: TraceDoc) -> list[str]:
@@ -31,11 +32,11 @@ def _trace(t: TraceDoc) -> list[str]:
         out.append(f"| {_cell(name)} | {seconds(duration)} | {share(part)} |")
     out.append("")
     if t["whatif_cap"] is not None:
-        out.extend([f"- {_cell(cap_sentence(t))}", ""])
+        out.extend([f"- {markdown(cap_sentence(t), MAX_LINE_CHARS)}", ""])
     fanouts = [f for f in t["fanouts"] if f["branches"] >= 1]
     if fanouts:
         out.append("Fan-outs:")
-        out.extend(f"- {_cell(words.fanout(f))}" for f in fanouts[:10])
+        out.extend(f"- {words.fanout(f, escape=markdown)}" for f in fanouts[:10])
         if len(fanouts) > 10:
             out.append(f"- ... and {len(fanouts) - 10:,} more")
         out.append("")
@@ -43,18 +44,20 @@ def _trace(t: TraceDoc) -> list[str]:
     if t["queue_wait_total"] > 0:
         total, on_path = t["queue_wait_total"], t["queue_wait_on_path"]
         waiting.append(f"- {words.behind_caps(total, on_path, t['queue_wait_share'])}")
-        waiting.extend(f"  - {_cell(words.queue_wait(w))}" for w in t["queue_waits"][:5])
+        waiting.extend(f"  - {words.queue_wait(w, escape=markdown)}" for w in t["queue_waits"][:5])
     for o in t["opportunities"][:5]:
-        waiting.append(f"- {_cell(words.opportunity(o))}: saves **{seconds(o['saving'])}**")
+        waiting.append(
+            f"- {words.opportunity(o, escape=markdown)}: saves **{seconds(o['saving'])}**"
+        )
     if waiting:
         out.extend(["Waiting in line:", *waiting, ""])
     if t["retries"]:
         out.append("Retries:")
         ordered = sorted(t["retries"], key=lambda r: (not r["on_critical_path"], -r["duration"]))
-        out.extend(f"- {_cell(words.retried(r))}" for r in ordered[:5])
+        out.extend(f"- {words.retried(r, escape=markdown)}" for r in ordered[:5])
         out.append("")
     for u in t["untraced"]:
-        out.extend([f"> **Not traced**: {_cell(words.untraced(u))}", ""])
+        out.extend([f"> **Not traced**: {words.untraced(u, escape=markdown)}", ""])
     if t["unknown_pairs"]:
         pairs = t["unknown_pairs"]
         out.append(f"> note: {pairs:,} step pair(s) had no fingerprints; treated as dependent")
@@ -65,14 +68,14 @@ def _trace(t: TraceDoc) -> list[str]:
 def render(report: ReportDoc, gate_lines: list[str] | None = None, note: str | None = None) -> str:
     out = ["## fanscope: where the time went", ""]
     if note:
-        out.extend([_cell(note), ""])
+        out.extend([markdown(note, MAX_LINE_CHARS), ""])
     for t in report["traces"][:10]:
         out.extend(_trace(t))
     if len(report["traces"]) > 10:
         out.extend([f"... and {len(report['traces']) - 10:,} more traces", ""])
     traces = len(report["traces"])
     if traces > 1:
-        out.append(_cell(words.operations_heading(traces)) + ":")
+        out.append(words.operations_heading(traces) + ":")
         out.append("")
         out.append("| operation | p50 on path | p95 on path | traces |")
         out.append("|---|---:|---:|---:|")
@@ -83,8 +86,8 @@ def render(report: ReportDoc, gate_lines: list[str] | None = None, note: str | N
             )
         out.append("")
     for line in gate_lines or []:
-        out.append(f"- {_cell(line)}")
+        out.append(f"- {markdown(line, MAX_LINE_CHARS)}")
     warnings = report["warnings"] + [w for t in report["traces"] for w in t["warnings"]]
     for w in warnings[:10]:
-        out.append(f"> warning: {_cell(w)}")
-    return "\n".join(out).rstrip() + "\n"
+        out.append(f"> warning: {markdown(w, MAX_LINE_CHARS)}")
+    return markdown_output("\n".join(out).rstrip() + "\n")

@@ -1,6 +1,8 @@
 """The terminal report: what a person reads in ten seconds.
 
-Every number comes from :meth:`Report.to_dict` (``docs/analysis.md``).
+Every number comes from :meth:`Report.to_dict` (``docs/analysis.md``). Text from a trace goes
+through :func:`fanscope.analysis.report.untrusted.terminal` wherever it is printed (``words``
+takes it as its ``escape``), and the whole report through ``terminal_output``.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from fanscope.analysis.report import words
+from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, terminal, terminal_output
 from fanscope.analysis.report.words import names, seconds, share
 from fanscope.analysis.schema import Opportunity, ReportDoc, TraceDoc
 
@@ -37,7 +40,7 @@ def path_rows(trace: TraceDoc, limit: int = MAX_PATH_ROWS) -> list[tuple[str, fl
 
 def opportunity_sentence(o: Opportunity) -> str:
     """What to change under one parent (``words.opportunity``)."""
-    return words.opportunity(o)
+    return words.opportunity(o, escape=terminal)
 
 
 def _retry_waits(t: TraceDoc) -> dict[str, float]:
@@ -70,7 +73,7 @@ def cap_sentence(t: TraceDoc) -> str:
 
 def render_trace(t: TraceDoc) -> list[str]:
     lines = [
-        f"trace {t['trace_id']}  {t['service'] or '?'}  {t['root']}  "
+        f"trace {t['trace_id']}  {terminal(t['service'] or '?')}  {terminal(t['root'])}  "
         f"total {seconds(t['duration'])}  ({t['spans']:,} spans)"
     ]
     lines.append("  critical path (own time on the path)")
@@ -78,7 +81,7 @@ def render_trace(t: TraceDoc) -> list[str]:
     retry_waits = _retry_waits(t)
     for name, duration in rows:
         part = duration / t["duration"] if t["duration"] else 0.0
-        row = f"    {name[:NAME]:<{NAME}} {seconds(duration):>10}  {share(part):>4}"
+        row = f"    {terminal(name, NAME):<{NAME}} {seconds(duration):>10}  {share(part):>4}"
         if name in retry_waits:
             row += f"  (of which {seconds(retry_waits[name])} waiting to retry)"
         lines.append(row)
@@ -88,7 +91,7 @@ def render_trace(t: TraceDoc) -> list[str]:
     if fanouts:
         lines.append("  fan-outs (slowest first)")
         for f in sorted(fanouts, key=lambda f: -f["slowest"])[:3]:
-            lines.append(f"    {words.fanout(f)}")
+            lines.append(f"    {words.fanout(f, escape=terminal)}")
         if len(fanouts) > 3:
             lines.append(f"    ... and {len(fanouts) - 3:,} more (--format json has them all)")
     lines.append("  waiting in line")
@@ -96,7 +99,7 @@ def render_trace(t: TraceDoc) -> list[str]:
         total, on_path = t["queue_wait_total"], t["queue_wait_on_path"]
         lines.append(f"    {words.behind_caps(total, on_path, t['queue_wait_share'])}")
         for w in t["queue_waits"][:3]:
-            lines.append(f"      {words.queue_wait(w)}")
+            lines.append(f"      {words.queue_wait(w, escape=terminal)}")
         if len(t["queue_waits"]) > 3:
             lines.append(f"      ... and {len(t['queue_waits']) - 3:,} more")
     else:
@@ -107,7 +110,8 @@ def render_trace(t: TraceDoc) -> list[str]:
             f"({share(t['parallelizable_share'])})"
         )
         for o in t["opportunities"][:3]:
-            lines.append(f"      {words.opportunity(o)} (saves {seconds(o['saving'])})")
+            sentence = words.opportunity(o, escape=terminal)
+            lines.append(f"      {sentence} (saves {seconds(o['saving'])})")
     elif t["untraced"]:
         lines.append("    behind independent calls: none visible (see 'not traced' below)")
     else:
@@ -116,7 +120,7 @@ def render_trace(t: TraceDoc) -> list[str]:
         lines.append("  retries")
         ordered = sorted(t["retries"], key=lambda r: (not r["on_critical_path"], -r["duration"]))
         for r in ordered[:5]:
-            lines.append(f"    {words.retried(r)}")
+            lines.append(f"    {words.retried(r, escape=terminal)}")
         if len(ordered) > 5:
             lines.append(f"    ... and {len(ordered) - 5:,} more retried branches")
     speedup = t["duration"] / t["whatif"] if t["whatif"] > 0 else 1.0
@@ -131,7 +135,7 @@ def render_trace(t: TraceDoc) -> list[str]:
     if t["whatif_cap"] is not None:
         lines.append(f"  {cap_sentence(t)}")
     for u in t["untraced"]:
-        lines.append(f"  not traced: {words.untraced(u)}")
+        lines.append(f"  not traced: {words.untraced(u, escape=terminal)}")
     if t["unknown_pairs"]:
         lines.append(
             f"  note: {t['unknown_pairs']:,} step pair(s) had no fingerprints; treated as dependent"
@@ -152,10 +156,10 @@ def render(report: ReportDoc, shown: Collection[str] | None = None, note: str | 
     spans = sum(t["spans"] for t in traces)
     head = f"fanscope: {len(traces):,} trace(s), {spans:,} spans"
     if report.get("sources"):
-        head += f" from {', '.join(report['sources'])}"
+        head += f" from {', '.join(terminal(s) for s in report['sources'])}"
     lines = [head]
     if note:
-        lines.append(note)
+        lines.append(terminal(note, MAX_LINE_CHARS))
     lines.append("")
     printed = [t for t in traces if shown is None or t["trace_id"] in shown]
     for t in printed[:20]:
@@ -167,10 +171,11 @@ def render(report: ReportDoc, shown: Collection[str] | None = None, note: str | 
         lines.append(words.operations_heading(len(traces)))
         for name, s in list(report["operations"].items())[:10]:
             lines.append(
-                f"    {name[:NAME]:<{NAME}} {seconds(s['p50']):>10} {seconds(s['p95']):>10}  "
+                f"    {terminal(name, NAME):<{NAME}} {seconds(s['p50']):>10} "
+                f"{seconds(s['p95']):>10}  "
                 f"{words.operation_where(s, len(traces))}"
             )
         lines.append("")
     for warning in report["warnings"] + [w for t in printed for w in t["warnings"]]:
-        lines.append(f"warning: {warning}")
-    return "\n".join(lines).rstrip() + "\n"
+        lines.append(f"warning: {terminal(warning, MAX_LINE_CHARS)}")
+    return terminal_output("\n".join(lines).rstrip() + "\n")

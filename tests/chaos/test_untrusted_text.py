@@ -1,0 +1,165 @@
+"""Text from a trace is untrusted in every output: terminal, Markdown, JSON, HTML.
+
+Reproductions: span names that set the terminal's title, cleared the screen or printed a fake
+"all gates passed" line; Markdown that turned ``[x](javascript:...)`` into a link; a 10 MB span
+name that made a 52 MB Markdown file and a 146 MB HTML page. The Markdown is rendered with
+cmark-gfm, the renderer GitHub uses for step summaries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import cmarkgfm
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fanscope.analysis.convert import to_otlp_lines
+from fanscope.analysis.model import Span
+from fanscope.analysis.report import untrusted
+from fanscope.cli import main
+from tests.analysis.builders import span
+
+HOSTILE = [
+    "\x1b]0;pwned\x07",  # OSC: set the window title
+    "\x1b[2J\x1b[H",  # clear the screen
+    "step\r\nall gates passed\n",  # a fake line
+    "\u202egnp.exe",  # right-to-left override
+    "[x](javascript:alert(1))",
+    "![img](http://127.0.0.1:9/track.png)",
+    "<img src=x onerror=alert(1)>",
+    "<javascript:alert(1)>",
+    "mail me at evil@example.com",
+    "a | b | c",
+    "`code` **bold** _it_ ~~gone~~ # title",
+    "bad\udc80",
+]
+
+#: Any text a program can hold, lone surrogates and control characters included.
+ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)
+CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def trace_named(names: list[str]) -> list[Span]:
+    """A step whose children, run one after another, carry ``names``; a fan-out of them too."""
+    root = span(names[0], 0, 10 * len(names) + 10, fanscope__role="step")
+    out = [root]
+    for i, name in enumerate(names):
+        prints = {"fanscope__dataflow__inputs": [f"q{i}"], "fanscope__dataflow__outputs": [f"a{i}"]}
+        out.append(span(name, 10 * i + 1, 10 * i + 9, root, fanscope__role="step", **prints))
+    fanout = span(names[-1], 10 * len(names), 10 * len(names) + 9, root, fanscope__role="fanout",
+                  fanscope__kind="map")  # fmt: skip
+    out.append(fanout)
+    for i, name in enumerate(names[:3]):
+        out.append(span(name, fanout.start / 1e6, fanout.start / 1e6 + i + 1, fanout,
+                        fanscope__role="branch", fanscope__branch__index=i))  # fmt: skip
+    for s in out:
+        s.attributes["note"] = names[0]
+    return out
+
+
+def report(tmp_path: Path, spans: list[Span], fmt: str, capsys: pytest.CaptureFixture[str]) -> str:
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(to_otlp_lines(spans)) + "\n")
+    assert main(["analyze", str(path), "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    out.encode("utf-8")  # strict: every character can be written
+    return out
+
+
+def test_terminal_report_prints_hostile_names_as_visible_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = report(tmp_path, trace_named(HOSTILE), "text", capsys)
+    assert CONTROL.search(out) is None
+    assert not any(line.startswith("all gates passed") for line in out.splitlines())
+    assert "\\x1b]0;pwned\\x07" in out and "\\r\\nall gates passed\\n" in out
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(names=st.lists(ANY_TEXT, min_size=1, max_size=4))
+def test_any_names_leave_the_terminal_report_with_its_own_lines_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], names: list[str]
+) -> None:
+    out = report(tmp_path, trace_named(names), "text", capsys)
+    # the same trace with plain names (equal where the names were equal)
+    plain_names = [f"n{names.index(name)}" for name in names]
+    plain = report(tmp_path, trace_named(plain_names), "text", capsys)
+    assert CONTROL.search(out) is None
+    assert len(out.splitlines()) == len(plain.splitlines())  # no name adds or breaks a line
+
+
+def rendered(markdown_text: str) -> str:
+    return str(cmarkgfm.github_flavored_markdown_to_html(markdown_text))
+
+
+def test_markdown_report_shows_hostile_names_as_text_not_links_or_html(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = report(tmp_path, trace_named(HOSTILE), "markdown", capsys)
+    assert CONTROL.search(out) is None
+    page = rendered(out)
+    assert "<a " not in page and "<img" not in page and "<del>" not in page
+    assert "javascript:" in page  # shown, as text
+    assert "[x](javascript:alert(1))" in page
+    assert "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+@settings(max_examples=80, deadline=None)
+@given(name=ANY_TEXT)
+def test_any_name_renders_as_one_table_cell_of_plain_text(name: str) -> None:
+    cell = untrusted.markdown(name)
+    page = rendered(f"| a | b |\n|---|---|\n| {cell} | x |\n")
+    assert page.count("<td>") == 2  # the name stayed in its cell
+    body = page.split("<tbody>")[1]
+    # nothing but text (and the code span that keeps an @ from becoming a mail link)
+    assert set(re.findall(r"</?([a-z]+)", body)) <= {"tbody", "tr", "td", "code", "table"}
+
+
+def test_json_report_is_valid_utf8_with_names_cut(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long_name = "x" * 10_000_000
+    out = report(tmp_path, trace_named([long_name, *HOSTILE]), "json", capsys)
+    assert len(out) < 200_000
+    doc = json.loads(out)
+    (trace,) = doc["traces"]
+    assert trace["root"] == "x" * (untrusted.MAX_CHARS - 1) + "\u2026"
+    assert "bad\ufffd" in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown"])
+def test_a_ten_megabyte_name_costs_a_line_not_megabytes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    out = report(tmp_path, trace_named(["x" * 10_000_000, "y"]), fmt, capsys)
+    assert len(out) < 50_000
+
+
+def test_a_ten_megabyte_name_makes_a_small_html_page(tmp_path: Path) -> None:
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(to_otlp_lines(trace_named(["x" * 10_000_000, "y"]))) + "\n")
+    page = tmp_path / "report.html"
+    assert main(["analyze", str(path), "--html", str(page), "--format", "json"]) == 0
+    assert page.stat().st_size < 200_000
+
+
+def test_diff_prints_hostile_operation_names_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, head = tmp_path / "base.jsonl", tmp_path / "head.jsonl"
+    base.write_text("\n".join(to_otlp_lines(trace_named(HOSTILE))) + "\n")
+    slower = trace_named(HOSTILE)
+    for s in slower:
+        s.end += 5_000_000
+    head.write_text("\n".join(to_otlp_lines(slower)) + "\n")
+    for fmt in ("text", "markdown"):
+        main(["diff", str(base), str(head), "--format", fmt, "--max-slowdown", "1%"])
+        out, err = capsys.readouterr()
+        assert CONTROL.search(out + err) is None
+        assert "<a " not in rendered(out) if fmt == "markdown" else True
