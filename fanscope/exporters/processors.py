@@ -57,9 +57,15 @@ def shutdown_timeout() -> float:
 
 
 def shutdown_deadline() -> float:
-    """The monotonic time by which every fanscope processor has stopped (set by the first)."""
-    if not _deadline:
-        _deadline.append(time.monotonic() + _bound[0])
+    """The monotonic time by which every fanscope processor has stopped.
+
+    The first processor to stop sets it, and the others stopping in the same wave (the exit
+    hook, a SIGTERM) share it. A deadline that ran out more than one bound ago belongs to an
+    earlier wave (another provider shut down long before) and is replaced.
+    """
+    now = time.monotonic()
+    if not _deadline or now - _deadline[0] > _bound[0]:
+        _deadline[:] = [now + _bound[0]]
     return _deadline[0]
 
 
@@ -161,6 +167,8 @@ class FileSpanProcessor(SpanProcessor):
         self._busy = 0  # spans taken by the writer and not yet written
         self._stopping = False
         self._stalled = False
+        self._finished = False  # the writer has left its loop
+        self._abandoned = False  # shutdown stopped waiting for the writer: it closes the file
         self._pid = os.getpid()
         self._thread = self._start_writer()
 
@@ -196,6 +204,7 @@ class FileSpanProcessor(SpanProcessor):
         self._cond = threading.Condition()
         self._queue = deque()
         self._busy = 0
+        self._finished = self._abandoned = False
         self._thread = self._start_writer()
 
     def _wait_for_room(self) -> bool:
@@ -225,8 +234,10 @@ class FileSpanProcessor(SpanProcessor):
                 while not self._queue and not self._stopping:
                     self._cond.wait(0.5)
                 if not self._queue and self._stopping:
+                    self._finished = True
+                    abandoned = self._abandoned
                     self._cond.notify_all()
-                    return
+                    break
                 count = min(self._batch, len(self._queue))
                 batch = [self._queue.popleft() for _ in range(count)]
                 self._busy = count
@@ -235,6 +246,8 @@ class FileSpanProcessor(SpanProcessor):
                 self._busy = 0
                 self._stalled = False
                 self._cond.notify_all()
+        if abandoned:  # shutdown gave up waiting for us: the file is ours to close
+            self.exporter.shutdown()
 
     def _write(self, batch: Sequence[ReadableSpan]) -> None:
         try:
@@ -243,6 +256,8 @@ class FileSpanProcessor(SpanProcessor):
             log.debug("fanscope: trace file exporter raised", exc_info=True)
             result = SpanExportResult.FAILURE
         with self._cond:
+            if self._abandoned:  # shutdown stopped waiting and counted this batch as dropped
+                return
             if result is SpanExportResult.SUCCESS:
                 self.stats.exported += len(batch)
             else:
@@ -272,17 +287,19 @@ class FileSpanProcessor(SpanProcessor):
             left_behind = len(self._queue) + self._busy
             self._queue.clear()
             self.stats.dropped += left_behind
+            finished = self._finished
+            self._abandoned = not finished
         if left_behind:
             why = f"still queued when the {shutdown_timeout():g} s exit bound ran out"
         else:
             why = "the file could not be written"
         if self.stats.dropped:
             _say_dropped(self.stats, why)
-            if not self._thread.is_alive():  # the writer is free: say it in the file too
+            if finished:  # the writer is done: say it in the file too
                 record = drop_record(self._resource, self.destination, self.stats.dropped)
                 with contextlib.suppress(Exception):
                     self.exporter.export([record])
-        if not self._thread.is_alive():
+        if finished:
             self.exporter.shutdown()
 
 

@@ -85,17 +85,18 @@ def test_a_writer_that_stalls_makes_drops_that_are_counted_in_the_file(tmp_path:
     tracer = provider.get_tracer("test")
     for i in range(40):
         tracer.start_span(f"step {i}").end()
-    # the writer holds one batch of 4, the queue 8: the other 28 were dropped and counted
+    # the writer holds at most one batch of 4 and the queue 8: at least 28 were dropped
     assert processor.stats.ended == 40
-    assert processor.stats.dropped == 28
+    assert processor.stats.dropped >= 28
     exporter.release.set()
     provider.shutdown()
-    assert processor.stats.exported == 12
+    written, dropped = processor.stats.exported, processor.stats.dropped
+    assert written + dropped == 40 and written > 0
 
     result = read_files([out])
-    assert len(result.spans) == 12, "the drop record is not a span of any trace"
+    assert len(result.spans) == written, "the drop record is not a span of any trace"
     (warning,) = [w for w in result.warnings if "partial traces" in w]
-    assert "dropped 28 span(s)" in warning and f"file {out}" in warning
+    assert f"dropped {dropped} span(s)" in warning and f"file {out}" in warning
     done = subprocess.run(
         [sys.executable, "-m", "fanscope", "analyze", str(out)],
         capture_output=True,
@@ -103,7 +104,7 @@ def test_a_writer_that_stalls_makes_drops_that_are_counted_in_the_file(tmp_path:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert "partial traces: the exporter dropped 28 span(s)" in done.stdout + done.stderr
+    assert f"partial traces: the exporter dropped {dropped} span(s)" in done.stdout + done.stderr
 
 
 def test_a_slow_writer_gets_back_pressure_not_drops(tmp_path: Path) -> None:
