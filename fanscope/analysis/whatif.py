@@ -147,7 +147,8 @@ def whatif(trace: Trace, caps: CapPlan | None = None) -> WhatIf:
     duration += added
     if not plan.lowered:
         duration = min(duration, trace.duration)  # the observed run is a valid schedule
-    kept = [_with_rates(o, node, a, b, trace, moved, stretch) for o, node, a, b in found]
+    offsets: dict[str, int] = {}  # shared: each span's sum of moves is walked up once
+    kept = [_with_rates(o, node, a, b, trace, moved, stretch, offsets) for o, node, a, b in found]
     opportunities = sorted((o for o in kept if o is not None), key=lambda o: -o.saving)
     warnings = []
     if flow is not None and flow.exhausted:
@@ -168,11 +169,12 @@ def _with_rates(
     trace: Trace,
     moved: dict[str, int],
     stretch: rates.Stretch | None,
+    offsets: dict[str, int],
 ) -> Opportunity | None:
     """``o`` with the rate limits' pauses in its window; ``None`` when no saving is left."""
     if stretch is None:
         return o
-    offset = rates.offset_of(trace, node, moved, {})
+    offset = rates.offset_of(trace, node, moved, offsets)
     pause = stretch.within(first + offset, last + offset)
     if not pause:
         return o

@@ -297,3 +297,29 @@ def test_the_cli_answers_what_if_the_cap_were_n_in_json_and_text(tmp_path: Path)
     done = _cli("analyze", str(path), "--what-if-cap", "zero")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "--what-if-cap 16" in done.stderr
+
+
+def _many_limited_steps(n: int) -> list[Span]:
+    root = span("agent", 0, n * 10, fanscope__role="step")
+    out = [root]
+    for i in range(n):
+        call = span("call", i * 10, i * 10 + 10, root, **{IN: [f"q{i}"], OUT: [f"a{i}"]})
+        call.attributes.update(_limited("api", 5, 0.05))
+        out.append(call)
+    return out
+
+
+def test_rate_limits_cost_about_linear_time_in_the_number_of_calls() -> None:
+    import time
+
+    seconds = []
+    for n in (2_000, 20_000):
+        spans = _many_limited_steps(n)
+        started = time.process_time()
+        report = analyze(spans).traces[0]
+        seconds.append(time.process_time() - started)
+        # a burst of five, then one call every 10 ms: the last starts (n - 5) x 10 ms in
+        assert report.whatif == pytest.approx((n - 5) * 0.010 + 0.010)
+    # relative to the small case measured in the same run: ten times the calls, well under
+    # a hundred times the time (a square would be a hundred)
+    assert seconds[1] < 30 * max(seconds[0], 0.01)
