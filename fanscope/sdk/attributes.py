@@ -1,13 +1,16 @@
 """Span names, attribute keys and values that fanscope emits.
 
 This module and ``docs/conventions.md`` are the contract between the SDK and the analyzer:
-every key here is documented there (a test checks both directions), and the analyzer reads
-nothing that is not listed. Keys we own start with ``fanscope.``; the error type uses the
-OpenTelemetry general ``error.type`` attribute.
+every key and every value with a fixed set of values is a constant here and documented there
+(``VALUES`` lists the values of each such key), and the analyzer reads nothing that is not
+listed. ``tests/test_conventions.py`` checks both directions, and that a run of the SDK through
+every path emits only what is documented. Keys we own start with ``fanscope.``; the error type
+uses the OpenTelemetry general ``error.type`` attribute.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 # -- span roles ------------------------------------------------------------------------------
@@ -46,7 +49,13 @@ FANOUT_SIZE: Final = "fanscope.fanout.size"
 FANOUT_MAX_CONCURRENCY: Final = "fanscope.fanout.max_concurrency"
 """int: the cap in force for the fan-out's branches (absent when unbounded)."""
 FANOUT_ON_ERROR: Final = "fanscope.fanout.on_error"
-"""str: the failure policy: ``raise``, ``collect`` or ``skip``."""
+"""str: the failure policy: one of the ``ON_ERROR_*`` values."""
+ON_ERROR_RAISE: Final = "raise"
+"""The first failure cancels the other branches and raises ``FanoutError``."""
+ON_ERROR_COLLECT: Final = "collect"
+"""Every branch runs; the result is an ``Outcome`` per input."""
+ON_ERROR_SKIP: Final = "skip"
+"""Every branch runs; the result keeps the successful values."""
 FANOUT_MIN_SUCCESSES: Final = "fanscope.fanout.min_successes"
 """int: branches that must succeed for the fan-out to succeed (absent when not set)."""
 FANOUT_SUCCEEDED: Final = "fanscope.fanout.succeeded"
@@ -73,8 +82,21 @@ BRANCH_MAX_CONCURRENCY: Final = "fanscope.branch.max_concurrency"
 BRANCH_TIMEOUT: Final = "fanscope.branch.timeout_s"
 """float: the per-attempt timeout in seconds (absent when not set)."""
 CANCEL_REASON: Final = "fanscope.cancel.reason"
-"""str: why a branch was cancelled (``sibling failed``, ``deadline``, ``caller cancelled``,
-``vote decided``, ...)."""
+"""str: why the fan-out stopped a branch that was still running: one of the ``CANCEL_*``
+values (on cancelled branches, and on branches the deadline ended, whose outcome is
+``timeout``)."""
+CANCEL_SIBLING_FAILED: Final = "sibling failed"
+"""``on_error="raise"``: another branch failed."""
+CANCEL_NOT_ENOUGH_SUCCESSES: Final = "not enough successes"
+"""``min_successes`` can no longer be reached."""
+CANCEL_DEADLINE: Final = "deadline"
+"""The fan-out's ``deadline`` passed (the branch's outcome is ``timeout``)."""
+CANCEL_CALLER: Final = "caller cancelled"
+"""The code that awaited the fan-out (or the lone call) was cancelled."""
+CANCEL_VOTE_DECIDED: Final = "vote decided"
+"""The vote was decided; this voter could not change the result."""
+CANCEL_FANOUT_CLOSED: Final = "fan-out closed"
+"""The fan-out ended while the branch still ran: an ``as_completed`` loop left early."""
 
 OUTCOME_OK: Final = "ok"
 OUTCOME_ERROR: Final = "error"
@@ -90,6 +112,8 @@ QUEUE_LIMITER: Final = "fanscope.queue.limiter"
 QUEUE_REASON: Final = "fanscope.queue.reason"
 """str: on a queue span: ``cap`` (concurrency cap), ``rate`` (rate limit) or ``pool`` (every
 worker of a thread pool was busy)."""
+QUEUE_REASON_CAP: Final = "cap"
+QUEUE_REASON_RATE: Final = "rate"
 QUEUE_REASON_POOL: Final = "pool"
 QUEUE_SPAN_NAME: Final = "queue wait"
 """Span name of a queue span."""
@@ -120,7 +144,18 @@ RETRY_DELAY: Final = "fanscope.retry.delay_s"
 RETRY_AFTER: Final = "fanscope.retry.retry_after_s"
 """float (event): the retry-after the error carried, when it carried one."""
 ERROR_TYPE: Final = "error.type"
-"""str: fully qualified class name of the exception (OpenTelemetry general attribute)."""
+"""str: fully qualified class name of the exception (OpenTelemetry general attribute); for
+fanscope's own exceptions, one of the ``ERROR_TYPE_*`` values."""
+ERROR_TYPE_TIMEOUT: Final = "TimeoutError"
+"""An attempt ran past the function's ``timeout``."""
+ERROR_TYPE_DEADLINE: Final = "fanscope.DeadlineExceeded"
+"""A branch still ran when its fan-out's ``deadline`` passed."""
+ERROR_TYPE_FANOUT: Final = "fanscope.FanoutError"
+"""A fan-out failed (on its span, and on a branch that ran a fan-out that failed)."""
+ERROR_TYPE_NOT_ENOUGH_SUCCESSES: Final = "fanscope.NotEnoughSuccesses"
+"""Fewer branches (or voters) succeeded than needed."""
+ERROR_TYPE_NO_CONSENSUS: Final = "fanscope.NoConsensus"
+"""A vote ended without a winner."""
 
 # -- data flow -------------------------------------------------------------------------------
 
@@ -139,12 +174,22 @@ VOTE_N: Final = "fanscope.vote.n"
 VOTE_QUORUM: Final = "fanscope.vote.quorum"
 """int (double when weighted): agreeing votes that decide the vote (absent when not set)."""
 VOTE_AGGREGATION: Final = "fanscope.vote.aggregation"
-"""str: ``majority``, ``plurality``, ``unanimous`` or the callable's name."""
+"""str: one of the ``AGGREGATION_*`` values, or the name of the callable passed."""
+AGGREGATION_MAJORITY: Final = "majority"
+AGGREGATION_PLURALITY: Final = "plurality"
+AGGREGATION_UNANIMOUS: Final = "unanimous"
 VOTE_WINNER: Final = "fanscope.vote.winner"
 """str: short, truncated representation of the winning answer's key (absent: no winner)."""
 VOTE_DECIDED_BY: Final = "fanscope.vote.decided_by"
-"""str: the rule that picked the winner: ``quorum``, ``majority``, ``plurality``,
-``unanimous``, ``aggregate`` or ``tie_breaker`` (absent when there is no winner)."""
+"""str: the rule that picked the winner: one of the ``DECIDED_BY_*`` values (absent when there
+is no winner)."""
+DECIDED_BY_QUORUM: Final = "quorum"
+DECIDED_BY_MAJORITY: Final = "majority"
+DECIDED_BY_PLURALITY: Final = "plurality"
+DECIDED_BY_UNANIMOUS: Final = "unanimous"
+DECIDED_BY_AGGREGATE: Final = "aggregate"
+"""A callable ``aggregate`` returned the winner."""
+DECIDED_BY_TIE_BREAKER: Final = "tie_breaker"
 VOTE_COUNTS: Final = "fanscope.vote.counts"
 """str[]: ``"<answer>=<count>"`` per distinct answer, most votes first (answers truncated)."""
 VOTE_AGREEMENT: Final = "fanscope.vote.agreement"
@@ -162,3 +207,40 @@ EXPORT_DROPPED: Final = "fanscope.export.dropped_spans"
 """int: spans that the exporter named in ``fanscope.export.destination`` dropped."""
 EXPORT_DESTINATION: Final = "fanscope.export.destination"
 """str: where the dropped spans were going (``file /path/traces.jsonl``, ``OTLP http://...``)."""
+
+# -- the values of each key that has a fixed set of them -------------------------------------
+
+VALUES: Final[Mapping[str, tuple[str, ...]]] = {
+    ROLE: (ROLE_FANOUT, ROLE_BRANCH, ROLE_QUEUE, ROLE_FANIN, ROLE_STEP, ROLE_EXPORT),
+    KIND: (KIND_MAP, KIND_SECTION, KIND_VOTE),
+    FANOUT_ON_ERROR: (ON_ERROR_RAISE, ON_ERROR_COLLECT, ON_ERROR_SKIP),
+    BRANCH_OUTCOME: (OUTCOME_OK, OUTCOME_ERROR, OUTCOME_TIMEOUT, OUTCOME_CANCELLED),
+    CANCEL_REASON: (
+        CANCEL_SIBLING_FAILED,
+        CANCEL_NOT_ENOUGH_SUCCESSES,
+        CANCEL_DEADLINE,
+        CANCEL_CALLER,
+        CANCEL_VOTE_DECIDED,
+        CANCEL_FANOUT_CLOSED,
+    ),
+    QUEUE_REASON: (QUEUE_REASON_CAP, QUEUE_REASON_RATE, QUEUE_REASON_POOL),
+    VOTE_AGGREGATION: (AGGREGATION_MAJORITY, AGGREGATION_PLURALITY, AGGREGATION_UNANIMOUS),
+    VOTE_DECIDED_BY: (
+        DECIDED_BY_QUORUM,
+        DECIDED_BY_MAJORITY,
+        DECIDED_BY_PLURALITY,
+        DECIDED_BY_UNANIMOUS,
+        DECIDED_BY_AGGREGATE,
+        DECIDED_BY_TIE_BREAKER,
+    ),
+    ERROR_TYPE: (
+        ERROR_TYPE_TIMEOUT,
+        ERROR_TYPE_DEADLINE,
+        ERROR_TYPE_FANOUT,
+        ERROR_TYPE_NOT_ENOUGH_SUCCESSES,
+        ERROR_TYPE_NO_CONSENSUS,
+    ),
+}
+"""Every value fanscope writes for these keys. Two are open: ``error.type`` also takes the
+class name of any other exception, and ``fanscope.vote.aggregation`` the name of a callable."""
+OPEN_VALUES: Final = frozenset({ERROR_TYPE, VOTE_AGGREGATION})

@@ -124,7 +124,7 @@ async def _acquire_first(limiters: tuple[Limiter, ...]) -> tuple[float, str | No
     held: list[Limiter] = []
     try:
         for limiter in limiters:
-            if limiter.wait_reason() == "cap":
+            if limiter.wait_reason() == A.QUEUE_REASON_CAP:
                 started = started if started is not None else time.monotonic()
                 waited_on = limiter.name
             await limiter.acquire_slot()
@@ -156,7 +156,7 @@ async def _acquire_again(limiters: tuple[Limiter, ...], ctx: Context, span: Span
         nonlocal waited
         waited = True
         span.set_attribute(A.QUEUE_LIMITER, limiter.name)
-        qspan = _queue_span(ctx, "rate", limiter)
+        qspan = _queue_span(ctx, A.QUEUE_REASON_RATE, limiter)
         try:
             await asyncio.sleep(delay)
         finally:
@@ -164,10 +164,10 @@ async def _acquire_again(limiters: tuple[Limiter, ...], ctx: Context, span: Span
 
     try:
         for limiter in limiters:
-            if limiter.wait_reason() == "cap":
+            if limiter.wait_reason() == A.QUEUE_REASON_CAP:
                 waited = True
                 span.set_attribute(A.QUEUE_LIMITER, limiter.name)
-                qspan = _queue_span(ctx, "cap", limiter)
+                qspan = _queue_span(ctx, A.QUEUE_REASON_CAP, limiter)
                 try:
                     await limiter.acquire_slot()
                 finally:
@@ -234,9 +234,9 @@ def _branch_attrs(job: Job, kind: str | None, fingerprinted: bool) -> dict[str, 
 
 def _cancelled(span: Span, job: Job, reasons: Mapping[int, str] | None) -> str:
     """Record a cancellation on ``span``; return the outcome (``timeout`` for a deadline)."""
-    reason = (reasons or {}).get(job.index if job.index is not None else -1) or "caller cancelled"
+    reason = (reasons or {}).get(job.index if job.index is not None else -1) or A.CANCEL_CALLER
     status = A.OUTCOME_CANCELLED
-    if reason == "deadline":
+    if reason == A.CANCEL_DEADLINE:
         status = A.OUTCOME_TIMEOUT
         record_error(span, DeadlineExceeded(job.label))
     if span.is_recording():

@@ -183,7 +183,7 @@ class FanOut:
         pending: set[asyncio.Task[Outcome[Any]]] = set(by_task)
         deadline_at = None if self.deadline is None else loop.time() + self.deadline
         progress = Progress(pending=len(jobs))
-        stop_reason = "fan-out closed"
+        stop_reason = A.CANCEL_FANOUT_CLOSED
 
         async def cancel_rest(reason: str) -> list[Outcome[Any]]:
             nonlocal pending
@@ -209,7 +209,7 @@ class FanOut:
                         async with asyncio.timeout(remaining):
                             await wake.wait()
             if not finished:
-                return await cancel_rest("deadline")
+                return await cancel_rest(A.CANCEL_DEADLINE)
             done = list(finished)
             finished.clear()
             pending.difference_update(done)
@@ -235,7 +235,7 @@ class FanOut:
             if verdict.action == "raise":
                 raise failure(self.policy, progress, verdict, self._what())
         except asyncio.CancelledError:
-            stop_reason = "caller cancelled"
+            stop_reason = A.CANCEL_CALLER
             raise
         finally:
             if pending:
@@ -245,7 +245,7 @@ class FanOut:
         """The outcome of a finished branch task, counted for the fan-out span."""
         index = job.index or 0
         if task.cancelled():
-            if self._reasons.get(index) == "deadline":
+            if self._reasons.get(index) == A.CANCEL_DEADLINE:
                 assert self.deadline is not None
                 error: BaseException = DeadlineExceeded(job.label, self.deadline)
                 outcome: Outcome[Any] = Outcome(

@@ -30,10 +30,10 @@ from fanscope.sdk.outcomes import Outcome
 
 OnError = Literal["raise", "collect", "skip"]
 Action = Literal["go on", "stop", "raise"]
-_ON_ERROR = ("raise", "collect", "skip")
+_ON_ERROR = (A.ON_ERROR_RAISE, A.ON_ERROR_COLLECT, A.ON_ERROR_SKIP)
 
-SIBLING_FAILED: Final = "sibling failed"
-NOT_ENOUGH_SUCCESSES: Final = "not enough successes"
+SIBLING_FAILED: Final = A.CANCEL_SIBLING_FAILED
+NOT_ENOUGH_SUCCESSES: Final = A.CANCEL_NOT_ENOUGH_SUCCESSES
 
 
 def check_policy(on_error: str, min_successes: int | None) -> None:

@@ -61,7 +61,7 @@ P2 = ParamSpec("P2")
 R = TypeVar("R")
 Owner = TypeVar("Owner")
 
-DECIDED = "vote decided"
+DECIDED = A.CANCEL_VOTE_DECIDED
 _MAX_COUNTS = 32  # distinct answers listed on the fan-in span
 
 
