@@ -43,7 +43,7 @@ from fanscope.exporters import destinations as D
 from fanscope.exporters import processors as P
 from fanscope.exporters.files import OTLPJsonFileExporter
 from fanscope.integrations import install
-from fanscope.sdk import fingerprint
+from fanscope.sdk import content, fingerprint
 
 log = logging.getLogger("fanscope")
 
@@ -157,7 +157,8 @@ def configure(
         fingerprints: record data-flow fingerprints (keyed hashes, never content) so the
             analyzer can tell dependent steps from independent ones. ``False`` turns them off.
         fingerprint_key: a fixed key for the fingerprints (to compare them across processes).
-        capture_content: record prompt and completion text on GenAI spans. Default: the
+        capture_content: record prompt and completion text on GenAI spans, and the answers a
+            vote counted on its fan-in span (else keyed hashes). Default: the
             ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` variable (off).
         instrument_anthropic: turn on the Anthropic instrumentation when the application
             imports ``anthropic`` (now, if it did already); ``configure()`` never imports it.
@@ -215,6 +216,7 @@ def configure(
     _say(provider, theirs, foreign, added, skipped, chosen)
 
     _flush_on_sigterm(provider)
+    content.set_capture(capture_content)  # GenAI messages and the answers votes count
     if instrument_anthropic:
         install.anthropic_on_import(capture_content)
     if instrument_threads:

@@ -99,6 +99,12 @@ def _h(base: Any, data: bytes) -> int:
     return value or 1  # 0 is PARTIAL
 
 
+def keyed_name(data: bytes, tag: bytes) -> str:
+    """16 hex digits that name ``data`` without showing it: the keyed hash under ``tag`` (a
+    vote's answer when content capture is off). Not a data-flow fingerprint."""
+    return f"{_h(_hasher(tag), data):016x}"
+
+
 # -- normalisation ---------------------------------------------------------------------------
 
 _ESCAPE = re.compile(r"\\+(u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|x[0-9a-fA-F]{2}|.)", re.DOTALL)

@@ -42,6 +42,7 @@ from typing import (
 
 from fanscope.errors import ConfigurationError, NoConsensus, NotEnoughSuccesses, UsageError
 from fanscope.sdk import attributes as A
+from fanscope.sdk import content, fingerprint
 from fanscope.sdk.ballot import AGGREGATIONS, Aggregation, Ballot, Rules, Tally
 from fanscope.sdk.branch import CallPolicy, Job
 from fanscope.sdk.fanout import FanOut
@@ -224,7 +225,12 @@ class VoteFunction(Generic[P, R]):
         return ballot
 
     def _no_consensus(self, ballot: Ballot[R]) -> NoConsensus:
-        shown = ", ".join(f"{short_repr(k, 24)}: {v:g}" for k, v in ballot.counts.items())
+        # the message goes on the spans too (their status and exception event): answers only
+        # when content capture is on
+        if content.capture():
+            shown = ", ".join(f"{short_repr(k, 24)}: {v:g}" for k, v in ballot.counts.items())
+        else:
+            shown = "votes " + ", ".join(f"{v:g}" for v in ballot.counts.values())
         return NoConsensus(
             f"vote {self._name} found no {self._rules.aggregate_name} winner among "
             f"{ballot.answered} answers ({shown}); pass tie_breaker=..., or call "
@@ -248,7 +254,7 @@ class VoteFunction(Generic[P, R]):
         attrs: dict[str, Any] = {
             A.VOTE_N: ballot.n,
             A.VOTE_AGGREGATION: self._rules.aggregate_name,
-            A.VOTE_COUNTS: [f"{short_repr(k, 40)}={v:g}" for k, v in counts],
+            A.VOTE_COUNTS: [f"{_shown(k, 40)}={v:g}" for k, v in counts],
             A.VOTE_AGREEMENT: ballot.agreement,
             A.VOTE_STOPPED_EARLY: ballot.stopped_early,
             A.VOTE_CANCELLED: ballot.cancelled,
@@ -257,7 +263,7 @@ class VoteFunction(Generic[P, R]):
             attrs[A.VOTE_QUORUM] = self._rules.quorum
         if ballot.decided and ballot.decided_by is not None:
             shown = ballot.winner_key if ballot.winner_key is not None else ballot.winner
-            attrs[A.VOTE_WINNER] = short_repr(shown)
+            attrs[A.VOTE_WINNER] = _shown(shown, 64)
             attrs[A.VOTE_DECIDED_BY] = ballot.decided_by
         return attrs
 
@@ -314,6 +320,15 @@ class SyncVoteFunction(Generic[P, R]):
     def ballot(self, *args: P.args, **kwargs: P.kwargs) -> Ballot[R]:
         """Run the vote; return the whole ballot, decided or not."""
         return run_sync(self.aio.ballot(*args, **kwargs))
+
+
+def _shown(key: object, limit: int) -> str:
+    """How an answer's key is written to the fan-in span: its repr cut to ``limit`` characters
+    when content capture is on, else a keyed hash of that repr (the same for the same key in
+    this process, or across processes with ``configure(fingerprint_key=...)``)."""
+    if content.capture():
+        return short_repr(key, limit)
+    return fingerprint.keyed_name(repr(key).encode("utf-8", "backslashreplace"), b"vote")
 
 
 # -- the decorator ----------------------------------------------------------------------------

@@ -284,8 +284,11 @@ async def test_cancelling_the_caller_cancels_every_voter(exporter: InMemorySpanE
 
 
 async def test_a_vote_is_a_fanout_with_a_branch_per_voter_and_a_fanin_with_the_count(
-    exporter: InMemorySpanExporter,
+    exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv(
+        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true"
+    )  # answers shown
     panel = Panel(["a", "a", "b", "a", "b"])
     await counted(voting(panel, quorum=3), panel, [0, 1, 2, 3, 4])
     (fanout,) = spans_named(exporter, "vote judge")

@@ -47,25 +47,19 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from fanscope.integrations.anthropic import semconv as G
 from fanscope.sdk import attributes as A
-from fanscope.sdk import fingerprint, tracing
+from fanscope.sdk import content, fingerprint, tracing
 from fanscope.sdk.tracing import tracer
 
 log = logging.getLogger("fanscope.integrations.anthropic")
 
-_settings: dict[str, bool | None] = {"capture_content": None}
-
 
 def capture_content() -> bool:
-    """Whether prompt and completion text go on spans (off unless asked)."""
-    chosen = _settings["capture_content"]
-    if chosen is not None:
-        return chosen
-    value = os.environ.get(G.CAPTURE_ENV, "").strip().lower()
-    return value in ("true", "1", "yes", "span_only", "span_and_event")
+    """Whether prompt and completion text go on spans (off unless asked: ``sdk/content.py``)."""
+    return content.capture()
 
 
 def set_capture_content(value: bool | None) -> None:
-    _settings["capture_content"] = value
+    content.set_capture(value)
 
 
 def _text(content: Any) -> str:
