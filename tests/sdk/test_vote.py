@@ -18,6 +18,7 @@ import fanscope
 from fanscope import Ballot, NoConsensus, NotEnoughSuccesses, Retry, parallel, vote
 from fanscope.errors import ConfigurationError, UsageError
 from fanscope.sdk import attributes as A
+from fanscope.sdk import content
 from fanscope.sdk.vote import VoteFunction
 from tests.conftest import spans_named
 
@@ -286,9 +287,7 @@ async def test_cancelling_the_caller_cancels_every_voter(exporter: InMemorySpanE
 async def test_a_vote_is_a_fanout_with_a_branch_per_voter_and_a_fanin_with_the_count(
     exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(
-        "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true"
-    )  # answers shown
+    monkeypatch.setattr(content, "_chosen", [True])  # content capture on: answers shown
     panel = Panel(["a", "a", "b", "a", "b"])
     await counted(voting(panel, quorum=3), panel, [0, 1, 2, 3, 4])
     (fanout,) = spans_named(exporter, "vote judge")
