@@ -54,6 +54,7 @@ class TraceReport:
     queue_wait_share: float
     straggler_ratio: float
     unknown_pairs: int
+    root_role: str = ""
     queue_waits: list[schema.QueueWait] = field(default_factory=list)
     retries: list[schema.RetriedBranch] = field(default_factory=list)
     untraced: list[schema.Untraced] = field(default_factory=list)
@@ -67,6 +68,7 @@ class TraceReport:
             "trace_id": self.trace_id,
             "service": self.service,
             "root": self.root,
+            "root_role": self.root_role,
             "start": self.start,
             "duration": self.duration,
             "spans": self.spans,
@@ -251,6 +253,9 @@ def analyze_trace(trace: Trace, what_if_caps: Mapping[str, int] | None = None) -
         trace_id=trace.trace_id,
         service=trace.service(),
         root=_label(trace, trace.roots[0]) if len(trace.roots) == 1 else "(several roots)",
+        root_role=(trace.spans[trace.roots[0]].attr_str(A.ROLE) or "")
+        if len(trace.roots) == 1
+        else "",
         start=start,
         duration=duration,
         spans=len(trace.spans),
@@ -284,6 +289,13 @@ def _whatif_cap(trace: Trace, caps: Mapping[str, int]) -> schema.WhatIfCap:
         "whatif": result.duration,
         "saving": result.observed - result.duration,
     }
+
+
+def _root_role(trace: Trace) -> str:
+    """The root span's ``fanscope.role`` (``""`` for another span, or several roots)."""
+    if len(trace.roots) != 1:
+        return ""
+    return trace.spans[trace.roots[0]].attr_str(A.ROLE) or ""
 
 
 def _fanout_doc(f: FanoutStats, on_critical_path: bool) -> schema.Fanout:

@@ -174,6 +174,7 @@ class TraceDoc(TypedDict):
     trace_id: str
     service: str
     root: str
+    root_role: str  #: the root span's ``fanscope.role`` (``step``...), ``""`` for others
     start: int
     duration: float
     spans: int

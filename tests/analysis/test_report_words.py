@@ -397,3 +397,35 @@ def test_the_html_page_carries_the_same_sentences() -> None:
     )
     (u,) = report["traces"][0]["untraced"]
     assert data["words"][root.trace_id]["untraced"] == [words.untraced(u)]
+
+
+async def test_calls_made_outside_any_step_are_several_traces_and_the_report_says_why(
+    exporter: InMemorySpanExporter,
+) -> None:
+    """The README's old example: an entry point without @traced makes one trace per call."""
+
+    @parallel(max_concurrency=8)
+    async def lookup(source: str, question: str) -> str:
+        await asyncio.sleep(0.005)
+        return f"{source}: {question}"
+
+    async def research(question: str) -> list[str]:  # not a step
+        first = await lookup("news", question)
+        return [first, *await lookup.starmap([("db", question), ("web", question)])]
+
+    await research("ACME")
+    report = analyze(spans_of(exporter)).to_dict()
+    roots = [(t["root"], t["root_role"]) for t in report["traces"]]
+    assert sorted(roots) == [("lookup", "branch"), ("map lookup", "fanout")]
+    sentence = words.outside_steps([t["root"] for t in report["traces"]])
+    assert sentence.startswith("2 traces start outside any @traced step (")
+    assert "decorate its entry point with @traced" in sentence
+    printed_everywhere(report, sentence)
+    page = html.render(report, spans_of(exporter))
+    assert json.dumps(sentence)[1:-1].replace("<", "\\u003c") in page
+
+    exporter.clear()
+    await traced(research)("ACME")
+    report = analyze(spans_of(exporter)).to_dict()
+    assert [t["root_role"] for t in report["traces"]] == ["step"]
+    assert "outside any @traced step" not in text.render(report)

@@ -134,6 +134,7 @@ def render(report: ReportDoc, spans: Iterable[Span], note: str | None = None) ->
         The whole page, to write to a ``.html`` file.
     """
     wanted = {t["trace_id"] for t in report["traces"]}
+    loose = [t["root"] for t in report["traces"] if t["root_role"] != "step"]
     data = {
         # every string of the report and of the rows cut, and valid UTF-8
         "report": untrusted.json_document(report, MAX_ATTRIBUTE_CHARS),
@@ -143,6 +144,10 @@ def render(report: ReportDoc, spans: Iterable[Span], note: str | None = None) ->
             {t["trace_id"]: _words(t) for t in report["traces"]}, untrusted.MAX_LINE_CHARS * 4
         ),
         "note": untrusted.cut(note or "", untrusted.MAX_LINE_CHARS),
+        "loose": untrusted.cut(
+            words.outside_steps(loose, untrusted.cut) if len(loose) >= 2 else "",
+            untrusted.MAX_LINE_CHARS,
+        ),
     }
     payload = json.dumps(data, separators=(",", ":"), default=str)
     payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
@@ -554,6 +559,7 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
   }
 
   if (data.note) app.appendChild(el("p", "note selection", data.note));
+  if (data.loose) app.appendChild(el("p", "note loose", "Note: " + data.loose));
   if (!data.report.traces.length) app.appendChild(el("p", null, "No trace to show."));
   data.report.warnings.forEach(function (w) { app.appendChild(el("p", "warnings", w)); });
   data.report.traces.forEach(trace);

@@ -69,6 +69,9 @@ def render(report: ReportDoc, gate_lines: list[str] | None = None, note: str | N
     out = ["## fanscope: where the time went", ""]
     if note:
         out.extend([markdown(note, MAX_LINE_CHARS), ""])
+    loose = [t["root"] for t in report["traces"] if t["root_role"] != "step"]
+    if len(loose) >= 2:
+        out.extend([f"> note: {words.outside_steps(loose, escape=markdown)}", ""])
     for t in report["traces"][:10]:
         out.extend(_trace(t))
     if len(report["traces"]) > 10:

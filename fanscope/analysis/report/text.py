@@ -160,6 +160,9 @@ def render(report: ReportDoc, shown: Collection[str] | None = None, note: str | 
     lines = [head]
     if note:
         lines.append(terminal(note, MAX_LINE_CHARS))
+    loose = [t["root"] for t in traces if t["root_role"] != "step"]
+    if len(loose) >= 2:
+        lines.append(f"note: {words.outside_steps(loose, escape=terminal)}")
     lines.append("")
     printed = [t for t in traces if shown is None or t["trace_id"] in shown]
     for t in printed[:20]:

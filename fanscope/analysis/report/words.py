@@ -245,3 +245,16 @@ def behind_caps(total: float, on_path: float, path_share: float) -> str:
         f"behind caps: {seconds(total)} summed over the waiting branches; "
         f"{seconds(on_path)} of the critical path ({share(path_share)}) was waiting in line"
     )
+
+
+def outside_steps(roots: list[str], escape: Escape = _as_is) -> str:
+    """Several traces whose root is not a ``@traced`` step (``root``, ``root_role``)."""
+    counts: dict[str, int] = {}
+    for root in roots:
+        counts[root] = counts.get(root, 0) + 1
+    listed = names([f"{escape(r)} x{n}" if n > 1 else escape(r) for r, n in counts.items()])
+    return (
+        f"{plural(len(roots), 'trace')} start outside any @traced step ({listed}). If they "
+        "came from one run, decorate its entry point with @traced: one run is then one trace, "
+        "and the analyzer sees its calls in sequence"
+    )
