@@ -429,3 +429,9 @@ async def test_calls_made_outside_any_step_are_several_traces_and_the_report_say
     report = analyze(spans_of(exporter)).to_dict()
     assert [t["root_role"] for t in report["traces"]] == ["step"]
     assert "outside any @traced step" not in text.render(report)
+
+
+def test_repeated_names_are_counted_in_order_of_first_appearance() -> None:
+    assert words.names(["chat", "chat", "plan", "chat"]) == "chat x3, plan"
+    assert words.names(["a", "b"]) == "a, b"
+    assert words.names([f"s{i}" for i in range(9)], limit=3) == "s0, s1, 7 more"

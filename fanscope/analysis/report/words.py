@@ -60,9 +60,8 @@ def plural(n: int, one: str, many: str | None = None) -> str:
 
 
 def names(items: list[str], limit: int = 6, escape: Escape = _as_is) -> str:
-    """``a, b, c``; a longer list counted by name and cut: ``step x2000, fetch x3, 4 more``."""
-    if len(items) <= limit:
-        return ", ".join(escape(i) for i in items)
+    """``a, b x3, c``: repeated names counted, in order of first appearance; past ``limit``
+    names, cut: ``step x2000, fetch x3, 4 more``."""
     counts: dict[str, int] = {}
     for item in items:
         counts[item] = counts.get(item, 0) + 1
