@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fanscope.analysis import schema
+from fanscope.analysis.blind_pairs import blind_pairs
 from fanscope.analysis.caps import EVERY, CapPlan
 from fanscope.analysis.critical_path import Segment, critical_path, effective_intervals
 from fanscope.analysis.fanouts import FanoutStats, fanout_stats, queue_wait
@@ -58,6 +59,7 @@ class TraceReport:
     queue_waits: list[schema.QueueWait] = field(default_factory=list)
     retries: list[schema.RetriedBranch] = field(default_factory=list)
     untraced: list[schema.Untraced] = field(default_factory=list)
+    blind_pairs: list[schema.BlindPair] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     whatif_rate_wait: float = 0.0
     whatif_cap: schema.WhatIfCap | None = None
@@ -87,6 +89,7 @@ class TraceReport:
             "queue_waits": self.queue_waits,
             "retries": self.retries,
             "untraced": self.untraced,
+            "blind_pairs": self.blind_pairs,
             "warnings": self.warnings,
             "whatif_rate_wait": self.whatif_rate_wait,
             "whatif_cap": self.whatif_cap,
@@ -247,6 +250,7 @@ def analyze_trace(trace: Trace, what_if_caps: Mapping[str, int] | None = None) -
     waits = queue_waits(trace, {f.span_id: f.parallelism for f in stats})
     queue_total = sum(w["wait"] for w in waits)  # lone calls' waits too, not only fan-outs'
     queue_path = _queue_on_path(trace, segments)
+    blinds = blind_pairs(trace) if plan.unknown_pairs else []
     trace.cache.clear()  # one trace's intervals at a time, not a million spans' worth at once
     stragglers = [f.straggler_ratio for f in stats if f.branches >= 2]
     return TraceReport(
@@ -274,6 +278,7 @@ def analyze_trace(trace: Trace, what_if_caps: Mapping[str, int] | None = None) -
         queue_waits=waits,
         retries=retried_branches(trace, on_path),
         untraced=untraced(trace, path, duration),
+        blind_pairs=blinds,
         warnings=[*trace.warnings, *plan.warnings],
         whatif_rate_wait=plan.rate_wait,
         whatif_cap=capped,

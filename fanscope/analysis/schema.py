@@ -140,6 +140,21 @@ class StepRef(TypedDict):
     duration: float
 
 
+class BlindPair(TypedDict):
+    """A step kept after a sibling for want of fingerprints (``blind_pairs[]``).
+
+    ``step`` ran after ``after`` and was kept there because ``blind`` (one of the two) had no
+    ``missing`` fingerprints (``inputs`` of the later step, or ``outputs`` of the earlier);
+    ``why`` says why that usually happens and what would give it fingerprints.
+    """
+
+    step: StepRef
+    after: StepRef
+    missing: str
+    blind: StepRef
+    why: str
+
+
 class KeepAfter(TypedDict):
     """A step that must stay after others, and which."""
 
@@ -193,6 +208,7 @@ class TraceDoc(TypedDict):
     queue_waits: list[QueueWait]
     retries: list[RetriedBranch]
     untraced: list[Untraced]
+    blind_pairs: list[BlindPair]
     warnings: list[str]
     whatif_rate_wait: float
     whatif_cap: WhatIfCap | None

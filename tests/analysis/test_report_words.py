@@ -435,3 +435,50 @@ def test_repeated_names_are_counted_in_order_of_first_appearance() -> None:
     assert words.names(["chat", "chat", "plan", "chat"]) == "chat x3, plan"
     assert words.names(["a", "b"]) == "a, b"
     assert words.names([f"s{i}" for i in range(9)], limit=3) == "s0, s1, 7 more"
+
+
+async def test_steps_kept_in_order_for_want_of_fingerprints_are_named_with_the_fix(
+    exporter: InMemorySpanExporter,
+) -> None:
+    @traced
+    async def fetch(source: str) -> str:
+        await asyncio.sleep(0.002)
+        return f"{source} reports strong demand and rising margins this quarter"
+
+    @traced
+    async def refresh() -> None:  # no arguments, nothing returned: nothing to compare
+        await asyncio.sleep(0.002)
+
+    @traced
+    async def agent() -> None:
+        await fetch("news")
+        await refresh()
+
+    await agent()
+    report, t = the_trace(exporter)
+    assert t["unknown_pairs"] == 1
+    (b,) = t["blind_pairs"]
+    assert (b["step"]["name"], b["after"]["name"], b["blind"]["name"]) == (
+        "refresh",
+        "fetch",
+        "refresh",
+    )
+    assert b["missing"] == "inputs" and "pass what it uses as arguments" in b["why"]
+    sentence = words.blind_pair(b)
+    assert sentence.startswith("refresh kept after fetch: refresh recorded no inputs (")
+    printed_everywhere(report, words.unknown_pairs(1))
+    printed_everywhere(report, sentence)
+    page = html.render(report, spans_of(exporter))
+    assert json.dumps(sentence)[1:-1] in page
+
+
+def test_a_span_of_another_instrumentation_or_fingerprints_off_are_said_so() -> None:
+    root = span("agent", 0, 100, fanscope__role="step")
+    first = span("GET /prices", 0, 40, root)  # another instrumentation's span: no fingerprints
+    second = span("report", 41, 90, root, fanscope__role="step", fanscope__dataflow__inputs=["a"])
+    (b,) = analyze([root, first, second]).to_dict()["traces"][0]["blind_pairs"]
+    assert (b["blind"]["name"], b["missing"]) == ("GET /prices", "outputs")
+    assert "another instrumentation: @traced on the function that makes it" in b["why"]
+    bare = span("report", 41, 90, root, fanscope__role="step")
+    (off,) = analyze([root, first, bare]).to_dict()["traces"][0]["blind_pairs"]
+    assert "fingerprints=False" in off["why"]

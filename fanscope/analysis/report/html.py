@@ -119,6 +119,8 @@ def _words(t: TraceDoc) -> dict[str, Any]:
         "retries": {r["span_id"]: words.retried(r, cut) for r in t["retries"]},
         "untraced": [words.untraced(u, cut) for u in t["untraced"]],
         "opportunities": [words.opportunity(o, cut) for o in t["opportunities"]],
+        "unknown": words.unknown_pairs(t["unknown_pairs"]) if t["unknown_pairs"] else "",
+        "blind_pairs": [words.blind_pair(b, cut) for b in t["blind_pairs"]],
     }
 
 
@@ -526,6 +528,11 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
       waiting.appendChild(el("li", "opportunity", said.opportunities[oi] + " \\u2014 saves " +
         secs(o.saving) + " (" + secs(o.observed) + " \\u2192 " + secs(o.whatif) + ")"));
     });
+    if (said.unknown) {
+      var blind = el("li", "unknown-pairs", said.unknown);
+      if (said.blind_pairs.length) blind.appendChild(list("said blind-pairs", said.blind_pairs));
+      waiting.appendChild(blind);
+    }
     section.appendChild(waiting);
     var retried = Object.keys(said.retries).map(function (sid) { return said.retries[sid]; });
     if (retried.length) {

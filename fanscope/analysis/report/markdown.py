@@ -59,8 +59,8 @@ def _trace(t: TraceDoc) -> list[str]:
     for u in t["untraced"]:
         out.extend([f"> **Not traced**: {words.untraced(u, escape=markdown)}", ""])
     if t["unknown_pairs"]:
-        pairs = t["unknown_pairs"]
-        out.append(f"> note: {pairs:,} step pair(s) had no fingerprints; treated as dependent")
+        out.append(f"> note: {words.unknown_pairs(t['unknown_pairs'])}")
+        out.extend(f">  - {_cell(words.blind_pair(b))}" for b in t["blind_pairs"][:3])
         out.append("")
     return out
 

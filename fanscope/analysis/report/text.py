@@ -137,9 +137,11 @@ def render_trace(t: TraceDoc) -> list[str]:
     for u in t["untraced"]:
         lines.append(f"  not traced: {words.untraced(u, escape=terminal)}")
     if t["unknown_pairs"]:
-        lines.append(
-            f"  note: {t['unknown_pairs']:,} step pair(s) had no fingerprints; treated as dependent"
-        )
+        lines.append(f"  note: {words.unknown_pairs(t['unknown_pairs'])}")
+        for b in t["blind_pairs"][:3]:
+            lines.append(f"    {words.blind_pair(b)}")
+        if len(t["blind_pairs"]) > 3:
+            lines.append(f"    ... and more (--format json lists up to {len(t['blind_pairs'])})")
     return lines
 
 

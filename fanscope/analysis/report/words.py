@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fanscope.analysis.schema import (
+    BlindPair,
     Fanout,
     OperationStats,
     Opportunity,
@@ -256,4 +257,21 @@ def outside_steps(roots: list[str], escape: Escape = _as_is) -> str:
         f"{plural(len(roots), 'trace')} start outside any @traced step ({listed}). If they "
         "came from one run, decorate its entry point with @traced: one run is then one trace, "
         "and the analyzer sees its calls in sequence"
+    )
+
+
+def unknown_pairs(count: int) -> str:
+    """``unknown_pairs``: how many sibling pairs were kept in order for want of fingerprints."""
+    return (
+        f"{plural(count, 'step pair')} had no fingerprints to compare, so each was kept in "
+        "order (no saving claimed for it)"
+    )
+
+
+def blind_pair(b: BlindPair, escape: Escape = _as_is) -> str:
+    """One such pair: ``step``, ``after``, ``missing``, ``blind``, ``why``."""
+    side = "inputs" if b["missing"] == "inputs" else "outputs"
+    return (
+        f"{escape(b['step']['name'])} kept after {escape(b['after']['name'])}: "
+        f"{escape(b['blind']['name'])} recorded no {side} ({b['why']})"
     )

@@ -1,0 +1,86 @@
+"""Steps kept in order for want of fingerprints: which, and what would give them fingerprints.
+
+The what-if keeps a later step after an earlier one when either side has no data-flow
+fingerprints to compare (``dependencies.py``: unknown). ``unknown_pairs`` counts those pairs;
+this names them, one per later step (with the sibling that ended last before it), and says
+which side had nothing to compare and why it usually happens:
+
+* a span another instrumentation made carries no fingerprints: ``@traced`` on the function
+  that makes it records them;
+* a fanscope step with no input fingerprints took no arguments worth hashing: pass what it
+  uses as arguments;
+* a fanscope step with no output fingerprints returned nothing fanscope hashes (``None``, or a
+  value of a type it does not fingerprint): return what the next steps use;
+* no span of the trace has any fingerprint: they were turned off
+  (``configure(fingerprints=False)``).
+"""
+
+from __future__ import annotations
+
+from fanscope.analysis.critical_path import effective_intervals
+from fanscope.analysis.dependencies import Flow, Relation, relation
+from fanscope.analysis.schema import BlindPair, StepRef
+from fanscope.analysis.tree import Trace
+from fanscope.sdk import attributes as A
+
+NS = 1e9
+#: At most this many pairs are named per trace (``unknown_pairs`` counts them all).
+LIMIT = 20
+
+
+def _why(trace: Trace, span_id: str, side: str) -> str:
+    span = trace.spans[span_id]
+    if span.attr_str(A.ROLE) is None:
+        return "a span of another instrumentation: @traced on the function that makes it"
+    if side == "inputs":
+        return "took no arguments fanscope hashes: pass what it uses as arguments"
+    return "returned nothing fanscope hashes: return what the later steps use"
+
+
+def blind_pairs(trace: Trace) -> list[BlindPair]:
+    """The later steps kept after a sibling for want of fingerprints (at most ``LIMIT``)."""
+    spans = trace.spans
+    fingerprinted = any(
+        A.DATAFLOW_INPUTS in s.attributes or A.DATAFLOW_OUTPUTS in s.attributes
+        for s in spans.values()
+    )
+    off = "no span of this trace has fingerprints: were they turned off (fingerprints=False)?"
+    eff = effective_intervals(trace)
+    flow = Flow(trace)
+    out: list[BlindPair] = []
+    for parent, kids in trace.children.items():
+        if len(kids) < 2 or spans[parent].attr_str(A.ROLE) == A.ROLE_FANOUT:
+            continue  # a fan-out's branches are independent by construction
+        latest: str | None = None
+        for later in sorted((k for k in kids if k in eff), key=eff.__getitem__):
+            if (
+                latest is not None
+                and eff[latest][1] <= eff[later][0]
+                and relation(flow, latest, later) == Relation.UNKNOWN
+            ):
+                side = "inputs" if not flow.of(later)[0] else "outputs"
+                blind = later if side == "inputs" else latest
+                out.append(
+                    BlindPair(
+                        step=_ref(trace, later),
+                        after=_ref(trace, latest),
+                        missing=side,
+                        blind=_ref(trace, blind),
+                        why=_why(trace, blind, side) if fingerprinted else off,
+                    )
+                )
+                if len(out) >= LIMIT:
+                    return out
+            if latest is None or eff[later][1] > eff[latest][1]:
+                latest = later
+    return out
+
+
+def _ref(trace: Trace, span_id: str) -> StepRef:
+    span = trace.spans[span_id]
+    return StepRef(
+        span_id=span_id,
+        name=span.name,
+        start=(span.start - trace.start) / NS,
+        duration=span.duration / NS,
+    )
