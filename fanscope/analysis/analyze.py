@@ -40,6 +40,7 @@ class TraceReport:
     trace_id: str
     service: str
     root: str
+    root_role: str
     start: int
     duration: float
     spans: int
@@ -55,7 +56,6 @@ class TraceReport:
     queue_wait_share: float
     straggler_ratio: float
     unknown_pairs: int
-    root_role: str = ""
     queue_waits: list[schema.QueueWait] = field(default_factory=list)
     retries: list[schema.RetriedBranch] = field(default_factory=list)
     untraced: list[schema.Untraced] = field(default_factory=list)

@@ -20,11 +20,13 @@ CLIENT = 3  # OTLP span kind: a call to another service (an LLM call, an HTTP re
 
 
 def untraced(trace: Trace, path: Sequence[PathSegment], duration: float) -> list[Untraced]:
-    """Childless spans (fanscope steps and branches, or the root) whose own time on the
-    critical path is at least :data:`DOMINANT` of the trace, and at least 1 ms.
+    """Childless spans (``@traced`` steps, or the root) whose own time on the critical path
+    is at least :data:`DOMINANT` of the trace, and at least 1 ms.
 
     A span of a call to another service (kind CLIENT: an LLM call, an HTTP request) is where
-    the waiting is, not a blind spot, and is never reported.
+    the waiting is, not a blind spot, and is never reported; nor is a branch, a unit of
+    concurrent work that is often the call itself (a fan-out that waited for its slowest
+    branch is said so with the fan-out).
     """
     if duration <= 0:
         return []
@@ -39,7 +41,7 @@ def untraced(trace: Trace, path: Sequence[PathSegment], duration: float) -> list
         span = trace.spans[sid]
         role = span.attr_str(A.ROLE) or ""
         is_root = trace.parent(sid) is None
-        if span.kind == CLIENT or not (role in (A.ROLE_STEP, A.ROLE_BRANCH) or is_root):
+        if span.kind == CLIENT or not (role == A.ROLE_STEP or is_root):
             continue
         if seconds >= 0.001 and seconds >= DOMINANT * duration:
             found.append(

@@ -310,6 +310,9 @@ def test_a_long_call_to_another_service_is_not_called_untraced() -> None:
     lone = span("agent", 0, 100, fanscope__role="step")
     (u,) = analyze([lone]).to_dict()["traces"][0]["untraced"]
     assert u["share"] == pytest.approx(1.0)
+    fan = span("gather", 0, 100, fanscope__role="fanout", fanscope__kind="section")
+    leaf = span("news", 1, 99, fan, fanscope__role="branch")  # a branch is often the call itself
+    assert analyze([fan, leaf]).to_dict()["traces"][0]["untraced"] == []
 
 
 def test_per_operation_figures_count_only_the_traces_where_the_operation_is() -> None:
