@@ -67,19 +67,21 @@ def say(line: str) -> None:
 
 
 @contextlib.contextmanager
-def anthropic_client(
-    latency: Mapping[str, float] | None = None,
-) -> Iterator[anthropic.AsyncAnthropic]:
-    """An ``AsyncAnthropic`` client for this run (starting the stand-in when offline)."""
+def server_for_run(latency: Mapping[str, float] | None = None) -> Iterator[tuple[str | None, str]]:
+    """``(base_url, api_key)`` for this run's client, after saying which server it is.
+
+    ``base_url`` is ``None`` for the real API. Starts the stand-in when offline (stopped when
+    the block ends); refuses a server that is not the stand-in without an API key.
+    """
     base_url = os.environ.get("ANTHROPIC_BASE_URL")
     api_key = os.environ.get("ANTHROPIC_API_KEY")
     if base_url:
         if is_stand_in(base_url):
             say(f"using the fanscope stand-in at {base_url} (ANTHROPIC_BASE_URL)")
-            yield anthropic.AsyncAnthropic(base_url=base_url, api_key=api_key or "stand-in")
+            yield base_url, api_key or "stand-in"
         elif api_key:
             say(f"using the Anthropic-compatible API at {base_url} (ANTHROPIC_BASE_URL)")
-            yield anthropic.AsyncAnthropic(base_url=base_url, api_key=api_key)
+            yield base_url, api_key
         else:
             raise ServerChoiceError(
                 f"ANTHROPIC_BASE_URL={base_url} is not fanscope's stand-in (it does not answer "
@@ -89,11 +91,29 @@ def anthropic_client(
         return
     if api_key:
         say("using the Anthropic API (ANTHROPIC_API_KEY)")
-        yield anthropic.AsyncAnthropic()
+        yield None, api_key
         return
     with AnthropicStandIn(latency=0.05, latency_by_prompt=latency or DEMO_LATENCY) as server:
         say(f"using the fanscope stand-in started at {server.url} (a free port; no API key set)")
-        yield anthropic.AsyncAnthropic(base_url=server.url, api_key="stand-in")
+        yield server.url, "stand-in"
+
+
+@contextlib.contextmanager
+def anthropic_client(
+    latency: Mapping[str, float] | None = None,
+) -> Iterator[anthropic.AsyncAnthropic]:
+    """An ``AsyncAnthropic`` client for this run (starting the stand-in when offline)."""
+    with server_for_run(latency) as (base_url, api_key):
+        yield anthropic.AsyncAnthropic(base_url=base_url, api_key=api_key)
+
+
+@contextlib.contextmanager
+def sync_anthropic_client(
+    latency: Mapping[str, float] | None = None,
+) -> Iterator[anthropic.Anthropic]:
+    """The same for the sync client (``anthropic.Anthropic``)."""
+    with server_for_run(latency) as (base_url, api_key):
+        yield anthropic.Anthropic(base_url=base_url, api_key=api_key)
 
 
 def text_of(message: anthropic.types.Message) -> str:

@@ -5,7 +5,8 @@
 An orchestrator asks for a plan, parses it into short tasks, runs one worker per task on
 threads (at most four at once), and writes the report from the workers' notes. Nothing is
 async: ``@parallel`` on a plain ``def`` runs the fan-out on threads it owns. Runs offline
-against the bundled stand-in and prints the analyzer's report of its trace.
+against the bundled stand-in (started on a free port; ANTHROPIC_BASE_URL and ANTHROPIC_API_KEY
+are honoured as in the other examples, see ``_client.py``) and prints the analyzer's report.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ import sys
 from pathlib import Path
 
 import anthropic
-from _client import MODEL, print_report, text_of
+from _client import MODEL, print_report, sync_anthropic_client, text_of
 
 import fanscope
 from fanscope import parallel, traced
-from fanscope.testing.anthropic_server import AnthropicStandIn
 
 PLAN = "<tasks><task>market size</task><task>main makers</task><task>prices</task></tasks>"
 
@@ -58,8 +58,8 @@ def main() -> None:
     Path(trace_file).unlink(missing_ok=True)
     provider = fanscope.configure(service_name="sync-agent", trace_file=trace_file)
     latency = {"[plan]": 0.05, "[worker]": 0.10, "[synthesis]": 0.05}
-    with AnthropicStandIn(latency=0.05, latency_by_prompt=latency) as server:
-        agent = Researcher(anthropic.Anthropic(base_url=server.url, api_key="stand-in"))
+    with sync_anthropic_client(latency) as client:
+        agent = Researcher(client)
         print(agent.run(topic)[:200])
     provider.force_flush()
     print_report(trace_file)

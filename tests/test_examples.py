@@ -76,6 +76,16 @@ def test_offline_an_example_starts_its_own_stand_in_on_a_free_port_and_says_so(
     assert "critical path" in done.stdout  # the example printed the analyzer's report
 
 
+def test_the_sync_agent_starts_its_own_stand_in_and_says_so(tmp_path: Path) -> None:
+    done = run_example("sync_agent.py", tmp_path, clean_env(), "the bus market")
+    assert done.returncode == 0, done.stderr
+    assert re.search(
+        r"^using the fanscope stand-in started at http://127\.0\.0\.1:\d+ ", done.stderr, re.M
+    ), done.stderr
+    one_clean_trace(tmp_path / ".fanscope" / "sync_agent.jsonl")
+    assert "critical path" in done.stdout
+
+
 def test_given_the_stand_ins_url_an_example_checks_it_and_sends_its_calls_there(
     tmp_path: Path,
 ) -> None:
