@@ -60,7 +60,7 @@ def _trace(t: TraceDoc) -> list[str]:
         out.extend([f"> **Not traced**: {words.untraced(u, escape=markdown)}", ""])
     if t["unknown_pairs"]:
         out.append(f"> note: {words.unknown_pairs(t['unknown_pairs'])}")
-        out.extend(f">  - {_cell(words.blind_pair(b))}" for b in t["blind_pairs"][:3])
+        out.extend(f">  - {words.blind_pair(b, escape=markdown)}" for b in t["blind_pairs"][:3])
         out.append("")
     return out
 

@@ -139,7 +139,7 @@ def render_trace(t: TraceDoc) -> list[str]:
     if t["unknown_pairs"]:
         lines.append(f"  note: {words.unknown_pairs(t['unknown_pairs'])}")
         for b in t["blind_pairs"][:3]:
-            lines.append(f"    {words.blind_pair(b)}")
+            lines.append(f"    {words.blind_pair(b, escape=terminal)}")
         if len(t["blind_pairs"]) > 3:
             lines.append(f"    ... and more (--format json lists up to {len(t['blind_pairs'])})")
     return lines
