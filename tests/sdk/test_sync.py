@@ -309,6 +309,7 @@ def shape_of(exporter: InMemorySpanExporter) -> list[tuple[Any, ...]]:
     spans = exporter.get_finished_spans()
     by_id = {s.context.span_id: s for s in spans}
     keep = (A.ROLE, A.KIND, A.BRANCH_OUTCOME, A.BRANCH_INDEX, A.FANOUT_SIZE, A.FANOUT_FAILED)
+    keep += (A.DATAFLOW_INPUTS, A.DATAFLOW_OUTPUTS, A.ERROR_TYPE)  # same process, same keys
     rows = []
     for s in spans:
         parent = (
@@ -322,17 +323,17 @@ def shape_of(exporter: InMemorySpanExporter) -> list[tuple[Any, ...]]:
 def test_the_same_fan_out_sync_and_async_gives_the_same_spans_and_outcomes(
     exporter: InMemorySpanExporter,
 ) -> None:
-    def body(i: int) -> int:
+    def body(i: int) -> str:
         if i == 2:
             raise ValueError("two")
-        return i
+        return f"answer number {i} with enough text to be fingerprinted"
 
     @parallel(max_concurrency=2, name="step")
-    def sync_step(i: int) -> int:
+    def sync_step(i: int) -> str:
         return body(i)
 
     @parallel(max_concurrency=2, name="step")
-    async def async_step(i: int) -> int:
+    async def async_step(i: int) -> str:
         return body(i)
 
     tracer = trace.get_tracer("test")
@@ -364,3 +365,19 @@ def test_static_and_class_methods_bind_as_they_would_undecorated() -> None:
     assert agent.agree("d") is True
     assert agent.step("abc") == Agent.static_step("abc") == Agent.class_step("abc") == 3
     assert asyncio.run(agent.ask_async.map(["q"])) == ["aq"]
+
+
+def test_waiting_for_a_thread_under_the_cap_is_recorded_as_queue_wait(
+    exporter: InMemorySpanExporter,
+) -> None:
+    @parallel(max_concurrency=1)
+    def one_at_a_time(i: int) -> int:
+        time.sleep(0.01)
+        return i
+
+    assert one_at_a_time.map(range(3)) == [0, 1, 2]
+    waits = sorted(
+        (s.attributes or {}).get(A.QUEUE_WAIT, 0.0) for s in spans_named(exporter, "one_at_a_time")
+    )
+    assert waits[0] == 0.0  # the first went at once
+    assert waits[1] > 0.005 and waits[2] > waits[1]  # the others waited for the one thread
