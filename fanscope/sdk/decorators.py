@@ -26,12 +26,12 @@ from fanscope.sdk.branch import check_timeout
 from fanscope.sdk.limits import Limiter, RateLimit
 from fanscope.sdk.parallel import (
     ParallelFunction,
-    SyncParallelFunction,
     binding_of,
     check_target,
     qualified_name,
 )
 from fanscope.sdk.retry import Retry
+from fanscope.sdk.sync_parallel import SyncParallelFunction
 from fanscope.sdk.tracing import record_error, set_dataflow, tracer
 
 P = ParamSpec("P")

@@ -25,11 +25,11 @@ from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Results
 from fanscope.sdk.parallel import (
     ParallelFunction,
-    SyncParallelFunction,
     check_target,
     qualified_name,
 )
 from fanscope.sdk.policy import OnError, check_policy
+from fanscope.sdk.sync_parallel import SyncParallelFunction
 from fanscope.sdk.threads import Workers, run_sync
 
 T = TypeVar("T")

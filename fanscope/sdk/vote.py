@@ -49,11 +49,11 @@ from fanscope.sdk.fanout import FanOut
 from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.parallel import (
     ParallelFunction,
-    SyncParallelFunction,
     binding_of,
     check_target,
     qualified_name,
 )
+from fanscope.sdk.sync_parallel import SyncParallelFunction
 from fanscope.sdk.threads import Workers, run_sync
 from fanscope.sdk.tracing import short_repr
 
