@@ -34,6 +34,7 @@ from fanscope.errors import FanscopeError
 
 if TYPE_CHECKING:
     from fanscope.analysis.convert import Out
+    from fanscope.analysis.dependencies import Witnesses
     from fanscope.analysis.model import Span
     from fanscope.analysis.schema import ReportDoc
 
@@ -97,6 +98,18 @@ def _parser() -> argparse.ArgumentParser:
         metavar="[NAME=]N",
         help="also say how long the run would take with the cap N: every cap, or NAME's "
         "(a function or limiter; repeatable)",
+    )
+    analyze.add_argument(
+        "--source-root",
+        metavar="DIR",
+        help="read the callers' source here to see what feeds each call (default: the "
+        "working directory)",
+    )
+    analyze.add_argument(
+        "--count-candidates",
+        action="store_true",
+        help="let pairs only one witness could look at (candidates) count in the what-if, "
+        "the saving and the gates",
     )
     analyze.add_argument(
         "--config",
@@ -194,6 +207,7 @@ def _read(
     strict: bool = False,
     last: int | None = None,
     caps: dict[str, int] | None = None,
+    witnesses: Witnesses | None = None,
 ) -> tuple[ReportDoc, list[Span], dict[str, str], int]:
     """The report of ``files`` as its JSON document, the spans analysed (read once: ``-``),
     each trace's file, and how many traces the files hold (``--last`` keeps the newest)."""
@@ -218,6 +232,7 @@ def _read(
             warnings=result.warnings,
             sources=files,
             what_if_caps=caps,
+            witnesses=witnesses,
         )
     finally:
         gc.enable()
@@ -245,7 +260,9 @@ def _analyze(args: argparse.Namespace) -> int:
     for line in config_warnings:
         _warn(line)
     caps = gate_mod.parse_caps(args.what_if_cap)
-    report, spans, origin, total = _read(args.files, args.trace_id, args.strict, args.last, caps)
+    report, spans, origin, total = _read(
+        args.files, args.trace_id, args.strict, args.last, caps, _witnesses(args)
+    )
     failed = gate_mod.evaluate(report, gates)
     shown, note = _shown(args, report, origin, total)
     if args.format == "json":
@@ -272,6 +289,17 @@ def _json(document: Any) -> str:
 
 #: Traces drawn in the HTML report (the first of the report's order); the rest are counted.
 MAX_HTML_TRACES = 50
+
+
+def _witnesses(args: argparse.Namespace) -> Witnesses:
+    from fanscope.analysis.dependencies import Witnesses
+
+    root = args.source_root
+    if root is not None and not Path(root).is_dir():
+        raise FanscopeError(
+            f"--source-root {root}: no such directory; pass the folder your agent's code is in"
+        )
+    return Witnesses(source_root=root, count_candidates=args.count_candidates)
 
 
 def _shown(

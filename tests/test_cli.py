@@ -12,13 +12,13 @@ import pytest
 from fanscope.analysis.convert import to_jaeger, to_otlp_lines
 from fanscope.analysis.readers import read_file
 from fanscope.cli import main
-from tests.analysis.test_whatif import agent_trace
+from tests.analysis.test_whatif import agent_trace, call_site
 
 
 @pytest.fixture
 def sequential(tmp_path: Path) -> Path:
     path = tmp_path / "sequential.jsonl"
-    path.write_text("\n".join(to_otlp_lines(agent_trace())) + "\n")
+    path.write_text("\n".join(to_otlp_lines(agent_trace(sites=True))) + "\n")
     return path
 
 
@@ -42,8 +42,47 @@ def test_analyze_prints_the_critical_path_and_the_saving(
     out = capsys.readouterr().out
     assert "total 760 ms" in out
     assert "behind independent calls: 453 ms could be saved (60%)" in out
-    assert "run lookup0, lookup1, lookup2, lookup3 together; keep synthesize after them" in out
+    lines = [call_site(f"lookup{i}")["code.line.number"] for i in range(4)]
+    first, *rest = lines
+    rest_lines = ", ".join(f":{n}" for n in rest)
+    together = f"run tests/analysis/sequential_agent.py:{first}, {rest_lines}"
+    assert together + " together; keep tests/analysis/sequential_agent.py:" in out
+    assert "-> :" in out and ": independent: nothing `lookup` at" in out
     assert "what-if: 307 ms instead of 760 ms (2.48x)" in out
+
+
+def test_without_the_source_the_saving_is_a_candidate_unless_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "nosource.jsonl"
+    path.write_text("\n".join(to_otlp_lines(agent_trace())) + "\n")
+    assert main(["analyze", str(path), "--fail-if", "parallelizable > 20%"]) == 0
+    out = capsys.readouterr().out
+    assert "behind independent calls: nothing found" in out
+    assert "candidates (only one witness could look; not counted): 453 ms more" in out
+    assert "run lookup0, lookup1, lookup2, lookup3 together" in out
+    assert "only the fingerprints looked; source: no call site was recorded" in out
+    args = ["analyze", str(path), "--count-candidates", "--fail-if", "parallelizable > 20%"]
+    assert main(args) == 1
+    assert "what-if: 307 ms instead of 760 ms" in capsys.readouterr().out
+
+
+def test_a_source_root_that_is_not_a_folder_is_refused_in_one_line(
+    sequential: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["analyze", str(sequential), "--source-root", "no/such/dir"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["fanscope: --source-root no/such/dir: no such directory; pass the folder "
+                   "your agent's code is in"]  # fmt: skip
+
+
+def test_the_source_root_is_where_the_files_are_looked_up(
+    sequential: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["analyze", str(sequential), "--source-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "behind independent calls: nothing found" in out  # the agent is not under there
+    assert "tests/analysis/sequential_agent.py is not under" in out
 
 
 def test_a_failed_gate_exits_1_and_names_it(

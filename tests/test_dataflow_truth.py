@@ -100,3 +100,12 @@ def test_no_dependent_pair_is_called_independent() -> None:
     analyzer = result["witnesses"]["fingerprints alone"]
     assert result["false_independent"]["fingerprints alone"] == []
     assert analyzer["precision"] == 1.0
+
+
+def test_both_witnesses_together_never_call_a_dependent_pair_independent() -> None:
+    """The claim a CI gate rests on: with the source witness, precision is 100%."""
+    result = corpus()
+    combined = result["witnesses"]["combined"]
+    assert result["false_independent"]["combined"] == []
+    assert combined["precision"] == 1.0
+    assert combined["recall"] > 0.5  # it does find independent pairs (not "all dependent")

@@ -16,6 +16,7 @@ from fanscope.analysis import schema
 from fanscope.analysis.blind_pairs import blind_pairs
 from fanscope.analysis.caps import EVERY, CapPlan
 from fanscope.analysis.critical_path import Segment, critical_path, effective_intervals
+from fanscope.analysis.dependencies import PairVerdict, Witnesses
 from fanscope.analysis.fanouts import FanoutStats, fanout_stats, queue_wait
 from fanscope.analysis.model import Span
 from fanscope.analysis.readers import from_readable_spans
@@ -23,11 +24,14 @@ from fanscope.analysis.tree import VIRTUAL_ROOT, Trace, build_traces
 from fanscope.analysis.untraced import untraced
 from fanscope.analysis.waits import queue_waits, retried_branches
 from fanscope.analysis.whatif import Opportunity, whatif
+from fanscope.analysis.witness import CallSite
 from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
+
+    from fanscope.analysis.witness import SourceWitness
 
 SCHEMA = schema.SCHEMA
 NS = 1e9
@@ -60,6 +64,10 @@ class TraceReport:
     retries: list[schema.RetriedBranch] = field(default_factory=list)
     untraced: list[schema.Untraced] = field(default_factory=list)
     blind_pairs: list[schema.BlindPair] = field(default_factory=list)
+    candidate_pairs: int = 0
+    candidate_saving: float = 0.0
+    candidates_counted: bool = False
+    candidates: list[schema.Opportunity] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     whatif_rate_wait: float = 0.0
     whatif_cap: schema.WhatIfCap | None = None
@@ -90,6 +98,10 @@ class TraceReport:
             "retries": self.retries,
             "untraced": self.untraced,
             "blind_pairs": self.blind_pairs,
+            "candidate_pairs": self.candidate_pairs,
+            "candidate_saving": self.candidate_saving,
+            "candidates_counted": self.candidates_counted,
+            "candidates": self.candidates,
             "warnings": self.warnings,
             "whatif_rate_wait": self.whatif_rate_wait,
             "whatif_cap": self.whatif_cap,
@@ -189,7 +201,9 @@ def _queue_on_path(trace: Trace, segments: Sequence[Segment]) -> float:
             for k in trace.children.get(sid, ())
             if spans[k].attr_str(A.ROLE) == A.ROLE_QUEUE
         )
-        first_wait = int(queue_wait(trace, sid) * NS) - later_waits
+        # a damaged wait (a huge or infinite number) is at most the whole trace
+        waited = min(queue_wait(trace, sid) * NS, float(max(trace.duration, 0)))
+        first_wait = int(waited) - later_waits
         if first_wait > 0:
             start = eff[sid][0]
             parent = trace.parent(sid)
@@ -210,7 +224,13 @@ def _queue_on_path(trace: Trace, segments: Sequence[Segment]) -> float:
     return total / NS
 
 
-def analyze_trace(trace: Trace, what_if_caps: Mapping[str, int] | None = None) -> TraceReport:
+def analyze_trace(
+    trace: Trace,
+    what_if_caps: Mapping[str, int] | None = None,
+    witnesses: Witnesses | None = None,
+    source: SourceWitness | None = None,
+) -> TraceReport:
+    """One trace's analysis; ``witnesses`` say who decides what depends on what."""
     segments = critical_path(trace)
     start = trace.start
     owners: dict[str, str] = {}
@@ -244,7 +264,7 @@ def analyze_trace(trace: Trace, what_if_caps: Mapping[str, int] | None = None) -
         )
         for f in stats
     ]
-    plan = whatif(trace)
+    plan = whatif(trace, None, witnesses, source)
     capped = _whatif_cap(trace, what_if_caps) if what_if_caps else None
     duration = trace.duration / NS
     waits = queue_waits(trace, {f.span_id: f.parallelism for f in stats})
@@ -282,6 +302,10 @@ def analyze_trace(trace: Trace, what_if_caps: Mapping[str, int] | None = None) -
         warnings=[*trace.warnings, *plan.warnings],
         whatif_rate_wait=plan.rate_wait,
         whatif_cap=capped,
+        candidate_pairs=plan.candidate_pairs,
+        candidate_saving=plan.candidate_saving,
+        candidates_counted=plan.candidates_counted,
+        candidates=[_opportunity_dict(trace, o) for o in plan.candidates],
     )
 
 
@@ -333,11 +357,23 @@ def _fanout_doc(f: FanoutStats, on_critical_path: bool) -> schema.Fanout:
 def _opportunity_dict(trace: Trace, o: Opportunity) -> schema.Opportunity:
     def ref(sid: str) -> schema.StepRef:
         span = trace.spans[sid]
+        site = CallSite.of(span)
         return {
             "span_id": sid,
             "name": _label(trace, sid),
             "start": (span.start - trace.start) / NS,
             "duration": span.duration / NS,
+            "where": site.where if site is not None else "",
+        }
+
+    def pair(v: PairVerdict) -> schema.PairEvidence:
+        return {
+            "earlier": ref(v.earlier),
+            "later": ref(v.later),
+            "classification": v.classification.value,
+            "decided_by": v.decided_by,  # type: ignore[typeddict-item]
+            "source": v.source,
+            "fingerprints": v.fingerprints,
         }
 
     return {
@@ -350,6 +386,7 @@ def _opportunity_dict(trace: Trace, o: Opportunity) -> schema.Opportunity:
         "observed": o.observed,
         "whatif": o.whatif,
         "saving": o.saving,
+        "evidence": [pair(v) for v in o.evidence],
     }
 
 
@@ -399,6 +436,7 @@ def analyze(
     warnings: Sequence[str] = (),
     sources: Sequence[str] = (),
     what_if_caps: Mapping[str, int] | None = None,
+    witnesses: Witnesses | None = None,
 ) -> Report:
     """Analyse every trace in ``spans`` (or only ``trace_id``).
 
@@ -412,6 +450,9 @@ def analyze(
         what_if_caps: also answer "what if the cap were N" (each trace's ``whatif_cap``):
             ``{"*": N}`` replaces every recorded cap, ``{NAME: N}`` sets the cap of the
             function or limiter NAME (``docs/analysis.md``).
+        witnesses: who decides what depends on what (``Witnesses``: the source root, each
+            witness on or off, whether candidates count); by default both witnesses, the
+            source read under the working directory, candidates not counted.
 
     Returns:
         The :class:`Report`: one :class:`TraceReport` per trace with a root, in order of
@@ -430,5 +471,7 @@ def analyze(
     if trace_id is not None:
         wanted = trace_id.lower()
         traces = [t for t in traces if t.trace_id == wanted or t.trace_id.endswith(wanted)]
-    reports = [analyze_trace(t, what_if_caps) for t in traces if t.roots]
+    chosen = witnesses or Witnesses()
+    source = chosen.witness()  # one for every trace: each file is read and parsed once
+    reports = [analyze_trace(t, what_if_caps, chosen, source) for t in traces if t.roots]
     return Report(reports, operation_stats(reports), list(warnings), list(sources))

@@ -21,6 +21,7 @@ from fanscope.analysis.critical_path import effective_intervals
 from fanscope.analysis.dependencies import Flow, Relation, relation
 from fanscope.analysis.schema import BlindPair, StepRef
 from fanscope.analysis.tree import Trace
+from fanscope.analysis.witness import CallSite
 from fanscope.sdk import attributes as A
 
 NS = 1e9
@@ -78,9 +79,11 @@ def blind_pairs(trace: Trace) -> list[BlindPair]:
 
 def _ref(trace: Trace, span_id: str) -> StepRef:
     span = trace.spans[span_id]
+    site = CallSite.of(span)
     return StepRef(
         span_id=span_id,
         name=span.name,
         start=(span.start - trace.start) / NS,
         duration=span.duration / NS,
+        where=site.where if site is not None else "",
     )

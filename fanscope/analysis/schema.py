@@ -132,12 +132,34 @@ class Untraced(TypedDict):
 
 
 class StepRef(TypedDict):
-    """A step named in an opportunity (``start`` in seconds from the trace start)."""
+    """A step named in an opportunity (``start`` in seconds from the trace start).
+
+    ``where`` is the line that made it (``agent.py:42``, from its ``code.*`` attributes), or
+    ``""`` when the span does not say.
+    """
 
     span_id: str
     name: str
     start: float
     duration: float
+    where: str
+
+
+class PairEvidence(TypedDict):
+    """What the two witnesses said of two steps that ran one after another.
+
+    ``classification``: ``dependent``, ``independent``, ``candidate`` (only one witness could
+    look) or ``unknown``; ``decided_by``: ``source``, ``fingerprints``, ``both`` or ``none``;
+    ``source`` / ``fingerprints``: each witness's evidence, or why it could not look. The
+    texts quote the program's source and the trace: untrusted, escape them when rendering.
+    """
+
+    earlier: StepRef
+    later: StepRef
+    classification: Literal["dependent", "independent", "candidate", "unknown"]
+    decided_by: Literal["source", "fingerprints", "both", "none"]
+    source: str
+    fingerprints: str
 
 
 class BlindPair(TypedDict):
@@ -172,6 +194,7 @@ class Opportunity(TypedDict):
     observed: float
     whatif: float
     saving: float
+    evidence: list[PairEvidence]
 
 
 class WhatIfCap(TypedDict):
@@ -209,6 +232,10 @@ class TraceDoc(TypedDict):
     retries: list[RetriedBranch]
     untraced: list[Untraced]
     blind_pairs: list[BlindPair]
+    candidate_pairs: int
+    candidate_saving: float
+    candidates_counted: bool
+    candidates: list[Opportunity]
     warnings: list[str]
     whatif_rate_wait: float
     whatif_cap: WhatIfCap | None

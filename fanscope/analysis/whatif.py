@@ -17,14 +17,26 @@ than the run (unless the caps are lowered: ``caps.CapPlan``).
 from __future__ import annotations
 
 import heapq
+import itertools
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from fanscope.analysis import rates
 from fanscope.analysis.caps import CapPlan, Caps, Group
 from fanscope.analysis.critical_path import effective_intervals
-from fanscope.analysis.dependencies import Flow, StepDependencies, Wait
+from fanscope.analysis.dependencies import (
+    Classification,
+    Evidence,
+    PairVerdict,
+    StepDependencies,
+    Wait,
+    Witnesses,
+)
 from fanscope.analysis.tree import Trace
 from fanscope.sdk import attributes as A
+
+if TYPE_CHECKING:
+    from fanscope.analysis.witness import SourceWitness
 
 #: Savings smaller than this (ns), or than 1% of the parent's window, are not reported.
 MIN_SAVING_NS = 1_000_000
@@ -50,6 +62,10 @@ class Opportunity:
     whatif: float
     saving: float
     unknown_pairs: int = 0
+    #: what the witnesses said of the pairs named: run together (independent, or counted
+    #: candidates) and kept after (dependent, unknown, uncounted candidates)
+    evidence: list[PairVerdict] = field(default_factory=list)
+    candidate_pairs: int = 0
 
 
 @dataclass
@@ -57,6 +73,9 @@ class WhatIf:
     """The what-if of one trace: its predicted duration and where the saving comes from.
 
     ``rate_wait``: seconds the rate limits (and retry-after pauses) add to the schedule.
+    ``candidates`` are the opportunities that only candidate pairs (one witness looked)
+    would open, with ``candidate_saving`` the time they would save on top; they are counted
+    in ``duration`` only when :attr:`Witnesses.count_candidates` says so.
     """
 
     duration: float
@@ -65,6 +84,10 @@ class WhatIf:
     unknown_pairs: int = 0
     warnings: list[str] = field(default_factory=list)
     rate_wait: float = 0.0
+    candidates: list[Opportunity] = field(default_factory=list)
+    candidate_pairs: int = 0
+    candidate_saving: float = 0.0
+    candidates_counted: bool = False
 
     @property
     def saving(self) -> float:
@@ -83,15 +106,54 @@ def _bottom_up(trace: Trace) -> list[str]:
     return order
 
 
-def whatif(trace: Trace, caps: CapPlan | None = None) -> WhatIf:
+def whatif(
+    trace: Trace,
+    caps: CapPlan | None = None,
+    witnesses: Witnesses | None = None,
+    source: SourceWitness | None = None,
+) -> WhatIf:
     """The what-if duration of ``trace`` and its parallelization opportunities.
 
     With a :class:`~fanscope.analysis.caps.CapPlan` that changes caps, the steps keep the
-    order they ran in: the answer to "what if the cap were N", alone.
+    order they ran in: the answer to "what if the cap were N", alone. ``witnesses`` say who
+    decides what may run together; ``source`` is the source witness (shared across traces
+    so each file is read once; by default one is made from ``witnesses``).
     """
     plan = caps if caps is not None else CapPlan()
+    chosen = witnesses or Witnesses()
+    evidence = None
+    if not plan.keep_order:
+        evidence = Evidence(trace, chosen, source if source is not None else chosen.witness())
+    found = _plan(trace, plan, evidence, chosen.count_candidates)
+    if found.candidate_pairs and evidence is not None:
+        other = _plan(trace, plan, evidence, not chosen.count_candidates)
+        strict, counted = (found, other) if not chosen.count_candidates else (other, found)
+        found.candidate_saving = max(0.0, strict.duration - counted.duration)
+        found.candidates = _candidate_opportunities(strict, counted)
+        found.candidate_pairs = strict.candidate_pairs
+    found.candidates_counted = chosen.count_candidates
+    return found
+
+
+def _candidate_opportunities(strict: WhatIf, counted: WhatIf) -> list[Opportunity]:
+    """The opportunities counting candidates opens or widens, with the difference saved."""
+    before = {o.parent_span_id: o for o in strict.opportunities}
+    out = []
+    for o in counted.opportunities:
+        known = before.get(o.parent_span_id)
+        extra = o.saving - (known.saving if known is not None else 0.0)
+        if extra <= 0:
+            continue
+        evidence = [v for v in o.evidence if v.classification == Classification.CANDIDATE]
+        out.append(replace(o, saving=extra, evidence=evidence))
+    out.sort(key=lambda o: -o.saving)
+    return out
+
+
+def _plan(trace: Trace, plan: CapPlan, evidence: Evidence | None, count: bool) -> WhatIf:
+    """One schedule: candidates counted as independent (``count``) or kept in order."""
     eff = effective_intervals(trace)
-    flow = None if plan.keep_order else Flow(trace)
+    flow = evidence.flow if evidence is not None else None
     children = trace.children
     # A span's what-if duration, when it differs from its observed one: spans without
     # children (most of them) and spans with one child keep their own and are not stored,
@@ -101,7 +163,7 @@ def whatif(trace: Trace, caps: CapPlan | None = None) -> WhatIf:
     predicted: dict[str, int] = {}
     moved: dict[str, int] = {}
     found: list[tuple[Opportunity, str, int, int]] = []  # with its parent and window
-    unknown_total = 0
+    unknown_total = candidates_total = 0
     for node in _bottom_up(trace):
         interval = eff.get(node)
         if interval is None:
@@ -122,12 +184,13 @@ def whatif(trace: Trace, caps: CapPlan | None = None) -> WhatIf:
         here = Caps(trace, node, plan)
         if here.is_fanout:
             starts, finish = _schedule_branches(trace, node, kids, eff, predicted, here)
-            opportunity, unknown = None, 0
+            opportunity, unknown, candidates = None, 0, 0
         else:
-            starts, finish, opportunity, unknown = _schedule_steps(
-                trace, node, kids, eff, predicted, flow, here
+            starts, finish, opportunity, unknown, candidates = _schedule_steps(
+                trace, node, kids, eff, predicted, evidence, here, count
             )
         unknown_total += unknown
+        candidates_total += candidates
         for kid, kid_start in starts.items():
             if kid_start != eff[kid][0]:
                 moved[kid] = kid_start - eff[kid][0]
@@ -156,9 +219,11 @@ def whatif(trace: Trace, caps: CapPlan | None = None) -> WhatIf:
             "the trace is nested too deeply to compare every step's fingerprints; "
             "the steps left over are treated as dependent (no saving claimed for them)"
         )
-    return WhatIf(
+    result = WhatIf(
         duration / 1e9, trace.duration / 1e9, opportunities, unknown_total, warnings, added / 1e9
     )
+    result.candidate_pairs = candidates_total
+    return result
 
 
 def _with_rates(
@@ -234,7 +299,8 @@ def _first_wait(trace: Trace, span_id: str) -> int:
         for k in trace.children.get(span_id, ())
         if trace.spans[k].attributes.get(A.ROLE) == A.ROLE_QUEUE
     )
-    return max(0, int(wait * 1e9) - later)
+    # a damaged wait (huge, infinite) is at most the whole trace
+    return max(0, int(min(wait * 1e9, float(max(trace.duration, 0)))) - later)
 
 
 def _take_slots(
@@ -283,18 +349,20 @@ def _schedule_steps(
     kids: list[str],
     eff: dict[str, tuple[int, int]],
     predicted: dict[str, int],
-    flow: Flow | None,
+    evidence: Evidence | None,
     caps: Caps,
-) -> tuple[dict[str, int], dict[str, int], Opportunity | None, int]:
+    count: bool = False,
+) -> tuple[dict[str, int], dict[str, int], Opportunity | None, int, int]:
     """Sequential steps: each as soon as what it depends on (or might) has finished.
 
     Returns each child's what-if start and finish, the opportunity found (if any) and the
-    number of unknown pairs. Without ``flow``, the steps keep the order they ran in.
+    numbers of unknown and candidate pairs. Without ``evidence``, the steps keep the order
+    they ran in; with it, candidates run together only when ``count`` says so.
     """
     node_start = eff[node][0]
     dependencies = (
-        StepDependencies(kids, eff, flow, node_start)
-        if flow is not None
+        StepDependencies(kids, eff, evidence.flow, node_start, evidence.siblings(node, kids), count)
+        if evidence is not None
         else _InOrder(kids, eff, node_start)
     )
     position = dependencies.position
@@ -304,11 +372,12 @@ def _schedule_steps(
     level: dict[str, int] = {}
     after: dict[str, list[str]] = {}
     slots: dict[str, list[int]] = {}
-    unknown = 0
+    unknown = candidates = 0
     for later in kids:  # observed start order
         s, e = eff[later]
         wait = dependencies.wait(later, placed)
         unknown += wait.unknown
+        candidates += wait.candidates
         # the parent's own time just before it stays; a wait in line is the schedule's to make
         ready = wait.ready + max(0, s - wait.previous_end - _first_wait(trace, later))
         groups = caps.groups(later)
@@ -323,16 +392,44 @@ def _schedule_steps(
     observed = max(eff[k][1] for k in kids) - first
     planned = max(finish.values()) - first
     threshold = max(MIN_SAVING_NS, observed // 100)
-    if flow is None or observed - planned < threshold:
-        return starts, finish, None, unknown
+    if evidence is None or observed - planned < threshold:
+        return starts, finish, None, unknown, candidates
     # the saving of reordering alone: against the same children kept in order (their own
     # what-ifs may be shorter too, but that saving is theirs, reported under them)
     in_order = max(_schedule_steps(trace, node, kids, eff, predicted, None, caps)[1].values())
     saving = in_order - first - planned
     if saving < threshold:
-        return starts, finish, None, unknown
+        return starts, finish, None, unknown, candidates
     opportunity = _opportunity(trace, node, kids, eff, level, after, observed, observed - saving)
-    return starts, finish, opportunity, unknown
+    opportunity.unknown_pairs = unknown
+    opportunity.candidate_pairs = candidates
+    opportunity.evidence = _evidence(evidence, node, kids, eff, opportunity)
+    return starts, finish, opportunity, unknown, candidates
+
+
+#: Pairs whose evidence an opportunity carries, at most.
+MAX_EVIDENCE = 12
+
+
+def _evidence(
+    evidence: Evidence,
+    node: str,
+    kids: list[str],
+    eff: dict[str, tuple[int, int]],
+    opportunity: Opportunity,
+) -> list[PairVerdict]:
+    """What the witnesses said of the pairs an opportunity names: consecutive members of each
+    group that ran one after another, and each step kept after another."""
+    out: list[PairVerdict] = []
+    for group in opportunity.run_together:
+        for a, b in itertools.pairwise(group):
+            if eff[a][1] <= eff[b][0] and len(out) < MAX_EVIDENCE:
+                out.append(evidence.classify(node, kids, a, b))
+    for step, afters in opportunity.keep_after:
+        for a in afters:
+            if len(out) < MAX_EVIDENCE:
+                out.append(evidence.classify(node, kids, a, step))
+    return out
 
 
 def _opportunity(

@@ -221,6 +221,9 @@ def configure(
         install.anthropic_on_import(capture_content)
     if instrument_threads:
         install.threads()
+        from fanscope.sdk import callsite
+
+        callsite.install_thread_hook()  # pool work keeps the line that submitted it (code.*)
     return provider
 
 

@@ -62,6 +62,7 @@ import pytest
 
 if TYPE_CHECKING:
     from fanscope.analysis import Report, TraceReport
+    from fanscope.analysis.dependencies import Witnesses
     from fanscope.analysis.schema import Fanout, Opportunity, ReportDoc
 
 MARKER = "fanscope"
@@ -77,6 +78,7 @@ class Capture:
     nodeid: str
     exporter: Any = None
     provider: Any = None
+    witnesses: Witnesses | None = None  # who decides what depends on what (the options)
     _cache: tuple[int, Report] | None = field(default=None, repr=False)
 
     def finished_spans(self) -> list[Any]:
@@ -96,7 +98,8 @@ class Capture:
         if self._cache is None or self._cache[0] != len(finished):
             from fanscope.analysis import analyze, from_readable_spans
 
-            report = analyze(from_readable_spans(finished), sources=[self.nodeid])
+            spans = from_readable_spans(finished)
+            report = analyze(spans, sources=[self.nodeid], witnesses=self.witnesses)
             self._cache = (len(finished), report)
         return self._cache[1]
 
@@ -197,6 +200,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "directory for the fanscope reports, relative to the ini file (as --fanscope-report)",
         default="",
     )
+    group.addoption(
+        "--fanscope-count-candidates",
+        action="store_true",
+        default=None,
+        help="let candidate pairs (only one witness could look) count in savings and gates",
+    )
+    parser.addini(
+        "fanscope_count_candidates",
+        "count candidate pairs in savings and gates (as --fanscope-count-candidates)",
+        type="bool",
+        default=False,
+    )
+
+
+def _witnesses(config: pytest.Config) -> Witnesses:
+    from fanscope.analysis.dependencies import Witnesses
+
+    option = config.getoption("--fanscope-count-candidates")
+    count = bool(option) if option is not None else bool(config.getini("fanscope_count_candidates"))
+    # code.file.path is relative to the working directory of the run: read the source there
+    return Witnesses(source_root=config.invocation_params.dir, count_candidates=count)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -264,7 +288,7 @@ def fanscope_trace(request: pytest.FixtureRequest) -> Iterator[Capture]:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    result = Capture(request.node.nodeid, exporter, provider)
+    result = Capture(request.node.nodeid, exporter, provider, _witnesses(request.config))
     request.node.stash[_KEY] = result
     # capture() is process-wide: it reaches code that does not run in the fixture's context
     # (pytest-asyncio's runner copies its context when the loop starts). In the fixture's

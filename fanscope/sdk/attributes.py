@@ -208,6 +208,26 @@ EXPORT_DROPPED: Final = "fanscope.export.dropped_spans"
 EXPORT_DESTINATION: Final = "fanscope.export.destination"
 """str: where the dropped spans were going (``file /path/traces.jsonl``, ``OTLP http://...``)."""
 
+# -- call sites (OpenTelemetry code.* attributes) --------------------------------------------
+
+CODE_FUNCTION: Final = "code.function.name"
+"""str: ``module.qualname`` of the function holding the call that led to the span: the
+function the parent span belongs to (``docs/dataflow.md``)."""
+CODE_FILE: Final = "code.file.path"
+"""str: that function's file, relative to the project (POSIX separators)."""
+CODE_LINE: Final = "code.line.number"
+"""int: the line of the call in that file."""
+CODE_COLUMN: Final = "code.column.number"
+"""int: the call's column, 1-based (UTF-8 bytes, as Python's ``ast`` counts them, plus one)."""
+CALLSITE_EXECUTION: Final = "fanscope.callsite.execution"
+"""int: which execution of the calling line made the span, when user code lies between that
+line and the span (a helper, a lambda, a pool): spans of one execution share the number;
+absent when the line itself made the span (each execution makes one)."""
+CALLSITE_NEAREST: Final = "fanscope.callsite.nearest"
+"""bool: ``true`` when the parent span's function was not on the calling stack (another
+thread or task, a parent span of another instrumentation): ``code.*`` then name the nearest
+calling line outside fanscope and libraries, which says nothing about data flow."""
+
 # -- the values of each key that has a fixed set of them -------------------------------------
 
 VALUES: Final[Mapping[str, tuple[str, ...]]] = {

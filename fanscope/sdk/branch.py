@@ -18,6 +18,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import CodeType
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -27,7 +28,7 @@ from opentelemetry.trace import Span
 
 from fanscope.errors import ConfigurationError, DeadlineExceeded
 from fanscope.sdk import attributes as A
-from fanscope.sdk import fingerprint
+from fanscope.sdk import callsite, fingerprint
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome, Status
 from fanscope.sdk.retry import Retry
@@ -43,6 +44,7 @@ class CallPolicy:
     limiters: tuple[Limiter, ...] = ()
     retry: Retry | None = None
     timeout: float | None = None
+    code: CodeType | None = None  # what the branch runs: where its children are called from
 
     @property
     def max_concurrency(self) -> int | None:
@@ -62,6 +64,9 @@ class Job:
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     once: bool = False  # a plain awaitable: it cannot be awaited twice, so it is never retried
+    site: Mapping[str, Any] | None = (
+        None  # code.* of the call (lone calls; a map's is its fan-out's)
+    )
 
     @property
     def label(self) -> str:
@@ -276,8 +281,11 @@ async def run_branch(
         span.end()
         raise
     span = tracer().start_span(policy.span_name, context=parent)
+    callsite.enter(span, policy.code)
     recording = span.is_recording()
     attrs = _branch_attrs(job, kind, recording) if recording else {}
+    if job.site and recording:
+        attrs.update(job.site)
     if waited_on is not None:
         attrs[A.QUEUE_LIMITER] = waited_on
     ctx = trace.set_span_in_context(span, parent)
@@ -343,6 +351,7 @@ async def run_branch(
                 attrs[A.QUEUE_WAIT] = waited
             span.set_attributes(attrs)
         otel_context.detach(token)
+        callsite.leave(span)
         span.end()
 
 
@@ -353,7 +362,8 @@ async def lone_call(
     kwargs: dict[str, Any],
 ) -> Any:
     """One bounded, traced call of a ``@parallel`` function (what ``await f(x)`` runs)."""
-    job = Job(policy, lambda: fn(*args, **kwargs), args=args, kwargs=kwargs)
+    site = callsite.here()
+    job = Job(policy, lambda: fn(*args, **kwargs), args=args, kwargs=kwargs, site=site)
     outcome = await run_branch(job, parent=None)
     if outcome.error is not None:
         raise outcome.error

@@ -17,7 +17,7 @@ from opentelemetry import trace
 
 from fanscope.errors import ConfigurationError, UsageError
 from fanscope.sdk import attributes as A
-from fanscope.sdk import fingerprint
+from fanscope.sdk import callsite, fingerprint
 
 # loaded with the decorators: the first fanscope.gather() in a traced step must not count
 # this import in the step's own time (as when gather lived in the runtime module)
@@ -181,11 +181,12 @@ def traced(fn: F | None = None, /, *, name: str | None = None) -> F | Callable[[
             raise UsageError(f"@traced decorates a function, got {f!r}")
         span_name = name or str(getattr(f, "__name__", "step"))
         function = qualified_name(f)
+        code = callsite.code_of(f)
 
         def start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> trace.Span:
-            span = tracer().start_span(
-                span_name, attributes={A.ROLE: A.ROLE_STEP, A.FUNCTION: function}
-            )
+            attributes = {A.ROLE: A.ROLE_STEP, A.FUNCTION: function, **callsite.here()}
+            span = tracer().start_span(span_name, attributes=attributes)
+            callsite.enter(span, code)  # calls inside the step are placed in its function
             if span.is_recording() and fingerprint.is_enabled() and (args or kwargs):
                 prints = fingerprint.inputs_of(args, kwargs, scalars=True)
                 set_dataflow(span, A.DATAFLOW_INPUTS, prints)
@@ -208,6 +209,8 @@ def traced(fn: F | None = None, /, *, name: str | None = None) -> F | Callable[[
                     except Exception as exc:
                         record_error(span, exc)
                         raise
+                    finally:
+                        callsite.leave(span)
                     finish(span, value)
                     return value
 
@@ -224,6 +227,8 @@ def traced(fn: F | None = None, /, *, name: str | None = None) -> F | Callable[[
                 except Exception as exc:
                     record_error(span, exc)
                     raise
+                finally:
+                    callsite.leave(span)
                 finish(span, value)
                 return value
 

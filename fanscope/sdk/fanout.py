@@ -23,6 +23,7 @@ from opentelemetry.trace import Span
 
 from fanscope.errors import DeadlineExceeded
 from fanscope.sdk import attributes as A
+from fanscope.sdk import callsite
 from fanscope.sdk.branch import Job, run_branch
 from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.policy import FailurePolicy, OnError, Progress, decide, failure
@@ -104,6 +105,7 @@ class FanOut:
         self.context: Context = Context()
 
     def __enter__(self) -> FanOut:
+        self._attrs.update(callsite.here())  # the line that started the fan-out
         self.span = tracer().start_span(self.span_name, attributes=self._attrs)
         self.context = trace.set_span_in_context(self.span)
         return self

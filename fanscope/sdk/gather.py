@@ -19,6 +19,7 @@ from typing import Any, TypeVar, overload
 
 from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
+from fanscope.sdk import callsite
 from fanscope.sdk.branch import CallPolicy, Job, check_timeout, lone_call
 from fanscope.sdk.fanout import FanOut, combine
 from fanscope.sdk.limits import Limiter
@@ -92,7 +93,10 @@ def _blocking_job(
         )
     else:
         short = str(getattr(fn, "__name__", None) or "branch")
-        policy = CallPolicy(span_name=short, function=qualified_name(fn), limiters=limiters)
+        code = callsite.code_of(fn)
+        policy = CallPolicy(
+            span_name=short, function=qualified_name(fn), limiters=limiters, code=code
+        )
         call, args, kwargs = fn, (), {}  # type: ignore[assignment]
     if name is not None:
         policy = replace(policy, span_name=name)
@@ -133,7 +137,8 @@ def _gather_job(
     span_name = (
         name or getattr(aw, "__qualname__", None) or getattr(aw, "__name__", None) or "branch"
     )
-    policy = CallPolicy(span_name=str(span_name).split(".")[-1], limiters=limiters)
+    code = getattr(aw, "cr_code", None)  # a coroutine: its calls are placed in its function
+    policy = CallPolicy(span_name=str(span_name).split(".")[-1], limiters=limiters, code=code)
     awaitable: Awaitable[Any] = aw
     return Job(policy, lambda: awaitable, index=index, name=name, once=True)
 

@@ -29,6 +29,7 @@ from typing import (
 
 from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
+from fanscope.sdk import callsite
 from fanscope.sdk.branch import CallPolicy, Job, check_timeout, lone_call
 from fanscope.sdk.fanout import FanOut, combine
 from fanscope.sdk.limits import Limiter
@@ -137,6 +138,7 @@ class ParallelFunction(Generic[F]):
             limiters=limiters,
             retry=retry,
             timeout=timeout,
+            code=callsite.code_of(fn),  # calls inside a branch are placed in this function
         )
         # asyncio.iscoroutinefunction() on Python 3.11 looks for this marker.
         self._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)

@@ -35,6 +35,8 @@ from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from typing import Any, TypeVar
 
+from fanscope.sdk import callsite
+
 T = TypeVar("T")
 
 
@@ -203,11 +205,15 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     runs a loop (which then waits, as it would for any blocking call). The current context
     (the active span, a tracer provider set for this context) carries over either way.
     """
-    if _running_loop() is None:
-        with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
-            return runner.run(coro)
-    with _LoopThread() as loop:
-        return loop.run(coro)
+    token = callsite.hand_over()  # the caller's line, for the spans the work starts
+    try:
+        if _running_loop() is None:
+            with asyncio.Runner(loop_factory=asyncio.new_event_loop) as runner:
+                return runner.run(coro)
+        with _LoopThread() as loop:
+            return loop.run(coro)
+    finally:
+        callsite.take_back(token)
 
 
 class _LoopThread:

@@ -42,7 +42,7 @@ from typing import (
 
 from fanscope.errors import ConfigurationError, NoConsensus, NotEnoughSuccesses, UsageError
 from fanscope.sdk import attributes as A
-from fanscope.sdk import content, fingerprint
+from fanscope.sdk import callsite, content, fingerprint
 from fanscope.sdk.ballot import AGGREGATIONS, Aggregation, Ballot, Rules, Tally
 from fanscope.sdk.branch import CallPolicy, Job
 from fanscope.sdk.fanout import FanOut
@@ -83,7 +83,8 @@ def _voter(source: Callable[..., Any]) -> _Voter:
     if isinstance(source, SyncVoteFunction):
         raise UsageError(f"a vote cannot be a voter of a sync vote, got {source!r}")
     name = str(getattr(source, "__name__", "voter"))
-    policy = CallPolicy(span_name=name, function=qualified_name(source))
+    code = callsite.code_of(source)  # calls inside a voter are placed in its function
+    policy = CallPolicy(span_name=name, function=qualified_name(source), code=code)
     return _Voter(policy, source, source, check_target(source, "@vote"))
 
 

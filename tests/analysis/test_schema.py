@@ -7,6 +7,7 @@ from dataclasses import fields
 from typing import Any, get_type_hints, is_typeddict
 
 from fanscope.analysis import TraceReport, analyze, schema
+from fanscope.analysis.dependencies import Witnesses
 from fanscope.analysis.fanouts import FanoutStats
 from tests.analysis.builders import span
 
@@ -23,7 +24,10 @@ def _report_with_every_object() -> dict[str, Any]:
     b = span("b", 150, 250, root, fanscope__role="step", fanscope__dataflow__inputs=["q"],
              fanscope__dataflow__outputs=["y"])  # fmt: skip
     c = span("c", 260, 390, root, fanscope__role="step", fanscope__dataflow__inputs=["x", "y"])
-    doc = analyze([root, fan, *branches, a, b, c]).to_dict()
+    # no source for these spans: only the fingerprints look, so the pairs are candidates;
+    # counted, they make an opportunity, and are listed as candidates too
+    counted = Witnesses(count_candidates=True)
+    doc = analyze([root, fan, *branches, a, b, c], witnesses=counted).to_dict()
     doc["gates"] = {"checked": [], "failed": []}
     result: dict[str, Any] = json.loads(json.dumps(doc))
     return result
@@ -51,6 +55,7 @@ def test_every_object_of_the_json_has_exactly_the_keys_of_its_typed_definition()
     trace = doc["traces"][0]
     assert trace["fanouts"] and trace["opportunities"] and trace["critical_path"]
     assert trace["opportunities"][0]["keep_after"], "the example must keep a step after others"
+    assert trace["opportunities"][0]["evidence"] and trace["candidates"]
     checked = _check(doc, schema.ReportDoc, "report")
     # report, trace, segments, by_operation is a plain dict, fan-out, opportunity, step refs,
     # keep_after, operations: every kind of object was met at least once

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,16 +12,41 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from fanscope import parallel, traced
 from fanscope.analysis import analyze, from_readable_spans
+from fanscope.analysis.dependencies import Witnesses
 from fanscope.analysis.fanouts import fanout_stats
 from fanscope.analysis.model import Span
 from fanscope.analysis.tree import build_trace
 from tests.analysis.builders import span
 
 IN, OUT = "fanscope.dataflow.inputs", "fanscope.dataflow.outputs"
+# The spans built here carry fingerprints but no call sites (no source to read): alone, the
+# fingerprints can only make candidates. Tests of the schedule count them.
+COUNTED = Witnesses(count_candidates=True)
 
 
-def agent_trace(known: bool = True) -> list[Span]:
-    """A step that made four independent calls one after another, then a fifth using them."""
+AGENT = Path(__file__).with_name("sequential_agent.py")
+
+
+def call_site(name: str) -> dict[str, object]:
+    """The code.* attributes of the call marked ``# call: name`` in ``sequential_agent.py``."""
+    for number, text in enumerate(AGENT.read_text().splitlines(), start=1):
+        if text.endswith(f"# call: {name}"):
+            column = text.index("await ") + 1
+            return {
+                "code.file.path": "tests/analysis/sequential_agent.py",
+                "code.function.name": "tests.analysis.sequential_agent.research",
+                "code.line.number": number,
+                "code.column.number": column,
+            }
+    raise AssertionError(name)
+
+
+def agent_trace(known: bool = True, sites: bool = False) -> list[Span]:
+    """A step that made four independent calls one after another, then a fifth using them.
+
+    ``sites``: the spans say where they were called from, in ``sequential_agent.py``, so the
+    source witness can read what fed each call (from the repository's root).
+    """
     role = {"fanscope.role": "step"} if known else {}
     root = span("research", 0, 760)
     calls = []
@@ -34,6 +60,10 @@ def agent_trace(known: bool = True) -> list[Span]:
     synth = span("synthesize", t + 1, t + 51, root)
     if known:
         synth.attributes[IN] = ["a0", "a1", "a2", "a3"]
+    if sites:
+        for i, call in enumerate(calls):
+            call.attributes.update(call_site(f"lookup{i}"))
+        synth.attributes.update(call_site("synthesize"))
     everything = [root, *calls, synth]
     for s in everything:
         s.attributes.update(role)
@@ -41,7 +71,7 @@ def agent_trace(known: bool = True) -> list[Span]:
 
 
 def test_four_independent_calls_are_named_and_the_fifth_stays_after() -> None:
-    report = analyze(agent_trace()).traces[0]
+    report = analyze(agent_trace(), witnesses=COUNTED).traces[0]
     (opportunity,) = report.opportunities
     (group,) = opportunity["run_together"]
     assert sorted(s["name"] for s in group) == ["lookup0", "lookup1", "lookup2", "lookup3"]
@@ -52,6 +82,37 @@ def test_four_independent_calls_are_named_and_the_fifth_stays_after() -> None:
     # and the parent's 5 ms after its last child
     assert report.whatif == pytest.approx(0.001 + 0.250 + 0.001 + 0.050 + 0.005)
     assert report.parallelizable_share == pytest.approx(1 - report.whatif / report.duration)
+    (evidence,) = [e for e in opportunity["evidence"] if e["later"]["name"] == "lookup1"]
+    assert evidence["classification"] == "candidate" and evidence["decided_by"] == "fingerprints"
+    assert "no call site" in evidence["source"]
+
+
+def test_with_the_source_both_witnesses_agree_and_the_saving_counts_by_default() -> None:
+    report = analyze(agent_trace(sites=True)).traces[0]
+    counted = analyze(agent_trace(), witnesses=COUNTED).traces[0]
+    assert report.saving == pytest.approx(counted.saving) and report.candidates == []
+    (opportunity,) = report.opportunities
+    where = [s["where"] for s in opportunity["run_together"][0]]
+    lines = [call_site(f"lookup{i}")["code.line.number"] for i in range(4)]
+    assert where == [f"tests/analysis/sequential_agent.py:{n}" for n in lines]
+    independent = [e for e in opportunity["evidence"] if e["classification"] == "independent"]
+    assert independent and all(e["decided_by"] == "both" for e in independent)
+    assert "nothing `lookup`" in independent[0]["source"]
+    (kept,) = [e for e in opportunity["evidence"] if e["later"]["name"] == "synthesize"][:1]
+    assert kept["classification"] == "dependent" and kept["decided_by"] == "both"
+    assert "reads `a" in kept["source"]
+
+
+def test_by_default_what_only_the_fingerprints_saw_is_a_candidate_not_a_saving() -> None:
+    report = analyze(agent_trace()).traces[0]
+    assert report.opportunities == [] and report.saving == 0
+    assert report.whatif == pytest.approx(report.duration)
+    (candidate,) = report.candidates
+    counted = analyze(agent_trace(), witnesses=COUNTED).traces[0]
+    assert report.candidate_saving == pytest.approx(counted.saving)
+    assert candidate["saving"] == pytest.approx(counted.opportunities[0]["saving"])
+    assert not report.candidates_counted and counted.candidates_counted
+    assert report.candidate_pairs == 6  # the lookups' pairs; synthesize depends on all four
 
 
 def test_steps_without_fingerprints_are_unknown_and_no_saving_is_claimed() -> None:
@@ -185,7 +246,7 @@ def test_lone_calls_under_a_cap_of_two_are_planned_two_at_a_time() -> None:
           for i in range(4)]
     )  # fmt: skip
     spans[0].end = 400_000_000
-    report = analyze(spans).traces[0]
+    report = analyze(spans, witnesses=COUNTED).traces[0]
     (opportunity,) = report.opportunities
     assert [len(g) for g in opportunity["run_together"]] == [4]
     assert report.whatif == pytest.approx(0.200)  # two rounds of two, not one round of four
@@ -199,7 +260,7 @@ def test_only_the_independent_steps_are_grouped_and_the_dependent_chain_stays() 
         ("d", 350, 400, {IN: ["b", "c"], OUT: ["d"]}),  # uses b and c
     )
     spans[0].end = 400_000_000
-    report = analyze(spans).traces[0]
+    report = analyze(spans, witnesses=COUNTED).traces[0]
     (opportunity,) = report.opportunities
     assert [[s["name"] for s in g] for g in opportunity["run_together"]] == [["a", "c"]]
     after = {
@@ -246,7 +307,9 @@ def test_the_one_pass_what_if_equals_the_pairwise_definition(
             child.attributes[OUT] = sorted(outs)
         spans.append(child)
     expected_ms = _reference_whatif(children) + (130 - max(end for _, end, _, _ in children))
-    assert analyze(spans).traces[0].whatif == pytest.approx(expected_ms / 1000)
+    assert analyze(spans, witnesses=COUNTED).traces[0].whatif == pytest.approx(expected_ms / 1000)
+    # not counted, a candidate waits like a dependent pair: nothing moves
+    assert analyze(spans).traces[0].whatif == pytest.approx(0.130)
 
 
 def test_a_branchs_dispatch_delay_is_kept_and_only_its_wait_in_line_is_removed() -> None:
@@ -297,7 +360,7 @@ def test_a_child_whose_own_steps_could_run_together_is_no_opportunity_of_its_par
         for i in range(2)
     ]  # fmt: skip
     after = span("write", 100, 150, root, fanscope__role="step", **{IN: ["c"]})
-    report = analyze([root, gather_step, *calls, after]).traces[0]
+    report = analyze([root, gather_step, *calls, after], witnesses=COUNTED).traces[0]
     # one opportunity, under collect; the agent's two steps stay as they are
     assert [o["parent"] for o in report.opportunities] == ["collect"]
     assert report.opportunities[0]["saving"] == pytest.approx(0.050)

@@ -16,12 +16,16 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from fanscope import Limiter, Retry, parallel, traced
 from fanscope.analysis import analyze, from_readable_spans
+from fanscope.analysis.dependencies import Witnesses
 from fanscope.analysis.model import Span
 from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
 from tests.analysis.builders import span
 
 IN, OUT = A.DATAFLOW_INPUTS, A.DATAFLOW_OUTPUTS
+# spans built here carry fingerprints but no call sites: alone, the fingerprints make
+# candidates, which these tests of the schedule count
+COUNTED = Witnesses(count_candidates=True)
 
 
 def _limited(name: str, requests: float, per: float, cap: int = 0) -> dict[str, object]:
@@ -147,7 +151,7 @@ def _four_limited_steps(requests: float, per: float) -> list[Span]:
 
 def test_tokens_come_as_the_limiters_gcra_gives_them() -> None:
     # bursts of 2, one every 50 ms: four calls moved to 0 ms go at 0, 0, 50 and 100 ms
-    report = analyze(_four_limited_steps(2, 0.1)).traces[0]
+    report = analyze(_four_limited_steps(2, 0.1), witnesses=COUNTED).traces[0]
     assert report.whatif == pytest.approx(0.150)
     assert report.whatif_rate_wait == pytest.approx(0.100)
     (opportunity,) = report.opportunities
@@ -155,7 +159,8 @@ def test_tokens_come_as_the_limiters_gcra_gives_them() -> None:
 
 
 def test_a_limit_that_allows_nothing_faster_leaves_no_opportunity() -> None:
-    report = analyze(_four_limited_steps(1, 0.05)).traces[0]  # one every 50 ms, as observed
+    # one every 50 ms, as observed
+    report = analyze(_four_limited_steps(1, 0.05), witnesses=COUNTED).traces[0]
     assert report.opportunities == []
     assert report.whatif == pytest.approx(report.duration)
 
@@ -170,11 +175,12 @@ def test_a_retry_after_pause_holds_back_every_call_through_that_limiter() -> Non
     step = span("review", 400, 450, root, fanscope__role="step", **{IN: ["q2"], OUT: ["a2"]})
     inner = span("call", 420, 450, step, **_limited("api", 100, 1))
     spans = [root, slow, step, inner]
-    report = analyze(spans).traces[0]
+    report = analyze(spans, witnesses=COUNTED).traces[0]
     # moved to the start, the review's call would fall inside the 300 ms pause
     assert report.opportunities == []
     assert report.whatif == pytest.approx(report.duration)
-    without_pause = analyze([s if s is not slow else _without_events(s) for s in spans]).traces[0]
+    unpaused = [s if s is not slow else _without_events(s) for s in spans]
+    without_pause = analyze(unpaused, witnesses=COUNTED).traces[0]
     assert without_pause.whatif == pytest.approx(0.400)
 
 
@@ -203,7 +209,7 @@ def test_no_what_if_beats_the_rate_limit(
         spans.append(call)
         clock += length_ms
     root.end = int(clock * 1_000_000)
-    report = analyze(spans).traces[0]
+    report = analyze(spans, witnesses=COUNTED).traces[0]
     floor = max(0, len(steps) - burst) * interval_ms / 1000
     assert report.whatif >= floor - 1e-9
     assert report.whatif <= report.duration + 1e-9
@@ -316,7 +322,7 @@ def test_rate_limits_cost_about_linear_time_in_the_number_of_calls() -> None:
     for n in (2_000, 20_000):
         spans = _many_limited_steps(n)
         started = time.process_time()
-        report = analyze(spans).traces[0]
+        report = analyze(spans, witnesses=COUNTED).traces[0]
         seconds.append(time.process_time() - started)
         # a burst of five, then one call every 10 ms: the last starts (n - 5) x 10 ms in
         assert report.whatif == pytest.approx((n - 5) * 0.010 + 0.010)

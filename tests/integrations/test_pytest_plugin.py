@@ -107,8 +107,9 @@ async def test_fail_report_without_spans(fanscope_trace):
     result.assert_outcomes(passed=3, failed=5)
     result.stdout.fnmatch_lines_random(
         [
-            "*these calls could have run in parallel: under sequential: run lookup x4 together; "
-            "keep synthesize after them (saves *ms)*",
+            # lookup and synthesize are called from one line: named by it and their names
+            "*these calls could have run in parallel: under sequential: run test_agent.py:18 "
+            "(lookup) x4 together; keep test_agent.py:18 (synthesize) after them (saves *ms)*",
             "*lookup, synthesize did not all run at the same time: lookup 0.0-*ms, lookup *",
             "*lookup did not all run at the same time*",
             "*no span named weather was captured (spans: *filings*",
@@ -218,7 +219,7 @@ async def test_a_bare_marker_only_captures():
             "fanscope: 1 trace(s), 6 spans from test_agent.py::test_slow_agent",
             "*critical path (own time on the path)*",
             "*lookup * ms *",
-            "*under sequential: run lookup x4 together*",
+            "*under sequential: run test_agent.py:18 (lookup) x4 together*",
             "*what-if:*",
         ]
     )

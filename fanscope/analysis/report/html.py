@@ -121,6 +121,12 @@ def _words(t: TraceDoc) -> dict[str, Any]:
         "opportunities": [words.opportunity(o, cut) for o in t["opportunities"]],
         "unknown": words.unknown_pairs(t["unknown_pairs"]) if t["unknown_pairs"] else "",
         "blind_pairs": [words.blind_pair(b, cut) for b in t["blind_pairs"]],
+        "evidence": [[words.evidence(e, cut) for e in o["evidence"]] for o in t["opportunities"]],
+        "candidates_heading": words.candidates(t) if t["candidates"] else "",
+        "candidates": [
+            [words.opportunity(o, cut), [words.evidence(e, cut) for e in o["evidence"]]]
+            for o in t["candidates"]
+        ],
     }
 
 
@@ -525,13 +531,26 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
       "behind independent calls: " + (said.untraced.length ?
         "none visible (see 'Not traced' above)" : "nothing found")));
     t.opportunities.forEach(function (o, oi) {
-      waiting.appendChild(el("li", "opportunity", said.opportunities[oi] + " \\u2014 saves " +
-        secs(o.saving) + " (" + secs(o.observed) + " \\u2192 " + secs(o.whatif) + ")"));
+      var item = el("li", "opportunity", said.opportunities[oi] + " \\u2014 saves " +
+        secs(o.saving) + " (" + secs(o.observed) + " \\u2192 " + secs(o.whatif) + ")");
+      if (said.evidence[oi].length) item.appendChild(list("said evidence", said.evidence[oi]));
+      waiting.appendChild(item);
     });
     if (said.unknown) {
       var blind = el("li", "unknown-pairs", said.unknown);
       if (said.blind_pairs.length) blind.appendChild(list("said blind-pairs", said.blind_pairs));
       waiting.appendChild(blind);
+    }
+    if (said.candidates.length) {  // only one witness could look: listed apart
+      var apart = el("li", "candidates", said.candidates_heading);
+      var each = el("ul", "said candidates");
+      said.candidates.forEach(function (c, ci) {
+        var item = el("li", "candidate", c[0] + " \\u2014 saves " + secs(t.candidates[ci].saving));
+        if (c[1].length) item.appendChild(list("said evidence", c[1]));
+        each.appendChild(item);
+      });
+      apart.appendChild(each);
+      waiting.appendChild(apart);
     }
     section.appendChild(waiting);
     var retried = Object.keys(said.retries).map(function (sid) { return said.retries[sid]; });

@@ -49,6 +49,13 @@ def _trace(t: TraceDoc) -> list[str]:
         waiting.append(
             f"- {words.opportunity(o, escape=markdown)}: saves **{seconds(o['saving'])}**"
         )
+        waiting.extend(f"  - {words.evidence(e, escape=markdown)}" for e in o["evidence"][:3])
+    if t["candidates"]:
+        waiting.append(f"- {words.candidates(t)}")
+        for o in t["candidates"][:5]:
+            text = words.opportunity(o, escape=markdown)
+            waiting.append(f"  - {text}: saves {seconds(o['saving'])}")
+            waiting.extend(f"    - {words.evidence(e, escape=markdown)}" for e in o["evidence"][:2])
     if waiting:
         out.extend(["Waiting in line:", *waiting, ""])
     if t["retries"]:

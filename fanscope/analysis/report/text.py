@@ -112,10 +112,16 @@ def render_trace(t: TraceDoc) -> list[str]:
         for o in t["opportunities"][:3]:
             sentence = words.opportunity(o, escape=terminal)
             lines.append(f"      {sentence} (saves {seconds(o['saving'])})")
+            lines.extend(f"        {words.evidence(e, terminal)}" for e in o["evidence"][:2])
     elif t["untraced"]:
         lines.append("    behind independent calls: none visible (see 'not traced' below)")
     else:
         lines.append("    behind independent calls: nothing found")
+    if t["candidates"]:
+        lines.append(f"    {words.candidates(t)}")
+        for o in t["candidates"][:3]:
+            lines.append(f"      {words.opportunity(o, terminal)} (saves {seconds(o['saving'])})")
+            lines.extend(f"        {words.evidence(e, terminal)}" for e in o["evidence"][:2])
     if t["retries"]:
         lines.append("  retries")
         ordered = sorted(t["retries"], key=lambda r: (not r["on_critical_path"], -r["duration"]))

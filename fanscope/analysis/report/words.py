@@ -27,8 +27,11 @@ from fanscope.analysis.schema import (
     Fanout,
     OperationStats,
     Opportunity,
+    PairEvidence,
     QueueWait,
     RetriedBranch,
+    StepRef,
+    TraceDoc,
     Untraced,
 )
 
@@ -72,20 +75,102 @@ def names(items: list[str], limit: int = 6, escape: Escape = _as_is) -> str:
     return ", ".join(parts)
 
 
+def places(
+    refs: list[StepRef],
+    limit: int = 6,
+    named: frozenset[str] = frozenset(),
+    escape: Escape = _as_is,
+) -> str:
+    """Steps named by the line that made them, so a user knows which lines to change:
+    ``agent.py:42, :47, :53``; repeats counted (``agent.py:20 x5``). A step whose span does
+    not say where is named by its span name; one from a line in ``named`` (a line that made
+    differently named steps) by both: ``agent.py:18 (lookup)``. Fields: ``where``, ``name``.
+    """
+    counts: dict[tuple[str, str], int] = {}
+    for r in refs:
+        at = r["where"]
+        key = (r["name"], "") if not at else (f"{at} ({r['name']})" if at in named else at, at)
+        counts[key] = counts.get(key, 0) + 1
+    parts: list[str] = []
+    last_file = None
+    for (text, at), n in counts.items():
+        shown = text
+        if at:
+            file = at.rpartition(":")[0]
+            if file == last_file:
+                shown = text[len(file) :]
+            last_file = file
+        else:
+            last_file = None
+        parts.append(f"{escape(shown)} x{n}" if n > 1 else escape(shown))
+    if len(parts) > limit:
+        parts = [*parts[: limit - 1], f"{len(parts) - limit + 1} more"]
+    return ", ".join(parts)
+
+
+def _shared_lines(o: Opportunity) -> frozenset[str]:
+    """The lines that made steps of different names in ``o``."""
+    seen: dict[str, set[str]] = {}
+    refs = [r for g in o["run_together"] for r in g] + [k["step"] for k in o["keep_after"]]
+    for r in refs:
+        if r["where"]:
+            seen.setdefault(r["where"], set()).add(r["name"])
+    return frozenset(w for w, n in seen.items() if len(n) > 1)
+
+
 def opportunity(o: Opportunity, escape: Escape = _as_is) -> str:
-    """``run_together``, ``keep_after``, ``parent``: what to change (without the saving)."""
+    """``run_together``, ``keep_after``, ``parent``: what to change (without the saving), each
+    step named by the line that made it (``places``)."""
     groups = [g for g in o["run_together"] if g]
     if not groups:  # the saving is inside its steps (a nested fan-out's schedule, say)
         parent = escape(o["parent"])
         return f"under {parent}: its steps could finish sooner; nothing to reorder here"
-    text = "; ".join(names([s["name"] for s in g], escape=escape) for g in groups[:3])
+    named = _shared_lines(o)
+    text = "; ".join(places(g, named=named, escape=escape) for g in groups[:3])
     if len(groups) > 3:
         text += f"; and {len(groups) - 3} more groups"
-    after = sorted({k["step"]["name"] for k in o["keep_after"]})
+    after = [k["step"] for k in o["keep_after"]]
     sentence = f"under {escape(o['parent'])}: run {text} together"
     if after:
-        sentence += f"; keep {names(after, escape=escape)} after them"
+        sentence += f"; keep {places(after, named=named, escape=escape)} after them"
     return sentence
+
+
+def _pair(e: PairEvidence) -> str:
+    first = e["earlier"]["where"] or e["earlier"]["name"]
+    second = e["later"]["where"] or e["later"]["name"]
+    file = first.rpartition(":")[0]
+    if e["earlier"]["where"] and e["later"]["where"] and second.startswith(f"{file}:"):
+        second = second[len(file) :]
+    return f"{first} -> {second}"
+
+
+def evidence(e: PairEvidence, escape: Escape = _as_is) -> str:
+    """Which witness decided about two steps, and what it saw (``opportunities[].evidence``:
+    ``classification``, ``decided_by``, ``source``, ``fingerprints``). The evidence quotes
+    the program's source and the trace: escaped whole."""
+    pair, kind = _pair(e), e["classification"]
+    if kind == "independent":
+        text = f"{pair}: independent: {e['source']}; no fingerprint overlap"
+    elif kind == "dependent":
+        said = e["source"] if e["decided_by"] in ("source", "both") else e["fingerprints"]
+        text = f"{pair}: dependent ({e['decided_by']}): {said}"
+    elif kind == "candidate" and e["decided_by"] == "fingerprints":
+        text = f"{pair}: candidate, only the fingerprints looked; source: {e['source']}"
+    elif kind == "candidate":
+        text = f"{pair}: candidate, only the source looked: {e['source']}; {e['fingerprints']}"
+    else:
+        text = f"{pair}: unknown, neither witness could look: {e['source']}"
+    return escape(text)
+
+
+def candidates(t: TraceDoc) -> str:
+    """``candidate_saving``, ``candidates_counted``: the heading of the candidates."""
+    counted = "counted" if t["candidates_counted"] else "not counted"
+    return (
+        f"candidates (only one witness could look; {counted}): "
+        f"{seconds(t['candidate_saving'])} more could be saved"
+    )
 
 
 def fanout(f: Fanout, escape: Escape = _as_is) -> str:

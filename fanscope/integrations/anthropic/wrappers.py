@@ -47,7 +47,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from fanscope.integrations.anthropic import semconv as G
 from fanscope.sdk import attributes as A
-from fanscope.sdk import content, fingerprint, tracing
+from fanscope.sdk import callsite, content, fingerprint, tracing
 from fanscope.sdk.tracing import tracer
 
 log = logging.getLogger("fanscope.integrations.anthropic")
@@ -121,6 +121,7 @@ class Call:
     finished: bool = False
     resends: int = 0  # HTTP attempts the client retried inside this call
     tool_calls: list[dict[str, Any]] = field(default_factory=list)  # name, id, input
+    site: dict[str, Any] = field(default_factory=dict)  # code.* of the calling line
     _tool_json: dict[int, tuple[dict[str, Any], list[str]]] = field(default_factory=dict)
 
     @property
@@ -133,6 +134,7 @@ class Call:
             G.OPERATION_NAME: "chat",
             G.PROVIDER_NAME: "anthropic",
             G.REQUEST_MODEL: self.model,
+            **self.site,
         }
         for key, name, kind in (
             (G.REQUEST_MAX_TOKENS, "max_tokens", int),
@@ -463,6 +465,7 @@ def _materialize(kwargs: dict[str, Any]) -> None:
 def _begin(instance: Any, kwargs: Any) -> tuple[Call, contextvars.Token[Call | None]]:
     _materialize(kwargs)
     call = Call(dict(kwargs))
+    _safely(lambda: call.site.update(callsite.here()))
     if not _sdk_traces_on(instance):
         _safely(lambda: _start_own(call))
     return call, current.set(call)
@@ -535,6 +538,7 @@ def stream_manager(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs
     finally:
         otel_context.detach(quiet)  # type: ignore[arg-type]
     call = Call(dict(kwargs, stream=True))
+    _safely(lambda: call.site.update(callsite.here()))
     call.own = not _sdk_traces_on(instance)
     with contextlib.suppress(AttributeError):
         manager._fanscope_call = call

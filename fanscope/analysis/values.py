@@ -1,0 +1,250 @@
+"""Expressions and calls, for the data-flow interpreter: what each value may carry.
+
+A name carries what was assigned to it and what was put into its object in place; an
+attribute, a subscript, an f-string, a method call on a value carries what the value does;
+a call's result carries what its callee, receiver and arguments do, plus, for a call that
+made a span (a *site*), that call itself as a source. A call then applies its effects
+(:mod:`fanscope.analysis.effects`): what it may change of its arguments, receiver and outer
+state gets everything it saw and made. A comprehension is a loop, run to a fixed point.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from fanscope.analysis import effects as E
+from fanscope.analysis import scope
+from fanscope.analysis.machine import MAX_PASSES, GiveUp, Machine, SiteFacts, State, Taint, _union
+from fanscope.analysis.scope import parameters
+
+
+class Values(Machine):
+    """Evaluates expressions: the sources each value may carry."""
+
+    def ev(self, node: ast.expr, state: State) -> Taint:
+        method = getattr(self, f"_e_{type(node).__name__}", None)
+        if method is not None:
+            return method(node, state)  # type: ignore[no-any-return]
+        out: Taint = {}
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.expr):
+                _union(out, self.ev(child, state))
+            elif isinstance(child, ast.keyword):
+                _union(out, self.ev(child.value, state))
+        return out
+
+    def _e_Constant(self, node: ast.Constant, state: State) -> Taint:
+        return {}
+
+    def _e_Name(self, node: ast.Name, state: State) -> Taint:
+        return self.read_name(node.id, state)
+
+    def _e_Attribute(self, node: ast.Attribute, state: State) -> Taint:
+        if isinstance(node.value, ast.Name) and self.is_local(node.value.id):
+            return self.read_field(node.value.id, node.attr, state)
+        return self.ev(node.value, state)
+
+    def _e_IfExp(self, node: ast.IfExp, state: State) -> Taint:
+        test = self.ev(node.test, state)
+        out = dict(test)  # which value it is depends on the test
+        with self.governed(test):
+            _union(out, self.ev(node.body, state))
+            _union(out, self.ev(node.orelse, state))
+        return out
+
+    def _e_BoolOp(self, node: ast.BoolOp, state: State) -> Taint:
+        out: Taint = {}
+        for value in node.values:  # each operand is evaluated only as the ones before say
+            with self.governed(dict(out)):
+                _union(out, self.ev(value, state))
+        return out
+
+    def _e_NamedExpr(self, node: ast.NamedExpr, state: State) -> Taint:
+        taint = self.ev(node.value, state)
+        self.assign(node.target, taint, state, node.value)
+        return taint
+
+    def _e_Lambda(self, node: ast.Lambda, state: State) -> Taint:
+        for default in [*node.args.defaults, *(d for d in node.args.kw_defaults if d)]:
+            self.ev(default, state)
+        params = {a.arg for a in parameters(node)}
+        out: Taint = {}
+        for inner in ast.walk(node.body):
+            if isinstance(inner, ast.Name) and inner.id not in params and self.is_local(inner.id):
+                _union(out, self.read_name(inner.id, state))
+        return out
+
+    def _e_Await(self, node: ast.Await, state: State) -> Taint:
+        taint = self.ev(node.value, state)
+        sid = self.sites.get(id(node))
+        if sid is None:
+            return taint
+        out = self._site(sid, taint, None)
+        self.mutate(node.value, out, state, sid)
+        return out
+
+    def _comprehension(self, node: ast.expr, state: State, parts: list[ast.expr]) -> Taint:
+        generators: list[ast.comprehension] = node.generators  # type: ignore[attr-defined]
+        names = {n for g in generators for n in scope.target_names(g.target)}
+        saved = {n: state.vars.get(n) for n in names}
+        out: Taint = {}
+        self._loop_depth += 1
+        try:
+            for _ in range(MAX_PASSES):
+                before = state.copy()
+                governing: Taint = {}  # the items and conditions decide what is computed
+                for generator in generators:
+                    with self.governed(governing):
+                        items = self.ev(generator.iter, state)
+                    _union(governing, items)
+                    self.assign(generator.target, items, state, None)
+                    for condition in generator.ifs:
+                        with self.governed(governing):
+                            _union(governing, self.ev(condition, state))
+                with self.governed(governing):
+                    for part in parts:
+                        _union(out, self.ev(part, state))
+                if state.same(before):
+                    break
+            else:
+                raise GiveUp("a comprehension whose data flow does not settle")
+        finally:
+            self._loop_depth -= 1
+        for name, value in saved.items():  # the comprehension's own names end with it
+            if value is None:
+                state.vars.pop(name, None)
+            else:
+                state.vars[name] = value
+        return out
+
+    def _e_ListComp(self, node: ast.ListComp, state: State) -> Taint:
+        return self._comprehension(node, state, [node.elt])
+
+    _e_SetComp = _e_ListComp
+
+    _e_GeneratorExp = _e_ListComp
+
+    def _e_DictComp(self, node: ast.DictComp, state: State) -> Taint:
+        return self._comprehension(node, state, [node.key, node.value])
+
+    def _e_Call(self, node: ast.Call, state: State) -> Taint:
+        effect = self.effect(node)
+        sid = self.sites.get(id(node))
+        out = self._call(node, effect, sid, state)
+        if sid is not None and effect.many and id(node) not in self._twice:
+            # one item's effects may reach the next item's call: look again
+            self._twice.add(id(node))
+            try:
+                _union(out, self._call(node, effect, sid, state))
+            finally:
+                self._twice.discard(id(node))
+        return out
+
+    def _call(self, node: ast.Call, effect: E.Effect, sid: int | None, state: State) -> Taint:
+        func = node.func
+        inputs: Taint = {}
+        summary = effect.summary
+        if isinstance(func, ast.Attribute):
+            target = func.value
+            if (effect.write_only or effect.client) and isinstance(target, ast.Name):
+                receiver: Taint = {}  # not read: no need to look at it
+            elif (
+                effect.method
+                and summary.receiver_reads is not None
+                and isinstance(target, ast.Name)
+                and self.is_local(target.id)
+            ):
+                receiver = self.read_fields(target.id, summary.receiver_reads, state)
+            else:
+                receiver = self.ev(target, state)
+            if not effect.client and not effect.write_only:
+                _union(inputs, receiver)
+        else:
+            _union(inputs, self.ev(func, state))
+        for arg in node.args:
+            _union(inputs, self.ev(arg, state))
+        for keyword in node.keywords:
+            _union(inputs, self.ev(keyword.value, state))
+        for name in sorted(summary.reads):
+            _union(inputs, self.read_outer(name, state, closure=effect.closure))
+        out = self._site(sid, inputs, effect) if sid is not None else inputs
+        self._apply(node, effect, out, state, sid)
+        return out
+
+    def _site(self, sid: int, inputs: Taint, effect: E.Effect | None) -> Taint:
+        facts = self.facts.get(sid)
+        if facts is None:
+            facts = self.facts[sid] = SiteFacts({})
+        for source, via in inputs.items():
+            facts.inputs.setdefault(source, via)
+        for source, via in self.control().items():  # it ran because a test said so
+            if source not in facts.inputs:
+                facts.inputs[source] = via
+                self.controlled.add((sid, source))
+        facts.evaluated = True
+        self._site_log.append(sid)
+        facts.in_loop = facts.in_loop or self._loop_depth > 0
+        if effect is not None:
+            facts.effect = effect
+        out = dict(inputs)
+        out[sid] = None
+        return out
+
+    def _apply(
+        self, node: ast.Call, effect: E.Effect, out: Taint, state: State, sid: int | None
+    ) -> None:
+        """What the call may change: arguments, its receiver, outer state."""
+        summary = effect.summary
+        what = effect.what
+        if summary.mutates:
+            target = node.func.value if isinstance(node.func, ast.Attribute) else None
+            for operand, param in self._mutated_operands(node, effect):
+                surely = not summary.unknown and (
+                    E.ANY in summary.mutates_surely or param in summary.mutates_surely
+                )
+                if (
+                    operand is target
+                    and summary.receiver_writes is not None
+                    and isinstance(target, ast.Name)
+                    and self.is_local(target.id)
+                ):
+                    for attr in sorted(summary.receiver_writes):
+                        key = f"f:{target.id}.{attr}"
+                        self.mutate_key(key, out, state, sid, surely=surely, what=what)
+                    continue
+                self.mutate(operand, out, state, sid, surely=surely, what=what)
+        for name in sorted(summary.writes):
+            surely = not summary.unknown and name in summary.writes_surely
+            self.write_outer(
+                name, out, state, closure=effect.closure, changer=sid, surely=surely, what=what
+            )
+
+    def _mutated_operands(
+        self, node: ast.Call, effect: E.Effect
+    ) -> list[tuple[ast.expr, str | None]]:
+        """The operands the call may change, each with the parameter it fills (``None``:
+        not known which)."""
+        summary = effect.summary
+        everything = E.ANY in summary.mutates
+        operands: list[tuple[ast.expr, str | None]] = []
+        params = list(summary.params)
+        if isinstance(node.func, ast.Attribute) and not effect.client:
+            receiver = params[0] if params else "self"
+            if everything or (effect.method and receiver in summary.mutates):
+                operands.append((node.func.value, receiver if effect.method else None))
+        if effect.method and params:
+            params = params[1:]
+        for i, arg in enumerate(node.args):
+            if effect.apply and arg is effect.callback:
+                continue
+            if isinstance(arg, ast.Starred):
+                operands.append((arg, None))  # which parameters it fills is not known
+                continue
+            name = params[i] if i < len(params) else summary.vararg
+            if everything or (name is not None and name in summary.mutates):
+                operands.append((arg, name))
+        for keyword in node.keywords:
+            name = keyword.arg if keyword.arg in params else summary.kwarg
+            if everything or keyword.arg is None or (name is not None and name in summary.mutates):
+                operands.append((keyword.value, name))
+        return operands

@@ -1,0 +1,375 @@
+"""The second witness: what the caller's source says about two sibling calls.
+
+Sibling spans carry the position of the call that made them, in the function their parent
+span belongs to (``code.*``, ``docs/conventions.md``). :class:`SourceWitness` finds that
+function under a source root, runs the data-flow interpreter (:mod:`fanscope.analysis.flow`)
+over it once, with every call in it a source, and answers for a pair of siblings, the earlier
+ended before the later started:
+
+* **dependent**: a value the earlier call made (its result, or what it may have changed) can
+  reach what the later call reads;
+* **independent**: nothing the later call reads can come from the earlier call;
+* **abstain**: the witness cannot look (no call site recorded, a site outside the parent's
+  function, a file that is missing, unreadable or changed since the trace, one call made both
+  spans, a call repeated by code it cannot see), with the reason.
+
+Two spans from one call site are two executions of it: a loop's rounds (dependent when a
+round can read what an earlier round made), or one execution, when user code between the
+function and the span made several (``fanscope.callsite.execution``): then it abstains.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from fanscope.analysis import effects as E
+from fanscope.analysis.flow import ANYWHERE, GiveUp, Interpreter
+from fanscope.analysis.model import Span
+from fanscope.analysis.scope import own_statements, walk_own
+from fanscope.analysis.source import Abstain, SourceIndex
+from fanscope.analysis.tree import Trace
+from fanscope.sdk import attributes as A
+
+
+class Verdict(StrEnum):
+    DEPENDENT = "dependent"
+    INDEPENDENT = "independent"
+    ABSTAIN = "abstain"
+
+
+@dataclass(frozen=True)
+class SourceVerdict:
+    verdict: Verdict
+    evidence: str
+
+
+@dataclass(frozen=True)
+class CallSite:
+    """Where a span was called from, as its ``code.*`` attributes say."""
+
+    path: str
+    function: str
+    line: int
+    column: int | None
+    execution: int | None
+    nearest: bool
+
+    @classmethod
+    def of(cls, span: Span) -> CallSite | None:
+        path = span.attr_str(A.CODE_FILE)
+        function = span.attr_str(A.CODE_FUNCTION)
+        line = span.attr_int(A.CODE_LINE)
+        if path is None or function is None or line is None or line < 1:
+            return None
+        column = span.attr_int(A.CODE_COLUMN)
+        return cls(
+            path,
+            function,
+            line,
+            column if column is not None and column >= 1 else None,
+            span.attr_int(A.CALLSITE_EXECUTION),
+            span.attributes.get(A.CALLSITE_NEAREST) is True,
+        )
+
+    @property
+    def where(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+def call_label(span: Span) -> str:
+    """How reports name a call: ``agent.py:42`` when its site is known, else its span name."""
+    site = CallSite.of(span)
+    return site.where if site is not None else span.name
+
+
+@dataclass
+class _Analysis:
+    """One function, interpreted once with every call in it a source."""
+
+    interp: Interpreter | None
+    reason: str
+    ids: dict[int, int]  # id(node) -> source id
+    nodes: dict[int, ast.expr]  # source id -> node
+    path: str
+
+
+class SourceWitness:
+    """Reads call sites' source under ``root`` (default: the working directory)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.index = SourceIndex(root)
+        self.resolver = E.Resolver(self.index)
+        self._functions: dict[tuple[str, str], _Analysis] = {}
+        self._sites: dict[CallSite, tuple[_Analysis, int] | str] = {}
+
+    # -- one site ----------------------------------------------------------------------------
+
+    def locate(self, site: CallSite) -> tuple[_Analysis, int] | str:
+        """The analysed function and source id of ``site``, or why the witness abstains."""
+        known = self._sites.get(site)
+        if known is not None:
+            return known
+        found: tuple[_Analysis, int] | str
+        if site.nearest:
+            found = (
+                f"{site.where} is the nearest caller, not a line of the parent's function "
+                "(another thread or task, or a parent span fanscope did not make)"
+            )
+        else:
+            try:
+                where = self.index.site(site.path, site.function, site.line, site.column)
+            except Abstain as why:
+                found = str(why)
+            else:
+                analysis = self._analyse(where.module.path, where.qualname)
+                sid = analysis.ids.get(id(where.node))
+                if analysis.interp is None:
+                    found = f"{site.where}: {analysis.reason}"
+                elif sid is None:
+                    found = f"{site.where} is not a call the analysis follows"
+                else:
+                    found = (analysis, sid)
+        if len(self._sites) > 100_000:
+            self._sites.clear()
+        self._sites[site] = found
+        return found
+
+    def _analyse(self, path: str, qualname: str) -> _Analysis:
+        key = (path, qualname)
+        known = self._functions.get(key)
+        if known is not None:
+            return known
+        module = self.index.module(path)
+        func = module.functions[qualname]
+        ids: dict[int, int] = {}
+        nodes: dict[int, ast.expr] = {}
+        for node in walk_own(own_statements(func)):
+            if isinstance(node, ast.Call) or (
+                isinstance(node, ast.Await) and not isinstance(node.value, ast.Call)
+            ):
+                sid = len(nodes) + 1
+                ids[id(node)] = sid
+                nodes[sid] = node
+        interp: Interpreter | None = None
+        reason = ""
+        try:
+            interp = Interpreter(module, func, self.resolver, sites=ids)
+            interp.run()
+        except GiveUp as why:
+            interp, reason = None, f"{qualname}: {why}"
+        except RecursionError:
+            interp, reason = None, f"{qualname} is nested too deeply to follow"
+        analysis = _Analysis(interp, reason, ids, nodes, path)
+        self._functions[key] = analysis
+        return analysis
+
+    # -- two sites ---------------------------------------------------------------------------
+
+    def verdict(self, earlier: Span, later: Span) -> SourceVerdict:
+        """What the source says about ``later`` reading what ``earlier`` made."""
+        first, second = CallSite.of(earlier), CallSite.of(later)
+        return self.between(first, second)
+
+    def between(self, first: CallSite | None, second: CallSite | None) -> SourceVerdict:
+        if first is None or second is None:
+            return _abstain("no call site was recorded")
+        a, b = self.locate(first), self.locate(second)
+        if isinstance(a, str):
+            return _abstain(a)
+        if isinstance(b, str):
+            return _abstain(b)
+        (fa, sa), (fb, sb) = a, b
+        if fa is not fb:
+            return _abstain(
+                f"{first.where} and {second.where} are in different functions "
+                f"({first.function}, {second.function})"
+            )
+        assert fa.interp is not None
+        interp = fa.interp
+        facts = interp.facts.get(sb)
+        if facts is None or not facts.evaluated or sa not in interp.facts:
+            return _abstain(f"the analysis does not reach {first.where} or {second.where}")
+        if sa == sb:
+            return self._repeated(fa, sa, first, second)
+        earlier, later = _name(fa.nodes[sa]), _name(fa.nodes[sb])
+        via = facts.inputs.get(sa, _MISSING)
+        if via is not _MISSING:
+            text = _dependent(interp, via, sa, f"`{later}` at {second.where}", earlier, first.where)
+            if (sb, sa) in interp.controlled:
+                text = _controlled(text)
+            return SourceVerdict(Verdict.DEPENDENT, text)
+        maybe = facts.inputs.get(-sa, _MISSING)
+        if maybe is not _MISSING:
+            return _abstain(
+                _unseen(interp, maybe, -sa, f"`{later}` at {second.where}", earlier, first.where)
+            )
+        return SourceVerdict(
+            Verdict.INDEPENDENT,
+            f"nothing `{later}` at {second.where} reads comes from `{earlier}` at {first.where}",
+        )
+
+    def _repeated(
+        self, analysis: _Analysis, sid: int, first: CallSite, second: CallSite
+    ) -> SourceVerdict:
+        assert analysis.interp is not None
+        interp = analysis.interp
+        facts = interp.facts[sid]
+        name = _name(analysis.nodes[sid])
+        where = first.where
+        if first.execution is not None or second.execution is not None:
+            if first.execution is None or second.execution is None:
+                return _abstain(f"{where}: the two calls are not numbered alike")
+            if first.execution == second.execution:
+                return _abstain(
+                    f"one call of `{name}` at {where} made both (a helper, lambda or pool "
+                    "between the line and the spans); the source of what it ran is not followed"
+                )
+        effect = facts.effect
+        if effect is not None and effect.opaque_repeat:
+            return _abstain(f"`{name}` at {where} is given a function it may call repeatedly")
+        if not facts.in_loop and not (effect is not None and effect.many):
+            return _abstain(
+                f"`{name}` at {where} made both but is not in a loop: code it was given repeated it"
+            )
+        via = facts.inputs.get(sid, _MISSING)
+        if via is not _MISSING:
+            text = _dependent(interp, via, sid, f"`{name}` at {where}", name, "")
+            if (sid, sid) in interp.controlled:
+                text = _controlled(text)
+            return SourceVerdict(Verdict.DEPENDENT, f"{text} (in an earlier round)")
+        maybe = facts.inputs.get(-sid, _MISSING)
+        if maybe is not _MISSING:
+            text = _unseen(interp, maybe, -sid, f"`{name}` at {where}", name, "")
+            return _abstain(f"{text} (in an earlier round)")
+        return SourceVerdict(
+            Verdict.INDEPENDENT,
+            f"`{name}` at {where} repeats, and no round reads what an earlier round made",
+        )
+
+
+_MISSING = "\0missing"
+ANYWHERE_LABEL = ANYWHERE[2:]
+
+
+def _abstain(reason: str) -> SourceVerdict:
+    return SourceVerdict(Verdict.ABSTAIN, reason)
+
+
+def _name(node: ast.expr) -> str:
+    target = node
+    if isinstance(target, ast.Await):
+        target = target.value
+    if isinstance(target, ast.Call):
+        name = E.dotted(target.func)
+        if name is not None:
+            return name if len(name) <= 48 else "…" + name[-47:]
+        if isinstance(target.func, ast.Attribute):
+            return f"….{target.func.attr}"
+    return "await" if isinstance(node, ast.Await) else "call"
+
+
+def _at(name: str, where: str) -> str:
+    return f"`{name}` at {where}" if where else f"`{name}`"
+
+
+def _reads(interp: Interpreter, via: str, source: int, later: str) -> tuple[str, str]:
+    chain = interp.chain(via, source)
+    text = f"{later} reads `{chain[0]}`"
+    if len(chain) > 1:
+        text += ", which comes from " + " <- ".join(f"`{c}`" for c in chain[1:])
+    return text, chain[-1]
+
+
+def _dependent(
+    interp: Interpreter, via: str | None, source: int, later: str, earlier: str, where: str
+) -> str:
+    if via is None:
+        return f"{later} takes what {_at(earlier, where)} returns directly"
+    text, last = _reads(interp, via, source, later)
+    if (last, source) in interp.changed_by:
+        return f"{text}, which {_at(earlier, where)} may change"
+    return f"{text}, from {_at(earlier, where)}"
+
+
+def _controlled(text: str) -> str:
+    """A dependence by control: the later call runs only as a test on the value decides."""
+    return (
+        text.replace(" reads `", " runs only as a test on `", 1).replace(
+            "` decides, which", "` decides, which"
+        )
+        + " (it decides whether the call runs)"
+    )
+
+
+def _unseen(
+    interp: Interpreter, via: str | None, source: int, later: str, earlier: str, where: str
+) -> str:
+    """Why the witness abstains when only code it cannot see may pass a value on."""
+    if via is None:
+        return f"{later} may take what {_at(earlier, where)} made through code not followed"
+    text, last = _reads(interp, via, source, later)
+    unseen = interp.speculated.get((last, source)) or "code it does not follow"
+    if last == ANYWHERE_LABEL:
+        return (
+            f"{later} calls {unseen}, which the source witness cannot see into: it may keep "
+            f"what {_at(earlier, where)} made"
+        )
+    return (
+        f"{text}, which {unseen} may have changed with what {_at(earlier, where)} made "
+        f"(the source witness cannot see into {unseen})"
+    )
+
+
+def sites_of(spans: Iterable[Span]) -> dict[str, CallSite | None]:
+    return {span.span_id: CallSite.of(span) for span in spans}
+
+
+class SiblingSources:
+    """The source witness's view of one span's children.
+
+    Children fall into classes that the source cannot tell apart (one call site, or one
+    execution of it; or no site it can read); the verdict between two classes is computed
+    once.
+    """
+
+    def __init__(self, witness: SourceWitness, trace: Trace, kids: Iterable[str]) -> None:
+        self.witness = witness
+        self._classes: dict[str, Hashable] = {}
+        self._sites: dict[Hashable, CallSite | None] = {}
+        self._verdicts: dict[tuple[Hashable, Hashable], SourceVerdict] = {}
+        for kid in kids:
+            site = CallSite.of(trace.spans[kid])
+            key: Hashable
+            if site is None:
+                key = ("no site",)
+            else:
+                found = witness.locate(site)
+                if isinstance(found, str):
+                    key = ("abstain", found)
+                else:
+                    key = (id(found[0]), found[1], site.execution)
+            self._classes[kid] = key
+            self._sites.setdefault(key, site)
+
+    def class_of(self, kid: str) -> Hashable:
+        return self._classes.get(kid, ("no site",))
+
+    def verdict_of(self, earlier: Hashable, later: Hashable) -> SourceVerdict:
+        key = (earlier, later)
+        known = self._verdicts.get(key)
+        if known is None:
+            known = self.witness.between(self._sites.get(earlier), self._sites.get(later))
+            self._verdicts[key] = known
+        return known
+
+    def between(self, earlier: Hashable, later: Hashable) -> str:
+        """``dependent``, ``independent`` or ``abstain``, for two classes."""
+        return self.verdict_of(earlier, later).verdict.value
+
+    def verdict(self, earlier: str, later: str) -> SourceVerdict:
+        """The verdict for two children (by span id)."""
+        return self.verdict_of(self.class_of(earlier), self.class_of(later))
