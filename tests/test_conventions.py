@@ -26,7 +26,7 @@ from fanscope.sdk.tracing import error_type
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = (ROOT / "docs" / "conventions.md").read_text()
-KEY = re.compile(r"(?:fanscope|error)\.[a-z_.]+")
+KEY = re.compile(r"(?:fanscope|error|code)\.[a-z_.]+")
 
 
 def constants(module: object) -> dict[str, str]:
@@ -40,7 +40,7 @@ def constants(module: object) -> dict[str, str]:
 def documented_keys() -> set[str]:
     """Keys in the first column of the attribute tables (not the values table)."""
     before_values = PAGE.split("\n## Values\n")[0] + PAGE.split("\n## GenAI spans\n")[1]
-    return set(re.findall(r"^\| `((?:fanscope|error)\.[a-z_.]+)` \|", before_values, re.M))
+    return set(re.findall(r"^\| `((?:fanscope|error|code)\.[a-z_.]+)` \|", before_values, re.M))
 
 
 def documented_values() -> dict[str, set[str]]:
