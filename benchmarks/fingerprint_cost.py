@@ -1,13 +1,16 @@
 """What data-flow fingerprints cost, against the previous word-window scheme, in one run.
 
 (1) Microseconds to fingerprint one prompt (``inputs_of``) and one answer (``outputs_of``) of
-200 to 300,000 characters: the winnowing scheme (``fanscope.sdk.fingerprint``) next to the
-scheme it replaced (whole string plus content-defined 8-word windows, at most 64 inputs and
-16 outputs; reproduced below as the reference), and the number of fingerprints each records.
+200 to 300,000 characters: the current scheme (``fanscope.sdk.fingerprint``: normalisation,
+whole values, in-process links), the same with a key shared by processes (which adds the
+winnowed k-grams on the spans), and the scheme it replaced (whole string plus
+content-defined 8-word windows, at most 64 inputs and 16 outputs; reproduced below as the
+reference), with the number of fingerprints each records.
 
 (2) Cost per branch: ``@parallel`` ``map`` over 400 prompts of 2,000 characters (each branch
-returns an answer of 600 characters), with fingerprints on and off, traced to memory: the
-difference per branch, and its ratio to the run without fingerprints.
+returns an answer of 600 characters), traced to memory, with fingerprints off, the previous
+scheme, the current one, and the current one with a shared key: CPU per branch, and its ratio
+to the run without fingerprints.
 
 Rounds are interleaved and medians of CPU time (``time.process_time``) reported: on a
 shared machine it is steadier than wall time.
@@ -115,10 +118,24 @@ def median_us(fn: Callable[[], object], rounds: int) -> float:
     return statistics.median(samples) * 1e6
 
 
+def shared(fn: Callable[[], list[str]]) -> Callable[[], list[str]]:
+    """``fn`` run as in a process configured with a shared ``fingerprint_key``."""
+
+    def run() -> list[str]:
+        saved = dict(fingerprint._state)
+        fingerprint._state["shared"] = True
+        try:
+            return fn()
+        finally:
+            fingerprint._state.update(saved)
+
+    return run
+
+
 def per_text(rounds: int) -> None:
-    print("one text: microseconds (median) and fingerprints recorded")
-    print(f"  {'characters':>10}  {'side':<7} {'previous':>10} {'winnowing':>10} {'ratio':>7}"
-          f"  {'#prev':>5} {'#now':>5}")  # fmt: skip
+    print("one text: CPU microseconds (median) and fingerprints recorded")
+    print(f"  {'characters':>10}  {'side':<7} {'previous':>10} {'now':>10} {'ratio':>6}"
+          f" {'shared key':>11} {'ratio':>6}  {'#prev':>5} {'#now':>4} {'#shared':>7}")  # fmt: skip
     for chars in (200, 2_000, 20_000, 300_000):
         text = text_of(chars, chars)
         reps = max(3, rounds if chars <= 20_000 else rounds // 5)
@@ -126,19 +143,22 @@ def per_text(rounds: int) -> None:
             ("input", lambda t=text: fingerprint.inputs_of((t,), {}), 64),
             ("output", lambda t=text: fingerprint.outputs_of(t), 16),
         ):
-            old_us = new_us = 0.0
-            olds, news = [], []
+            samples: list[list[float]] = [[], [], []]
             for _ in range(reps):  # interleaved
-                olds.append(median_us(lambda t=text, n=limit: previous(t, n), 1))
+                samples[0].append(median_us(lambda t=text, n=limit: previous(t, n), 1))
                 fingerprint._memory.clear()
-                news.append(median_us(now, 1))
-            old_us, new_us = statistics.median(olds), statistics.median(news)
-            count_old = len(previous(text, limit))
-            fingerprint._memory.clear()
-            count_new = len(now())
+                samples[1].append(median_us(now, 1))
+                fingerprint._memory.clear()
+                samples[2].append(median_us(shared(now), 1))
+            old, new, wide = (statistics.median(x) for x in samples)
+            counts = [len(previous(text, limit))]
+            for fn in (now, shared(now)):
+                fingerprint._memory.clear()
+                counts.append(len(fn()))
             print(
-                f"  {chars:>10,}  {side:<7} {old_us:>8.0f}us {new_us:>8.0f}us "
-                f"{new_us / old_us:>6.1f}x  {count_old:>5} {count_new:>5}"
+                f"  {chars:>10,}  {side:<7} {old:>8.0f}us {new:>8.0f}us {new / old:>5.1f}x"
+                f" {wide:>9.0f}us {wide / old:>5.1f}x  {counts[0]:>5} {counts[1]:>4}"
+                f" {counts[2]:>7}"
             )
     fingerprint._memory.clear()
 
@@ -167,12 +187,13 @@ def per_branch(rounds: int) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    variants = ("off", "previous", "winnowing")
+    variants = ("off", "previous", "now", "shared key")
     samples: dict[str, list[float]] = {v: [] for v in variants}
     inputs_of, outputs_of = fingerprint.inputs_of, fingerprint.outputs_of
 
     async def one(variant: str) -> float:
         fingerprint.set_enabled(variant != "off")
+        fingerprint._state["shared"] = variant == "shared key"
         if variant == "previous":
             fingerprint.inputs_of, fingerprint.outputs_of = _previous_inputs, _previous_outputs  # type: ignore[assignment]
         with use_tracer_provider(provider):
@@ -195,12 +216,13 @@ def per_branch(rounds: int) -> None:
         asyncio.run(main())
     finally:
         fingerprint.set_enabled(True)
+        fingerprint._state["shared"] = False
     us = {v: statistics.median(samples[v]) / BRANCHES * 1e6 for v in variants}
     print(f"per branch: map over {BRANCHES} prompts of 2,000 characters, answers of 600")
     for variant in variants:
         extra = f"  (+{us[variant] - us['off']:.1f} us)" if variant != "off" else ""
         print(f"  fingerprints {variant:<10} {us[variant]:8.1f} us/branch{extra}")
-    for variant in ("previous", "winnowing"):
+    for variant in ("previous", "now", "shared key"):
         pairs = [a / b for a, b in zip(samples[variant], samples["off"], strict=True)]
         print(f"  median paired ratio {variant} / off = {statistics.median(pairs):.2f}x")
 

@@ -59,7 +59,7 @@ SAMPLED_FROM = 5  #: texts with more K-grams than this times the room left are n
 
 assert K + W - 1 == RUN
 
-_state: dict[str, Any] = {"key": os.urandom(32), "enabled": True}
+_state: dict[str, Any] = {"key": os.urandom(32), "enabled": True, "shared": False}
 
 
 def set_enabled(enabled: bool) -> None:
@@ -75,6 +75,7 @@ def set_key(key: bytes | str) -> None:
     """Use a fixed key (to match fingerprints across processes of one trace)."""
     raw = key.encode() if isinstance(key, str) else bytes(key)
     _state["key"] = hashlib.blake2b(raw, digest_size=32).digest()
+    _state["shared"] = True  # fingerprints of other processes can match: winnow
     _memory.clear()
 
 
@@ -312,6 +313,12 @@ class _Prints:
         """Add the winnowed K-grams of the texts, sharing what room is left between them."""
         texts = self.texts[:MAX_ITEMS]
         if not texts:
+            return
+        if not _state["shared"]:
+            # With a key of this process alone, recorded k-grams could only ever match in
+            # this process, where the links are exact: they would add nothing but matches
+            # of runs shorter than RUN. The texts count as sampled (for PARTIAL).
+            self.sampled = True
             return
         per_text = max(1, (self.limit - len(self.found)) // len(texts))
         for text in texts:

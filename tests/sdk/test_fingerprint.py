@@ -32,11 +32,17 @@ def test_unrelated_texts_and_small_values_do_not_match() -> None:
 
 
 def test_fingerprints_are_hex_bounded_and_never_contain_content() -> None:
-    prompt = " ".join(f"word{i}" for i in range(100))
-    prints = fingerprint.inputs_of((prompt,), {})
-    assert 1 < len(prints) <= fingerprint.MAX_INPUTS
-    long_prompt = " ".join(f"word{i}" for i in range(5000))
-    longer = fingerprint.inputs_of((long_prompt,), {})
+    saved = dict(fingerprint._state)
+    try:
+        fingerprint.set_key("shared by the processes of a trace")  # k-grams are recorded
+        prompt = " ".join(f"word{i}" for i in range(100))
+        prints = fingerprint.inputs_of((prompt,), {})
+        assert 1 < len(prints) <= fingerprint.MAX_INPUTS
+        long_prompt = " ".join(f"word{i}" for i in range(5000))
+        longer = fingerprint.inputs_of((long_prompt,), {})
+    finally:
+        fingerprint._state.clear()
+        fingerprint._state.update(saved)
     assert 1 <= len(longer) <= fingerprint.MAX_INPUTS  # too long to winnow: linked in-process
     assert all(len(p) == 16 and int(p, 16) >= 0 for p in prints)
     assert not any("word" in p for p in (*prints, *longer))

@@ -30,9 +30,24 @@ ANSWER = (
 
 @pytest.fixture(autouse=True)
 def _fresh_memory() -> Iterator[None]:
+    saved = dict(fp._state)
     fp._memory.clear()
     yield
+    fp._state.clear()
+    fp._state.update(saved)
     fp._memory.clear()
+
+
+@contextlib.contextmanager
+def shared_key() -> Iterator[None]:
+    """As every process of a trace configured with the same ``fingerprint_key``."""
+    saved = dict(fp._state)
+    fp.set_key("one key for every process of the trace")
+    try:
+        yield
+    finally:
+        fp._state.clear()
+        fp._state.update(saved)
 
 
 def found(output: object, *inputs: object, scalars: bool = False) -> bool:
@@ -42,10 +57,11 @@ def found(output: object, *inputs: object, scalars: bool = False) -> bool:
 
 
 def found_across_processes(output: object, *inputs: object) -> bool:
-    """Only what the spans record: the memory of earlier outputs is gone."""
-    outs = set(fp.outputs_of(output))
-    fp._memory.clear()
-    return bool(outs & set(fp.inputs_of(tuple(inputs), {})))
+    """Only what the spans record, with a shared key: the memory of earlier outputs is gone."""
+    with shared_key():
+        outs = set(fp.outputs_of(output))
+        fp._memory.clear()
+        return bool(outs & set(fp.inputs_of(tuple(inputs), {})))
 
 
 def filler(words: int, seed: int = 0) -> str:
@@ -192,14 +208,31 @@ def test_within_the_caps_the_spans_alone_carry_the_guarantee(
     """Across processes (no memory), for texts whose winnowed fingerprints fit the caps."""
     output = _shared(a, run, "")
     prompt = _shared(b, run, c)
-    assume(_fits(output, fp.MAX_OUTPUTS - 1 - fp.MAX_SEGMENTS))
-    assume(_fits(prompt, fp.MAX_INPUTS - 1))
+    assume(_fits(output, fp.MAX_OUTPUTS))
+    assume(_fits(prompt, fp.MAX_INPUTS))
     assert found_across_processes(output, prompt)
 
 
-def _fits(text: str, budget: int) -> bool:
-    _, sampled = fp.winnow(fp.Text(fp.normalise(text).encode()), budget)
-    return not sampled
+def _fits(text: str, limit: int) -> bool:
+    """Whether ``text`` records every winnowed k-gram (as ``outputs_of``/``inputs_of`` do)."""
+    with shared_key():
+        prints = fp._Prints(limit)
+        prints.leaf(text, record=True)
+        for short in fp._segments(text):
+            prints.add(hash(short))
+        prints.winnowed()
+        return not (prints.sampled or prints.dropped)
+
+
+def test_without_a_shared_key_the_spans_record_no_k_grams() -> None:
+    """They could only match in this process, where the links are exact: no coincidences."""
+    name = "Ada Lovelace wrote the first program"
+    other = "A museum label about Ada Lovelace and Babbage"  # shares 'adalovelace', 11 letters
+    plain = fp.inputs_of((other,), {})
+    assert len(plain) == 1  # the whole value
+    assert not found(name, other)
+    with shared_key():
+        assert len(fp.inputs_of((other,), {})) > 1  # winnowed k-grams, for other processes
 
 
 @settings(max_examples=200, deadline=None)
@@ -237,21 +270,27 @@ def test_a_forgotten_trace_marks_inputs_that_could_miss_it_partial(
     """When the memory forgot a trace's outputs, inputs that relied on it say so."""
     monkeypatch.setattr(fp._memory, "capacity", 2_000)
     long_answer = filler(2_000, 1)  # recorded as a sample: more fingerprints than the cap
-    with in_trace(1):
-        fp.outputs_of(long_answer)
-    with in_trace(2):
-        fp.outputs_of(SEVEN_WORDS)  # recorded whole
-    fp._memory.remember(3, list(range(3_000)), 1, False, False)  # another trace pushes both out
     long_prompt = "Use this: " + long_answer[5_000:5_400] + filler(3_000, 2)
-    with in_trace(1):
-        assert fp.inputs_of((long_prompt,), {})[0] == fp.PARTIAL
-        assert fp.inputs_of(("a short prompt",), {})[0] == fp.PARTIAL  # the output was sampled
-    with in_trace(2):
-        assert fp.inputs_of((long_prompt,), {})[0] == fp.PARTIAL  # the input was sampled
-        short = fp.inputs_of((f"Given: {SEVEN_WORDS}",), {})
-        assert fp.PARTIAL not in short  # both whole: the spans alone carry the guarantee
-    with in_trace(4):
-        assert fp.PARTIAL not in fp.inputs_of((long_prompt,), {})  # nothing forgotten there
+    with shared_key():
+        with in_trace(1):
+            fp.outputs_of(long_answer)
+        with in_trace(2):
+            fp.outputs_of(SEVEN_WORDS)  # recorded whole and winnowed in full
+        fp._memory.remember(3, list(range(3_000)), 1, False, False)  # pushes both out
+        with in_trace(1):
+            assert fp.inputs_of((long_prompt,), {})[0] == fp.PARTIAL
+            assert fp.inputs_of(("a short prompt",), {})[0] == fp.PARTIAL  # output sampled
+        with in_trace(2):
+            assert fp.inputs_of((long_prompt,), {})[0] == fp.PARTIAL  # the input sampled
+            short = fp.inputs_of((f"Given: {SEVEN_WORDS}",), {})
+            assert fp.PARTIAL not in short  # both whole: the spans alone carry it
+        with in_trace(4):
+            assert fp.PARTIAL not in fp.inputs_of((long_prompt,), {})  # nothing forgotten
+    with in_trace(5):  # without a shared key nothing is winnowed: forgetting is partial
+        fp.outputs_of(SEVEN_WORDS)
+    fp._memory.remember(6, list(range(3_000)), 1, False, False)
+    with in_trace(5):
+        assert fp.inputs_of((f"Given: {SEVEN_WORDS}",), {})[0] == fp.PARTIAL
 
 
 def test_an_input_naming_too_many_earlier_outputs_is_partial() -> None:
