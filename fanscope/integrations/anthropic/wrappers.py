@@ -253,7 +253,7 @@ class Call:
             # the answer's text, and the inputs of the tools it asks for: a tool step that
             # is run with them is seen as depending on this call
             inputs = [c.get("input") for c in self.tool_calls]
-            prints = fingerprint.outputs_of((text, *inputs) if inputs else text)
+            prints = fingerprint.outputs_of((text, *inputs) if inputs else text, scalars=True)
             if prints:
                 attrs[A.DATAFLOW_OUTPUTS] = prints
         if (text or self.tool_calls) and capture_content():
