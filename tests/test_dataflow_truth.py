@@ -90,22 +90,20 @@ def test_every_program_of_the_corpus_runs_and_is_labelled() -> None:
     assert result["problems"] == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fingerprints alone miss short values inside prompts, control flow and calls "
-    "whose parents were lost across threads; the source witness is what closes this",
-)
 def test_no_dependent_pair_is_called_independent() -> None:
-    result = corpus()
-    analyzer = result["witnesses"]["fingerprints alone"]
-    assert result["false_independent"]["fingerprints alone"] == []
-    assert analyzer["precision"] == 1.0
-
-
-def test_both_witnesses_together_never_call_a_dependent_pair_independent() -> None:
-    """The claim a CI gate rests on: with the source witness, precision is 100%."""
+    """The analyzer's classification (both witnesses) never says "could run together" for a
+    pair the labels call dependent; and it still finds most independent pairs."""
     result = corpus()
     combined = result["witnesses"]["combined"]
     assert result["false_independent"]["combined"] == []
     assert combined["precision"] == 1.0
-    assert combined["recall"] > 0.5  # it does find independent pairs (not "all dependent")
+    assert combined["unseen"] == 0  # every call under its caller, threads included
+    assert combined["recall"] >= 0.85  # 0.89 when written; the target is 0.90
+
+
+def test_each_witness_alone_is_measured_and_the_source_alone_makes_no_false_claim() -> None:
+    """The columns that say what each witness buys; the source witness is sound on its own
+    (it abstains rather than guess), the fingerprints alone are not meant to be."""
+    witnesses = corpus()["witnesses"]
+    assert set(witnesses) == {"fingerprints alone", "source alone", "combined"}
+    assert witnesses["source alone"]["precision"] == 1.0
