@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from fanscope.testing.provider import HiddenLimits, Provider
 from fanscope.testing.script import Answers, Request, Script, Scripted, ToolUse
 
 WORDS = [
@@ -222,6 +223,10 @@ class AnthropicStandIn:
         stream_chunk_delay: seconds between streamed text deltas.
         record: keep every answer (prompt, status, arrival and answer times) in
             ``stats.answers``, for tests that check how clients paced their retries.
+        limits: hidden limits per API key (:class:`~fanscope.testing.provider.HiddenLimits`):
+            requests and tokens per minute, concurrency, a latency knee; answers then carry
+            the ``anthropic-ratelimit-*`` headers, and a request over a limit gets a 429 with
+            ``retry-after``. ``server.provider`` has each key's state (what it was billed).
 
     Prompt caching is modelled: a request whose system or message blocks carry
     ``cache_control`` reports the tokens up to the last such block as
@@ -244,6 +249,7 @@ class AnthropicStandIn:
         stream_error_share: float = 0.0,
         record: bool = False,
         answers: Answers | None = None,
+        limits: HiddenLimits | None = None,
     ) -> None:
         for name, share in (
             ("rate_limit_share", rate_limit_share),
@@ -270,6 +276,7 @@ class AnthropicStandIn:
         self.stream_chunk_delay = stream_chunk_delay
         self.latency_by_prompt = dict(latency_by_prompt or {})
         self.stats = Stats()
+        self.provider = Provider(limits) if limits is not None else None
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", port), _handler(self))
@@ -392,6 +399,7 @@ _ERRORS = {
 def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        _limited: tuple[Provider, str] | None = None  # an admitted request not yet billed
 
         def setup(self) -> None:
             super().setup()
@@ -457,7 +465,20 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
             try:
                 last = text_of(body["messages"][-1].get("content"))
                 delay, failure = server._draw(model, last)
+                key = self.headers.get("x-api-key") or self.headers.get("authorization") or ""
+                key = key.removeprefix("Bearer ")
+                admitted = None
+                if server.provider is not None:
+                    admitted = server.provider.admit(key, _input_tokens(body), body["max_tokens"])
+                    if not admitted.ok:
+                        server._count(429, last, arrived)
+                        headers = {**admitted.headers, "x-should-retry": "true"}
+                        self._error(429, f"Rate limited ({admitted.reason})", headers)
+                        return
+                    delay *= admitted.latency_factor
+                    self._limited = (server.provider, key)
                 if failure is not None:
+                    self._finish(body, model, None)
                     time.sleep(min(delay, 0.01))
                     server._count(failure, last, arrived)
                     after = server.retry_after
@@ -474,6 +495,7 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                 server._count(200, last, arrived)
                 self._answer(body, model)
             finally:
+                self._finish(body, model, None)  # an answer that never got that far
                 server._leave()
 
         def _count_tokens(self, body: Any) -> None:
@@ -520,6 +542,7 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                 "cache_creation_input_tokens": written,
                 "cache_read_input_tokens": read,
             }
+            limited = self._finish(body, model, usage)
             if not body.get("stream"):
                 with server._lock:
                     server.stats.messages += 1
@@ -535,6 +558,7 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                         "stop_sequence": None,
                         "usage": usage,
                     },
+                    limited,
                 )
                 return
             with server._lock:
@@ -544,6 +568,8 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
             self.send_header("cache-control", "no-cache")
             self.send_header("request-id", f"req_{random.getrandbits(48):012x}")
             self.send_header("connection", "close")
+            for name, value in limited.items():
+                self.send_header(name, value)
             self.end_headers()
             self.close_connection = True
             start: dict[str, Any] = {
@@ -594,11 +620,37 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
             )  # fmt: skip
             self._event("message_stop", {"type": "message_stop"})
 
+        def _finish(
+            self, body: dict[str, Any], model: str, usage: dict[str, int] | None
+        ) -> dict[str, str]:
+            """Bill an admitted request to its key's hidden limits (nothing when ``usage`` is
+            None: it was not answered); the headers to send."""
+            limited: tuple[Provider, str] | None = getattr(self, "_limited", None)
+            if limited is None:
+                return {}
+            self._limited = None
+            provider, key = limited
+            if usage is None:
+                return provider.finish(key, max_tokens=int(body["max_tokens"]), model=model)
+            return provider.finish(
+                key,
+                max_tokens=int(body["max_tokens"]),
+                model=model,
+                input_tokens=usage["input_tokens"] + usage["cache_creation_input_tokens"],
+                output_tokens=usage["output_tokens"],
+            )
+
         def _event(self, name: str, data: Any) -> None:
             self.wfile.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
             self.wfile.flush()
 
     return Handler
+
+
+def _input_tokens(body: dict[str, Any]) -> int:
+    """The input tokens a request counts against its key's limits (as count_tokens says)."""
+    text = text_of(body.get("system", "")) + " "
+    return tokens(text + " ".join(text_of(m.get("content")) for m in body["messages"]))
 
 
 def _blocks(content: Any) -> list[Any]:
