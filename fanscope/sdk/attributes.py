@@ -97,6 +97,8 @@ CANCEL_VOTE_DECIDED: Final = "vote decided"
 """The vote was decided; this voter could not change the result."""
 CANCEL_FANOUT_CLOSED: Final = "fan-out closed"
 """The fan-out ended while the branch still ran: an ``as_completed`` loop left early."""
+CANCEL_INPUT_FAILED: Final = "input failed"
+"""Reading the fan-out's input (an iterable or async iterable) raised."""
 
 OUTCOME_OK: Final = "ok"
 OUTCOME_ERROR: Final = "error"
@@ -242,6 +244,7 @@ VALUES: Final[Mapping[str, tuple[str, ...]]] = {
         CANCEL_CALLER,
         CANCEL_VOTE_DECIDED,
         CANCEL_FANOUT_CLOSED,
+        CANCEL_INPUT_FAILED,
     ),
     QUEUE_REASON: (QUEUE_REASON_CAP, QUEUE_REASON_RATE, QUEUE_REASON_POOL),
     VOTE_AGGREGATION: (AGGREGATION_MAJORITY, AGGREGATION_PLURALITY, AGGREGATION_UNANIMOUS),

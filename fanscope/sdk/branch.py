@@ -64,9 +64,17 @@ class Job:
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     once: bool = False  # a plain awaitable: it cannot be awaited twice, so it is never retried
-    site: Mapping[str, Any] | None = (
-        None  # code.* of the call (lone calls; a map's is its fan-out's)
-    )
+    #: code.* of the call (lone calls; a map's is its fan-out's)
+    site: Mapping[str, Any] | None = None
+    #: when the branch was submitted (``time.time_ns()``): where its wait in line starts.
+    #: 0: when :func:`run_branch` starts.
+    submitted: int = 0
+    #: the fan-out took every limiter for the first attempt before starting the branch
+    admitted: bool = False
+    #: the limiter the branch waited on before its first attempt (``None``: no wait)
+    waited_on: str | None = None
+    #: :func:`run_branch` began (a task cancelled before its first step never runs it)
+    started: bool = False
 
     @property
     def label(self) -> str:
@@ -116,39 +124,35 @@ def _pause_of(limiters: tuple[Limiter, ...]) -> tuple[float, Limiter]:
     return longest, whose
 
 
-async def _acquire_first(limiters: tuple[Limiter, ...]) -> tuple[float, str | None]:
-    """Before the first attempt: take every limiter; return (seconds waited, limiter waited on).
+async def acquire_first(limiters: tuple[Limiter, ...]) -> str | None:
+    """Before the first attempt: take every limiter; return the limiter waited on, if any.
 
     No span is open yet: the branch span starts once the slot is granted, so the wait shows
     as the gap before it (and as ``fanscope.queue.wait_s``) at no extra span per branch.
     """
     if len(limiters) == 1 and limiters[0].try_acquire():
-        return 0.0, None  # the common case: one limiter with room, no coroutine needed
-    started: float | None = None
+        return None  # the common case: one limiter with room, no coroutine needed
     waited_on: str | None = None
     held: list[Limiter] = []
     try:
         for limiter in limiters:
             if limiter.wait_reason() == A.QUEUE_REASON_CAP:
-                started = started if started is not None else time.monotonic()
                 waited_on = limiter.name
             await limiter.acquire_slot()
             held.append(limiter)
         for limiter in limiters:
             delay = limiter.reserve_rate()
             if delay > 0:
-                started = started if started is not None else time.monotonic()
                 waited_on = limiter.name
                 await asyncio.sleep(delay)
         while (pause := _pause_of(limiters))[0] > 0:
-            started = started if started is not None else time.monotonic()
             waited_on = pause[1].name
             await asyncio.sleep(pause[0])
     except BaseException:
         for limiter in held:
             limiter.release()
         raise
-    return (0.0 if started is None else time.monotonic() - started), waited_on
+    return waited_on
 
 
 async def _acquire_again(limiters: tuple[Limiter, ...], ctx: Context, span: Span) -> float:
@@ -249,6 +253,26 @@ def _cancelled(span: Span, job: Job, reasons: Mapping[int, str] | None) -> str:
     return status
 
 
+def end_in_line(
+    job: Job, *, parent: Context | None, kind: str | None, reasons: Mapping[int, str] | None
+) -> str:
+    """The span of a branch cancelled while it waited in line: from its submission to now.
+
+    Returns its outcome (``cancelled``, or ``timeout`` for a deadline).
+    """
+    submitted = job.submitted or time.time_ns()
+    span = tracer().start_span(job.policy.span_name, context=parent, start_time=submitted)
+    ended = _cancelled(span, job, reasons)
+    if span.is_recording():
+        attrs = _branch_attrs(job, kind, True)
+        attrs[A.BRANCH_OUTCOME] = ended
+        attrs[A.BRANCH_ATTEMPTS] = 0
+        attrs[A.QUEUE_WAIT] = (time.time_ns() - submitted) / 1e9
+        span.set_attributes(attrs)
+    span.end()
+    return ended
+
+
 async def run_branch(
     job: Job,
     *,
@@ -259,28 +283,25 @@ async def run_branch(
     """Run ``job`` as one branch span; return its outcome.
 
     Errors become an ``error``/``timeout`` outcome; cancellation is recorded on the span and
-    re-raised. ``reasons`` maps a branch index to why its fan-out cancelled it.
+    re-raised. ``reasons`` maps a branch index to why its fan-out cancelled it. A job the
+    fan-out ``admitted`` already holds its limiters for the first attempt.
     """
+    job.started = True
     policy = job.policy
-    submitted = time.time_ns()
-    try:
-        if policy.limiters:
-            waited, waited_on = await _acquire_first(policy.limiters)
-        else:
-            waited, waited_on = 0.0, None
-    except asyncio.CancelledError:
-        # cancelled while waiting in line: the branch span covers the wait it never finished
-        span = tracer().start_span(policy.span_name, context=parent, start_time=submitted)
-        ended = _cancelled(span, job, reasons)
-        if span.is_recording():
-            attrs = _branch_attrs(job, kind, True)
-            attrs[A.BRANCH_OUTCOME] = ended
-            attrs[A.BRANCH_ATTEMPTS] = 0
-            attrs[A.QUEUE_WAIT] = (time.time_ns() - submitted) / 1e9
-            span.set_attributes(attrs)
-        span.end()
-        raise
-    span = tracer().start_span(policy.span_name, context=parent)
+    if not job.submitted:
+        job.submitted = time.time_ns()
+    if policy.limiters and not job.admitted:
+        try:
+            job.waited_on = await acquire_first(policy.limiters)
+        except asyncio.CancelledError:
+            # cancelled while waiting in line: the branch span covers the wait it never finished
+            end_in_line(job, parent=parent, kind=kind, reasons=reasons)
+            raise
+    waited_on = job.waited_on
+    begun = time.time_ns()
+    # the wait in line runs from the submission to the span's start (conventions.md)
+    waited = (begun - job.submitted) / 1e9 if waited_on is not None else 0.0
+    span = tracer().start_span(policy.span_name, context=parent, start_time=begun)
     callsite.enter(span, policy.code)
     recording = span.is_recording()
     attrs = _branch_attrs(job, kind, recording) if recording else {}

@@ -11,8 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import sys
+import time
 from collections import deque
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+    Sized,
+)
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,16 +36,13 @@ from opentelemetry.trace import Span
 from fanscope.errors import DeadlineExceeded
 from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite
-from fanscope.sdk.branch import Job, run_branch
+from fanscope.sdk.branch import Job, acquire_first, end_in_line, run_branch
 from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.policy import FailurePolicy, OnError, Progress, decide, failure
 from fanscope.sdk.tracing import record_error, tracer
 
-
-def _index_of(
-    by_task: Mapping[asyncio.Task[Outcome[Any]], Job],
-) -> Callable[[asyncio.Task[Outcome[Any]]], int]:
-    return lambda task: by_task[task].index or 0
+#: the cancel reason of branches still running when the input of a fan-out fails
+INPUT_FAILED = A.CANCEL_INPUT_FAILED
 
 
 async def _drain(tasks: set[asyncio.Task[Any]]) -> None:
@@ -56,7 +65,7 @@ class FanOut:
 
     Use as a context manager around :meth:`iterate` (or :meth:`run`) and :meth:`fan_in`::
 
-        with FanOut("map summarize", A.KIND_MAP, size=len(jobs)) as fo:
+        with FanOut("map summarize", A.KIND_MAP) as fo:
             outcomes = await fo.run(jobs)
             with fo.fan_in("fan-in summarize"):
                 ...
@@ -67,7 +76,7 @@ class FanOut:
         span_name: str,
         kind: str,
         *,
-        size: int,
+        size: int = 0,
         function: str | None = None,
         max_concurrency: int | None = None,
         on_error: OnError = "raise",
@@ -87,7 +96,6 @@ class FanOut:
         attrs: dict[str, Any] = {
             A.ROLE: A.ROLE_FANOUT,
             A.KIND: kind,
-            A.FANOUT_SIZE: size,
             A.FANOUT_ON_ERROR: on_error,
         }
         if function is not None:
@@ -102,11 +110,15 @@ class FanOut:
         self._attrs = attrs
         self._reasons: dict[int, str] = {}
         self.span: Span = trace.INVALID_SPAN
+        self.started = 0
         self.context: Context = Context()
 
     def __enter__(self) -> FanOut:
         self._attrs.update(callsite.here())  # the line that started the fan-out
-        self.span = tracer().start_span(self.span_name, attributes=self._attrs)
+        self.started = time.time_ns()  # also when the items of a plain iterable were submitted
+        self.span = tracer().start_span(
+            self.span_name, attributes=self._attrs, start_time=self.started
+        )
         self.context = trace.set_span_in_context(self.span)
         return self
 
@@ -117,6 +129,7 @@ class FanOut:
         if span.is_recording():
             span.set_attributes(
                 {
+                    A.FANOUT_SIZE: self.size,
                     A.FANOUT_SUCCEEDED: self.counts[A.OUTCOME_OK],
                     A.FANOUT_FAILED: self.counts["failed"],
                     A.FANOUT_CANCELLED: self.counts[A.OUTCOME_CANCELLED],
@@ -150,9 +163,10 @@ class FanOut:
 
     async def iterate(
         self,
-        jobs: Sequence[Job],
+        jobs: Iterable[Job] | AsyncIterable[Job],
         *,
         stop_when: Callable[[Outcome[Any]], str | None] | None = None,
+        window: int | None = None,
     ) -> AsyncGenerator[Outcome[Any], None]:
         """Run ``jobs`` as branches; yield their outcomes as they finish.
 
@@ -162,9 +176,13 @@ class FanOut:
         outcomes are yielded too), or ``None`` to go on. Whatever way the iteration ends,
         every branch task has finished when it does; wrap it in ``contextlib.aclosing``
         so that leaving the loop early closes it at once.
+
+        With ``window``, ``jobs`` is read only as branches can start (see :class:`_Feeder`):
+        at most ``window`` branch tasks are alive at once, and each job's limiters are taken
+        before its task starts. Without it every job starts at once (a few, as in a
+        ``gather`` or a vote).
         """
         reasons = self._reasons
-        labels = {job.index or 0: job.label for job in jobs}
         loop = asyncio.get_running_loop()
         # Completion is pushed by done-callbacks into a queue: asyncio.wait() re-registers a
         # callback on every pending task at each call, which is quadratic in the fan-out size.
@@ -175,60 +193,72 @@ class FanOut:
             finished.append(task)
             wake.set()
 
-        by_task: dict[asyncio.Task[Outcome[Any]], Job] = {}
-        for job in jobs:
-            task = loop.create_task(
-                run_branch(job, parent=self.context, kind=self.kind, reasons=reasons)
-            )
-            task.add_done_callback(on_done)
-            by_task[task] = job
-        pending: set[asyncio.Task[Outcome[Any]]] = set(by_task)
+        feeder = _Feeder(self, jobs, window, on_done, wake)
+        live = feeder.live
         deadline_at = None if self.deadline is None else loop.time() + self.deadline
-        progress = Progress(pending=len(jobs))
+        progress = Progress(pending=feeder.expected, keep_failures=self.policy.can_raise)
+        feeder.progress = progress
         stop_reason = A.CANCEL_FANOUT_CLOSED
 
+        def settle(done: list[asyncio.Task[Outcome[Any]]]) -> list[Outcome[Any]]:
+            jobs = [live.pop(t) for t in done]
+            batch = [self._settle(t, job) for t, job in zip(done, jobs, strict=True)]
+            self._tally(progress, batch, jobs)
+            feeder.room()
+            return batch
+
         async def cancel_rest(reason: str) -> list[Outcome[Any]]:
-            nonlocal pending
-            for task in pending:
-                idx = by_task[task].index
+            nonlocal stop_reason
+            stop_reason = reason
+            in_hand = await feeder.stop(reason)
+            for task, job in live.items():
+                idx = job.index
                 reasons[idx if idx is not None else -1] = reason
                 task.cancel()
-            rest, pending = pending, set()
-            await _drain(rest)
-            finished.clear()  # everything in it was pending, and is settled below
-            ended = [self._settle(t, by_task[t]) for t in sorted(rest, key=_index_of(by_task))]
-            progress.add(ended, labels)
+            await _drain(set(live))
+            finished.clear()  # everything in it was live, and is settled below
+            ended = settle(sorted(live, key=lambda t: live[t].index or 0))
+            if in_hand is not None:  # read but never started: it ended in line
+                ended.append(self._tally(progress, [self._unstarted(in_hand)], [in_hand])[0])
+            if reason == A.CANCEL_DEADLINE:
+                ended.extend(self._rest_timed_out(feeder, progress))
             return ended
 
         async def next_batch() -> list[Outcome[Any]]:
-            nonlocal pending
             if not finished:
                 wake.clear()
+                if feeder.done and not live:
+                    return []
                 if deadline_at is None:
                     await wake.wait()
                 elif (remaining := deadline_at - loop.time()) > 0:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(remaining):
                             await wake.wait()
-            if not finished:
-                return await cancel_rest(A.CANCEL_DEADLINE)
+                if not finished and deadline_at is not None and loop.time() >= deadline_at:
+                    return await cancel_rest(A.CANCEL_DEADLINE)
             done = list(finished)
             finished.clear()
-            pending.difference_update(done)
-            batch = [self._settle(t, by_task[t]) for t in done]
-            progress.add(batch, labels)
-            return batch
+            return settle(done)
 
         try:
-            while pending:
+            try:
+                feeder.start()
+            except Exception:
+                stop_reason = INPUT_FAILED
+                raise
+            while live or not feeder.done:
                 batch = await next_batch()
+                if (error := feeder.error) is not None:
+                    await cancel_rest(INPUT_FAILED)
+                    raise error  # the input's own error
                 verdict = decide(self.policy, progress)
                 if verdict.action == "raise":
                     await cancel_rest(verdict.reason or stop_reason)
                     raise failure(self.policy, progress, verdict, self._what())
                 for outcome in batch:
                     yield outcome
-                    if stop_when is not None and pending:
+                    if stop_when is not None and (live or not feeder.done):
                         verdict = decide(self.policy, progress, stop_when(outcome))
                         if verdict.action == "stop":
                             for rest in await cancel_rest(verdict.reason or stop_reason):
@@ -240,44 +270,279 @@ class FanOut:
             stop_reason = A.CANCEL_CALLER
             raise
         finally:
-            if pending:
+            if live or not feeder.done:
                 await cancel_rest(stop_reason)
+            self.size = feeder.read
+
+    @staticmethod
+    def _tally(
+        progress: Progress, outcomes: list[Outcome[Any]], jobs: Sequence[Job]
+    ) -> list[Outcome[Any]]:
+        failed = {o.index: job.label for o, job in zip(outcomes, jobs, strict=True) if not o.ok}
+        progress.add(outcomes, failed)
+        return outcomes
+
+    def _unstarted(self, job: Job) -> Outcome[Any]:
+        """The outcome of a branch that ended in line (read, never started), with its span."""
+        status = end_in_line(job, parent=self.context, kind=self.kind, reasons=self._reasons)
+        return self._count(self._cancelled_outcome(job, status))
+
+    def _cancelled_outcome(self, job: Job, status: str) -> Outcome[Any]:
+        index = job.index or 0
+        if status == A.OUTCOME_TIMEOUT:
+            assert self.deadline is not None
+            error: BaseException = DeadlineExceeded(job.label, self.deadline)
+            return Outcome(index, A.OUTCOME_TIMEOUT, error=error, name=job.name)
+        error = asyncio.CancelledError(self._reasons.get(index, "cancelled"))
+        return Outcome(index, A.OUTCOME_CANCELLED, error=error, name=job.name)
+
+    def _rest_timed_out(self, feeder: _Feeder, progress: Progress) -> list[Outcome[Any]]:
+        """At the deadline, the items of a sized input not read yet: each ends ``timeout``.
+
+        An input whose length is known (a list) gets an outcome for every item, as it
+        always had; any other input is read no further once the fan-out stops.
+        """
+        ended = []
+        for job in feeder.rest():
+            self._reasons[job.index if job.index is not None else -1] = A.CANCEL_DEADLINE
+            progress.pending += 1  # read after the fan-out stopped counting its input
+            ended.append(self._tally(progress, [self._unstarted(job)], [job])[0])
+            self._reasons.pop(job.index if job.index is not None else -1, None)
+        return ended
 
     def _settle(self, task: asyncio.Task[Outcome[Any]], job: Job) -> Outcome[Any]:
         """The outcome of a finished branch task, counted for the fan-out span."""
-        index = job.index or 0
         if task.cancelled():
-            if self._reasons.get(index) == A.CANCEL_DEADLINE:
-                assert self.deadline is not None
-                error: BaseException = DeadlineExceeded(job.label, self.deadline)
-                outcome: Outcome[Any] = Outcome(
-                    index, A.OUTCOME_TIMEOUT, error=error, name=job.name
-                )
-            else:
-                error = asyncio.CancelledError(self._reasons.get(index, "cancelled"))
-                outcome = Outcome(index, A.OUTCOME_CANCELLED, error=error, name=job.name)
-        else:
-            exc = task.exception()
-            if exc is not None:  # a BaseException run_branch re-raised (KeyboardInterrupt...)
-                raise exc
-            outcome = task.result()
+            if not job.started:  # cancelled before its first step: it never left the line
+                if job.admitted:
+                    for limiter in job.policy.limiters:
+                        limiter.release()
+                return self._unstarted(job)
+            index = job.index or 0
+            deadline = self._reasons.get(index) == A.CANCEL_DEADLINE
+            status = A.OUTCOME_TIMEOUT if deadline else A.OUTCOME_CANCELLED
+            return self._count(self._cancelled_outcome(job, status))
+        exc = task.exception()
+        if exc is not None:  # a BaseException run_branch re-raised (KeyboardInterrupt...)
+            raise exc
+        return self._count(task.result())
+
+    def _count(self, outcome: Outcome[Any]) -> Outcome[Any]:
         key = outcome.status if outcome.status in (A.OUTCOME_OK, A.OUTCOME_CANCELLED) else "failed"
         self.counts[key] += 1
         return outcome
 
     async def run(
         self,
-        jobs: Sequence[Job],
+        jobs: Iterable[Job] | AsyncIterable[Job],
         *,
         stop_when: Callable[[Outcome[Any]], str | None] | None = None,
+        window: int | None = None,
     ) -> list[Outcome[Any]]:
         """Run ``jobs`` to the end; return every outcome in input order."""
-        outcomes: list[Outcome[Any] | None] = [None] * len(jobs)
-        position = {job.index: i for i, job in enumerate(jobs)}
-        async with contextlib.aclosing(self.iterate(jobs, stop_when=stop_when)) as stream:
+        return await self.results(jobs, "collect", stop_when=stop_when, window=window)
+
+    async def results(
+        self,
+        jobs: Iterable[Job] | AsyncIterable[Job],
+        on_error: OnError,
+        *,
+        stop_when: Callable[[Outcome[Any]], str | None] | None = None,
+        window: int | None = None,
+    ) -> list[Any]:
+        """Run ``jobs`` to the end; return what ``on_error`` keeps, in input order.
+
+        ``collect``: every outcome; ``raise``/``skip``: the values of the successes. Only
+        what is returned is kept while the branches run (one slot per item read).
+        """
+        kept: list[Any] = []
+        keep_outcomes = on_error == "collect"
+        stream = self.iterate(jobs, stop_when=stop_when, window=window)
+        async with contextlib.aclosing(stream):
             async for outcome in stream:
-                outcomes[position[outcome.index]] = outcome
-        return [o for o in outcomes if o is not None]
+                index = outcome.index
+                if index >= len(kept):
+                    kept.extend([_MISSING] * (index + 1 - len(kept)))
+                if keep_outcomes:
+                    kept[index] = outcome
+                elif outcome.ok:
+                    kept[index] = outcome.value
+        return [value for value in kept if value is not _MISSING]
+
+
+_MISSING: Any = object()  # an item with no result to return (failed under "skip")
+_UNKNOWN = sys.maxsize // 4  # branches still to come from an input of unknown length
+
+
+class _Feeder:
+    """Reads a fan-out's jobs and starts their branch tasks, as room and slots allow.
+
+    With a ``window`` (a fan-out with a cap), a job is read only when fewer than ``window``
+    branch tasks are alive, and its task starts only once every limiter of the job has
+    given it a slot for its first attempt: the memory of a fan-out of a million items is
+    that of ``window`` branches, plus its results. Items of a plain iterable count as
+    submitted at the fan-out's start, and items of an async iterable when they are read:
+    their wait in line runs from then until their slot (``docs/conventions.md``).
+    """
+
+    def __init__(
+        self,
+        fanout: FanOut,
+        jobs: Iterable[Job] | AsyncIterable[Job],
+        window: int | None,
+        on_done: Callable[[asyncio.Task[Outcome[Any]]], None],
+        wake: asyncio.Event,
+    ) -> None:
+        self.fanout = fanout
+        self.window = window
+        self.on_done = on_done
+        self.live: dict[asyncio.Task[Outcome[Any]], Job] = {}
+        self.read = 0
+        self.expected = len(jobs) if isinstance(jobs, Sized) else _UNKNOWN
+        self.progress: Progress | None = None
+        self._sync: Iterator[Job] | None = None
+        self._async: AsyncIterator[Job] | None = None
+        if isinstance(jobs, AsyncIterable):
+            self._async = aiter(jobs)
+        else:
+            self._sync = iter(jobs)
+        self._hand: Job | None = None  # read, waiting for its slots
+        self._task: asyncio.Task[None] | None = None
+        self._wake = wake
+        self._room = asyncio.Event()
+        self._counted = False  # progress.pending counts exactly the items read
+        self._started_at = fanout.started or time.time_ns()
+        # an item of a plain iterable read after the feeder had to wait has waited in line
+        # since the fan-out's start, even when its slot is free once it is read
+        self._late = False
+
+    def room(self) -> None:
+        if self.window is not None and len(self.live) < self.window:
+            self._room.set()
+
+    @property
+    def done(self) -> bool:
+        """The input is read to its end (or no more of it will be read)."""
+        return self._task is None or self._task.done()
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error reading the input raised, if it did."""
+        task = self._task
+        if task is None or not task.done() or task.cancelled():
+            return None
+        return task.exception()
+
+    def start(self) -> None:
+        """Start what can start at once, then read the rest in a task of its own.
+
+        Branches that need no wait start here, in the caller's step, as a ``gather`` starts
+        its awaitables; the feeding task takes over at the first wait (for room, for a slot,
+        for an item of an async iterable).
+        """
+        if self._sync is not None and self._fill():
+            self._count_read()
+            return
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task.add_done_callback(lambda _: self._wake.set())
+
+    def _fill(self) -> bool:
+        """Start the branches of a plain iterable that can start now; ``True`` at its end."""
+        assert self._sync is not None
+        window, live = self.window, self.live
+        while window is None or len(live) < window:
+            job = next(self._sync, None)
+            if job is None:
+                return True
+            job.submitted = self._started_at
+            self.read += 1
+            limiters = job.policy.limiters
+            if window is not None and limiters:
+                if len(limiters) != 1 or not limiters[0].try_acquire():
+                    self._hand = job  # the feeding task waits for its slots
+                    return False
+                job.admitted = True
+            self._start(job)
+        return False
+
+    def _start(self, job: Job) -> None:
+        fanout = self.fanout
+        task = asyncio.get_running_loop().create_task(
+            run_branch(job, parent=fanout.context, kind=fanout.kind, reasons=fanout._reasons)
+        )
+        task.add_done_callback(self.on_done)
+        self.live[task] = job
+
+    async def _next(self) -> Job | None:
+        if self._sync is not None:
+            job = next(self._sync, None)
+            if job is not None:
+                job.submitted = self._started_at
+            return job
+        assert self._async is not None
+        try:
+            job = await anext(self._async)
+        except StopAsyncIteration:
+            return None
+        job.submitted = time.time_ns()
+        self._late = False  # an item of an async iterable waits from when it was read
+        return job
+
+    async def _run(self) -> None:
+        window, live = self.window, self.live
+        while True:
+            job = self._hand
+            if job is None:
+                if window is not None:
+                    while len(live) >= window:
+                        self._room.clear()
+                        self._late = True
+                        await self._room.wait()
+                job = await self._next()
+                if job is None:
+                    break
+                self.read += 1
+                self._hand = job
+            limiters = job.policy.limiters
+            if window is not None and limiters:
+                waited_on = await acquire_first(limiters)
+                job.admitted = True
+                if waited_on is not None:
+                    self._late = True
+                elif self._late:
+                    waited_on = limiters[0].name
+                job.waited_on = waited_on
+            self._hand = None
+            self._start(job)
+        self._count_read()
+
+    def _count_read(self) -> None:
+        """The input is read no further: what is pending is what was read and not ended."""
+        if not self._counted and self.progress is not None:
+            self._counted = True
+            self.progress.pending -= self.expected - self.read
+
+    async def stop(self, reason: str) -> Job | None:
+        """Stop reading; return the job read but not started, if any (it ended in line)."""
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+        self._task = None
+        self._count_read()
+        job, self._hand = self._hand, None
+        if job is not None:
+            self.fanout._reasons[job.index if job.index is not None else -1] = reason
+        return job
+
+    def rest(self) -> Iterator[Job]:
+        """The jobs of a sized input not read yet (none for any other input)."""
+        if self.expected == _UNKNOWN or self._sync is None:
+            return
+        for job in self._sync:
+            self.read += 1
+            job.submitted = self._started_at
+            yield job
 
 
 async def combine(reduce: Callable[[Any], Any] | None, value: Any) -> Any:

@@ -12,7 +12,19 @@ import asyncio
 import contextlib
 import functools
 import inspect
-from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Iterable
+import itertools
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Sequence,
+    Sized,
+)
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -34,7 +46,7 @@ from fanscope.sdk.branch import CallPolicy, Job, check_timeout, lone_call
 from fanscope.sdk.fanout import FanOut, combine
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome
-from fanscope.sdk.policy import OnError, check_policy, shape
+from fanscope.sdk.policy import OnError, check_policy
 from fanscope.sdk.retry import Retry
 from fanscope.sdk.threads import Workers, on_own_thread
 
@@ -91,18 +103,31 @@ def binding_of(fn: object) -> str:
     return ""
 
 
-def _items(items: object, method: str) -> list[Any]:
+Items = Iterable[Any] | AsyncIterable[Any]
+
+
+def _items(items: object, method: str) -> Items:
+    """Check what a fan-out is asked to go over (it is read only as branches start)."""
     if isinstance(items, str | bytes):
         raise UsageError(
             f"{method}() got a {type(items).__name__}, which would fan out over its characters; "
             f"pass a list, e.g. {method}([text])"
         )
-    if not isinstance(items, Iterable):
+    if not isinstance(items, Iterable | AsyncIterable):
         raise UsageError(
             f"{method}() needs an iterable of inputs, got {type(items).__name__} {items!r}; "
-            f"pass e.g. a list"
+            f"pass e.g. a list, a generator or an async generator"
         )
-    return list(items)
+    return items
+
+
+def _star_args(item: object) -> tuple[Any, ...]:
+    if isinstance(item, str | bytes) or not isinstance(item, Iterable):
+        raise UsageError(
+            f"starmap() needs an iterable of argument tuples, got item {item!r}; "
+            f"pass e.g. [(a, b), (c, d)], or use map() for one argument per call"
+        )
+    return tuple(item)
 
 
 class ParallelFunction(Generic[F]):
@@ -196,31 +221,41 @@ class ParallelFunction(Generic[F]):
 
     # -- fan-outs ----------------------------------------------------------------------------
 
-    def _jobs(
-        self, calls: list[tuple[tuple[Any, ...], dict[str, Any]]], workers: Workers | None
-    ) -> list[Job]:
-        fn = self._fn
-        jobs = []
-        for index, (args, kwargs) in enumerate(calls):
-            call = (
-                functools.partial(fn, *args, **kwargs)
-                if workers is None
-                else functools.partial(workers.call, fn, *args, **kwargs)
-            )
-            jobs.append(Job(self.policy, call, index=index, args=args, kwargs=kwargs))
-        return jobs
+    def _jobs(self, items: Items, star: bool, workers: Workers | None) -> Any:
+        """One job per item, made as the fan-out reads the item (an async input stays async)."""
+        fn, policy = self._fn, self.policy
+        call = fn if workers is None else functools.partial(workers.call, fn)
+
+        def job(index: int, item: Any) -> Job:
+            args = _star_args(item) if star else (item,)
+            return Job(policy, functools.partial(call, *args), index=index, args=args)
+
+        if isinstance(items, AsyncIterable):
+
+            async def read() -> AsyncIterator[Job]:
+                index = 0
+                async for item in items:
+                    yield job(index, item)
+                    index += 1
+
+            return read()
+        if isinstance(items, Sequence):  # read again below, lazily: check it all now
+            if star:
+                for item in items:
+                    _star_args(item)
+            return _SizedJobs(items, job)
+        return itertools.starmap(job, enumerate(items))
 
     def _workers(self) -> contextlib.AbstractContextManager[Workers | None]:
         """The threads of one fan-out of a sync function (none for an ``async def``)."""
         return Workers(self._name) if self._blocking else contextlib.nullcontext()
 
     def _fanout(
-        self, size: int, on_error: OnError, min_successes: int | None, deadline: float | None
+        self, on_error: OnError, min_successes: int | None, deadline: float | None
     ) -> FanOut:
         return FanOut(
             f"map {self._name}",
             A.KIND_MAP,
-            size=size,
             function=self.policy.function,
             max_concurrency=self._max_concurrency,
             on_error=on_error,
@@ -228,9 +263,20 @@ class ParallelFunction(Generic[F]):
             deadline=deadline,
         )
 
+    @property
+    def _window(self) -> int | None:
+        """Branch tasks a fan-out keeps alive: twice the cap (none without a cap).
+
+        Room for the cap's running branches plus as many again, so that branches sleeping
+        before a retry (which give their slot back meanwhile) do not stall the fan-out.
+        """
+        cap = self._max_concurrency
+        return None if cap is None else 2 * cap
+
     async def _run(
         self,
-        calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
+        items: Items,
+        star: bool,
         on_error: OnError,
         min_successes: int | None,
         deadline: float | None,
@@ -240,16 +286,17 @@ class ParallelFunction(Generic[F]):
         deadline = check_timeout("deadline", deadline)
         with (
             self._workers() as workers,
-            self._fanout(len(calls), on_error, min_successes, deadline) as fo,
+            self._fanout(on_error, min_successes, deadline) as fo,
         ):
-            outcomes = await fo.run(self._jobs(calls, workers))
+            jobs = self._jobs(items, star, workers)
+            results = await fo.results(jobs, on_error, window=self._window)
             with fo.fan_in():
-                return await combine(reduce, shape(outcomes, on_error))
+                return await combine(reduce, results)
 
     @overload
     async def map(
         self: ParallelFunction[Callable[[Item], Awaitable[R]]],
-        items: Iterable[Item],
+        items: Iterable[Item] | AsyncIterable[Item],
         *,
         on_error: Literal["raise", "skip"] = ...,
         min_successes: int | None = ...,
@@ -259,7 +306,7 @@ class ParallelFunction(Generic[F]):
     @overload
     async def map(
         self: ParallelFunction[Callable[[Item], Awaitable[R]]],
-        items: Iterable[Item],
+        items: Iterable[Item] | AsyncIterable[Item],
         *,
         on_error: Literal["collect"],
         min_successes: int | None = ...,
@@ -269,7 +316,7 @@ class ParallelFunction(Generic[F]):
     @overload
     async def map(
         self: ParallelFunction[Callable[[Item], Awaitable[Any]]],
-        items: Iterable[Item],
+        items: Iterable[Item] | AsyncIterable[Item],
         *,
         on_error: OnError = ...,
         min_successes: int | None = ...,
@@ -278,7 +325,7 @@ class ParallelFunction(Generic[F]):
     ) -> S: ...
     async def map(
         self,
-        items: Iterable[Any],
+        items: Iterable[Any] | AsyncIterable[Any],
         *,
         on_error: OnError = "raise",
         min_successes: int | None = None,
@@ -301,14 +348,13 @@ class ParallelFunction(Generic[F]):
         Returns:
             The results in input order (or what ``reduce`` returns).
         """
-        calls: list[tuple[tuple[Any, ...], dict[str, Any]]]
-        calls = [((item,), {}) for item in _items(items, "map")]
-        return await self._run(calls, on_error, min_successes, deadline, reduce)
+        checked = _items(items, "map")
+        return await self._run(checked, False, on_error, min_successes, deadline, reduce)
 
     @overload
     async def starmap(
         self: ParallelFunction[Callable[..., Awaitable[R]]],
-        items: Iterable[Iterable[Any]],
+        items: Iterable[Iterable[Any]] | AsyncIterable[Iterable[Any]],
         *,
         on_error: Literal["raise", "skip"] = ...,
         **o: Unpack[_Opts],
@@ -316,7 +362,7 @@ class ParallelFunction(Generic[F]):
     @overload
     async def starmap(
         self: ParallelFunction[Callable[..., Awaitable[R]]],
-        items: Iterable[Iterable[Any]],
+        items: Iterable[Iterable[Any]] | AsyncIterable[Iterable[Any]],
         *,
         on_error: Literal["collect"],
         **o: Unpack[_Opts],
@@ -324,14 +370,14 @@ class ParallelFunction(Generic[F]):
     @overload
     async def starmap(
         self,
-        items: Iterable[Iterable[Any]],
+        items: Iterable[Iterable[Any]] | AsyncIterable[Iterable[Any]],
         *,
         reduce: Callable[[list[Any]], S],
         **o: Unpack[_AnyOpts],
     ) -> S: ...
     async def starmap(
         self,
-        items: Iterable[Iterable[Any]],
+        items: Iterable[Iterable[Any]] | AsyncIterable[Iterable[Any]],
         *,
         on_error: OnError = "raise",
         min_successes: int | None = None,
@@ -339,20 +385,13 @@ class ParallelFunction(Generic[F]):
         reduce: Callable[[list[Any]], Any] | None = None,
     ) -> Any:
         """Like :meth:`map`, each item being the positional arguments of one call."""
-        calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
-        for item in _items(items, "starmap"):
-            if isinstance(item, str | bytes) or not isinstance(item, Iterable):
-                raise UsageError(
-                    f"starmap() needs an iterable of argument tuples, got item {item!r}; "
-                    f"pass e.g. [(a, b), (c, d)], or use map() for one argument per call"
-                )
-            calls.append((tuple(item), {}))
-        return await self._run(calls, on_error, min_successes, deadline, reduce)
+        checked = _items(items, "starmap")
+        return await self._run(checked, True, on_error, min_successes, deadline, reduce)
 
     @overload
     def as_completed(
         self: ParallelFunction[Callable[[Item], Awaitable[R]]],
-        items: Iterable[Item],
+        items: Iterable[Item] | AsyncIterable[Item],
         *,
         on_error: Literal["raise", "skip"] = ...,
         deadline: float | None = ...,
@@ -360,14 +399,14 @@ class ParallelFunction(Generic[F]):
     @overload
     def as_completed(
         self: ParallelFunction[Callable[[Item], Awaitable[R]]],
-        items: Iterable[Item],
+        items: Iterable[Item] | AsyncIterable[Item],
         *,
         on_error: Literal["collect"],
         deadline: float | None = ...,
     ) -> AsyncGenerator[tuple[int, Outcome[R]], None]: ...
     def as_completed(
         self,
-        items: Iterable[Any],
+        items: Iterable[Any] | AsyncIterable[Any],
         *,
         on_error: OnError = "raise",
         deadline: float | None = None,
@@ -381,23 +420,35 @@ class ParallelFunction(Generic[F]):
         """
         check_policy(on_error, None)
         checked = check_timeout("deadline", deadline)
-        calls: list[tuple[tuple[Any, ...], dict[str, Any]]]
-        calls = [((item,), {}) for item in _items(items, "as_completed")]
-        return self._as_completed(calls, on_error, checked)
+        return self._as_completed(_items(items, "as_completed"), on_error, checked)
 
     async def _as_completed(
-        self,
-        calls: list[tuple[tuple[Any, ...], dict[str, Any]]],
-        on_error: OnError,
-        deadline: float | None,
+        self, items: Items, on_error: OnError, deadline: float | None
     ) -> AsyncGenerator[tuple[int, Any], None]:
-        with self._workers() as workers, self._fanout(len(calls), on_error, None, deadline) as fo:
-            async with contextlib.aclosing(fo.iterate(self._jobs(calls, workers))) as outcomes:
+        with self._workers() as workers, self._fanout(on_error, None, deadline) as fo:
+            jobs = self._jobs(items, False, workers)
+            async with contextlib.aclosing(fo.iterate(jobs, window=self._window)) as outcomes:
                 async for outcome in outcomes:
                     if on_error == "collect":
                         yield outcome.index, outcome
                     elif outcome.ok:
                         yield outcome.index, outcome.value
+
+
+class _SizedJobs(Sized, Iterable[Job]):
+    """The jobs of a sequence of items, made one at a time as they are read; sized."""
+
+    __slots__ = ("_items", "_job")
+
+    def __init__(self, items: Sequence[Any], job: Callable[[int, Any], Job]) -> None:
+        self._items = items
+        self._job = job
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[Job]:
+        return itertools.starmap(self._job, enumerate(self._items))
 
 
 class _Until(TypedDict, total=False):

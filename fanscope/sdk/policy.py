@@ -66,6 +66,11 @@ class FailurePolicy:
     on_error: OnError = "raise"
     min_successes: int | None = None
 
+    @property
+    def can_raise(self) -> bool:
+        """Whether a failure can fail the fan-out (whose error then names every failure)."""
+        return self.on_error == "raise" or self.min_successes is not None
+
 
 @dataclass(slots=True)
 class Progress:
@@ -74,12 +79,15 @@ class Progress:
     Attributes:
         pending: branches not yet ended (running or waiting in line).
         succeeded: branches that ended ``ok``.
-        failures: ``(branch label, error)`` of each branch that ended ``error``/``timeout``.
+        failures: ``(branch label, error)`` of each branch that ended ``error``/``timeout``
+            (kept only with ``keep_failures``: a fan-out that cannot raise needs none of
+            them, and a million items may fail).
     """
 
     pending: int
     succeeded: int = 0
     failures: list[tuple[str, Exception]] = field(default_factory=list)
+    keep_failures: bool = True
 
     def add(
         self, outcomes: Iterable[Outcome[Any]], labels: Mapping[int, str] | None = None
@@ -89,8 +97,10 @@ class Progress:
             self.pending -= 1
             if outcome.status == A.OUTCOME_OK:
                 self.succeeded += 1
-            elif outcome.status in (A.OUTCOME_ERROR, A.OUTCOME_TIMEOUT) and isinstance(
-                outcome.error, Exception
+            elif (
+                self.keep_failures
+                and outcome.status in (A.OUTCOME_ERROR, A.OUTCOME_TIMEOUT)
+                and isinstance(outcome.error, Exception)
             ):
                 label = (labels or {}).get(outcome.index, str(outcome.index))
                 self.failures.append((label, outcome.error))

@@ -204,15 +204,48 @@ async def test_a_branch_cancelled_in_line_still_ends_its_span_as_cancelled(
         return i
 
     with pytest.RaisesGroup(ValueError):
-        await job.map([0, 1, 2])
+        await job.map([0, 1, 2, 3, 4, 5])
     spans = {s.attributes[A.BRANCH_INDEX]: s for s in spans_named(exporter, "job")}
-    assert spans.keys() == {0, 1, 2}
-    assert spans[2].attributes[A.BRANCH_ATTEMPTS] == 0
-    assert spans[2].attributes[A.QUEUE_WAIT] > 0
-    for i in (1, 2):
-        assert spans[i].attributes[A.BRANCH_OUTCOME] == "cancelled"
-        assert spans[i].attributes[A.CANCEL_REASON] == "sibling failed"
-    assert A.BRANCH_ATTEMPTS not in spans[1].attributes  # absent means 1
+    # a failed fan-out reads no more of its input: items it never read have no span
+    (fanout,) = spans_named(exporter, "map job")
+    assert fanout.attributes[A.FANOUT_SIZE] == len(spans) < 6
+    assert spans[1].attributes[A.BRANCH_OUTCOME] == "cancelled"
+    assert spans[1].attributes[A.CANCEL_REASON] == "sibling failed"
+
+
+async def test_a_branch_waiting_in_line_when_cancelled_ends_its_span_from_its_submission(
+    exporter: InMemorySpanExporter,
+) -> None:
+    gate = Limiter(1, name="gate")
+    release = asyncio.Event()
+
+    @parallel(limiter=gate)
+    async def hold() -> None:
+        await release.wait()
+
+    @parallel(limiter=gate)
+    async def job(i: int) -> int:
+        return i
+
+    holder = asyncio.ensure_future(hold())
+    await asyncio.sleep(0)  # the holder takes the one slot
+    task = asyncio.ensure_future(job.map([0, 1]))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    release.set()
+    await holder
+    (waiting,) = spans_named(exporter, "job")  # item 1 was never read
+    (fanout,) = spans_named(exporter, "map job")
+    assert waiting.attributes[A.BRANCH_INDEX] == 0
+    assert waiting.attributes[A.BRANCH_ATTEMPTS] == 0
+    assert waiting.attributes[A.BRANCH_OUTCOME] == "cancelled"
+    assert waiting.attributes[A.CANCEL_REASON] == "caller cancelled"
+    assert waiting.attributes[A.QUEUE_WAIT] > 0
+    assert waiting.start_time == fanout.start_time  # it waited from the fan-out's start
+    assert gate.in_use == 0
 
 
 async def test_on_error_raise_cancels_siblings_and_names_the_failed_branch(

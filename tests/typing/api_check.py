@@ -6,6 +6,7 @@ Lines marked ``type: ignore[...]`` must stay errors: mypy's ``warn_unused_ignore
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from typing import assert_type
 
 import fanscope
@@ -37,7 +38,25 @@ def tokens(text: str) -> list[str]:
     return text.split()
 
 
+def lines() -> Iterator[str]:
+    yield "a"
+
+
+async def pages() -> AsyncIterator[str]:
+    yield "a"
+
+
+async def numbers() -> AsyncIterator[int]:
+    yield 1
+
+
 async def usage() -> None:
+    assert_type(await summarize.map(lines()), list[str])  # any iterable, read as slots free
+    assert_type(await summarize.map(pages()), list[str])  # an async iterable too
+    assert_type(await count.map(pages(), on_error="collect"), list[Outcome[int]])
+    async for index, text in summarize.as_completed(pages()):
+        assert_type((index, text), tuple[int, str])
+    await count.map(numbers())  # type: ignore[arg-type]
     assert_type(await summarize("doc", words=3), str)
     assert_type(await count("doc"), int)
     assert_type(await summarize.map(["a", "b"]), list[str])
