@@ -367,7 +367,14 @@ class FanOut:
                     kept[index] = outcome
                 elif outcome.ok:
                     kept[index] = outcome.value
-        return [value for value in kept if value is not _MISSING]
+        if on_error == "skip":  # drop the failures' places, in place: no second list
+            end = 0
+            for value in kept:
+                if value is not _MISSING:
+                    kept[end] = value
+                    end += 1
+            del kept[end:]
+        return kept
 
 
 _MISSING: Any = object()  # an item with no result to return (failed under "skip")

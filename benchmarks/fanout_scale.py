@@ -1,0 +1,252 @@
+"""Fan-outs of 1k to 1M branches: peak memory and CPU per branch, one fresh process per point.
+
+Each point runs one fan-out of N branches under a cap of 64 in a process of its own and
+prints its peak resident memory over the process's memory just before the fan-out (after
+imports), and its CPU and wall time per branch. Work per branch: ``await asyncio.sleep(0)``
+or ``await asyncio.sleep(0.001)``. Side by side:
+
+* ``hand-written``: ``asyncio.gather`` over one coroutine per item + ``asyncio.Semaphore``
+  (every branch task exists from the start).
+* ``fanscope map``: ``await work.map(range(N))`` on a ``@parallel(max_concurrency=64)``.
+* ``aiometer amap``: ``aiometer.amap(work, range(N), max_at_once=64)``, results collected.
+* ``fanscope stream`` / ``aiometer stream``: ``as_completed`` / ``run_on_each``, no result
+  kept (memory flat in N).
+
+No tracing (a no-op tracer provider): this is the runtime's own cost; ``fanout_overhead.py``
+measures tracing. Results are ints (one per item, about 36 bytes with the list's pointer);
+the script measures their size and reports memory over the baseline without them.
+
+Targets (fanscope): memory over the baseline, less the results, at most cap x 8 KB at every
+size (so flat from 10k to 1M); CPU per branch at 1M at most 1.2x that at 1k.
+
+Run: ``.venv/bin/python benchmarks/fanout_scale.py`` (``--sizes 1000,10000`` for a quick run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+CAP = 64
+SIZES = (1_000, 10_000, 100_000, 1_000_000)
+WORKS = {"sleep(0)": 0.0, "sleep(1 ms)": 0.001}
+IMPLS = ("hand-written", "fanscope map", "aiometer amap", "fanscope stream", "aiometer stream")
+PER_SLOT = 8 * 1024  # "a few KB" per slot of the cap
+FLAT = 1.20
+
+
+def rss_now() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def reset_peak() -> None:
+    """Start the peak resident size (VmHWM) afresh, so imports do not count in it."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def peak_rss() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def results_size(results: list[Any]) -> int:
+    """Bytes the results hold: the list and every int not cached by the interpreter."""
+    return sys.getsizeof(results) + sum(sys.getsizeof(v) for v in results if not -5 <= v <= 256)
+
+
+def make_point(impl: str, n: int, delay: float) -> Callable[[], Awaitable[list[Any]]]:
+    async def work(i: int) -> int:
+        await asyncio.sleep(delay)
+        return i
+
+    if impl == "hand-written":
+
+        async def hand_written() -> list[Any]:
+            sem = asyncio.Semaphore(CAP)
+
+            async def branch(i: int) -> int:
+                async with sem:
+                    return await work(i)
+
+            return list(await asyncio.gather(*(branch(i) for i in range(n))))
+
+        return hand_written
+    if impl.startswith("fanscope"):
+        from fanscope import parallel
+
+        bounded = parallel(max_concurrency=CAP)(work)
+        if impl == "fanscope map":
+
+            async def fanscope_map() -> list[Any]:
+                return await bounded.map(range(n))
+
+            return fanscope_map
+
+        async def fanscope_stream() -> list[Any]:
+            async for _ in bounded.as_completed(range(n)):
+                pass
+            return []
+
+        return fanscope_stream
+    import aiometer
+
+    if impl == "aiometer amap":
+
+        async def aiometer_amap() -> list[Any]:
+            out = []
+            async with aiometer.amap(work, range(n), max_at_once=CAP) as results:
+                async for value in results:
+                    out.append(value)
+            return out
+
+        return aiometer_amap
+
+    async def aiometer_stream() -> list[Any]:
+        await aiometer.run_on_each(work, range(n), max_at_once=CAP)
+        return []
+
+    return aiometer_stream
+
+
+def point(impl: str, n: int, work: str) -> dict[str, Any]:
+    """One fan-out in this process; the figures as a dict."""
+    from opentelemetry.trace import NoOpTracerProvider
+
+    from fanscope.sdk.tracing import use_tracer_provider
+
+    run = make_point(impl, n, WORKS[work])
+
+    async def main() -> dict[str, Any]:
+        await run_small()  # warm the code paths once (imports, first-call set-up)
+        import gc
+
+        gc.collect()
+        reset_peak()
+        base = rss_now()
+        cpu, wall = time.process_time(), time.perf_counter()
+        results = await run()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        peak = peak_rss()
+        if impl.endswith("stream"):
+            assert results == []
+        else:
+            assert sorted(results) == list(range(n)), "every item once"
+        return {
+            "impl": impl,
+            "n": n,
+            "work": work,
+            "over": max(0, peak - base),
+            "results": results_size(results) if results else 0,
+            "cpu_us": cpu / n * 1e6,
+            "wall_us": wall / n * 1e6,
+        }
+
+    small = make_point(impl, 100, 0.0)
+
+    async def run_small() -> None:
+        await small()
+
+    with use_tracer_provider(NoOpTracerProvider()):
+        return asyncio.run(main())
+
+
+def spawn(impl: str, n: int, work: str) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--point", impl, str(n), work],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def mb(value: float) -> str:
+    return f"{value / 1e6:8.1f} MB"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
+    parser.add_argument("--work", default=",".join(WORKS), help="sleep(0), sleep(1 ms)")
+    parser.add_argument("--rounds", type=int, default=1, help="processes per point (median)")
+    parser.add_argument("--point", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.point:
+        impl, n, work = args.point
+        print(json.dumps(point(impl, int(n), work)))
+        return 0
+    sizes = [int(s) for s in args.sizes.split(",")]
+    works = args.work.split(",")
+    load = os.getloadavg()
+    print(
+        f"fan-out scale: cap {CAP}, no tracing, one process per point, median of "
+        f"{args.rounds}; {os.cpu_count()} cores, load average {load[0]:.1f}"
+    )
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for work in works:
+        print(f"\n{work}")
+        print(
+            f"  {'impl':<16} {'branches':>9} {'over base':>11} {'results':>11} "
+            f"{'rest':>11} {'CPU/branch':>11} {'wall/branch':>12}"
+        )
+        for n in sizes:
+            samples: dict[str, list[dict[str, Any]]] = {impl: [] for impl in IMPLS}
+            for r in range(args.rounds):
+                order = IMPLS[r % len(IMPLS) :] + IMPLS[: r % len(IMPLS)]  # rotated each round
+                for impl in order:
+                    samples[impl].append(spawn(impl, n, work))
+            for impl in IMPLS:
+                got = samples[impl]
+                row = {
+                    key: statistics.median(s[key] for s in got)
+                    for key in ("over", "results", "cpu_us", "wall_us")
+                }
+                rows[(work, impl, n)] = row
+                rest = row["over"] - row["results"]
+                print(
+                    f"  {impl:<16} {n:>9,} {mb(row['over'])} {mb(row['results'])} "
+                    f"{mb(rest)} {row['cpu_us']:8.1f} us {row['wall_us']:9.1f} us",
+                    flush=True,
+                )
+    print("\ntargets (fanscope)")
+    held = True
+    for work in works:
+        for impl in ("fanscope map", "fanscope stream"):
+            worst = max(
+                rows[(work, impl, n)]["over"] - rows[(work, impl, n)]["results"] for n in sizes
+            )
+            ok = worst <= CAP * PER_SLOT
+            held &= ok
+            print(
+                f"  {work:<12} {impl:<16} memory over base less results, worst {mb(worst)}"
+                f" <= cap x 8 KB = {mb(CAP * PER_SLOT)}: {'holds' if ok else 'DOES NOT HOLD'}"
+            )
+            if len(sizes) > 1:
+                lo, hi = rows[(work, impl, sizes[0])], rows[(work, impl, sizes[-1])]
+                ratio = hi["cpu_us"] / lo["cpu_us"]
+                ok = ratio <= FLAT
+                held &= ok
+                print(
+                    f"  {work:<12} {impl:<16} CPU per branch {sizes[-1]:,} / {sizes[0]:,} = "
+                    f"{ratio:.2f}x <= {FLAT:.2f}x: {'holds' if ok else 'DOES NOT HOLD'}"
+                )
+    print(f"all targets {'hold' if held else 'do not all hold'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
