@@ -14,7 +14,7 @@ import itertools
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -103,6 +103,14 @@ async def fanouts() -> None:
     async with contextlib.aclosing(sleeper.as_completed([0.0, 5.0])) as fastest:
         async for _ in fastest:
             break  # fan-out closed
+
+    async def broken_input() -> AsyncIterator[str]:
+        yield "hang"
+        await asyncio.sleep(0.01)  # the first branch runs meanwhile
+        raise Down("the input's page 2 failed")
+
+    with contextlib.suppress(Down):
+        await job.map(broken_input())  # input failed
 
 
 # -- gather ---------------------------------------------------------------------------------------
