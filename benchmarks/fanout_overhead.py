@@ -1,9 +1,13 @@
 """Fan-out overhead and makespan, measured side by side in one process.
 
-(1) Microseconds per branch for 2,000 branches of ``await asyncio.sleep(0)`` under a cap of
-64: fanscope's ``map`` against a hand-written ``asyncio.gather`` + ``Semaphore`` + one manual
-span per branch, both with an SDK TracerProvider and an in-memory exporter, and both without
-tracing. Rounds are interleaved and medians reported. Target: fanscope <= 1.25x hand-written.
+(1) Microseconds per branch for 200, 2,000 and 100,000 branches of ``await asyncio.sleep(0)``
+under a cap of 64, traced into an SDK TracerProvider with an in-memory exporter: fanscope's
+``map`` against two hand-written versions (``asyncio.gather`` + ``Semaphore`` + one span per
+branch): one with bare spans, one that records the same attributes fanscope records (role,
+index, outcome, the limiter and wait of a branch that waited; the fan-out's kind, function,
+cap, policy and counts). Also both untraced. Each round runs every case once, the order rotated
+by one each round; the figure is the median of the per-round (paired) ratios, with their
+spread. Target: fanscope <= 1.00x the hand-written version with the same attributes.
 
 (2) The sync path: microseconds per branch for 2,000 branches of ``time.sleep(0)`` on 64
 threads: fanscope's ``map`` of a plain ``def`` against a hand-written ``ThreadPoolExecutor``
@@ -11,23 +15,28 @@ of 64 workers + one manual span per branch (the branch span made current on the 
 thread, under a fan-out span), both traced into an in-memory exporter. Rounds interleaved,
 median of the paired ratios. Target: fanscope <= 1.25x hand-written.
 
-(3) Makespan: 200 branches with seeded random sleeps of 5-50 ms under a cap of 16, wall time
-over the ideal greedy list-scheduling makespan; and 4 sources of 200/200/200/400 ms, wall
-time over 0.4 s. Target: <= 1.02x + 5 ms.
+(3) Makespan, traced (both sides into an in-memory exporter): 200 branches with seeded random
+sleeps of 5-50 ms under a cap of 16, wall time over the ideal greedy list-scheduling makespan;
+and 4 sources of 200/200/200/400 ms, wall time over 0.4 s; each beside the hand-written
+version, rounds alternated. Target: <= 1.02x + 5 ms.
 
-Run: ``make bench`` (all benchmarks) or ``.venv/bin/python benchmarks/fanout_overhead.py``.
+Run: ``make bench`` (all benchmarks) or ``.venv/bin/python benchmarks/fanout_overhead.py``
+(``--sizes 200,2000 --parts async`` for a quick run).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import heapq
+import os
 import random
 import statistics
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -37,13 +46,17 @@ from opentelemetry.trace import NoOpTracerProvider
 
 import fanscope
 from fanscope import parallel
+from fanscope.sdk import attributes as A
 from fanscope.sdk.tracing import use_tracer_provider
 
-BRANCHES = 2000
+BRANCHES = 2000  # the sync path's fan-out size
+SIZES = (200, 2_000, 100_000)  # the async fan-out sizes, part (1)
 CAP = 64
 
 
-def hand_written(tracer: trace.Tracer) -> Callable[[], Awaitable[list[int]]]:
+def hand_written(tracer: trace.Tracer, n: int) -> Callable[[], Awaitable[list[int]]]:
+    """gather + Semaphore + one span per branch, with no attribute (the bare baseline)."""
+
     async def run() -> list[int]:
         sem = asyncio.Semaphore(CAP)
 
@@ -54,7 +67,62 @@ def hand_written(tracer: trace.Tracer) -> Callable[[], Awaitable[list[int]]]:
                     return i
 
         with tracer.start_as_current_span("fanout"):
-            return list(await asyncio.gather(*(branch(i) for i in range(BRANCHES))))
+            return list(await asyncio.gather(*(branch(i) for i in range(n))))
+
+    return run
+
+
+def hand_written_same_attributes(
+    tracer: trace.Tracer, n: int
+) -> Callable[[], Awaitable[list[int]]]:
+    """The same, recording what fanscope records: on the fan-out span its kind, function, cap,
+    policy and counts; on each branch span its role and index, its outcome, and, when it
+    waited for the semaphore, the limiter and the wait (the span starting at its slot)."""
+
+    async def run() -> list[int]:
+        sem = asyncio.Semaphore(CAP)
+        counts = {"ok": 0, "failed": 0}
+
+        async def branch(i: int) -> int:
+            submitted = time.time_ns()
+            waits = sem.locked()
+            async with sem:
+                begun = time.time_ns()
+                with tracer.start_as_current_span("work", start_time=begun) as span:
+                    attrs: dict[str, Any] = {A.ROLE: A.ROLE_BRANCH, A.BRANCH_INDEX: i}
+                    if waits:
+                        attrs[A.QUEUE_LIMITER] = "work"
+                        attrs[A.QUEUE_WAIT] = (begun - submitted) / 1e9
+                    try:
+                        await asyncio.sleep(0)
+                        attrs[A.BRANCH_OUTCOME] = A.OUTCOME_OK
+                        counts["ok"] += 1
+                        return i
+                    except Exception:
+                        attrs[A.BRANCH_OUTCOME] = A.OUTCOME_ERROR
+                        counts["failed"] += 1
+                        raise
+                    finally:
+                        span.set_attributes(attrs)
+
+        attrs: dict[str, Any] = {
+            A.ROLE: A.ROLE_FANOUT,
+            A.KIND: A.KIND_MAP,
+            A.FANOUT_ON_ERROR: A.ON_ERROR_RAISE,
+            A.FUNCTION: "bench.work",
+            A.FANOUT_MAX_CONCURRENCY: CAP,
+        }
+        with tracer.start_as_current_span("map work", attributes=attrs) as fanout:
+            try:
+                return list(await asyncio.gather(*(branch(i) for i in range(n))))
+            finally:
+                fanout.set_attributes(
+                    {
+                        A.FANOUT_SIZE: n,
+                        A.FANOUT_SUCCEEDED: counts["ok"],
+                        A.FANOUT_FAILED: counts["failed"],
+                    }
+                )
 
     return run
 
@@ -65,24 +133,32 @@ async def work(i: int) -> int:
     return i
 
 
-def with_fanscope() -> Callable[[], Awaitable[list[int]]]:
+def with_fanscope(n: int) -> Callable[[], Awaitable[list[int]]]:
     async def run() -> list[int]:
-        return await work.map(range(BRANCHES))
+        return await work.map(range(n))
 
     return run
 
 
-def overhead(rounds: int) -> dict[str, float]:
+def overhead(n: int, rounds: int) -> dict[str, Any]:
+    """Seconds per branch of each case (medians) and the medians of the paired ratios.
+
+    Every round runs each case once, in an order rotated by one each round (so no case
+    always follows the same one); round 0 warms up and is not counted.
+    """
     exporter = InMemorySpanExporter()
     sdk = TracerProvider()
     sdk.add_span_processor(SimpleSpanProcessor(exporter))
     noop = NoOpTracerProvider()
+    tracer, untraced = sdk.get_tracer("bench"), noop.get_tracer("bench")
     cases = {
-        "hand-written, traced": (sdk, hand_written(sdk.get_tracer("bench"))),
-        "fanscope, traced": (sdk, with_fanscope()),
-        "hand-written, no tracing": (noop, hand_written(noop.get_tracer("bench"))),
-        "fanscope, no tracing": (noop, with_fanscope()),
+        "fanscope, traced": (sdk, with_fanscope(n)),
+        "hand-written, same attributes": (sdk, hand_written_same_attributes(tracer, n)),
+        "hand-written, bare spans": (sdk, hand_written(tracer, n)),
+        "fanscope, no tracing": (noop, with_fanscope(n)),
+        "hand-written, no tracing": (noop, hand_written(untraced, n)),
     }
+    names = list(cases)
     samples: dict[str, list[float]] = {name: [] for name in cases}
 
     async def one(provider: trace.TracerProvider, fn: Callable[[], Awaitable[list[int]]]) -> float:
@@ -90,27 +166,34 @@ def overhead(rounds: int) -> dict[str, float]:
             start = time.perf_counter()
             result = await fn()
             elapsed = time.perf_counter() - start
-        assert result == list(range(BRANCHES))
+        assert result == list(range(n))
         return elapsed
 
     async def main() -> None:
         for r in range(rounds + 1):
-            for name, (provider, fn) in cases.items():
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                provider, fn = cases[name]
                 elapsed = await one(provider, fn)
                 exporter.clear()
+                gc.collect()  # the spans just let go of: not on the next case's bill
                 if r:  # round 0 warms up
                     samples[name].append(elapsed)
 
     asyncio.run(main())
-    result = {name: statistics.median(s) / BRANCHES * 1e6 for name, s in samples.items()}
-    # paired ratios (same round, back to back) are steadier than a ratio of medians here
-    for label, ours, theirs in (
-        ("traced", "fanscope, traced", "hand-written, traced"),
-        ("untraced", "fanscope, no tracing", "hand-written, no tracing"),
-    ):
+    result: dict[str, Any] = {name: statistics.median(s) / n * 1e6 for name, s in samples.items()}
+    # paired ratios (same round, close in time) are steadier than a ratio of medians here
+    for label, ours, theirs in PAIRS:
         pairs = [a / b for a, b in zip(samples[ours], samples[theirs], strict=True)]
-        result[f"ratio {label}"] = statistics.median(pairs)
+        result[label] = statistics.median(pairs)
+        result[label + " spread"] = (min(pairs), max(pairs))
     return result
+
+
+PAIRS = (
+    ("traced, same attributes", "fanscope, traced", "hand-written, same attributes"),
+    ("traced, bare spans", "fanscope, traced", "hand-written, bare spans"),
+    ("untraced", "fanscope, no tracing", "hand-written, no tracing"),
+)
 
 
 def sync_hand_written(tracer: trace.Tracer) -> list[int]:
@@ -175,33 +258,76 @@ def greedy_makespan(durations: list[float], cap: int) -> float:
     return max(free)
 
 
-def makespan() -> dict[str, tuple[float, float]]:
+def makespan(rounds: int) -> dict[str, tuple[float, float, float]]:
+    """Traced wall times, fanscope and hand-written side by side, and the ideal: medians."""
     rng = random.Random(42)
     durations = [rng.uniform(0.005, 0.050) for _ in range(200)]
+    exporter = InMemorySpanExporter()
+    sdk = TracerProvider()
+    sdk.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = sdk.get_tracer("bench")
 
     @parallel(max_concurrency=16)
     async def sleeper(d: float) -> float:
         await asyncio.sleep(d)
         return d
 
+    async def by_hand(d: float, sem: asyncio.Semaphore) -> float:
+        async with sem:
+            with tracer.start_as_current_span("sleeper"):
+                await asyncio.sleep(d)
+                return d
+
+    async def hand_map() -> None:
+        sem = asyncio.Semaphore(16)
+        with tracer.start_as_current_span("map sleeper"):
+            await asyncio.gather(*(by_hand(d, sem) for d in durations))
+
     async def source(d: float) -> float:
         await asyncio.sleep(d)
         return d
 
-    async def main() -> dict[str, tuple[float, float]]:
-        with use_tracer_provider(NoOpTracerProvider()):
-            start = time.perf_counter()
-            await sleeper.map(durations)
-            mapped = time.perf_counter() - start
-            start = time.perf_counter()
-            await fanscope.gather(
-                news=source(0.2), filings=source(0.2), prices=source(0.2), db=source(0.4)
-            )
-            gathered = time.perf_counter() - start
-        return {
-            "200 branches, cap 16": (mapped, greedy_makespan(durations, 16)),
-            "4 sources 200/200/200/400 ms": (gathered, 0.4),
-        }
+    async def traced_source(d: float) -> float:
+        with tracer.start_as_current_span("source"):
+            return await source(d)
+
+    async def hand_gather() -> None:
+        with tracer.start_as_current_span("gather"):
+            await asyncio.gather(*(traced_source(d) for d in (0.2, 0.2, 0.2, 0.4)))
+
+    async def our_map() -> None:
+        await sleeper.map(durations)
+
+    async def our_gather() -> None:
+        await fanscope.gather(
+            news=source(0.2), filings=source(0.2), prices=source(0.2), db=source(0.4)
+        )
+
+    cases: dict[str, tuple[Callable[[], Awaitable[None]], Callable[[], Awaitable[None]], float]]
+    cases = {
+        "200 branches, cap 16": (our_map, hand_map, greedy_makespan(durations, 16)),
+        "4 sources 200/200/200/400 ms": (our_gather, hand_gather, 0.4),
+    }
+
+    async def timed(fn: Callable[[], Awaitable[None]]) -> float:
+        start = time.perf_counter()
+        await fn()
+        elapsed = time.perf_counter() - start
+        exporter.clear()
+        return elapsed
+
+    async def main() -> dict[str, tuple[float, float, float]]:
+        out = {}
+        with use_tracer_provider(sdk):
+            for name, (ours, theirs, ideal) in cases.items():
+                mine, hand = [], []
+                for r in range(rounds):
+                    first, second = (ours, theirs) if r % 2 == 0 else (theirs, ours)
+                    a, b = await timed(first), await timed(second)
+                    mine.append(a if first is ours else b)
+                    hand.append(b if first is ours else a)
+                out[name] = (statistics.median(mine), statistics.median(hand), ideal)
+        return out
 
     return asyncio.run(main())
 
@@ -209,40 +335,62 @@ def makespan() -> dict[str, tuple[float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument(
+        "--sizes",
+        default=",".join(map(str, SIZES)),
+        help="async fan-out sizes; 100,000 gets a fifth of the rounds (at least 3)",
+    )
+    parser.add_argument("--parts", default="async,sync,makespan")
     args = parser.parse_args()
+    parts = args.parts.split(",")
+    load = os.getloadavg()[0]
+    print(f"{os.cpu_count()} cores, load average {load:.1f} at the start")
 
-    per_branch = overhead(args.rounds)
-    print(f"fan-out overhead: {BRANCHES} branches of sleep(0), cap {CAP}, median of {args.rounds}")
-    for name, us in per_branch.items():
-        if not name.startswith("ratio"):
-            print(f"  {name:<28} {us:8.1f} us/branch")
-    traced, bare = per_branch["ratio traced"], per_branch["ratio untraced"]
-    print(
-        f"  median paired ratio, traced:   fanscope / hand-written = {traced:.2f}x "
-        "(target <= 1.25x)"
-    )
-    print(f"  median paired ratio, untraced: fanscope / hand-written = {bare:.2f}x")
-
-    threads = sync_overhead(args.rounds)
-    print(
-        f"sync path: {BRANCHES} branches of time.sleep(0) on {CAP} threads, median of {args.rounds}"
-    )
-    for name, us in threads.items():
-        if not name.startswith("ratio"):
-            print(f"  {name:<36} {us:8.1f} us/branch")
-    print(
-        f"  median paired ratio, traced:   fanscope / hand-written = {threads['ratio']:.2f}x "
-        f"wall, {threads['ratio cpu']:.2f}x CPU (target <= 1.25x)"
-    )
-
-    print("makespan: wall time over the ideal")
-    for name, (wall, ideal) in makespan().items():
-        ratio = wall / ideal
-        ok = wall <= ideal * 1.02 + 0.005
+    for n in [int(s) for s in args.sizes.split(",")] if "async" in parts else []:
+        rounds = args.rounds if n <= 10_000 else max(3, args.rounds // 5)
+        per_branch = overhead(n, rounds)
         print(
-            f"  {name:<30} wall {wall * 1000:7.1f} ms  ideal {ideal * 1000:7.1f} ms  "
-            f"ratio {ratio:.3f}x  ({'within' if ok else 'OUTSIDE'} 1.02x + 5 ms)"
+            f"fan-out overhead: {n:,} branches of sleep(0), cap {CAP}, {rounds} rounds "
+            "(order rotated each round), traced into an in-memory exporter"
         )
+        labels = {label for label, _, _ in PAIRS}
+        for name, us in per_branch.items():
+            if name not in labels and not name.endswith(" spread"):
+                print(f"  {name:<32} {us:8.1f} us/branch")
+        for label, _, theirs in PAIRS:
+            low, high = per_branch[label + " spread"]
+            target = " (target <= 1.00x)" if label == "traced, same attributes" else ""
+            print(
+                f"  median paired ratio, {label + ':':<25} fanscope / {theirs} = "
+                f"{per_branch[label]:.2f}x, rounds {low:.2f}-{high:.2f}x{target}"
+            )
+
+    if "sync" in parts:
+        threads = sync_overhead(args.rounds)
+        print(
+            f"sync path: {BRANCHES} branches of time.sleep(0) on {CAP} threads, "
+            f"median of {args.rounds}"
+        )
+        for name, us in threads.items():
+            if not name.startswith("ratio"):
+                print(f"  {name:<36} {us:8.1f} us/branch")
+        print(
+            f"  median paired ratio, traced:   fanscope / hand-written = {threads['ratio']:.2f}x "
+            f"wall, {threads['ratio cpu']:.2f}x CPU (target <= 1.25x)"
+        )
+
+    if "makespan" in parts:
+        rounds = max(3, args.rounds // 3)
+        print(f"makespan, traced (both sides into an in-memory exporter), median of {rounds}")
+        for name, (wall, hand, ideal) in makespan(rounds).items():
+            ok = wall <= ideal * 1.02 + 0.005
+            print(
+                f"  {name:<30} fanscope {wall * 1000:7.1f} ms ({wall / ideal:.3f}x ideal, "
+                f"{'within' if ok else 'OUTSIDE'} 1.02x + 5 ms)  hand-written "
+                f"{hand * 1000:7.1f} ms ({hand / ideal:.3f}x)  ideal {ideal * 1000:7.1f} ms  "
+                f"fanscope / hand-written {wall / hand:.3f}x"
+            )
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":
