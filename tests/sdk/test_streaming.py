@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 import threading
 import time
+import tracemalloc
 import weakref
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -21,10 +23,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NoOpTracerProvider
 
 from fanscope import Outcome, parallel
 from fanscope.sdk import attributes as A
 from fanscope.sdk.fanout import INPUT_FAILED
+from fanscope.sdk.tracing import use_tracer_provider
 from tests.conftest import spans_named
 
 #: tasks of a fan-out besides its branches: the caller's and the one reading the input
@@ -114,11 +118,10 @@ def test_map_reads_as_slots_free_and_keeps_order_cap_and_bounded_tasks(
         assert o.ok == (o.index not in fails)
         assert o.value == (o.index * 10 if o.ok else None)
     assert spy.peak_running <= cap
-    if source == "list":
-        return
-    # O(cap): branch tasks alive at once and items read ahead of the ones that ended
+    # O(cap): branch tasks alive at once, a list's items too (each read as a task can start)
     assert spy.peak_tasks <= 2 * cap + OWN_TASKS
-    assert spy.peak_ahead <= 2 * cap + 1
+    if source != "list":  # and items read ahead of the ones that ended
+        assert spy.peak_ahead <= 2 * cap + 1
 
 
 @settings(max_examples=30)
@@ -169,6 +172,58 @@ async def test_as_completed_keeps_no_result_the_caller_let_go_of() -> None:
             alive = sum(ref() is not None for ref in refs)
             # at most the batch being handed out (a window's worth), not the 300 seen
             assert alive <= 2 * 4
+
+
+def result_bytes(values: list[int]) -> int:
+    """What a list of results holds: its pointers and every int the interpreter does not cache."""
+    return sys.getsizeof(values) + sum(sys.getsizeof(v) for v in values if not -5 <= v <= 256)
+
+
+@pytest.mark.parametrize("source", ["list", "generator", "async generator"])
+async def test_memory_of_a_fan_out_grows_with_its_results_only(source: str) -> None:
+    """Peak memory (tracemalloc: counted, not timed) at 10x the items: what the caller keeps
+    grows, the fan-out's own state does not (all tasks up front cost about 2 KB an item)."""
+
+    @parallel(max_concurrency=8)
+    async def work(i: int) -> int:
+        await asyncio.sleep(0)
+        return i
+
+    def items(n: int) -> Any:
+        async def pages() -> AsyncIterator[int]:
+            for i in range(n):
+                yield i
+
+        return {"list": list(range(n)), "generator": iter(range(n)), "async generator": pages()}[
+            source
+        ]
+
+    async def peak(n: int, stream: bool) -> tuple[int, int]:
+        inputs = items(n)
+        gc.collect()
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            kept: list[int] = []
+            if stream:
+                async for _, value in work.as_completed(inputs):
+                    assert value >= 0
+            else:
+                kept = await work.map(inputs)
+                assert kept == list(range(n))
+            return tracemalloc.get_traced_memory()[1] - base, result_bytes(kept) if kept else 0
+        finally:
+            tracemalloc.stop()
+
+    # the fan-out's memory, not the spans' (this run's provider keeps every span in memory)
+    with use_tracer_provider(NoOpTracerProvider()):
+        await peak(50, True)  # first-call set-up
+        for stream in (True, False):
+            small, small_results = await peak(500, stream)
+            large, large_results = await peak(5_000, stream)
+            # the results' own growth, twice over for the list's growing; plus 16 KB of noise
+            allowed = small + 2 * (large_results - small_results) + 16 * 1024
+            assert large <= allowed, (stream, small, large, allowed)
 
 
 async def test_a_slow_consumer_holds_the_fan_out_back() -> None:
