@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from fanscope.sdk.gather import gather
     from fanscope.sdk.limits import Limiter
     from fanscope.sdk.outcomes import Outcome, Results
+    from fanscope.sdk.prices import Price
     from fanscope.sdk.retry import Retry
     from fanscope.sdk.vote import Ballot, vote
 
@@ -39,6 +40,7 @@ __all__ = [
     "NoConsensus",
     "NotEnoughSuccesses",
     "Outcome",
+    "Price",
     "Results",
     "Retry",
     "TraceReadError",
@@ -65,6 +67,7 @@ _WHERE = {
     "Limiter": "fanscope.sdk.limits",
     "Outcome": "fanscope.sdk.outcomes",
     "Results": "fanscope.sdk.outcomes",
+    "Price": "fanscope.sdk.prices",
     "Retry": "fanscope.sdk.retry",
     "gather": "fanscope.sdk.gather",
     "Ballot": "fanscope.sdk.vote",

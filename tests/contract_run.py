@@ -206,8 +206,29 @@ def sync_agent() -> None:
         list(pool.map(pool_step, range(2)))
 
 
+@traced
+def model_calls() -> None:
+    """GenAI calls under fanscope spans: priced ones, and one of a model no table knows."""
+    import anthropic
+
+    from fanscope.testing import AnthropicStandIn
+
+    with AnthropicStandIn() as server:
+        client = anthropic.Anthropic(base_url=server.url, api_key="contract", max_retries=0)
+
+        @parallel
+        def ask(model: str) -> str:
+            message = client.messages.create(
+                model=model, max_tokens=64, messages=[{"role": "user", "content": "Summarise"}]
+            )
+            return str(message.content[0].text)  # type: ignore[union-attr]
+
+        ask.map(["claude-haiku-5-5", "claude-from-the-future-9"])
+
+
 asyncio.run(agent())
 sync_agent()
+model_calls()
 print(
     json.dumps(
         {

@@ -26,7 +26,7 @@ from fanscope.sdk.tracing import error_type
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = (ROOT / "docs" / "conventions.md").read_text()
-KEY = re.compile(r"(?:fanscope|error|code)\.[a-z_.]+")
+KEY = re.compile(r"(?:fanscope|error|code|gen_ai\.usage\.cost)\.[a-z_.]+")
 
 
 def constants(module: object) -> dict[str, str]:
@@ -40,7 +40,8 @@ def constants(module: object) -> dict[str, str]:
 def documented_keys() -> set[str]:
     """Keys in the first column of the attribute tables (not the values table)."""
     before_values = PAGE.split("\n## Values\n")[0] + PAGE.split("\n## GenAI spans\n")[1]
-    return set(re.findall(r"^\| `((?:fanscope|error|code)\.[a-z_.]+)` \|", before_values, re.M))
+    key = r"^\| `((?:fanscope|error|code|gen_ai\.usage\.cost)\.[a-z_.]+)` \|"
+    return set(re.findall(key, before_values, re.M))
 
 
 def documented_values() -> dict[str, set[str]]:
@@ -126,7 +127,7 @@ def emitted(spans: list[Span]) -> list[tuple[str, str, object]]:
     for span in spans:
         ours = A.ROLE in span.attributes
         for key, value in span.attributes.items():
-            if ours or key.startswith("fanscope."):
+            if ours or key.startswith(("fanscope.", "gen_ai.usage.cost.")):
                 seen.append((f"span {span.name!r}", key, value))
         for _, name, attributes in span.events:
             if name.startswith("fanscope."):
@@ -160,6 +161,10 @@ def test_a_run_through_every_path_emits_only_documented_values_and_every_one_of_
     # and the run went through every path: each documented value was emitted (drop records
     # are written by exporters that fail, tests/exporters)
     missing = {k: documented[k] - seen[k] for k in documented if documented[k] - seen[k]}
+    # the other reasons a call has no cost: tests/integrations/test_anthropic_cost.py
+    assert missing.pop(A.COST_UNKNOWN, set()) == set(A.VALUES[A.COST_UNKNOWN]) - {
+        A.COST_UNKNOWN_MODEL
+    }
     assert missing == {A.ROLE: {A.ROLE_EXPORT}}
     assert extra[A.VOTE_AGGREGATION] <= seen[A.VOTE_AGGREGATION]
     assert extra[A.ERROR_TYPE] <= seen[A.ERROR_TYPE]

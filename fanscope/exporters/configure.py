@@ -31,7 +31,8 @@ import signal
 import stat
 import threading
 from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
@@ -44,6 +45,9 @@ from fanscope.exporters import processors as P
 from fanscope.exporters.files import OTLPJsonFileExporter
 from fanscope.integrations import install
 from fanscope.sdk import content, fingerprint
+
+if TYPE_CHECKING:
+    from fanscope.sdk.prices import Price
 
 log = logging.getLogger("fanscope")
 
@@ -140,6 +144,7 @@ def configure(
     capture_content: bool | None = None,
     instrument_anthropic: bool = True,
     instrument_threads: bool = True,
+    prices: Mapping[str, Price | Mapping[str, Any]] | None = None,
 ) -> TracerProvider:
     """Set up tracing for this process and return the provider in use.
 
@@ -165,15 +170,23 @@ def configure(
         instrument_threads: carry the current span into ``threading.Thread`` and
             ``ThreadPoolExecutor`` work (OpenTelemetry's threading instrumentation), and
             record waiting for a pool worker as a ``queue wait`` span.
+        prices: model prices of your own, over the price table's (USD per million tokens):
+            ``{"my-model": {"input": 3.0, "output": 15.0, "priority": {"input": 5.0}}}`` or
+            ``fanscope.Price`` values; ``[tool.fanscope.prices]`` in the nearest
+            ``pyproject.toml`` is read too, and these win over it (``docs/cost.md``).
 
     Returns:
         The SDK ``TracerProvider`` that fanscope's spans go to.
 
     Raises:
-        ConfigurationError: a bad protocol or timeout, or the OTLP extra is missing.
+        ConfigurationError: a bad protocol, timeout or price, or the OTLP extra is missing.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 ``prices``.
     """
+    from fanscope.sdk import prices as price_table
+
+    price_table.set_prices(prices, pyproject=price_table.find_pyproject())
     protocol = otlp_protocol or D.env(
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"
     )

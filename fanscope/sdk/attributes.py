@@ -201,6 +201,49 @@ VOTE_STOPPED_EARLY: Final = "fanscope.vote.stopped_early"
 VOTE_CANCELLED: Final = "fanscope.vote.cancelled"
 """int: voters cancelled because the vote was decided."""
 
+# -- cost --------------------------------------------------------------------------------------
+# On a GenAI span: the OpenTelemetry proposal's names (semantic-conventions-genai PR #443, not
+# merged yet: docs/conventions.md says what was chosen and why). On fanscope's own spans the
+# roll-up has names of its own, so that summing every span's gen_ai.usage.cost.amount still
+# counts each call once (as the proposal asks: cost only on inference spans).
+
+COST_AMOUNT: Final = "gen_ai.usage.cost.amount"
+"""double (GenAI span): what the call cost, in ``gen_ai.usage.cost.currency``; absent when it
+could not be priced (then ``fanscope.cost.unknown`` says why)."""
+COST_CURRENCY: Final = "gen_ai.usage.cost.currency"
+"""str (GenAI span): the ISO 4217 code of the amount: always ``USD``."""
+CURRENCY_USD: Final = "USD"
+COST_SOURCE: Final = "gen_ai.usage.cost.source"
+"""str (GenAI span): ``local``: fanscope priced the usage from its price table."""
+COST_SOURCE_LOCAL: Final = "local"
+COST_UNKNOWN: Final = "fanscope.cost.unknown"
+"""str (GenAI span): why the call has no cost: one of the ``COST_UNKNOWN_*`` values."""
+COST_UNKNOWN_MODEL: Final = "unknown model"
+"""Neither the user's prices nor the price table know the model."""
+COST_UNKNOWN_TIER: Final = "unknown tier"
+"""The model is priced, but not in the call's service tier or speed (``priority``, ``fast``)."""
+COST_NO_TABLE: Final = "no price table"
+"""The price table is not installed (``pip install 'fanscope[prices]'``) and the user gave no
+price for the model."""
+COST_UNPRICED_USAGE: Final = "unpriced usage"
+"""The call used a kind of token (a 1-hour cache write, a web search) with no price for it."""
+COST_ESTIMATED: Final = "fanscope.cost.estimated"
+"""bool (GenAI span): the usage was estimated (the call ended before the API reported it)."""
+
+COST_USD: Final = "fanscope.cost.usd"
+"""double (fanscope spans): USD of the priced GenAI calls under the span, each counted once."""
+COST_CALLS: Final = "fanscope.cost.calls"
+"""int (fanscope spans): GenAI calls under the span (absent when none)."""
+COST_UNPRICED_CALLS: Final = "fanscope.cost.unpriced_calls"
+"""int (fanscope spans): calls under the span whose cost is unknown (so ``fanscope.cost.usd`` is
+a lower bound); absent when 0."""
+COST_ESTIMATED_CALLS: Final = "fanscope.cost.estimated_calls"
+"""int (fanscope spans): calls under the span whose usage was estimated; absent when 0."""
+COST_INPUT_TOKENS: Final = "fanscope.cost.input_tokens"
+"""int (fanscope spans): input tokens of the calls under the span, cached ones included."""
+COST_OUTPUT_TOKENS: Final = "fanscope.cost.output_tokens"
+"""int (fanscope spans): output tokens of the calls under the span."""
+
 # -- exporting (drop records) -----------------------------------------------------------------
 
 EXPORT_SPAN_NAME: Final = "fanscope export"
@@ -256,6 +299,9 @@ VALUES: Final[Mapping[str, tuple[str, ...]]] = {
         DECIDED_BY_AGGREGATE,
         DECIDED_BY_TIE_BREAKER,
     ),
+    COST_CURRENCY: (CURRENCY_USD,),
+    COST_SOURCE: (COST_SOURCE_LOCAL,),
+    COST_UNKNOWN: (COST_UNKNOWN_MODEL, COST_UNKNOWN_TIER, COST_NO_TABLE, COST_UNPRICED_USAGE),
     ERROR_TYPE: (
         ERROR_TYPE_TIMEOUT,
         ERROR_TYPE_DEADLINE,

@@ -17,7 +17,7 @@ import anthropic
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from fanscope.integrations.anthropic import AnthropicInstrumentor, wrappers
+from fanscope.integrations.anthropic import AnthropicInstrumentor, others
 from fanscope.testing.anthropic_server import AnthropicStandIn
 
 other = pytest.importorskip("opentelemetry.instrumentation.anthropic")
@@ -77,7 +77,7 @@ def test_an_instrumentation_outside_ours_is_named_in_one_warning(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(wrappers, "_warned_outer", [])
+    monkeypatch.setattr(others, "_warned_outer", [])
     ours, theirs = AnthropicInstrumentor(), other.AnthropicInstrumentor()
     ours.instrument()
     theirs.instrument()  # after ours: outside it

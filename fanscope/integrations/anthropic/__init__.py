@@ -63,8 +63,10 @@ def configure_from_fanscope(capture_content: bool | None = None) -> None:
         logging.getLogger("fanscope.integrations.anthropic").warning(MISSING_EXTRA)
         return
     from fanscope.integrations.anthropic import wrappers
+    from fanscope.sdk import prices
 
     wrappers.set_capture_content(capture_content)
+    prices.warm()  # the price table, imported on a thread before the first call ends
     if _instrumentor is None:
         _instrumentor = AnthropicInstrumentor()
     if not _instrumentor.is_instrumented_by_opentelemetry:

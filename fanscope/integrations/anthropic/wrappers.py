@@ -1,57 +1,56 @@
-"""The patches: one GenAI span per Messages call, whatever the SDK's own telemetry setting.
+"""The patches: thin wrapt hooks on the ``anthropic`` client, one GenAI span per Messages call.
 
-* With the SDK's telemetry on (its default), the SDK makes the call's CLIENT span. We do not
-  make a second one: the patched ``start_api_call_span`` renames the SDK's span to
-  ``"chat {model}"`` and adds what it lacks (temperature and other request settings, data-flow
-  fingerprints, content when asked), and the patched ``record_response`` adds the finish
-  reasons, token usage in the conventions' terms and output fingerprints before the SDK ends
-  it (the SDK keeps its retries inside its span and sets ``http.request.resend_count``).
-* With it off, the ``create`` wrapper makes the span itself, with the same names. So it does
-  when the SDK's span would not be recorded (its tracer provider is not fanscope's, or is a
-  no-op one): a call is never left without a span fanscope can see.
-* Either way, the patched ``_sleep_for_retry`` of the client adds a ``fanscope.genai.retry``
-  event per HTTP attempt the client retries (status, retry-after, the delay it slept), and on
-  our own span ``http.request.resend_count`` counts them, as the SDK does on its span.
-* While a call runs, OpenTelemetry's "suppress instrumentation" context key is set, so another
-  Anthropic instrumentation that honours it (as the OpenTelemetry contrib ones do) and that
-  wraps the method inside ours makes no second span. One that wraps outside ours cannot be
-  silenced from here; the first such call logs a warning naming the other wrapper.
+Each hook only follows the call through the SDK and hands what it sees to the two modules that
+decide: ``mapping.py`` (the call's GenAI attributes and cost, plain functions over plain data)
+and ``ownership.py`` (which span the call writes to: the SDK's own CLIENT span while its
+telemetry is on and goes where fanscope's spans go, else fanscope's own; and when it ends).
 
-Streams (``create(stream=True)`` and ``messages.stream()``) are followed event by event: the
-first text delta sets the time to first token, ``tool_use`` blocks are rebuilt from their
-``input_json_delta`` pieces, the final events give the finish reason and usage; our own span
-ends when the stream is consumed, closed or dropped. Data-flow fingerprints cover the prompt
-(system, message text, tool results) and the answer (text, and the inputs of the tools it
-calls), so an agent loop's model -> tool -> model links are seen. Nothing here may break a
-call: every hook swallows its own errors (and logs them at debug level), and one-shot
-iterables in the arguments are made lists before anything reads them.
+* ``create`` (sync and async, ``stream=True`` too) and ``messages.stream()`` (the request is
+  made when its manager is entered) begin a call; the SDK's ``start_api_call_span`` and
+  ``record_response`` (``finish_api_call_span`` before anthropic 2.6) are where the SDK's span
+  is borrowed and given the answer before the SDK ends it.
+* Streams are followed event by event (``Stream.__stream__``): the first text delta sets the
+  time to first token, ``tool_use`` blocks are rebuilt from their ``input_json_delta`` pieces,
+  ``message_start`` gives the partial usage and ``message_delta`` the final one. The call ends
+  when the stream is consumed, closed or dropped.
+* The client's ``_sleep_for_retry`` adds a ``fanscope.genai.retry`` event per HTTP attempt the
+  client retries (status, retry-after, the delay it slept); on our own span
+  ``http.request.resend_count`` counts them, as the SDK does on its span.
+* While a call runs, other Anthropic instrumentations inside ours are kept quiet
+  (``others.py``).
+
+Nothing here may break a call: every hook swallows its own errors (and logs them at debug
+level), and one-shot iterables in the arguments are made lists before anything reads them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import inspect
-import json
 import logging
-import os
 import time
-import weakref
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from fanscope.integrations.anthropic import semconv as G
+from fanscope.integrations.anthropic.mapping import Call, message_of
+from fanscope.integrations.anthropic.others import quiet_others
+from fanscope.integrations.anthropic.ownership import (
+    Tracked,
+    borrow,
+    current,
+    follow,
+    followed,
+    sdk_traces_on,
+    start_own,
+)
 from fanscope.sdk import attributes as A
-from fanscope.sdk import callsite, content, fingerprint, tracing
-from fanscope.sdk.tracing import tracer
+from fanscope.sdk import callsite, content, cost
 
 log = logging.getLogger("fanscope.integrations.anthropic")
-
 
 def capture_content() -> bool:
     """Whether prompt and completion text go on spans (off unless asked: ``sdk/content.py``)."""
@@ -60,387 +59,6 @@ def capture_content() -> bool:
 
 def set_capture_content(value: bool | None) -> None:
     content.set_capture(value)
-
-
-def _text(content: Any) -> str:
-    """The text of a message's content: text blocks, and the text of tool results (what a
-    tool step returned and the agent passes back, so its data flow is seen)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for block in content:
-            kind = _field(block, "type")
-            if kind == "text":
-                parts.append(str(_field(block, "text") or ""))
-            elif kind == "tool_result":
-                parts.append(_text(_field(block, "content")))
-        return "\n".join(p for p in parts if p)
-    return ""
-
-
-def _tool_calls(content: Any) -> list[Any]:
-    """The ``tool_use`` blocks of a response's content."""
-    if not isinstance(content, list):
-        return []
-    return [b for b in content if _field(b, "type") == "tool_use"]
-
-
-def _field(value: Any, name: str) -> Any:
-    """A field of a model, or of the decoded JSON body of a raw response."""
-    return value.get(name) if isinstance(value, Mapping) else getattr(value, name, None)
-
-
-def _message_of(value: Any) -> Any:
-    """The ``Message`` a call returned: the model, or the read body of a raw response
-    (``messages.with_raw_response.create``); ``None`` for anything else."""
-    if getattr(value, "type", None) == "message":
-        return value
-    raw = getattr(value, "http_response", None)
-    if raw is None or not getattr(raw, "is_closed", False):
-        return None  # a stream, or a body the application has yet to read
-    body = raw.json()
-    return body if isinstance(body, Mapping) and body.get("type") == "message" else None
-
-
-@dataclass
-class Call:
-    """One Messages call, while it runs."""
-
-    kwargs: dict[str, Any]
-    started: float = field(default_factory=time.monotonic)
-    started_ns: int = field(default_factory=time.time_ns)
-    span: Span | None = None  # the GenAI span: the SDK's or ours
-    own: bool = False  # whether we made the span (and so end it)
-    text: list[str] = field(default_factory=list)
-    first_token: float | None = None
-    finish: str | None = None
-    usage: dict[str, int] = field(default_factory=dict)
-    response_id: str | None = None
-    response_model: str | None = None
-    finished: bool = False
-    resends: int = 0  # HTTP attempts the client retried inside this call
-    tool_calls: list[dict[str, Any]] = field(default_factory=list)  # name, id, input
-    site: dict[str, Any] = field(default_factory=dict)  # code.* of the calling line
-    _tool_json: dict[int, tuple[dict[str, Any], list[str]]] = field(default_factory=dict)
-
-    @property
-    def model(self) -> str:
-        return str(self.kwargs.get("model", ""))
-
-    def request_attributes(self) -> dict[str, Any]:
-        kw = self.kwargs
-        attrs: dict[str, Any] = {
-            G.OPERATION_NAME: "chat",
-            G.PROVIDER_NAME: "anthropic",
-            G.REQUEST_MODEL: self.model,
-            **self.site,
-        }
-        for key, name, kind in (
-            (G.REQUEST_MAX_TOKENS, "max_tokens", int),
-            (G.REQUEST_TEMPERATURE, "temperature", float),
-            (G.REQUEST_TOP_P, "top_p", float),
-            (G.REQUEST_TOP_K, "top_k", int),
-        ):
-            value = kw.get(name)
-            if isinstance(value, int | float) and not isinstance(value, bool):
-                attrs[key] = kind(value)
-        stops = kw.get("stop_sequences")
-        if isinstance(stops, list) and all(isinstance(s, str) for s in stops):
-            attrs[G.REQUEST_STOP_SEQUENCES] = stops
-        if kw.get("stream") is True:
-            attrs[G.REQUEST_STREAM] = True
-        messages = kw.get("messages")
-        if not isinstance(messages, list | tuple):
-            messages = []
-        texts = [_text(m.get("content")) for m in messages if isinstance(m, Mapping)]
-        system = _text(kw.get("system"))
-        if fingerprint.is_enabled():
-            prints = fingerprint.inputs_of(tuple(t for t in (system, *texts) if t), {})
-            if prints:
-                attrs[A.DATAFLOW_INPUTS] = prints
-        if capture_content():
-            attrs[G.INPUT_MESSAGES] = json.dumps(
-                [{"role": m.get("role"), "parts": [{"type": "text", "content": t}]}
-                 for m, t in zip(messages, texts, strict=False)]
-            )  # fmt: skip
-            if system:
-                attrs[G.SYSTEM_INSTRUCTIONS] = json.dumps([{"type": "text", "content": system}])
-        return attrs
-
-    def take_message(self, message: Any) -> None:
-        """Read what a complete ``Message`` says about the response."""
-        self.response_id = _field(message, "id")
-        self.response_model = _field(message, "model")
-        self.finish = _field(message, "stop_reason")
-        self.take_usage(_field(message, "usage"))
-        content = _field(message, "content")
-        self.text = [_text(content)]
-        self.tool_calls = [
-            {"id": _field(b, "id"), "name": _field(b, "name"), "input": _field(b, "input")}
-            for b in _tool_calls(content)
-        ]
-
-    def take_usage(self, usage: Any) -> None:
-        """Keep the token counts ``usage`` gives (a ``message_delta`` repeats them, final)."""
-        for key in USAGE_FIELDS:
-            value = _field(usage, key)
-            if isinstance(value, int) and not isinstance(value, bool):
-                self.usage[key] = value
-
-    def take_event(self, event: Any) -> None:
-        """Read one stream event."""
-        kind = getattr(event, "type", None)
-        if kind == "message_start":
-            self.take_message(getattr(event, "message", None))
-            self.text = []
-        elif kind == "content_block_start":
-            block = getattr(event, "content_block", None)
-            if getattr(block, "type", None) == "tool_use":
-                call = {"id": getattr(block, "id", None), "name": getattr(block, "name", None)}
-                self._tool_json[int(getattr(event, "index", 0))] = (call, [])
-        elif kind == "content_block_delta":
-            delta = getattr(event, "delta", None)
-            delta_kind = getattr(delta, "type", None)
-            if delta_kind == "text_delta":
-                if self.first_token is None:
-                    self.first_token = time.monotonic() - self.started
-                self.text.append(str(getattr(delta, "text", "")))
-            elif delta_kind == "input_json_delta":
-                _, pieces = self._tool_json.get(int(getattr(event, "index", 0)), ({}, []))
-                pieces.append(str(getattr(delta, "partial_json", "")))
-        elif kind == "content_block_stop":
-            started = self._tool_json.pop(int(getattr(event, "index", 0)), None)
-            if started is not None:
-                call, pieces = started
-                call["input"] = json.loads("".join(pieces) or "{}")
-                self.tool_calls.append(call)
-        elif kind == "message_delta":
-            self.finish = getattr(getattr(event, "delta", None), "stop_reason", None) or self.finish
-            self.take_usage(getattr(event, "usage", None))
-        if kind in ("message_delta", "message_stop") and self.span is not None:
-            self.record_response(self.span)
-
-    def response_attributes(self) -> dict[str, Any]:
-        attrs: dict[str, Any] = {}
-        if self.finish:
-            attrs[G.RESPONSE_FINISH_REASONS] = [self.finish]
-        if self.response_id:
-            attrs[G.RESPONSE_ID] = self.response_id
-        if self.response_model:
-            attrs[G.RESPONSE_MODEL] = self.response_model
-        usage = self.usage
-        if "input_tokens" in usage:
-            # The conventions count every input token in gen_ai.usage.input_tokens, cached ones
-            # included; Anthropic's input_tokens leaves out cache reads and writes (the SDK's
-            # own span sums them the same way).
-            cached = usage.get("cache_read_input_tokens", 0)
-            cached += usage.get("cache_creation_input_tokens", 0)
-            attrs[G.USAGE_INPUT_TOKENS] = usage["input_tokens"] + cached
-        for key, name in (
-            ("output_tokens", G.USAGE_OUTPUT_TOKENS),
-            ("cache_read_input_tokens", G.USAGE_CACHE_READ),
-            ("cache_creation_input_tokens", G.USAGE_CACHE_CREATION),
-        ):
-            if key in usage:
-                attrs[name] = usage[key]
-        if self.first_token is not None:
-            attrs[G.TIME_TO_FIRST_TOKEN] = self.first_token
-            if self.own:  # the SDK's span measures its own, from the start of its call
-                attrs[G.TIME_TO_FIRST_CHUNK] = self.first_token
-        text = "".join(self.text)
-        if (text or self.tool_calls) and fingerprint.is_enabled():
-            # the answer's text, and the inputs of the tools it asks for: a tool step that
-            # is run with them is seen as depending on this call
-            inputs = [c.get("input") for c in self.tool_calls]
-            prints = fingerprint.outputs_of((text, *inputs) if inputs else text, scalars=True)
-            if prints:
-                attrs[A.DATAFLOW_OUTPUTS] = prints
-        if (text or self.tool_calls) and capture_content():
-            parts: list[dict[str, Any]] = [{"type": "text", "content": text}] if text else []
-            parts += [
-                {"type": "tool_call", "id": c.get("id"), "name": c.get("name"),
-                 "arguments": c.get("input")}
-                for c in self.tool_calls
-            ]  # fmt: skip
-            attrs[G.OUTPUT_MESSAGES] = json.dumps(
-                [{"role": "assistant", "parts": parts, "finish_reason": self.finish}]
-            )
-        return attrs
-
-    def record_response(self, span: Span | None) -> None:
-        if span is not None and span.is_recording():
-            span.set_attributes(self.response_attributes())
-
-    def finish_own(self, error: BaseException | None = None) -> None:
-        """End our own span (no-op for the SDK's, which the SDK ends)."""
-        if self.finished or not self.own or self.span is None:
-            return
-        self.finished = True
-        span = self.span
-        try:
-            if self.resends:
-                span.set_attribute(G.RESEND_COUNT, self.resends)
-            if isinstance(error, Exception):
-                record_call_error(span, error)
-            elif error is None:
-                self.record_response(span)
-                span.set_status(Status(StatusCode.OK))
-            # else a cancellation (or an interrupt): the caller stopped the call; an outcome,
-            # not an error, so the status stays unset, as on the SDK's own span
-        except Exception:
-            log.debug("fanscope could not record a call on its span", exc_info=True)
-        finally:
-            span.end()
-
-
-def error_type(error: BaseException) -> str:
-    """``error.type`` with the SDK's own values, so both settings name an error alike: the
-    API's error type (``rate_limit_error``), ``client_timeout_error``, ``connection_error``,
-    the HTTP status, else the exception's class."""
-    body = getattr(error, "body", None)
-    kind = body.get("error", {}).get("type") if isinstance(body, dict) else None
-    if isinstance(kind, str):
-        return kind
-    names = {cls.__name__ for cls in type(error).__mro__}
-    if "APITimeoutError" in names:
-        return "client_timeout_error"
-    if "APIConnectionError" in names:
-        return "connection_error"
-    status = getattr(error, "status_code", None)
-    if isinstance(status, int) and status >= 400:
-        return str(status)
-    return type(error).__qualname__
-
-
-def record_call_error(span: Span, error: BaseException) -> None:
-    status = getattr(error, "status_code", None)
-    attrs: dict[str, Any] = {G.ERROR_TYPE: error_type(error)}
-    if isinstance(status, int):
-        attrs[G.HTTP_STATUS] = status
-    span.set_attributes(attrs)
-    span.record_exception(error)
-    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:300]))
-
-
-USAGE_FIELDS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-)
-
-current: contextvars.ContextVar[Call | None] = contextvars.ContextVar(
-    "fanscope_anthropic_call", default=None
-)
-# Keyed by the stream's HTTP response: the SDK iterates a copy of the Stream object.
-_streams: weakref.WeakKeyDictionary[Any, Call] = weakref.WeakKeyDictionary()
-
-
-def _follow(stream: Any, call: Call) -> None:
-    response = getattr(stream, "response", None)
-    if response is not None:
-        _streams[response] = call
-        if call.own:  # a stream dropped unread and unclosed still ends our span
-            weakref.finalize(response, _safely, call.finish_own)
-
-
-def _followed(stream: Any) -> Call | None:
-    response = getattr(stream, "response", None)
-    return _streams.get(response) if response is not None else None
-
-
-def _sdk_traces_on(resource: Any) -> bool:
-    """Whether to enrich the SDK's span rather than make ours: its telemetry is on, and its
-    spans go where fanscope's go. When fanscope's spans go elsewhere (the pytest plugin's
-    capture, ``use_tracer_provider``) while the SDK's go to the global provider (or to a
-    ``tracer_provider`` of their own), the GenAI span that belongs under fanscope's branch
-    spans is ours; the SDK's span stays as it is, in its own provider."""
-    try:
-        options = resource._client.open_telemetry
-        if not options["traces"]["enabled"]:
-            return False
-        sdk_provider = options.get("tracer_provider")
-    except Exception:
-        return False
-    return tracing.current_provider() is (sdk_provider or trace.get_tracer_provider())
-
-
-def _start_own(call: Call) -> None:
-    # fanscope's tracer: the same provider as the fanscope spans (and the pytest capture)
-    call.span = tracer().start_span(
-        f"chat {call.model}",
-        kind=SpanKind.CLIENT,
-        attributes=call.request_attributes(),
-        start_time=call.started_ns,
-    )
-    call.own = True
-
-
-_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
-_warned_outer: list[str] = []
-
-
-def _outside_ours(instance: Any, method: str, ours: Callable[..., Any]) -> str | None:
-    """What wraps ``type(instance).method`` outside our wrapper, if anything does."""
-    outermost = inspect.getattr_static(type(instance), method, None)
-    wrapper = getattr(outermost, "_self_wrapper", None)
-    if wrapper is None or wrapper is ours:
-        return None
-    return f"{getattr(wrapper, '__module__', '?')}.{getattr(wrapper, '__qualname__', '?')}"
-
-
-def _fix_for(wrapper: str) -> str:
-    """How to turn the other instrumentation off, under ``opentelemetry-instrument`` and in code.
-
-    Auto-instrumentation loads instrumentors in an order the user cannot choose, so the fix
-    that always works there is to disable the other one by its entry-point name.
-    """
-    name = None
-    try:
-        from importlib.metadata import entry_points
-
-        for ep in entry_points(group="opentelemetry_instrumentor"):
-            package = ep.value.split(":")[0]
-            if ep.name != "fanscope_anthropic" and (wrapper + ".").startswith(package + "."):
-                name = ep.name
-                break
-    except Exception:
-        name = None
-    in_code = "in code, call its uninstrument(), or its instrument() before fanscope.configure()"
-    if name is None:
-        return f"turn it off ({in_code})"
-    disabled = [n for n in os.environ.get(_DISABLED, "").split(",") if n.strip()]
-    value = ",".join([*disabled, name])
-    return f"turn it off: with opentelemetry-instrument, set {_DISABLED}={value}; {in_code}"
-
-
-_DISABLED = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
-
-
-def _quiet_others(instance: Any, method: str, ours: Callable[..., Any]) -> object:
-    """Set "suppress instrumentation" for the call: other Anthropic wrappers inside ours stay quiet.
-
-    Returns the token to detach. Also warns, once, when another instrumentation wraps the
-    method outside ours (it runs first, so it cannot be silenced from here).
-    """
-    if not _warned_outer:
-
-        def check() -> None:
-            other = _outside_ours(instance, method, ours)
-            if other is not None:
-                _warned_outer.append(other)
-                log.warning(
-                    "another instrumentation (%s) wraps anthropic %s.%s outside fanscope's, "
-                    "so each call gets two spans; %s",
-                    other,
-                    type(instance).__name__,
-                    method,
-                    _fix_for(other),
-                )
-
-        _safely(check)
-    return otel_context.attach(otel_context.set_value(_SUPPRESS, True))
 
 
 def _safely(hook: Callable[[], None]) -> None:
@@ -462,64 +80,64 @@ def _materialize(kwargs: dict[str, Any]) -> None:
             kwargs[key] = list(value)
 
 
-def _begin(instance: Any, kwargs: Any) -> tuple[Call, contextvars.Token[Call | None]]:
+def _begin(instance: Any, kwargs: Any) -> tuple[Tracked, contextvars.Token[Tracked | None]]:
     _materialize(kwargs)
-    call = Call(dict(kwargs))
-    _safely(lambda: call.site.update(callsite.here()))
-    if not _sdk_traces_on(instance):
-        _safely(lambda: _start_own(call))
-    return call, current.set(call)
+    tracked = Tracked(Call(dict(kwargs)), tally=cost.current())
+    _safely(lambda: tracked.call.site.update(callsite.here()))
+    if not sdk_traces_on(instance):
+        _safely(lambda: start_own(tracked))
+    return tracked, current.set(tracked)
 
 
-def _own_span_current(call: Call) -> contextlib.AbstractContextManager[Any]:
-    if call.own and call.span is not None:
-        return trace.use_span(call.span, end_on_exit=False)
+def _own_span_current(tracked: Tracked) -> contextlib.AbstractContextManager[Any]:
+    if tracked.own and tracked.span is not None:
+        return trace.use_span(tracked.span, end_on_exit=False)
     return contextlib.nullcontext()
 
 
 def create_sync(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    call, token = _begin(instance, kwargs)
-    quiet = _quiet_others(instance, "create", create_sync)
+    tracked, token = _begin(instance, kwargs)
+    quiet = quiet_others(instance, "create", create_sync)
     try:
-        with _own_span_current(call):
+        with _own_span_current(tracked):
             result = wrapped(*args, **kwargs)
     except BaseException as error:
-        call.finish_own(error)
+        tracked.finish(error)
         raise
     finally:
         otel_context.detach(quiet)  # type: ignore[arg-type]
         current.reset(token)
-    return _after(call, result)
+    return _after(tracked, result)
 
 
 async def create_async(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    call, token = _begin(instance, kwargs)
-    quiet = _quiet_others(instance, "create", create_async)
+    tracked, token = _begin(instance, kwargs)
+    quiet = quiet_others(instance, "create", create_async)
     try:
-        with _own_span_current(call):
+        with _own_span_current(tracked):
             result = await wrapped(*args, **kwargs)
     except BaseException as error:
-        call.finish_own(error)
+        tracked.finish(error)
         raise
     finally:
         otel_context.detach(quiet)  # type: ignore[arg-type]
         current.reset(token)
-    return _after(call, result)
+    return _after(tracked, result)
 
 
-def _after(call: Call, result: Any) -> Any:
-    """A complete message ends our span now; a stream is followed until it ends."""
+def _after(tracked: Tracked, result: Any) -> Any:
+    """A complete message ends the call now; a stream is followed until it ends."""
     if _is_stream(result):
-        _follow(result, call)
+        follow(result, tracked, _safely)
         return result
 
     def take() -> None:
-        message = _message_of(result)
+        message = message_of(result)
         if message is not None:
-            call.take_message(message)
+            tracked.call.take_message(message)
 
     _safely(take)
-    call.finish_own()
+    tracked.finish()
     return result
 
 
@@ -532,45 +150,46 @@ def _is_stream(value: Any) -> bool:
 def stream_manager(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     """``messages.stream(...)``: the request is made when the manager is entered."""
     _materialize(kwargs)
-    quiet = _quiet_others(instance, "stream", stream_manager)
+    quiet = quiet_others(instance, "stream", stream_manager)
     try:
         manager = wrapped(*args, **kwargs)
     finally:
         otel_context.detach(quiet)  # type: ignore[arg-type]
-    call = Call(dict(kwargs, stream=True))
-    _safely(lambda: call.site.update(callsite.here()))
-    call.own = not _sdk_traces_on(instance)
+    tracked = Tracked(Call(dict(kwargs, stream=True)), tally=cost.current())
+    _safely(lambda: tracked.call.site.update(callsite.here()))
+    tracked.own = not sdk_traces_on(instance)
     with contextlib.suppress(AttributeError):
-        manager._fanscope_call = call
+        manager._fanscope_call = tracked
     return manager
 
 
-def _entering(manager: Any) -> tuple[Call | None, contextvars.Token[Call | None] | None]:
-    call: Call | None = getattr(manager, "_fanscope_call", None)
-    if call is None:
+def _entering(manager: Any) -> tuple[Tracked | None, contextvars.Token[Tracked | None] | None]:
+    tracked: Tracked | None = getattr(manager, "_fanscope_call", None)
+    if tracked is None:
         return None, None
+    call = tracked.call
     call.started, call.started_ns = time.monotonic(), time.time_ns()  # the request starts now
-    if call.own:
-        _safely(lambda: _start_own(call))
-    return call, current.set(call)
+    if tracked.own:
+        _safely(lambda: start_own(tracked))
+    return tracked, current.set(tracked)
 
 
-def _entered(call: Call, stream: Any) -> Any:
+def _entered(tracked: Tracked, stream: Any) -> Any:
     raw = getattr(stream, "_raw_stream", None)
     if raw is not None:
-        _follow(raw, call)
+        follow(raw, tracked, _safely)
     return stream
 
 
 def manager_enter(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    call, token = _entering(instance)
-    if call is None or token is None:
+    tracked, token = _entering(instance)
+    if tracked is None or token is None:
         return wrapped(*args, **kwargs)
-    quiet = _quiet_others(instance, "__enter__", manager_enter)
+    quiet = quiet_others(instance, "__enter__", manager_enter)
     try:
-        return _entered(call, wrapped(*args, **kwargs))
+        return _entered(tracked, wrapped(*args, **kwargs))
     except BaseException as error:
-        call.finish_own(error)
+        tracked.finish(error)
         raise
     finally:
         otel_context.detach(quiet)  # type: ignore[arg-type]
@@ -578,14 +197,14 @@ def manager_enter(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs:
 
 
 async def manager_aenter(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    call, token = _entering(instance)
-    if call is None or token is None:
+    tracked, token = _entering(instance)
+    if tracked is None or token is None:
         return await wrapped(*args, **kwargs)
-    quiet = _quiet_others(instance, "__aenter__", manager_aenter)
+    quiet = quiet_others(instance, "__aenter__", manager_aenter)
     try:
-        return _entered(call, await wrapped(*args, **kwargs))
+        return _entered(tracked, await wrapped(*args, **kwargs))
     except BaseException as error:
-        call.finish_own(error)
+        tracked.finish(error)
         raise
     finally:
         otel_context.detach(quiet)  # type: ignore[arg-type]
@@ -595,57 +214,71 @@ async def manager_aenter(wrapped: Callable[..., Any], instance: Any, args: Any, 
 # -- following streams -------------------------------------------------------------------------
 
 
+def _take(tracked: Tracked, event: Any) -> None:
+    if tracked.call.take_event(event):
+        tracked.record_response()
+
+
 def stream_events(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    call = _followed(instance)
-    if call is None:
+    tracked = followed(instance)
+    if tracked is None:
         yield from wrapped(*args, **kwargs)
         return
     error: BaseException | None = None
     try:
         for event in wrapped(*args, **kwargs):
-            _safely(lambda e=event: call.take_event(e))  # type: ignore[misc]
+            _safely(lambda e=event: _take(tracked, e))  # type: ignore[misc]
             yield event
     except BaseException as exc:
         error = exc if not isinstance(exc, GeneratorExit) else None
         raise
     finally:
-        call.finish_own(error)
+        tracked.finish(error)
 
 
 async def astream_events(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    call = _followed(instance)
-    if call is None:
+    tracked = followed(instance)
+    if tracked is None:
         async for event in wrapped(*args, **kwargs):
             yield event
         return
     error: BaseException | None = None
     try:
         async for event in wrapped(*args, **kwargs):
-            _safely(lambda e=event: call.take_event(e))  # type: ignore[misc]
+            _safely(lambda e=event: _take(tracked, e))  # type: ignore[misc]
             yield event
     except BaseException as exc:
         error = exc if not isinstance(exc, GeneratorExit) else None
         raise
     finally:
-        call.finish_own(error)
+        tracked.finish(error)
+
+
+def _closing(stream: Any) -> Tracked | None:
+    """A stream is closed: show what the call has said so far on a span the SDK is about to
+    end (a stream closed before its end keeps its partial usage)."""
+    tracked = followed(stream)
+    if tracked is not None and not tracked.finished and not tracked.own:
+        _safely(tracked.record_response)
+    return tracked
 
 
 def stream_close(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    tracked = _closing(instance)
     try:
         return wrapped(*args, **kwargs)
     finally:
-        call = _followed(instance)
-        if call is not None:
-            call.finish_own()
+        if tracked is not None:
+            tracked.finish()
 
 
 async def astream_close(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    tracked = _closing(instance)
     try:
         return await wrapped(*args, **kwargs)
     finally:
-        call = _followed(instance)
-        if call is not None:
-            call.finish_own()
+        if tracked is not None:
+            tracked.finish()
 
 
 # -- hooks into the SDK's own call span -------------------------------------------------------
@@ -653,34 +286,31 @@ async def astream_close(wrapped: Callable[..., Any], instance: Any, args: Any, k
 
 def sdk_span_started(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     span = wrapped(*args, **kwargs)
-    call = current.get()
-    if call is not None and not call.own and call.span is None:
-
-        def enrich() -> None:
-            if span is None or not span.is_recording():
-                # the SDK's span goes nowhere (a no-op or another provider): make ours
-                _start_own(call)
-                return
-            call.span = span
-            span.update_name(f"chat {call.model}")
-            span.set_attributes(call.request_attributes())
-
-        _safely(enrich)
+    tracked = current.get()
+    if tracked is not None and not tracked.own and tracked.span is None:
+        _safely(lambda: borrow(tracked, span))
     return span
 
 
 def _enrich_sdk_span(span: Any, outcome: Any) -> None:
-    """Add the answer of the call (an ``ApiCallResult``) to the SDK's span of the current call."""
-    call = current.get()
+    """Add the answer of the call (an ``ApiCallResult``) to the SDK's span of the current call,
+    before the SDK ends it: the message, or what the call cost when it failed."""
+    tracked = current.get()
 
     def enrich() -> None:
-        if call is None or span is None or span is not call.span:
+        borrowed = tracked.span if tracked is not None else None
+        if tracked is None or borrowed is None or span is not borrowed:
+            return
+        error = getattr(outcome, "error", None)
+        if error is not None:
+            call = tracked.call
+            borrowed.set_attributes(call.cost_attributes(call.charge(error)))
             return
         data = getattr(outcome, "data", None)
-        message = None if data is None or _is_stream(data) else _message_of(data)
+        message = None if data is None or _is_stream(data) else message_of(data)
         if message is not None:
-            call.take_message(message)
-            call.record_response(call.span)
+            tracked.call.take_message(message)
+            tracked.record_response()
 
     _safely(enrich)
 
@@ -704,6 +334,9 @@ def sdk_finish_call(wrapped: Callable[..., Any], instance: Any, args: Any, kwarg
     return wrapped(*args, **kwargs)
 
 
+# -- the client's own retries ------------------------------------------------------------------
+
+
 def _retry_after(headers: Any) -> float | None:
     """The wait the answer asked for, read as the client reads it (``retry-after-ms`` first)."""
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
@@ -715,10 +348,10 @@ def _retry_after(headers: Any) -> float | None:
 
 
 def _retry_event(instance: Any, kwargs: Any, started: int, slept: float) -> None:
-    call = current.get()
-    if call is None or call.span is None or not call.span.is_recording():
+    tracked = current.get()
+    if tracked is None or tracked.span is None or not tracked.span.is_recording():
         return
-    call.resends += 1
+    tracked.call.resends += 1
     attrs: dict[str, Any] = {A.RETRY_ATTEMPT: int(kwargs.get("retries_taken", 0)) + 1}
     attrs[A.RETRY_DELAY] = slept
     response = kwargs.get("response")
@@ -727,7 +360,7 @@ def _retry_event(instance: Any, kwargs: Any, started: int, slept: float) -> None
         after = _retry_after(response.headers)
         if after is not None:
             attrs[A.RETRY_AFTER] = after
-    call.span.add_event(G.EVENT_CLIENT_RETRY, attrs, timestamp=started)
+    tracked.span.add_event(G.EVENT_CLIENT_RETRY, attrs, timestamp=started)
 
 
 def client_sleep_for_retry(
