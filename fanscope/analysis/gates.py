@@ -115,6 +115,10 @@ PYPROJECT_KEYS = (
 )
 
 
+# keys of [tool.fanscope] that are not gates: the model prices configure() reads (docs/cost.md)
+OTHER_KEYS = ("prices",)
+
+
 def gates_from_pyproject(path: Path, warnings: list[str] | None = None) -> list[Gate]:
     """Gates set under ``[tool.fanscope]`` in ``path`` (none when absent).
 
@@ -142,7 +146,7 @@ def gates_from_pyproject(path: Path, warnings: list[str] | None = None) -> list[
         warnings.extend(
             f"{path}: [tool.fanscope] {key} sets no gate (known: {', '.join(PYPROJECT_KEYS)})"
             for key in config
-            if key not in PYPROJECT_KEYS
+            if key not in PYPROJECT_KEYS and key not in OTHER_KEYS
         )
     fail_if = config.get("fail_if", [])
     if isinstance(fail_if, str):

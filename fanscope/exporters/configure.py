@@ -30,8 +30,8 @@ import os
 import signal
 import stat
 import threading
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import trace

@@ -22,13 +22,12 @@ from types import CodeType
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 from fanscope.errors import ConfigurationError, DeadlineExceeded
 from fanscope.sdk import attributes as A
-from fanscope.sdk import callsite, fingerprint
+from fanscope.sdk import callsite, cost, fingerprint
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome, Status
 from fanscope.sdk.retry import Retry
@@ -309,7 +308,7 @@ async def run_branch(
         attrs.update(job.site)
     if waited_on is not None:
         attrs[A.QUEUE_LIMITER] = waited_on
-    ctx = trace.set_span_in_context(span, parent)
+    ctx, tally = cost.span_context(span, parent)  # the calls under it are charged to tally
     token = otel_context.attach(ctx)
     attempts = 0
     status: str = A.OUTCOME_OK
@@ -370,6 +369,8 @@ async def run_branch(
                 attrs[A.BRANCH_ATTEMPTS] = attempts
             if waited:
                 attrs[A.QUEUE_WAIT] = waited
+            if tally.calls:
+                attrs.update(tally.attributes())
             span.set_attributes(attrs)
         otel_context.detach(token)
         callsite.leave(span)

@@ -1,12 +1,12 @@
 """What the work under a span cost: each GenAI call's charge, added up the span tree once.
 
-Every branch, fan-out and step span opens a :class:`Tally` in the OpenTelemetry context it
-runs its work in (:func:`open_tally`). A model call (the Anthropic integration) finds the
-innermost tally of the context it was made in, and when it ends :func:`charge` adds what it
-cost to that tally and to each enclosing one: so a fan-out holds its branches' calls, every
-attempt of each (retries, failed and cancelled ones included), a step holds its fan-outs',
-and each call is counted once at each level. A span writes its tally's attributes
-(``fanscope.cost.*``, ``docs/conventions.md``) when it ends.
+Every branch, fan-out, fan-in and step span opens a :class:`Tally` in the OpenTelemetry
+context it runs its work in (:func:`span_context`, :func:`tallied`). A model call (the
+Anthropic integration) finds the innermost tally of the context it was made in, and when it
+ends :func:`charge` adds what it cost to that tally and to each enclosing one: so a fan-out
+holds its branches' calls, every attempt of each (retries, failed and cancelled ones
+included), a step holds its fan-outs', and each call is counted once at each level. A span
+writes its tally's attributes (``fanscope.cost.*``, ``docs/conventions.md``) when it ends.
 
 The tally lives in the OpenTelemetry context rather than in a context variable of its own, so
 it reaches every place the span's context reaches: tasks, the SDK's worker threads, and
@@ -24,14 +24,25 @@ already ended; its own GenAI span always has its cost, and the analyzer sums tho
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.context import Context
+from opentelemetry.trace import Span
 
 from fanscope.sdk import attributes as A
 
 _KEY = otel_context.create_key("fanscope-cost-tally")
+_SPAN_KEY: str | None
+try:  # the key trace.set_span_in_context uses: the branch's context is built in one copy
+    from opentelemetry.trace.propagation import _SPAN_KEY as _span_key
+
+    _SPAN_KEY = _span_key
+except ImportError:  # pragma: no cover - a future API without it: two copies then
+    _SPAN_KEY = None
 _lock = threading.Lock()
 
 
@@ -69,10 +80,36 @@ class Tally:
         return f"Tally(usd={self.usd!r}, calls={self.calls}, unpriced={self.unpriced})"
 
 
-def open_tally(ctx: Context) -> tuple[Context, Tally]:
-    """A tally for a span whose work runs in ``ctx``: the context to run it in, and the tally."""
-    tally = Tally(ctx.get(_KEY))  # type: ignore[arg-type]
-    return otel_context.set_value(_KEY, tally, ctx), tally
+def span_context(span: Span, parent: Context | None = None) -> tuple[Context, Tally]:
+    """The context to run ``span``'s work in (``span`` current, under ``parent`` or the
+    current context) with a new tally under the parent's; and that tally.
+
+    One copy of the context, not two: this runs for every branch.
+    """
+    base = parent if parent is not None else otel_context.get_current()
+    tally = Tally(base.get(_KEY))  # type: ignore[arg-type]
+    if _SPAN_KEY is not None:
+        return Context({**base, _SPAN_KEY: span, _KEY: tally}), tally
+    return otel_context.set_value(_KEY, tally, trace.set_span_in_context(span, base)), tally
+
+
+@contextmanager
+def tallied(span: Span) -> Iterator[Tally]:
+    """Run the block with ``span`` current and a tally of its own; write the tally's
+    attributes on ``span`` when the block ends (the caller ends the span)."""
+    ctx, tally = span_context(span)
+    token = otel_context.attach(ctx)
+    try:
+        yield tally
+    finally:
+        otel_context.detach(token)
+        record(span, tally)
+
+
+def record(span: Span, tally: Tally) -> None:
+    """Write ``tally``'s attributes on ``span`` (nothing when no call was made under it)."""
+    if tally.calls and span.is_recording():
+        span.set_attributes(tally.attributes())
 
 
 def current() -> Tally | None:

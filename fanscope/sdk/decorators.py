@@ -17,7 +17,7 @@ from opentelemetry import trace
 
 from fanscope.errors import ConfigurationError, UsageError
 from fanscope.sdk import attributes as A
-from fanscope.sdk import callsite, fingerprint
+from fanscope.sdk import callsite, cost, fingerprint
 
 # loaded with the decorators: the first fanscope.gather() in a traced step must not count
 # this import in the step's own time (as when gather lived in the runtime module)
@@ -201,8 +201,14 @@ def traced(fn: F | None = None, /, *, name: str | None = None) -> F | Callable[[
             @functools.wraps(f)
             async def async_step(*args: Any, **kwargs: Any) -> Any:
                 span = start(args, kwargs)
-                with trace.use_span(
-                    span, end_on_exit=True, record_exception=False, set_status_on_exception=False
+                with (
+                    trace.use_span(
+                        span,
+                        end_on_exit=True,
+                        record_exception=False,
+                        set_status_on_exception=False,
+                    ),
+                    cost.tallied(span),
                 ):
                     try:
                         value = await f(*args, **kwargs)
@@ -219,8 +225,11 @@ def traced(fn: F | None = None, /, *, name: str | None = None) -> F | Callable[[
         @functools.wraps(f)
         def step(*args: Any, **kwargs: Any) -> Any:
             span = start(args, kwargs)
-            with trace.use_span(
-                span, end_on_exit=True, record_exception=False, set_status_on_exception=False
+            with (
+                trace.use_span(
+                    span, end_on_exit=True, record_exception=False, set_status_on_exception=False
+                ),
+                cost.tallied(span),
             ):
                 try:
                     value = f(*args, **kwargs)

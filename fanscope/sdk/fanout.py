@@ -35,7 +35,7 @@ from opentelemetry.trace import Span
 
 from fanscope.errors import DeadlineExceeded
 from fanscope.sdk import attributes as A
-from fanscope.sdk import callsite
+from fanscope.sdk import callsite, cost
 from fanscope.sdk.branch import Job, acquire_first, end_in_line, run_branch
 from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.policy import FailurePolicy, OnError, Progress, decide, failure
@@ -112,6 +112,7 @@ class FanOut:
         self.span: Span = trace.INVALID_SPAN
         self.started = 0
         self.context: Context = Context()
+        self.tally = cost.Tally(None)
 
     def __enter__(self) -> FanOut:
         self._attrs.update(callsite.here())  # the line that started the fan-out
@@ -119,7 +120,7 @@ class FanOut:
         self.span = tracer().start_span(
             self.span_name, attributes=self._attrs, start_time=self.started
         )
-        self.context = trace.set_span_in_context(self.span)
+        self.context, self.tally = cost.span_context(self.span)
         return self
 
     def __exit__(
@@ -137,6 +138,7 @@ class FanOut:
             )
             if exc is not None and not isinstance(exc, asyncio.CancelledError | GeneratorExit):
                 record_error(span, exc)
+            cost.record(span, self.tally)
         span.end()
 
     @contextmanager
@@ -147,7 +149,8 @@ class FanOut:
         if self.function is not None:
             attrs[A.FUNCTION] = self.function
         span = tracer().start_span(name, context=self.context, attributes=attrs)
-        token = otel_context.attach(trace.set_span_in_context(span, self.context))
+        ctx, tally = cost.span_context(span, self.context)
+        token = otel_context.attach(ctx)
         try:
             yield span
         except BaseException as exc:
@@ -156,6 +159,7 @@ class FanOut:
             raise
         finally:
             otel_context.detach(token)
+            cost.record(span, tally)
             span.end()
 
     def _what(self) -> str:

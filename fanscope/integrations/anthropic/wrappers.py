@@ -52,6 +52,7 @@ from fanscope.sdk import callsite, content, cost
 
 log = logging.getLogger("fanscope.integrations.anthropic")
 
+
 def capture_content() -> bool:
     """Whether prompt and completion text go on spans (off unless asked: ``sdk/content.py``)."""
     return content.capture()
