@@ -107,6 +107,12 @@ class Stats:
     models: dict[str, int] = field(default_factory=dict)
     answers: list[Answer] = field(default_factory=list)  # only with record=True
     token_counts: int = 0  # POST /v1/messages/count_tokens answered
+    # tokens the stand-in billed, as a provider would: every answer it produced, whether or not
+    # the client was still there to read it; a stream cut short or abandoned, what it had sent
+    input_tokens: int = 0  # uncached input
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -118,14 +124,26 @@ class Stats:
             "statuses": {str(k): v for k, v in self.statuses.items()},
             "models": dict(self.models),
             "token_counts": self.token_counts,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
         }
 
 
-def lognormal(median: float, sigma: float = 0.5) -> Callable[[str, random.Random], float]:
-    """A seeded long-tailed latency: log-normal with the given median (seconds)."""
+def lognormal(
+    median: float, sigma: float = 0.5, *, slow_share: float = 0.0, slow_factor: float = 20.0
+) -> Callable[[str, random.Random], float]:
+    """A seeded long-tailed latency: log-normal with the given median (seconds); a
+    ``slow_share`` of answers (a stuck replica, a long queue) take ``slow_factor`` times as long."""
+    if not 0.0 <= slow_share <= 1.0:
+        raise ValueError(f"slow_share must be between 0 and 1 (got {slow_share!r})")
 
     def draw(model: str, rng: random.Random) -> float:
-        return rng.lognormvariate(math.log(median), sigma)
+        seconds = rng.lognormvariate(math.log(median), sigma)
+        if slow_share and rng.random() < slow_share:
+            seconds *= slow_factor
+        return seconds
 
     return draw
 
@@ -227,11 +245,22 @@ class AnthropicStandIn:
             requests and tokens per minute, concurrency, a latency knee; answers then carry
             the ``anthropic-ratelimit-*`` headers, and a request over a limit gets a 429 with
             ``retry-after``. ``server.provider`` has each key's state (what it was billed).
+        service_tier: the ``usage.service_tier`` every answer reports (``standard``,
+            ``priority``, ``batch``); a request with ``service_tier="standard_only"`` is
+            answered ``standard``.
 
     Prompt caching is modelled: a request whose system or message blocks carry
     ``cache_control`` reports the tokens up to the last such block as
     ``cache_creation_input_tokens`` the first time that prefix is seen (per model) and as
-    ``cache_read_input_tokens`` afterwards; ``input_tokens`` counts the rest.
+    ``cache_read_input_tokens`` afterwards; ``input_tokens`` counts the rest. The writes are
+    split by lifetime in ``cache_creation`` (``ephemeral_1h_input_tokens`` when the last
+    marker says ``"ttl": "1h"``, else ``ephemeral_5m_input_tokens``).
+
+    Usage is reported as the API reports it: in every message with ``service_tier``, in a
+    stream's ``message_start`` (the input, and 1 output token) and again, final and
+    cumulative, in its ``message_delta``; a stream cut by an ``error`` event has only the
+    ``message_start`` usage. ``stats`` counts the tokens billed (``input_tokens``,
+    ``output_tokens``, cache reads and writes): a stream stopped early bills what it sent.
     """
 
     def __init__(
@@ -250,6 +279,7 @@ class AnthropicStandIn:
         record: bool = False,
         answers: Answers | None = None,
         limits: HiddenLimits | None = None,
+        service_tier: str = "standard",
     ) -> None:
         for name, share in (
             ("rate_limit_share", rate_limit_share),
@@ -265,6 +295,7 @@ class AnthropicStandIn:
                 f"(got {rate_limit_share + overload_share + server_error_share:g})"
             )
         self.server_error_share = server_error_share
+        self.service_tier = service_tier
         self.answers = Script(answers)
         self.record = record
         self.stream_error_share = stream_error_share
@@ -342,6 +373,13 @@ class AnthropicStandIn:
     def _cut_stream(self) -> bool:
         with self._lock:
             return self.stream_error_share > 0 and self._rng.random() < self.stream_error_share
+
+    def _bill(self, usage: Mapping[str, Any], output: int) -> None:
+        with self._lock:
+            self.stats.input_tokens += int(usage.get("input_tokens", 0))
+            self.stats.output_tokens += output
+            self.stats.cache_read_tokens += int(usage.get("cache_read_input_tokens", 0))
+            self.stats.cache_write_tokens += int(usage.get("cache_creation_input_tokens", 0))
 
     def _cache(self, model: str, prefix: str) -> tuple[int, int]:
         """(written, read) cache tokens for a cached ``prefix``: written the first time only."""
@@ -528,7 +566,7 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                 tool_call = tool_call_for(body)
             block: dict[str, Any] = tool_call or {"type": "text", "text": text}
             said = json.dumps(tool_call["input"]) if tool_call else text
-            cached, rest = _cached_prefix(body)
+            cached, rest, hour = _cached_prefix(body)
             written, read = server._cache(model, cached)
             input_tokens = tokens(rest) if rest.strip() else 0
             output_tokens = tokens(said)
@@ -536,16 +574,23 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
             stop_reason = "end_turn" if output_tokens < int(body["max_tokens"]) else "max_tokens"
             if tool_call:
                 stop_reason = "tool_use"
-            usage = {
+            tier = "standard" if body.get("service_tier") == "standard_only" else None
+            usage: dict[str, Any] = {
                 "input_tokens": input_tokens,
                 "output_tokens": output_tokens,
                 "cache_creation_input_tokens": written,
                 "cache_read_input_tokens": read,
+                "cache_creation": {
+                    "ephemeral_5m_input_tokens": 0 if hour else written,
+                    "ephemeral_1h_input_tokens": written if hour else 0,
+                },
+                "service_tier": tier or server.service_tier,
             }
             limited = self._finish(body, model, usage)
             if not body.get("stream"):
                 with server._lock:
                     server.stats.messages += 1
+                server._bill(usage, output_tokens)  # produced: billed, read or not
                 self._send_json(
                     200,
                     {
@@ -563,6 +608,30 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                 return
             with server._lock:
                 server.stats.streams += 1
+            sent = [1]  # output tokens sent so far: what a stream stopped early bills
+            try:
+                self._stream(
+                    body, usage, block, tool_call, text, said, message_id, stop_reason, sent,
+                    limited,
+                )  # fmt: skip
+            finally:
+                server._bill(usage, min(sent[0], output_tokens))
+
+        def _stream(
+            self,
+            body: dict[str, Any],
+            usage: dict[str, Any],
+            block: dict[str, Any],
+            tool_call: dict[str, Any] | None,
+            text: str,
+            said: str,
+            message_id: str,
+            stop_reason: str,
+            sent: list[int],
+            limited: dict[str, str],
+        ) -> None:
+            model = str(body["model"])
+            output_tokens = int(usage["output_tokens"])
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
             self.send_header("cache-control", "no-cache")
@@ -605,6 +674,8 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                     "content_block_delta",
                     {"type": "content_block_delta", "index": 0, "delta": delta},
                 )
+                piece = delta.get("text") or delta.get("partial_json") or ""
+                sent[0] += tokens(piece)
                 if i == 0 and server._cut_stream():
                     error = {"type": "overloaded_error", "message": "Overloaded"}
                     self._event("error", {"type": "error", "error": error})
@@ -612,12 +683,14 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
                 if server.stream_chunk_delay:
                     time.sleep(server.stream_chunk_delay)
             self._event("content_block_stop", {"type": "content_block_stop", "index": 0})
+            final = {k: v for k, v in usage.items() if k not in ("cache_creation", "service_tier")}
             self._event(
                 "message_delta",
                 {"type": "message_delta",
                  "delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                 "usage": {"output_tokens": output_tokens}},
+                 "usage": final},
             )  # fmt: skip
+            sent[0] = output_tokens
             self._event("message_stop", {"type": "message_stop"})
 
         def _finish(
@@ -659,19 +732,21 @@ def _blocks(content: Any) -> list[Any]:
     return list(content) if isinstance(content, list) else []
 
 
-def _cached_prefix(body: dict[str, Any]) -> tuple[str, str]:
-    """(the text up to the last block marked ``cache_control``, the text after it)."""
-    parts: list[tuple[str, bool]] = []
-    for block in _blocks(body.get("system", "")):
-        if isinstance(block, dict):
-            parts.append((str(block.get("text", "")), "cache_control" in block))
+def _cached_prefix(body: dict[str, Any]) -> tuple[str, str, bool]:
+    """(the text up to the last block marked ``cache_control``, the text after it, whether
+    that marker asks for the 1-hour lifetime)."""
+    parts: list[tuple[str, Any]] = []
+    blocks = [*_blocks(body.get("system", ""))]
     for message in body["messages"]:
-        for block in _blocks(message.get("content")):
-            if isinstance(block, dict):
-                parts.append((str(block.get("text", "")), "cache_control" in block))
-    marked = [i for i, (_, mark) in enumerate(parts) if mark]
+        blocks += _blocks(message.get("content"))
+    for block in blocks:
+        if isinstance(block, dict):
+            parts.append((str(block.get("text", "")), block.get("cache_control")))
+    marked = [i for i, (_, mark) in enumerate(parts) if mark is not None]
     cut = marked[-1] + 1 if marked else 0
-    return " ".join(t for t, _ in parts[:cut]), " ".join(t for t, _ in parts[cut:])
+    mark = parts[marked[-1]][1] if marked else None
+    hour = isinstance(mark, dict) and mark.get("ttl") == "1h"
+    return " ".join(t for t, _ in parts[:cut]), " ".join(t for t, _ in parts[cut:]), hour
 
 
 def _check(body: Any) -> str | None:
