@@ -9,6 +9,7 @@ from typing import Any
 
 import anthropic
 import pytest
+from anthropic.types import RawMessageDeltaEvent, RawMessageStartEvent
 
 from fanscope.testing import AnthropicStandIn, lognormal
 
@@ -42,7 +43,8 @@ def test_every_answer_reports_its_service_tier_and_cache_writes_by_lifetime() ->
             model="claude-opus-5", max_tokens=50, system=cached_system(None), messages=ask
         )
         assert five.usage.cache_creation is not None
-        assert five.usage.cache_creation.ephemeral_5m_input_tokens == five.usage.cache_creation_input_tokens  # fmt: skip
+        five_written = five.usage.cache_creation_input_tokens
+        assert five.usage.cache_creation.ephemeral_5m_input_tokens == five_written
         standard = client.messages.create(
             model=MODEL, max_tokens=50, messages=ask, service_tier="standard_only"
         )
@@ -61,13 +63,13 @@ def test_a_stream_repeats_its_usage_final_and_cumulative_in_message_delta() -> N
                 messages=[{"role": "user", "content": "Summarise the filing"}],
             )
         )
-    start = next(e for e in events if e.type == "message_start")
-    delta = next(e for e in events if e.type == "message_delta")
-    assert start.message.usage.output_tokens == 1  # type: ignore[union-attr]
-    assert delta.usage.input_tokens == start.message.usage.input_tokens  # type: ignore[union-attr]
-    assert delta.usage.cache_creation_input_tokens == start.message.usage.cache_creation_input_tokens  # type: ignore[union-attr]  # fmt: skip
-    assert delta.usage.output_tokens > 1  # type: ignore[union-attr]
-    assert start.message.usage.service_tier == "standard"  # type: ignore[union-attr]
+    start = next(e for e in events if isinstance(e, RawMessageStartEvent)).message.usage
+    delta = next(e for e in events if isinstance(e, RawMessageDeltaEvent)).usage
+    assert start.output_tokens == 1
+    assert delta.input_tokens == start.input_tokens
+    assert delta.cache_creation_input_tokens == start.cache_creation_input_tokens
+    assert delta.output_tokens > 1
+    assert start.service_tier == "standard"
 
 
 def test_a_stream_stopped_early_bills_what_it_sent_and_a_whole_one_everything() -> None:
