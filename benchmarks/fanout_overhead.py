@@ -160,32 +160,40 @@ def overhead(n: int, rounds: int) -> dict[str, Any]:
     }
     names = list(cases)
     samples: dict[str, list[float]] = {name: [] for name in cases}
+    cpu: dict[str, list[float]] = {name: [] for name in cases}
 
-    async def one(provider: trace.TracerProvider, fn: Callable[[], Awaitable[list[int]]]) -> float:
+    async def one(
+        provider: trace.TracerProvider, fn: Callable[[], Awaitable[list[int]]]
+    ) -> tuple[float, float]:
         with use_tracer_provider(provider):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             result = await fn()
-            elapsed = time.perf_counter() - start
+            elapsed, used = time.perf_counter() - start, time.process_time() - start_cpu
         assert result == list(range(n))
-        return elapsed
+        return elapsed, used
 
     async def main() -> None:
         for r in range(rounds + 1):
             for name in names[r % len(names) :] + names[: r % len(names)]:
                 provider, fn = cases[name]
-                elapsed = await one(provider, fn)
+                elapsed, used = await one(provider, fn)
                 exporter.clear()
                 gc.collect()  # the spans just let go of: not on the next case's bill
                 if r:  # round 0 warms up
                     samples[name].append(elapsed)
+                    cpu[name].append(used)
 
     asyncio.run(main())
-    result: dict[str, Any] = {name: statistics.median(s) / n * 1e6 for name, s in samples.items()}
-    # paired ratios (same round, close in time) are steadier than a ratio of medians here
+    result: dict[str, Any] = {
+        name: (statistics.median(samples[name]) / n * 1e6, statistics.median(cpu[name]) / n * 1e6)
+        for name in cases
+    }
+    # paired ratios (same round, close in time) are steadier than a ratio of medians here;
+    # CPU time (one thread) is what to read on a loaded machine, wall time on a quiet one
     for label, ours, theirs in PAIRS:
-        pairs = [a / b for a, b in zip(samples[ours], samples[theirs], strict=True)]
-        result[label] = statistics.median(pairs)
-        result[label + " spread"] = (min(pairs), max(pairs))
+        for measure, got in (("wall", samples), ("CPU", cpu)):
+            pairs = [a / b for a, b in zip(got[ours], got[theirs], strict=True)]
+            result[f"{label} {measure}"] = (statistics.median(pairs), min(pairs), max(pairs))
     return result
 
 
@@ -353,17 +361,15 @@ def main() -> None:
             f"fan-out overhead: {n:,} branches of sleep(0), cap {CAP}, {rounds} rounds "
             "(order rotated each round), traced into an in-memory exporter"
         )
-        labels = {label for label, _, _ in PAIRS}
-        for name, us in per_branch.items():
-            if name not in labels and not name.endswith(" spread"):
-                print(f"  {name:<32} {us:8.1f} us/branch")
+        for name in (name for name, figures in per_branch.items() if len(figures) == 2):
+            wall, used = per_branch[name]
+            print(f"  {name:<32} {wall:8.1f} us/branch wall {used:8.1f} us/branch CPU")
         for label, _, theirs in PAIRS:
-            low, high = per_branch[label + " spread"]
             target = " (target <= 1.00x)" if label == "traced, same attributes" else ""
-            print(
-                f"  median paired ratio, {label + ':':<25} fanscope / {theirs} = "
-                f"{per_branch[label]:.2f}x, rounds {low:.2f}-{high:.2f}x{target}"
-            )
+            print(f"  median paired ratio, {label}: fanscope / {theirs}{target}")
+            for measure in ("CPU", "wall"):
+                mid, low, high = per_branch[f"{label} {measure}"]
+                print(f"    {measure:<4} {mid:.2f}x (rounds {low:.2f}-{high:.2f}x)")
 
     if "sync" in parts:
         threads = sync_overhead(args.rounds)
