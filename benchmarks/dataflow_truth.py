@@ -571,6 +571,11 @@ def main() -> int:
                     if p.dependent and p.claims[w] == INDEPENDENT]
                 for w in figures
             },
+            "false_dependent": {
+                w: [f"{p.program}: {p.earlier} -> {p.later}" for p in pairs
+                    if not p.dependent and p.claims[w] == DEPENDENT]
+                for w in figures
+            },
         }  # fmt: skip
         print(json.dumps(doc, indent=2))
         return 0

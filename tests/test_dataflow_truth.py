@@ -98,7 +98,16 @@ def test_no_dependent_pair_is_called_independent() -> None:
     assert result["false_independent"]["combined"] == []
     assert combined["precision"] == 1.0
     assert combined["unseen"] == 0  # every call under its caller, threads included
-    assert combined["recall"] >= 0.85  # 0.89 when written; the target is 0.90
+    assert combined["recall"] >= 0.88  # 0.91 when written; the target is 0.90
+
+
+def test_an_answer_that_restates_the_question_makes_no_dependency() -> None:
+    """p37: each lookup's answer restates the question, which the next lookup's prompt holds
+    too; that text comes from the question, so the lookups stay independent."""
+    result = corpus()
+    for witness in ("fingerprints alone", "combined"):
+        wrong = result["false_dependent"][witness]
+        assert not [pair for pair in wrong if pair.startswith("p37_restated_question")]
 
 
 def test_each_witness_alone_is_measured_and_the_source_alone_makes_no_false_claim() -> None:

@@ -94,6 +94,11 @@ class Witnesses:
 class Flow:
     """Fingerprints of a span and its descendants, computed on demand.
 
+    A span's outputs count only what its subtree made: an output fingerprint that the span
+    that recorded it (or one of that span's descendants) also had among its inputs, or that
+    an ancestor had among its own inputs, is an echo (an answer repeating its question, a step
+    returning the value it was given) and is no evidence that a later step read this one.
+
     Each query walks the span's subtree, so a trace nested thousands of levels deep with a
     sibling at every level would cost the square of its size. The walks of one trace share a
     budget of span visits (ten per span in the trace, and at least a million); past it, a
@@ -106,6 +111,7 @@ class Flow:
         self.trace = trace
         self.enabled = enabled
         self._cache: dict[str, Prints] = {}
+        self._above: dict[str | None, frozenset[str]] = {None: frozenset()}
         self.budget = max(1_000_000, 10 * len(trace.spans))
         self.exhausted = False
 
@@ -116,28 +122,54 @@ class Flow:
         cached = self._cache.get(span_id)
         if cached is not None:
             return cached
-        ins: set[str] = set()
-        outs: set[str] = set()
-        partial = False
-        spans = self.trace.spans
+        order: list[str] = []
         for sid in itertools.chain((span_id,), self.trace.descendants(span_id)):  # lazily
             self.budget -= 1
             if self.budget < 0:
                 self.exhausted = True
                 self._cache[span_id] = _NONE
                 return _NONE
-            span = spans[sid]
-            attributes = span.attributes
+            order.append(sid)
+        partial = False
+        spans, parent_of = self.trace.spans, self.trace.parent
+        below: dict[str, set[str]] = {}  # a span's inputs and its descendants'
+        outs: set[str] = set()
+        ins: set[str] = set()
+        for sid in reversed(order):  # descendants before their ancestors
+            ins = below.pop(sid, set())
+            attributes = spans[sid].attributes
             if IN in attributes:
-                prints = span.attr_strs(IN)
+                prints = spans[sid].attr_strs(IN)
                 if PARTIAL in prints:  # may miss an earlier output: compare nothing
                     partial = True
                 ins.update(prints)
             if OUT in attributes:
-                outs.update(span.attr_strs(OUT))
+                outs.update(fp for fp in spans[sid].attr_strs(OUT) if fp not in ins)
+            if sid != span_id:
+                parent = parent_of(sid)
+                if parent is not None:
+                    into = below.setdefault(parent, ins)
+                    if into is not ins:
+                        into.update(ins)
+        outs.difference_update(self._inputs_above(span_id))
         result = (frozenset() if partial else frozenset(ins), frozenset(outs))
         self._cache[span_id] = result
         return result
+
+    def _inputs_above(self, span_id: str) -> frozenset[str]:
+        """The own input fingerprints of the span's ancestors (inputs common to its siblings)."""
+        chain: list[str] = []
+        parent = self.trace.parent(span_id)
+        while parent not in self._above:
+            assert parent is not None
+            chain.append(parent)
+            parent = self.trace.parent(parent)
+        for sid in reversed(chain):
+            span = self.trace.spans[sid]
+            own = span.attr_strs(IN) if IN in span.attributes else ()
+            above = self._above[self.trace.parent(sid)]
+            self._above[sid] = above | frozenset(own) if own else above
+        return self._above[self.trace.parent(span_id)]
 
 
 def relation(flow: Flow, earlier: str, later: str) -> Relation:

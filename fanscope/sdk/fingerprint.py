@@ -12,7 +12,8 @@ content. ``docs/dataflow.md`` states the guarantee, the bounds and what is given
   value a string holds, and, in outputs, per short line or XML element text.
 * **In-process links**: every output's ``RUN``-grams are remembered per trace (``_Memory``);
   an input containing one records that output's reference fingerprint. Exact, whatever the
-  lengths, for outputs made in this process.
+  lengths, for outputs made in this process. What an output repeats of the trace's earlier
+  inputs (an answer echoing its question) is not remembered as that output's.
 * **Winnowing** (Schleimer, Wilkerson and Aiken, SIGMOD 2003) recorded on the spans, for
   traces that cross processes: ``K``-grams, the smallest CRC-32 of every ``W`` consecutive
   ones, ``K + W - 1 == RUN``; sampled consistently past the caps.
@@ -35,7 +36,7 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Iterable, Mapping
-from itertools import compress
+from itertools import accumulate, compress
 from typing import Any
 
 from opentelemetry import trace
@@ -139,18 +140,21 @@ def normalise(text: str) -> str:
 class Text:
     """One normalised text, as UTF-8 bytes."""
 
-    __slots__ = ("data",)
+    __slots__ = ("data", "runs")
 
     def __init__(self, data: bytes) -> None:
         self.data = data
+        self.runs: list[int] | None = None
 
     def run_keys(self) -> list[int]:
         """The in-process key of every RUN-gram (Python's hash: random per process)."""
-        data = self.data
-        return list(map(hash, [data[i : i + RUN] for i in range(len(data) - RUN + 1)]))
+        if self.runs is None:
+            data = self.data
+            self.runs = list(map(hash, [data[i : i + RUN] for i in range(len(data) - RUN + 1)]))
+        return self.runs
 
 
-def winnow(text: Text, budget: int) -> tuple[list[bytes], bool]:
+def winnow(text: Text, budget: int, novel: list[bool] | None = None) -> tuple[list[bytes], bool]:
     """The winnowed K-grams of ``text``, at most ``budget`` of them; and whether sampled.
 
     Every window of W consecutive K-grams contributes the K-grams whose CRC-32 is the
@@ -160,6 +164,10 @@ def winnow(text: Text, budget: int) -> tuple[list[bytes], bool]:
     their two rules. A text with more than ``SAMPLED_FROM`` times ``budget`` K-grams is not
     winnowed at all (its sample would be thin, and the windows cost most of the time):
     nothing is recorded, and it counts as sampled; in-process links cover it.
+
+    With ``novel`` (per RUN-gram of the text: whether it is new to the trace's inputs), a
+    K-gram that only RUN-grams already seen in the trace's inputs contain is left out: an
+    echo is no evidence. Every RUN-gram that is new keeps the K-gram its window selects.
     """
     data = text.data
     n = len(data) - K + 1
@@ -179,7 +187,12 @@ def winnow(text: Text, budget: int) -> tuple[list[bytes], bool]:
         shift += 1
         mask = (1 << shift) - 1
         lows = {c for c in lows if not c & mask}
-    chosen = dict.fromkeys(compress(grams, map(lows.__contains__, crcs)))
+    picked: Iterable[int] = compress(range(n), map(lows.__contains__, crcs))
+    if novel is not None:  # K-gram i lies in the RUN-grams that start at i - W + 1 ... i
+        new = [0, *accumulate(novel)]
+        last = len(novel) - 1
+        picked = [i for i in picked if new[min(i, last) + 1] > new[max(0, i - W + 1)]]
+    chosen = dict.fromkeys(grams[i] for i in picked)
     if len(chosen) > budget:  # CRC-32 collisions only
         return list(chosen)[:budget], True
     return list(chosen), shift > 0
@@ -309,8 +322,11 @@ class _Prints:
         if record:
             self.add(_h(self.whole, data))
 
-    def winnowed(self) -> None:
-        """Add the winnowed K-grams of the texts, sharing what room is left between them."""
+    def winnowed(self, trace_id: int | None = None) -> None:
+        """Add the winnowed K-grams of the texts, sharing what room is left between them.
+
+        With ``trace_id`` (outputs), K-grams that only echo the trace's inputs are left out.
+        """
         texts = self.texts[:MAX_ITEMS]
         if not texts:
             return
@@ -322,7 +338,8 @@ class _Prints:
             return
         per_text = max(1, (self.limit - len(self.found)) // len(texts))
         for text in texts:
-            grams, sampled = winnow(text, per_text)
+            novel = None if trace_id is None else _memory.unseen(trace_id, text.run_keys())
+            grams, sampled = winnow(text, per_text, novel)
             self.sampled = self.sampled or sampled
             for gram in grams:
                 self.add(_h(self.gram, gram))
@@ -363,10 +380,14 @@ def inputs_of(
             for short in _segments(leaf):
                 prints.add(_h(prints.whole, short))
                 prints.keys.append(hash(short))
+    seen = list(prints.keys)  # whole values and segments, then every RUN-gram
     trace_id = _trace_id()
     links = _memory.links(trace_id, prints.keys)
     for text in prints.texts:
-        links |= _memory.links(trace_id, text.run_keys())
+        runs = text.run_keys()
+        links |= _memory.links(trace_id, runs)
+        seen.extend(runs)
+    _memory.see(trace_id, seen)  # what later outputs repeat of it is not theirs
     for link in sorted(links)[:MAX_LINKS]:
         prints.add(link)
     prints.winnowed()
@@ -397,9 +418,10 @@ def outputs_of(value: object, *, scalars: bool = False) -> list[str]:
                 remembered.append(hash(short))
     for text in prints.texts:
         remembered.extend(text.run_keys())
-    prints.winnowed()
+    trace_id = _trace_id()
+    prints.winnowed(trace_id)
     summary = prints.sampled or prints.dropped or len(leaves) > MAX_ITEMS
-    _memory.remember(_trace_id(), remembered, ref, summary, cut)
+    _memory.remember(trace_id, remembered, ref, summary, cut)
     return prints.hex()
 
 

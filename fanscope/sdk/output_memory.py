@@ -5,6 +5,14 @@ output's 16-character runs are remembered per trace, as Python hashes (random pe
 never text), each with the reference fingerprints of the outputs that contained it. An input
 that contains a remembered run records those references, so the link is found whatever the
 lengths of the two texts.
+
+What an output repeats of the trace's earlier inputs is not remembered for it: an answer that
+echoes the question it was asked, or a step that returns the value it was given, made none of
+that text, and a later step whose input holds the same question may have it from where the
+echoing step had it. So inputs are *seen* (their runs and whole values, per trace, in a store
+of their own) before outputs are remembered. The seen store is best effort: what it forgets
+is remembered again as the output's, which can only keep a step after another (a saving
+missed), never call two steps independent.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ class OutputMemory:
         self.flags: OrderedDict[int, list[bool]] = OrderedDict()  # [incomplete, summarised]
         self.size = 0
         self.forgot_flags = False
+        self.seen: OrderedDict[int, set[int]] = OrderedDict()
+        self.seen_size = 0
 
     def clear(self) -> None:
         with self.lock:
@@ -43,6 +53,32 @@ class OutputMemory:
             self.flags.clear()
             self.size = 0
             self.forgot_flags = False
+            self.seen.clear()
+            self.seen_size = 0
+
+    def see(self, trace_id: int, keys: list[int]) -> None:
+        """Note ``keys`` (an input's runs and whole values) as seen in the trace's inputs."""
+        with self.lock:
+            known = self.seen.get(trace_id)
+            if known is None:
+                known = self.seen[trace_id] = set()
+            else:
+                self.seen.move_to_end(trace_id)
+            while self.seen_size + len(keys) > self.capacity and len(self.seen) > 1:
+                _, old = self.seen.popitem(last=False)  # never this one: it is last
+                self.seen_size -= len(old)
+            room = self.capacity - self.seen_size
+            before = len(known)
+            known.update(keys if len(keys) <= room else keys[: max(0, room)])
+            self.seen_size += len(known) - before
+
+    def unseen(self, trace_id: int, keys: list[int]) -> list[bool]:
+        """For each key, whether the trace's inputs have not held it (as far as remembered)."""
+        with self.lock:
+            seen = self.seen.get(trace_id)
+            if not seen:
+                return [True] * len(keys)
+            return [key not in seen for key in keys]
 
     def _flags(self, trace_id: int) -> list[bool]:
         flags = self.flags.get(trace_id)
@@ -59,6 +95,9 @@ class OutputMemory:
         self, trace_id: int, grams: list[int], ref: int, summarised: bool, cut: bool
     ) -> None:
         with self.lock:
+            seen = self.seen.get(trace_id)
+            if seen:  # what the trace's inputs held before is not this output's
+                grams = [g for g in grams if g not in seen]
             flags = self._flags(trace_id)
             flags[0] = flags[0] or cut
             flags[1] = flags[1] or summarised or cut
