@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fanscope.errors import (
+        BudgetExceeded,
         ConfigurationError,
         DeadlineExceeded,
         FanoutError,
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
         UsageError,
     )
     from fanscope.exporters.configure import configure
+    from fanscope.sdk.adaptive import Adaptive
+    from fanscope.sdk.budget import Budget, budget
     from fanscope.sdk.decorators import parallel, traced
     from fanscope.sdk.gather import gather
     from fanscope.sdk.limits import Limiter
@@ -31,7 +34,10 @@ if TYPE_CHECKING:
     from fanscope.sdk.vote import Ballot, vote
 
 __all__ = [
+    "Adaptive",
     "Ballot",
+    "Budget",
+    "BudgetExceeded",
     "ConfigurationError",
     "DeadlineExceeded",
     "FanoutError",
@@ -45,6 +51,7 @@ __all__ = [
     "Retry",
     "TraceReadError",
     "UsageError",
+    "budget",
     "configure",
     "gather",
     "parallel",
@@ -53,6 +60,10 @@ __all__ = [
 ]
 
 _WHERE = {
+    "Adaptive": "fanscope.sdk.adaptive",
+    "Budget": "fanscope.sdk.budget",
+    "budget": "fanscope.sdk.budget",
+    "BudgetExceeded": "fanscope.errors",
     "ConfigurationError": "fanscope.errors",
     "DeadlineExceeded": "fanscope.errors",
     "FanoutError": "fanscope.errors",

@@ -8,6 +8,7 @@ Hierarchy::
     ├── DeadlineExceeded (TimeoutError) a branch still running when its fan-out's deadline passed
     ├── TraceReadError                  a trace file that cannot be read at all
     ├── NoConsensus                     a vote that could not pick a winner (carries the ballot)
+    ├── BudgetExceeded                  a model call not made: its worst case did not fit a budget
     └── FanoutError (ExceptionGroup)    branches failed; names each failed branch and why
         └── NotEnoughSuccesses          fewer than ``min_successes`` branches succeeded
 
@@ -149,3 +150,57 @@ class NoConsensus(FanscopeError):
     def __init__(self, message: str, ballot: Any) -> None:
         self.ballot = ballot
         super().__init__(message)
+
+
+def _amount(unit: str, value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"${value:.2f}" if unit == "usd" else f"{value:,.0f} {unit.replace('_', ' ')}"
+
+
+class BudgetExceeded(FanscopeError):
+    """A model call was not made: its worst case did not fit what is left of a budget.
+
+    Attributes:
+        budget: the budget's name.
+        unit: ``usd`` or ``tokens``.
+        spent: what the budget had spent when it refused.
+        limit: the budget's limit.
+        needed: the call's worst case.
+    """
+
+    __module__ = "fanscope"
+
+    def __init__(
+        self,
+        budget: str,
+        unit: str,
+        spent: float | None,
+        limit: float | None,
+        needed: float | None,
+        message: str | None = None,
+    ) -> None:
+        self.budget = budget
+        self.unit = unit
+        self.spent = spent
+        self.limit = limit
+        self.needed = needed
+        if message is None:
+            message = (
+                f"stopped by the budget {budget!r} after {_amount(unit, spent)} of "
+                f"{_amount(unit, limit)}: this call could cost up to {_amount(unit, needed)}; "
+                f"raise the budget or lower max_tokens"
+            )
+        super().__init__(message)
+
+    @classmethod
+    def unpriced(cls, budget: str, model: str) -> BudgetExceeded:
+        return cls(
+            budget,
+            "usd",
+            None,
+            None,
+            None,
+            f"the budget {budget!r} counts USD but model {model!r} has no known price, so a "
+            f"call cannot be bounded; give its price with fanscope.configure(prices=...)",
+        )

@@ -60,7 +60,8 @@ def declared_keys() -> set[str]:
     for module in (A, semconv):
         keys |= {v for v in constants(module).values() if KEY.fullmatch(v)}
     # event names are documented as headings and in text, not as table rows
-    return keys - {A.EVENT_RETRY, semconv.EVENT_CLIENT_RETRY}
+    events = {v for n, v in constants(A).items() if n.startswith("EVENT_")}
+    return keys - events - {semconv.EVENT_CLIENT_RETRY}
 
 
 def test_every_declared_key_is_documented_and_vice_versa() -> None:
@@ -89,7 +90,9 @@ def test_every_value_is_a_constant_and_every_constant_is_documented() -> None:
 def test_the_sdks_literal_types_are_the_documented_values() -> None:
     assert set(get_args(Status)) == set(A.VALUES[A.BRANCH_OUTCOME])
     assert set(get_args(OnError)) == set(A.VALUES[A.FANOUT_ON_ERROR])
-    assert set(get_args(WaitReason)) | {A.QUEUE_REASON_POOL} == set(A.VALUES[A.QUEUE_REASON])
+    # pool: a thread pool's wait; budget: a model call's wait for settlements (permits.py)
+    others = {A.QUEUE_REASON_POOL, A.QUEUE_REASON_BUDGET}
+    assert set(get_args(WaitReason)) | others == set(A.VALUES[A.QUEUE_REASON])
     assert set(get_args(Aggregation)) == set(AGGREGATIONS) == set(A.VALUES[A.VOTE_AGGREGATION])
     assert set(get_args(DecidedBy)) == set(A.VALUES[A.VOTE_DECIDED_BY])
 
@@ -165,6 +168,11 @@ def test_a_run_through_every_path_emits_only_documented_values_and_every_one_of_
     assert missing.pop(A.COST_UNKNOWN, set()) == set(A.VALUES[A.COST_UNKNOWN]) - {
         A.COST_UNKNOWN_MODEL
     }
+    # model calls under limiters and budgets: tests/sdk/test_permits.py, test_adaptive.py and
+    # tests/integrations/test_token_limits.py emit these
+    for key in (A.BUDGET_UNIT, A.LIMIT_REASON):
+        assert missing.pop(key, set()) <= set(A.VALUES[key])
+    assert missing.pop(A.QUEUE_REASON, set()) <= {A.QUEUE_REASON_BUDGET}
     assert missing == {A.ROLE: {A.ROLE_EXPORT}}
     assert extra[A.VOTE_AGGREGATION] <= seen[A.VOTE_AGGREGATION]
     assert extra[A.ERROR_TYPE] <= seen[A.ERROR_TYPE]

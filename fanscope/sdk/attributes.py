@@ -117,6 +117,8 @@ worker of a thread pool was busy)."""
 QUEUE_REASON_CAP: Final = "cap"
 QUEUE_REASON_RATE: Final = "rate"
 QUEUE_REASON_POOL: Final = "pool"
+QUEUE_REASON_BUDGET: Final = "budget"
+"""A model call waited for calls in flight to settle before its worst case fit a budget."""
 QUEUE_SPAN_NAME: Final = "queue wait"
 """Span name of a queue span."""
 QUEUE_MAX_WORKERS: Final = "fanscope.queue.max_workers"
@@ -134,6 +136,73 @@ LIMITER_RATE: Final = "fanscope.limiter.rate"
 """double[]: each limiter's rate limit, requests per period (0: none); bursts of that many."""
 LIMITER_PER: Final = "fanscope.limiter.per_s"
 """double[]: each limiter's rate-limit period in seconds (0: none)."""
+
+# -- budgets and permits (fanscope.sdk.budget, fanscope.sdk.permits) --------------------------
+
+BUDGET_NAME: Final = "fanscope.budget.name"
+"""str: on a fan-out (or the span current when a ``with budget`` block ends): the budget's name."""
+BUDGET_LIMIT_USD: Final = "fanscope.budget.limit_usd"
+"""float: the budget's limit in USD (absent: it has none)."""
+BUDGET_SPENT_USD: Final = "fanscope.budget.spent_usd"
+"""float: USD the calls under it spent (settled; a call whose outcome is unknown counts at its
+worst case)."""
+BUDGET_LIMIT_TOKENS: Final = "fanscope.budget.limit_tokens"
+"""float: the budget's limit in tokens (absent: it has none)."""
+BUDGET_SPENT_TOKENS: Final = "fanscope.budget.spent_tokens"
+"""float: tokens the calls under it used."""
+BUDGET_REFUSED: Final = "fanscope.budget.refused"
+"""int: model calls the budget refused (not made)."""
+EVENT_BUDGET_STOP: Final = "fanscope.budget.stop"
+"""Event name, on the branch span: a model call was not made, its worst case did not fit."""
+BUDGET_UNIT: Final = "fanscope.budget.unit"
+"""str (event): ``usd`` or ``tokens``: the limit that refused."""
+BUDGET_UNIT_USD: Final = "usd"
+BUDGET_UNIT_TOKENS: Final = "tokens"
+BUDGET_NEEDED: Final = "fanscope.budget.needed"
+"""float (event): the refused call's worst case, in that unit."""
+EVENT_PERMIT_RESERVED: Final = "fanscope.permit.reserved"
+"""Event name, on the GenAI span (timestamped when the permits were taken): its worst case."""
+EVENT_PERMIT_SETTLED: Final = "fanscope.permit.settled"
+"""Event name, on the GenAI span: what the call really used; the rest was given back."""
+PERMIT_HOLDERS: Final = "fanscope.permit.holders"
+"""str[] (event): the limiters and budgets the call was reserved against, outermost first."""
+PERMIT_INPUT_TOKENS: Final = "fanscope.permit.input_tokens"
+"""int (event): input tokens (reserved: an upper bound; settled: the real count)."""
+PERMIT_OUTPUT_TOKENS: Final = "fanscope.permit.output_tokens"
+"""int (event): output tokens (reserved: ``max_tokens``; settled: the real count)."""
+PERMIT_USD: Final = "fanscope.permit.usd"
+"""float (event): USD (absent when no budget counts USD)."""
+PERMIT_WAIT: Final = "fanscope.permit.wait_s"
+"""float (event, reserved): seconds the call waited for its permits (absent: none)."""
+PERMIT_WAITED_ON: Final = "fanscope.permit.waited_on"
+"""str (event, reserved): the limiter or budget it waited on."""
+PERMIT_WORST_CASE_KEPT: Final = "fanscope.permit.worst_case_kept"
+"""bool (event, settled): the call did not finish (cancelled, timed out, cut off), so what it
+could have used stays spent: its whole worst case, or, when its answer had started, the known
+input and ``max_tokens`` of output."""
+
+# -- adaptive limits (span events) ------------------------------------------------------------
+
+EVENT_LIMIT: Final = "fanscope.limit.changed"
+"""Event name: an adaptive limit changed (on the span of the call whose answer decided it)."""
+LIMIT_NAME: Final = "fanscope.limit.name"
+"""str (event): the limiter whose cap changed."""
+LIMIT_OLD: Final = "fanscope.limit.old"
+"""int (event): the cap before."""
+LIMIT_NEW: Final = "fanscope.limit.new"
+"""int (event): the cap after."""
+LIMIT_REASON: Final = "fanscope.limit.reason"
+"""str (event): one of the ``LIMIT_REASON_*`` values."""
+LIMIT_REASON_GROW: Final = "grow"
+"""Answers came back unloaded while the cap was in use."""
+LIMIT_REASON_OVERLOAD: Final = "overload"
+"""A 429 or 529 answer."""
+LIMIT_REASON_TIMEOUT: Final = "timeout"
+"""A call got no answer in time."""
+LIMIT_REASON_LATENCY: Final = "latency"
+"""Latency rose past the tolerance over the no-load latency."""
+LIMIT_LATENCY: Final = "fanscope.limit.latency_s"
+"""float (event): the recent (smoothed) latency when the cap changed."""
 
 # -- retries (span events on the branch) -----------------------------------------------------
 
@@ -289,7 +358,14 @@ VALUES: Final[Mapping[str, tuple[str, ...]]] = {
         CANCEL_FANOUT_CLOSED,
         CANCEL_INPUT_FAILED,
     ),
-    QUEUE_REASON: (QUEUE_REASON_CAP, QUEUE_REASON_RATE, QUEUE_REASON_POOL),
+    QUEUE_REASON: (QUEUE_REASON_CAP, QUEUE_REASON_RATE, QUEUE_REASON_POOL, QUEUE_REASON_BUDGET),
+    BUDGET_UNIT: (BUDGET_UNIT_USD, BUDGET_UNIT_TOKENS),
+    LIMIT_REASON: (
+        LIMIT_REASON_GROW,
+        LIMIT_REASON_OVERLOAD,
+        LIMIT_REASON_TIMEOUT,
+        LIMIT_REASON_LATENCY,
+    ),
     VOTE_AGGREGATION: (AGGREGATION_MAJORITY, AGGREGATION_PLURALITY, AGGREGATION_UNANIMOUS),
     VOTE_DECIDED_BY: (
         DECIDED_BY_QUORUM,

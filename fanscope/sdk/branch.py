@@ -27,7 +27,8 @@ from opentelemetry.trace import Span
 
 from fanscope.errors import ConfigurationError, DeadlineExceeded
 from fanscope.sdk import attributes as A
-from fanscope.sdk import callsite, cost, fingerprint
+from fanscope.sdk import callsite, cost, fingerprint, permits
+from fanscope.sdk.budget import Budget, applied
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome, Status
 from fanscope.sdk.retry import Retry
@@ -44,6 +45,7 @@ class CallPolicy:
     retry: Retry | None = None
     timeout: float | None = None
     code: CodeType | None = None  # what the branch runs: where its children are called from
+    budget: Budget | None = None  # a template: each fan-out (or lone call) gets a fresh pot
 
     @property
     def max_concurrency(self) -> int | None:
@@ -309,6 +311,8 @@ async def run_branch(
     if waited_on is not None:
         attrs[A.QUEUE_LIMITER] = waited_on
     ctx, tally = cost.span_context(span, parent)  # the calls under it are charged to tally
+    # model calls in the branch count against its limiters (a fan-out's context has them)
+    ctx = permits.with_holders(policy.limiters, ctx)
     token = otel_context.attach(ctx)
     attempts = 0
     status: str = A.OUTCOME_OK
@@ -386,7 +390,8 @@ async def lone_call(
     """One bounded, traced call of a ``@parallel`` function (what ``await f(x)`` runs)."""
     site = callsite.here()
     job = Job(policy, lambda: fn(*args, **kwargs), args=args, kwargs=kwargs, site=site)
-    outcome = await run_branch(job, parent=None)
+    with applied(policy.budget):
+        outcome = await run_branch(job, parent=None)
     if outcome.error is not None:
         raise outcome.error
     return outcome.value

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Coroutine
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 from opentelemetry import trace
 
@@ -23,6 +23,7 @@ from fanscope.sdk import callsite, cost, fingerprint
 # this import in the step's own time (as when gather lived in the runtime module)
 from fanscope.sdk import gather as _gather  # noqa: F401
 from fanscope.sdk.branch import check_timeout
+from fanscope.sdk.budget import Budget
 from fanscope.sdk.limits import Limiter, RateLimit
 from fanscope.sdk.parallel import (
     ParallelFunction,
@@ -55,23 +56,25 @@ def parallel(fn: Callable[P, R], /) -> SyncParallelFunction[Callable[P, R]]: ...
 @overload
 def parallel(
     *,
-    max_concurrency: int | None = None,
+    max_concurrency: int | Literal["auto"] | None = None,
     limiter: Limiter | None = None,
     rate: RateLimit | float | None = None,
     retry: Retry | int | None = None,
     timeout: float | None = None,
     name: str | None = None,
+    budget: Budget | None = None,
 ) -> ParallelDecorator: ...
 def parallel(
     fn: Callable[..., Any] | None = None,
     /,
     *,
-    max_concurrency: int | None = None,
+    max_concurrency: int | Literal["auto"] | None = None,
     limiter: Limiter | None = None,
     rate: RateLimit | float | None = None,
     retry: Retry | int | None = None,
     timeout: float | None = None,
     name: str | None = None,
+    budget: Budget | None = None,
 ) -> Any:
     """Make a function bounded and traced, and able to fan out.
 
@@ -81,7 +84,8 @@ def parallel(
 
     Args:
         max_concurrency: calls of this function in flight at once, program-wide (across
-            event loops and threads); ``None`` for no cap of its own.
+            event loops and threads); ``"auto"`` to learn it from the provider's answers
+            (docs/limits.md); ``None`` for no cap of its own.
         limiter: a :class:`~fanscope.Limiter` shared with other functions (e.g. every call
             to one provider); applies on top of ``max_concurrency``.
         rate: requests per second (a number) or a :class:`~fanscope.sdk.limits.RateLimit`.
@@ -89,6 +93,8 @@ def parallel(
         timeout: seconds per attempt (waiting for a slot does not count). A sync attempt
             that overruns it is abandoned: its thread finishes the call in the background.
         name: the span name (default: the function's ``__name__``).
+        budget: a :func:`fanscope.budget`; each call (each fan-out, each lone call) runs under
+            a fresh pot of that size, inside any budget that encloses it.
 
     Example::
 
@@ -112,6 +118,11 @@ def parallel(
             f"create one with fanscope.Limiter(max_concurrency=16, name='provider')"
         )
     checked_timeout = check_timeout("timeout", timeout)
+    if budget is not None and not isinstance(budget, Budget):
+        raise UsageError(
+            f"budget must be a fanscope.budget(...), got {budget!r}; "
+            f"e.g. budget=fanscope.budget(usd=0.50)"
+        )
 
     def decorate(f: Callable[..., Any]) -> Any:
         binding = binding_of(f)
@@ -127,7 +138,12 @@ def parallel(
         if limiter is not None:
             limiters.append(limiter)
         made = ParallelFunction(
-            f, limiters=tuple(limiters), retry=retry, timeout=checked_timeout, name=name
+            f,
+            limiters=tuple(limiters),
+            retry=retry,
+            timeout=checked_timeout,
+            name=name,
+            budget=budget,
         )
         return SyncParallelFunction(made) if blocking else made
 

@@ -35,8 +35,9 @@ from opentelemetry.trace import Span
 
 from fanscope.errors import DeadlineExceeded
 from fanscope.sdk import attributes as A
-from fanscope.sdk import callsite, cost
+from fanscope.sdk import callsite, cost, permits
 from fanscope.sdk.branch import Job, acquire_first, end_in_line, run_branch
+from fanscope.sdk.budget import Budget
 from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.policy import FailurePolicy, OnError, Progress, decide, failure
 from fanscope.sdk.tracing import record_error, tracer
@@ -83,6 +84,8 @@ class FanOut:
         min_successes: int | None = None,
         deadline: float | None = None,
         attributes: Mapping[str, Any] | None = None,
+        budget: Budget | None = None,
+        holders: Sequence[permits.Holder] = (),
     ) -> None:
         self.span_name = span_name
         self.kind = kind
@@ -109,6 +112,9 @@ class FanOut:
         attrs.update(attributes or {})
         self._attrs = attrs
         self._reasons: dict[int, str] = {}
+        self._budget = budget
+        self._holders = holders
+        self._budget_in_force: contextlib.AbstractContextManager[Any] | None = None
         self.span: Span = trace.INVALID_SPAN
         self.started = 0
         self.context: Context = Context()
@@ -120,13 +126,22 @@ class FanOut:
         self.span = tracer().start_span(
             self.span_name, attributes=self._attrs, start_time=self.started
         )
+        if self._budget is not None:  # a fresh pot for this fan-out, on its span at the end
+            self._budget_in_force = self._budget.fresh().applied(self.span)
+            self._budget_in_force.__enter__()
+        # the branches' context: the budget and the function's limiters in force once here,
+        # not once per branch
         self.context, self.tally = cost.span_context(self.span)
+        self.context = permits.with_holders(self._holders, self.context)
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any
     ) -> None:
         span = self.span
+        if self._budget_in_force is not None:
+            self._budget_in_force.__exit__(None, None, None)
+            self._budget_in_force = None
         if span.is_recording():
             span.set_attributes(
                 {

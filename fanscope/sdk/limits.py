@@ -27,9 +27,17 @@ import asyncio
 import threading
 import time
 from collections import deque
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from opentelemetry import trace
 
 from fanscope.errors import ConfigurationError
+from fanscope.sdk import attributes as A
+from fanscope.sdk import permits
+from fanscope.sdk.adaptive import Adaptive, Decision
+from fanscope.sdk.pacing import Pacing
+from fanscope.sdk.permits import Demand, Ledger, Meter, Observation
 
 WaitReason = Literal["cap", "rate"]
 
@@ -110,41 +118,100 @@ def _resolve(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
+def _per_minute(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ConfigurationError(
+            f"{name} must be a number > 0", value, f"pass e.g. {name}=40_000, or leave it out"
+        )
+    return float(value)
+
+
 class Limiter:
-    """A concurrency cap plus an optional rate limit, shared by everything that uses it.
+    """A concurrency cap, rate limits of requests and tokens, and the provider's own word.
 
     Args:
-        max_concurrency: calls in flight at once; ``None`` for no cap; must be >= 1.
-        rate: requests per second (a number) or a :class:`RateLimit`; ``None`` for none.
-        name: shown in spans (``fanscope.queue.limiter``) and reprs.
+        max_concurrency: calls in flight at once: a whole number >= 1, ``"auto"`` to learn it
+            (:class:`~fanscope.sdk.adaptive.Adaptive`), or ``None`` for no cap.
+        rate: branch attempts per second (a number) or a :class:`RateLimit`; ``None`` for none.
+        name: shown in spans (``fanscope.queue.limiter``) and reprs; the key of a shared limit.
+        requests_per_minute: model calls per minute (counted per call, by the integration).
+        tokens_per_minute: input plus output tokens per minute; a call takes an upper bound of
+            its input and ``max_tokens`` before it starts, and gives back what it did not use.
+        input_tokens_per_minute: input tokens alone (the provider's ITPM).
+        output_tokens_per_minute: output tokens alone (the provider's OTPM).
+        adaptive: an :class:`~fanscope.sdk.adaptive.Adaptive` controller for the cap (what
+            ``max_concurrency="auto"`` makes with its defaults).
+        follow_headers: pace model calls to what the provider's rate-limit headers say remains
+            (default on; it does nothing where no header is sent).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 token limits, ``"auto"``, the provider's rate-limit headers.
     """
 
     def __init__(
         self,
-        max_concurrency: int | None = None,
+        max_concurrency: int | Literal["auto"] | None = None,
         *,
         rate: RateLimit | float | None = None,
         name: str = "limiter",
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        input_tokens_per_minute: float | None = None,
+        output_tokens_per_minute: float | None = None,
+        adaptive: Adaptive | None = None,
+        follow_headers: bool = True,
     ) -> None:
+        if max_concurrency == "auto":
+            adaptive = adaptive or Adaptive()
+            max_concurrency = None
         if max_concurrency is not None and (
             isinstance(max_concurrency, bool)
             or not isinstance(max_concurrency, int)
             or max_concurrency < 1
         ):
             raise ConfigurationError(
-                "max_concurrency must be a whole number >= 1",
+                "max_concurrency must be a whole number >= 1 or 'auto'",
                 max_concurrency,
-                "use max_concurrency=None for no cap, or e.g. max_concurrency=8",
+                "use max_concurrency=None for no cap, 'auto' to learn it, or e.g. 8",
             )
-        self.max_concurrency = max_concurrency
+        if adaptive is not None and not isinstance(adaptive, Adaptive):
+            raise ConfigurationError(
+                "adaptive must be a fanscope Adaptive controller",
+                adaptive,
+                "pass adaptive=Adaptive(min=2, max=64), or max_concurrency='auto'",
+            )
+        self._static_cap = max_concurrency
+        self.adaptive = adaptive
         self.rate = _rate_of(rate)
         self.name = name
+        self.decisions: list[tuple[float, Decision]] = []  # (wall time, decision), newest last
+        rates = {
+            "requests_per_minute": _per_minute("requests_per_minute", requests_per_minute),
+            "tokens_per_minute": _per_minute("tokens_per_minute", tokens_per_minute),
+            "input_tokens_per_minute": _per_minute(
+                "input_tokens_per_minute", input_tokens_per_minute
+            ),
+            "output_tokens_per_minute": _per_minute(
+                "output_tokens_per_minute", output_tokens_per_minute
+            ),
+        }
+        self.pacing = Pacing(name, follow_headers=follow_headers, **rates)
         self._in_use = 0
         self._waiters: deque[_Waiter] = deque()
-        self._resume_at = 0.0
         self._lock = threading.Lock()
+
+    @property
+    def max_concurrency(self) -> int | None:
+        """The cap now: fixed, or the adaptive controller's current limit."""
+        if self.adaptive is not None:
+            return self.adaptive.value
+        return self._static_cap
+
+    @property
+    def _resume_at(self) -> float:
+        return self.pacing.pause.resume_at
 
     # -- introspection ------------------------------------------------------------------------
 
@@ -228,12 +295,13 @@ class Limiter:
 
     def release(self) -> None:
         """Give a slot back (to the longest waiter, if any, on that waiter's own loop)."""
-        if self.max_concurrency is None:
+        cap = self.max_concurrency
+        if cap is None and not self._in_use:
             return
         while True:
             with self._lock:
-                if not self._waiters:
-                    self._in_use -= 1
+                if not self._waiters or (cap is not None and self._in_use > cap):
+                    self._in_use -= 1  # the cap shrank below what is held: not handed over
                     return
                 waiter = self._waiters.popleft()
                 waiter.granted = True
@@ -241,6 +309,21 @@ class Limiter:
                 return
             with self._lock:  # its loop is closed: nobody will take the slot, pass it on
                 waiter.granted = False
+
+    def _grant(self) -> None:
+        """The cap grew: hand the new slots to waiters."""
+        while True:
+            cap = self.max_concurrency
+            with self._lock:
+                if not self._waiters or (cap is not None and self._in_use >= cap):
+                    return
+                waiter = self._waiters.popleft()
+                waiter.granted = True
+                self._in_use += 1
+            if not self._wake(waiter):
+                with self._lock:
+                    waiter.granted = False
+                    self._in_use -= 1
 
     @staticmethod
     def _wake(waiter: _Waiter) -> bool:
@@ -258,12 +341,59 @@ class Limiter:
         return True
 
     def pause(self, seconds: float) -> None:
-        """Hold back every new attempt for ``seconds`` (a provider said ``retry-after``)."""
+        """Hold back every new attempt and model call for ``seconds`` (``retry-after``)."""
+        with self._lock, permits.LOCK:  # the cap's lock too: attempts read it under that one
+            pause = self.pacing.pause
+            pause.resume_at = max(pause.resume_at, time.monotonic() + seconds)
+
+    # -- model calls (the permits of fanscope.sdk.permits) ----------------------------------
+
+    def meters(self, demand: Demand) -> Sequence[tuple[Ledger, Meter]]:
+        """What a model call under this limiter reserves: its rates, the provider's, a pause."""
+        return self.pacing.meters(demand)
+
+    def observe(self, event: Observation) -> None:
+        """What one answer said: headers, a 429, latency; pace and adapt to it."""
+        if event.remaining:
+            self.pacing.hear(event.remaining)
+        if event.retry_after is not None and event.status in (429, 529):
+            self.pause(event.retry_after)
+        if self.adaptive is None:
+            return
+        now = time.monotonic()
+        held = self._in_use
         with self._lock:
-            self._resume_at = max(self._resume_at, time.monotonic() + seconds)
+            if event.status in (429, 529) or event.status is None:
+                decision = self.adaptive.overload(
+                    now, now - (event.latency or 0.0), held, timeout=event.status is None
+                )
+            elif event.status < 400 and event.latency is not None:
+                decision = self.adaptive.success(now, event.latency, held, self.pacing.room())
+            else:
+                decision = None
+        if decision is not None:
+            self._decided(decision)
+
+    def _decided(self, decision: Decision) -> None:
+        self.decisions.append((time.time(), decision))
+        del self.decisions[:-1000]
+        if decision.new > decision.old:
+            self._grant()
+        span = trace.get_current_span()
+        if span.is_recording():
+            attrs: dict[str, Any] = {
+                A.LIMIT_NAME: self.name,
+                A.LIMIT_OLD: decision.old,
+                A.LIMIT_NEW: decision.new,
+                A.LIMIT_REASON: decision.reason,
+            }
+            if decision.latency is not None:
+                attrs[A.LIMIT_LATENCY] = decision.latency
+            span.add_event(A.EVENT_LIMIT, attrs)
 
     def __repr__(self) -> str:
-        return (
-            f"Limiter(max_concurrency={self.max_concurrency!r}, rate={self.rate!r}, "
-            f"name={self.name!r})"
+        cap = "'auto'" if self.adaptive is not None else repr(self.max_concurrency)
+        extra = "".join(
+            f", {m.unit}_per_minute={getattr(m, 'amount', 0):g}" for m in self.pacing.configured
         )
+        return f"Limiter(max_concurrency={cap}, rate={self.rate!r}{extra}, name={self.name!r})"

@@ -43,6 +43,7 @@ from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite
 from fanscope.sdk.branch import CallPolicy, Job, check_timeout, lone_call
+from fanscope.sdk.budget import Budget
 from fanscope.sdk.fanout import FanOut, combine
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome
@@ -147,6 +148,7 @@ class ParallelFunction(Generic[F]):
         retry: Retry | None,
         timeout: float | None,
         name: str | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.__wrapped__ = fn
         functools.update_wrapper(self, fn)
@@ -164,6 +166,7 @@ class ParallelFunction(Generic[F]):
             retry=retry,
             timeout=timeout,
             code=callsite.code_of(fn),  # calls inside a branch are placed in this function
+            budget=budget,
         )
         # asyncio.iscoroutinefunction() on Python 3.11 looks for this marker.
         self._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)
@@ -261,6 +264,8 @@ class ParallelFunction(Generic[F]):
             on_error=on_error,
             min_successes=min_successes,
             deadline=deadline,
+            budget=self.policy.budget,
+            holders=self.policy.limiters,
         )
 
     @property

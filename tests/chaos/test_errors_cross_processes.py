@@ -51,6 +51,7 @@ SAMPLES: dict[type[errors.FanscopeError], Callable[[], errors.FanscopeError]] = 
     errors.DeadlineExceeded: lambda: errors.DeadlineExceeded("summarize[3]", 2.5),
     errors.TraceReadError: lambda: errors.TraceReadError("traces.jsonl", "line 3 is not JSON"),
     errors.NoConsensus: lambda: errors.NoConsensus("vote judge found no winner", _ballot()),
+    errors.BudgetExceeded: lambda: errors.BudgetExceeded("research", "usd", 0.48, 0.5, 0.031),
     errors.FanoutError: lambda: errors.FanoutError.for_branches(
         "map summarize",
         [("summarize[1]", ValueError("bad input 1")), ("summarize[4]", KeyError(4))],

@@ -1,0 +1,115 @@
+"""A limiter's pacing of model calls: requests and tokens per minute, and what the provider says.
+
+Two sets of :class:`~fanscope.sdk.permits.Rate` meters, reserved together with any budget:
+
+* the limits the user gave (``Limiter(tokens_per_minute=..., requests_per_minute=...)``);
+* the limits the provider announces in its answers' rate-limit headers (Anthropic's
+  ``anthropic-ratelimit-{requests,input-tokens,output-tokens,tokens}-{limit,remaining}``):
+  learned from the first answer that carries them, and after every answer set to never assume
+  more than the provider says ``remaining``. So a fan-out slows down *before* a 429, by
+  exactly what the provider has left, even when nobody configured a number.
+
+A ``retry-after`` pause is a meter too: every model call under the limiter waits it out, not
+only the next branch attempt.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+from fanscope.sdk import permits
+from fanscope.sdk.permits import Demand, Ledger, Meter, Rate, Unit
+
+# the units of the provider's buckets, by the name in its headers
+HEARD_UNITS: Mapping[str, Unit] = {
+    "requests": "requests",
+    "input_tokens": "input_tokens",
+    "output_tokens": "output_tokens",
+    "tokens": "tokens",
+}
+
+
+class Pause:
+    """A meter that holds every call until a ``retry-after`` has passed (never takes anything)."""
+
+    unit: Unit = "requests"
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.resume_at = 0.0
+
+    def check(self, amount: float, now: float) -> float:
+        return max(0.0, self.resume_at - now)
+
+    def take(self, amount: float, now: float) -> None:
+        return None
+
+    def settle(self, reserved: float, actual: float, now: float) -> None:
+        return None
+
+
+class Pacing:
+    """The rate meters of one limiter (configured and heard) and its pause."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        input_tokens_per_minute: float | None = None,
+        output_tokens_per_minute: float | None = None,
+        follow_headers: bool = True,
+    ) -> None:
+        self.name = name
+        self.follow_headers = follow_headers
+        self.ledger: Ledger = permits.LOCAL
+        self.configured: list[Meter] = []
+        for unit, amount in (
+            ("requests", requests_per_minute),
+            ("tokens", tokens_per_minute),
+            ("input_tokens", input_tokens_per_minute),
+            ("output_tokens", output_tokens_per_minute),
+        ):
+            if amount is not None:
+                self.configured.append(Rate(name, unit, amount))  # type: ignore[arg-type]
+        self.heard: dict[str, Rate] = {}
+        self.pause = Pause(name)
+
+    @property
+    def counts_tokens(self) -> bool:
+        return any(m.unit != "requests" for m in self.configured) or bool(self.heard)
+
+    def meters(self, demand: Demand) -> Sequence[tuple[Ledger, Meter]]:
+        found: list[tuple[Ledger, Meter]] = [(self.ledger, m) for m in self.configured]
+        found += [(permits.LOCAL, m) for m in self.heard.values()]
+        if self.pause.resume_at > time.monotonic():
+            found.append((permits.LOCAL, self.pause))
+        return found
+
+    def hear(self, state: Mapping[str, tuple[float, float]]) -> None:
+        """The provider's buckets: ``{name: (limit, remaining)}`` (see :data:`HEARD_UNITS`)."""
+        if not self.follow_headers:
+            return
+        if "input_tokens" in state or "output_tokens" in state:
+            state = {k: v for k, v in state.items() if k != "tokens"}  # the two say it better
+        with permits.LOCK:
+            now = time.monotonic()
+            for name, (limit, remaining) in state.items():
+                unit = HEARD_UNITS.get(name)
+                if unit is None or not limit > 0:
+                    continue
+                meter = self.heard.get(name)
+                if meter is None:
+                    meter = self.heard[name] = Rate(f"{self.name} (provider)", unit, limit)
+                elif meter.amount != limit:
+                    meter.resize(limit, now)
+                meter.align(remaining, now)
+
+    def room(self) -> float:
+        """The smallest share of a heard bucket still available (1.0: all, or none heard)."""
+        now = time.monotonic()
+        with permits.LOCK:
+            shares = [m.available(now) / m.amount for m in self.heard.values()]
+        return min(shares, default=1.0)
