@@ -83,8 +83,16 @@ class QueueWait(TypedDict):
     ``max_concurrency`` the cap; ``waited`` of ``branches`` waited, ``wait`` seconds in all,
     ``wait_max`` the longest; ``parallelism`` the fan-out's achieved parallelism (``None`` for
     lone calls).
+
+    ``kind`` is ``"slot"`` for branches waiting for a limiter's slot, ``"pool"`` for jobs
+    waiting for a worker of a busy thread pool (``concurrent.futures.ThreadPoolExecutor``,
+    which ``asyncio.to_thread`` uses): then the holder is the span that submitted the jobs,
+    ``limiter`` the pool's thread name prefix (``asyncio`` for the event loop's default pool),
+    ``max_concurrency`` its ``max_workers``, and ``branches`` counts only the jobs that waited
+    (a job that found a free worker records nothing).
     """
 
+    kind: Literal["slot", "pool"]
     holder_span_id: str
     holder: str
     limiter: str

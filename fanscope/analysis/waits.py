@@ -4,7 +4,9 @@ Two views of one trace, both from what the SDK records (``docs/conventions.md``)
 
 * :func:`queue_waits`: for each holder of waiting branches (a fan-out, or the lone calls of one
   function under one parent) and each limiter they waited on, how many branches waited, how
-  long, under which cap, and how many ran at a time on average (achieved parallelism);
+  long, under which cap, and how many ran at a time on average (achieved parallelism); and
+  for each span that submitted jobs to a busy thread pool (``queue wait`` spans with
+  ``fanscope.queue.reason = pool``), how many jobs waited for a worker and how long;
 * :func:`retried_branches`: for each branch that was retried, its time split into the attempts
   themselves, the waits before retries (backoff, at least the ``retry-after`` the error asked
   for), waits for a slot again before a retry, and the client's own resends inside its calls.
@@ -58,6 +60,7 @@ def queue_waits(trace: Trace, parallelism: dict[str, float]) -> list[QueueWait]:
         group = groups.get(key)
         if group is None:
             group = groups[key] = QueueWait(
+                kind="slot",
                 holder_span_id=holder_id,
                 holder=holder,
                 limiter="",
@@ -79,7 +82,47 @@ def queue_waits(trace: Trace, parallelism: dict[str, float]) -> list[QueueWait]:
     for key, names in limiters.items():
         groups[key]["limiter"] = ", ".join(sorted(names))
     kept = [g for g in groups.values() if g["waited"]]
+    kept += _pool_waits(trace)
     return sorted(kept, key=lambda g: -g["wait"])
+
+
+def _pool_waits(trace: Trace) -> list[QueueWait]:
+    """Jobs that waited for a worker of a busy thread pool, by submitting span and pool.
+
+    Only the jobs that waited have a span (a job that found a free worker records nothing),
+    so ``branches`` is the number of jobs that waited, like ``waited``.
+    """
+    groups: dict[tuple[str, str], QueueWait] = {}
+    spans = trace.spans
+    for sid, span in spans.items():
+        if span.attributes.get(A.ROLE) != A.ROLE_QUEUE:
+            continue
+        if span.attr_str(A.QUEUE_REASON) != A.QUEUE_REASON_POOL:
+            continue
+        parent = trace.parent(sid)
+        pool = span.attr_str(A.QUEUE_LIMITER) or ""
+        key = (parent or "", pool)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = QueueWait(
+                kind="pool",
+                holder_span_id=parent or "",
+                holder=spans[parent].name if parent is not None else "",
+                limiter=pool,
+                max_concurrency=_cap(span.attr_int(A.QUEUE_MAX_WORKERS)),
+                branches=0,
+                waited=0,
+                wait=0.0,
+                wait_max=0.0,
+                parallelism=None,
+            )
+        # a damaged span (ending before it starts) waited no time
+        waited = max(span.duration, 0) / NS
+        group["branches"] += 1
+        group["waited"] += 1
+        group["wait"] += waited
+        group["wait_max"] = max(group["wait_max"], waited)
+    return list(groups.values())
 
 
 def retried_branches(trace: Trace, on_path: set[str]) -> list[RetriedBranch]:

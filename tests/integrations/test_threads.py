@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -67,7 +68,7 @@ AGENT = textwrap.dedent(
 )
 
 
-def run_agent(tmp_path: Path, code: str, url: str) -> Path:
+def run_agent(tmp_path: Path, code: str, url: str, prints: str = "7") -> Path:
     out = tmp_path / "agent.jsonl"
     (tmp_path / "agent.py").write_text(code)
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
@@ -80,7 +81,7 @@ def run_agent(tmp_path: Path, code: str, url: str) -> Path:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "7"
+    assert done.stdout.strip() == prints
     return out
 
 
@@ -148,6 +149,83 @@ def test_the_analyzer_counts_the_pool_wait_as_waiting_in_line(
     assert done.returncode == 0, done.stderr
     (report,) = json.loads(done.stdout)["traces"]
     assert report["queue_wait_on_path"] > 0
+    (pool,) = report["queue_waits"]
+    assert pool["kind"] == "pool"
+    assert pool["holder"] == "sectors"
+    assert pool["waited"] == pool["branches"] == 4
+    assert pool["max_concurrency"] == 2
+    assert pool["limiter"].startswith("ThreadPoolExecutor")
+    assert report["queue_wait_total"] == pytest.approx(pool["wait"])
+    text = analyze_text(out)
+    assert "behind caps: none" not in text
+    assert re.search(
+        r"sectors: 4 jobs waited for a worker of thread pool ThreadPoolExecutor-\d+ "
+        r"\(max_workers 2\)",
+        text,
+    ), text
+
+
+def analyze_text(path: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "fanscope", "analyze", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+# asyncio.to_thread, as the docs of many libraries suggest for blocking calls: twice as many
+# calls as its default pool has workers (min(32, cpu_count + 4), whatever the machine)
+TO_THREAD = textwrap.dedent(
+    """
+    import asyncio, os, sys
+    import anthropic
+    import fanscope
+
+    fanscope.configure(service_name="to-thread", trace_file=sys.argv[2])
+    client = anthropic.Anthropic(base_url=sys.argv[1], api_key="k")
+    WORKERS = min(32, (os.cpu_count() or 1) + 4)
+
+    def blurb(product: str) -> str:
+        message = client.messages.create(
+            model="claude-haiku-5-5", max_tokens=64,
+            messages=[{"role": "user", "content": f"A blurb for {product}"}],
+        )
+        return message.content[0].text
+
+    @fanscope.traced
+    async def blurbs() -> int:
+        products = [f"kettle {i}" for i in range(2 * WORKERS)]
+        texts = await asyncio.gather(*(asyncio.to_thread(blurb, p) for p in products))
+        return len(texts)
+
+    print(asyncio.run(blurbs()))
+    """
+)
+
+
+def test_asyncio_to_thread_s_hidden_cap_is_named_in_the_report(tmp_path: Path) -> None:
+    workers = min(32, (os.cpu_count() or 1) + 4)
+    with AnthropicStandIn(latency=0.5) as server:
+        out = run_agent(tmp_path, TO_THREAD, server.url, prints=str(2 * workers))
+    spans = list(read_file(out).spans)
+    (step,) = [s for s in spans if s.name == "blurbs"]
+    chats = [s for s in spans if s.name.startswith("chat ")]
+    assert len(chats) == 2 * workers
+    assert all(c.parent_id == step.span_id for c in chats)
+    waits = [s for s in spans if s.name == "queue wait"]
+    # the first WORKERS jobs found a free worker; the others waited for one (all of them,
+    # unless a call ended before the last job was submitted)
+    assert 1 <= len(waits) <= workers
+    assert {w.attributes["fanscope.queue.limiter"] for w in waits} == {"asyncio"}
+    text = analyze_text(out)
+    assert (
+        f"blurbs: {len(waits)} jobs waited for a worker of asyncio's default thread pool "
+        f"(asyncio.to_thread, max_workers {workers})"
+    ) in text, text
 
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -248,6 +248,8 @@ def queue_wait(w: QueueWait, escape: Escape = _as_is) -> str:
     """Who held branches in line: ``holder``, ``waited`` of ``branches``, ``wait``,
     ``wait_max``, ``limiter``, ``max_concurrency``, ``parallelism``."""
     holder = escape(w["holder"])
+    if w.get("kind") == "pool":
+        return _pool_wait(w, holder, escape)
     who = holder if w["holder_span_id"] else f"{holder} (calls outside a fan-out)"
     text = (
         f"{who}: {w['waited']} of {plural(w['branches'], 'branch', 'branches')} waited, "
@@ -265,6 +267,24 @@ def queue_wait(w: QueueWait, escape: Escape = _as_is) -> str:
         if w["max_concurrency"] is not None:
             text += f" of the {w['max_concurrency']} allowed"
     return text
+
+
+def _pool_wait(w: QueueWait, holder: str, escape: Escape) -> str:
+    """Jobs a span submitted to a busy thread pool that waited for a worker."""
+    details = []
+    if w["limiter"] == "asyncio":  # the event loop's default pool, asyncio.to_thread's
+        pool = "asyncio's default thread pool"
+        details.append("asyncio.to_thread")
+    else:
+        pool = f"thread pool {escape(w['limiter'])}" if w["limiter"] else "a thread pool"
+    if w["max_concurrency"] is not None:
+        details.append(f"max_workers {w['max_concurrency']}")
+    if details:
+        pool += f" ({', '.join(details)})"
+    return (
+        f"{holder}: {plural(w['waited'], 'job')} waited for a worker of {pool}; "
+        f"{seconds(w['wait'])} summed over them (longest {seconds(w['wait_max'])})"
+    )
 
 
 def retried(r: RetriedBranch, escape: Escape = _as_is) -> str:
