@@ -365,6 +365,21 @@ def test_static_and_class_methods_bind_as_they_would_undecorated() -> None:
     assert agent.agree("d") is True
     assert agent.step("abc") == Agent.static_step("abc") == Agent.class_step("abc") == 3
     assert asyncio.run(agent.ask_async.map(["q"])) == ["aq"]
+    assert Agent.ask(agent, "q") == "aq"
+    assert Agent.class_agree("d") is agent.class_agree("d") is True
+    assert agent.class_agree.ballot("d").winner is True
+
+    async def async_faces() -> list[object]:
+        return [
+            await agent.step_async("abcd"),
+            await Agent.shout_async("a"),
+            await agent.shout_async.map(["a", "b"]),
+            await Agent.named_async("x"),
+            await agent.named_async.map(["x"]),
+            await agent.agree_async("d"),
+        ]
+
+    assert asyncio.run(async_faces()) == [4, "A", ["A", "B"], "Agentx", ["Agentx"], True]
 
 
 def test_waiting_for_a_thread_under_the_cap_is_recorded_as_queue_wait(

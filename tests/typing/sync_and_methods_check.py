@@ -74,6 +74,29 @@ class Agent:
     def class_step(cls, text: str) -> int:
         return len(text)
 
+    @traced
+    async def step_async(self, text: str) -> int:
+        return len(text)
+
+    @parallel
+    @staticmethod
+    async def shout_async(text: str) -> str:
+        return text.upper()
+
+    @parallel
+    @classmethod
+    async def named_async(cls, text: str) -> str:
+        return cls.__name__ + text
+
+    @vote(n=3)
+    @classmethod
+    def class_agree(cls, diff: str) -> bool:
+        return bool(diff)
+
+    @vote(n=3)
+    async def agree_async(self, diff: str) -> bool:
+        return bool(diff)
+
 
 def sync_usage() -> None:
     assert_type(lookup("news"), int)
@@ -101,6 +124,9 @@ def sync_usage() -> None:
     assert_type(agent.step("x"), int)
     assert_type(Agent.static_step("x"), int)
     assert_type(Agent.class_step("x"), int)
+    assert_type(Agent.ask(agent, "q"), str)  # through the class, the instance passed
+    assert_type(Agent.class_agree("diff"), bool)
+    assert_type(agent.class_agree.ballot("diff"), Ballot[bool])
 
     lookup(3)  # type: ignore[arg-type]
     lookup.map([1, 2])  # type: ignore[list-item]
@@ -112,6 +138,8 @@ def sync_usage() -> None:
     agent.agree(3)  # type: ignore[arg-type]
     agent.step(3)  # type: ignore[arg-type]
     judge(3)  # type: ignore[arg-type]
+    Agent.ask(agent, 3)  # type: ignore[arg-type]
+    Agent.class_agree(3)  # type: ignore[arg-type]
 
 
 async def async_usage() -> None:
@@ -129,3 +157,14 @@ async def async_usage() -> None:
     await lookup.aio.map([1])  # type: ignore[list-item]
     await agent.ask_async.map([1])  # type: ignore[list-item]
     await agent.ask_async(1)  # type: ignore[arg-type]
+
+    assert_type(await agent.step_async("x"), int)
+    assert_type(await Agent.shout_async("x"), str)
+    assert_type(await agent.shout_async.map(["x"]), list[str])
+    assert_type(await Agent.named_async("x"), str)
+    assert_type(await agent.named_async.map(["x"]), list[str])
+    assert_type(await agent.agree_async("diff"), bool)
+    assert_type(await agent.agree_async.ballot("diff"), Ballot[bool])
+    await agent.step_async(1)  # type: ignore[arg-type]
+    await Agent.named_async.map([1])  # type: ignore[list-item]
+    await agent.agree_async(1)  # type: ignore[arg-type]
