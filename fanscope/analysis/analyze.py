@@ -16,7 +16,7 @@ from fanscope.analysis import schema
 from fanscope.analysis.blind_pairs import blind_pairs
 from fanscope.analysis.caps import EVERY, CapPlan
 from fanscope.analysis.critical_path import Segment, critical_path, effective_intervals
-from fanscope.analysis.dependencies import PairVerdict, Witnesses
+from fanscope.analysis.dependencies import Evidence, PairVerdict, Witnesses
 from fanscope.analysis.fanouts import FanoutStats, fanout_stats, queue_wait
 from fanscope.analysis.model import Span
 from fanscope.analysis.readers import from_readable_spans
@@ -270,7 +270,11 @@ def analyze_trace(
     waits = queue_waits(trace, {f.span_id: f.parallelism for f in stats})
     queue_total = sum(w["wait"] for w in waits)  # lone calls' waits too, not only fan-outs'
     queue_path = _queue_on_path(trace, segments)
-    blinds = blind_pairs(trace) if plan.unknown_pairs else []
+    blinds = (
+        blind_pairs(trace, Evidence(trace, witnesses or Witnesses(), source))
+        if plan.unknown_pairs
+        else []
+    )
     trace.cache.clear()  # one trace's intervals at a time, not a million spans' worth at once
     stragglers = [f.straggler_ratio for f in stats if f.branches >= 2]
     return TraceReport(

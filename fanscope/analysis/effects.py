@@ -56,6 +56,7 @@ class Summary:
         returns_from: the parameters whose objects the result may share (``None``: any).
         mutates_surely / writes_surely: the part of ``mutates`` / ``writes`` that code the
             analysis follows does; the rest only code it cannot see might do.
+        blind: the first call inside it that the analysis cannot see into (for evidence).
     """
 
     mutates: frozenset[str] = frozenset()
@@ -71,6 +72,7 @@ class Summary:
     returns_from: frozenset[str] | None = None
     mutates_surely: frozenset[str] = frozenset()
     writes_surely: frozenset[str] = frozenset()
+    blind: str = ""
 
 
 PURE = Summary()
@@ -247,7 +249,7 @@ class Resolver:
         if target is None:
             return None
         module_path, _, attr = target.rpartition(".")
-        module = self._project_module(module_path)
+        module = self._project_module(module_path, interp.module)
         if module is None or attr not in module.classes:
             return None
         return module, module.classes[attr]
@@ -273,16 +275,16 @@ class Resolver:
             return Effect(self._constructor(module, cls, depth), what=name)
         target = imports_of(module).get(name)
         if target is not None:
-            return self._imported(target, depth)
+            return self._imported(target, depth, module)
         return None
 
-    def _imported(self, target: str, depth: int) -> Effect:
+    def _imported(self, target: str, depth: int, importer: Module) -> Effect:
         if K.pure_module(target):
             return Effect(PURE, what=target)
         if target in K.APPLY_ONCE:
             return Effect(UNKNOWN, what=target)  # handled as apply by the caller
         module_path, _, attr = target.rpartition(".")
-        module = self._project_module(module_path)
+        module = self._project_module(module_path, importer)
         if module is not None:
             func = module.functions.get(attr)
             if func is not None and not isinstance(func, ast.Module | ast.Lambda):
@@ -292,15 +294,23 @@ class Resolver:
                 return Effect(self._constructor(module, cls, depth), what=target)
         return Effect(UNKNOWN, what=f"`{target}`")
 
-    def _project_module(self, dotted_name: str) -> Module | None:
+    def _project_module(self, dotted_name: str, importer: Module) -> Module | None:
+        """The project file an absolute import names: under the source root, or, for a
+        file in a folder that is not a package (a script's folder, which Python puts first
+        on ``sys.path``), next to the importing file."""
         if self.index is None or not dotted_name:
             return None
         base = dotted_name.replace(".", "/")
-        for path in (f"{base}.py", f"{base}/__init__.py"):
-            try:
-                return self.index.module(path)
-            except Abstain:
-                continue
+        folders = [""]
+        here = PurePosixPath(importer.path).parent
+        if str(here) not in ("", ".") and not self.index.exists(f"{here}/__init__.py"):
+            folders.append(f"{here}/")
+        for folder in folders:
+            for path in (f"{folder}{base}.py", f"{folder}{base}/__init__.py"):
+                try:
+                    return self.index.module(path)
+                except Abstain:
+                    continue
         return None
 
     def _constructor(self, module: Module, cls: ast.ClassDef, depth: int) -> Summary:
@@ -351,7 +361,7 @@ class Resolver:
                 if attr in K.FANSCOPE_MAP or attr in K.POOL_MAP:
                     pass  # f.map where f was imported: handled below
                 else:
-                    return self._imported(full, interp.depth + 1)
+                    return self._imported(full, interp.depth + 1, interp.module)
         # self.method(...), or a method of a local made from a project class
         if isinstance(receiver, ast.Name):
             owner: tuple[Module, ast.ClassDef] | None = None
@@ -390,7 +400,7 @@ class Resolver:
             # not read it either (``transcript.append(x)`` passes nothing of it on)
             write_only = attr in K.WRITE_ONLY_METHODS
             return Effect(RECEIVER_ONLY, method=True, write_only=write_only, what=f".{attr}")
-        return Effect(UNKNOWN, method=True, what=f"`.{attr}`")
+        return Effect(UNKNOWN, method=True, what=f"`{_short(name) if name else '.' + attr}`")
 
     def _callable(self, interp: Interpreter, node: ast.expr) -> Summary | None:
         """The summary of the function ``node`` refers to, when it is known."""
@@ -415,7 +425,7 @@ class Resolver:
                 return None
             head = imports_of(interp.module).get(node.value.id)
             if head is not None and node.value.id not in interp.locals:
-                found = self._imported(f"{head}.{node.attr}", interp.depth + 1)
+                found = self._imported(f"{head}.{node.attr}", interp.depth + 1, interp.module)
                 return None if found.summary.unknown else found.summary
         partial = isinstance(node, ast.Call) and dotted(node.func) in (
             "partial",
@@ -510,6 +520,10 @@ def find_method(
             if found is not None:
                 pending.append(found)
     return None
+
+
+def _short(name: str, limit: int = 32) -> str:
+    return name if len(name) <= limit else "…" + name[-(limit - 1) :]
 
 
 def _all_args(summary: Summary) -> Summary:

@@ -350,6 +350,7 @@ class Interpreter(Values):
             returns_from=returns_from,
             mutates_surely=frozenset(changed_surely),
             writes_surely=frozenset(self.outer_writes_surely),
+            blind=self.blind,
         )
 
 

@@ -132,6 +132,7 @@ class Machine:
         self.returned: set[str] = set()  # locations the return value may share objects with
         self.whole_reads: set[str] = set()  # locations read as whole objects
         self.field_reads: set[tuple[str, str]] = set()  # (location of the object, attribute)
+        self.blind = ""  # the first call it cannot see into (a summary's ``blind``)
         self._collect_defs()
         kinds.infer(self)
         scope.aliases(self)
@@ -176,6 +177,10 @@ class Machine:
         if known is None:
             known = self.resolver.effects(self, call)
             self._effects[id(call)] = known
+            if not self.blind and known.summary.unknown:
+                self.blind = known.what or "a call not followed"
+            elif not self.blind and known.summary.blind:
+                self.blind = known.summary.blind
         return known
 
     def is_local(self, name: str) -> bool:

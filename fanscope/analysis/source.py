@@ -118,6 +118,10 @@ class SourceIndex:
             raise Abstain(f"{where} is no longer a call in {qualname} (the source changed)")
         return Site(module, func, qualname, node)
 
+    def exists(self, path: str) -> bool:
+        """Whether ``path`` (relative to the root) is a file, without reading it."""
+        return (self.root / path).is_file()
+
     def function(self, path: str, qualname: str) -> FunctionNode | None:
         try:
             return self.module(path).functions.get(qualname)

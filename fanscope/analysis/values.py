@@ -196,6 +196,8 @@ class Values(Machine):
         """What the call may change: arguments, its receiver, outer state."""
         summary = effect.summary
         what = effect.what
+        if not summary.unknown and summary.blind:
+            what = f"{summary.blind} (via {_plain(what)})"
         if summary.mutates:
             target = node.func.value if isinstance(node.func, ast.Attribute) else None
             for operand, param in self._mutated_operands(node, effect):
@@ -248,3 +250,7 @@ class Values(Machine):
             if everything or keyword.arg is None or (name is not None and name in summary.mutates):
                 operands.append((keyword.value, name))
         return operands
+
+
+def _plain(what: str) -> str:
+    return what if what.startswith("`") else f"`{what}`"

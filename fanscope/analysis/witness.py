@@ -196,20 +196,21 @@ class SourceWitness:
         if sa == sb:
             return self._repeated(fa, sa, first, second)
         earlier, later = _name(fa.nodes[sa]), _name(fa.nodes[sb])
+        at = _line_of(first, second)
         via = facts.inputs.get(sa, _MISSING)
         if via is not _MISSING:
-            text = _dependent(interp, via, sa, f"`{later}` at {second.where}", earlier, first.where)
-            if (sb, sa) in interp.controlled:
-                text = _controlled(text)
+            controlled = (sb, sa) in interp.controlled
+            text = _dependent(
+                interp, via, sa, f"`{later}` at {second.where}", earlier, at, controlled=controlled
+            )
             return SourceVerdict(Verdict.DEPENDENT, text)
         maybe = facts.inputs.get(-sa, _MISSING)
         if maybe is not _MISSING:
-            return _abstain(
-                _unseen(interp, maybe, -sa, f"`{later}` at {second.where}", earlier, first.where)
-            )
+            said = f"`{later}` at {second.where}"
+            return _abstain(_unseen(interp, maybe, -sa, said, earlier, at))
         return SourceVerdict(
             Verdict.INDEPENDENT,
-            f"nothing `{later}` at {second.where} reads comes from `{earlier}` at {first.where}",
+            f"nothing `{later}` at {second.where} reads comes from `{earlier}` at {at}",
         )
 
     def _repeated(
@@ -237,9 +238,10 @@ class SourceWitness:
             )
         via = facts.inputs.get(sid, _MISSING)
         if via is not _MISSING:
-            text = _dependent(interp, via, sid, f"`{name}` at {where}", name, "")
-            if (sid, sid) in interp.controlled:
-                text = _controlled(text)
+            controlled = (sid, sid) in interp.controlled
+            text = _dependent(
+                interp, via, sid, f"`{name}` at {where}", name, "", controlled=controlled
+            )
             return SourceVerdict(Verdict.DEPENDENT, f"{text} (in an earlier round)")
         maybe = facts.inputs.get(-sid, _MISSING)
         if maybe is not _MISSING:
@@ -259,6 +261,14 @@ def _abstain(reason: str) -> SourceVerdict:
     return SourceVerdict(Verdict.ABSTAIN, reason)
 
 
+#: Longest name of a call or variable quoted in evidence; longer ones keep their end.
+MAX_NAME = 32
+
+
+def _short(name: str) -> str:
+    return name if len(name) <= MAX_NAME else "…" + name[-(MAX_NAME - 1) :]
+
+
 def _name(node: ast.expr) -> str:
     target = node
     if isinstance(target, ast.Await):
@@ -266,9 +276,9 @@ def _name(node: ast.expr) -> str:
     if isinstance(target, ast.Call):
         name = E.dotted(target.func)
         if name is not None:
-            return name if len(name) <= 48 else "…" + name[-47:]
+            return _short(name)
         if isinstance(target.func, ast.Attribute):
-            return f"….{target.func.attr}"
+            return _short(f"….{target.func.attr}")
     return "await" if isinstance(node, ast.Await) else "call"
 
 
@@ -276,33 +286,46 @@ def _at(name: str, where: str) -> str:
     return f"`{name}` at {where}" if where else f"`{name}`"
 
 
-def _reads(interp: Interpreter, via: str, source: int, later: str) -> tuple[str, str]:
-    chain = interp.chain(via, source)
-    text = f"{later} reads `{chain[0]}`"
-    if len(chain) > 1:
-        text += ", which comes from " + " <- ".join(f"`{c}`" for c in chain[1:])
-    return text, chain[-1]
+def _line_of(first: CallSite, second: CallSite) -> str:
+    """Where ``first`` is, as evidence that already named ``second``'s file says it:
+    ``:41`` in the same file, else the whole ``agent.py:41``."""
+    return f":{first.line}" if first.path == second.path else first.where
+
+
+def _chain(interp: Interpreter, via: str, source: int) -> list[str]:
+    """The names ``source`` went through to reach ``via``, nearest first, at most three
+    shown (the middle of a longer one elided)."""
+    chain = [_short(c) for c in interp.chain(via, source)]
+    return chain if len(chain) <= 3 else [chain[0], "…", chain[-1]]
+
+
+def _quoted(names: list[str]) -> str:
+    return " <- ".join(n if n == "…" else f"`{n}`" for n in names)
 
 
 def _dependent(
-    interp: Interpreter, via: str | None, source: int, later: str, earlier: str, where: str
+    interp: Interpreter,
+    via: str | None,
+    source: int,
+    later: str,
+    earlier: str,
+    where: str,
+    *,
+    controlled: bool = False,
 ) -> str:
+    """``later`` reads (or runs only as a test on) a value ``earlier`` made."""
     if via is None:
-        return f"{later} takes what {_at(earlier, where)} returns directly"
-    text, last = _reads(interp, via, source, later)
-    if (last, source) in interp.changed_by:
+        if controlled:
+            return f"{later} runs only if what {_at(earlier, where)} returns says so"
+        return f"{later} takes what {_at(earlier, where)} returns"
+    chain = _chain(interp, via, source)
+    verb = "runs only as a test on" if controlled else "reads"
+    text = f"{later} {verb} `{chain[0]}`"
+    if len(chain) > 1:
+        text += f", from {_quoted(chain[1:])}"
+    if (interp.chain(via, source)[-1], source) in interp.changed_by:
         return f"{text}, which {_at(earlier, where)} may change"
     return f"{text}, from {_at(earlier, where)}"
-
-
-def _controlled(text: str) -> str:
-    """A dependence by control: the later call runs only as a test on the value decides."""
-    return (
-        text.replace(" reads `", " runs only as a test on `", 1).replace(
-            "` decides, which", "` decides, which"
-        )
-        + " (it decides whether the call runs)"
-    )
 
 
 def _unseen(
@@ -311,16 +334,23 @@ def _unseen(
     """Why the witness abstains when only code it cannot see may pass a value on."""
     if via is None:
         return f"{later} may take what {_at(earlier, where)} made through code not followed"
-    text, last = _reads(interp, via, source, later)
-    unseen = interp.speculated.get((last, source)) or "code it does not follow"
-    if last == ANYWHERE_LABEL:
+    full = interp.chain(via, source)
+    unseen = interp.speculated.get((full[-1], source)) or "code not followed"
+    if full[-1] == ANYWHERE_LABEL:
         return (
-            f"{later} calls {unseen}, which the source witness cannot see into: it may keep "
-            f"what {_at(earlier, where)} made"
+            f"{later} may read what {_at(earlier, where)} passed to {unseen}, which the "
+            "source witness cannot see into"
         )
+    if full[0] == ANYWHERE_LABEL:  # read back from state unseen code keeps
+        kept = [c for c in _chain(interp, via, source) if c != ANYWHERE_LABEL]
+        return (
+            f"{later} may read, through {unseen} (which the source witness cannot see into), "
+            f"{_quoted(kept)} from {_at(earlier, where)}"
+        )
+    chain = _chain(interp, via, source)
     return (
-        f"{text}, which {unseen} may have changed with what {_at(earlier, where)} made "
-        f"(the source witness cannot see into {unseen})"
+        f"{later} reads {_quoted(chain)}, which {unseen} may have changed with what "
+        f"{_at(earlier, where)} made (the source witness cannot see into it)"
     )
 
 

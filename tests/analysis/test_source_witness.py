@@ -76,7 +76,7 @@ def test_orchestrator_workers_depend_on_the_plan_through_the_parsed_tasks(
 ) -> None:
     found = verdict(witness, "plan", "worker")
     assert found.verdict == Verdict.DEPENDENT
-    assert "reads `task`, which comes from `tasks` <- `plan`" in found.evidence
+    assert "reads `task`, from `tasks` <- `plan`, from `llm` at :" in found.evidence
     # the workers read only their task: one round does not feed the next
     rounds = witness.between(site("worker"), site("worker"))
     assert rounds.verdict == Verdict.INDEPENDENT, rounds.evidence
@@ -132,7 +132,7 @@ def test_an_exception_carries_what_the_call_before_it_made(witness: SourceWitnes
 def test_code_it_cannot_see_into_makes_it_abstain_not_claim(witness: SourceWitness) -> None:
     found = verdict(witness, "unknown1", "unknown2")
     assert found.verdict == Verdict.ABSTAIN
-    assert "cannot see into `tool`" in found.evidence
+    assert "through `tool` (which the source witness cannot see into), `a` from" in found.evidence
 
 
 def test_a_function_given_to_reduce_may_feed_one_call_into_the_next(

@@ -120,47 +120,81 @@ def _shared_lines(o: Opportunity) -> frozenset[str]:
 
 def opportunity(o: Opportunity, escape: Escape = _as_is) -> str:
     """``run_together``, ``keep_after``, ``parent``: what to change (without the saving), each
-    step named by the line that made it (``places``)."""
+    step named by the line that made it (``places``).
+
+    A group whose steps must wait for an earlier step says so (``run :27 x3 together, after
+    :26``); the steps to keep in order are the others, named once: ``keep :28 after them``
+    when they wait only for the groups, else ``keep :28 after :26``."""
     groups = [g for g in o["run_together"] if g]
     if not groups:  # the saving is inside its steps (a nested fan-out's schedule, say)
         parent = escape(o["parent"])
         return f"under {parent}: its steps could finish sooner; nothing to reorder here"
     named = _shared_lines(o)
-    text = "; ".join(places(g, named=named, escape=escape) for g in groups[:3])
+    grouped = {r["span_id"] for g in groups for r in g}
+    waits = {k["step"]["span_id"]: k["after"] for k in o["keep_after"]}
+    shown = []
+    for g in groups[:3]:
+        members = {r["span_id"] for r in g}
+        waited = [a for r in g for a in waits.get(r["span_id"], [])]
+        before = _unique([a for a in waited if a["span_id"] not in members])
+        text = places(g, named=named, escape=escape)
+        if before:
+            text += f" (after {places(before, named=named, escape=escape)})"
+        shown.append(text)
+    text = "; ".join(shown)
     if len(groups) > 3:
         text += f"; and {len(groups) - 3} more groups"
-    after = [k["step"] for k in o["keep_after"]]
     sentence = f"under {escape(o['parent'])}: run {text} together"
-    if after:
-        sentence += f"; keep {places(after, named=named, escape=escape)} after them"
+    kept = [k for k in o["keep_after"] if k["step"]["span_id"] not in grouped]
+    if kept:
+        steps = places([k["step"] for k in kept], named=named, escape=escape)
+        before = _unique([a for k in kept for a in k["after"]])
+        if all(a["span_id"] in grouped for a in before):
+            sentence += f"; keep {steps} after them"
+        else:
+            sentence += f"; keep {steps} after {places(before, named=named, escape=escape)}"
     return sentence
 
 
-def _pair(e: PairEvidence) -> str:
+def _unique(refs: list[StepRef]) -> list[StepRef]:
+    """``refs`` without repeats, in order of first appearance."""
+    seen: set[str] = set()
+    out = []
+    for r in refs:
+        if r["span_id"] not in seen:
+            seen.add(r["span_id"])
+            out.append(r)
+    return out
+
+
+def _pair(e: PairEvidence) -> tuple[str, str]:
+    """``agent.py:42 -> :47``, and the file both lines are in (``""`` when not one)."""
     first = e["earlier"]["where"] or e["earlier"]["name"]
     second = e["later"]["where"] or e["later"]["name"]
-    file = first.rpartition(":")[0]
-    if e["earlier"]["where"] and e["later"]["where"] and second.startswith(f"{file}:"):
-        second = second[len(file) :]
-    return f"{first} -> {second}"
+    file = first.rpartition(":")[0] if e["earlier"]["where"] else ""
+    if file and e["later"]["where"] and second.startswith(f"{file}:"):
+        return f"{first} -> {second[len(file) :]}", file
+    return f"{first} -> {second}", ""
 
 
 def evidence(e: PairEvidence, escape: Escape = _as_is) -> str:
     """Which witness decided about two steps, and what it saw (``opportunities[].evidence``:
     ``classification``, ``decided_by``, ``source``, ``fingerprints``). The evidence quotes
-    the program's source and the trace: escaped whole."""
-    pair, kind = _pair(e), e["classification"]
+    the program's source and the trace: escaped whole. The pair names the file once; the
+    evidence then names lines of it as ``:47``."""
+    (pair, file), kind = _pair(e), e["classification"]
+    source = e["source"].replace(f" {file}:", " :") if file else e["source"]
     if kind == "independent":
-        text = f"{pair}: independent: {e['source']}; no fingerprint overlap"
+        text = f"{pair}: independent: {source}; no fingerprint overlap"
     elif kind == "dependent":
-        said = e["source"] if e["decided_by"] in ("source", "both") else e["fingerprints"]
+        said = source if e["decided_by"] in ("source", "both") else e["fingerprints"]
         text = f"{pair}: dependent ({e['decided_by']}): {said}"
     elif kind == "candidate" and e["decided_by"] == "fingerprints":
-        text = f"{pair}: candidate, only the fingerprints looked; source: {e['source']}"
+        text = f"{pair}: candidate, only the fingerprints looked; source: {source}"
     elif kind == "candidate":
-        text = f"{pair}: candidate, only the source looked: {e['source']}; {e['fingerprints']}"
+        text = f"{pair}: candidate, only the source looked: {source}; {e['fingerprints']}"
     else:
-        text = f"{pair}: unknown, neither witness could look: {e['source']}"
+        text = f"{pair}: unknown, neither witness could look: {source}"
     return escape(text)
 
 

@@ -1,0 +1,178 @@
+"""What reports say of the source witness's findings: the lines to change, said once; evidence
+that fits; and steps named as "kept for want of fingerprints" only when no witness decided.
+
+The agents here are functions of this file, run through the SDK; the analyzer reads this file
+as their source (the tests run from the project's root, where ``make test`` runs them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from fanscope import traced
+from fanscope.analysis import analyze, from_readable_spans
+from fanscope.analysis.report import text, words
+from fanscope.analysis.report.untrusted import MAX_CHARS
+from fanscope.analysis.schema import PairEvidence, StepRef, TraceDoc
+
+HERE = "tests/analysis/test_source_reports.py"
+
+
+def line_of(marker: str) -> int:
+    """The line of this file that ends with ``# marker``."""
+    with open(__file__, encoding="utf-8") as source:
+        for number, line in enumerate(source, 1):
+            if line.rstrip().endswith(f"# {marker}"):
+                return number
+    raise AssertionError(marker)
+
+
+def the_trace(exporter: InMemorySpanExporter) -> TraceDoc:
+    (trace,) = analyze(from_readable_spans(exporter.get_finished_spans())).to_dict()["traces"]
+    return trace
+
+
+@traced
+async def plan(topic: str) -> str:
+    await asyncio.sleep(0.01)
+    return f"prices of {topic}; makers of {topic}; costs of {topic}"
+
+
+@traced
+async def worker(task: str) -> str:
+    await asyncio.sleep(0.02)
+    return f"notes on {task}: demand is up and margins are steady this year"
+
+
+@traced
+async def combine(notes: list[str]) -> str:
+    await asyncio.sleep(0.005)
+    return " / ".join(notes)
+
+
+@traced
+async def orchestrate(topic: str) -> str:
+    tasks = (await plan(topic)).split("; ")  # plan
+    notes = []
+    for task in tasks:
+        notes.append(await worker(task))  # worker
+    return await combine(notes)  # combine
+
+
+async def test_a_group_that_waits_for_an_earlier_step_is_said_once_with_what_it_waits_for(
+    exporter: InMemorySpanExporter,
+) -> None:
+    await orchestrate("heat pumps")
+    trace = the_trace(exporter)
+    (o,) = trace["opportunities"]
+    where = {n: f"{HERE}:{line_of(n)}" for n in ("plan", "worker", "combine")}
+    assert [[r["where"] for r in g] for g in o["run_together"]] == [[where["worker"]] * 3]
+    sentence = words.opportunity(o)
+    w, p, c = (line_of(n) for n in ("worker", "plan", "combine"))
+    assert sentence == (
+        f"under orchestrate: run {HERE}:{w} x3 (after {HERE}:{p}) together; keep {HERE}:{c} "
+        "after them"
+    )
+    assert sentence.count(f":{w}") == 1  # the workers are named once
+    assert sentence in text.render(
+        analyze(from_readable_spans(exporter.get_finished_spans())).to_dict()
+    )
+
+
+def ref(span_id: str, where: str) -> StepRef:
+    return StepRef(span_id=span_id, name="chat m", start=0.0, duration=0.1, where=where)
+
+
+def test_steps_kept_after_a_step_outside_the_groups_name_what_they_wait_for() -> None:
+    plan_, combine_, side = ref("p", "a.py:5"), ref("c", "a.py:9"), ref("s", "a.py:12")
+    workers = [ref(f"w{i}", "a.py:7") for i in range(3)]
+    o = {
+        "parent_span_id": "r",
+        "parent": "agent",
+        "run_together": [workers],
+        "keep_after": [
+            *({"step": w, "after": [plan_]} for w in workers),
+            {"step": combine_, "after": workers},
+            {"step": side, "after": [plan_]},
+        ],
+        "observed": 1.0,
+        "whatif": 0.5,
+        "saving": 0.5,
+        "evidence": [],
+    }
+    assert words.opportunity(o) == (  # type: ignore[arg-type]
+        "under agent: run a.py:7 x3 (after a.py:5) together; keep a.py:9, :12 after a.py:7 x3, :5"
+    )
+
+
+# -- evidence that fits ----------------------------------------------------------------------
+
+
+def evidence(source: str, kind: str = "independent", decided: str = "both") -> PairEvidence:
+    path = "examples/agents/research/orchestrator_with_workers.py"
+    return PairEvidence(
+        earlier=ref("a", f"{path}:64"),
+        later=ref("b", f"{path}:65"),
+        classification=kind,
+        decided_by=decided,
+        source=source,
+        fingerprints="no input fingerprint of the later call matches an output of the earlier",
+    )
+
+
+def test_evidence_names_the_file_once_so_the_sentence_is_not_cut() -> None:
+    path = "examples/agents/research/orchestrator_with_workers.py"
+    said = f"nothing `fetch_filings` at {path}:65 reads comes from `search_news` at :64"
+    sentence = words.evidence(evidence(said))
+    assert sentence == (
+        f"{path}:64 -> :65: independent: nothing `fetch_filings` at :65 reads comes from "
+        "`search_news` at :64; no fingerprint overlap"
+    )
+    assert len(sentence) <= MAX_CHARS
+
+
+# -- blind pairs -----------------------------------------------------------------------------
+
+
+@traced
+async def fetch(source: str) -> str:
+    await asyncio.sleep(0.002)
+    return f"{source} reports strong demand and rising margins this quarter"
+
+
+@traced
+async def refresh() -> None:  # no arguments, nothing returned: no fingerprints
+    await asyncio.sleep(0.002)
+
+
+@traced
+async def blinded() -> None:
+    await fetch("news")  # fetch
+    # the source sees that refresh reads nothing of fetch
+    await refresh()  # refresh
+    # another instrumentation's span: no call site, no fingerprints: no witness can look
+    with trace.get_tracer("http").start_as_current_span("GET /prices"):
+        await asyncio.sleep(0.002)
+
+
+async def test_pairs_the_source_decides_are_not_named_as_kept_for_want_of_fingerprints(
+    exporter: InMemorySpanExporter,
+) -> None:
+    await blinded()
+    trace = the_trace(exporter)
+    assert trace["unknown_pairs"] >= 1
+    named = [(b["after"]["where"], b["step"]["name"]) for b in trace["blind_pairs"]]
+    refresh_at = f"{HERE}:{line_of('refresh')}"
+    # refresh after fetch: the source decided; the HTTP span after refresh: no witness could
+    assert named == [(refresh_at, "GET /prices")], named
+    # the fingerprints alone would have named refresh too
+    from fanscope.analysis.dependencies import Witnesses
+
+    spans = from_readable_spans(exporter.get_finished_spans())
+    (alone,) = analyze(spans, witnesses=Witnesses(source=False)).to_dict()["traces"]
+    assert (f"{HERE}:{line_of('fetch')}", refresh_at) in [
+        (b["after"]["where"], b["step"]["where"]) for b in alone["blind_pairs"]
+    ]
