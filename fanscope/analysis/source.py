@@ -89,7 +89,7 @@ class SourceIndex:
                 raise Abstain(f"{path} is outside the source root")
             size = resolved.stat().st_size
         except FileNotFoundError:
-            raise Abstain(f"{path} is not under {self.root}") from None
+            raise Abstain(f"{path} is not under {_tail(self.root)}") from None
         except OSError as error:
             raise Abstain(f"{path} cannot be read ({error.strerror or error})") from None
         if size > MAX_FILE_BYTES:
@@ -110,12 +110,12 @@ class SourceIndex:
         qualname = _qualname_in(module, function)
         func = module.functions.get(qualname) if qualname is not None else None
         if func is None or qualname is None:
-            raise Abstain(f"{where}: {function} is not in {path} (the source changed?)")
+            raise Abstain(f"{where}: its function is not in the file (the source changed?)")
         if not _spans(func, line):
-            raise Abstain(f"{where} is not inside {qualname} (the source changed)")
+            raise Abstain(f"{where} is not inside its function (the source changed)")
         node = _call_at(module, func, line, column)
         if node is None:
-            raise Abstain(f"{where} is no longer a call in {qualname} (the source changed)")
+            raise Abstain(f"{where} is no longer a call (the source changed)")
         return Site(module, func, qualname, node)
 
     def exists(self, path: str) -> bool:
@@ -127,6 +127,12 @@ class SourceIndex:
             return self.module(path).functions.get(qualname)
         except Abstain:
             return None
+
+
+def _tail(root: Path, keep: int = 40) -> str:
+    """``root`` as evidence names it: whole, or its end when it is long."""
+    text = str(root)
+    return text if len(text) <= keep else "…" + text[-(keep - 1) :]
 
 
 def _module_name(path: str) -> str:

@@ -115,10 +115,7 @@ class SourceWitness:
             return known
         found: tuple[_Analysis, int] | str
         if site.nearest:
-            found = (
-                f"{site.where} is the nearest caller, not a line of the parent's function "
-                "(another thread or task, or a parent span fanscope did not make)"
-            )
+            found = f"{site.where} is only the nearest caller (another task, thread or tracer)"
         else:
             try:
                 where = self.index.site(site.path, site.function, site.line, site.column)
@@ -160,9 +157,9 @@ class SourceWitness:
             interp = Interpreter(module, func, self.resolver, sites=ids)
             interp.run()
         except GiveUp as why:
-            interp, reason = None, f"{qualname}: {why}"
+            interp, reason = None, f"`{_short(qualname)}` has {why}"
         except RecursionError:
-            interp, reason = None, f"{qualname} is nested too deeply to follow"
+            interp, reason = None, f"`{_short(qualname)}` is nested too deeply to follow"
         analysis = _Analysis(interp, reason, ids, nodes, path)
         self._functions[key] = analysis
         return analysis
@@ -184,10 +181,7 @@ class SourceWitness:
             return _abstain(b)
         (fa, sa), (fb, sb) = a, b
         if fa is not fb:
-            return _abstain(
-                f"{first.where} and {second.where} are in different functions "
-                f"({first.function}, {second.function})"
-            )
+            return _abstain(f"{first.where} and {second.where} are in different functions")
         assert fa.interp is not None
         interp = fa.interp
         facts = interp.facts.get(sb)
@@ -226,8 +220,7 @@ class SourceWitness:
                 return _abstain(f"{where}: the two calls are not numbered alike")
             if first.execution == second.execution:
                 return _abstain(
-                    f"one call of `{name}` at {where} made both (a helper, lambda or pool "
-                    "between the line and the spans); the source of what it ran is not followed"
+                    f"one call of `{name}` at {where} made both spans; what it ran is not followed"
                 )
         effect = facts.effect
         if effect is not None and effect.opaque_repeat:

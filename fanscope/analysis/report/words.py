@@ -20,6 +20,7 @@ Choices of words, for a reader new to the tool:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from fanscope.analysis.schema import (
@@ -183,7 +184,9 @@ def evidence(e: PairEvidence, escape: Escape = _as_is) -> str:
     the program's source and the trace: escaped whole. The pair names the file once; the
     evidence then names lines of it as ``:47``."""
     (pair, file), kind = _pair(e), e["classification"]
-    source = e["source"].replace(f" {file}:", " :") if file else e["source"]
+    source = e["source"]
+    if file:  # the pair named the file: the evidence's lines of it as ``:47``
+        source = re.sub(rf"(^| ){re.escape(file)}:(?=\d)", r"\1:", source)
     if kind == "independent":
         text = f"{pair}: independent: {source}; no fingerprint overlap"
     elif kind == "dependent":
