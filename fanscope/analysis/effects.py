@@ -57,6 +57,8 @@ class Summary:
         mutates_surely / writes_surely: the part of ``mutates`` / ``writes`` that code the
             analysis follows does; the rest only code it cannot see might do.
         blind: the first call inside it that the analysis cannot see into (for evidence).
+        home: the path of the file it is defined in: its plain outer names are that module's
+            globals (names from other modules are qualified, ``path::name``).
     """
 
     mutates: frozenset[str] = frozenset()
@@ -73,6 +75,7 @@ class Summary:
     mutates_surely: frozenset[str] = frozenset()
     writes_surely: frozenset[str] = frozenset()
     blind: str = ""
+    home: str = ""
 
 
 PURE = Summary()
@@ -157,6 +160,26 @@ class Resolver:
 
     index: SourceIndex | None
     _summaries: dict[int, Summary | None] = field(default_factory=dict)
+    _aliases: dict[int, dict[tuple[str, str | None], list[str]]] = field(default_factory=dict)
+
+    def aliases(self, module: Module) -> dict[tuple[str, str | None], list[str]]:
+        """The names ``module`` imports from project files: (file, name) -> local names, and
+        (file, None) -> the names the module itself is imported as."""
+        known = self._aliases.get(id(module))
+        if known is not None:
+            return known
+        out: dict[tuple[str, str | None], list[str]] = {}
+        for local, target in imports_of(module).items():
+            whole = self._project_module(target, module)
+            if whole is not None:
+                out.setdefault((whole.path, None), []).append(local)
+                continue
+            base, _, attr = target.rpartition(".")
+            owner = self._project_module(base, module)
+            if owner is not None:
+                out.setdefault((owner.path, attr), []).append(local)
+        self._aliases[id(module)] = out
+        return out
 
     # -- one call ----------------------------------------------------------------------------
 
@@ -537,4 +560,6 @@ def _all_args(summary: Summary) -> Summary:
         unknown=summary.unknown,
         mutates_surely=surely,
         writes_surely=summary.writes_surely,
+        blind=summary.blind,
+        home=summary.home,
     )

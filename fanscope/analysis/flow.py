@@ -351,6 +351,7 @@ class Interpreter(Values):
             mutates_surely=frozenset(changed_surely),
             writes_surely=frozenset(self.outer_writes_surely),
             blind=self.blind,
+            home=self.module.path,
         )
 
 

@@ -18,6 +18,7 @@ import ast
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 from fanscope.analysis import effects as E
 from fanscope.analysis import kinds, scope
@@ -265,7 +266,25 @@ class Machine:
         return out
 
     def label(self, key: str) -> str:
-        return key[2:]
+        name = key[2:]
+        if "::" in name:  # another module's global: ``helpers.STATE``
+            path, _, attr = name.partition("::")
+            return f"{PurePosixPath(path).stem}.{attr}"
+        return name
+
+    def outer_names(self, name: str, home: str) -> list[tuple[str, bool]]:
+        """The names, in this function's terms, of outer name ``name`` of a callee defined in
+        file ``home``: a global of this module by its plain name; another module's as
+        ``path::name``, and as every name this module imports it or its module by. With each,
+        whether it is a local of this function (an import inside it)."""
+        if name == E.ANY or not home:
+            return [(name, False)]
+        path, attr = name.partition("::")[::2] if "::" in name else (home, name)
+        out = [(attr, False) if path == self.module.path else (f"{path}::{attr}", False)]
+        aliases = self.resolver.aliases(self.module)
+        for local in [*aliases.get((path, attr), ()), *aliases.get((path, None), ())]:
+            out.append((local, self.is_local(local)))
+        return out
 
     def assign(self, target: ast.AST, taint: Taint, state: State, value: ast.AST | None) -> None:
         if isinstance(target, ast.Name):
@@ -394,7 +413,7 @@ class Machine:
             return self.read_name(name, state)
         self.outer_reads.add(name)
         out = {}
-        self._add_heap(out, self.uf.find(f"g:{name}"), state, name)
+        self._add_heap(out, self.uf.find(f"g:{name}"), state, self.label(f"g:{name}"))
         return out
 
     def write_outer(

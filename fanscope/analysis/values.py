@@ -166,7 +166,11 @@ class Values(Machine):
         for keyword in node.keywords:
             _union(inputs, self.ev(keyword.value, state))
         for name in sorted(summary.reads):
-            _union(inputs, self.read_outer(name, state, closure=effect.closure))
+            if effect.closure:
+                _union(inputs, self.read_outer(name, state))
+                continue
+            for outer, local in self.outer_names(name, summary.home):
+                _union(inputs, self.read_outer(outer, state, closure=local))
         out = self._site(sid, inputs, effect) if sid is not None else inputs
         self._apply(node, effect, out, state, sid)
         return out
@@ -217,9 +221,11 @@ class Values(Machine):
                 self.mutate(operand, out, state, sid, surely=surely, what=what)
         for name in sorted(summary.writes):
             surely = not summary.unknown and name in summary.writes_surely
-            self.write_outer(
-                name, out, state, closure=effect.closure, changer=sid, surely=surely, what=what
-            )
+            names = [(name, True)] if effect.closure else self.outer_names(name, summary.home)
+            for outer, local in names:
+                self.write_outer(
+                    outer, out, state, closure=local, changer=sid, surely=surely, what=what
+                )
 
     def _mutated_operands(
         self, node: ast.Call, effect: E.Effect

@@ -58,10 +58,54 @@ async def blind(prompt: str) -> str:
     answer = await ask(prompt)
     mystery.keep(answer)
     return answer
+
+
+async def hint(prompt: str) -> str:
+    import mystery
+
+    return await ask(prompt + mystery.last())
+
+
+STATE = []
+
+
+def put(answer: str) -> None:
+    STATE.append(answer)
+
+
+async def first(q: str) -> str:
+    answer = await ask(q)
+    put(answer)
+    return answer
+
+
+async def second(q: str) -> str:
+    return await ask(q + " ".join(STATE))
 """
 
 AGENT = """
-from helpers import ask, blind, hint, noted, recall, remember
+import helpers
+from helpers import STATE as S, ask, blind, first, hint, noted, recall, remember, second
+
+
+async def by_module(q: str) -> str:
+    a = await ask(q)  # site: by-module-1
+    helpers.put(a)
+    b = await ask(" ".join(helpers.STATE))  # site: by-module-2
+    return b
+
+
+async def by_alias(q: str) -> str:
+    a = await ask(q)  # site: by-alias-1
+    helpers.put(a)
+    b = await ask(" ".join(S))  # site: by-alias-2
+    return b
+
+
+async def through_helpers(q: str) -> str:
+    a = await first(q)  # site: first
+    b = await second(q)  # site: second
+    return b
 
 
 async def search(q: str) -> str:
@@ -175,6 +219,24 @@ def test_a_helper_that_writes_a_global_another_reads_makes_them_dependent(
     found = verdict(project, "remember", "recall")
     assert found.verdict == Verdict.DEPENDENT, found.evidence
     assert "CACHE" in found.evidence
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later", "through"),
+    [
+        ("by-module-1", "by-module-2", "`helpers`"),
+        ("by-alias-1", "by-alias-2", "`S`"),
+        ("first", "second", "`helpers.STATE`"),
+    ],
+)
+def test_a_global_of_another_module_carries_a_result_whatever_it_is_called_here(
+    project: Path, earlier: str, later: str, through: str
+) -> None:
+    # helpers.put changes helpers.STATE: read here as helpers.STATE, as S (imported under
+    # another name), or by another helper of that module
+    found = verdict(project, earlier, later)
+    assert found.verdict == Verdict.DEPENDENT, found.evidence
+    assert through in found.evidence
 
 
 def test_a_helper_that_changes_its_argument_carries_one_call_to_the_next(project: Path) -> None:
