@@ -50,3 +50,47 @@ async def test_no_attempt_starts_inside_a_pause_the_limiter_already_knows(cap: i
     assert results == list(range(cap * 3))
     assert starts > cap * 3  # the storm happened: there were retries
     assert inside_pause == [], f"{len(inside_pause)} of {starts} attempts started in a pause"
+
+
+@pytest.mark.parametrize("queued", [0, 1], ids=["retries", "retries-and-queued"])
+@pytest.mark.parametrize("cap", [4, 50, 200])
+async def test_a_pause_extended_while_a_waiter_sleeps_holds_that_waiter(
+    cap: int, queued: int
+) -> None:
+    """The same bug, made certain by the order of events instead of a storm's timing.
+
+    ``cap`` calls start together. Then "short" callers get a 429 with a 0.1 s pause and
+    "hasty" callers a 429 with a 1 ms retry-after, so they come back at once, reserve and
+    sleep through the 0.1 s pause (a retry's wait); with ``queued``, as many branches again
+    wait past the cap, take the freed slots first and sleep through it too (a first
+    attempt's wait). 30 ms later the "late" callers, which started before any pause, get a
+    429 that extends the pause to 0.43 s. Every sleeper must look again when it wakes at
+    0.1 s. Timers fire in deadline order, so a loaded machine can only make the reproduction
+    milder, never fail the fixed code.
+    """
+    limiter = Limiter(cap, name="provider")
+    roles = ("short", "hasty", "late")
+    started: dict[int, int] = {}
+    all_in = asyncio.Event()
+    inside_pause: list[tuple[int, int, float]] = []
+
+    @parallel(limiter=limiter, retry=Retry(attempts=5, initial=0.001, max_wait=0.002))
+    async def call(i: int) -> int:
+        attempt = started[i] = started.get(i, 0) + 1
+        if (left := limiter.paused_for()) > 0:
+            inside_pause.append((i, attempt, left))
+        if i >= cap or attempt > 1:
+            return i  # past the cap, and every second attempt: the provider answers
+        if len(started) == cap:
+            all_in.set()
+        await all_in.wait()  # every capped call is in flight before the first 429
+        role = roles[i % 3]
+        if role == "late":
+            await asyncio.sleep(0.03)
+        raise RateLimited(retry_after={"short": 0.1, "hasty": 0.001, "late": 0.4}[role])
+
+    items = cap * (1 + queued)
+    results = await call.map(range(items))
+    assert results == list(range(items))
+    assert sum(started.values()) == items + cap  # every capped branch failed once, then passed
+    assert inside_pause == [], f"{len(inside_pause)} attempts started in a known pause"
