@@ -174,6 +174,27 @@ def test_a_reader_that_goes_away_ends_the_output_quietly(tmp_path: Path) -> None
         assert code == expected, err  # the gates still decide
 
 
+def test_a_reader_gone_before_the_first_byte_ends_the_output_quietly(tmp_path: Path) -> None:
+    path = traces_file(tmp_path / "many.jsonl", count=300)
+    for fmt, gate, expected in (
+        ("text", [], 0),
+        ("json", [], 0),
+        ("json", ["--fail-if", "critical_path > 1ms"], 1),
+    ):
+        with subprocess.Popen(
+            [sys.executable, "-m", "fanscope", "analyze", str(path), "--format", fmt, *gate],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as process:
+            assert process.stdout is not None and process.stderr is not None
+            process.stdout.close()  # `| true`: the reader is gone before fanscope writes
+            code = process.wait(timeout=HANG)
+            err = process.stderr.read()
+        assert "Broken pipe" not in err and "Traceback" not in err, err
+        assert code == expected, err
+
+
 def test_a_fifo_with_no_writer_is_refused_not_waited_for(tmp_path: Path) -> None:
     fifo = tmp_path / "traces.jsonl"
     os.mkfifo(fifo)
