@@ -305,3 +305,36 @@ def test_force_flush_to_an_exporter_that_hangs_keeps_its_timeout() -> None:
     assert processor.force_flush(timeout_millis=30_000) is True
     provider.shutdown()
     assert (processor.stats.ended, processor.stats.exported, processor.stats.dropped) == (1, 1, 0)
+
+
+def test_every_kind_of_write_failure_is_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not only the first failure: a new kind of failure is news, the same kind again is not."""
+    import logging
+
+    from fanscope.exporters.files import OTLPJsonFileExporter
+    from tests.chaos.test_wire_format import batch_of
+
+    folder = tmp_path / "traces"
+    exporter = OTLPJsonFileExporter(folder / "t.jsonl")
+    spans = batch_of(3, bad_at=-1, bad="fine")
+
+    def export() -> str:
+        return exporter.export(spans).name
+
+    with caplog.at_level(logging.WARNING, logger="fanscope"):
+        folder.write_text("a file where the folder should be")
+        assert export() == export() == "FAILURE"  # the same kind twice: said once
+        folder.unlink()
+        folder.mkdir()
+        os.mkfifo(folder / "t.jsonl")
+        assert export() == export() == "FAILURE"  # a FIFO nobody reads: a new kind
+        (folder / "t.jsonl").unlink()
+        assert export() == "SUCCESS"
+    exporter.shutdown()
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 2, said
+    assert "File exists" in said[0] or "Not a directory" in said[0], said[0]
+    assert "is not a regular file" in said[1], said[1]
+    assert spans_in(folder / "t.jsonl") == 3
