@@ -199,7 +199,7 @@ def test_make_demo_runs_both_agents_and_its_claims_hold(tmp_path: Path) -> None:
     four = ", :".join(str(at[n]) for n in lookups)
     sentence = (
         f"under research: run examples/research_agent.py:{four} together; "
-        f"keep examples/research_agent.py:{at['synthesize']} after them"
+        f"keep :{at['synthesize']} after them"
     )
     sequential, parallel = out.split("=== parallel run")[0], out.split("=== parallel run")[1]
     assert sentence in sequential, sequential

@@ -73,8 +73,7 @@ async def test_a_group_that_waits_for_an_earlier_step_is_said_once_with_what_it_
     sentence = words.opportunity(o)
     w, p, c = (line_of(n) for n in ("worker", "plan", "combine"))
     assert sentence == (
-        f"under orchestrate: run {HERE}:{w} x3 (after {HERE}:{p}) together; keep {HERE}:{c} "
-        "after them"
+        f"under orchestrate: run {HERE}:{w} x3 (after :{p}) together; keep :{c} after them"
     )
     assert sentence.count(f":{w}") == 1  # the workers are named once
     assert sentence in text.render(
@@ -104,7 +103,7 @@ def test_steps_kept_after_a_step_outside_the_groups_name_what_they_wait_for() ->
         "evidence": [],
     }
     assert words.opportunity(o) == (  # type: ignore[arg-type]
-        "under agent: run a.py:7 x3 (after a.py:5) together; keep a.py:9, :12 after a.py:7 x3, :5"
+        "under agent: run a.py:7 x3 (after :5) together; keep :9, :12 after :7 x3, :5"
     )
 
 

@@ -109,7 +109,7 @@ async def test_fail_report_without_spans(fanscope_trace):
         [
             # lookup and synthesize are called from one line: named by it and their names
             "*these calls could have run in parallel: under sequential: run test_agent.py:18 "
-            "(lookup) x4 together; keep test_agent.py:18 (synthesize) after them (saves *ms)*",
+            "(lookup) x4 together; keep :18 (synthesize) after them (saves *ms)*",
             "*lookup, synthesize did not all run at the same time: lookup 0.0-*ms, lookup *",
             "*lookup did not all run at the same time*",
             "*no span named weather was captured (spans: *filings*",

@@ -81,11 +81,13 @@ def places(
     limit: int = 6,
     named: frozenset[str] = frozenset(),
     escape: Escape = _as_is,
+    file: str | None = None,
 ) -> str:
     """Steps named by the line that made them, so a user knows which lines to change:
     ``agent.py:42, :47, :53``; repeats counted (``agent.py:20 x5``). A step whose span does
     not say where is named by its span name; one from a line in ``named`` (a line that made
     differently named steps) by both: ``agent.py:18 (lookup)``. Fields: ``where``, ``name``.
+    ``file``: the file the sentence has already named (its lines are then ``:47``).
     """
     counts: dict[tuple[str, str], int] = {}
     for r in refs:
@@ -93,7 +95,7 @@ def places(
         key = (r["name"], "") if not at else (f"{at} ({r['name']})" if at in named else at, at)
         counts[key] = counts.get(key, 0) + 1
     parts: list[str] = []
-    last_file = None
+    last_file = file
     for (text, at), n in counts.items():
         shown = text
         if at:
@@ -133,14 +135,23 @@ def opportunity(o: Opportunity, escape: Escape = _as_is) -> str:
     named = _shared_lines(o)
     grouped = {r["span_id"] for g in groups for r in g}
     waits = {k["step"]["span_id"]: k["after"] for k in o["keep_after"]}
+    refs = [r for g in groups for r in g]
+    refs += [r for k in o["keep_after"] for r in (k["step"], *k["after"])]
+    files = {r["where"].rpartition(":")[0] for r in refs if r["where"]}
+    one = files.pop() if len(files) == 1 and all(r["where"] for r in refs) else None
+
+    def said(steps: list[StepRef], first: bool = False) -> str:
+        # once the sentence has named the one file, its lines are ``:47``
+        return places(steps, named=named, escape=escape, file=None if first else one)
+
     shown = []
-    for g in groups[:3]:
+    for i, g in enumerate(groups[:3]):
         members = {r["span_id"] for r in g}
         waited = [a for r in g for a in waits.get(r["span_id"], [])]
         before = _unique([a for a in waited if a["span_id"] not in members])
-        text = places(g, named=named, escape=escape)
+        text = said(g, first=i == 0)
         if before:
-            text += f" (after {places(before, named=named, escape=escape)})"
+            text += f" (after {said(before)})"
         shown.append(text)
     text = "; ".join(shown)
     if len(groups) > 3:
@@ -148,12 +159,12 @@ def opportunity(o: Opportunity, escape: Escape = _as_is) -> str:
     sentence = f"under {escape(o['parent'])}: run {text} together"
     kept = [k for k in o["keep_after"] if k["step"]["span_id"] not in grouped]
     if kept:
-        steps = places([k["step"] for k in kept], named=named, escape=escape)
+        steps = said([k["step"] for k in kept])
         before = _unique([a for k in kept for a in k["after"]])
         if all(a["span_id"] in grouped for a in before):
             sentence += f"; keep {steps} after them"
         else:
-            sentence += f"; keep {steps} after {places(before, named=named, escape=escape)}"
+            sentence += f"; keep {steps} after {said(before)}"
     return sentence
 
 
