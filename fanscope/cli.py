@@ -3,9 +3,11 @@
     fanscope analyze FILE... [--trace-id ID | --last N] [--all] [--format text|markdown|json]
                              [--html OUT]
                              [--fail-if EXPR]... [--max-critical-path 5s] [--max-parallelizable 20%]
-                             [--max-straggler 3] [--max-queue-wait 10%] [--config pyproject.toml]
+                             [--max-straggler 3] [--max-queue-wait 10%] [--max-cost 0.50]
+                             [--max-total-cost 5] [--config pyproject.toml]
                              [--what-if-cap [NAME=]N]... [--strict]
-    fanscope diff BASE HEAD [--max-slowdown 10%] [--format text|markdown|json] [--strict]
+    fanscope diff BASE HEAD [--max-slowdown 10%] [--max-cost-increase 10%]
+                            [--format text|markdown|json] [--strict]
     fanscope convert FILE --to jaeger|otlp [-o OUT]
 
 FILE is an OTLP JSON-lines file, an OTLP/HTTP JSON body, a Jaeger JSON file, a folder of
@@ -33,8 +35,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from fanscope.errors import FanscopeError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from fanscope.analysis.convert import Out
     from fanscope.analysis.dependencies import Witnesses
+    from fanscope.analysis.diff import Change
     from fanscope.analysis.model import Span
     from fanscope.analysis.schema import ReportDoc
 
@@ -91,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--max-parallelizable", metavar="SHARE", help="e.g. 20%%")
     analyze.add_argument("--max-straggler", metavar="RATIO", help="e.g. 3")
     analyze.add_argument("--max-queue-wait", metavar="SHARE", help="e.g. 10%%")
+    analyze.add_argument("--max-cost", metavar="USD", help="per trace, e.g. 0.50")
+    analyze.add_argument("--max-total-cost", metavar="USD", help="all traces together, e.g. 5")
     analyze.add_argument(
         "--what-if-cap",
         action="append",
@@ -118,13 +125,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     analyze.add_argument("--strict", action="store_true", help=_STRICT)
 
-    diff = sub.add_parser("diff", help="what got slower or faster on the critical path")
+    diff = sub.add_parser(
+        "diff", help="what got slower or faster on the critical path, and what cost more or less"
+    )
     diff.add_argument("base", help="trace file or folder of the base (e.g. the main branch)")
     diff.add_argument("head", help="trace file or folder of the change")
     diff.add_argument(
         "--max-slowdown",
         metavar="SHARE",
         help="fail when the total or an operation's p50 on the path grows more, e.g. 10%%",
+    )
+    diff.add_argument(
+        "--max-cost-increase",
+        metavar="SHARE",
+        help="fail when a trace's p50 cost or an operation's grows more, e.g. 10%%",
     )
     diff.add_argument("--format", choices=["text", "markdown", "json"], default="text")
     diff.add_argument("--strict", action="store_true", help=_STRICT)
@@ -254,6 +268,8 @@ def _analyze(args: argparse.Namespace) -> int:
         args.max_parallelizable,
         args.max_straggler,
         args.max_queue_wait,
+        args.max_cost,
+        args.max_total_cost,
     )
     config_warnings: list[str] = []
     gates += gate_mod.gates_from_pyproject(Path(args.config), config_warnings)
@@ -344,44 +360,51 @@ def _write_html(report: ReportDoc, spans: list[Span], out: str, note: str | None
 
 
 def _diff(args: argparse.Namespace) -> int:
-    from fanscope.analysis.diff import compare, slower_than
+    from fanscope.analysis.diff import compare, compare_costs, slower_than, unpriced_calls
     from fanscope.analysis.gates import parse_share
+    from fanscope.analysis.report.costs import usd
     from fanscope.analysis.report.text import seconds
-    from fanscope.analysis.report.untrusted import markdown, terminal, terminal_output
+    from fanscope.analysis.report.untrusted import terminal, terminal_output
 
-    limit = None
+    limit = cost_limit = None
     if args.max_slowdown is not None:
         limit = parse_share(args.max_slowdown, "--max-slowdown")
+    if args.max_cost_increase is not None:
+        cost_limit = parse_share(args.max_cost_increase, "--max-cost-increase")
     base, head = (
         _read([args.base], strict=args.strict)[0],
         _read([args.head], strict=args.strict)[0],
     )
     changes = compare(base, head)
     worse = slower_than(changes, limit) if limit is not None else []
+    cost_changes = compare_costs(base, head)
+    costlier = slower_than(cost_changes, cost_limit, 0.0) if cost_limit is not None else []
+    unpriced = {"base": unpriced_calls(base), "head": unpriced_calls(head)}
     if args.format == "json":
-        rows = [
-            {"operation": c.operation, "base": c.base, "head": c.head, "delta": c.delta}
-            for c in changes
-        ]
-        _write(_json({"schema": "fanscope.diff/v1", "changes": rows,
-                      "slower": [c.operation for c in worse]}) + "\n")  # fmt: skip
+
+        def rows(found: list[Change]) -> list[dict[str, object]]:
+            return [
+                {"operation": c.operation, "base": c.base, "head": c.head, "delta": c.delta}
+                for c in found
+            ]
+
+        _write(_json({"schema": "fanscope.diff/v1", "changes": rows(changes),
+                      "slower": [c.operation for c in worse],
+                      "cost_changes": rows(cost_changes),
+                      "costlier": [c.operation for c in costlier],
+                      "unpriced_calls": unpriced}) + "\n")  # fmt: skip
     else:
         md = args.format == "markdown"
-        lines = []
-        if md:
-            lines.append("| operation | base p50 | head p50 | change |\n|---|---:|---:|---:|")
-        else:
-            lines.append(
-                f"{'operation (p50 on the critical path)':<48} {'base':>10} {'head':>10}  change"
-            )
-        for c in changes:
-            change = (
-                "new" if c.base == 0 else "gone" if c.head == 0 else f"{(c.ratio - 1) * 100:+.0f}%"
-            )
-            name = markdown(c.operation) if md else terminal(c.operation, 48)
-            cells = (name, seconds(c.base), seconds(c.head), change)
-            lines.append("| {} | {} | {} | {} |".format(*cells) if md else
-                         f"{cells[0]:<48} {cells[1]:>10} {cells[2]:>10}  {cells[3]}")  # fmt: skip
+        lines = _diff_table(changes, "p50 on the critical path", "p50", seconds, md)
+        if cost_changes:
+            money = (lambda v: usd(v, "\\$")) if md else usd
+            what = "p50 cost in a trace"
+            lines += ["", *_diff_table(cost_changes, what, "p50 cost", money, md)]
+            if unpriced["base"] or unpriced["head"]:
+                lines.append(
+                    f"unpriced calls (their cost unknown, so the amounts are lower bounds): "
+                    f"{unpriced['base']:,} in the base, {unpriced['head']:,} in the head"
+                )
         _write(terminal_output("\n".join(lines) + "\n"))
     for c in worse:
         print(
@@ -389,7 +412,32 @@ def _diff(args: argparse.Namespace) -> int:
             f"(more than {args.max_slowdown})",
             file=sys.stderr,
         )
-    return EXIT_GATE if worse else EXIT_OK
+    for c in costlier:
+        print(
+            f"costlier: {terminal(c.operation)} {usd(c.base)} -> {usd(c.head)} "
+            f"(more than {args.max_cost_increase})",
+            file=sys.stderr,
+        )
+    return EXIT_GATE if worse or costlier else EXIT_OK
+
+
+def _diff_table(
+    changes: list[Change], what: str, short: str, show: Callable[[float], str], md: bool
+) -> list[str]:
+    """The rows of ``fanscope diff``: operation, base, head, change."""
+    from fanscope.analysis.report.untrusted import markdown, terminal
+
+    if md:
+        lines = [f"| operation | base {short} | head {short} | change |", "|---|---:|---:|---:|"]
+    else:
+        lines = [f"{'operation (' + what + ')':<48} {'base':>10} {'head':>10}  change"]
+    for c in changes:
+        change = "new" if c.base == 0 else "gone" if c.head == 0 else f"{(c.ratio - 1) * 100:+.0f}%"
+        name = markdown(c.operation) if md else terminal(c.operation, 48)
+        cells = (name, show(c.base), show(c.head), change)
+        lines.append("| {} | {} | {} | {} |".format(*cells) if md else
+                     f"{cells[0]:<48} {cells[1]:>10} {cells[2]:>10}  {cells[3]}")  # fmt: skip
+    return lines
 
 
 def _convert(args: argparse.Namespace) -> int:

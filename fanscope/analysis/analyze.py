@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from fanscope.analysis import schema
 from fanscope.analysis.blind_pairs import blind_pairs
 from fanscope.analysis.caps import EVERY, CapPlan
+from fanscope.analysis.costs import operation_costs, total_cost, trace_cost
 from fanscope.analysis.critical_path import Segment, critical_path, effective_intervals
 from fanscope.analysis.dependencies import Evidence, PairVerdict, Witnesses
 from fanscope.analysis.fanouts import FanoutStats, fanout_stats, queue_wait
@@ -71,6 +72,7 @@ class TraceReport:
     warnings: list[str] = field(default_factory=list)
     whatif_rate_wait: float = 0.0
     whatif_cap: schema.WhatIfCap | None = None
+    cost: schema.TraceCost | None = None
 
     def to_dict(self) -> schema.TraceDoc:
         """This trace's object of the JSON document (``traces[]``)."""
@@ -105,6 +107,7 @@ class TraceReport:
             "warnings": self.warnings,
             "whatif_rate_wait": self.whatif_rate_wait,
             "whatif_cap": self.whatif_cap,
+            "cost": self.cost,
         }
 
 
@@ -116,6 +119,7 @@ class Report:
     operations: dict[str, schema.OperationStats]
     warnings: list[str]
     sources: list[str] = field(default_factory=list)
+    operation_costs: dict[str, schema.OperationCost] = field(default_factory=dict)
 
     def to_dict(self) -> schema.ReportDoc:
         """The JSON document, ``fanscope.report/v1`` (``fanscope.analysis.schema``)."""
@@ -124,6 +128,8 @@ class Report:
             "sources": list(self.sources),
             "traces": [t.to_dict() for t in self.traces],
             "operations": self.operations,
+            "operation_costs": self.operation_costs,
+            "cost": total_cost(t.cost for t in self.traces),
             "warnings": list(self.warnings),
         }
 
@@ -257,10 +263,12 @@ def analyze_trace(
         by_operation[operation] = by_operation.get(operation, 0.0) + seg["duration"]
     on_path = {s.span_id for s in segments}
     stats: list[FanoutStats] = fanout_stats(trace)
+    cost, fanout_costs = trace_cost(trace)
     fanouts = [
         _fanout_doc(
             f,
             f.span_id in on_path or any(c in on_path for c in trace.children.get(f.span_id, ())),
+            fanout_costs.get(f.span_id),
         )
         for f in stats
     ]
@@ -310,6 +318,7 @@ def analyze_trace(
         candidate_saving=plan.candidate_saving,
         candidates_counted=plan.candidates_counted,
         candidates=[_opportunity_dict(trace, o) for o in plan.candidates],
+        cost=cost,
     )
 
 
@@ -331,7 +340,9 @@ def _root_role(trace: Trace) -> str:
     return trace.spans[trace.roots[0]].attr_str(A.ROLE) or ""
 
 
-def _fanout_doc(f: FanoutStats, on_critical_path: bool) -> schema.Fanout:
+def _fanout_doc(
+    f: FanoutStats, on_critical_path: bool, cost: schema.FanoutCost | None
+) -> schema.Fanout:
     return {
         "span_id": f.span_id,
         "name": f.name,
@@ -355,6 +366,7 @@ def _fanout_doc(f: FanoutStats, on_critical_path: bool) -> schema.Fanout:
         "cancelled": f.cancelled,
         "early_stop": f.early_stop,
         "on_critical_path": on_critical_path,
+        "cost": cost,
     }
 
 
@@ -478,4 +490,10 @@ def analyze(
     chosen = witnesses or Witnesses()
     source = chosen.witness()  # one for every trace: each file is read and parsed once
     reports = [analyze_trace(t, what_if_caps, chosen, source) for t in traces if t.roots]
-    return Report(reports, operation_stats(reports), list(warnings), list(sources))
+    return Report(
+        reports,
+        operation_stats(reports),
+        list(warnings),
+        list(sources),
+        operation_costs(r.cost for r in reports),
+    )

@@ -8,11 +8,16 @@ A gate is ``<metric> > <limit>`` (or ``>=``), for example ``parallelizable > 20%
 | ``parallelizable`` | share of a trace the what-if would save | ``20%`` or ``0.2`` |
 | ``straggler`` | slowest branch over the median branch, worst fan-out | ``3`` or ``3x`` |
 | ``queue_wait`` | share of the critical path spent waiting behind caps | ``10%`` or ``0.1`` |
+| ``cost`` | what a trace's model calls cost, USD | ``$0.50`` or ``0.5`` |
+| ``total_cost`` | what every analysed trace's calls cost together, USD | ``$5`` |
 
-A gate fails when any analysed trace crosses it. The same gates can be set under
-``[tool.fanscope]`` in ``pyproject.toml`` (``fail_if = ["parallelizable > 20%"]``, or
-``max_critical_path = "5s"``, ``max_parallelizable = "20%"``, ``max_straggler = 3``,
-``max_queue_wait = "10%"``).
+A gate fails when any analysed trace crosses it (``total_cost``: when the sum does). A cost
+gate also fails when a trace under its limit made calls that could not be priced: the amount
+is then a lower bound, and a pass would be a claim nobody checked (``docs/cost.md``). The same
+gates can be set under ``[tool.fanscope]`` in ``pyproject.toml`` (``fail_if =
+["parallelizable > 20%"]``, or ``max_critical_path = "5s"``, ``max_parallelizable = "20%"``,
+``max_straggler = 3``, ``max_queue_wait = "10%"``, ``max_cost = "$0.50"``,
+``max_total_cost = "$5"``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from fanscope.analysis.costs import total_cost
+from fanscope.analysis.report.costs import unpriced, usd
 from fanscope.analysis.report.text import seconds, share
 from fanscope.analysis.schema import ReportDoc, TraceDoc
 from fanscope.errors import ConfigurationError
@@ -33,12 +40,21 @@ METRICS: dict[str, Callable[[TraceDoc], float]] = {
     "parallelizable": lambda t: t["parallelizable_share"],
     "straggler": lambda t: t["straggler_ratio"],
     "queue_wait": lambda t: t["queue_wait_share"],
+    "cost": lambda t: t["cost"]["usd"] if t["cost"] is not None else 0.0,
+    "total_cost": lambda t: 0.0,  # over every trace at once: see evaluate()
 }
 _SHARES = {"parallelizable", "queue_wait"}
-_GATE = re.compile(r"^\s*([a-z_]+)\s*(>=|>)\s*([0-9]*\.?[0-9]+)\s*(%|ms|s|min|x)?\s*$")
+_COSTS = {"cost", "total_cost"}
+_GATE = re.compile(r"^\s*([a-z_]+)\s*(>=|>)\s*(\$)?\s*([0-9]*\.?[0-9]+)\s*(%|ms|s|min|x|usd)?\s*$")
+# "cost > $0.50" in double quotes reaches us as "cost > bash.50": the shell read $0
+_SHELL_HINT = (
+    "write e.g. 'cost > 0.50' or, in single quotes, 'cost > $0.50' (in double quotes the "
+    "shell replaces $0 with its own name)"
+)
 _TABLE_HINT = 'write e.g. fail_if = ["parallelizable > 20%"] and max_critical_path = "5s"'
 _HINT = (
-    "write e.g. 'parallelizable > 20%', 'critical_path > 5s', 'straggler > 3', 'queue_wait > 10%'"
+    "write e.g. 'parallelizable > 20%', 'critical_path > 5s', 'straggler > 3', "
+    "'queue_wait > 10%', 'cost > $0.50', 'total_cost > $5'"
 )
 
 
@@ -57,6 +73,8 @@ class Gate:
             return share(value)
         if self.metric == "critical_path":
             return seconds(value)
+        if self.metric in _COSTS:
+            return usd(value)
         return f"{value:.2f}x"
 
 
@@ -64,12 +82,19 @@ def parse_gate(text: str) -> Gate:
     """A gate from its text; raises ConfigurationError saying what to write instead."""
     match = _GATE.match(text.strip().lower().replace("-", "_"))
     if not match:
+        if re.match(r"\s*(total_)?cost\b", text.strip().lower().replace("-", "_")):
+            raise ConfigurationError("cannot read the gate", text, _SHELL_HINT)
         raise ConfigurationError("cannot read the gate", text, _HINT)
-    metric, op, number, unit = match.groups()
+    metric, op, dollar, number, unit = match.groups()
     if metric not in METRICS:
         raise ConfigurationError(f"unknown gate metric {metric!r}", text, _HINT)
     value = float(number)
-    if metric in _SHARES:
+    if metric not in _COSTS and (dollar or unit == "usd"):
+        raise ConfigurationError(f"{metric} is not an amount", text, _HINT)
+    if metric in _COSTS:
+        if unit not in (None, "usd"):
+            raise ConfigurationError(f"{metric} is in US dollars", text, "write e.g. $0.50")
+    elif metric in _SHARES:
         if unit == "%":
             value /= 100
         elif unit is not None:
@@ -93,6 +118,8 @@ def gates_from_options(
     max_parallelizable: str | None = None,
     max_straggler: str | None = None,
     max_queue_wait: str | None = None,
+    max_cost: str | None = None,
+    max_total_cost: str | None = None,
 ) -> list[Gate]:
     texts = list(fail_if)
     for metric, limit in (
@@ -100,6 +127,8 @@ def gates_from_options(
         ("parallelizable", max_parallelizable),
         ("straggler", max_straggler),
         ("queue_wait", max_queue_wait),
+        ("cost", max_cost),
+        ("total_cost", max_total_cost),
     ):
         if limit is not None:
             texts.append(f"{metric} > {limit}")
@@ -112,6 +141,8 @@ PYPROJECT_KEYS = (
     "max_parallelizable",
     "max_straggler",
     "max_queue_wait",
+    "max_cost",
+    "max_total_cost",
 )
 
 
@@ -202,10 +233,55 @@ def parse_caps(texts: list[str]) -> dict[str, int]:
     return caps
 
 
+_PRICE_HINT = "give their prices ([tool.fanscope.prices] or configure(prices=...), docs/cost.md)"
+
+
+def _cost_gate(report: ReportDoc, gate: Gate) -> str | None:
+    """The line of a failed cost gate: crossed, or not checkable because calls were unpriced."""
+    if gate.metric == "total_cost":
+        total = total_cost(t["cost"] for t in report["traces"])
+        if total is None:
+            return None
+        where = f"{len(report['traces']):,} trace(s)"
+        if gate.crossed(total["usd"]):
+            at_least = "at least " if total["unpriced_calls"] else ""
+            return f"gate failed: {gate.text} ({where}: {at_least}{usd(total['usd'])})"
+        if total["unpriced_calls"]:
+            return (
+                f"gate failed: {gate.text} cannot be checked ({where}: at least "
+                f"{usd(total['usd'])}, {unpriced(total)}); {_PRICE_HINT}"
+            )
+        return None
+    worst = max(report["traces"], key=METRICS["cost"], default=None)
+    if worst is not None and worst["cost"] is not None and gate.crossed(worst["cost"]["usd"]):
+        cost = worst["cost"]
+        at_least = "at least " if cost["unpriced_calls"] else ""
+        return (
+            f"gate failed: {gate.text} (trace {worst['trace_id'][:16]} {worst['root']}: "
+            f"cost = {at_least}{usd(cost['usd'])})"
+        )
+    blind = [t for t in report["traces"] if t["cost"] is not None and t["cost"]["unpriced_calls"]]
+    if blind:
+        t = blind[0]
+        assert t["cost"] is not None
+        more = f" and {len(blind) - 1:,} more trace(s)" if len(blind) > 1 else ""
+        return (
+            f"gate failed: {gate.text} cannot be checked (trace {t['trace_id'][:16]} "
+            f"{t['root']}{more}: at least {usd(t['cost']['usd'])}, {unpriced(t['cost'])}); "
+            f"{_PRICE_HINT}"
+        )
+    return None
+
+
 def evaluate(report: ReportDoc, gates: list[Gate]) -> list[str]:
     """One line per failed gate, naming the gate, the trace and the value."""
     failed = []
     for gate in gates:
+        if gate.metric in _COSTS:
+            line = _cost_gate(report, gate)
+            if line is not None:
+                failed.append(line)
+            continue
         metric = METRICS[gate.metric]
         worst = max(report["traces"], key=metric, default=None)
         if worst is not None and gate.crossed(metric(worst)):

@@ -47,6 +47,66 @@ class EarlyStop(TypedDict):
     cancelled_ran: float
 
 
+class Cost(TypedDict):
+    """What model calls cost, in USD (``docs/cost.md``).
+
+    ``usd`` adds up the priced calls; ``unpriced_calls`` had no price (``unpriced``: how many
+    for each reason, as in ``fanscope.cost.unknown``, or ``no cost recorded``), so ``usd`` is
+    then a lower bound, never a total. ``estimated_calls`` ended before the API reported their
+    usage (an estimate). Input tokens include cache reads and writes.
+    """
+
+    usd: float
+    calls: int
+    unpriced_calls: int
+    unpriced: dict[str, int]
+    estimated_calls: int
+    input_tokens: int
+    output_tokens: int
+
+
+class BranchCost(TypedDict):
+    """One branch's calls (``fanouts[].cost.branches[]``)."""
+
+    span_id: str
+    name: str
+    outcome: str
+    usd: float
+    calls: int
+    unpriced_calls: int
+
+
+class FanoutCost(Cost):
+    """What the calls under a fan-out cost (``fanouts[].cost``).
+
+    ``wasted`` bought nothing kept: calls of retried attempts (``wasted_retries``), of failed
+    branches (``wasted_failures``) and of cancelled ones, cancelled voters included
+    (``wasted_cancelled``). ``early_stop_saved`` (votes that cancelled voters) is an estimate:
+    each cancelled voter would have cost what the answered voters cost on average, less what
+    it had spent; ``None`` otherwise.
+    """
+
+    wasted: float
+    wasted_retries: float
+    wasted_failures: float
+    wasted_cancelled: float
+    early_stop_saved: float | None
+    branches: list[BranchCost]
+
+
+class TraceCost(Cost):
+    """What a trace's calls cost (``traces[].cost``), wasted spend as in :class:`FanoutCost`;
+    ``early_stop_saved`` adds up its votes' estimates; ``by_operation``: USD per operation,
+    named as on the critical path (``step > chat model``)."""
+
+    wasted: float
+    wasted_retries: float
+    wasted_failures: float
+    wasted_cancelled: float
+    early_stop_saved: float
+    by_operation: dict[str, float]
+
+
 class Fanout(TypedDict):
     """One fan-out span's statistics (``fanouts[]``)."""
 
@@ -72,6 +132,7 @@ class Fanout(TypedDict):
     cancelled: int
     early_stop: EarlyStop | None  #: votes only
     on_critical_path: bool
+    cost: FanoutCost | None  #: ``None`` when no model call ran under it
 
 
 class QueueWait(TypedDict):
@@ -247,6 +308,7 @@ class TraceDoc(TypedDict):
     warnings: list[str]
     whatif_rate_wait: float
     whatif_cap: WhatIfCap | None
+    cost: TraceCost | None  #: ``None`` when the trace made no model call
 
 
 class OperationStats(TypedDict):
@@ -256,6 +318,16 @@ class OperationStats(TypedDict):
     p50: float
     p95: float
     mean: float
+
+
+class OperationCost(TypedDict):
+    """One operation's cost in a trace over the traces where it made a call
+    (``operation_costs``): p50, p95 and the total, USD."""
+
+    traces: int
+    p50: float
+    p95: float
+    total: float
 
 
 class Gates(TypedDict):
@@ -272,5 +344,7 @@ class ReportDoc(TypedDict):
     sources: list[str]
     traces: list[TraceDoc]
     operations: dict[str, OperationStats]
+    operation_costs: dict[str, OperationCost]
+    cost: Cost | None  #: every trace's cost added up; ``None`` when none made a model call
     warnings: list[str]
     gates: NotRequired[Gates]

@@ -46,7 +46,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from fanscope.analysis.model import Span
-from fanscope.analysis.report import untrusted, words
+from fanscope.analysis.report import costs, untrusted, words
 from fanscope.analysis.schema import ReportDoc, TraceDoc
 from fanscope.analysis.tree import build_traces
 from fanscope.sdk import attributes as A
@@ -127,6 +127,34 @@ def _words(t: TraceDoc) -> dict[str, Any]:
             [words.opportunity(o, cut), [words.evidence(e, cut) for e in o["evidence"]]]
             for o in t["candidates"]
         ],
+        **_cost_words(t),
+    }
+
+
+def _cost_words(t: TraceDoc) -> dict[str, Any]:
+    """What the page says about cost: the trace's sentence and amount, each fan-out's, each
+    branch's amount (``cost_of``, by span id), and the cost per operation with its share."""
+    cost = t["cost"]
+    if cost is None:
+        return {"cost": "", "cost_amount": "", "fanout_costs": {}, "cost_of": {}, "by_cost": []}
+    fanouts = [f for f in t["fanouts"] if f["cost"] is not None]
+    cost_of: dict[str, str] = {}
+    for f in fanouts:
+        assert f["cost"] is not None
+        cost_of[f["span_id"]] = costs.amount(f["cost"])
+        for b in f["cost"]["branches"]:
+            if b["calls"]:
+                cost_of[b["span_id"]] = costs.branch_amount(b)
+    spent = max(cost["usd"], 1e-12)
+    return {
+        "cost": costs.trace_cost(cost),
+        "cost_amount": costs.amount(cost),
+        "fanout_costs": {f["span_id"]: costs.fanout_cost(f, untrusted.cut) for f in fanouts},
+        "cost_of": cost_of,
+        "by_cost": [
+            [untrusted.cut(name), costs.usd(usd), usd / spent]
+            for name, usd in list(cost["by_operation"].items())[:50]
+        ],
     }
 
 
@@ -206,6 +234,8 @@ h3 { font-size: 13px; margin: 14px 0 4px; }
 .tag.slow { background: #ffe8c2; color: #8a4b00; }
 .tag.seq { background: #e3eeff; color: #1f4fa3; }
 .tag.cancelled { background: #eceff3; color: #475467; }
+.tag.cost { background: #e7f5ec; color: #1e6b3a; }
+.costbar { display: inline-block; height: 8px; background: #5b8f6b; min-width: 1px; }
 .details { white-space: pre-wrap; font: 12px ui-monospace, monospace; background: #fff;
   border: 1px solid #dde1e7; border-radius: 6px; padding: 8px; min-height: 40px;
   max-height: 50vh; overflow: auto; }
@@ -346,7 +376,7 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
      ["parallelizable", pct(t.parallelizable_share)],
      ["waiting behind caps (path)", secs(t.queue_wait_on_path)],
      ["worst straggler", t.straggler_ratio.toFixed(1) + "x"], ["spans", t.spans]
-    ].forEach(function (kv) {
+    ].concat(said.cost_amount ? [["cost", said.cost_amount]] : []).forEach(function (kv) {
       var box = el("div", null, kv[0]); box.appendChild(el("b", null, kv[1]));
       summary.appendChild(box);
     });
@@ -403,6 +433,7 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
         var own = segs.get(i).reduce(function (a, s) { return a + s.duration; }, 0);
         lines.push("on the critical path: " + secs(own) + " of its own time");
       }
+      if (said.cost_of[r.id]) lines.push("cost of the calls under it: " + said.cost_of[r.id]);
       (notes.get(i) || []).forEach(function (n) { lines.push(n); });
       lines.push("");
       Object.keys(r.attributes).sort().forEach(function (key) {
@@ -436,6 +467,7 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
         label.appendChild(el("span", "tag cancelled", "cancelled"));
       }
       if (said.retries[r.id]) label.appendChild(el("span", "tag slow", "retried"));
+      if (said.cost_of[r.id]) label.appendChild(el("span", "tag cost", said.cost_of[r.id]));
       label.title = r.name + " \\u2014 " + secs(r.duration);
       node.appendChild(label);
       var lane = el("div", "lane");
@@ -567,17 +599,45 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
       var table = el("table", "fanouts");
       var head = el("tr");
       ["fan-out", "branches", "slowest", "median", "straggler", "queue wait", "parallelism",
-       "on the path"].forEach(function (h) { head.appendChild(el("th", null, h)); });
+       "on the path", "cost"].forEach(function (h) { head.appendChild(el("th", null, h)); });
       table.appendChild(head);
       t.fanouts.forEach(function (f) {
         var tr = el("tr");
         [f.name, f.branches, f.slowest_name + " " + secs(f.slowest), secs(f.median),
          f.straggler_ratio.toFixed(1) + "x", secs(f.queue_wait), f.parallelism.toFixed(1),
-         f.on_critical_path ? "yes" : "no"]
+         f.on_critical_path ? "yes" : "no", said.cost_of[f.span_id] || ""]
           .forEach(function (v, i) { tr.appendChild(el("td", i === 1 ? "num" : null, v)); });
         table.appendChild(tr);
       });
       section.appendChild(table);
+    }
+    if (said.cost) {  // the cost view: what was spent, where, and what bought nothing
+      section.appendChild(el("h2", null, "Cost"));
+      var spentOn = el("ul", "cost");
+      spentOn.appendChild(el("li", null, said.cost));
+      Object.keys(said.fanout_costs).forEach(function (sid) {
+        spentOn.appendChild(el("li", null, said.fanout_costs[sid]));
+      });
+      section.appendChild(spentOn);
+      var byCost = el("table", "by-cost");
+      var costHead = el("tr");
+      ["operation", "cost", "share"].forEach(function (h) {
+        costHead.appendChild(el("th", null, h));
+      });
+      byCost.appendChild(costHead);
+      said.by_cost.forEach(function (row) {
+        var tr = el("tr");
+        tr.appendChild(el("td", null, row[0]));
+        tr.appendChild(el("td", "num", row[1]));
+        var cell = el("td");
+        var bar = el("span", "costbar");
+        bar.style.width = Math.round(200 * row[2]) + "px";
+        cell.appendChild(bar);
+        cell.appendChild(document.createTextNode(" " + pct(row[2])));
+        tr.appendChild(cell);
+        byCost.appendChild(tr);
+      });
+      section.appendChild(byCost);
     }
     app.appendChild(section);
     layout();

@@ -8,12 +8,13 @@ or a table cell break; the whole report then goes through ``markdown_output``.
 
 from __future__ import annotations
 
-from fanscope.analysis.report import words
+from fanscope.analysis.report import costs, words
 from fanscope.analysis.report.text import cap_sentence, path_rows, seconds, share
 from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, markdown, markdown_output
 from fanscope.analysis.schema import ReportDoc, TraceDoc
 
 _cell = markdown  # trace text in a table cell or a sentence
+DOLLAR = "\\$"  # GitHub reads text between two dollar signs as math
 
 
 def _trace(t: TraceDoc) -> list[str]:
@@ -31,12 +32,17 @@ def _trace(t: TraceDoc) -> list[str]:
         part = duration / t["duration"] if t["duration"] else 0.0
         out.append(f"| {_cell(name)} | {seconds(duration)} | {share(part)} |")
     out.append("")
+    if t["cost"] is not None:
+        out.extend([f"Cost: {costs.trace_cost(t['cost'], DOLLAR)}", ""])
     if t["whatif_cap"] is not None:
         out.extend([f"- {markdown(cap_sentence(t), MAX_LINE_CHARS)}", ""])
     fanouts = [f for f in t["fanouts"] if f["branches"] >= 1]
     if fanouts:
         out.append("Fan-outs:")
-        out.extend(f"- {words.fanout(f, escape=markdown)}" for f in fanouts[:10])
+        for f in fanouts[:10]:
+            out.append(f"- {words.fanout(f, escape=markdown)}")
+            if f["cost"] is not None:
+                out.append(f"  - {costs.fanout_cost(f, markdown, DOLLAR)}")
         if len(fanouts) > 10:
             out.append(f"- ... and {len(fanouts) - 10:,} more")
         out.append("")
@@ -95,6 +101,18 @@ def render(report: ReportDoc, gate_lines: list[str] | None = None, note: str | N
                 f"{words.operation_where(s, traces)} |"
             )
         out.append("")
+        if report["operation_costs"]:
+            out.extend([costs.operations_heading(traces) + ":", ""])
+            out.append("| operation | p50 cost | p95 cost | traces |")
+            out.append("|---|---:|---:|---:|")
+            for name, c in list(report["operation_costs"].items())[:15]:
+                out.append(
+                    f"| {_cell(name)} | {costs.usd(c['p50'], DOLLAR)} | "
+                    f"{costs.usd(c['p95'], DOLLAR)} | {costs.operation_where(c, traces)} |"
+                )
+            out.append("")
+        if report["cost"] is not None:
+            out.extend([costs.total(report["cost"], traces, DOLLAR), ""])
     for line in gate_lines or []:
         out.append(f"- {markdown(line, MAX_LINE_CHARS)}")
     warnings = report["warnings"] + [w for t in report["traces"] for w in t["warnings"]]

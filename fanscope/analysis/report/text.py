@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from fanscope.analysis.report import words
+from fanscope.analysis.report import costs, words
 from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, terminal, terminal_output
 from fanscope.analysis.report.words import names, seconds, share
 from fanscope.analysis.schema import Opportunity, ReportDoc, TraceDoc
@@ -87,11 +87,15 @@ def render_trace(t: TraceDoc) -> list[str]:
         lines.append(row)
     if not rows:
         lines.append("    (none: every span of this trace has zero duration)")
+    if t["cost"] is not None:
+        lines.append(f"  cost: {costs.trace_cost(t['cost'])}")
     fanouts = [f for f in t["fanouts"] if f["branches"] >= 2]
     if fanouts:
         lines.append("  fan-outs (slowest first)")
         for f in sorted(fanouts, key=lambda f: -f["slowest"])[:3]:
             lines.append(f"    {words.fanout(f, escape=terminal)}")
+            if f["cost"] is not None:
+                lines.append(f"      {costs.fanout_cost(f, terminal)}")
         if len(fanouts) > 3:
             lines.append(f"    ... and {len(fanouts) - 3:,} more (--format json has them all)")
     lines.append("  waiting in line")
@@ -186,6 +190,17 @@ def render(report: ReportDoc, shown: Collection[str] | None = None, note: str | 
                 f"{seconds(s['p95']):>10}  "
                 f"{words.operation_where(s, len(traces))}"
             )
+        lines.append("")
+        if report["operation_costs"]:
+            lines.append(costs.operations_heading(len(traces)))
+            for name, c in list(report["operation_costs"].items())[:10]:
+                lines.append(
+                    f"    {terminal(name, NAME):<{NAME}} {costs.usd(c['p50']):>10} "
+                    f"{costs.usd(c['p95']):>10}  {costs.operation_where(c, len(traces))}"
+                )
+            lines.append("")
+    if len(traces) > 1 and report["cost"] is not None:
+        lines.append(costs.total(report["cost"], len(traces)))
         lines.append("")
     for warning in report["warnings"] + [w for t in printed for w in t["warnings"]]:
         lines.append(f"warning: {terminal(warning, MAX_LINE_CHARS)}")

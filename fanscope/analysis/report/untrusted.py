@@ -50,8 +50,9 @@ _UNSAFE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_ESCAPES)) 
 
 # Every ASCII character that can start a Markdown or HTML construct inline: links and
 # images ([ ] ( ) !), autolinks and raw HTML (< > :), emphasis and strikethrough (* _ ~),
-# code (`), tables (|), entities (&), headings and lists at a line start (# + - .), escapes (\).
-_MARKDOWN = {ord(c): "\\" + c for c in "\\`*_{}[]()<>#+-.!|~:&"}
+# code (`), tables (|), entities (&), headings and lists at a line start (# + - .), escapes (\),
+# math on GitHub ($).
+_MARKDOWN = {ord(c): "\\" + c for c in "\\`*_{}[]()<>#+-.!|~:&$"}
 # GitHub links e-mail addresses whatever is escaped around the @; in a code span it is not.
 _MARKDOWN[ord("@")] = "`@`"
 
