@@ -175,6 +175,31 @@ def spawn(impl: str, n: int, work: str) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+def targets(rows: dict[tuple[str, str, int], dict[str, Any]], work: str, sizes: list[int]) -> bool:
+    """Print fanscope's targets for one kind of work next to their measurements."""
+    print(f"  targets (fanscope, {work})")
+    held = True
+    for impl in ("fanscope map", "fanscope stream"):
+        worst = max(rows[(work, impl, n)]["over"] - rows[(work, impl, n)]["results"] for n in sizes)
+        ok = worst <= CAP * PER_SLOT
+        held &= ok
+        print(
+            f"    {impl:<16} memory over base less results, worst {mb(worst)}"
+            f" <= cap x 8 KB = {mb(CAP * PER_SLOT)}: {'holds' if ok else 'DOES NOT HOLD'}"
+        )
+        if len(sizes) > 1:
+            cpu = [rows[(work, impl, n)]["cpu_us"] for n in sizes]
+            spread = max(cpu) / min(cpu)
+            ok = spread <= FLAT
+            held &= ok
+            print(
+                f"    {impl:<16} CPU per branch, largest over smallest from "
+                f"{sizes[0]:,} to {sizes[-1]:,} = {spread:.2f}x <= {FLAT:.2f}x: "
+                f"{'holds' if ok else 'DOES NOT HOLD'}"
+            )
+    return held
+
+
 def rounds_for(n: int, rounds: int) -> int:
     """Processes for a point of ``n`` branches: short points are noisy, so they get more."""
     return max(rounds, min(7, -(-30_000 // n)))
@@ -226,6 +251,7 @@ def main() -> int:
         "version's at the same size (memory: over base)"
     )
     rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    held = True
     for work in works:
         print(f"\n{work}")
         print(
@@ -256,31 +282,9 @@ def main() -> int:
                     f"{ratio(row, hand, 'wall_us')}",
                     flush=True,
                 )
-    print("\ntargets (fanscope)")
-    held = True
-    for work in works:
-        for impl in ("fanscope map", "fanscope stream"):
-            worst = max(
-                rows[(work, impl, n)]["over"] - rows[(work, impl, n)]["results"] for n in sizes
-            )
-            ok = worst <= CAP * PER_SLOT
-            held &= ok
-            print(
-                f"  {work:<12} {impl:<16} memory over base less results, worst {mb(worst)}"
-                f" <= cap x 8 KB = {mb(CAP * PER_SLOT)}: {'holds' if ok else 'DOES NOT HOLD'}"
-            )
-            if len(sizes) > 1:
-                cpu = [rows[(work, impl, n)]["cpu_us"] for n in sizes]
-                spread = max(cpu) / min(cpu)
-                ok = spread <= FLAT
-                held &= ok
-                print(
-                    f"  {work:<12} {impl:<16} CPU per branch, largest over smallest from "
-                    f"{sizes[0]:,} to {sizes[-1]:,} = {spread:.2f}x <= {FLAT:.2f}x: "
-                    f"{'holds' if ok else 'DOES NOT HOLD'}"
-                )
+        held &= targets(rows, work, sizes)
     print(
-        f"all targets {'hold' if held else 'do not all hold'}; "
+        f"\nall targets {'hold' if held else 'do not all hold'}; "
         f"load average {os.getloadavg()[0]:.1f} at the end"
     )
     return 0
