@@ -374,7 +374,8 @@ class FanOut:
         ``collect``: every outcome; ``raise``/``skip``: the values of the successes. Only
         what is returned is kept while the branches run (one slot per item read).
         """
-        kept: list[Any] = []
+        # an input with a length gets its result list at once: growing it would copy it
+        kept: list[Any] = [_MISSING] * len(jobs) if isinstance(jobs, Sized) else []
         keep_outcomes = on_error == "collect"
         stream = self.iterate(jobs, stop_when=stop_when, window=window)
         async with contextlib.aclosing(stream):
@@ -386,13 +387,13 @@ class FanOut:
                     kept[index] = outcome
                 elif outcome.ok:
                     kept[index] = outcome.value
-        if on_error == "skip":  # drop the failures' places, in place: no second list
-            end = 0
-            for value in kept:
-                if value is not _MISSING:
-                    kept[end] = value
-                    end += 1
-            del kept[end:]
+        # drop the places with no result (failures under "skip"), in place: no second list
+        end = 0
+        for value in kept:
+            if value is not _MISSING:
+                kept[end] = value
+                end += 1
+        del kept[end:]
         return kept
 
 
