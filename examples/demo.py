@@ -3,8 +3,8 @@
 Starts the stand-in on 127.0.0.1, runs ``examples/research_agent.py`` twice through the real
 ``anthropic`` client (one lookup after another, then the four together), prints the
 critical-path report of each run, and puts side by side the speed-up the analyzer predicted
-from the sequential trace and the speed-up measured. Trace files go to ``.fanscope/demo/``.
-Stops the server it started, whatever happens.
+from the sequential trace and the speed-up measured, and what each run cost. Trace files go
+to ``.fanscope/demo/``. Stops the server it started, whatever happens.
 
 The agent runs from the project's folder, so its trace names lines as
 ``examples/research_agent.py:64`` and the analyzer reads that source (``--source-root``).
@@ -28,6 +28,7 @@ from _client import DEMO_LATENCY  # noqa: E402
 
 from fanscope.analysis import analyze, read_file  # noqa: E402
 from fanscope.analysis.dependencies import Witnesses  # noqa: E402
+from fanscope.analysis.report.costs import call_cost  # noqa: E402
 from fanscope.cli import main as fanscope_cli  # noqa: E402
 from fanscope.testing.anthropic_server import AnthropicStandIn  # noqa: E402
 
@@ -84,6 +85,9 @@ def main() -> int:
     print(f"  {'parallel run time':<28}{seq.whatif:>11.3f}s{par.duration:>11.3f}s")
     print(f"  {'speed-up over sequential':<28}{predicted:>11.2f}x{measured:>11.2f}x")
     print(f"  prediction error: {abs(predicted / measured - 1) * 100:.1f}%")
+    print("\n=== what each run cost (docs/cost.md)")
+    for mode, run in (("sequential", seq), ("parallel", par)):
+        print(f"  {mode:<12}{call_cost(run.cost) if run.cost else 'no model call'}")
     print(f"\n{requests} requests served; trace files and HTML reports in {OUT}/ "
           f"(for Jaeger UI: 'fanscope convert FILE --to jaeger')")  # fmt: skip
     return 0

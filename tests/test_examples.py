@@ -210,6 +210,10 @@ def test_make_demo_runs_both_agents_and_its_claims_hold(tmp_path: Path) -> None:
     predicted, measured = float(speedups.group(1)), float(speedups.group(2))
     assert predicted > 1.5 and measured > 1.5, out  # there was something to gain, and it was
     assert abs(predicted / measured - 1) <= 0.25, out
+    # what each run cost: the same five calls, so the same amount (running together is no dearer)
+    spent = dict(re.findall(r"^  (sequential|parallel) +(\$[\d.]+ for 5 calls \(.*\))$", out, re.M))
+    assert spent.keys() == {"sequential", "parallel"}, out
+    assert spent["sequential"] == spent["parallel"], out
     # the JSON says the same: one opportunity of the four lookups, all pairs independent
     from fanscope.analysis import analyze
     from fanscope.analysis.dependencies import Witnesses
