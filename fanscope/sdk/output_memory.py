@@ -17,9 +17,11 @@ missed), never call two steps independent.
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
+from itertools import filterfalse
 
 Refs = int | tuple[int, ...]
 
@@ -78,7 +80,7 @@ class OutputMemory:
             seen = self.seen.get(trace_id)
             if not seen:
                 return [True] * len(keys)
-            return [key not in seen for key in keys]
+            return list(map(operator.not_, map(seen.__contains__, keys)))
 
     def _flags(self, trace_id: int) -> list[bool]:
         flags = self.flags.get(trace_id)
@@ -97,7 +99,7 @@ class OutputMemory:
         with self.lock:
             seen = self.seen.get(trace_id)
             if seen:  # what the trace's inputs held before is not this output's
-                grams = [g for g in grams if g not in seen]
+                grams = list(filterfalse(seen.__contains__, grams))
             flags = self._flags(trace_id)
             flags[0] = flags[0] or cut
             flags[1] = flags[1] or summarised or cut
