@@ -67,11 +67,14 @@ def say(line: str) -> None:
 
 
 @contextlib.contextmanager
-def server_for_run(latency: Mapping[str, float] | None = None) -> Iterator[tuple[str | None, str]]:
+def server_for_run(
+    latency: Mapping[str, float] | None = None, answers: Mapping[str, str] | None = None
+) -> Iterator[tuple[str | None, str]]:
     """``(base_url, api_key)`` for this run's client, after saying which server it is.
 
     ``base_url`` is ``None`` for the real API. Starts the stand-in when offline (stopped when
-    the block ends); refuses a server that is not the stand-in without an API key.
+    the block ends), with ``answers`` scripted (``{prompt regex: answer}``); refuses a server
+    that is not the stand-in without an API key.
     """
     base_url = os.environ.get("ANTHROPIC_BASE_URL")
     api_key = os.environ.get("ANTHROPIC_API_KEY")
@@ -93,7 +96,11 @@ def server_for_run(latency: Mapping[str, float] | None = None) -> Iterator[tuple
         say("using the Anthropic API (ANTHROPIC_API_KEY)")
         yield None, api_key
         return
-    with AnthropicStandIn(latency=0.05, latency_by_prompt=latency or DEMO_LATENCY) as server:
+    with AnthropicStandIn(
+        latency=0.05,
+        latency_by_prompt=latency or DEMO_LATENCY,
+        answers=dict(answers) if answers else None,
+    ) as server:
         say(f"using the fanscope stand-in started at {server.url} (a free port; no API key set)")
         yield server.url, "stand-in"
 
@@ -109,10 +116,10 @@ def anthropic_client(
 
 @contextlib.contextmanager
 def sync_anthropic_client(
-    latency: Mapping[str, float] | None = None,
+    latency: Mapping[str, float] | None = None, answers: Mapping[str, str] | None = None
 ) -> Iterator[anthropic.Anthropic]:
     """The same for the sync client (``anthropic.Anthropic``)."""
-    with server_for_run(latency) as (base_url, api_key):
+    with server_for_run(latency, answers) as (base_url, api_key):
         yield anthropic.Anthropic(base_url=base_url, api_key=api_key)
 
 

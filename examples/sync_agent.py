@@ -21,6 +21,7 @@ from _client import MODEL, print_report, sync_anthropic_client, text_of
 import fanscope
 from fanscope import parallel, traced
 
+# what the bundled stand-in answers to the plan request (a real model writes its own)
 PLAN = "<tasks><task>market size</task><task>main makers</task><task>prices</task></tasks>"
 
 
@@ -37,8 +38,9 @@ class Researcher:
 
     @traced
     def plan(self, topic: str) -> list[str]:
-        self.ask(f"[plan] Split research on {topic} into tasks, as <task> tags.")
-        return re.findall(r"<task>(.*?)</task>", PLAN)  # the stand-in's answer is not XML
+        answer = self.ask(f"[plan] Split research on {topic} into tasks, as <task> tags.")
+        tasks = [t.strip() for t in re.findall(r"<task>(.*?)</task>", answer, re.S)]
+        return tasks or [topic]  # a server that ignored the format: one task, the whole topic
 
     @parallel(max_concurrency=4)  # was: ThreadPoolExecutor(max_workers=4).map(work, tasks)
     def work(self, task: str) -> str:
@@ -58,7 +60,7 @@ def main() -> None:
     Path(trace_file).unlink(missing_ok=True)
     provider = fanscope.configure(service_name="sync-agent", trace_file=trace_file)
     latency = {"[plan]": 0.05, "[worker]": 0.10, "[synthesis]": 0.05}
-    with sync_anthropic_client(latency) as client:
+    with sync_anthropic_client(latency, answers={r"^\[plan\]": PLAN}) as client:
         agent = Researcher(client)
         print(agent.run(topic)[:200])
     provider.force_flush()

@@ -84,6 +84,10 @@ def test_the_sync_agent_starts_its_own_stand_in_and_says_so(tmp_path: Path) -> N
     ), done.stderr
     one_clean_trace(tmp_path / ".fanscope" / "sync_agent.jsonl")
     assert "critical path" in done.stdout
+    # the plan is parsed from the model's answer: one worker per <task> in it
+    spans = read_file(tmp_path / ".fanscope" / "sync_agent.jsonl").spans
+    workers = [s.attributes.get("fanscope.branch.index") for s in spans if s.name == "work"]
+    assert sorted(workers) == [0, 1, 2]
 
 
 def test_given_the_stand_ins_url_an_example_checks_it_and_sends_its_calls_there(
