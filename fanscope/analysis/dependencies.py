@@ -275,7 +275,7 @@ def _fingerprint_evidence(
         return "an input of the later call has the fingerprint of an output of the earlier"
     if fp == Relation.INDEPENDENT:
         return "no input fingerprint of the later call matches an output of the earlier"
-    return "no fingerprints to compare (none on the earlier call's output or the later's input)"
+    return "no fingerprints to compare on one side"
 
 
 @dataclass(frozen=True, slots=True)

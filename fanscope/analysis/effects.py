@@ -319,21 +319,24 @@ class Resolver:
 
     def _project_module(self, dotted_name: str, importer: Module) -> Module | None:
         """The project file an absolute import names: under the source root, or, for a
-        file in a folder that is not a package (a script's folder, which Python puts first
-        on ``sys.path``), next to the importing file."""
+        script (the trace names it ``__main__``) and the modules it imports from its folder,
+        next to the importing file, since Python puts a script's folder first on
+        ``sys.path``. A module imported as part of a package does not search its folder."""
         if self.index is None or not dotted_name:
             return None
         base = dotted_name.replace(".", "/")
-        folders = [""]
         here = PurePosixPath(importer.path).parent
-        if str(here) not in ("", ".") and not self.index.exists(f"{here}/__init__.py"):
-            folders.append(f"{here}/")
+        folders = [f"{here}/"] if importer.next_to and str(here) not in ("", ".") else []
+        folders.append("")
         for folder in folders:
             for path in (f"{folder}{base}.py", f"{folder}{base}/__init__.py"):
                 try:
-                    return self.index.module(path)
+                    found = self.index.module(path)
                 except Abstain:
                     continue
+                if folder:
+                    found.next_to = True
+                return found
         return None
 
     def _constructor(self, module: Module, cls: ast.ClassDef, depth: int) -> Summary:

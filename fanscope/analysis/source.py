@@ -39,6 +39,9 @@ class Module:
     #: caches of the analysis: imported names, kinds of module-level names
     imports: dict[str, str] | None = None
     kinds: dict[str, str | None] | None = None
+    #: run as a script (the trace names it ``__main__``), or imported from a script's folder:
+    #: its absolute imports may name files next to it (that folder is first on ``sys.path``)
+    next_to: bool = False
 
 
 @dataclass(frozen=True)

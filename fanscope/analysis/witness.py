@@ -122,6 +122,8 @@ class SourceWitness:
             except Abstain as why:
                 found = str(why)
             else:
+                if site.function.startswith("__main__."):
+                    where.module.next_to = True  # a script: its folder is on sys.path
                 analysis = self._analyse(where.module.path, where.qualname)
                 sid = analysis.ids.get(id(where.node))
                 if analysis.interp is None:

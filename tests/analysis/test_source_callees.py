@@ -178,7 +178,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def site(root: Path, marker: str, path: str = "scripts/agent.py") -> CallSite:
+def site(
+    root: Path, marker: str, path: str = "scripts/agent.py", module: str = "__main__"
+) -> CallSite:
     source = (root / path).read_text()
     lines = source.splitlines()
     tree = ast.parse(source)
@@ -193,7 +195,7 @@ def site(root: Path, marker: str, path: str = "scripts/agent.py") -> CallSite:
                         qualname = f"{cls.name}.{node.name}"
                 inner = call.value
                 assert isinstance(inner, ast.Call)
-                return CallSite(path, f"__main__.{qualname}", inner.lineno,
+                return CallSite(path, f"{module}.{qualname}", inner.lineno,
                                 inner.col_offset + 1, None, False)  # fmt: skip
     raise AssertionError(marker)
 
@@ -276,15 +278,20 @@ def test_without_the_helper_module_it_abstains_and_names_what_it_could_not_read(
     assert "`helpers.ask`" in found.evidence
 
 
-def test_a_module_in_a_package_is_not_looked_for_next_to_the_importer(tmp_path: Path) -> None:
-    # inside a package, `import helpers` is not the file next to it (no implicit relative
-    # imports): the witness must not read that file as the callee
+def test_a_module_imported_from_a_package_does_not_search_its_folder(tmp_path: Path) -> None:
+    # imported as pkg.agent, `import helpers` is not the file next to it (no implicit
+    # relative imports): the witness must not read that file as the callee; run as a script
+    # (python pkg/agent.py), the folder is first on sys.path and it is
     (tmp_path / "pkg").mkdir()
     (tmp_path / "pkg" / "__init__.py").write_text("")
     (tmp_path / "pkg" / "helpers.py").write_text(textwrap.dedent(HELPERS))
     (tmp_path / "pkg" / "agent.py").write_text(textwrap.dedent(AGENT))
-    witness = SourceWitness(tmp_path)
-    found = witness.between(
-        site(tmp_path, "search", "pkg/agent.py"), site(tmp_path, "filings", "pkg/agent.py")
+    path = "pkg/agent.py"
+    imported = SourceWitness(tmp_path).between(
+        site(tmp_path, "search", path, "pkg.agent"), site(tmp_path, "filings", path, "pkg.agent")
     )
-    assert found.verdict == Verdict.ABSTAIN, found.evidence
+    assert imported.verdict == Verdict.ABSTAIN, imported.evidence
+    script = SourceWitness(tmp_path).between(
+        site(tmp_path, "search", path), site(tmp_path, "filings", path)
+    )
+    assert script.verdict == Verdict.INDEPENDENT, script.evidence

@@ -204,9 +204,9 @@ def evidence(e: PairEvidence, escape: Escape = _as_is) -> str:
         said = source if e["decided_by"] in ("source", "both") else e["fingerprints"]
         text = f"{pair}: dependent ({e['decided_by']}): {said}"
     elif kind == "candidate" and e["decided_by"] == "fingerprints":
-        text = f"{pair}: candidate, only the fingerprints looked; source: {source}"
+        text = f"{pair}: candidate (fingerprints only); source: {source}"
     elif kind == "candidate":
-        text = f"{pair}: candidate, only the source looked: {source}; {e['fingerprints']}"
+        text = f"{pair}: candidate (source only): {source}; {e['fingerprints']}"
     else:
         text = f"{pair}: unknown, neither witness could look: {source}"
     return escape(text)
