@@ -25,7 +25,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from opentelemetry.context import Context
@@ -44,8 +44,15 @@ log = logging.getLogger("fanscope")
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0
 """Seconds that fanscope's exporters may add to process exit, all of them together."""
 
+WAVE_GAP_S = 1.0
+"""A shutdown that starts this long after the previous one ended, with none running, starts
+a new wave with a bound of its own."""
+
 _deadline: list[float] = []
 _bound: list[float] = [DEFAULT_SHUTDOWN_TIMEOUT]
+_wave_lock = threading.Lock()
+_running = [0]  # processor shutdowns under way
+_last_end = [float("-inf")]  # monotonic time the last one returned
 
 
 def set_shutdown_timeout(seconds: float) -> None:
@@ -60,17 +67,30 @@ def shutdown_deadline() -> float:
     """The monotonic time by which every fanscope processor has stopped.
 
     The first processor to stop sets it, and the others stopping in the same wave (the exit
-    hook, a SIGTERM) share it. A deadline that ran out more than one bound ago belongs to an
-    earlier wave (another provider shut down long before) and is replaced.
+    hook, a SIGTERM) share it: a wave is the shutdowns that overlap or follow one another
+    within :data:`WAVE_GAP_S`. A shutdown that comes later (another provider, a second
+    ``configure()`` a few seconds on) starts a new wave and gets the whole bound; it must not
+    inherit a deadline that has just run out, which would leave it no time to write at all.
     """
     now = time.monotonic()
-    if not _deadline or now - _deadline[0] > _bound[0]:
-        _deadline[:] = [now + _bound[0]]
-    return _deadline[0]
+    with _wave_lock:
+        if not _deadline or (_running[0] == 0 and now - _last_end[0] > WAVE_GAP_S):
+            _deadline[:] = [now + _bound[0]]
+        return _deadline[0]
 
 
-def _left() -> float:
-    return max(0.0, shutdown_deadline() - time.monotonic())
+@contextlib.contextmanager
+def _stopping() -> Iterator[float]:
+    """One processor's shutdown, within its wave: yields the seconds it may still wait."""
+    deadline = shutdown_deadline()
+    with _wave_lock:
+        _running[0] += 1
+    try:
+        yield max(0.0, deadline - time.monotonic())
+    finally:
+        with _wave_lock:
+            _running[0] -= 1
+            _last_end[0] = time.monotonic()
 
 
 @dataclass
@@ -282,7 +302,8 @@ class FileSpanProcessor(SpanProcessor):
                 return
             self._stopping = True
             self._cond.notify_all()
-        self._thread.join(_left())
+        with _stopping() as left:
+            self._thread.join(left)
         with self._cond:
             left_behind = len(self._queue) + self._busy
             self._queue.clear()
@@ -392,7 +413,8 @@ class ExportSpanProcessor(SpanProcessor):
             self._done = True
         worker = threading.Thread(target=self._finish, name="fanscope-export-stop", daemon=True)
         worker.start()
-        worker.join(_left())
+        with _stopping() as left:
+            worker.join(left)
         timed_out = worker.is_alive()
         if timed_out:  # stop retries and further batches; an answer still awaited is abandoned
             self._counting.stopped = True

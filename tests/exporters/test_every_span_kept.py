@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from fanscope.analysis.readers import read_files
+from fanscope.exporters import processors
 from fanscope.exporters.files import OTLPJsonFileExporter
 from fanscope.exporters.processors import FileSpanProcessor
 
@@ -32,7 +33,10 @@ def test_a_100_000_branch_burst_reaches_the_file_whole(tmp_path: Path) -> None:
         import asyncio
         import fanscope
 
-        fanscope.configure(service_name="burst", trace_file={str(out)!r})
+        # the 5 s exit bound is not what this test is about: writing the last 9,000 spans
+        # can take longer than that on a loaded machine (tests/chaos/test_exporting.py
+        # checks the bound)
+        fanscope.configure(service_name="burst", trace_file={str(out)!r}, shutdown_timeout=600)
 
         @fanscope.parallel(max_concurrency=64)
         async def branch(i: int) -> int:
@@ -126,3 +130,39 @@ def test_a_slow_writer_gets_back_pressure_not_drops(tmp_path: Path) -> None:
     provider.shutdown()
     assert (processor.stats.exported, processor.stats.dropped) == (200, 0)
     assert len(read_files([out]).spans) == 200
+
+
+def test_a_provider_shut_down_seconds_after_another_gets_a_whole_exit_bound(
+    tmp_path: Path,
+) -> None:
+    """The exit bound is shared by shutdowns that follow one another, not by later ones.
+
+    Reproduction: a provider shut down between one and two bounds after another one
+    inherited the first one's deadline, already past, and dropped all it still held; the
+    test above failed that way when the machine was loaded enough to make it start 5 to 10 s
+    after the test before it.
+    """
+
+    def slow_file(name: str) -> FileSpanProcessor:
+        class Slow(OTLPJsonFileExporter):
+            def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+                threading.Event().wait(0.05)
+                return super().export(spans)
+
+        out = tmp_path / name
+        return FileSpanProcessor(Slow(out), ("file", str(out)), Resource.create({}), batch=4)
+
+    bound = processors.shutdown_timeout()
+    processors.set_shutdown_timeout(2.0)
+    try:
+        slow_file("first.jsonl").shutdown()  # nothing to write: its wave ends at once
+        threading.Event().wait(2.5)  # the first deadline has run out, less than a bound ago
+        second = slow_file("second.jsonl")
+        provider = TracerProvider(shutdown_on_exit=False)
+        provider.add_span_processor(second)
+        for i in range(12):
+            provider.get_tracer("test").start_span(f"step {i}").end()
+        provider.shutdown()
+    finally:
+        processors.set_shutdown_timeout(bound)
+    assert (second.stats.exported, second.stats.dropped) == (12, 0)
