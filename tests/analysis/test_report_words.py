@@ -104,13 +104,24 @@ async def test_a_fanout_that_waited_for_its_slowest_branch_says_so_without_a_per
 ) -> None:
     @parallel
     async def lookup(source: str) -> str:
-        await asyncio.sleep({"news": 0.02, "filings": 0.08, "prices": 0.01}[source])
+        await asyncio.sleep({"news": 0.02, "filings": 0.15, "prices": 0.01}[source])
         return source
 
-    await lookup.map(["news", "filings", "prices"])
-    report, t = the_trace(exporter)
-    (f,) = t["fanouts"]
-    assert f["slowest_name"] == "lookup[1]" and f["slowest_share"] >= words.WAITED_FOR
+    # The fan-out's own time is under a millisecond, but a loaded machine can take the process
+    # off the CPU while it starts its branches (50 ms at load 15 on two cores, in about one
+    # run in 15): the fan-out then did not wait for its slowest branch alone, and the report
+    # rightly does not say so. A run the scheduler left alone is the case this test is about.
+    for _ in range(5):
+        exporter.clear()
+        await lookup.map(["news", "filings", "prices"])
+        report, t = the_trace(exporter)
+        (f,) = t["fanouts"]
+        assert f["slowest_name"] == "lookup[1]"
+        if f["slowest_share"] >= words.WAITED_FOR:
+            break
+        assert "waited for it" not in words.fanout(f)
+    else:
+        pytest.fail("the machine delayed the start of every one of 5 fan-outs by more than 5%")
     sentence = words.fanout(f)
     assert sentence.startswith(f"map lookup (3 branches, {words.seconds(f['duration'])}): ")
     assert f"slowest lookup[1] {words.seconds(f['slowest'])}: the fan-out waited for it" in sentence
