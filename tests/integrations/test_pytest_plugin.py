@@ -23,7 +23,7 @@ from fanscope import parallel, traced
 
 @parallel(max_concurrency=4)
 async def lookup(source: str) -> str:
-    await asyncio.sleep({"news": 0.03, "filings": 0.04, "prices": 0.01, "db": 0.02}[source])
+    await asyncio.sleep({"news": 0.08, "filings": 0.25, "prices": 0.06, "db": 0.07}[source])
     return f"{source} reports strong demand and rising margins this quarter"
 
 @traced
@@ -45,6 +45,11 @@ async def together() -> str:
 async def mapped() -> list[str]:
     return await lookup.map(["news", "filings", "prices", "db"])
 """
+
+# The sleeps leave margins that a loaded machine's scheduler does not erase (a branch's start
+# or wake-up can come 50 ms late at load 15 on two cores): filings is the slowest branch by
+# 170 ms, and the shortest branch (60 ms) outlasts the time the four take to start, so they
+# are in flight together. No state is shared between the lookups: they are independent.
 
 INI = "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
 
@@ -70,7 +75,7 @@ async def test_parallel_agent(fanscope_trace):
     (fanout,) = fanscope_trace.fanouts()
     assert fanout["slowest_name"] == "filings" and fanout["branches"] == 4
     report = fanscope_trace.report()
-    assert 0.04 < report.duration < report.whatif + 0.01
+    assert 0.25 < report.duration < report.whatif + 0.01
     assert fanscope_trace.report_dict()["schema"] == "fanscope.report/v1"
 
 async def test_a_map_under_a_cap_as_large_runs_together(fanscope_trace):
@@ -81,7 +86,7 @@ async def test_sequential_agent_has_an_opportunity(fanscope_trace):
     await sequential()
     (opportunity,) = fanscope_trace.opportunities()
     assert len(opportunity["run_together"][0]) == 4
-    assert opportunity["saving"] > 0.05
+    assert opportunity["saving"] > 0.2  # at least the three shorter lookups
 
 async def test_fail_nothing_parallelizable(fanscope_trace):
     await sequential()
