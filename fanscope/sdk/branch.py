@@ -298,6 +298,18 @@ async def run_branch(
             # cancelled while waiting in line: the branch span covers the wait it never finished
             end_in_line(job, parent=parent, kind=kind, reasons=reasons)
             raise
+    elif policy.limiters:
+        # the fan-out took the limiters before this task's first step: a 429 may have paused
+        # them since, and no attempt starts inside a pause already known
+        try:
+            while (pause := _pause_of(policy.limiters))[0] > 0:
+                job.waited_on = job.waited_on or pause[1].name
+                await asyncio.sleep(pause[0])
+        except asyncio.CancelledError:
+            for limiter in policy.limiters:
+                limiter.release()
+            end_in_line(job, parent=parent, kind=kind, reasons=reasons)
+            raise
     waited_on = job.waited_on
     begun = time.time_ns()
     # the wait in line runs from the submission to the span's start (conventions.md)
