@@ -273,11 +273,13 @@ def test_only_the_independent_steps_are_grouped_and_the_dependent_chain_stays() 
 def _reference_whatif(children: list[tuple[int, int, set[str], set[str]]]) -> int:
     """The what-if by its definition, pair by pair: children in start order under a parent
     starting at 0; a later child waits for each earlier one that ended before it started,
-    unless the earlier has outputs, the later has inputs, and they share none."""
+    unless the earlier has outputs, the later has inputs, and they share none. An earlier
+    child's outputs are those not among its own inputs (an echo is no evidence of flow)."""
     finish: list[int] = []
+    made = [outs - own for _, _, own, outs in children]
     for j, (start, end, ins, _) in enumerate(children):
         ended = [k for k in range(j) if children[k][1] <= start]
-        waits_for = [k for k in ended if not (children[k][3] and ins) or children[k][3] & ins]
+        waits_for = [k for k in ended if not (made[k] and ins) or made[k] & ins]
         last_end = max([0] + [children[k][1] for k in ended])
         ready = max([0] + [finish[k] for k in waits_for]) + (start - last_end)
         finish.append(ready + end - start)
