@@ -97,3 +97,49 @@ async def test_a_pause_extended_while_a_waiter_sleeps_holds_that_waiter(
     assert results == list(range(items))
     assert sum(started.values()) == items + cap  # every capped branch failed once, then passed
     assert inside_pause == [], f"{len(inside_pause)} attempts started in a known pause"
+
+
+async def test_a_pause_that_comes_between_a_branchs_admission_and_its_start_holds_it() -> None:
+    """The fan-out takes a queued branch's slot, then starts its task: a 429 in between.
+
+    Each call, on its way out, has the loop pause the limiter at its next step: after the
+    fan-out has handed the freed slot to the next branch (checking the pause then), before
+    that branch's task first runs.
+    """
+    limiter = Limiter(1, name="provider")
+    loop = asyncio.get_running_loop()
+    inside_pause: list[tuple[int, float]] = []
+
+    @parallel(limiter=limiter)
+    async def call(i: int) -> int:
+        if (left := limiter.paused_for()) > 0:
+            inside_pause.append((i, left))
+        loop.call_soon(limiter.pause, 0.02)  # as a 429 read by another task would
+        return i
+
+    assert await call.map(range(5)) == [0, 1, 2, 3, 4]
+    assert inside_pause == [], f"started in a known pause: {inside_pause}"
+
+
+async def test_a_branch_cancelled_while_it_sits_out_that_pause_gives_its_slot_back() -> None:
+    limiter = Limiter(1, name="provider")
+    loop = asyncio.get_running_loop()
+    paused = asyncio.Event()
+
+    def throttled() -> None:
+        limiter.pause(60)
+        paused.set()
+
+    @parallel(limiter=limiter)
+    async def call(i: int) -> int:
+        if i == 0:
+            loop.call_soon(throttled)
+        return i
+
+    fan_out = asyncio.ensure_future(call.map(range(3)))
+    await paused.wait()
+    await asyncio.sleep(0.01)  # the next branch, admitted, now sits out the pause
+    fan_out.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await fan_out
+    assert limiter.in_use == 0
