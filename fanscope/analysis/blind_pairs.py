@@ -10,7 +10,8 @@ which side had nothing to compare and why it usually happens:
 * a fanscope step with no input fingerprints took no arguments worth hashing: pass what it
   uses as arguments;
 * a fanscope step with no output fingerprints returned nothing fanscope hashes (``None``, or a
-  value of a type it does not fingerprint): return what the next steps use;
+  value of a type it does not fingerprint): return what the next steps use; or returned only
+  what its inputs already held (an echo, ``docs/dataflow.md``), which is nothing of its own;
 * no span of the trace has any fingerprint: they were turned off
   (``configure(fingerprints=False)``).
 
@@ -22,6 +23,7 @@ step, the sibling named is the latest one before it whose pair neither witness c
 from __future__ import annotations
 
 import bisect
+import itertools
 
 from fanscope.analysis.critical_path import effective_intervals
 from fanscope.analysis.dependencies import (
@@ -49,6 +51,9 @@ def _why(trace: Trace, span_id: str, side: str) -> str:
         return "a span of another instrumentation: @traced on the function that makes it"
     if side == "inputs":
         return "took no arguments fanscope hashes: pass what it uses as arguments"
+    below = itertools.chain((span_id,), trace.descendants(span_id))
+    if any(A.DATAFLOW_OUTPUTS in trace.spans[s].attributes for s in below):
+        return "returned only what its inputs already held (an echo): nothing of its own"
     return "returned nothing fanscope hashes: return what the later steps use"
 
 

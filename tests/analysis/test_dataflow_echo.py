@@ -7,6 +7,7 @@ sibling read the earlier one. Hand-built traces, one rule per test.
 
 from __future__ import annotations
 
+from fanscope.analysis.blind_pairs import blind_pairs
 from fanscope.analysis.dependencies import Flow, Relation, relation
 from fanscope.analysis.model import Span
 from fanscope.analysis.tree import build_traces
@@ -77,3 +78,15 @@ def test_the_later_steps_inputs_are_all_its_subtree_holds() -> None:
     flow = Flow(trace)
     assert flow.of(second.span_id) == (frozenset({"x", "y"}), frozenset())
     assert relation(flow, first.span_id, second.span_id) == Relation.DEPENDS
+
+
+def test_a_step_kept_in_order_because_it_only_echoed_is_named_so() -> None:
+    root = span("agent", 0, 100, **{"fanscope.role": "step"})
+    first = span("clean", 0, 40, root, **{"fanscope.role": "step", IN: ["text"], OUT: ["text"]})
+    second = span("title", 50, 90, root, **{"fanscope.role": "step", IN: ["other"]})
+    silent = span("store", 0, 40, root, **{"fanscope.role": "step", IN: ["text"]})
+    echoed = blind_pairs(build_traces([root, first, second])[0])
+    assert [p["missing"] for p in echoed] == ["outputs"]
+    assert "an echo" in echoed[0]["why"]
+    (quiet,) = blind_pairs(build_traces([root, silent, second])[0])
+    assert "returned nothing fanscope hashes" in quiet["why"]
