@@ -62,7 +62,8 @@ class Budget:
         tokens: the most tokens they may use.
         name: shown in spans, errors and reports.
 
-    Use it as a context manager, or give it to ``@parallel``/``@vote`` (``budget=``).
+    Use it as a context manager (``with`` or ``async with``), or give it to ``@parallel``
+    (``budget=``).
     """
 
     def __init__(
@@ -152,6 +153,12 @@ class Budget:
     def __exit__(self, *exc: object) -> None:
         permits.leave(self._tokens.pop())
         self.record(trace.get_current_span())
+
+    async def __aenter__(self) -> Budget:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.__exit__(*exc)
 
     def __repr__(self) -> str:
         limits = ", ".join(

@@ -443,13 +443,16 @@ def _refusal(meter: Meter, demand: Demand) -> BudgetExceeded:
 def reserve_sync(demand: Demand, holders: Sequence[Holder] | None = None) -> Reservation | None:
     """Reserve ``demand`` against everything in force, blocking this thread while it waits.
 
-    Returns ``None`` when nothing is in force. Raises :class:`~fanscope.BudgetExceeded` when
-    a budget can never take it.
+    Returns ``None`` when nothing is in force (a reservation that holds nothing when only
+    limiters without a meter yet are: their answers are still observed). Raises
+    :class:`~fanscope.BudgetExceeded` when a budget can never take it.
     """
     holders = tuple(in_force() if holders is None else holders)
-    wants = _wants(demand, holders)
-    if not wants:
+    if not holders:
         return None
+    wants = _wants(demand, holders)
+    if not wants:  # nothing to take yet: the answer still tells the limiters (headers, 429s)
+        return Reservation(demand, holders)
     started = time.monotonic()
     waited_on: str | None = None
     waited_for = "rate"
@@ -475,9 +478,11 @@ def reserve_sync(demand: Demand, holders: Sequence[Holder] | None = None) -> Res
 async def reserve(demand: Demand, holders: Sequence[Holder] | None = None) -> Reservation | None:
     """:func:`reserve_sync` for async code: waits without blocking the loop."""
     holders = tuple(in_force() if holders is None else holders)
-    wants = _wants(demand, holders)
-    if not wants:
+    if not holders:
         return None
+    wants = _wants(demand, holders)
+    if not wants:  # nothing to take yet: the answer still tells the limiters (headers, 429s)
+        return Reservation(demand, holders)
     started = time.monotonic()
     waited_on: str | None = None
     waited_for = "rate"

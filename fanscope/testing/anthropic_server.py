@@ -569,9 +569,10 @@ def _handler(server: AnthropicStandIn) -> type[BaseHTTPRequestHandler]:
             cached, rest, hour = _cached_prefix(body)
             written, read = server._cache(model, cached)
             input_tokens = tokens(rest) if rest.strip() else 0
-            output_tokens = tokens(said)
+            # never more than max_tokens, as the API (the short text itself is not cut)
+            output_tokens = min(tokens(said), int(body["max_tokens"]))
             message_id = "msg_" + hashlib.sha256(said.encode()).hexdigest()[:24]
-            stop_reason = "end_turn" if output_tokens < int(body["max_tokens"]) else "max_tokens"
+            stop_reason = "end_turn" if tokens(said) < int(body["max_tokens"]) else "max_tokens"
             if tool_call:
                 stop_reason = "tool_use"
             tier = "standard" if body.get("service_tier") == "standard_only" else None

@@ -51,6 +51,9 @@ PATCHES: tuple[tuple[str, str, Any], ...] = (
     ("anthropic._tracing", "record_response", wrappers.sdk_record_response),
     ("anthropic._base_client", "SyncAPIClient._sleep_for_retry", wrappers.client_sleep_for_retry),
     ("anthropic._base_client", "AsyncAPIClient._sleep_for_retry", wrappers.aclient_sleep_for_retry),
+    # each successful answer's rate-limit headers, for the limiters in force
+    ("anthropic._base_client", "SyncAPIClient._process_response", wrappers.client_response),
+    ("anthropic._base_client", "AsyncAPIClient._process_response", wrappers.aclient_response),
 )
 
 # (module, attribute path) of a patch -> the patch to make instead when that one does not exist

@@ -10,7 +10,8 @@ One GenAI span per call, whatever the SDK's own telemetry setting:
   the call ends: the message returned, the stream consumed, closed or dropped, or an error.
 
 Either way :meth:`Tracked.finish` runs once per call: it charges what the call cost to the
-tallies of the spans above it (:mod:`fanscope.sdk.cost`).
+tallies of the spans above it (:mod:`fanscope.sdk.cost`) and settles the permits the call
+took under limiters and budgets (:mod:`fanscope.integrations.anthropic.permits`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from fanscope.integrations.anthropic import semconv as G
 from fanscope.integrations.anthropic.mapping import Call, error_attributes
+from fanscope.integrations.anthropic.permits import settle as settle_permits
 from fanscope.sdk import cost, tracing
 from fanscope.sdk.tracing import tracer
 
@@ -41,6 +43,8 @@ class Tracked:
     own: bool = False  # whether we made the span (and so end it)
     finished: bool = False
     tally: cost.Tally | None = None  # where the call is charged: the innermost open tally
+    reservation: Any = None  # permits held under limiters and budgets (permits.py)
+    heard: Any = None  # the headers of the call's successful answer, for its limiters
 
     def record_response(self) -> None:
         """Put what the response said so far on the span (the SDK's, or ours)."""
@@ -60,6 +64,8 @@ class Tracked:
         self.finished = True
         span = self.span
         try:
+            if self.reservation is not None:  # before our span ends: its permit events
+                settle_permits(self, error)
             charged = self.call.charge(error)
             cost.charge(
                 self.tally,

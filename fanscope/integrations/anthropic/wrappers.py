@@ -35,6 +35,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from fanscope.integrations.anthropic import permits as P
 from fanscope.integrations.anthropic import semconv as G
 from fanscope.integrations.anthropic.mapping import Call, message_of
 from fanscope.integrations.anthropic.others import quiet_others
@@ -81,9 +82,10 @@ def _materialize(kwargs: dict[str, Any]) -> None:
             kwargs[key] = list(value)
 
 
-def _begin(instance: Any, kwargs: Any) -> tuple[Tracked, contextvars.Token[Tracked | None]]:
-    _materialize(kwargs)
-    tracked = Tracked(Call(dict(kwargs)), tally=cost.current())
+def _begin(
+    instance: Any, kwargs: Any, reservation: Any = None
+) -> tuple[Tracked, contextvars.Token[Tracked | None]]:
+    tracked = Tracked(Call(dict(kwargs)), tally=cost.current(), reservation=reservation)
     _safely(lambda: tracked.call.site.update(callsite.here()))
     if not sdk_traces_on(instance):
         _safely(lambda: start_own(tracked))
@@ -97,7 +99,9 @@ def _own_span_current(tracked: Tracked) -> contextlib.AbstractContextManager[Any
 
 
 def create_sync(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    tracked, token = _begin(instance, kwargs)
+    _materialize(kwargs)
+    # the worst case against the limiters and budgets in force (may wait; may refuse)
+    tracked, token = _begin(instance, kwargs, P.reserve_sync(kwargs))
     quiet = quiet_others(instance, "create", create_sync)
     try:
         with _own_span_current(tracked):
@@ -112,7 +116,8 @@ def create_sync(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: A
 
 
 async def create_async(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
-    tracked, token = _begin(instance, kwargs)
+    _materialize(kwargs)
+    tracked, token = _begin(instance, kwargs, await P.reserve(kwargs))
     quiet = quiet_others(instance, "create", create_async)
     try:
         with _own_span_current(tracked):
@@ -164,6 +169,13 @@ def stream_manager(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs
     return manager
 
 
+def _drop_request(manager: Any) -> None:
+    """Close the request coroutine an async stream manager holds, unawaited (no warning)."""
+    for name, value in vars(manager).items():
+        if name.endswith("__api_request") and hasattr(value, "close"):
+            _safely(value.close)
+
+
 def _entering(manager: Any) -> tuple[Tracked | None, contextvars.Token[Tracked | None] | None]:
     tracked: Tracked | None = getattr(manager, "_fanscope_call", None)
     if tracked is None:
@@ -183,6 +195,9 @@ def _entered(tracked: Tracked, stream: Any) -> Any:
 
 
 def manager_enter(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    held: Tracked | None = getattr(instance, "_fanscope_call", None)
+    if held is not None:  # the request is made now: its permits first
+        held.reservation = P.reserve_sync(held.call.kwargs)
     tracked, token = _entering(instance)
     if tracked is None or token is None:
         return wrapped(*args, **kwargs)
@@ -198,6 +213,13 @@ def manager_enter(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs:
 
 
 async def manager_aenter(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    held: Tracked | None = getattr(instance, "_fanscope_call", None)
+    if held is not None:
+        try:
+            held.reservation = await P.reserve(held.call.kwargs)
+        except BaseException:
+            _drop_request(instance)  # refused: the request the manager holds is never sent
+            raise
     tracked, token = _entering(instance)
     if tracked is None or token is None:
         return await wrapped(*args, **kwargs)
@@ -306,12 +328,14 @@ def _enrich_sdk_span(span: Any, outcome: Any) -> None:
         if error is not None:
             call = tracked.call
             borrowed.set_attributes(call.cost_attributes(call.charge(error)))
+            P.settle(tracked, error)  # while the SDK's span is open: its permit events
             return
         data = getattr(outcome, "data", None)
         message = None if data is None or _is_stream(data) else message_of(data)
         if message is not None:
             tracked.call.take_message(message)
             tracked.record_response()
+            P.settle(tracked, None)
 
     _safely(enrich)
 
@@ -369,6 +393,7 @@ def client_sleep_for_retry(
 ) -> Any:
     """The sync client waits before retrying an attempt: note it on the call's span."""
     started, clock = time.time_ns(), time.monotonic()
+    _safely(lambda: P.retried(current.get(), kwargs.get("response")))
     try:
         return wrapped(*args, **kwargs)
     finally:
@@ -380,10 +405,25 @@ async def aclient_sleep_for_retry(
 ) -> Any:
     """The async client waits before retrying an attempt: note it on the call's span."""
     started, clock = time.time_ns(), time.monotonic()
+    _safely(lambda: P.retried(current.get(), kwargs.get("response")))
     try:
         return await wrapped(*args, **kwargs)
     finally:
         _safely(lambda: _retry_event(instance, kwargs, started, time.monotonic() - clock))
+
+
+def client_response(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    """A successful HTTP answer (the sync client): keep its rate-limit headers for the call."""
+    _safely(lambda: P.heard(current.get(), kwargs.get("response")))
+    return wrapped(*args, **kwargs)
+
+
+async def aclient_response(
+    wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
+) -> Any:
+    """A successful HTTP answer (the async client): keep its rate-limit headers for the call."""
+    _safely(lambda: P.heard(current.get(), kwargs.get("response")))
+    return await wrapped(*args, **kwargs)
 
 
 # -- hooks that the installed anthropic does not have --------------------------------------------
@@ -409,6 +449,11 @@ LOSSES: dict[Callable[..., Any], str] = {
     client_sleep_for_retry: "retries the client makes inside a call are not recorded (no "
     "fanscope.genai.retry events, no http.request.resend_count on fanscope's span)",
 }
+LOSSES[client_response] = (
+    "limiters do not hear the rate-limit headers of successful answers (no pacing to what the "
+    "provider says remains)"
+)
+LOSSES[aclient_response] = LOSSES[client_response]
 LOSSES[sdk_finish_call] = LOSSES[sdk_record_response]
 LOSSES[create_async] = LOSSES[create_sync]
 LOSSES[manager_aenter] = LOSSES[manager_enter]
