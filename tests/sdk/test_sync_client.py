@@ -104,7 +104,7 @@ def test_a_lone_sync_call_past_its_timeout_is_abandoned_while_its_request_is_ope
 ) -> None:
     answered = threading.Event()
 
-    with AnthropicStandIn(latency=1.0) as server:
+    with AnthropicStandIn(latency=3.0) as server:  # far past the timeout, even under load
         client = anthropic.Anthropic(base_url=server.url, api_key="test", max_retries=0)
 
         @parallel(timeout=0.1)
