@@ -26,7 +26,7 @@ had already spent.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from fanscope.analysis.fanouts import branch_label
@@ -103,22 +103,61 @@ def _last_retry(span: Span) -> int | None:
     return max(times) if times else None
 
 
+# The branches above a span that can decide what its calls were (innermost first): retried
+# ones, up to and including the first that did not end ``ok``; (last retry time, outcome).
+_Chain = tuple[tuple[int | None, str | None], ...]
+
+
+def _decide(chain: _Chain, call: Span) -> str | None:
+    for retried, outcome in chain:
+        if retried is not None and call.start < retried:
+            return "retries"
+        if outcome == A.OUTCOME_CANCELLED:
+            return "cancelled"
+        if outcome in _FAILED:
+            return "failures"
+    return "failures" if call.status == "error" else None
+
+
+def _walk(trace: Trace) -> dict[str, tuple[str, str | None]]:
+    """For every call: its operation (``step > chat model``, as on the critical path) and its
+    waste class (``retries``, ``cancelled``, ``failures`` or ``None``), in one walk down the
+    tree, so that a deep trace costs its size, not its size times its depth."""
+    out: dict[str, tuple[str, str | None]] = {}
+    stack: list[tuple[str, str | None, _Chain]] = [(r, None, ()) for r in trace.roots]
+    while stack:
+        sid, owner, chain = stack.pop()
+        span = trace.spans[sid]
+        role = span.attributes.get(A.ROLE)
+        if role is None and is_call(span):
+            operation = f"{owner} > {span.name}" if owner is not None else span.name
+            out[sid] = (operation, _decide(chain, span))
+        if role is not None:
+            owner = span.name
+        if role == A.ROLE_BRANCH:
+            retried, outcome = _last_retry(span), span.attr_str(A.BRANCH_OUTCOME)
+            ended_badly = outcome == A.OUTCOME_CANCELLED or outcome in _FAILED
+            if ended_badly:
+                chain = ((retried, outcome),)  # nothing further out can decide
+            elif retried is not None:
+                chain = ((retried, outcome), *chain)
+        stack.extend((kid, owner, chain) for kid in trace.children.get(sid, ()))
+    return out
+
+
 def waste_kind(trace: Trace, call: Span) -> str | None:
-    """``retries``, ``cancelled`` or ``failures`` when ``call`` bought nothing kept; ``None``."""
+    """``retries``, ``cancelled`` or ``failures`` when ``call`` bought nothing kept; ``None``.
+
+    (One call at a time, walking up; :func:`trace_cost` walks the whole tree down once.)
+    """
+    chain: list[tuple[int | None, str | None]] = []
     current = trace.parent(call.span_id)
     while current is not None:
         span = trace.spans[current]
         if span.attributes.get(A.ROLE) == A.ROLE_BRANCH:
-            retried = _last_retry(span)
-            if retried is not None and call.start < retried:
-                return "retries"
-            outcome = span.attr_str(A.BRANCH_OUTCOME)
-            if outcome == A.OUTCOME_CANCELLED:
-                return "cancelled"
-            if outcome in _FAILED:
-                return "failures"
+            chain.append((_last_retry(span), span.attr_str(A.BRANCH_OUTCOME)))
         current = trace.parent(current)
-    return "failures" if call.status == "error" else None
+    return _decide(tuple(chain), call)
 
 
 def _amount(span: Span) -> float:
@@ -126,37 +165,26 @@ def _amount(span: Span) -> float:
     return amount if amount is not None and amount > 0 else 0.0
 
 
-def _owner_name(trace: Trace, span_id: str) -> str:
-    """The operation a call is counted under, as on the critical path: ``step > chat model``."""
-    span = trace.spans[span_id]
-    current = trace.parent(span_id)
-    while current is not None:
-        if A.ROLE in trace.spans[current].attributes:
-            return f"{trace.spans[current].name} > {span.name}"
-        current = trace.parent(current)
-    return span.name
-
-
-def _under(trace: Trace, span_id: str, calls: set[str]) -> list[str]:
+def _under(trace: Trace, span_id: str, calls: Mapping[str, object]) -> list[str]:
     return [d for d in trace.descendants(span_id) if d in calls]
 
 
 def trace_cost(trace: Trace) -> tuple[TraceCost | None, dict[str, FanoutCost]]:
     """The trace's cost (``None`` when it made no model call) and each fan-out's, by span id."""
-    calls = {sid for sid, s in trace.spans.items() if is_call(s)}
-    if not calls:
+    found = _walk(trace)
+    if not found:
         return None, {}
     total, waste = Tally(), _Waste()
     by_operation: dict[str, float] = {}
     kinds: dict[str, str | None] = {}
-    for sid in calls:
+    for sid, (operation, kind) in found.items():
         span = trace.spans[sid]
         total.add(span)
-        operation = _owner_name(trace, sid)
         by_operation[operation] = by_operation.get(operation, 0.0) + _amount(span)
-        kind = kinds[sid] = waste_kind(trace, span)
+        kinds[sid] = kind
         if kind is not None:
             waste.add(kind, _amount(span))
+    calls = kinds
     fanouts = {
         sid: _fanout_cost(trace, sid, calls, kinds)
         for sid, span in trace.spans.items()
@@ -175,7 +203,7 @@ def trace_cost(trace: Trace) -> tuple[TraceCost | None, dict[str, FanoutCost]]:
 
 
 def _fanout_cost(
-    trace: Trace, fanout_id: str, calls: set[str], kinds: dict[str, str | None]
+    trace: Trace, fanout_id: str, calls: Mapping[str, object], kinds: dict[str, str | None]
 ) -> FanoutCost:
     total, waste = Tally(), _Waste()
     for sid in _under(trace, fanout_id, calls):

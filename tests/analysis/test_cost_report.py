@@ -428,3 +428,47 @@ def test_the_html_report_shows_cost_per_branch_and_a_cost_view(tmp_path: Path) -
         assert page.evaluate("document.querySelectorAll('img').length") == 0
     finally:
         browser.close()
+
+
+@given(fanout_traces(), st.randoms(use_true_random=False))
+def test_one_walk_down_classifies_every_call_as_walking_up_from_it_does(
+    spans: list[Span], rng: Any
+) -> None:
+    from fanscope.analysis.costs import _walk, waste_kind
+    from fanscope.analysis.tree import build_traces
+
+    for s in spans:  # nest some fan-outs under others' branches, and fail some calls
+        if s.attributes.get(A.ROLE) == A.ROLE_FANOUT and rng.random() < 0.5:
+            branches = [b for b in spans if b.attributes.get(A.ROLE) == A.ROLE_BRANCH]
+            outside = [b for b in branches if b.parent_id != s.span_id]
+            if outside:
+                s.parent_id = rng.choice(outside).span_id
+        if "gen_ai.operation.name" in s.attributes and rng.random() < 0.2:
+            s.status = "error"
+    (trace,) = build_traces(spans)
+    walked = _walk(trace)
+    calls = {s.span_id for s in spans if "gen_ai.operation.name" in s.attributes}
+    assert set(walked) == calls
+    for sid, (_, kind) in walked.items():
+        assert kind == waste_kind(trace, trace.spans[sid])
+
+
+def test_a_deep_chain_costs_its_size_not_its_size_times_its_depth() -> None:
+    """50,000 nested steps, each with a call: one walk down (a walk up from each call would
+    take about 1.25 billion steps)."""
+    parent: Span | None = None
+    spans = []
+    for i in range(50_000):
+        step = span("step", i, 200_000 - i, parent, fanscope__role="step")
+        call = span("chat m", i, i + 1, step, gen_ai__operation__name="chat")
+        call.attributes[A.COST_AMOUNT] = 0.001
+        spans += [step, call]
+        parent = step
+    from fanscope.analysis.costs import trace_cost
+    from fanscope.analysis.tree import build_traces
+
+    (trace,) = build_traces(spans)
+    cost, _ = trace_cost(trace)
+    assert cost is not None and cost["calls"] == 50_000
+    assert cost["usd"] == pytest.approx(50.0)
+    assert cost["by_operation"] == {"step > chat m": pytest.approx(50.0)}
