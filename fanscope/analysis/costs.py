@@ -26,7 +26,7 @@ had already spent.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from fanscope.analysis.fanouts import branch_label
@@ -42,9 +42,38 @@ _FAILED = (A.OUTCOME_ERROR, A.OUTCOME_TIMEOUT)
 
 def is_call(span: Span) -> bool:
     """A GenAI span: a model call (fanscope's own spans carry ``fanscope.role``)."""
-    return (
-        GENAI_OPERATION in span.attributes or A.COST_AMOUNT in span.attributes
-    ) and A.ROLE not in span.attributes
+    attributes = span.attributes
+    return (GENAI_OPERATION in attributes or A.COST_AMOUNT in attributes) and (
+        A.ROLE not in attributes
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """What one GenAI span says about its cost, read once."""
+
+    usd: float | None  #: ``None``: unpriced, for ``reason``
+    reason: str
+    estimated: bool
+    input_tokens: int
+    output_tokens: int
+
+    @classmethod
+    def of(cls, span: Span) -> Call:
+        amount = span.attr_float(A.COST_AMOUNT)
+        priced = amount is not None and amount >= 0
+        return cls(
+            usd=amount if priced else None,
+            reason="" if priced else span.attr_str(A.COST_UNKNOWN) or NO_COST,
+            estimated=span.attributes.get(A.COST_ESTIMATED) is True,
+            # the GenAI conventions' input tokens include cache reads and writes
+            input_tokens=max(0, span.attr_int("gen_ai.usage.input_tokens") or 0),
+            output_tokens=max(0, span.attr_int("gen_ai.usage.output_tokens") or 0),
+        )
+
+    @property
+    def amount(self) -> float:
+        return self.usd if self.usd is not None else 0.0
 
 
 @dataclass
@@ -58,19 +87,16 @@ class Tally:
     input_tokens: int = 0
     output_tokens: int = 0
 
-    def add(self, span: Span) -> None:
+    def add(self, call: Call) -> None:
         self.calls += 1
-        amount = span.attr_float(A.COST_AMOUNT)
-        if amount is not None and amount >= 0:
-            self.usd += amount
+        if call.usd is not None:
+            self.usd += call.usd
         else:
-            reason = span.attr_str(A.COST_UNKNOWN) or NO_COST
-            self.unpriced[reason] = self.unpriced.get(reason, 0) + 1
-        if span.attributes.get(A.COST_ESTIMATED) is True:
+            self.unpriced[call.reason] = self.unpriced.get(call.reason, 0) + 1
+        if call.estimated:
             self.estimated += 1
-        # the GenAI conventions' input tokens include cache reads and writes
-        self.input_tokens += max(0, span.attr_int("gen_ai.usage.input_tokens") or 0)
-        self.output_tokens += max(0, span.attr_int("gen_ai.usage.output_tokens") or 0)
+        self.input_tokens += call.input_tokens
+        self.output_tokens += call.output_tokens
 
     def doc(self) -> Cost:
         return {
@@ -119,29 +145,49 @@ def _decide(chain: _Chain, call: Span) -> str | None:
     return "failures" if call.status == "error" else None
 
 
-def _walk(trace: Trace) -> dict[str, tuple[str, str | None]]:
-    """For every call: its operation (``step > chat model``, as on the critical path) and its
-    waste class (``retries``, ``cancelled``, ``failures`` or ``None``), in one walk down the
-    tree, so that a deep trace costs its size, not its size times its depth."""
-    out: dict[str, tuple[str, str | None]] = {}
-    stack: list[tuple[str, str | None, _Chain]] = [(r, None, ()) for r in trace.roots]
+@dataclass(slots=True)
+class _Found:
+    """A call found on the walk down: its cost, operation, waste class, and the fan-outs it is
+    under with, for each, the branch of that fan-out it is under (``None``: not in a branch)."""
+
+    call: Call
+    operation: str
+    kind: str | None
+    fanouts: tuple[tuple[str, str | None], ...]
+
+
+def _walk(trace: Trace) -> dict[str, _Found]:
+    """Every call of the trace, in one walk down the tree, so that a deep trace costs its size,
+    not its size times its depth: its operation (``step > chat model``, as on the critical
+    path), its waste class (``retries``, ``cancelled``, ``failures`` or ``None``) and the
+    fan-outs and branches it counts in."""
+    out: dict[str, _Found] = {}
+    Item = tuple[str, str | None, _Chain, tuple[tuple[str, str | None], ...]]
+    stack: list[Item] = [(r, None, (), ()) for r in trace.roots]
+    spans, children = trace.spans, trace.children
     while stack:
-        sid, owner, chain = stack.pop()
-        span = trace.spans[sid]
+        sid, owner, chain, fanouts = stack.pop()
+        span = spans[sid]
         role = span.attributes.get(A.ROLE)
-        if role is None and is_call(span):
-            operation = f"{owner} > {span.name}" if owner is not None else span.name
-            out[sid] = (operation, _decide(chain, span))
-        if role is not None:
+        if role is None:
+            if is_call(span):
+                operation = f"{owner} > {span.name}" if owner is not None else span.name
+                out[sid] = _Found(Call.of(span), operation, _decide(chain, span), fanouts)
+        else:
             owner = span.name
-        if role == A.ROLE_BRANCH:
-            retried, outcome = _last_retry(span), span.attr_str(A.BRANCH_OUTCOME)
-            ended_badly = outcome == A.OUTCOME_CANCELLED or outcome in _FAILED
-            if ended_badly:
-                chain = ((retried, outcome),)  # nothing further out can decide
-            elif retried is not None:
-                chain = ((retried, outcome), *chain)
-        stack.extend((kid, owner, chain) for kid in trace.children.get(sid, ()))
+            if role == A.ROLE_FANOUT:
+                fanouts = (*fanouts, (sid, None))
+            elif role == A.ROLE_BRANCH:
+                if fanouts and fanouts[-1] == (span.parent_id, None):
+                    fanouts = (*fanouts[:-1], (fanouts[-1][0], sid))
+                retried, outcome = _last_retry(span), span.attr_str(A.BRANCH_OUTCOME)
+                if outcome == A.OUTCOME_CANCELLED or outcome in _FAILED:
+                    chain = ((retried, outcome),)  # nothing further out can decide
+                elif retried is not None:
+                    chain = ((retried, outcome), *chain)
+        kids = children.get(sid)
+        if kids:
+            stack += [(kid, owner, chain, fanouts) for kid in kids]
     return out
 
 
@@ -160,35 +206,32 @@ def waste_kind(trace: Trace, call: Span) -> str | None:
     return _decide(tuple(chain), call)
 
 
-def _amount(span: Span) -> float:
-    amount = span.attr_float(A.COST_AMOUNT)
-    return amount if amount is not None and amount > 0 else 0.0
-
-
-def _under(trace: Trace, span_id: str, calls: Mapping[str, object]) -> list[str]:
-    return [d for d in trace.descendants(span_id) if d in calls]
-
-
 def trace_cost(trace: Trace) -> tuple[TraceCost | None, dict[str, FanoutCost]]:
-    """The trace's cost (``None`` when it made no model call) and each fan-out's, by span id."""
-    found = _walk(trace)
-    if not found:
+    """The trace's cost (``None`` when it made no model call) and each fan-out's, by span id
+    (fan-outs with no call under them are left out)."""
+    if not any(is_call(s) for s in trace.spans.values()):  # the common case: skip the walk
         return None, {}
+    found = _walk(trace)
     total, waste = Tally(), _Waste()
     by_operation: dict[str, float] = {}
-    kinds: dict[str, str | None] = {}
-    for sid, (operation, kind) in found.items():
-        span = trace.spans[sid]
-        total.add(span)
-        by_operation[operation] = by_operation.get(operation, 0.0) + _amount(span)
-        kinds[sid] = kind
-        if kind is not None:
-            waste.add(kind, _amount(span))
-    calls = kinds
+    per_fanout: dict[str, tuple[Tally, _Waste]] = {}
+    per_branch: dict[str, Tally] = {}
+    for f in found.values():
+        call = f.call
+        total.add(call)
+        by_operation[f.operation] = by_operation.get(f.operation, 0.0) + call.amount
+        if f.kind is not None:
+            waste.add(f.kind, call.amount)
+        for fanout_id, branch_id in f.fanouts:
+            tally, wasted = per_fanout.setdefault(fanout_id, (Tally(), _Waste()))
+            tally.add(call)
+            if f.kind is not None:
+                wasted.add(f.kind, call.amount)
+            if branch_id is not None:
+                per_branch.setdefault(branch_id, Tally()).add(call)
     fanouts = {
-        sid: _fanout_cost(trace, sid, calls, kinds)
-        for sid, span in trace.spans.items()
-        if span.attributes.get(A.ROLE) == A.ROLE_FANOUT
+        sid: _fanout_cost(trace, sid, tally, wasted, per_branch)
+        for sid, (tally, wasted) in per_fanout.items()
     }
     cost: TraceCost = {
         **total.doc(),
@@ -199,26 +242,18 @@ def trace_cost(trace: Trace) -> tuple[TraceCost | None, dict[str, FanoutCost]]:
         "early_stop_saved": sum(f["early_stop_saved"] or 0.0 for f in fanouts.values()),
         "by_operation": dict(sorted(by_operation.items(), key=lambda kv: -kv[1])),
     }
-    return cost, {sid: f for sid, f in fanouts.items() if f["calls"]}
+    return cost, fanouts
 
 
 def _fanout_cost(
-    trace: Trace, fanout_id: str, calls: Mapping[str, object], kinds: dict[str, str | None]
+    trace: Trace, fanout_id: str, total: Tally, waste: _Waste, per_branch: dict[str, Tally]
 ) -> FanoutCost:
-    total, waste = Tally(), _Waste()
-    for sid in _under(trace, fanout_id, calls):
-        total.add(trace.spans[sid])
-        kind = kinds[sid]
-        if kind is not None:
-            waste.add(kind, _amount(trace.spans[sid]))
     branches: list[BranchCost] = []
     for kid in trace.children.get(fanout_id, ()):
         span = trace.spans[kid]
         if span.attributes.get(A.ROLE) != A.ROLE_BRANCH:
             continue
-        tally = Tally()
-        for sid in _under(trace, kid, calls):
-            tally.add(trace.spans[sid])
+        tally = per_branch.get(kid) or Tally()
         branches.append(
             {
                 "span_id": kid,
@@ -229,14 +264,13 @@ def _fanout_cost(
                 "unpriced_calls": sum(tally.unpriced.values()),
             }
         )
-    fanout = trace.spans[fanout_id]
     return {
         **total.doc(),
         "wasted": waste.total,
         "wasted_retries": waste.retries,
         "wasted_failures": waste.failures,
         "wasted_cancelled": waste.cancelled,
-        "early_stop_saved": _early_stop_saved(fanout, branches),
+        "early_stop_saved": _early_stop_saved(trace.spans[fanout_id], branches),
         "branches": branches,
     }
 

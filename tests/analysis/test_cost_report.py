@@ -449,8 +449,8 @@ def test_one_walk_down_classifies_every_call_as_walking_up_from_it_does(
     walked = _walk(trace)
     calls = {s.span_id for s in spans if "gen_ai.operation.name" in s.attributes}
     assert set(walked) == calls
-    for sid, (_, kind) in walked.items():
-        assert kind == waste_kind(trace, trace.spans[sid])
+    for sid, found in walked.items():
+        assert found.kind == waste_kind(trace, trace.spans[sid])
 
 
 def test_a_deep_chain_costs_its_size_not_its_size_times_its_depth() -> None:
