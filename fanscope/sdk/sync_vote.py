@@ -7,6 +7,7 @@ whose voters run on threads) and runs it on a private event loop
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 
 from fanscope.sdk.ballot import Ballot
@@ -16,7 +17,8 @@ from fanscope.sdk.voting import VoteFunction
 P = ParamSpec("P")
 P2 = ParamSpec("P2")
 R = TypeVar("R")
-Owner = TypeVar("Owner")
+Owner = TypeVar("Owner")  # what an instance method is bound to
+OwnerType = TypeVar("OwnerType", bound=type)  # what a class method is bound to
 
 
 class SyncVoteFunction(Generic[P, R]):
@@ -44,15 +46,14 @@ class SyncVoteFunction(Generic[P, R]):
         """Voters per vote."""
         return self.aio.n
 
+    # Callables as self types, as in VoteFunction.__get__ (which says why).
     @overload
     def __get__(
-        self: SyncVoteFunction[Concatenate[Owner, P2], R], obj: Owner, objtype: type | None = None
+        self: Callable[Concatenate[Owner, P2], R], obj: Owner, objtype: type | None = None
     ) -> SyncVoteFunction[P2, R]: ...
     @overload
     def __get__(
-        self: SyncVoteFunction[Concatenate[type[Owner], P2], R],
-        obj: Owner | None,
-        objtype: type[Owner],
+        self: Callable[Concatenate[OwnerType, P2], R], obj: object, objtype: OwnerType
     ) -> SyncVoteFunction[P2, R]: ...
     @overload
     def __get__(self, obj: object, objtype: type | None = None) -> Self: ...

@@ -36,7 +36,8 @@ from fanscope.sdk.tracing import short_repr
 P = ParamSpec("P")
 P2 = ParamSpec("P2")
 R = TypeVar("R")
-Owner = TypeVar("Owner")
+Owner = TypeVar("Owner")  # what an instance method is bound to
+OwnerType = TypeVar("OwnerType", bound=type)  # what a class method is bound to
 
 DECIDED = A.CANCEL_VOTE_DECIDED
 _MAX_COUNTS = 32  # distinct answers listed on the fan-in span
@@ -106,13 +107,19 @@ class VoteFunction(Generic[P, R]):
         """Voters per vote."""
         return len(self._voters)
 
+    # The self types are callables, not VoteFunction[Concatenate[...], R]: mypy matches
+    # those loosely and would bind a static method's first parameter as the owner.
     @overload
     def __get__(
-        self: VoteFunction[Concatenate[Owner, P2], R], obj: Owner, objtype: type | None = None
+        self: Callable[Concatenate[Owner, P2], Coroutine[Any, Any, R]],
+        obj: Owner,
+        objtype: type | None = None,
     ) -> VoteFunction[P2, R]: ...
     @overload
     def __get__(
-        self: VoteFunction[Concatenate[type[Owner], P2], R], obj: Owner | None, objtype: type[Owner]
+        self: Callable[Concatenate[OwnerType, P2], Coroutine[Any, Any, R]],
+        obj: object,
+        objtype: OwnerType,
     ) -> VoteFunction[P2, R]: ...
     @overload
     def __get__(self, obj: object, objtype: type | None = None) -> Self: ...

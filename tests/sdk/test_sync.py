@@ -368,6 +368,10 @@ def test_static_and_class_methods_bind_as_they_would_undecorated() -> None:
     assert Agent.ask(agent, "q") == "aq"
     assert Agent.class_agree("d") is agent.class_agree("d") is True
     assert agent.class_agree.ballot("d").winner is True
+    assert Agent.agree(agent, "d") is True
+    assert Agent.static_agree("d") is agent.static_agree("d") is True
+    assert Agent.agree_static("") is agent.agree_static("") is False
+    assert agent.static_agree.ballot("d").winner is True
 
     async def async_faces() -> list[object]:
         return [
@@ -377,9 +381,12 @@ def test_static_and_class_methods_bind_as_they_would_undecorated() -> None:
             await Agent.named_async("x"),
             await agent.named_async.map(["x"]),
             await agent.agree_async("d"),
+            await Agent.static_agree_async("d"),
+            await agent.static_agree_async(""),
         ]
 
-    assert asyncio.run(async_faces()) == [4, "A", ["A", "B"], "Agentx", ["Agentx"], True]
+    faces = [4, "A", ["A", "B"], "Agentx", ["Agentx"], True, True, False]
+    assert asyncio.run(async_faces()) == faces
 
 
 def test_waiting_for_a_thread_under_the_cap_is_recorded_as_queue_wait(

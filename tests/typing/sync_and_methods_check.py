@@ -97,6 +97,21 @@ class Agent:
     async def agree_async(self, diff: str) -> bool:
         return bool(diff)
 
+    @vote(n=3)
+    @staticmethod
+    def static_agree(diff: str) -> bool:
+        return bool(diff)
+
+    @staticmethod
+    @vote(n=3)
+    def agree_static(diff: str) -> bool:
+        return bool(diff)
+
+    @vote(n=3)
+    @staticmethod
+    async def static_agree_async(diff: str) -> bool:
+        return bool(diff)
+
 
 def sync_usage() -> None:
     assert_type(lookup("news"), int)
@@ -127,6 +142,12 @@ def sync_usage() -> None:
     assert_type(Agent.ask(agent, "q"), str)  # through the class, the instance passed
     assert_type(Agent.class_agree("diff"), bool)
     assert_type(agent.class_agree.ballot("diff"), Ballot[bool])
+    assert_type(Agent.agree(agent, "diff"), bool)
+    assert_type(Agent.static_agree("diff"), bool)
+    assert_type(agent.static_agree("diff"), bool)
+    assert_type(agent.static_agree.ballot("diff"), Ballot[bool])
+    assert_type(Agent.agree_static("diff"), bool)
+    assert_type(agent.agree_static("diff"), bool)
 
     lookup(3)  # type: ignore[arg-type]
     lookup.map([1, 2])  # type: ignore[list-item]
@@ -140,6 +161,12 @@ def sync_usage() -> None:
     judge(3)  # type: ignore[arg-type]
     Agent.ask(agent, 3)  # type: ignore[arg-type]
     Agent.class_agree(3)  # type: ignore[arg-type]
+    Agent.agree(agent, 3)  # type: ignore[arg-type]
+    Agent.static_agree(3)  # type: ignore[arg-type]
+    agent.static_agree(3)  # type: ignore[arg-type]
+    agent.static_agree("diff", "more")  # type: ignore[call-arg]
+    Agent.agree_static(3)  # type: ignore[arg-type]
+    agent.agree_static(3)  # type: ignore[arg-type]
 
 
 async def async_usage() -> None:
@@ -168,3 +195,8 @@ async def async_usage() -> None:
     await agent.step_async(1)  # type: ignore[arg-type]
     await Agent.named_async.map([1])  # type: ignore[list-item]
     await agent.agree_async(1)  # type: ignore[arg-type]
+    assert_type(await Agent.static_agree_async("diff"), bool)
+    assert_type(await agent.static_agree_async("diff"), bool)
+    assert_type(await agent.static_agree_async.ballot("diff"), Ballot[bool])
+    await Agent.static_agree_async(1)  # type: ignore[arg-type]
+    await agent.static_agree_async(1)  # type: ignore[arg-type]
