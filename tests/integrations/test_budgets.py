@@ -116,7 +116,8 @@ def test_budget_on_parallel_is_one_fresh_pot_per_fanout_inside_the_enclosing_one
             first = ask.map([prompt(i, 8) for i in range(30)], on_error="collect")
             second = ask.map([prompt(i, 8) for i in range(30)], on_error="collect")
         assert outer.spent_tokens == billed(server, "b2") <= 1_000
-    assert sum(o.ok for o in first) > sum(o.ok for o in second)  # the outer one ran short
+    # the second ran into what the first left of the outer budget, or into its own
+    assert not all(o.ok for o in second) and not all(o.ok for o in first)
     fanouts = [
         s
         for s in exporter.get_finished_spans()
@@ -212,13 +213,14 @@ def test_a_64_way_fanout_and_a_5_voter_vote_under_one_budget_never_overspend(
                 await judge(answer)  # a vote nested in the branch, under the same budget
             return answer
 
-        async def run() -> tuple[float, int]:
+        async def run() -> tuple[float, int, float]:
             async with client, fanscope.budget(tokens=limit, name="all") as budget:
-                outcomes = await branch.map(range(64), on_error="collect")
+                await branch.map(range(64), on_error="collect")
                 with contextlib.suppress(NotEnoughSuccesses, fanscope.NoConsensus):
                     await judge("Is the plan sound?")
-            needed = [o.error.needed or 0 for o in outcomes if isinstance(o.error, BudgetExceeded)]
-            return budget.spent_tokens, budget.refused, max(needed, default=0.0)
+            # the worst case of the last call it refused (in a branch or in a vote)
+            needed = max(pot.refused_need for pot in budget._pots)
+            return budget.spent_tokens, budget.refused, needed
 
         accounted, refused, needed = asyncio.run(run())
     spent = billed(server, key)
