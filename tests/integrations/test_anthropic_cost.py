@@ -93,7 +93,12 @@ def check_rollups(spans: list[ReadableSpan]) -> int:
         assert attrs[A.COST_USD] == pytest.approx(sum(priced), rel=1e-9), span.name
         assert attrs.get(A.COST_UNPRICED_CALLS, 0) == len(amounts) - len(priced), span.name
         tokens = sum(int((c.attributes or {}).get(G.USAGE_INPUT_TOKENS, 0)) for c in calls)  # type: ignore[arg-type]
-        assert attrs[A.COST_INPUT_TOKENS] == tokens, span.name
+        if any((c.attributes or {}).get(A.COST_ESTIMATED) for c in calls):
+            # a call cut before the API reported its usage is charged an estimate of its
+            # input, which its GenAI span does not carry as gen_ai.usage.input_tokens
+            assert attrs[A.COST_INPUT_TOKENS] >= tokens, span.name
+        else:
+            assert attrs[A.COST_INPUT_TOKENS] == tokens, span.name
     return checked
 
 
