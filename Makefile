@@ -30,9 +30,9 @@ OLDEST := .venv-oldest
 OLDEST_STAMP := $(OLDEST)/.installed
 FLOORS = $(shell $(PYTHON) -c "import re, tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']; print(' '.join(sorted({re.sub(r'\s*>=\s*', '==', d) for d in p['anthropic'] + p['dev'] if re.match(r'(anthropic|pytest)\s*>=', d)})))")
 
-$(OLDEST_STAMP): pyproject.toml
+$(OLDEST_STAMP): pyproject.toml constraints.txt
 	test -x $(OLDEST)/bin/python || $(PYTHON) -m venv $(OLDEST)
-	$(OLDEST)/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]' $(FLOORS)
+	$(OLDEST)/bin/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]' $(FLOORS)
 	touch $(OLDEST_STAMP)
 
 test-oldest: $(OLDEST_STAMP)
