@@ -21,8 +21,11 @@ typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict fanscope tests/typing
 	PYRIGHT_PYTHON_IGNORE_WARNINGS=1 $(VENV)/bin/pyright
 
+# Two workers (pytest-xdist): the suite spends much of its time waiting on sleeps, servers and
+# subprocesses, and its servers bind free ports, so two processes halve its wall time on two
+# cores (822 tests: 9 min 13 s alone, 4 min 48 s with -n 2), which keeps CI under 15 minutes.
 unit: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2
 
 # The oldest versions the extras and the test floor allow (anthropic, pytest), read from
 # pyproject.toml, in a second environment: CI runs there the Anthropic tests (the sync client's
