@@ -29,7 +29,7 @@ import asyncio
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -440,6 +440,37 @@ def _refusal(meter: Meter, demand: Demand) -> BudgetExceeded:
     return BudgetExceeded(meter.name, meter.unit, spent, limit, demand.of(meter.unit))
 
 
+def _reserving(
+    demand: Demand, holders: Sequence[Holder] | None
+) -> Generator[tuple[int, float], None, Reservation | None]:
+    """The reservation loop both faces share: yields what to wait for (``(version, _POLL)``
+    with the settled counter's version when a budget waits for settlements, else
+    ``(-1, seconds)`` to sleep) and returns the reservation."""
+    holders = tuple(in_force() if holders is None else holders)
+    if not holders:
+        return None
+    wants = _wants(demand, holders)
+    if not wants:  # nothing to take yet: the answer still tells the limiters (headers, 429s)
+        return Reservation(demand, holders)
+    started = time.monotonic()
+    waited_on: str | None = None
+    waited_for = "rate"
+    while True:
+        seen = settled.version()
+        wait, whose, taken = _attempt(wants)
+        if whose is None:
+            break
+        if wait == REFUSE:
+            raise _refusal(whose, demand)
+        waited_on = whose.name
+        waited_for = "budget" if wait == SETTLING else "rate"
+        yield (seen, _POLL) if wait == SETTLING else (-1, wait)
+    res = Reservation(demand, holders, taken)
+    res.waited, res.waited_on = time.monotonic() - started, waited_on
+    res.waited_for = waited_for
+    return res
+
+
 def reserve_sync(demand: Demand, holders: Sequence[Holder] | None = None) -> Reservation | None:
     """Reserve ``demand`` against everything in force, blocking this thread while it waits.
 
@@ -447,62 +478,30 @@ def reserve_sync(demand: Demand, holders: Sequence[Holder] | None = None) -> Res
     limiters without a meter yet are: their answers are still observed). Raises
     :class:`~fanscope.BudgetExceeded` when a budget can never take it.
     """
-    holders = tuple(in_force() if holders is None else holders)
-    if not holders:
-        return None
-    wants = _wants(demand, holders)
-    if not wants:  # nothing to take yet: the answer still tells the limiters (headers, 429s)
-        return Reservation(demand, holders)
-    started = time.monotonic()
-    waited_on: str | None = None
-    waited_for = "rate"
-    while True:
-        seen = settled.version()
-        wait, whose, taken = _attempt(wants)
-        if whose is None:
-            break
-        if wait == REFUSE:
-            raise _refusal(whose, demand)
-        waited_on = whose.name
-        waited_for = "budget" if wait == SETTLING else "rate"
-        if wait == SETTLING:
-            settled.wait(seen, _POLL)
-        else:
-            time.sleep(wait)
-    res = Reservation(demand, holders, taken)
-    res.waited, res.waited_on = time.monotonic() - started, waited_on
-    res.waited_for = waited_for
-    return res
+    steps = _reserving(demand, holders)
+    try:
+        while True:
+            seen, wait = next(steps)
+            if seen >= 0:
+                settled.wait(seen, wait)
+            else:
+                time.sleep(wait)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
 
 
 async def reserve(demand: Demand, holders: Sequence[Holder] | None = None) -> Reservation | None:
     """:func:`reserve_sync` for async code: waits without blocking the loop."""
-    holders = tuple(in_force() if holders is None else holders)
-    if not holders:
-        return None
-    wants = _wants(demand, holders)
-    if not wants:  # nothing to take yet: the answer still tells the limiters (headers, 429s)
-        return Reservation(demand, holders)
-    started = time.monotonic()
-    waited_on: str | None = None
-    waited_for = "rate"
-    while True:
-        seen = settled.version()
-        wait, whose, taken = _attempt(wants)
-        if whose is None:
-            break
-        if wait == REFUSE:
-            raise _refusal(whose, demand)
-        waited_on = whose.name
-        waited_for = "budget" if wait == SETTLING else "rate"
-        if wait == SETTLING:
-            await settled.wait_async(seen, _POLL)
-        else:
-            await asyncio.sleep(wait)
-    res = Reservation(demand, holders, taken)
-    res.waited, res.waited_on = time.monotonic() - started, waited_on
-    res.waited_for = waited_for
-    return res
+    steps = _reserving(demand, holders)
+    try:
+        while True:
+            seen, wait = next(steps)
+            if seen >= 0:
+                await settled.wait_async(seen, wait)
+            else:
+                await asyncio.sleep(wait)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
 
 
 Pricer = Callable[[str, int, int], float | None]
