@@ -39,12 +39,14 @@ P = ParamSpec("P")
 R = TypeVar("R")
 S = TypeVar("S")
 F = TypeVar("F", bound=Callable[..., Any])
+# an async def's own type, kept whole: rebuilding it as Coroutine[Any, Any, R] would make its
+# calls' types contain an explicit Any, which stops mypy from choosing gather's per-position
+# overloads
+AsyncF = TypeVar("AsyncF", bound=Callable[..., Coroutine[Any, Any, Any]])
 
 
 @overload
-def parallel(  # type: ignore[overload-overlap]
-    fn: Callable[P, Coroutine[Any, Any, R]], /
-) -> ParallelFunction[Callable[P, Coroutine[Any, Any, R]]]: ...
+def parallel(fn: AsyncF, /) -> ParallelFunction[AsyncF]: ...  # type: ignore[overload-overlap]
 @overload
 def parallel(  # type: ignore[overload-overlap]
     fn: staticmethod[P, Coroutine[Any, Any, R]], /
@@ -159,9 +161,7 @@ class ParallelDecorator:
         self._decorate = decorate
 
     @overload
-    def __call__(  # type: ignore[overload-overlap]
-        self, fn: Callable[P, Coroutine[Any, Any, R]], /
-    ) -> ParallelFunction[Callable[P, Coroutine[Any, Any, R]]]: ...
+    def __call__(self, fn: AsyncF, /) -> ParallelFunction[AsyncF]: ...  # type: ignore[overload-overlap]
     @overload
     def __call__(  # type: ignore[overload-overlap]
         self, fn: staticmethod[P, Coroutine[Any, Any, R]], /

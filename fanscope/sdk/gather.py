@@ -15,7 +15,7 @@ import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar, overload
+from typing import Any, Literal, TypedDict, TypeVar, Unpack, overload
 
 from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
@@ -34,6 +34,15 @@ from fanscope.sdk.sync_parallel import SyncParallelFunction
 from fanscope.sdk.threads import Workers, run_sync
 
 T = TypeVar("T")
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
+T3 = TypeVar("T3")
+T4 = TypeVar("T4")
+T5 = TypeVar("T5")
+T6 = TypeVar("T6")
+# the branches of a gather typed as a whole (Results): a type variable, not Any, so that an
+# argument whose type contains Any still picks a per-position overload above under mypy
+_A = TypeVar("_A")
 
 
 def _call_job_of(
@@ -143,49 +152,152 @@ def _gather_job(
     return Job(policy, lambda: awaitable, index=index, name=name, once=True)
 
 
+class _PositionalOptions(TypedDict, total=False):
+    """The options a positional ``gather`` typed per position takes (no ``reduce``, no named
+    branches; ``on_error`` only ``"raise"``, the default, so every result is a value)."""
+
+    name: str | None
+    max_concurrency: int | None
+    on_error: Literal["raise"]
+    deadline: float | None
+
+
+# Positional gathers of up to six branches are typed per position, as typeshed types
+# asyncio.gather: ``a, b = await gather(f(x), g(y))`` gives ``a`` the type of ``f``'s result.
+# The rest (named branches, collect/skip, reduce, more branches) returns ``Results``.
 @overload
 def gather(
-    *aws: Awaitable[Any],
+    a1: Awaitable[T1], /, **options: Unpack[_PositionalOptions]
+) -> Coroutine[Any, Any, tuple[T1]]: ...
+@overload
+def gather(
+    a1: Awaitable[T1], a2: Awaitable[T2], /, **options: Unpack[_PositionalOptions]
+) -> Coroutine[Any, Any, tuple[T1, T2]]: ...
+@overload
+def gather(
+    a1: Awaitable[T1],
+    a2: Awaitable[T2],
+    a3: Awaitable[T3],
+    /,
+    **options: Unpack[_PositionalOptions],
+) -> Coroutine[Any, Any, tuple[T1, T2, T3]]: ...
+@overload
+def gather(
+    a1: Awaitable[T1],
+    a2: Awaitable[T2],
+    a3: Awaitable[T3],
+    a4: Awaitable[T4],
+    /,
+    **options: Unpack[_PositionalOptions],
+) -> Coroutine[Any, Any, tuple[T1, T2, T3, T4]]: ...
+@overload
+def gather(
+    a1: Awaitable[T1],
+    a2: Awaitable[T2],
+    a3: Awaitable[T3],
+    a4: Awaitable[T4],
+    a5: Awaitable[T5],
+    /,
+    **options: Unpack[_PositionalOptions],
+) -> Coroutine[Any, Any, tuple[T1, T2, T3, T4, T5]]: ...
+@overload
+def gather(
+    a1: Awaitable[T1],
+    a2: Awaitable[T2],
+    a3: Awaitable[T3],
+    a4: Awaitable[T4],
+    a5: Awaitable[T5],
+    a6: Awaitable[T6],
+    /,
+    **options: Unpack[_PositionalOptions],
+) -> Coroutine[Any, Any, tuple[T1, T2, T3, T4, T5, T6]]: ...
+@overload
+def gather(f1: Callable[[], T1], /, **options: Unpack[_PositionalOptions]) -> tuple[T1]: ...
+@overload
+def gather(
+    f1: Callable[[], T1], f2: Callable[[], T2], /, **options: Unpack[_PositionalOptions]
+) -> tuple[T1, T2]: ...
+@overload
+def gather(
+    f1: Callable[[], T1],
+    f2: Callable[[], T2],
+    f3: Callable[[], T3],
+    /,
+    **options: Unpack[_PositionalOptions],
+) -> tuple[T1, T2, T3]: ...
+@overload
+def gather(
+    f1: Callable[[], T1],
+    f2: Callable[[], T2],
+    f3: Callable[[], T3],
+    f4: Callable[[], T4],
+    /,
+    **options: Unpack[_PositionalOptions],
+) -> tuple[T1, T2, T3, T4]: ...
+@overload
+def gather(
+    f1: Callable[[], T1],
+    f2: Callable[[], T2],
+    f3: Callable[[], T3],
+    f4: Callable[[], T4],
+    f5: Callable[[], T5],
+    /,
+    **options: Unpack[_PositionalOptions],
+) -> tuple[T1, T2, T3, T4, T5]: ...
+@overload
+def gather(
+    f1: Callable[[], T1],
+    f2: Callable[[], T2],
+    f3: Callable[[], T3],
+    f4: Callable[[], T4],
+    f5: Callable[[], T5],
+    f6: Callable[[], T6],
+    /,
+    **options: Unpack[_PositionalOptions],
+) -> tuple[T1, T2, T3, T4, T5, T6]: ...
+@overload
+def gather(
+    *aws: Awaitable[_A],
     name: str | None = ...,
     max_concurrency: int | None = ...,
     on_error: OnError = ...,
     min_successes: int | None = ...,
     deadline: float | None = ...,
     reduce: None = ...,
-    **named_aws: Awaitable[Any],
+    **named_aws: Awaitable[_A],
 ) -> Coroutine[Any, Any, Results]: ...
 @overload
 def gather(
-    *aws: Awaitable[Any],
+    *aws: Awaitable[_A],
     name: str | None = ...,
     max_concurrency: int | None = ...,
     on_error: OnError = ...,
     min_successes: int | None = ...,
     deadline: float | None = ...,
     reduce: Callable[[Results], Awaitable[T]] | Callable[[Results], T],
-    **named_aws: Awaitable[Any],
+    **named_aws: Awaitable[_A],
 ) -> Coroutine[Any, Any, T]: ...
 @overload
 def gather(
-    *fns: Callable[[], Any],
+    *fns: Callable[[], _A],
     name: str | None = ...,
     max_concurrency: int | None = ...,
     on_error: OnError = ...,
     min_successes: int | None = ...,
     deadline: float | None = ...,
     reduce: None = ...,
-    **named_fns: Callable[[], Any],
+    **named_fns: Callable[[], _A],
 ) -> Results: ...
 @overload
 def gather(
-    *fns: Callable[[], Any],
+    *fns: Callable[[], _A],
     name: str | None = ...,
     max_concurrency: int | None = ...,
     on_error: OnError = ...,
     min_successes: int | None = ...,
     deadline: float | None = ...,
     reduce: Callable[[Results], T],
-    **named_fns: Callable[[], Any],
+    **named_fns: Callable[[], _A],
 ) -> T: ...
 def gather(
     *aws: Any,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -145,3 +146,28 @@ def test_everything_works_in_a_process_with_no_tracer_provider_at_all() -> None:
     # one line, not a traceback: nothing records these spans, and it says what to do
     (line,) = done.stderr.splitlines()
     assert "call fanscope.configure()" in line
+
+
+async def test_positional_results_are_a_tuple_as_typed() -> None:
+    # tests/typing/gather_check.py types these per position; here is what they return
+    number, title = await fanscope.gather(fetch_filings("a"), search_news("b"))
+    assert (number, title) == ("filings of a", "news on b")
+    answers = await fanscope.gather(search_news("a"), fetch_filings("b"), max_concurrency=1)
+    assert isinstance(answers, tuple)
+    assert answers == ("news on a", "filings of b")
+    assert answers == ["news on a", "filings of b"]  # as when it was a list-like sequence
+    assert answers != ["news on a"] and answers != ("filings of b", "news on a")
+    assert answers[1:] == ("filings of b",)
+    assert sync_gather() == (1, "x")
+    named = await fanscope.gather(search_news("a"), news=search_news("b"))
+    assert isinstance(named, tuple) and named.news == "news on b"
+    again = pickle.loads(pickle.dumps(named))
+    assert again == named and again.news == "news on b" and again.as_dict() == {"news": again[1]}
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(named)
+    with pytest.raises(AttributeError, match="no branch named 'filings'"):
+        _ = named.filings
+
+
+def sync_gather() -> tuple[int, str]:
+    return fanscope.gather(lambda: 1, lambda: "x")
