@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from fanscope.sdk.limits import Limiter
     from fanscope.sdk.outcomes import Outcome, Results
     from fanscope.sdk.prices import Price
+    from fanscope.sdk.redis_backend import RedisBackend
     from fanscope.sdk.retry import Retry
     from fanscope.sdk.vote import Ballot, vote
 
@@ -47,6 +48,7 @@ __all__ = [
     "NotEnoughSuccesses",
     "Outcome",
     "Price",
+    "RedisBackend",
     "Results",
     "Retry",
     "TraceReadError",
@@ -79,6 +81,7 @@ _WHERE = {
     "Outcome": "fanscope.sdk.outcomes",
     "Results": "fanscope.sdk.outcomes",
     "Price": "fanscope.sdk.prices",
+    "RedisBackend": "fanscope.sdk.redis_backend",
     "Retry": "fanscope.sdk.retry",
     "gather": "fanscope.sdk.gather",
     "Ballot": "fanscope.sdk.vote",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,8 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tests.redis_server import RedisServer
 
 _EXPORTER = InMemorySpanExporter()
 
@@ -26,6 +29,31 @@ def exporter() -> Iterator[InMemorySpanExporter]:
     _EXPORTER.clear()
     yield _EXPORTER
     _EXPORTER.clear()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port, once per test run (per xdist worker).
+
+    Skips with a visible reason when ``redis-server`` is not installed, unless
+    ``FANSCOPE_REQUIRE_REDIS=1`` (CI) turns that into a failure.
+    """
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def redis_key() -> str:
+    """A key of its own for each test: tests share the server, never a limit."""
+    return f"fanscope-test:{uuid.uuid4().hex[:12]}"
 
 
 def spans_named(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]:

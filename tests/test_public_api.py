@@ -39,3 +39,13 @@ def test_import_fanscope_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_limiters_with_or_without_a_redis_backend_do_not_import_redis_until_one_is_made() -> None:
+    code = (
+        "import sys, fanscope\n"
+        "fanscope.Limiter(4); fanscope.RedisBackend; fanscope.parallel\n"
+        "print('redis' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

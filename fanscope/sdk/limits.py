@@ -28,7 +28,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, Literal
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import trace
 
@@ -38,6 +39,10 @@ from fanscope.sdk import permits
 from fanscope.sdk.adaptive import Adaptive, Decision
 from fanscope.sdk.pacing import Pacing
 from fanscope.sdk.permits import Demand, Ledger, Meter, Observation
+from fanscope.sdk.redis_backend import Unavailable
+
+if TYPE_CHECKING:
+    from fanscope.sdk.redis_backend import RedisBackend, SharedLimit
 
 WaitReason = Literal["cap", "rate"]
 
@@ -145,9 +150,12 @@ class Limiter:
             ``max_concurrency="auto"`` makes with its defaults).
         follow_headers: pace model calls to what the provider's rate-limit headers say remains
             (default on; it does nothing where no header is sent).
+        backend: a :class:`~fanscope.RedisBackend` to share all of the above with every process
+            whose limiter names the same key (``None``: this process alone).
 
     .. versionadded:: 0.1
-    .. versionchanged:: 0.2 token limits, ``"auto"``, the provider's rate-limit headers.
+    .. versionchanged:: 0.2 token limits, ``"auto"``, the provider's rate-limit headers,
+       ``backend=`` (limits shared through Redis).
     """
 
     def __init__(
@@ -162,6 +170,7 @@ class Limiter:
         output_tokens_per_minute: float | None = None,
         adaptive: Adaptive | None = None,
         follow_headers: bool = True,
+        backend: RedisBackend | None = None,
     ) -> None:
         if max_concurrency == "auto":
             adaptive = adaptive or Adaptive()
@@ -197,10 +206,22 @@ class Limiter:
                 "output_tokens_per_minute", output_tokens_per_minute
             ),
         }
-        self.pacing = Pacing(name, follow_headers=follow_headers, **rates)
         self._in_use = 0
         self._waiters: deque[_Waiter] = deque()
         self._lock = threading.Lock()
+        self.backend = backend
+        self._shared: SharedLimit | None = None
+        if backend is not None:
+            from fanscope.sdk.redis_backend import RedisBackend
+
+            if not isinstance(backend, RedisBackend):
+                raise ConfigurationError(
+                    "backend must be a fanscope RedisBackend",
+                    backend,
+                    "pass backend=fanscope.RedisBackend('redis://host:6379/0'), or leave it out",
+                )
+            self._shared = backend.bind(name, self._serve_shared)
+        self.pacing = Pacing(name, follow_headers=follow_headers, shared=self._shared, **rates)
 
     @property
     def max_concurrency(self) -> int | None:
@@ -213,39 +234,73 @@ class Limiter:
     def _resume_at(self) -> float:
         return self.pacing.pause.resume_at
 
+    def _cap(self) -> int | None:
+        """The cap this process enforces on its own (all of it; a share when Redis is down)."""
+        cap = self.max_concurrency
+        if cap is not None and self._shared is not None:
+            cap = max(1, int(cap * self._shared.local_share))
+        return cap
+
     # -- introspection ------------------------------------------------------------------------
 
     @property
     def in_use(self) -> int:
-        """Slots held right now."""
+        """Slots held right now (by this process)."""
         return self._in_use
+
+    @property
+    def shared(self) -> bool:
+        """Whether the limit is shared with other processes (through a backend) right now."""
+        return self._shared is not None and self._shared.up()
 
     def wait_reason(self) -> WaitReason | None:
         """Why an acquire made now would wait: ``"cap"``, ``"rate"``, or ``None`` (it would not)."""
+        shared = self._shared
         with self._lock:
-            if self.max_concurrency is not None and (
-                self._in_use >= self.max_concurrency or self._waiters
-            ):
+            if shared is not None and shared.up():
+                if self.max_concurrency is not None and (self._waiters or shared.full):
+                    return "cap"
+            elif self._cap() is not None and (self._in_use >= (self._cap() or 0) or self._waiters):
                 return "cap"
             return self._rate_reason(time.monotonic())
 
     def _rate_reason(self, now: float) -> WaitReason | None:
         if self._resume_at > now or (self.rate is not None and self.rate.delay(now) > 0):
             return "rate"
+        if self._shared is not None and self._shared.pause_left() > 0:
+            return "rate"
         return None
 
     def paused_for(self) -> float:
         """Seconds left of the pause a ``retry-after`` put on this limiter (0.0: none)."""
-        return max(0.0, self._resume_at - time.monotonic())
+        left = max(0.0, self._resume_at - time.monotonic())
+        if self._shared is not None:
+            left = max(left, self._shared.pause_left())
+        return left
 
     # -- the slot -----------------------------------------------------------------------------
 
     def try_acquire(self) -> bool:
         """Take a slot and a rate token at once if both are free now; never waits."""
+        shared = self._shared
+        if shared is not None and shared.up():
+            cap = self.max_concurrency
+            with self._lock:
+                if (cap is not None and self._waiters) or self._resume_at > time.monotonic():
+                    return False
+            try:
+                if not shared.try_admit(cap, self.rate):
+                    return False
+            except Unavailable:
+                pass  # Redis is down: the local limit below
+            else:
+                if cap is not None:
+                    with self._lock:
+                        self._in_use += 1
+                return True
         with self._lock:
-            if self.max_concurrency is not None and (
-                self._in_use >= self.max_concurrency or self._waiters
-            ):
+            cap = self._cap()
+            if cap is not None and (self._in_use >= cap or self._waiters):
                 return False
             if self.rate is not None or self._resume_at:
                 now = time.monotonic()
@@ -253,7 +308,7 @@ class Limiter:
                     return False
                 if self.rate is not None:
                     self.rate.reserve(now)
-            if self.max_concurrency is not None:
+            if cap is not None:
                 self._in_use += 1
             return True
 
@@ -261,12 +316,31 @@ class Limiter:
         """Take a slot under the cap, waiting in FIFO order when it is full."""
         if self.max_concurrency is None:
             return
+        shared = self._shared
+        if shared is not None and shared.up():
+            with self._lock:
+                first = not self._waiters
+            try:
+                if first and shared.take(self.max_concurrency, 1):
+                    with self._lock:
+                        self._in_use += 1
+                    return
+            except Unavailable:
+                pass
         with self._lock:
-            if self._in_use < self.max_concurrency and not self._waiters:
+            cap = self._cap()
+            if (
+                (shared is None or not shared.up())
+                and cap is not None
+                and self._in_use < cap
+                and not self._waiters
+            ):
                 self._in_use += 1
                 return
             waiter = _Waiter(asyncio.get_running_loop())
             self._waiters.append(waiter)
+        if shared is not None:
+            shared.backend.kick()  # its thread asks Redis for slots for every waiter
         try:
             await waiter.fut  # release() hands its slot over directly: _in_use already counts us
         except asyncio.CancelledError:
@@ -278,6 +352,41 @@ class Limiter:
                 self.release()  # the slot arrived together with the cancellation: pass it on
             raise
 
+    def _serve_shared(self) -> bool:
+        """Hand slots from Redis (or the local limit while it is down) to waiting branches.
+
+        Runs on the backend's thread; returns whether branches still wait.
+        """
+        shared = self._shared
+        cap = self.max_concurrency
+        with self._lock:
+            want = len(self._waiters)
+        if shared is None or not want or cap is None:
+            return False
+        leases = 0
+        if shared.up():
+            try:
+                leases = len(shared.take(cap, want))
+            except Unavailable:
+                self._grant()
+        else:
+            self._grant()
+        for _ in range(leases):
+            with self._lock:
+                waiter = self._waiters.popleft() if self._waiters else None
+                if waiter is not None:
+                    waiter.granted = True
+                    self._in_use += 1
+            if waiter is None or not self._wake(waiter):
+                if waiter is not None:
+                    with self._lock:
+                        waiter.granted = False
+                        self._in_use -= 1
+                with suppress(Unavailable):
+                    shared.give()
+        with self._lock:
+            return bool(self._waiters)
+
     def reserve_rate(self) -> float:
         """Reserve the next request under the rate limit and any retry-after pause.
 
@@ -286,6 +395,10 @@ class Limiter:
             pause that a later ``retry-after`` extends meanwhile is not in this figure: check
             :meth:`paused_for` again right before sending.
         """
+        shared = self._shared
+        if shared is not None and self.rate is not None and shared.up():
+            with suppress(Unavailable):
+                return max(shared.reserve_rate(self.rate), self._resume_at - time.monotonic())
         with self._lock:
             now = time.monotonic()
             wait = max(0.0, self._resume_at - now)
@@ -295,7 +408,14 @@ class Limiter:
 
     def release(self) -> None:
         """Give a slot back (to the longest waiter, if any, on that waiter's own loop)."""
-        cap = self.max_concurrency
+        shared = self._shared
+        if shared is not None and shared.leases:
+            with self._lock:
+                self._in_use -= 1
+            with suppress(Unavailable):
+                shared.give()
+            return
+        cap = self._cap()
         if cap is None and not self._in_use:
             return
         while True:
@@ -312,8 +432,11 @@ class Limiter:
 
     def _grant(self) -> None:
         """The cap grew: hand the new slots to waiters."""
+        if self._shared is not None and self._shared.up():
+            self._shared.backend.kick()
+            return
         while True:
-            cap = self.max_concurrency
+            cap = self._cap()
             with self._lock:
                 if not self._waiters or (cap is not None and self._in_use >= cap):
                     return
@@ -345,6 +468,9 @@ class Limiter:
         with self._lock, permits.LOCK:  # the cap's lock too: attempts read it under that one
             pause = self.pacing.pause
             pause.resume_at = max(pause.resume_at, time.monotonic() + seconds)
+        if self._shared is not None and self._shared.up():
+            with suppress(Unavailable):
+                self._shared.pause(seconds)  # every process sharing the limit pauses
 
     # -- model calls (the permits of fanscope.sdk.permits) ----------------------------------
 
@@ -362,6 +488,7 @@ class Limiter:
             return
         now = time.monotonic()
         held = self._in_use
+        before = self.adaptive.limit
         with self._lock:
             if event.status in (429, 529) or event.status is None:
                 decision = self.adaptive.overload(
@@ -371,8 +498,25 @@ class Limiter:
                 decision = self.adaptive.success(now, event.latency, held, self.pacing.room())
             else:
                 decision = None
+        if self._shared is not None and self._shared.up():
+            self._share_limit(before)
         if decision is not None:
             self._decided(decision)
+
+    def _share_limit(self, before: float) -> None:
+        """One adaptive limit for every process: apply this answer's change to the shared one.
+
+        Growth adds up (each process's answers grow it as one controller's would); a cut takes
+        the lower of the two; the result is the limit every process enforces from now on.
+        """
+        assert self._shared is not None and self.adaptive is not None
+        adaptive = self.adaptive
+        change = adaptive.limit - before
+        op, value = ("=", adaptive.limit) if change < 0 else ("+", change)
+        with suppress(Unavailable):
+            adaptive.limit = self._shared.adjust(
+                op, value, adaptive.min, adaptive.max, adaptive.initial
+            )
 
     def _decided(self, decision: Decision) -> None:
         self.decisions.append((time.time(), decision))

@@ -17,9 +17,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from typing import TYPE_CHECKING
 
 from fanscope.sdk import permits
 from fanscope.sdk.permits import Demand, Ledger, Meter, Rate, Unit
+from fanscope.sdk.redis_backend import Unavailable
+
+if TYPE_CHECKING:
+    from fanscope.sdk.redis_backend import SharedLimit
 
 # the units of the provider's buckets, by the name in its headers
 HEARD_UNITS: Mapping[str, Unit] = {
@@ -61,10 +67,12 @@ class Pacing:
         input_tokens_per_minute: float | None = None,
         output_tokens_per_minute: float | None = None,
         follow_headers: bool = True,
+        shared: SharedLimit | None = None,
     ) -> None:
         self.name = name
         self.follow_headers = follow_headers
-        self.ledger: Ledger = permits.LOCAL
+        self.shared = shared
+        self.ledger: Ledger = permits.LOCAL if shared is None else shared.ledger
         self.configured: list[Meter] = []
         for unit, amount in (
             ("requests", requests_per_minute),
@@ -76,6 +84,11 @@ class Pacing:
                 self.configured.append(Rate(name, unit, amount))  # type: ignore[arg-type]
         self.heard: dict[str, Rate] = {}
         self.pause = Pause(name)
+        self._room: dict[str, float] = {}  # a shared heard bucket's available share
+        if shared is not None:
+            for meter in self.configured:
+                shared.ledger.register(meter, f"meter:{meter.unit}")
+            shared.ledger.register(self.pause, "pause")
 
     @property
     def counts_tokens(self) -> bool:
@@ -83,8 +96,10 @@ class Pacing:
 
     def meters(self, demand: Demand) -> Sequence[tuple[Ledger, Meter]]:
         found: list[tuple[Ledger, Meter]] = [(self.ledger, m) for m in self.configured]
-        found += [(permits.LOCAL, m) for m in self.heard.values()]
-        if self.pause.resume_at > time.monotonic():
+        found += [(self.ledger, m) for m in self.heard.values()]
+        if self.shared is not None:  # another process may have paused the shared limit
+            found.append((self.ledger, self.pause))
+        elif self.pause.resume_at > time.monotonic():
             found.append((permits.LOCAL, self.pause))
         return found
 
@@ -94,21 +109,32 @@ class Pacing:
             return
         if "input_tokens" in state or "output_tokens" in state:
             state = {k: v for k, v in state.items() if k != "tokens"}  # the two say it better
-        with permits.LOCK:
-            now = time.monotonic()
-            for name, (limit, remaining) in state.items():
-                unit = HEARD_UNITS.get(name)
-                if unit is None or not limit > 0:
-                    continue
+        shared = self.shared
+        for name, (limit, remaining) in state.items():
+            unit = HEARD_UNITS.get(name)
+            if unit is None or not limit > 0:
+                continue
+            with permits.LOCK:
+                now = time.monotonic()
                 meter = self.heard.get(name)
+                old = limit
                 if meter is None:
-                    meter = self.heard[name] = Rate(f"{self.name} (provider)", unit, limit)
+                    meter = Rate(f"{self.name} (provider)", unit, limit)
+                    if shared is not None:
+                        shared.ledger.register(meter, f"heard:{unit}")
+                    self.heard[name] = meter
                 elif meter.amount != limit:
+                    old = meter.amount
                     meter.resize(limit, now)
-                meter.align(remaining, now)
+                meter.align(remaining, now)  # kept for when Redis is down
+            if shared is not None and shared.up():
+                with suppress(Unavailable):  # Redis down: the local bucket above paces alone
+                    self._room[name] = shared.align(unit, remaining, limit, meter.per, old)
 
     def room(self) -> float:
         """The smallest share of a heard bucket still available (1.0: all, or none heard)."""
+        if self.shared is not None and self.shared.up() and self._room:
+            return min(self._room.values())
         now = time.monotonic()
         with permits.LOCK:
             shares = [m.available(now) / m.amount for m in self.heard.values()]

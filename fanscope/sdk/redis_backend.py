@@ -1,0 +1,442 @@
+"""One limit for every process that names the same key: a :class:`Limiter`'s state in Redis.
+
+::
+
+    shared = fanscope.RedisBackend("redis://10.0.0.5:6379/0", key="anthropic-org")
+    provider = fanscope.Limiter(32, tokens_per_minute=400_000, backend=shared)
+
+With a backend, the limiter's concurrency cap, its attempt rate, its request and token rates
+(configured and heard from the provider's headers), the pause after a ``retry-after`` and the
+adaptive limit of ``max_concurrency="auto"`` live on the Redis server, under ``key``; every
+process (worker, pod, CI shard) whose limiter names that key shares them.
+
+* **Caps are leases.** A slot is a member of a sorted set scored by when its lease runs out
+  (``lease`` seconds after it was taken or last renewed). A thread of each process renews the
+  leases it holds every ``lease / 3`` seconds, whatever its event loop is doing; a process
+  killed with ``SIGKILL`` stops renewing, and its slots return within ``lease`` seconds. Until
+  then they still count: the cap is never exceeded while a holder might be running.
+* **Rates are GCRA** (one timestamp per rate, the server's clock), each reservation one atomic
+  Lua script over every rate and the pause at once: all or nothing, as in a single process.
+* **Waiting is polled**, every ``poll`` seconds, by one thread per process for all of its
+  waiting branches (not one poll per branch). Processes that wait take turns: a slot freed goes
+  to the process that has waited longest before one that just asked.
+* **Redis unreachable** (at start or mid-run): the limiter keeps a local limit of
+  ``local_share`` times its numbers, logs one warning on the ``fanscope`` logger, and tries
+  Redis again every ``retry_every`` seconds. Every Redis call has a ``timeout``; none waits on
+  the network longer than that. Slots taken locally meanwhile are not counted in Redis when it
+  comes back (they end on their own).
+
+Each Redis call is a blocking round trip on the calling thread (the event loop's thread for
+async code), with the ``redis`` client's connection pool: about as long as one ``PING``.
+``import fanscope`` does not import ``redis``; constructing a backend does.
+
+.. versionadded:: 0.2
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from fanscope.errors import ConfigurationError
+from fanscope.sdk import permits
+from fanscope.sdk import redis_scripts as lua
+from fanscope.sdk.permits import REFUSE, Meter
+
+if TYPE_CHECKING:
+    from fanscope.sdk.limits import RateLimit
+
+log = logging.getLogger("fanscope")
+
+
+class Unavailable(Exception):
+    """Redis did not answer (or is being left alone after it did not): use the local limit."""
+
+
+def _seconds(name: str, value: float, low: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > low:
+        raise ConfigurationError(
+            f"RedisBackend {name} must be a number of seconds > {low:g}",
+            value,
+            f"e.g. {name}=10",
+        )
+    return float(value)
+
+
+class RedisBackend:
+    """Where a :class:`~fanscope.Limiter` keeps its state so that processes share it.
+
+    Args:
+        url: the Redis server, ``redis://host:port/db`` (``rediss://`` for TLS).
+        key: the name of the shared limit; every limiter given a backend with this key is one
+            limit. Default: ``fanscope:`` followed by the limiter's ``name``.
+        lease: seconds a slot stays counted after its holder stops renewing it (a crashed
+            process's slots come back after at most this long).
+        timeout: seconds any one Redis call may take before the limit falls back to local.
+        poll: seconds between two tries of a process whose branches wait for a slot.
+        retry_every: seconds between two tries to reach Redis after it failed.
+        local_share: the share of the limiter's numbers each process keeps while Redis is
+            unreachable (1.0: the whole limit in every process; ``1 / workers`` to stay under
+            it together).
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        key: str | None = None,
+        lease: float = 10.0,
+        timeout: float = 0.5,
+        poll: float = 0.02,
+        retry_every: float = 5.0,
+        local_share: float = 1.0,
+    ) -> None:
+        if not isinstance(url, str) or "://" not in url:
+            raise ConfigurationError(
+                "RedisBackend url must be a Redis URL", url, "e.g. 'redis://127.0.0.1:6379/0'"
+            )
+        if key is not None and (not isinstance(key, str) or not key):
+            raise ConfigurationError(
+                "RedisBackend key must be a non-empty string", key, "e.g. key='anthropic-org'"
+            )
+        self.url = url
+        self.key = key
+        self.lease = _seconds("lease", lease, 0.05)
+        self.timeout = _seconds("timeout", timeout)
+        self.poll = _seconds("poll", poll)
+        self.retry_every = _seconds("retry_every", retry_every)
+        if (
+            isinstance(local_share, bool)
+            or not isinstance(local_share, int | float)
+            or not 0 < local_share <= 1
+        ):
+            raise ConfigurationError(
+                "RedisBackend local_share must be a number in (0, 1]",
+                local_share,
+                "e.g. local_share=0.25 for four workers",
+            )
+        self.local_share = float(local_share)
+        try:
+            import redis  # noqa: F401
+        except ImportError:
+            raise ConfigurationError(
+                "RedisBackend needs the redis client", url, "pip install 'fanscope[redis]'"
+            ) from None
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._scripts: dict[str, Any] = {}
+        self._pid = 0
+        self.owner = ""
+        self._down_until = 0.0
+        self._down = False
+        self.failures = 0  # Redis calls that failed, over the backend's life
+        self.calls = 0  # Redis calls made
+        self._limits: weakref.WeakSet[SharedLimit] = weakref.WeakSet()
+        self._kick = threading.Event()
+        self._worker: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"RedisBackend({self.url!r}, key={self.key!r}, lease={self.lease:g})"
+
+    # -- the connection -------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        pid = os.getpid()
+        if self._client is None or self._pid != pid:  # first use, or a forked child
+            self._client = redis.Redis.from_url(
+                self.url,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
+                retry=Retry(NoBackoff(), 0),
+            )
+            self._scripts = {}
+            self._pid = pid
+            self.owner = uuid.uuid4().hex
+            self._worker = None
+        return self._client
+
+    def up(self) -> bool:
+        """Whether the next call goes to Redis (it may still fail)."""
+        return not self._down or time.monotonic() >= self._down_until
+
+    def call(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """Run one Lua script; :class:`Unavailable` when Redis cannot be reached."""
+        import redis
+
+        if self._down and time.monotonic() < self._down_until:
+            raise Unavailable
+        with self._lock:
+            client = self._connect()
+            runner = self._scripts.get(script)
+            if runner is None:
+                runner = self._scripts[script] = client.register_script(script)
+        self.calls += 1
+        try:
+            result = runner(keys=list(keys), args=list(args), client=client)
+        except (redis.RedisError, OSError) as exc:
+            self._failed(exc)
+            raise Unavailable from exc
+        if self._down:
+            self._down = False
+            log.info("fanscope: Redis at %s answers again; limits are shared again", self.url)
+        return result
+
+    def command(self, name: str, *args: Any) -> Any:
+        """One plain Redis command (``ZREM`` of a released lease), with the same fallback."""
+        import redis
+
+        if self._down and time.monotonic() < self._down_until:
+            raise Unavailable
+        with self._lock:
+            client = self._connect()
+        self.calls += 1
+        try:
+            return client.execute_command(name, *args)
+        except (redis.RedisError, OSError) as exc:
+            self._failed(exc)
+            raise Unavailable from exc
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failures += 1
+        self._down_until = time.monotonic() + self.retry_every
+        if not self._down:
+            self._down = True
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning(
+                "fanscope: Redis at %s is unreachable (%s): each process keeps a local limit "
+                "(%g of its numbers) and tries Redis again every %gs",
+                self.url,
+                reason,
+                self.local_share,
+                self.retry_every,
+            )
+
+    # -- the limits it holds --------------------------------------------------------------
+
+    def bind(self, name: str, serve: Callable[[], bool]) -> SharedLimit:
+        """The shared state of one limiter; ``serve`` hands out slots to its waiters."""
+        key = self.key if self.key is not None else f"fanscope:{name}"
+        limit = SharedLimit(self, key, serve)
+        self._limits.add(limit)
+        return limit
+
+    def kick(self) -> None:
+        """Wake the worker thread: a slot was released, or a branch started to wait."""
+        worker = self._worker
+        if worker is None or not worker.is_alive() or self._pid != os.getpid():
+            with self._lock:
+                self._connect()
+                if self._worker is None or not self._worker.is_alive():
+                    self._worker = threading.Thread(
+                        target=self._run, name="fanscope-redis-leases", daemon=True
+                    )
+                    self._worker.start()
+        self._kick.set()
+
+    def _run(self) -> None:
+        """Renew this process's leases, and hand out slots to its waiting branches."""
+        every = self.lease / 3
+        renew_at = time.monotonic() + every
+        while True:
+            busy = False
+            for limit in list(self._limits):
+                busy = limit.serve_waiters() or busy
+            now = time.monotonic()
+            if now >= renew_at:
+                renew_at = now + every
+                for limit in list(self._limits):
+                    limit.renew()
+            self._kick.wait(self.poll if busy else max(0.0, renew_at - now))
+            self._kick.clear()
+
+
+class SharedLimit:
+    """The Redis side of one limiter: its leases, rates, pause and adaptive limit."""
+
+    def __init__(self, backend: RedisBackend, key: str, serve: Callable[[], bool]) -> None:
+        self.backend = backend
+        self.key = key
+        self._serve = weakref.WeakMethod(serve)
+        self.leases: list[str] = []  # held by this process
+        self.full = False  # the last try found no free slot
+        self.lost = 0  # leases found run out while held (the process stalled past `lease`)
+        self._pause_until = 0.0  # monotonic, as the last answer said
+        self.ledger = RedisLedger(self)
+        self._keys = [f"{key}:{part}" for part in ("leases", "queue", "alive", "ticket")]
+
+    @property
+    def local_share(self) -> float:
+        return self.backend.local_share
+
+    def up(self) -> bool:
+        return self.backend.up()
+
+    def _heard_pause(self, pause_us: int) -> None:
+        self._pause_until = time.monotonic() + pause_us / 1e6
+
+    def pause_left(self) -> float:
+        return max(0.0, self._pause_until - time.monotonic())
+
+    def _admit(self, cap: int | None, want: int, rate: RateLimit | None, mode: str) -> int:
+        b = self.backend
+        interval = tolerance = -1.0
+        if rate is not None:
+            interval = rate.per / rate.requests * 1000
+            tolerance = rate.per * 1000 - interval
+        ids = [uuid.uuid4().hex for _ in range(want if cap is not None else 0)]
+        granted, _wait, pause = b.call(
+            lua.ADMIT,
+            [*self._keys, f"{self.key}:rate", f"{self.key}:pause"],
+            [
+                -1 if cap is None else cap,
+                want,
+                b.lease * 1000,
+                b.owner,
+                max(1000.0, b.poll * 50_000),
+                interval,
+                tolerance,
+                mode,
+                *ids,
+            ],
+        )
+        self._heard_pause(int(pause))
+        self.full = cap is not None and int(granted) < want
+        self.leases += ids[: int(granted)]
+        return int(granted)
+
+    def try_admit(self, cap: int | None, rate: RateLimit | None) -> bool:
+        """A slot, a rate token and no pause, all now, or nothing (never waits)."""
+        return self._admit(cap, 1, rate, "try") == 1
+
+    def take(self, cap: int, want: int) -> list[str]:
+        """Up to ``want`` slots under ``cap``, in turn with the other processes that wait."""
+        granted = self._admit(cap, want, None, "slots")
+        return self.leases[len(self.leases) - granted :] if granted else []
+
+    def give(self) -> None:
+        """Give one held slot back."""
+        if not self.leases:
+            return
+        lease = self.leases.pop()
+        try:
+            self.backend.command("ZREM", self._keys[0], lease)
+        finally:
+            self.backend.kick()
+
+    def reserve_rate(self, rate: RateLimit) -> float:
+        """Reserve the next attempt under the shared attempt rate; seconds to wait for it."""
+        interval = rate.per / rate.requests * 1000
+        wait, pause = self.backend.call(
+            lua.RATE,
+            [f"{self.key}:rate", f"{self.key}:pause"],
+            [interval, rate.per * 1000 - interval],
+        )
+        self._heard_pause(int(pause))
+        return int(wait) / 1e6
+
+    def pause(self, seconds: float) -> None:
+        left = self.backend.call(lua.PAUSE, [f"{self.key}:pause"], [seconds * 1000])
+        self._heard_pause(int(left))
+
+    def renew(self) -> None:
+        held = list(self.leases)
+        if not held:
+            return
+        try:
+            lost = int(
+                self.backend.call(lua.RENEW, [self._keys[0]], [self.backend.lease * 1000, *held])
+            )
+        except Unavailable:
+            return
+        if lost and not self.lost:
+            log.warning(
+                "fanscope: %d slot(s) of the shared limit %r ran out while held (the process "
+                "stalled longer than lease=%gs, or Redis lost them): raise the lease",
+                lost,
+                self.key,
+                self.backend.lease,
+            )
+        self.lost += lost
+
+    def serve_waiters(self) -> bool:
+        serve = self._serve()
+        return serve() if serve is not None else False
+
+    def adjust(self, op: str, value: float, lo: int, hi: int, initial: int) -> float:
+        """The adaptive limit: ``+`` a change, ``=`` at most a value; returns the shared limit."""
+        got = self.backend.call(lua.LIMIT, [f"{self.key}:limit"], [op, value, lo, hi, initial])
+        return int(got) / 1000
+
+    def align(self, unit: str, remaining: float, amount: float, per: float, old: float) -> float:
+        """What the provider's headers say remains of a bucket; returns its available share."""
+        key = f"{self.key}:heard:{unit}"
+        interval = per / amount * 1000
+        old_interval = per / old * 1000 if old and old != amount else 0
+        got = self.backend.call(lua.ALIGN, [key], [remaining, interval, per * 1000, old_interval])
+        return int(got) / 1000
+
+
+class RedisLedger:
+    """Rates and the pause of one shared limit, reserved together in one Lua script."""
+
+    def __init__(self, limit: SharedLimit) -> None:
+        self.limit = limit
+        self._keys: dict[int, str] = {}
+
+    def register(self, meter: Meter, part: str) -> None:
+        self._keys[id(meter)] = f"{self.limit.key}:{part}"
+
+    def _spec(self, meter: Meter) -> tuple[str, str, float, float]:
+        """(key, kind, ms per unit, period in ms) of a meter."""
+        per = float(getattr(meter, "per", 60.0))
+        amount = float(getattr(meter, "amount", 0.0))
+        if amount <= 0:
+            return self._keys.get(id(meter), f"{self.limit.key}:pause"), "pause", 0.0, 0.0
+        return self._keys[id(meter)], "rate", per / amount * 1000, per * 1000
+
+    def try_reserve(self, wants: Sequence[tuple[Meter, float]]) -> tuple[float, Meter | None]:
+        if not self.limit.up():
+            return permits.LOCAL.try_reserve(wants)
+        keys: list[str] = []
+        args: list[Any] = []
+        for meter, amount in wants:
+            key, kind, interval, per = self._spec(meter)
+            keys.append(key)
+            args += [kind, amount, interval, per]
+        try:
+            wait_us, whose = self.limit.backend.call(lua.RESERVE, keys, args)
+        except Unavailable:
+            return permits.LOCAL.try_reserve(wants)
+        if int(whose) == 0:
+            return 0.0, None
+        wait = int(wait_us) / 1e6
+        return (wait if math.isfinite(wait) else REFUSE), wants[int(whose) - 1][0]
+
+    def settle(self, done: Sequence[tuple[Meter, float, float]]) -> None:
+        keys: list[str] = []
+        args: list[Any] = []
+        for meter, reserved, actual in done:
+            key, kind, interval, per = self._spec(meter)
+            if kind == "rate" and actual != reserved:
+                keys.append(key)
+                args += [(actual - reserved) * interval, per]
+        if not keys:
+            return
+        if not self.limit.up():
+            permits.LOCAL.settle(done)
+            return
+        try:
+            self.limit.backend.call(lua.SETTLE, keys, args)
+        except Unavailable:
+            permits.LOCAL.settle(done)

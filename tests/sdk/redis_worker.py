@@ -1,0 +1,85 @@
+"""A worker process of the Redis-shared limit tests: ``python redis_worker.py ROLE URL KEY ...``.
+
+Roles (each prints one JSON line when it is done, or ``ready`` when it holds what it must):
+
+* ``map CAP ITEMS FACE``: a fan-out of ITEMS branches under ``Limiter(CAP)`` shared through
+  Redis, async or sync (FACE), each branch counting itself in and out of a Redis counter
+  (``KEY:inside``) and keeping the highest count (``KEY:peak``): the concurrency every
+  process together had at one shared point;
+* ``hold CAP LEASE``: takes CAP slots with leases of LEASE seconds, says ``ready`` and sleeps
+  until it is killed;
+* ``attempts RATE ITEMS``: ITEMS branches under a shared attempt rate of RATE per second;
+* ``drain TOKENS``: reserves TOKENS input tokens under a shared ``tokens_per_minute=TOKENS``
+  and a 30 s retry-after pause, then exits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from typing import Any
+
+import redis
+
+import fanscope
+from fanscope import Limiter, parallel
+from fanscope.sdk import permits
+from fanscope.sdk.limits import RateLimit
+from fanscope.sdk.permits import Demand
+
+ENTER = """
+local n = redis.call('INCR', KEYS[1])
+if n > tonumber(redis.call('GET', KEYS[2]) or '0') then redis.call('SET', KEYS[2], n) end
+return n
+"""
+
+
+def main(role: str, url: str, key: str, *rest: str) -> dict[str, Any]:
+    backend = fanscope.RedisBackend(url, key=key, lease=float(rest[-1]) if role == "hold" else 10)
+    if role == "map":
+        cap, items, face = int(rest[0]), int(rest[1]), rest[2]
+        client = redis.Redis.from_url(url)
+        enter = client.register_script(ENTER)
+
+        def inside(_: int) -> int:
+            enter(keys=[f"{key}:inside", f"{key}:peak"])
+            time.sleep(0.005)
+            return int(client.decr(f"{key}:inside"))
+
+        limiter = Limiter(cap, backend=backend, name="shared")
+        if face == "sync":
+            done = parallel(limiter=limiter)(inside).map(range(items))
+        else:
+
+            async def ainside(i: int) -> int:
+                return inside(i)
+
+            done = asyncio.run(parallel(limiter=limiter)(ainside).map(range(items)))
+        return {"done": len(list(done)), "failures": backend.failures}
+    if role == "hold":
+        limiter = Limiter(int(rest[0]), backend=backend, name="shared")
+        for _ in range(int(rest[0])):
+            assert limiter.try_acquire()
+        print("ready", flush=True)
+        time.sleep(3600)
+    if role == "attempts":
+        limiter = Limiter(rate=RateLimit(float(rest[0]), per=1), backend=backend, name="shared")
+
+        async def attempt(i: int) -> int:
+            return i
+
+        fn = parallel(limiter=limiter)(attempt)
+        return {"done": len(asyncio.run(fn.map(range(int(rest[1])))))}
+    if role == "drain":
+        tokens = float(rest[0])
+        limiter = Limiter(tokens_per_minute=tokens, backend=backend, name="shared")
+        reservation = permits.reserve_sync(Demand(input_tokens=int(tokens)), [limiter])
+        limiter.pause(30.0)
+        return {"waited_on": reservation.waited_on if reservation else "nothing"}
+    raise SystemExit(f"unknown role {role!r}")
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(*sys.argv[1:])), flush=True)

@@ -1,0 +1,378 @@
+"""Limits shared through a real Redis server: caps as leases, rates, the pause, the adaptive
+limit, and a local limit with one warning when Redis cannot be reached.
+
+Each test names a key of its own on the run's redis-server (``redis_server`` in conftest.py).
+"Processes" are real OS processes (``redis_worker.py``) where the claim is about processes; a
+limiter with a backend of its own is, to Redis, a process of its own (its own owner id and
+connections), which lets the property test try many shapes quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import fanscope
+from fanscope import Limiter, RedisBackend, parallel
+from fanscope.errors import ConfigurationError
+from fanscope.sdk import permits
+from fanscope.sdk.permits import Demand, Observation
+from tests.redis_server import RedisServer
+
+WORKER = str(Path(__file__).with_name("redis_worker.py"))
+ROOT = str(Path(__file__).resolve().parents[2])
+
+
+def _worker(*args: object) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    return subprocess.Popen(
+        [sys.executable, WORKER, *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def _result(proc: subprocess.Popen[str]) -> dict[str, object]:
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def _server_ms(client: redis.Redis) -> float:
+    seconds, micros = client.time()
+    return seconds * 1000 + micros / 1000
+
+
+@pytest.fixture
+def client(redis_url: str) -> Iterator[redis.Redis]:
+    conn = redis.Redis.from_url(redis_url)
+    yield conn
+    conn.close()
+
+
+# -- caps -------------------------------------------------------------------------------------
+
+
+def test_processes_sharing_a_key_never_exceed_the_cap_async_and_sync(
+    redis_url: str, redis_key: str, client: redis.Redis
+) -> None:
+    cap, items = 3, 40
+    workers = [_worker("map", redis_url, redis_key, cap, items, face) for face in ("async", "sync")]
+    workers.append(_worker("map", redis_url, redis_key, cap, items, "async"))
+    results = [_result(w) for w in workers]
+    assert all(r == {"done": items, "failures": 0} for r in results), results
+    peak = int(client.get(f"{redis_key}:peak") or 0)
+    assert peak <= cap  # the cap held across the three processes
+    assert peak >= 2  # and they did run side by side (the count is not trivially 1)
+    assert int(client.get(f"{redis_key}:inside") or 0) == 0
+    assert client.zcard(f"{redis_key}:leases") == 0  # every slot was given back
+
+
+@settings(max_examples=8)
+@given(
+    cap=st.integers(1, 4),
+    shape=st.lists(st.tuples(st.integers(1, 12), st.booleans()), min_size=2, max_size=4),
+    pause=st.floats(0.0, 0.004),
+)
+def test_limiters_that_share_a_key_never_exceed_its_cap_and_all_finish(
+    redis_server: RedisServer, cap: int, shape: list[tuple[int, bool]], pause: float
+) -> None:
+    """Each limiter has a backend of its own (to Redis, a process); some run async fan-outs
+    on loops of their own threads, others sync fan-outs: together never above the cap."""
+    key = f"fanscope-test:prop:{os.urandom(6).hex()}"
+    lock = threading.Lock()
+    inside = peak = 0
+    done: list[int] = []
+
+    def work(i: int) -> int:
+        nonlocal inside, peak
+        with lock:
+            inside += 1
+            peak = max(peak, inside)
+        time.sleep(pause)
+        with lock:
+            inside -= 1
+        return i
+
+    async def awork(i: int) -> int:
+        return work(i)
+
+    def run(items: int, sync: bool) -> None:
+        limiter = Limiter(cap, backend=RedisBackend(redis_server.url, key=key, poll=0.005))
+        if sync:
+            results = parallel(limiter=limiter)(work).map(range(items))
+        else:
+            results = asyncio.run(parallel(limiter=limiter)(awork).map(range(items)))
+        done.append(len(list(results)))
+
+    threads = [threading.Thread(target=run, args=args) for args in shape]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak <= cap
+    assert sorted(done) == sorted(items for items, _ in shape)
+
+
+def test_a_killed_holder_gives_its_slots_back_within_the_lease_and_not_before(
+    redis_url: str, redis_key: str, client: redis.Redis
+) -> None:
+    cap, lease = 2, 1.0
+    holder = _worker("hold", redis_url, redis_key, cap, lease)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.communicate()  # closes its pipes
+    killed_at = _server_ms(client)
+    held = client.zrange(f"{redis_key}:leases", 0, -1, withscores=True)
+    expiries = [float(score) for _, score in held]  # type: ignore[str-unpack]
+    assert len(expiries) == cap
+    # every lease runs out at most one lease time after now (it was renewed at most that long
+    # ago), and nobody renews it any more
+    assert max(expiries) <= killed_at + lease * 1000
+    limiter = Limiter(cap, backend=RedisBackend(redis_url, key=redis_key))
+    if _server_ms(client) < min(expiries):
+        assert not limiter.try_acquire()  # still counted: the cap is never exceeded meanwhile
+    while _server_ms(client) <= max(expiries):
+        time.sleep(0.05)
+    assert [limiter.try_acquire() for _ in range(cap + 1)] == [True] * cap + [False]
+
+
+def test_held_slots_are_renewed_while_their_work_runs_longer_than_the_lease(
+    redis_url: str, redis_key: str
+) -> None:
+    backend = RedisBackend(redis_url, key=redis_key, lease=0.3)
+    holder = Limiter(1, backend=backend)
+    other = Limiter(1, backend=RedisBackend(redis_url, key=redis_key, lease=0.3))
+    assert holder.try_acquire()
+    backend.kick()  # the renewing thread runs
+    deadline = time.monotonic() + 1.2  # four lease times: renewed at least three times
+    while time.monotonic() < deadline:
+        assert not other.try_acquire()
+        time.sleep(0.05)
+    assert holder._shared is not None and holder._shared.lost == 0
+    holder.release()
+    assert other.try_acquire()
+
+
+async def test_a_waiting_branch_gets_a_slot_another_process_releases(
+    redis_url: str, redis_key: str
+) -> None:
+    first = Limiter(1, backend=RedisBackend(redis_url, key=redis_key, poll=0.01), name="a")
+    second = Limiter(1, backend=RedisBackend(redis_url, key=redis_key, poll=0.01), name="b")
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    assert second.wait_reason() == "cap"
+    waiting = asyncio.ensure_future(second.acquire_slot())
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    first.release()
+    await asyncio.wait_for(waiting, 30)
+    assert second.in_use == 1
+    assert not first.try_acquire()
+    second.release()
+
+
+# -- rates, the pause, the adaptive limit ------------------------------------------------------
+
+
+def test_an_attempt_rate_holds_across_processes(redis_url: str, redis_key: str) -> None:
+    rate, items, processes = 20.0, 20, 3
+    started = time.monotonic()
+    workers = [_worker("attempts", redis_url, redis_key, rate, items) for _ in range(processes)]
+    results = [_result(w) for w in workers]
+    elapsed = time.monotonic() - started
+    assert all(r == {"done": items} for r in results)
+    # GCRA: a burst of `rate`, then one per 1/rate s for all processes together; three local
+    # limiters would have let all 60 attempts go in the first burst
+    assert elapsed >= (items * processes - rate) / rate
+
+
+def test_tokens_and_the_pause_of_one_process_hold_back_another(
+    redis_url: str, redis_key: str
+) -> None:
+    tokens = 60_000
+    assert _result(_worker("drain", redis_url, redis_key, tokens))["waited_on"] is None
+    here = Limiter(tokens_per_minute=tokens, backend=RedisBackend(redis_url, key=redis_key))
+    # the other process took the whole minute's bucket and paused the limit for 30 s
+    wait, whose, _ = permits._attempt(
+        [(ledger, m, 1000.0) for ledger, m in here.meters(Demand(input_tokens=1000))]
+    )
+    assert whose is not None and wait > 1.0
+    assert here.try_acquire() is False or here.max_concurrency is None
+    assert here.paused_for() > 1.0  # the last Redis answer carried the other's pause
+    local = Limiter(tokens_per_minute=tokens)
+    assert local.paused_for() == 0.0
+
+
+def test_settling_below_the_reservation_gives_tokens_back_to_every_process(
+    redis_url: str, redis_key: str
+) -> None:
+    a = Limiter(tokens_per_minute=6000, backend=RedisBackend(redis_url, key=redis_key))
+    b = Limiter(tokens_per_minute=6000, backend=RedisBackend(redis_url, key=redis_key))
+    reservation = permits.reserve_sync(Demand(input_tokens=5000, output_tokens=1000), [a])
+    assert reservation is not None
+    wants = [(ledger, m, 3000.0) for ledger, m in b.meters(Demand(input_tokens=3000))]
+    assert permits._attempt(wants)[1] is not None  # all 6000 are reserved
+    reservation.settle(permits.Spent(input_tokens=1000, output_tokens=500))
+    _, whose, taken = permits._attempt(wants)
+    assert whose is None and taken  # 4500 came back: b's 3000 fit at once
+
+
+def test_the_provider_headers_heard_by_one_process_pace_another(
+    redis_url: str, redis_key: str
+) -> None:
+    a = Limiter(backend=RedisBackend(redis_url, key=redis_key))
+    b = Limiter(backend=RedisBackend(redis_url, key=redis_key))
+    a.observe(Observation(status=200, remaining={"input_tokens": (60_000, 0)}))
+    b.observe(Observation(status=200, remaining={"input_tokens": (60_000, 60_000)}))
+    wait, whose, _ = permits._attempt(
+        [(ledger, m, 5000.0) for ledger, m in b.meters(Demand(input_tokens=5000))]
+    )
+    assert whose is not None and wait > 1.0  # b's own answer said more; a's said none is left
+    assert b.pacing.room() < 0.1
+
+
+def test_an_adaptive_limit_is_one_limit_for_every_process(redis_url: str, redis_key: str) -> None:
+    a = Limiter("auto", backend=RedisBackend(redis_url, key=redis_key))
+    b = Limiter("auto", backend=RedisBackend(redis_url, key=redis_key))
+    assert a.max_concurrency == b.max_concurrency == 8
+    a.observe(Observation(status=429, latency=0.1))
+    cut = a.max_concurrency
+    assert cut is not None and cut < 8
+    b.observe(Observation(status=200, latency=0.1))  # any answer brings the shared limit
+    assert b.max_concurrency is not None and b.max_concurrency <= cut
+
+
+# -- Redis unreachable ------------------------------------------------------------------------
+
+
+def _fanscope_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "fanscope" and r.levelno >= logging.WARNING and "Redis" in r.getMessage()
+    ]
+
+
+async def test_redis_killed_mid_run_gives_one_warning_and_the_work_finishes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    server = RedisServer().start()
+    try:
+        limiter = Limiter(
+            2, backend=RedisBackend(server.url, key="mid-run", timeout=0.2, poll=0.01)
+        )
+        inside = peak = 0
+        started = asyncio.Event()
+
+        @parallel(limiter=limiter)
+        async def work(i: int) -> int:
+            nonlocal inside, peak
+            inside += 1
+            peak = max(peak, inside)
+            if i == 4:
+                started.set()
+            await asyncio.sleep(0.01)
+            inside -= 1
+            return i
+
+        running = asyncio.ensure_future(work.map(range(30)))
+        await started.wait()
+        server.kill()
+        with caplog.at_level(logging.WARNING, logger="fanscope"):
+            results = await asyncio.wait_for(running, 120)
+    finally:
+        server.stop()
+    assert list(results) == list(range(30))
+    assert len(_fanscope_warnings(caplog)) == 1
+    assert peak <= 2  # the local limit kept the cap in this process
+    assert not limiter.shared
+
+
+def test_redis_unreachable_at_start_is_a_local_limit_with_one_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    backend = RedisBackend(f"redis://127.0.0.1:{port}/0", timeout=0.2, local_share=0.5)
+    limiter = Limiter(4, backend=backend, tokens_per_minute=1e6)
+    with caplog.at_level(logging.WARNING, logger="fanscope"):
+        assert [limiter.try_acquire() for _ in range(3)] == [True, True, False]  # half of 4
+        limiter.release()
+        assert permits.reserve_sync(Demand(input_tokens=10), [limiter]) is not None
+        limiter.pause(0.01)
+    assert len(_fanscope_warnings(caplog)) == 1
+    assert "unreachable" in _fanscope_warnings(caplog)[0]
+
+
+def test_a_redis_that_never_answers_costs_one_timeout_not_a_hang(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    silent = socket.socket()  # accepts connections, never answers
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    try:
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        limiter = Limiter(2, backend=RedisBackend(url, timeout=0.2))
+
+        @parallel(limiter=limiter)
+        def work(i: int) -> int:
+            return i * 2
+
+        with caplog.at_level(logging.WARNING, logger="fanscope"):
+            assert list(work.map(range(10))) == [i * 2 for i in range(10)]
+    finally:
+        silent.close()
+    assert len(_fanscope_warnings(caplog)) == 1
+    assert limiter.backend is not None and limiter.backend.failures == 1
+
+
+# -- the surface ------------------------------------------------------------------------------
+
+
+def test_bad_backend_settings_are_one_line_errors() -> None:
+    for bad in (
+        lambda: RedisBackend("localhost:6379"),
+        lambda: RedisBackend(lease=0),
+        lambda: RedisBackend(local_share=2),
+        lambda: RedisBackend(key=""),
+        lambda: Limiter(2, backend="redis://x"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ConfigurationError) as info:
+            bad()
+        assert "\n" not in str(info.value)
+
+
+def test_a_backend_keys_the_limit_by_the_limiter_name_unless_told(redis_url: str) -> None:
+    backend = RedisBackend(redis_url)
+    a, b = Limiter(1, backend=backend, name="anthropic"), Limiter(1, backend=backend, name="x")
+    assert a.try_acquire() and b.try_acquire()  # two names: two limits
+    assert not Limiter(1, backend=RedisBackend(redis_url), name="anthropic").try_acquire()
+    a.release()
+    b.release()
+    assert repr(backend).startswith("RedisBackend('redis://127.0.0.1:")
+    assert isinstance(fanscope.RedisBackend, type)
+
