@@ -375,4 +375,3 @@ def test_a_backend_keys_the_limit_by_the_limiter_name_unless_told(redis_url: str
     b.release()
     assert repr(backend).startswith("RedisBackend('redis://127.0.0.1:")
     assert isinstance(fanscope.RedisBackend, type)
-
