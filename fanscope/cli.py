@@ -4,7 +4,8 @@
                              [--html OUT]
                              [--fail-if EXPR]... [--max-critical-path 5s] [--max-parallelizable 20%]
                              [--max-straggler 3] [--max-queue-wait 10%] [--max-cost 0.50]
-                             [--max-total-cost 5] [--config pyproject.toml]
+                             [--max-total-cost 5] [--max-budget-refused 0]
+                             [--config pyproject.toml]
                              [--what-if-cap [NAME=]N]... [--strict]
     fanscope diff BASE HEAD [--max-slowdown 10%] [--max-cost-increase 10%]
                             [--format text|markdown|json] [--strict]
@@ -98,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--max-queue-wait", metavar="SHARE", help="e.g. 10%%")
     analyze.add_argument("--max-cost", metavar="USD", help="per trace, e.g. 0.50")
     analyze.add_argument("--max-total-cost", metavar="USD", help="all traces together, e.g. 5")
+    analyze.add_argument(
+        "--max-budget-refused", metavar="N", help="calls a trace's budgets refused, e.g. 0"
+    )
     analyze.add_argument(
         "--what-if-cap",
         action="append",
@@ -270,6 +274,7 @@ def _analyze(args: argparse.Namespace) -> int:
         args.max_queue_wait,
         args.max_cost,
         args.max_total_cost,
+        args.max_budget_refused,
     )
     config_warnings: list[str] = []
     gates += gate_mod.gates_from_pyproject(Path(args.config), config_warnings)

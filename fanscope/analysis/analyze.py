@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fanscope.analysis import schema
 from fanscope.analysis.blind_pairs import blind_pairs
+from fanscope.analysis.budgets import trace_budgets
 from fanscope.analysis.caps import EVERY, CapPlan
 from fanscope.analysis.costs import operation_costs, total_cost, trace_cost
 from fanscope.analysis.critical_path import Segment, critical_path, effective_intervals
@@ -73,6 +74,7 @@ class TraceReport:
     whatif_rate_wait: float = 0.0
     whatif_cap: schema.WhatIfCap | None = None
     cost: schema.TraceCost | None = None
+    budgets: list[schema.BudgetDoc] = field(default_factory=list)
 
     def to_dict(self) -> schema.TraceDoc:
         """This trace's object of the JSON document (``traces[]``)."""
@@ -108,6 +110,7 @@ class TraceReport:
             "whatif_rate_wait": self.whatif_rate_wait,
             "whatif_cap": self.whatif_cap,
             "cost": self.cost,
+            "budgets": self.budgets,
         }
 
 
@@ -319,6 +322,7 @@ def analyze_trace(
         candidates_counted=plan.candidates_counted,
         candidates=[_opportunity_dict(trace, o) for o in plan.candidates],
         cost=cost,
+        budgets=trace_budgets(trace),
     )
 
 

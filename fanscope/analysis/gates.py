@@ -10,6 +10,7 @@ A gate is ``<metric> > <limit>`` (or ``>=``), for example ``parallelizable > 20%
 | ``queue_wait`` | share of the critical path spent waiting behind caps | ``10%`` or ``0.1`` |
 | ``cost`` | what a trace's model calls cost, USD | ``$0.50`` or ``0.5`` |
 | ``total_cost`` | what every analysed trace's calls cost together, USD | ``$5`` |
+| ``budget_refused`` | model calls a trace's budgets refused (not made) | ``0`` |
 
 A gate fails when any analysed trace crosses it (``total_cost``: when the sum does). A cost
 gate also fails when a trace under its limit made calls that could not be priced: the amount
@@ -17,7 +18,7 @@ is then a lower bound, and a pass would be a claim nobody checked (``docs/cost.m
 gates can be set under ``[tool.fanscope]`` in ``pyproject.toml`` (``fail_if =
 ["parallelizable > 20%"]``, or ``max_critical_path = "5s"``, ``max_parallelizable = "20%"``,
 ``max_straggler = 3``, ``max_queue_wait = "10%"``, ``max_cost = "$0.50"``,
-``max_total_cost = "$5"``).
+``max_total_cost = "$5"``, ``max_budget_refused = 0``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ METRICS: dict[str, Callable[[TraceDoc], float]] = {
     "queue_wait": lambda t: t["queue_wait_share"],
     "cost": lambda t: t["cost"]["usd"] if t["cost"] is not None else 0.0,
     "total_cost": lambda t: 0.0,  # over every trace at once: see evaluate()
+    "budget_refused": lambda t: float(sum(b["refused"] for b in t["budgets"])),
 }
 _SHARES = {"parallelizable", "queue_wait"}
 _COSTS = {"cost", "total_cost"}
@@ -54,7 +56,7 @@ _SHELL_HINT = (
 _TABLE_HINT = 'write e.g. fail_if = ["parallelizable > 20%"] and max_critical_path = "5s"'
 _HINT = (
     "write e.g. 'parallelizable > 20%', 'critical_path > 5s', 'straggler > 3', "
-    "'queue_wait > 10%', 'cost > $0.50', 'total_cost > $5'"
+    "'queue_wait > 10%', 'cost > $0.50', 'total_cost > $5', 'budget_refused > 0'"
 )
 
 
@@ -75,6 +77,8 @@ class Gate:
             return seconds(value)
         if self.metric in _COSTS:
             return usd(value)
+        if self.metric == "budget_refused":
+            return f"{value:,.0f} call(s)"
         return f"{value:.2f}x"
 
 
@@ -107,6 +111,11 @@ def parse_gate(text: str) -> Gate:
         value *= {"ms": 0.001, "s": 1.0, "min": 60.0, None: 1.0}.get(unit, -1)
         if value < 0:
             raise ConfigurationError("critical_path takes a time", text, "write e.g. 5s or 500ms")
+    elif metric == "budget_refused":
+        if unit is not None or value != int(value):
+            raise ConfigurationError(
+                "budget_refused counts calls", text, "write e.g. 'budget_refused > 0'"
+            )
     elif unit not in (None, "x"):
         raise ConfigurationError("straggler is a ratio", text, "write e.g. 'straggler > 3'")
     return Gate(metric, op, value, text.strip())
@@ -120,6 +129,7 @@ def gates_from_options(
     max_queue_wait: str | None = None,
     max_cost: str | None = None,
     max_total_cost: str | None = None,
+    max_budget_refused: str | None = None,
 ) -> list[Gate]:
     texts = list(fail_if)
     for metric, limit in (
@@ -129,6 +139,7 @@ def gates_from_options(
         ("queue_wait", max_queue_wait),
         ("cost", max_cost),
         ("total_cost", max_total_cost),
+        ("budget_refused", max_budget_refused),
     ):
         if limit is not None:
             texts.append(f"{metric} > {limit}")
@@ -143,6 +154,7 @@ PYPROJECT_KEYS = (
     "max_queue_wait",
     "max_cost",
     "max_total_cost",
+    "max_budget_refused",
 )
 
 

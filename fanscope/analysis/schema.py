@@ -107,6 +107,32 @@ class TraceCost(Cost):
     by_operation: dict[str, float]
 
 
+class BudgetDoc(TypedDict):
+    """A budget the trace ran under (``traces[].budgets[]``), from ``fanscope.budget.*``.
+
+    ``span_id`` / ``span``: the span it recorded itself on (its fan-out, or the span current
+    when its ``with`` block ended); ``""`` for a budget known only by the calls it refused
+    (then ``spent_*`` is what it had spent when it last refused, a lower bound). Limits and
+    spent are ``None`` for a unit it has no limit in; ``used_*`` is spent over limit.
+    ``refused``: model calls it refused (not made); ``stopped_by``: the unit whose limit
+    refused them (``usd`` or ``tokens``; ``None`` when none was refused); ``first_stop``:
+    when it first refused, seconds from the trace start.
+    """
+
+    name: str
+    span_id: str
+    span: str
+    limit_usd: float | None
+    spent_usd: float | None
+    used_usd: float | None
+    limit_tokens: float | None
+    spent_tokens: float | None
+    used_tokens: float | None
+    refused: int
+    stopped_by: str | None
+    first_stop: float | None
+
+
 class Fanout(TypedDict):
     """One fan-out span's statistics (``fanouts[]``)."""
 
@@ -309,6 +335,7 @@ class TraceDoc(TypedDict):
     whatif_rate_wait: float
     whatif_cap: WhatIfCap | None
     cost: TraceCost | None  #: ``None`` when the trace made no model call
+    budgets: list[BudgetDoc]  #: empty when it ran under no budget
 
 
 class OperationStats(TypedDict):

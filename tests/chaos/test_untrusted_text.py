@@ -22,6 +22,7 @@ from fanscope.analysis.convert import to_otlp_lines
 from fanscope.analysis.model import Span
 from fanscope.analysis.report import untrusted
 from fanscope.cli import main
+from fanscope.sdk import attributes as A
 from tests.analysis.builders import span
 
 HOSTILE = [
@@ -67,6 +68,11 @@ def trace_named(names: list[str]) -> list[Span]:
     for i, name in enumerate(names[:3]):
         out.append(span(name, fanout.start / 1e6, fanout.start / 1e6 + i + 1, fanout,
                         fanscope__role="branch", fanscope__branch__index=i))  # fmt: skip
+    # a budget named by the trace on the fan-out, and a call refused by one named by another
+    fanout.attributes.update({A.BUDGET_NAME: names[-1], A.BUDGET_LIMIT_USD: 0.5,
+                              A.BUDGET_SPENT_USD: 0.48, A.BUDGET_REFUSED: 1})  # fmt: skip
+    refused = {A.BUDGET_NAME: names[0], A.BUDGET_UNIT: "usd", A.BUDGET_LIMIT_USD: 0.5}
+    out[-1].events.append((fanout.start, A.EVENT_BUDGET_STOP, refused))
     for s in out:
         s.attributes["note"] = names[0]
     return out

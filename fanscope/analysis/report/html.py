@@ -46,8 +46,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from fanscope.analysis.model import Span
-from fanscope.analysis.report import costs, untrusted, words
-from fanscope.analysis.schema import ReportDoc, TraceDoc
+from fanscope.analysis.report import budgets, costs, untrusted, words
+from fanscope.analysis.schema import BudgetDoc, ReportDoc, TraceDoc
 from fanscope.analysis.tree import build_traces
 from fanscope.sdk import attributes as A
 
@@ -98,6 +98,9 @@ def _rows(spans: Iterable[Span], trace_ids: set[str]) -> dict[str, list[dict[str
                 }
             )
             index = len(rows) - 1
+            refused = sum(1 for _, n, _ in span.events if n == A.EVENT_BUDGET_STOP)
+            if refused:  # calls a budget refused here (the key only when there are some)
+                rows[index]["refused"] = refused
             open_rows.append(index)
             kids = sorted(trace.children.get(sid, ()), key=lambda k: -trace.spans[k].start)
             stack.extend((k, depth + 1, index) for k in kids)
@@ -128,7 +131,17 @@ def _words(t: TraceDoc) -> dict[str, Any]:
             for o in t["candidates"]
         ],
         **_cost_words(t),
+        "budgets": [budgets.budget(b, cut) for b in t["budgets"]],
+        "budget_of": {b["span_id"]: _budget_tag(b) for b in t["budgets"] if b["span_id"]},
     }
+
+
+def _budget_tag(b: BudgetDoc) -> str:
+    """The tag on the row of a budget's span: ``budget 96% used, 3 refused``."""
+    unit = b["stopped_by"] or ("usd" if b["limit_usd"] is not None else "tokens")
+    used = b["used_usd"] if unit == "usd" else b["used_tokens"]
+    text = f"budget {words.share(used)} used" if used is not None else "budget"
+    return text + (f", {b['refused']:,} refused" if b["refused"] else "")
 
 
 def _cost_words(t: TraceDoc) -> dict[str, Any]:
@@ -235,6 +248,7 @@ h3 { font-size: 13px; margin: 14px 0 4px; }
 .tag.seq { background: #e3eeff; color: #1f4fa3; }
 .tag.cancelled { background: #eceff3; color: #475467; }
 .tag.cost { background: #e7f5ec; color: #1e6b3a; }
+.tag.budget { background: #efe7fb; color: #5b2a9b; } .tag.refused { background: #fde2e1; }
 .costbar { display: inline-block; height: 8px; background: #5b8f6b; min-width: 1px; }
 .details { white-space: pre-wrap; font: 12px ui-monospace, monospace; background: #fff;
   border: 1px solid #dde1e7; border-radius: 6px; padding: 8px; min-height: 40px;
@@ -468,6 +482,9 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
       }
       if (said.retries[r.id]) label.appendChild(el("span", "tag slow", "retried"));
       if (said.cost_of[r.id]) label.appendChild(el("span", "tag cost", said.cost_of[r.id]));
+      if (said.budget_of[r.id]) label.appendChild(el("span", "tag budget", said.budget_of[r.id]));
+      if (r.refused) label.appendChild(el("span", "tag refused",
+        r.refused > 1 ? r.refused + " calls refused by a budget" : "call refused by a budget"));
       label.title = r.name + " \\u2014 " + secs(r.duration);
       node.appendChild(label);
       var lane = el("div", "lane");
@@ -638,6 +655,10 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
         byCost.appendChild(tr);
       });
       section.appendChild(byCost);
+    }
+    if (said.budgets.length) {
+      section.appendChild(el("h2", null, "Budgets"));
+      section.appendChild(list("said budgets", said.budgets));
     }
     app.appendChild(section);
     layout();

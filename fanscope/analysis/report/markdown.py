@@ -8,7 +8,7 @@ or a table cell break; the whole report then goes through ``markdown_output``.
 
 from __future__ import annotations
 
-from fanscope.analysis.report import costs, words
+from fanscope.analysis.report import budgets, costs, words
 from fanscope.analysis.report.text import cap_sentence, path_rows, seconds, share
 from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, markdown, markdown_output
 from fanscope.analysis.schema import ReportDoc, TraceDoc
@@ -34,6 +34,12 @@ def _trace(t: TraceDoc) -> list[str]:
     out.append("")
     if t["cost"] is not None:
         out.extend([f"Cost: {costs.trace_cost(t['cost'], DOLLAR)}", ""])
+    if t["budgets"]:
+        out.append("Budgets:")
+        out.extend(f"- {budgets.budget(b, markdown, DOLLAR)}" for b in t["budgets"][:10])
+        if len(t["budgets"]) > 10:
+            out.append(f"- ... and {len(t['budgets']) - 10:,} more")
+        out.append("")
     if t["whatif_cap"] is not None:
         out.extend([f"- {markdown(cap_sentence(t), MAX_LINE_CHARS)}", ""])
     fanouts = [f for f in t["fanouts"] if f["branches"] >= 1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from fanscope.analysis.report import costs, words
+from fanscope.analysis.report import budgets, costs, words
 from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, terminal, terminal_output
 from fanscope.analysis.report.words import names, seconds, share
 from fanscope.analysis.schema import Opportunity, ReportDoc, TraceDoc
@@ -89,6 +89,11 @@ def render_trace(t: TraceDoc) -> list[str]:
         lines.append("    (none: every span of this trace has zero duration)")
     if t["cost"] is not None:
         lines.append(f"  cost: {costs.trace_cost(t['cost'])}")
+    if t["budgets"]:
+        lines.append("  budgets")
+        lines.extend(f"    {budgets.budget(b, terminal)}" for b in t["budgets"][:5])
+        if len(t["budgets"]) > 5:
+            lines.append(f"    ... and {len(t['budgets']) - 5:,} more (--format json has them all)")
     fanouts = [f for f in t["fanouts"] if f["branches"] >= 2]
     if fanouts:
         lines.append("  fan-outs (slowest first)")
