@@ -32,6 +32,7 @@ from typing import Any, ParamSpec, TypedDict, TypeVar, Unpack, overload
 
 from fanscope.errors import ConfigurationError, UsageError
 from fanscope.sdk.ballot import AGGREGATIONS, Aggregation, Ballot, Rules
+from fanscope.sdk.budget import Budget
 from fanscope.sdk.parallel import ParallelFunction, binding_of, check_target, qualified_name
 from fanscope.sdk.sync_parallel import SyncParallelFunction
 from fanscope.sdk.sync_vote import SyncVoteFunction
@@ -55,7 +56,13 @@ def _check(
     tie_breaker: object,
     early_stop: object,
     where: str,
+    budget: object = None,
 ) -> None:
+    if budget is not None and not isinstance(budget, Budget):
+        raise UsageError(
+            f"{where} budget must be a fanscope.budget(...), got {budget!r}; "
+            f"e.g. budget=fanscope.budget(usd=0.50)"
+        )
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigurationError(f"{where} n must be a whole number >= 1", n, "e.g. @vote(n=5)")
     if any(not _number(w) or w <= 0 for w in weights):
@@ -137,6 +144,7 @@ class _Vote:
         min_votes: int = 1,
         early_stop: bool = True,
         name: str | None = None,
+        budget: Budget | None = None,
     ) -> _Vote: ...
     def __call__(  # type: ignore[misc]  # mypy cannot match a ParamSpec across the overloads
         self,
@@ -151,6 +159,7 @@ class _Vote:
         min_votes: int = 1,
         early_stop: bool = True,
         name: str | None = None,
+        budget: Budget | None = None,
     ) -> Any:
         """Ask the same question ``n`` times; return the answer the voters agree on.
 
@@ -171,6 +180,10 @@ class _Vote:
             early_stop: cancel the voters still running once the result cannot change
                 (default); ``False`` waits for all of them (e.g. to measure agreement).
             name: the span name (default: the function's ``__name__``).
+            budget: a :func:`fanscope.budget`; each vote runs under a fresh pot of that size
+                (inside any budget that encloses it). A voter whose model call it refuses
+                fails with :class:`~fanscope.BudgetExceeded` and abstains: the vote decides
+                with the answers it has when ``min_votes`` allows.
 
         Example::
 
@@ -181,7 +194,10 @@ class _Vote:
         """
         if fn is not None and self._options is not None:
             return type(self)()(fn, **self._options)
-        _check(n, [1.0] * n, quorum, aggregate, min_votes, key, tie_breaker, early_stop, "@vote")
+        _check(
+            n, [1.0] * n, quorum, aggregate, min_votes, key, tie_breaker, early_stop, "@vote",
+            budget,
+        )  # fmt: skip
         rules_of = functools.partial(
             Rules, aggregate=aggregate, quorum=quorum, min_votes=min_votes, key=key
         )
@@ -201,6 +217,7 @@ class _Vote:
                 early_stop=early_stop,
                 name=own,
                 function=qualified_name(f),
+                budget=budget,
             )
             functools.update_wrapper(voted, f, updated=())  # name and docs, not attributes
             return SyncVoteFunction(voted) if blocking else voted
@@ -209,7 +226,7 @@ class _Vote:
             return decorate(fn)
         options = {"n": n, "quorum": quorum, "key": key, "aggregate": aggregate}
         options.update(tie_breaker=tie_breaker, min_votes=min_votes, early_stop=early_stop)
-        return _Vote({**options, "name": name})
+        return _Vote({**options, "name": name, "budget": budget})
 
     @overload
     def among(  # type: ignore[overload-overlap]
@@ -230,11 +247,13 @@ class _Vote:
         min_votes: int = 1,
         early_stop: bool = True,
         name: str | None = None,
+        budget: Budget | None = None,
     ) -> Any:
         """One question to different voters (other prompts or models), counted as one vote.
 
-        Takes the options of :func:`vote`, plus ``weights``: one number > 0 per voter, each
-        voter's answer counting that many votes (``quorum`` is then in weighted votes).
+        Takes the options of :func:`vote` (``budget`` too), plus ``weights``: one number > 0
+        per voter, each voter's answer counting that many votes (``quorum`` is then in
+        weighted votes).
 
         Voters that are plain ``def`` functions run on threads of the vote; a vote whose
         voters are all plain ``def`` functions is a sync vote (``judge(diff)``).
@@ -266,6 +285,7 @@ class _Vote:
             tie_breaker,
             early_stop,
             "vote.among",
+            budget,
         )
         own = name or "+".join(str(getattr(v, "__name__", "voter")) for v in voters)
         voted: VoteFunction[Any, Any] = VoteFunction(
@@ -282,6 +302,7 @@ class _Vote:
             early_stop=early_stop,
             name=own,
             function=None,
+            budget=budget,
         )
         return SyncVoteFunction(voted) if all(blocking) else voted
 
@@ -297,6 +318,7 @@ class AmongOptions(TypedDict, total=False):
     min_votes: int
     early_stop: bool
     name: str | None
+    budget: Budget | None
 
 
 vote = _Vote()

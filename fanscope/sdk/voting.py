@@ -8,7 +8,9 @@ decided``) and the call returns. A cancelled voter's request stops generating to
 voter still waiting in line for a slot never sends one.
 
 Voting on a ``@parallel`` function runs each voter as one branch under that function's cap,
-retry policy and timeout, so votes inside a ``map`` never exceed the function's cap. The sync
+retry policy and timeout, so votes inside a ``map`` never exceed the function's cap. A vote's
+``budget`` gives each vote a fresh pot (on the vote span at the end, as a fan-out's); a voter
+whose call it refuses fails with ``BudgetExceeded`` and abstains like any failed voter. The sync
 face is in :mod:`fanscope.sdk.sync_vote`, the decorator in :mod:`fanscope.sdk.vote`.
 """
 
@@ -27,6 +29,7 @@ from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite, content, fingerprint
 from fanscope.sdk.ballot import Ballot, Rules, Tally
 from fanscope.sdk.branch import CallPolicy, Job
+from fanscope.sdk.budget import Budget
 from fanscope.sdk.fanout import FanOut
 from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.parallel import ParallelFunction, check_target, qualified_name
@@ -88,8 +91,10 @@ class VoteFunction(Generic[P, R]):
         early_stop: bool,
         name: str,
         function: str | None,
+        budget: Budget | None = None,
     ) -> None:
         self._voters = tuple(_voter(v) for v in voters)
+        self._budget = budget  # a template: each vote gets a fresh pot
         self._weights = tuple(float(w) for w in weights)
         self._rules = rules
         self._early_stop = early_stop
@@ -195,6 +200,7 @@ class VoteFunction(Generic[P, R]):
             function=self._function,
             max_concurrency=self._max_concurrency,
             on_error="collect",
+            budget=self._budget,
         ) as fo:
             stream = fo.iterate(jobs, stop_when=stop_when if self._early_stop else None)
             async with contextlib.aclosing(stream):
