@@ -27,13 +27,13 @@ what-if schedule in ``whatif.py`` uses).
 
 from __future__ import annotations
 
-import itertools
 import os
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from fanscope.analysis.subtree_prints import Lazy, SubtreePrints
 from fanscope.analysis.tree import Trace, build_traces
 from fanscope.sdk import attributes as A
 
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 IN, OUT = A.DATAFLOW_INPUTS, A.DATAFLOW_OUTPUTS
 PARTIAL = A.DATAFLOW_PARTIAL
 
-Prints = tuple[frozenset[str], frozenset[str]]
+Prints = tuple[Set[str], Set[str]]
 _NONE: Prints = (frozenset(), frozenset())
 
 
@@ -99,19 +99,22 @@ class Flow:
     an ancestor had among its own inputs, is an echo (an answer repeating its question, a step
     returning the value it was given) and is no evidence that a later step read this one.
 
-    Each query walks the span's subtree, so a trace nested thousands of levels deep with a
-    sibling at every level would cost the square of its size. The walks of one trace share a
-    budget of span visits (ten per span in the trace, and at least a million); past it, a
-    span's fingerprints read as none (unknown: kept in order, no saving claimed) and
-    ``exhausted`` is set, for the trace's warning. With ``enabled`` off every span reads as
-    having none.
+    The answers come from an index of the trace built once
+    (:class:`fanscope.analysis.subtree_prints.SubtreePrints`): a query costs the fingerprints
+    in the subtree, not a walk of it. The answers themselves can still add up to the square
+    of a trace's size (a trace nested thousands of levels deep with a sibling at every level
+    asks at every level about everything below), so the queries of one trace share a budget
+    of span visits, charged as if each walked its subtree (ten per span in the trace, and at
+    least a million); past it, a span's fingerprints read as none (unknown: kept in order, no
+    saving claimed) and ``exhausted`` is set, for the trace's warning. With ``enabled`` off
+    every span reads as having none.
     """
 
     def __init__(self, trace: Trace, enabled: bool = True) -> None:
         self.trace = trace
         self.enabled = enabled
         self._cache: dict[str, Prints] = {}
-        self._above: dict[str | None, frozenset[str]] = {None: frozenset()}
+        self._index: SubtreePrints | None = None
         self.budget = max(1_000_000, 10 * len(trace.spans))
         self.exhausted = False
 
@@ -122,54 +125,19 @@ class Flow:
         cached = self._cache.get(span_id)
         if cached is not None:
             return cached
-        order: list[str] = []
-        for sid in itertools.chain((span_id,), self.trace.descendants(span_id)):  # lazily
-            self.budget -= 1
-            if self.budget < 0:
-                self.exhausted = True
-                self._cache[span_id] = _NONE
-                return _NONE
-            order.append(sid)
-        partial = False
-        spans, parent_of = self.trace.spans, self.trace.parent
-        below: dict[str, set[str]] = {}  # a span's inputs and its descendants'
-        outs: set[str] = set()
-        ins: set[str] = set()
-        for sid in reversed(order):  # descendants before their ancestors
-            ins = below.pop(sid, set())
-            attributes = spans[sid].attributes
-            if IN in attributes:
-                prints = spans[sid].attr_strs(IN)
-                if PARTIAL in prints:  # may miss an earlier output: compare nothing
-                    partial = True
-                ins.update(prints)
-            if OUT in attributes:
-                outs.update(fp for fp in spans[sid].attr_strs(OUT) if fp not in ins)
-            if sid != span_id:
-                parent = parent_of(sid)
-                if parent is not None:
-                    into = below.setdefault(parent, ins)
-                    if into is not ins:
-                        into.update(ins)
-        outs.difference_update(self._inputs_above(span_id))
-        result = (frozenset() if partial else frozenset(ins), frozenset(outs))
+        index = self._index
+        if index is None:
+            index = self._index = SubtreePrints(self.trace)
+        size = index.size(span_id)
+        if size > self.budget:  # a walk of the subtree would run out of visits
+            self.budget = -1
+            self.exhausted = True
+            self._cache[span_id] = _NONE
+            return _NONE
+        self.budget -= size
+        result = index.of(span_id)
         self._cache[span_id] = result
         return result
-
-    def _inputs_above(self, span_id: str) -> frozenset[str]:
-        """The own input fingerprints of the span's ancestors (inputs common to its siblings)."""
-        chain: list[str] = []
-        parent = self.trace.parent(span_id)
-        while parent not in self._above:
-            assert parent is not None
-            chain.append(parent)
-            parent = self.trace.parent(parent)
-        for sid in reversed(chain):
-            span = self.trace.spans[sid]
-            own = span.attr_strs(IN) if IN in span.attributes else ()
-            above = self._above[self.trace.parent(sid)]
-            self._above[sid] = above | frozenset(own) if own else above
-        return self._above[self.trace.parent(span_id)]
 
 
 def relation(flow: Flow, earlier: str, later: str) -> Relation:
@@ -409,8 +377,13 @@ class StepDependencies:
                 after.append(agg[3])
 
         makers: set[str] = set()
-        for fp in ins:  # the fingerprints say these depend
-            known = self._producers.get(fp)
+        producers = self._producers
+        size = ins.bound() if isinstance(ins, Lazy) else len(ins)
+        # the fingerprints say these depend: the inputs found among the outputs before it,
+        # looked up from the smaller side (a deep step's inputs need not be listed)
+        found = ins if size <= len(producers) else [fp for fp in producers if fp in ins]
+        for fp in found:
+            known = producers.get(fp)
             if known is not None:
                 ready, depth = max(ready, known[0]), max(depth, known[1])
                 after.append(known[2])
