@@ -25,7 +25,13 @@ What the waterfall shows:
   as a hatched bar before it, ``queue wait`` spans hatched, and the calls that ran one after
   another with no data between them tagged, each with a blue hatched bar from where it could
   have started, and the saving on their parent;
-* details: hover a bar or label for its times, click a row for its attributes.
+* details: hover a bar or label for its times, click a row for its attributes;
+* cost (a trace that made model calls): each fan-out and branch row tagged with what its calls
+  cost, and a toggle that redraws the same rows with bars as wide as what the calls under
+  each span cost, children side by side within their parent's bar in the order they started
+  (an icicle on a USD axis: a costlier branch is a wider bar); calls with no price are not
+  drawn and the bar's title says "at least"; budgets tag the span they recorded on and each
+  branch whose call they refused.
 
 The waterfall is as tall as its rows, up to the window's height (no fixed height with rows
 below the fold and empty page underneath), and draws only the rows in view (fixed row height,
@@ -45,10 +51,11 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from fanscope.analysis.costs import Call, is_call
 from fanscope.analysis.model import Span
 from fanscope.analysis.report import budgets, costs, untrusted, words
 from fanscope.analysis.schema import BudgetDoc, ReportDoc, TraceDoc
-from fanscope.analysis.tree import build_traces
+from fanscope.analysis.tree import Trace, build_traces
 from fanscope.sdk import attributes as A
 
 MAX_ATTRIBUTE_CHARS = 300
@@ -106,8 +113,43 @@ def _rows(spans: Iterable[Span], trace_ids: set[str]) -> dict[str, list[dict[str
             stack.extend((k, depth + 1, index) for k in kids)
         for index in open_rows:
             rows[index]["end"] = len(rows)
+        _cost_rows(trace, rows)
         out[trace.trace_id] = rows
     return out
+
+
+def _cost_rows(trace: Trace, rows: list[dict[str, Any]]) -> None:
+    """The cost view's layout, on the rows of a trace that made model calls: each row's
+    priced calls under it (``c``, USD, itself included) and where its bar starts on the cost
+    axis (``c0``): children side by side within their parent's bar, in the order they
+    started, so that a bar is as wide as what was spent under it. ``u``: calls under it that
+    had no price (their width is unknown, so not drawn)."""
+    spans = trace.spans
+    calls = [is_call(spans[r["id"]]) for r in rows]
+    if not any(calls):
+        return
+    cost = [0.0] * len(rows)
+    unpriced = [0] * len(rows)
+    for i in range(len(rows) - 1, -1, -1):  # children come after their parent
+        if calls[i]:
+            usd = Call.of(spans[rows[i]["id"]]).usd
+            if usd is None:
+                unpriced[i] += 1
+            else:
+                cost[i] += usd
+        parent = rows[i]["parent"]
+        if parent >= 0:
+            cost[parent] += cost[i]
+            unpriced[parent] += unpriced[i]
+    cursor: dict[int, float] = {}  # per parent row (-1: the roots), where the next child starts
+    for i, row in enumerate(rows):
+        parent = row["parent"]
+        row["c0"] = cursor.get(parent, 0.0)
+        cursor[parent] = row["c0"] + cost[i]
+        cursor[i] = row["c0"]
+        row["c"] = cost[i]
+        if unpriced[i]:
+            row["u"] = unpriced[i]
 
 
 def _words(t: TraceDoc) -> dict[str, Any]:
@@ -249,6 +291,11 @@ h3 { font-size: 13px; margin: 14px 0 4px; }
 .tag.cancelled { background: #eceff3; color: #475467; }
 .tag.cost { background: #e7f5ec; color: #1e6b3a; }
 .tag.budget { background: #efe7fb; color: #5b2a9b; } .tag.refused { background: #fde2e1; }
+.views { margin: 4px 0; font-size: 12px; color: #475467; }
+.views button { font: inherit; margin-left: 4px; padding: 1px 8px; border: 1px solid #c4cad4;
+  border-radius: 4px; background: #fff; cursor: pointer; }
+.views button.on { background: #1e6b3a; color: #fff; border-color: #1e6b3a; }
+.bar.bycost { background: #5b8f6b; } .bar.bycost.fanout, .bar.bycost.step { background: #9bbfa5; }
 .costbar { display: inline-block; height: 8px; background: #5b8f6b; min-width: 1px; }
 .details { white-space: pre-wrap; font: 12px ui-monospace, monospace; background: #fff;
   border: 1px solid #dde1e7; border-radius: 6px; padding: 8px; min-height: 40px;
@@ -286,6 +333,12 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
     return Math.floor(v / 60) + " min " + Math.round(v % 60) + " s";
   }
   function pct(v) { return Math.round(v * 100) + "%"; }
+  function usd(v) {  // as the reports write amounts (report/costs.py usd)
+    if (!(v > 0)) return "$0";
+    if (v < 1e-6) return "under $0.000001";
+    if (v >= 0.1) return "$" + v.toFixed(2);
+    return "$" + v.toFixed(2 - Math.floor(Math.log10(v)));
+  }
   function list(cls, items) {  // sentences made by the analyzer (words.py), shown as text
     var ul = el("ul", cls);
     items.forEach(function (text) { ul.appendChild(el("li", null, text)); });
@@ -296,6 +349,10 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
     var rows = data.rows[t.trace_id] || [];
     var said = data.words[t.trace_id];
     var total = Math.max(t.duration, 1e-9);
+    // the cost view: bars as wide as what was spent under them (rows' c0 and c, USD)
+    var costTotal = rows.reduce(function (a, r) { return a + (r.parent < 0 ? r.c || 0 : 0); }, 0);
+    var mode = "time";
+    function extent() { return mode === "cost" ? costTotal : total; }
     var byId = new Map();
     rows.forEach(function (r, i) { byId.set(r.id, i); });
 
@@ -414,13 +471,37 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
     });
     section.appendChild(legend);
 
+    if (costTotal > 0) {  // a toggle between the time waterfall and the cost view
+      var views = el("div", "views");
+      views.appendChild(el("span", null, "bar widths by "));
+      [["time", "time"], ["cost", "cost (USD of the model calls under each span)"]]
+        .forEach(function (kv) {
+          var button = el("button", "view" + (kv[0] === mode ? " on" : ""), kv[1]);
+          button.type = "button";
+          button.setAttribute("data-view", kv[0]);
+          button.addEventListener("click", function () {
+            mode = kv[0];
+            views.querySelectorAll("button").forEach(function (b) {
+              b.classList.toggle("on", b === button);
+            });
+            drawAxis(); redraw();
+          });
+          views.appendChild(button);
+        });
+      section.appendChild(views);
+    }
     var axis = el("div", "axis"); axis.appendChild(el("div", "label"));
     var ticks = el("div", "lane");
-    for (var q = 0; q <= 4; q++) {
-      var tick = el("span", "tick", secs(total * q / 4));
-      tick.style.left = (25 * q) + "%";
-      ticks.appendChild(tick);
+    function drawAxis() {
+      ticks.textContent = "";
+      for (var q = 0; q <= 4; q++) {
+        var at = extent() * q / 4;
+        var tick = el("span", "tick", mode === "cost" ? usd(at) : secs(at));
+        tick.style.left = (25 * q) + "%";
+        ticks.appendChild(tick);
+      }
     }
+    drawAxis();
     axis.appendChild(ticks);
     section.appendChild(axis);
 
@@ -433,8 +514,8 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
     var selected = null;
     function place(node, cls, from, length, title) {
       var part = el("div", cls);
-      part.style.left = (100 * Math.max(0, from) / total) + "%";
-      part.style.width = (100 * Math.max(0, length) / total) + "%";
+      part.style.left = (100 * Math.max(0, from) / extent()) + "%";
+      part.style.width = (100 * Math.max(0, length) / extent()) + "%";
       if (title) part.title = title;
       node.appendChild(part);
     }
@@ -447,7 +528,8 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
         var own = segs.get(i).reduce(function (a, s) { return a + s.duration; }, 0);
         lines.push("on the critical path: " + secs(own) + " of its own time");
       }
-      if (said.cost_of[r.id]) lines.push("cost of the calls under it: " + said.cost_of[r.id]);
+      var under = said.cost_of[r.id] || (r.c > 0 ? (r.u ? "at least " : "") + usd(r.c) : "");
+      if (under) lines.push("cost of the calls under it: " + under);
       (notes.get(i) || []).forEach(function (n) { lines.push(n); });
       lines.push("");
       Object.keys(r.attributes).sort().forEach(function (key) {
@@ -488,6 +570,18 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
       label.title = r.name + " \\u2014 " + secs(r.duration);
       node.appendChild(label);
       var lane = el("div", "lane");
+      if (mode === "cost") costLane(lane, r); else timeLane(lane, r, i);
+      node.appendChild(lane);
+      node.addEventListener("click", function () {
+        selected = i; show(i);
+        inner.querySelectorAll(".row.selected").forEach(function (n) {
+          n.classList.remove("selected");
+        });
+        node.classList.add("selected");
+      });
+      return node;
+    }
+    function timeLane(lane, r, i) {
       if (r.wait > 0) {
         var waitFrom = Math.max(0, r.start - r.wait);
         place(lane, "wait", waitFrom, r.start - waitFrom, "waiting in line " + secs(r.wait));
@@ -502,15 +596,15 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
       (segs.get(i) || []).forEach(function (s) {
         place(lane, "seg", s.start, s.duration, "critical path: " + secs(s.duration));
       });
-      node.appendChild(lane);
-      node.addEventListener("click", function () {
-        selected = i; show(i);
-        inner.querySelectorAll(".row.selected").forEach(function (n) {
-          n.classList.remove("selected");
-        });
-        node.classList.add("selected");
-      });
-      return node;
+    }
+    function costLane(lane, r) {  // the same row, its bar placed and sized by cost
+      var spent = r.c || 0;
+      lane.setAttribute("data-cost", spent);
+      if (spent <= 0) return;
+      var what = (r.u ? "at least " : "") + usd(spent) + " (" + pct(spent / costTotal) +
+        " of the trace's cost" + (r.u ? "; " + r.u + " call(s) unpriced" : "") + ")";
+      place(lane, "bar bycost " + r.role + (r.error ? " error" : ""), r.c0, spent,
+        r.name + ": " + what);
     }
     function moreRow(v) {
       var f = fanoutOf.get(v.more);
@@ -523,7 +617,9 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
       label.style.paddingLeft = (16 + (rows[v.more].depth + 1) * 12) + "px";
       node.appendChild(label);
       var lane = el("div", "lane");
-      place(lane, "bar", rows[v.more].start, rows[v.more].duration, text);
+      var m = rows[v.more];
+      if (mode === "cost") place(lane, "bar", m.c0 || 0, m.c || 0, text);
+      else place(lane, "bar", m.start, m.duration, text);
       node.appendChild(lane);
       node.addEventListener("click", function () { toggle(v.more); });
       return node;
@@ -534,6 +630,7 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
       drawn.clear();
       inner.style.height = (visible.length * ROW) + "px";
       box.setAttribute("data-visible", visible.length);
+      box.setAttribute("data-view", mode);
       box.setAttribute("data-folded", visible.filter(function (v) {
         return typeof v === "object";
       }).length);
