@@ -103,7 +103,75 @@ def test_steps_kept_after_a_step_outside_the_groups_name_what_they_wait_for() ->
         "evidence": [],
     }
     assert words.opportunity(o) == (  # type: ignore[arg-type]
-        "under agent: run a.py:7 x3 (after :5) together; keep :9, :12 after :7 x3, :5"
+        "under agent: run a.py:7 x3 (after :5) together; keep :9 after them and :12 after :5"
+    )
+
+
+def numbered(where: str, n: int) -> list[StepRef]:
+    """``n`` runs of the line ``where`` (a loop), in order of start."""
+    return [
+        StepRef(span_id=f"{where}#{i}", name="chat m", start=i, duration=0.1, where=where)
+        for i in range(n)
+    ]
+
+
+def opportunity_of(groups: list[list[StepRef]], keep: list[tuple[StepRef, list[StepRef]]]) -> str:
+    o = {
+        "parent_span_id": "r",
+        "parent": "agent",
+        "run_together": groups,
+        "keep_after": [{"step": s, "after": after} for s, after in keep],
+        "observed": 1.0,
+        "whatif": 0.5,
+        "saving": 0.5,
+        "evidence": [],
+    }
+    return words.opportunity(o)  # type: ignore[arg-type]
+
+
+def test_a_line_run_together_and_kept_after_names_each_run_by_its_order() -> None:
+    # a loop: its first call runs with :21, its second stays after them, and :26 after
+    # the second: never ":24 after :24" nor ":24 ... after :21, :24"
+    (plan,), (first, second), (last,) = (
+        numbered("a.py:21", 1),
+        numbered("a.py:24", 2),
+        [ref("c", "a.py:26")],
+    )
+    sentence = opportunity_of([[plan, first]], [(second, [plan, first]), (last, [second])])
+    assert sentence == (
+        "under agent: run a.py:21, :24 (1st) together; keep :24 (2nd) after them "
+        "and :26 after :24 (2nd)"
+    )
+
+
+def test_runs_of_one_line_on_both_sides_of_after_are_counted_by_order() -> None:
+    runs = numbered("a.py:7", 5)
+    # three runs together, the fourth kept after them, the fifth after the fourth
+    assert opportunity_of([runs[:3]], [(runs[3], runs[:3]), (runs[4], [runs[3]])]) == (
+        "under agent: run a.py:7 (1st-3rd) together; keep :7 (4th) after them "
+        "and :7 (5th) after :7 (4th)"
+    )
+    # a group that waits for an earlier run of its own line
+    assert opportunity_of([runs[1:3]], [(r, [runs[0]]) for r in runs[1:3]]) == (
+        "under agent: run a.py:7 (2nd-3rd) (after :7 (1st)) together"
+    )
+    # repeats that name the same steps wherever they appear keep their count
+    w = numbered("a.py:7", 3)
+    assert opportunity_of([w], [(ref("c", "a.py:9"), w)]) == (
+        "under agent: run a.py:7 x3 together; keep :9 after them"
+    )
+
+
+def test_a_line_that_made_steps_of_several_names_numbers_inside_its_parentheses() -> None:
+    a, b = (
+        StepRef(span_id=s, name="lookup", start=i, duration=0.1, where="t.py:18")
+        for i, s in enumerate("ab")
+    )
+    c = StepRef(span_id="c", name="lookup", start=3, duration=0.1, where="t.py:18")
+    d = StepRef(span_id="d", name="synthesize", start=4, duration=0.1, where="t.py:18")
+    assert opportunity_of([[a, b]], [(c, [a, b]), (d, [c])]) == (
+        "under agent: run t.py:18 (lookup, 1st-2nd) together; keep :18 (lookup, 3rd) after "
+        "them and :18 (synthesize) after :18 (lookup, 3rd)"
     )
 
 
