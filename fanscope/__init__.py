@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from fanscope.sdk.budget import Budget, budget
     from fanscope.sdk.decorators import parallel, traced
     from fanscope.sdk.gather import gather
+    from fanscope.sdk.hedge import Hedge
     from fanscope.sdk.limits import Limiter
     from fanscope.sdk.outcomes import Outcome, Results
     from fanscope.sdk.prices import Price
@@ -43,6 +44,7 @@ __all__ = [
     "DeadlineExceeded",
     "FanoutError",
     "FanscopeError",
+    "Hedge",
     "Limiter",
     "NoConsensus",
     "NotEnoughSuccesses",
@@ -77,6 +79,7 @@ _WHERE = {
     "configure": "fanscope.exporters.configure",
     "parallel": "fanscope.sdk.decorators",
     "traced": "fanscope.sdk.decorators",
+    "Hedge": "fanscope.sdk.hedge",
     "Limiter": "fanscope.sdk.limits",
     "Outcome": "fanscope.sdk.outcomes",
     "Results": "fanscope.sdk.outcomes",

@@ -170,6 +170,33 @@ async def votes() -> None:
     await judge("merge?")
 
 
+# -- hedges: won, lost, failed (each decided by events, not by timing) ---------------------------
+
+seen_hedge: dict[str, int] = {}
+hedge_started: dict[str, asyncio.Event] = {}
+
+
+@parallel(hedge=fanscope.Hedge(after=0.001, max_extra=1.0))
+async def hedged(case: str) -> str:
+    turn = seen_hedge[case] = seen_hedge.get(case, 0) + 1
+    started = hedge_started.setdefault(case, asyncio.Event())
+    if turn == 1:  # the first attempt
+        if case == "won":
+            await asyncio.Event().wait()  # never answers: the hedge wins
+        await started.wait()  # answers once the hedge runs (lost) or has failed (failed)
+        return f"{case}: the first attempt's answer"
+    started.set()
+    if case == "failed":
+        raise Down("the hedge failed")
+    if case == "lost":
+        await asyncio.Event().wait()
+    return f"{case}: the hedge's answer"
+
+
+async def hedges() -> None:
+    await hedged.map(["won", "lost", "failed"])
+
+
 # -- sequential steps, sync code and a thread pool ------------------------------------------------
 
 
@@ -178,6 +205,7 @@ async def agent() -> None:
     await fanouts()
     await sections()
     await votes()
+    await hedges()
 
 
 @parallel(max_concurrency=2)

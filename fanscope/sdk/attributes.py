@@ -31,6 +31,8 @@ ROLE_QUEUE: Final = "queue"
 to a thread pool spent waiting for a free worker."""
 ROLE_EXPORT: Final = "export"
 """A drop record: spans that an exporter dropped, written in a trace of its own."""
+ROLE_HEDGE: Final = "hedge"
+"""A hedged attempt: the second attempt of a branch that ran past its hedge delay."""
 
 KIND: Final = "fanscope.kind"
 """str: a fan-out's shape: ``map``, ``section`` or ``vote``; copied to its branches and fan-in."""
@@ -66,6 +68,37 @@ FANOUT_CANCELLED: Final = "fanscope.fanout.cancelled"
 """int: branches that ended with outcome ``cancelled``."""
 FANOUT_DEADLINE: Final = "fanscope.fanout.deadline_s"
 """float: the overall deadline of the fan-out, in seconds (absent when not set)."""
+FANOUT_HEDGES: Final = "fanscope.fanout.hedges"
+"""int: hedged attempts the fan-out sent (absent when none)."""
+FANOUT_HEDGES_WON: Final = "fanscope.fanout.hedges_won"
+"""int: hedges that answered before the attempt they hedged (absent when none)."""
+FANOUT_HEDGES_DENIED: Final = "fanscope.fanout.hedges_denied"
+"""int: hedges due but not sent, the hedge bucket being empty (absent when none)."""
+
+# -- hedges ----------------------------------------------------------------------------------
+
+HEDGE_OUTCOME: Final = "fanscope.hedge.outcome"
+"""str: on a hedge span: one of the ``HEDGE_OUTCOME_*`` values."""
+HEDGE_OUTCOME_WON: Final = "won"
+"""The hedge answered first; the attempt it hedged was cancelled."""
+HEDGE_OUTCOME_LOST: Final = "lost"
+"""The hedged attempt answered first (or the branch ended); the hedge was cancelled."""
+HEDGE_OUTCOME_FAILED: Final = "failed"
+"""The hedge raised; the branch went on with the attempt it hedged."""
+HEDGE_DELAY: Final = "fanscope.hedge.delay_s"
+"""float: on a hedge span: seconds the hedged attempt had run when the hedge was sent."""
+HEDGE_LOSER_CALLS: Final = "fanscope.hedge.loser_calls"
+"""int: on a hedge span: model calls of the attempt that did not win (absent when none)."""
+HEDGE_LOSER_USD: Final = "fanscope.hedge.loser_usd"
+"""float: on a hedge span: USD of the priced calls of the attempt that did not win."""
+HEDGE_LOSER_UNPRICED_CALLS: Final = "fanscope.hedge.loser_unpriced_calls"
+"""int: on a hedge span: calls of the losing attempt with no known cost (absent when 0)."""
+HEDGE_WINNER: Final = "fanscope.hedge.winner"
+"""str: on a branch whose last attempt was hedged: one of the ``HEDGE_WINNER_*`` values."""
+HEDGE_WINNER_PRIMARY: Final = "primary"
+"""The attempt that was hedged answered first."""
+HEDGE_WINNER_HEDGE: Final = "hedge"
+"""The hedge answered first."""
 
 # -- branch ----------------------------------------------------------------------------------
 
@@ -345,7 +378,7 @@ calling line outside fanscope and libraries, which says nothing about data flow.
 # -- the values of each key that has a fixed set of them -------------------------------------
 
 VALUES: Final[Mapping[str, tuple[str, ...]]] = {
-    ROLE: (ROLE_FANOUT, ROLE_BRANCH, ROLE_QUEUE, ROLE_FANIN, ROLE_STEP, ROLE_EXPORT),
+    ROLE: (ROLE_FANOUT, ROLE_BRANCH, ROLE_QUEUE, ROLE_FANIN, ROLE_STEP, ROLE_EXPORT, ROLE_HEDGE),
     KIND: (KIND_MAP, KIND_SECTION, KIND_VOTE),
     FANOUT_ON_ERROR: (ON_ERROR_RAISE, ON_ERROR_COLLECT, ON_ERROR_SKIP),
     BRANCH_OUTCOME: (OUTCOME_OK, OUTCOME_ERROR, OUTCOME_TIMEOUT, OUTCOME_CANCELLED),
@@ -360,6 +393,8 @@ VALUES: Final[Mapping[str, tuple[str, ...]]] = {
     ),
     QUEUE_REASON: (QUEUE_REASON_CAP, QUEUE_REASON_RATE, QUEUE_REASON_POOL, QUEUE_REASON_BUDGET),
     BUDGET_UNIT: (BUDGET_UNIT_USD, BUDGET_UNIT_TOKENS),
+    HEDGE_OUTCOME: (HEDGE_OUTCOME_WON, HEDGE_OUTCOME_LOST, HEDGE_OUTCOME_FAILED),
+    HEDGE_WINNER: (HEDGE_WINNER_PRIMARY, HEDGE_WINNER_HEDGE),
     LIMIT_REASON: (
         LIMIT_REASON_GROW,
         LIMIT_REASON_OVERLOAD,

@@ -28,7 +28,9 @@ from opentelemetry.trace import Span
 from fanscope.errors import ConfigurationError, DeadlineExceeded
 from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite, cost, fingerprint, permits
+from fanscope.sdk import hedge as hedging
 from fanscope.sdk.budget import Budget, applied
+from fanscope.sdk.hedge import Hedge
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome, Status
 from fanscope.sdk.retry import Retry
@@ -46,6 +48,7 @@ class CallPolicy:
     timeout: float | None = None
     code: CodeType | None = None  # what the branch runs: where its children are called from
     budget: Budget | None = None  # a template: each fan-out (or lone call) gets a fresh pot
+    hedge: Hedge | None = None  # a second attempt for a slow one (hedge.py)
 
     @property
     def max_concurrency(self) -> int | None:
@@ -334,7 +337,10 @@ async def run_branch(
             if attempts > 1:
                 waited += await _acquire_again(policy.limiters, ctx, span)
             try:
-                value = await (_attempt(job) if policy.timeout is not None else job.call())
+                if policy.hedge is not None and not job.once:
+                    value = await hedging.attempt(job, lambda: _attempt(job), ctx, attrs, job.site)
+                else:
+                    value = await (_attempt(job) if policy.timeout is not None else job.call())
             except Exception as exc:
                 decision = None
                 if policy.retry is not None and not job.once:

@@ -80,6 +80,14 @@ class Tally:
         return f"Tally(usd={self.usd!r}, calls={self.calls}, unpriced={self.unpriced})"
 
 
+KEY = _KEY  # where a context keeps its innermost tally
+
+
+def with_tally(base: Context, tally: Tally) -> Context:
+    """``base`` with ``tally`` as its innermost tally (a part of a span's work counted apart)."""
+    return otel_context.set_value(_KEY, tally, base)
+
+
 def span_context(span: Span, parent: Context | None = None) -> tuple[Context, Tally]:
     """The context to run ``span``'s work in (``span`` current, under ``parent`` or the
     current context) with a new tally under the parent's; and that tally.

@@ -24,6 +24,7 @@ from fanscope.sdk import callsite, cost, fingerprint
 from fanscope.sdk import gather as _gather  # noqa: F401
 from fanscope.sdk.branch import check_timeout
 from fanscope.sdk.budget import Budget
+from fanscope.sdk.hedge import Hedge
 from fanscope.sdk.limits import Limiter, RateLimit
 from fanscope.sdk.parallel import (
     ParallelFunction,
@@ -65,6 +66,7 @@ def parallel(
     timeout: float | None = None,
     name: str | None = None,
     budget: Budget | None = None,
+    hedge: Hedge | None = None,
 ) -> ParallelDecorator: ...
 def parallel(
     fn: Callable[..., Any] | None = None,
@@ -77,6 +79,7 @@ def parallel(
     timeout: float | None = None,
     name: str | None = None,
     budget: Budget | None = None,
+    hedge: Hedge | None = None,
 ) -> Any:
     """Make a function bounded and traced, and able to fan out.
 
@@ -97,6 +100,8 @@ def parallel(
         name: the span name (default: the function's ``__name__``).
         budget: a :func:`fanscope.budget`; each call (each fan-out, each lone call) runs under
             a fresh pot of that size, inside any budget that encloses it.
+        hedge: a :class:`~fanscope.Hedge`: an attempt still running after its call site's
+            usual latency gets a second attempt, the first answer wins (docs/hedging.md).
 
     Example::
 
@@ -126,6 +131,11 @@ def parallel(
             f"e.g. budget=fanscope.budget(usd=0.50)"
         )
 
+    if hedge is not None and not isinstance(hedge, Hedge):
+        raise UsageError(
+            f"hedge must be a fanscope.Hedge(...), got {hedge!r}; e.g. hedge=fanscope.Hedge('p95')"
+        )
+
     def decorate(f: Callable[..., Any]) -> Any:
         binding = binding_of(f)
         if binding:  # @parallel over @staticmethod / @classmethod: bind as they would
@@ -146,6 +156,7 @@ def parallel(
             timeout=checked_timeout,
             name=name,
             budget=budget,
+            hedge=hedge,
         )
         return SyncParallelFunction(made) if blocking else made
 

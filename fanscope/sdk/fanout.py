@@ -156,6 +156,11 @@ class FanOut:
             cost.record(span, self.tally)
         span.end()
 
+    @property
+    def where(self) -> dict[str, Any]:
+        """The ``code.*`` of the line that started the fan-out (known once it is entered)."""
+        return {k: v for k, v in self._attrs.items() if k.startswith("code.")}
+
     @contextmanager
     def fan_in(self, span_name: str | None = None) -> Iterator[Span]:
         """The fan-in span (join and combine), current while the block runs."""

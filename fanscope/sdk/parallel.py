@@ -42,9 +42,11 @@ from typing import (
 from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite
+from fanscope.sdk import hedge as hedging
 from fanscope.sdk.branch import CallPolicy, Job, check_timeout, lone_call
 from fanscope.sdk.budget import Budget
 from fanscope.sdk.fanout import FanOut, combine
+from fanscope.sdk.hedge import Hedge
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.policy import OnError, check_policy
@@ -149,6 +151,7 @@ class ParallelFunction(Generic[F]):
         timeout: float | None,
         name: str | None = None,
         budget: Budget | None = None,
+        hedge: Hedge | None = None,
     ) -> None:
         self.__wrapped__ = fn
         functools.update_wrapper(self, fn)
@@ -167,6 +170,7 @@ class ParallelFunction(Generic[F]):
             timeout=timeout,
             code=callsite.code_of(fn),  # calls inside a branch are placed in this function
             budget=budget,
+            hedge=hedge,
         )
         # asyncio.iscoroutinefunction() on Python 3.11 looks for this marker.
         self._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)
@@ -268,6 +272,21 @@ class ParallelFunction(Generic[F]):
             holders=self.policy.limiters,
         )
 
+    @contextlib.contextmanager
+    def _hedging(self, fo: FanOut) -> Iterator[None]:
+        """The fan-out's share of hedges (``hedge=``); its counts on the fan-out span."""
+        policy = self.policy.hedge
+        if policy is None:
+            yield
+            return
+        with hedging.scope(policy, fo.where, self.policy.function) as made:
+            fo.context = hedging.in_context(made, fo.context)
+            try:
+                yield
+            finally:
+                if made is not None and fo.span.is_recording():
+                    fo.span.set_attributes(made.attributes())
+
     @property
     def _window(self) -> int | None:
         """Branch tasks a fan-out keeps alive: twice the cap (none without a cap).
@@ -292,6 +311,7 @@ class ParallelFunction(Generic[F]):
         with (
             self._workers() as workers,
             self._fanout(on_error, min_successes, deadline) as fo,
+            self._hedging(fo),
         ):
             jobs = self._jobs(items, star, workers)
             results = await fo.results(jobs, on_error, window=self._window)
@@ -430,7 +450,11 @@ class ParallelFunction(Generic[F]):
     async def _as_completed(
         self, items: Items, on_error: OnError, deadline: float | None
     ) -> AsyncGenerator[tuple[int, Any], None]:
-        with self._workers() as workers, self._fanout(on_error, None, deadline) as fo:
+        with (
+            self._workers() as workers,
+            self._fanout(on_error, None, deadline) as fo,
+            self._hedging(fo),
+        ):
             jobs = self._jobs(items, False, workers)
             async with contextlib.aclosing(fo.iterate(jobs, window=self._window)) as outcomes:
                 async for outcome in outcomes:

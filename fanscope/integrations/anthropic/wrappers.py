@@ -50,6 +50,7 @@ from fanscope.integrations.anthropic.ownership import (
 )
 from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite, content, cost
+from fanscope.sdk import hedge as hedging
 
 log = logging.getLogger("fanscope.integrations.anthropic")
 
@@ -86,6 +87,7 @@ def _begin(
     instance: Any, kwargs: Any, reservation: Any = None
 ) -> tuple[Tracked, contextvars.Token[Tracked | None]]:
     tracked = Tracked(Call(dict(kwargs)), tally=cost.current(), reservation=reservation)
+    hedging.note_model(tracked.tally, kwargs.get("model"))  # a hedged attempt learns its model
     _safely(lambda: tracked.call.site.update(callsite.here()))
     if not sdk_traces_on(instance):
         _safely(lambda: start_own(tracked))
