@@ -37,6 +37,22 @@ def find_chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def chromium_or_skip() -> str:
+    """The Chromium binary, for a test module's top: when it is missing the module skips, or
+    fails when ``FANSCOPE_REQUIRE_BROWSER=1`` (``.ci/run`` installs it and sets that)."""
+    import pytest
+
+    found = find_chromium()
+    if found is not None:
+        return found
+    if os.environ.get(REQUIRED) == "1":
+        pytest.fail(
+            f"chromium is not installed and {REQUIRED}=1: run 'apt-get install -y chromium'",
+            pytrace=False,
+        )
+    pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+
+
 class ProtocolError(RuntimeError):
     pass
 

@@ -19,25 +19,19 @@ from fanscope.analysis.gates import evaluate, parse_gate
 from fanscope.analysis.model import Span
 from fanscope.analysis.report import html, markdown, text
 from fanscope.errors import ConfigurationError
-from fanscope.integrations.anthropic import AnthropicInstrumentor
 from fanscope.integrations.anthropic.permits import demand_of
 from fanscope.sdk import attributes as A
-from fanscope.sdk import prices
 from fanscope.testing.anthropic_server import AnthropicStandIn
 from tests.analysis.builders import MS, span
+from tests.genai_spans import instrumented_anthropic
 
 MODEL = "claude-haiku-5-5"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def instrumented() -> Iterator[None]:
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument()
-    prices.set_prices(None)
-    try:
+    with instrumented_anthropic():
         yield
-    finally:
-        instrumentor.uninstrument()
 
 
 def question(i: int) -> str:

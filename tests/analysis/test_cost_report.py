@@ -26,42 +26,23 @@ from fanscope.analysis.model import Span
 from fanscope.analysis.report import html, markdown, text
 from fanscope.analysis.schema import ReportDoc
 from fanscope.errors import ConfigurationError
-from fanscope.integrations.anthropic import AnthropicInstrumentor
 from fanscope.sdk import attributes as A
-from fanscope.sdk import prices
 from fanscope.testing.anthropic_server import AnthropicStandIn
 from tests.analysis.builders import span
+from tests.genai_spans import calls_under, instrumented_anthropic
 
 MODEL = "claude-haiku-5-5"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def instrumented() -> Iterator[None]:
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument()
-    prices.set_prices(None)
-    try:
+    with instrumented_anthropic():
         yield
-    finally:
-        instrumentor.uninstrument()
 
 
 def amount(s: ReadableSpan) -> float:
     value = (s.attributes or {}).get(A.COST_AMOUNT)
     return float(value) if isinstance(value, int | float) else 0.0
-
-
-def calls_under(root: ReadableSpan, spans: list[ReadableSpan]) -> list[ReadableSpan]:
-    children: dict[int, list[ReadableSpan]] = {}
-    for s in spans:
-        if s.parent is not None:
-            children.setdefault(s.parent.span_id, []).append(s)
-    found, todo = [], [root.context.span_id]  # type: ignore[union-attr]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child.context.span_id)  # type: ignore[union-attr]
-    return [s for s in found if "gen_ai.operation.name" in (s.attributes or {})]
 
 
 def run_agent(exporter: InMemorySpanExporter) -> list[ReadableSpan]:

@@ -8,7 +8,6 @@ branch's bar is wider, by the ratio of what their calls cost."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,21 +21,13 @@ from fanscope import parallel, traced
 from fanscope.analysis import analyze, from_readable_spans
 from fanscope.analysis.model import Span
 from fanscope.analysis.report import html
-from fanscope.integrations.anthropic import AnthropicInstrumentor
 from fanscope.sdk import attributes as A
-from fanscope.sdk import prices
 from fanscope.testing.anthropic_server import AnthropicStandIn
 from tests.analysis.builders import span
-from tests.analysis.chromium import REQUIRED, Browser, Page, find_chromium
+from tests.analysis.chromium import Browser, Page, chromium_or_skip
+from tests.genai_spans import instrumented_anthropic
 
-CHROMIUM = find_chromium()
-if CHROMIUM is None:
-    if os.environ.get(REQUIRED) == "1":
-        pytest.fail(
-            f"chromium is not installed and {REQUIRED}=1: run 'apt-get install -y chromium'",
-            pytrace=False,
-        )
-    pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+CHROMIUM = chromium_or_skip()
 
 MODEL = "claude-haiku-5-5"
 WORDS = ["revenue", "margin", "guidance", "cloud", "storage", "europe", "quarter", "risk"]
@@ -44,7 +35,6 @@ WORDS = ["revenue", "margin", "guidance", "cloud", "storage", "europe", "quarter
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    assert CHROMIUM is not None
     chromium = Browser(CHROMIUM, tmp_path_factory.mktemp("chromium-profile"))
     yield chromium
     chromium.close()
@@ -110,13 +100,8 @@ def run_agent(exporter: InMemorySpanExporter) -> list[Span]:
 
 @pytest.fixture(scope="module", autouse=True)
 def instrumented() -> Iterator[None]:
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument()
-    prices.set_prices(None)
-    try:
+    with instrumented_anthropic():
         yield
-    finally:
-        instrumentor.uninstrument()
 
 
 def test_the_cost_view_draws_a_costlier_branch_wider(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,16 +28,9 @@ from fanscope.analysis.report import html
 from fanscope.analysis.report.text import seconds
 from fanscope.cli import main
 from tests.analysis.builders import span
-from tests.analysis.chromium import REQUIRED, Browser, Page, artifacts_dir, find_chromium
+from tests.analysis.chromium import Browser, Page, artifacts_dir, chromium_or_skip
 
-CHROMIUM = find_chromium()
-if CHROMIUM is None:
-    if os.environ.get(REQUIRED) == "1":
-        pytest.fail(
-            f"chromium is not installed and {REQUIRED}=1: run 'apt-get install -y chromium'",
-            pytrace=False,
-        )
-    pytest.skip("chromium is not installed (apt-get install -y chromium)", allow_module_level=True)
+CHROMIUM = chromium_or_skip()
 
 EVIL = "<script>window.__pwned=1</script>"
 EVIL_ATTRIBUTE = '"><img src=x onerror="window.__pwned=2">'
@@ -46,7 +38,6 @@ EVIL_ATTRIBUTE = '"><img src=x onerror="window.__pwned=2">'
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
-    assert CHROMIUM is not None
     chromium = Browser(CHROMIUM, tmp_path_factory.mktemp("chromium-profile"))
     yield chromium
     chromium.close()

@@ -17,11 +17,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from fanscope import Retry, gather, parallel, traced, vote
-from fanscope.integrations.anthropic import AnthropicInstrumentor
 from fanscope.integrations.anthropic import semconv as G
 from fanscope.sdk import attributes as A
 from fanscope.sdk import prices
 from fanscope.testing.anthropic_server import AnthropicStandIn
+from tests.genai_spans import descendants, instrumented_anthropic, is_genai
 
 MODEL = "claude-haiku-5-5"
 SDK_SETTINGS = [True, False]
@@ -36,13 +36,8 @@ def server() -> Iterator[AnthropicStandIn]:
 
 @pytest.fixture(scope="module", autouse=True)
 def instrumented() -> Iterator[None]:
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument()
-    prices.set_prices(None)
-    try:
+    with instrumented_anthropic():
         yield
-    finally:
-        instrumentor.uninstrument()
 
 
 def client_for(server: AnthropicStandIn, sdk_telemetry: bool) -> anthropic.AsyncAnthropic:
@@ -54,24 +49,6 @@ def client_for(server: AnthropicStandIn, sdk_telemetry: bool) -> anthropic.Async
 
 def by_id(spans: list[ReadableSpan]) -> dict[int, ReadableSpan]:
     return {s.context.span_id: s for s in spans}  # type: ignore[union-attr]
-
-
-def descendants(span: ReadableSpan, spans: list[ReadableSpan]) -> list[ReadableSpan]:
-    """Every span under ``span``."""
-    children: dict[int, list[ReadableSpan]] = {}
-    for s in spans:
-        if s.parent is not None:
-            children.setdefault(s.parent.span_id, []).append(s)
-    found, todo = [], [span.context.span_id]  # type: ignore[union-attr]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child.context.span_id)  # type: ignore[union-attr]
-    return found
-
-
-def is_genai(span: ReadableSpan) -> bool:
-    return (span.attributes or {}).get(G.OPERATION_NAME) == "chat"
 
 
 def check_rollups(spans: list[ReadableSpan]) -> int:

@@ -20,11 +20,10 @@ from fanscope import BudgetExceeded, vote
 from fanscope.analysis import analyze
 from fanscope.analysis.report import text
 from fanscope.errors import NotEnoughSuccesses, UsageError
-from fanscope.integrations.anthropic import AnthropicInstrumentor
 from fanscope.integrations.anthropic.permits import demand_of
 from fanscope.sdk import attributes as A
-from fanscope.sdk import prices
 from fanscope.testing.anthropic_server import AnthropicStandIn
+from tests.genai_spans import calls_under, instrumented_anthropic
 
 MODEL = "claude-haiku-5-5"
 QUESTION = "Is this diff safe to merge? It renames one private helper and its two callers."
@@ -33,13 +32,8 @@ SHORT, LONG = 20, 4_000  # max_tokens of the voters that fit, and of those that 
 
 @pytest.fixture(scope="module", autouse=True)
 def instrumented() -> Iterator[None]:
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument()
-    prices.set_prices(None)
-    try:
+    with instrumented_anthropic():
         yield
-    finally:
-        instrumentor.uninstrument()
 
 
 def request(max_tokens: int) -> dict[str, Any]:
@@ -57,19 +51,6 @@ def vote_spans(spans: list[ReadableSpan]) -> list[ReadableSpan]:
         if (s.attributes or {}).get(A.KIND) == A.KIND_VOTE
         and (s.attributes or {}).get(A.ROLE) == A.ROLE_FANOUT
     ]
-
-
-def calls_under(parent: ReadableSpan, spans: list[ReadableSpan]) -> list[ReadableSpan]:
-    children: dict[int, list[ReadableSpan]] = {}
-    for s in spans:
-        if s.parent is not None:
-            children.setdefault(s.parent.span_id, []).append(s)
-    found, todo = [], [parent.context.span_id]  # type: ignore[union-attr]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child.context.span_id)  # type: ignore[union-attr]
-    return [s for s in found if "gen_ai.operation.name" in (s.attributes or {})]
 
 
 def test_each_vote_gets_a_fresh_pot_and_refused_voters_abstain(
