@@ -13,7 +13,8 @@ spread. Target: fanscope <= 1.00x the hand-written version with the same attribu
 threads: fanscope's ``map`` of a plain ``def`` against a hand-written ``ThreadPoolExecutor``
 of 64 workers + one manual span per branch (the branch span made current on the worker
 thread, under a fan-out span), both traced into an in-memory exporter. Rounds interleaved,
-median of the paired ratios. Target: fanscope <= 1.25x hand-written.
+the order alternating each round; the median of the paired ratios of wall time and of CPU
+time (all threads). Target: fanscope <= 1.25x hand-written.
 
 (3) Makespan, traced (both sides into an in-memory exporter): 200 branches with seeded random
 sleeps of 5-50 ms under a cap of 16, wall time over the ideal greedy list-scheduling makespan;
@@ -234,15 +235,19 @@ def sync_overhead(rounds: int) -> dict[str, float]:
     }
     samples: dict[str, list[float]] = {name: [] for name in cases}
     cpu: dict[str, list[float]] = {name: [] for name in cases}
+    names = list(cases)
     with use_tracer_provider(sdk):
         for r in range(rounds + 1):
-            for name, fn in cases.items():
+            for name in names[r % 2 :] + names[: r % 2]:  # the order alternates each round
+                fn = cases[name]
                 start, start_cpu = time.perf_counter(), time.process_time()
                 values = fn()
                 elapsed = time.perf_counter() - start
                 used = time.process_time() - start_cpu  # every thread's CPU time
                 assert values == list(range(BRANCHES))
+                assert len(exporter.get_finished_spans()) >= BRANCHES  # really traced
                 exporter.clear()
+                gc.collect()  # the spans just let go of: not on the next case's bill
                 if r:  # round 0 warms up
                     samples[name].append(elapsed)
                     cpu[name].append(used)
@@ -250,10 +255,10 @@ def sync_overhead(rounds: int) -> dict[str, float]:
     for name, s in cpu.items():
         result[f"{name} (CPU)"] = statistics.median(s) / BRANCHES * 1e6
     ours, theirs = "fanscope sync map, traced", "hand-written threads, traced"
-    paired = zip(samples[ours], samples[theirs], strict=True)
-    result["ratio"] = statistics.median([a / b for a, b in paired])
-    paired = zip(cpu[ours], cpu[theirs], strict=True)
-    result["ratio cpu"] = statistics.median([a / b for a, b in paired])
+    for key, got in (("ratio", samples), ("ratio cpu", cpu)):
+        pairs = [a / b for a, b in zip(got[ours], got[theirs], strict=True)]
+        result[key] = statistics.median(pairs)
+        result[f"{key} low"], result[f"{key} high"] = min(pairs), max(pairs)
     return result
 
 
@@ -383,6 +388,11 @@ def main() -> None:
         print(
             f"  median paired ratio, traced:   fanscope / hand-written = {threads['ratio']:.2f}x "
             f"wall, {threads['ratio cpu']:.2f}x CPU (target <= 1.25x)"
+        )
+        print(
+            f"    rounds: wall {threads['ratio low']:.2f}-{threads['ratio high']:.2f}x, "
+            f"CPU {threads['ratio cpu low']:.2f}-{threads['ratio cpu high']:.2f}x; "
+            f"load average {os.getloadavg()[0]:.1f} after the sync part"
         )
 
     if "makespan" in parts:

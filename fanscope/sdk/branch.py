@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
@@ -128,6 +128,26 @@ def _pause_of(limiters: tuple[Limiter, ...]) -> tuple[float, Limiter]:
     return longest, whose
 
 
+def admission(limiters: tuple[Limiter, ...]) -> Iterator[tuple[str | None, Limiter, float]]:
+    """What taking every limiter before an attempt waits for, step by step (both faces).
+
+    Yields ``(reason, limiter, 0.0)`` for each limiter's slot, which the caller takes
+    (``reason`` is ``"cap"`` when taking it will wait, else ``None``), then
+    ``("rate", limiter, seconds)`` for each sleep before the attempt may start: a rate
+    limit's, then any retry-after pause (checked again after each sleep: another branch's
+    429 may have paused, or extended the pause of, a limiter meanwhile).
+    """
+    for limiter in limiters:
+        cap = limiter.wait_reason() == A.QUEUE_REASON_CAP
+        yield (A.QUEUE_REASON_CAP if cap else None), limiter, 0.0
+    for limiter in limiters:
+        delay = limiter.reserve_rate()
+        if delay > 0:
+            yield A.QUEUE_REASON_RATE, limiter, delay
+    while (pause := _pause_of(limiters))[0] > 0:
+        yield A.QUEUE_REASON_RATE, pause[1], pause[0]
+
+
 async def acquire_first(limiters: tuple[Limiter, ...]) -> str | None:
     """Before the first attempt: take every limiter; return the limiter waited on, if any.
 
@@ -139,19 +159,14 @@ async def acquire_first(limiters: tuple[Limiter, ...]) -> str | None:
     waited_on: str | None = None
     held: list[Limiter] = []
     try:
-        for limiter in limiters:
-            if limiter.wait_reason() == A.QUEUE_REASON_CAP:
+        for reason, limiter, delay in admission(limiters):
+            if reason is not None:
                 waited_on = limiter.name
-            await limiter.acquire_slot()
-            held.append(limiter)
-        for limiter in limiters:
-            delay = limiter.reserve_rate()
-            if delay > 0:
-                waited_on = limiter.name
+            if reason == A.QUEUE_REASON_RATE:
                 await asyncio.sleep(delay)
-        while (pause := _pause_of(limiters))[0] > 0:
-            waited_on = pause[1].name
-            await asyncio.sleep(pause[0])
+            else:
+                await limiter.acquire_slot()
+                held.append(limiter)
     except BaseException:
         for limiter in held:
             limiter.release()
@@ -159,41 +174,32 @@ async def acquire_first(limiters: tuple[Limiter, ...]) -> str | None:
     return waited_on
 
 
+def queue_wait(span: Span, ctx: Context, reason: str | None, limiter: Limiter) -> Span | None:
+    """Before a retry, a step of :func:`admission` that waits: its ``queue wait`` span."""
+    if reason is None:
+        return None
+    span.set_attribute(A.QUEUE_LIMITER, limiter.name)
+    return _queue_span(ctx, reason, limiter)
+
+
 async def _acquire_again(limiters: tuple[Limiter, ...], ctx: Context, span: Span) -> float:
     """Before a retry: take every limiter again, each wait a ``queue wait`` child span."""
     started = time.monotonic()
     waited = False
     held: list[Limiter] = []
-
-    async def wait_out(delay: float, limiter: Limiter) -> None:
-        nonlocal waited
-        waited = True
-        span.set_attribute(A.QUEUE_LIMITER, limiter.name)
-        qspan = _queue_span(ctx, A.QUEUE_REASON_RATE, limiter)
-        try:
-            await asyncio.sleep(delay)
-        finally:
-            qspan.end()
-
     try:
-        for limiter in limiters:
-            if limiter.wait_reason() == A.QUEUE_REASON_CAP:
-                waited = True
-                span.set_attribute(A.QUEUE_LIMITER, limiter.name)
-                qspan = _queue_span(ctx, A.QUEUE_REASON_CAP, limiter)
-                try:
+        for reason, limiter, delay in admission(limiters):
+            qspan = queue_wait(span, ctx, reason, limiter)
+            waited = waited or qspan is not None
+            try:
+                if reason == A.QUEUE_REASON_RATE:
+                    await asyncio.sleep(delay)
+                else:
                     await limiter.acquire_slot()
-                finally:
+                    held.append(limiter)
+            finally:
+                if qspan is not None:
                     qspan.end()
-            else:
-                await limiter.acquire_slot()
-            held.append(limiter)
-        for limiter in limiters:
-            delay = limiter.reserve_rate()
-            if delay > 0:
-                await wait_out(delay, limiter)
-        while (pause := _pause_of(limiters))[0] > 0:
-            await wait_out(*pause)
     except BaseException:
         for limiter in held:
             limiter.release()
@@ -277,6 +283,93 @@ def end_in_line(
     return ended
 
 
+def start_span(
+    job: Job, parent: Context | None, kind: str | None
+) -> tuple[Span, dict[str, Any], Context, cost.Tally]:
+    """Open the branch span once its limiters are taken (both faces).
+
+    Returns the span, the attributes to set when it ends (:func:`end_span`; empty when the
+    span is not recording), the context to run the branch in (the span current, its
+    limiters in force) and the tally of the calls made under it.
+    """
+    policy = job.policy
+    begun = time.time_ns()
+    span = tracer().start_span(policy.span_name, context=parent, start_time=begun)
+    callsite.enter(span, policy.code)
+    attrs: dict[str, Any] = {}  # empty: not recording
+    if span.is_recording():
+        attrs = _branch_attrs(job, kind, True)
+        if job.site:
+            attrs.update(job.site)
+        if job.waited_on is not None:
+            attrs[A.QUEUE_LIMITER] = job.waited_on
+            # the wait in line runs from the submission to the span's start (conventions.md)
+            if waited := (begun - job.submitted) / 1e9:
+                attrs[A.QUEUE_WAIT] = waited
+    ctx, tally = cost.span_context(span, parent)  # the calls under it are charged to tally
+    # model calls in the branch count against its limiters (a fan-out's context has them)
+    return span, attrs, permits.with_holders(policy.limiters, ctx), tally
+
+
+def retry_or_fail(job: Job, span: Span, exc: Exception, attempts: int) -> float | Outcome[Any]:
+    """After a failed attempt: the delay before the next one, or the branch's failure.
+
+    Records the retry event (and pauses the limiters for a ``retry-after``), or the error.
+    """
+    policy = job.policy
+    decision = None
+    if policy.retry is not None and not job.once:
+        decision = policy.retry.next_delay(attempts, exc)
+    if decision is None:
+        failed: Status = "timeout" if isinstance(exc, TimeoutError) else "error"
+        record_error(span, exc)
+        return Outcome(job.index or 0, failed, error=exc, name=job.name, attempts=attempts)
+    delay, after = decision
+    if span.is_recording():
+        event: dict[str, Any] = {
+            A.RETRY_ATTEMPT: attempts,
+            A.RETRY_DELAY: delay,
+            A.ERROR_TYPE: error_type(exc),
+        }
+        if after is not None:
+            event[A.RETRY_AFTER] = after
+        span.add_event(A.EVENT_RETRY, event)
+    if after is not None:
+        for limiter in policy.limiters:
+            limiter.pause(after)
+    return delay
+
+
+def succeeded(
+    job: Job, value: Any, attrs: dict[str, Any], kind: str | None, attempts: int
+) -> Outcome[Any]:
+    """The outcome of an attempt that returned ``value`` (its fingerprints in ``attrs``)."""
+    if attrs and fingerprint.is_enabled():
+        prints = fingerprint.outputs_of(value, scalars=kind != A.KIND_MAP)
+        if prints:
+            attrs[A.DATAFLOW_OUTPUTS] = prints
+    return Outcome(job.index or 0, "ok", value=value, name=job.name, attempts=attempts)
+
+
+def end_span(
+    span: Span, attrs: dict[str, Any], status: str, attempts: int, waited: float, tally: cost.Tally
+) -> None:
+    """Close the branch span with what only its end knows (both faces)."""
+    if attrs:
+        # attempts and wait are set only when they differ from 1 and 0 (like OTel's
+        # http.request.resend_count): each attribute costs about a microsecond per branch
+        attrs[A.BRANCH_OUTCOME] = status
+        if attempts != 1:
+            attrs[A.BRANCH_ATTEMPTS] = attempts
+        if waited:
+            attrs[A.QUEUE_WAIT] = attrs.get(A.QUEUE_WAIT, 0.0) + waited
+        if tally.calls:
+            attrs.update(tally.attributes())
+        span.set_attributes(attrs)
+    callsite.leave(span)
+    span.end()
+
+
 async def run_branch(
     job: Job,
     *,
@@ -313,23 +406,10 @@ async def run_branch(
                 limiter.release()
             end_in_line(job, parent=parent, kind=kind, reasons=reasons)
             raise
-    waited_on = job.waited_on
-    begun = time.time_ns()
-    # the wait in line runs from the submission to the span's start (conventions.md)
-    waited = (begun - job.submitted) / 1e9 if waited_on is not None else 0.0
-    span = tracer().start_span(policy.span_name, context=parent, start_time=begun)
-    callsite.enter(span, policy.code)
-    recording = span.is_recording()
-    attrs = _branch_attrs(job, kind, recording) if recording else {}
-    if job.site and recording:
-        attrs.update(job.site)
-    if waited_on is not None:
-        attrs[A.QUEUE_LIMITER] = waited_on
-    ctx, tally = cost.span_context(span, parent)  # the calls under it are charged to tally
-    # model calls in the branch count against its limiters (a fan-out's context has them)
-    ctx = permits.with_holders(policy.limiters, ctx)
+    span, attrs, ctx, tally = start_span(job, parent, kind)
     token = otel_context.attach(ctx)
     attempts = 0
+    waited = 0.0
     status: str = A.OUTCOME_OK
     try:
         while True:
@@ -342,39 +422,16 @@ async def run_branch(
                 else:
                     value = await (_attempt(job) if policy.timeout is not None else job.call())
             except Exception as exc:
-                decision = None
-                if policy.retry is not None and not job.once:
-                    decision = policy.retry.next_delay(attempts, exc)
-                if decision is None:
-                    failed: Status = "timeout" if isinstance(exc, TimeoutError) else "error"
-                    status = failed
-                    record_error(span, exc)
-                    return Outcome(
-                        job.index or 0, failed, error=exc, name=job.name, attempts=attempts
-                    )
-                delay, after = decision
-                if recording:
-                    event: dict[str, Any] = {
-                        A.RETRY_ATTEMPT: attempts,
-                        A.RETRY_DELAY: delay,
-                        A.ERROR_TYPE: error_type(exc),
-                    }
-                    if after is not None:
-                        event[A.RETRY_AFTER] = after
-                    span.add_event(A.EVENT_RETRY, event)
-                if after is not None:
-                    for limiter in policy.limiters:
-                        limiter.pause(after)
-                await asyncio.sleep(delay)
+                step = retry_or_fail(job, span, exc, attempts)
+                if isinstance(step, Outcome):
+                    status = step.status
+                    return step
+                await asyncio.sleep(step)
                 continue
             finally:
                 for limiter in policy.limiters:
                     limiter.release()
-            if recording and fingerprint.is_enabled():
-                prints = fingerprint.outputs_of(value, scalars=kind != A.KIND_MAP)
-                if prints:
-                    attrs[A.DATAFLOW_OUTPUTS] = prints
-            return Outcome(job.index or 0, "ok", value=value, name=job.name, attempts=attempts)
+            return succeeded(job, value, attrs, kind, attempts)
     except asyncio.CancelledError:
         status = _cancelled(span, job, reasons)
         raise
@@ -383,20 +440,8 @@ async def run_branch(
         record_error(span, exc)
         raise
     finally:
-        if recording:
-            # attempts and wait are set only when they differ from 1 and 0 (like OTel's
-            # http.request.resend_count): each attribute costs about a microsecond per branch
-            attrs[A.BRANCH_OUTCOME] = status
-            if attempts != 1:
-                attrs[A.BRANCH_ATTEMPTS] = attempts
-            if waited:
-                attrs[A.QUEUE_WAIT] = waited
-            if tally.calls:
-                attrs.update(tally.attributes())
-            span.set_attributes(attrs)
         otel_context.detach(token)
-        callsite.leave(span)
-        span.end()
+        end_span(span, attrs, status, attempts, waited, tally)
 
 
 async def lone_call(

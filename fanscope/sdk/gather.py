@@ -10,11 +10,10 @@ branch that awaits a second, nested one.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypedDict, TypeVar, Unpack, overload
 
 from fanscope.errors import UsageError
@@ -23,7 +22,7 @@ from fanscope.sdk import callsite
 from fanscope.sdk.branch import CallPolicy, Job, check_timeout, lone_call
 from fanscope.sdk.fanout import FanOut, combine
 from fanscope.sdk.limits import Limiter
-from fanscope.sdk.outcomes import Results
+from fanscope.sdk.outcomes import Outcome, Results
 from fanscope.sdk.parallel import (
     ParallelFunction,
     check_target,
@@ -31,7 +30,7 @@ from fanscope.sdk.parallel import (
 )
 from fanscope.sdk.policy import OnError, check_policy
 from fanscope.sdk.sync_parallel import SyncParallelFunction
-from fanscope.sdk.threads import Workers, run_sync
+from fanscope.sdk.thread_fanout import ThreadFanOut, collect, reduce_sync
 
 T = TypeVar("T")
 T1 = TypeVar("T1")
@@ -77,9 +76,7 @@ def _close_all(aws: Sequence[object]) -> None:
             close()
 
 
-def _blocking_job(
-    fn: object, index: int, name: str | None, limiters: tuple[Limiter, ...], workers: Workers
-) -> Job:
+def _blocking_job(fn: object, index: int, name: str | None, limiters: tuple[Limiter, ...]) -> Job:
     """A branch of a sync gather: a callable run on one of the gather's threads.
 
     A ``@parallel`` sync function (or a ``functools.partial`` of one) runs as the branch
@@ -109,7 +106,7 @@ def _blocking_job(
         call, args, kwargs = fn, (), {}  # type: ignore[assignment]
     if name is not None:
         policy = replace(policy, span_name=name)
-    run = functools.partial(workers.call, _not_awaitable, call, label, *args, **kwargs)
+    run = functools.partial(_not_awaitable, call, label, *args, **kwargs)
     return Job(policy, run, index=index, name=name, args=args, kwargs=kwargs)
 
 
@@ -129,10 +126,10 @@ def _gather_job(
     index: int,
     name: str | None,
     limiters: tuple[Limiter, ...],
-    workers: Workers | None,
+    blocking: bool,
 ) -> Job:
-    if workers is not None:
-        return _blocking_job(aw, index, name, limiters, workers)
+    if blocking:
+        return _blocking_job(aw, index, name, limiters)
     job = _call_job_of(aw, index, name, limiters)
     if job is not None:
         return job
@@ -340,54 +337,71 @@ def gather(
     """
     every = [*aws, *named_aws.values()]
     blocking = bool(every) and all(callable(b) and not inspect.isawaitable(b) for b in every)
-    options = (name, max_concurrency, on_error, min_successes, deadline, reduce)
+    options = _Options(name, max_concurrency, on_error, min_successes, deadline, reduce)
     if blocking:
-        return run_sync(_gather(aws, named_aws, *options, blocking=True))
-    return _gather(aws, named_aws, *options, blocking=False)
+        return _gather_on_threads(aws, named_aws, options)
+    return _gather(aws, named_aws, options)
 
 
-async def _gather(
-    aws: tuple[Any, ...],
-    named_aws: dict[str, Any],
-    name: str | None,
-    max_concurrency: int | None,
-    on_error: OnError,
-    min_successes: int | None,
-    deadline: float | None,
-    reduce: Callable[[Results], Any] | None,
-    *,
-    blocking: bool,
-) -> Any:
+@dataclass(frozen=True, slots=True)
+class _Options:
+    name: str | None
+    max_concurrency: int | None
+    on_error: OnError
+    min_successes: int | None
+    deadline: float | None
+    reduce: Callable[[Results], Any] | None
+
+
+def _sections(
+    aws: tuple[Any, ...], named_aws: dict[str, Any], o: _Options, *, blocking: bool
+) -> tuple[list[Job], list[str | None], FanOut]:
+    """Check a gather's options and make its branches and fan-out (both faces)."""
     every = [*aws, *named_aws.values()]
-    threads = Workers("gather") if blocking else contextlib.nullcontext()
-    with threads as workers:
-        try:
-            check_policy(on_error, min_successes)
-            deadline = check_timeout("deadline", deadline)
-            cap = Limiter(max_concurrency, name=f"gather {name}" if name else "gather")
-            limiters = (cap,) if max_concurrency is not None else ()
-            names: list[str | None] = [None] * len(aws) + list(named_aws)
-            jobs = [
-                _gather_job(aw, i, n, limiters, workers)
-                for i, (aw, n) in enumerate(zip(every, names, strict=True))
-            ]
-        except BaseException:
-            _close_all(every)
-            raise
-        span_name = f"gather {name}" if name else "gather"
-        with FanOut(
-            span_name,
-            A.KIND_SECTION,
-            size=len(jobs),
-            max_concurrency=max_concurrency,
-            on_error=on_error,
-            min_successes=min_successes,
-            deadline=deadline,
-        ) as fo:
-            outcomes = await fo.run(jobs)
-            with fo.fan_in(f"fan-in {span_name}"):
-                if on_error == "collect":
-                    values: list[Any] = list(outcomes)
-                else:
-                    values = [o.value if o.ok else None for o in outcomes]
-                return await combine(reduce, Results(values, names))
+    try:
+        check_policy(o.on_error, o.min_successes)
+        deadline = check_timeout("deadline", o.deadline)
+        cap = Limiter(o.max_concurrency, name=f"gather {o.name}" if o.name else "gather")
+        limiters = (cap,) if o.max_concurrency is not None else ()
+        names: list[str | None] = [None] * len(aws) + list(named_aws)
+        jobs = [
+            _gather_job(aw, i, n, limiters, blocking)
+            for i, (aw, n) in enumerate(zip(every, names, strict=True))
+        ]
+    except BaseException:
+        _close_all(every)
+        raise
+    fanout = FanOut(
+        f"gather {o.name}" if o.name else "gather",
+        A.KIND_SECTION,
+        size=len(jobs),
+        max_concurrency=o.max_concurrency,
+        on_error=o.on_error,
+        min_successes=o.min_successes,
+        deadline=deadline,
+    )
+    return jobs, names, fanout
+
+
+def _results(outcomes: list[Outcome[Any]], names: list[str | None], on_error: OnError) -> Results:
+    if on_error == "collect":
+        return Results(outcomes, names)
+    return Results([o.value if o.ok else None for o in outcomes], names)
+
+
+async def _gather(aws: tuple[Any, ...], named_aws: dict[str, Any], o: _Options) -> Any:
+    jobs, names, fanout = _sections(aws, named_aws, o, blocking=False)
+    with fanout as fo:
+        outcomes = await fo.run(jobs)
+        with fo.fan_in(f"fan-in {fo.span_name}"):
+            return await combine(o.reduce, _results(outcomes, names, o.on_error))
+
+
+def _gather_on_threads(aws: tuple[Any, ...], named_aws: dict[str, Any], o: _Options) -> Any:
+    """A gather of functions from sync code: each on a thread of its own (at most the cap)."""
+    jobs, names, fanout = _sections(aws, named_aws, o, blocking=True)
+    with fanout as fo:
+        fan = ThreadFanOut(fo, jobs, threads=o.max_concurrency, name="gather")
+        outcomes = collect(fan.iterate(), "collect", len(jobs))
+        with fo.fan_in(f"fan-in {fo.span_name}"):
+            return reduce_sync(o.reduce, _results(outcomes, names, o.on_error))

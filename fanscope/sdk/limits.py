@@ -8,11 +8,12 @@ provider.
 Why our own instead of ``asyncio.Semaphore`` and aiolimiter: the runtime must know *before*
 waiting whether it will wait, so that it can open a ``queue wait`` span only then, and why
 (``cap`` or ``rate``), and one limiter must serve several event loops and threads at once
-(a sync fan-out runs on a loop of its own, a program may call ``asyncio.run`` twice, a web
-server may run a loop per thread). The cap below is a FIFO semaphore with direct hand-over
-whose waiters are futures created on the waiting task's own loop: a released slot is handed
-to the longest waiter, on that waiter's loop (``call_soon_threadsafe`` when it is another
-loop), so no loop ever resolves another loop's future. The rate limit is GCRA (the generic
+(a sync fan-out's threads wait on it directly, a program may call ``asyncio.run`` twice, a
+web server may run a loop per thread). The cap below is a FIFO semaphore with direct
+hand-over whose waiters are futures created on the waiting task's own loop, or a blocked
+thread's own event: a released slot is handed to the longest waiter, on that waiter's loop
+(``call_soon_threadsafe`` when it is another loop), so no loop ever resolves another loop's
+future. The rate limit is GCRA (the generic
 cell rate algorithm, a token bucket expressed as one timestamp): no background task, and the
 delay of each request is known when it asks. One lock guards the counts, the waiters, the
 GCRA timestamp and the pause, so the cap and the rate hold across threads.
@@ -27,9 +28,9 @@ import asyncio
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from opentelemetry import trace
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from fanscope.sdk.redis_backend import RedisBackend, SharedLimit
 
 WaitReason = Literal["cap", "rate"]
+W = TypeVar("W", "_Waiter", "_ThreadWaiter")
 
 
 class RateLimit:
@@ -115,6 +117,18 @@ class _Waiter:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.fut: asyncio.Future[None] = loop.create_future()
+        self.granted = False
+
+
+class _ThreadWaiter:
+    """A thread waiting for a slot (the sync path): an event to block on, and its fan-out's
+    stop, which :meth:`Limiter.interrupt` honours."""
+
+    __slots__ = ("event", "granted", "stop")
+
+    def __init__(self, stop: threading.Event | None) -> None:
+        self.event = threading.Event()
+        self.stop = stop
         self.granted = False
 
 
@@ -207,7 +221,7 @@ class Limiter:
             ),
         }
         self._in_use = 0
-        self._waiters: deque[_Waiter] = deque()
+        self._waiters: deque[_Waiter | _ThreadWaiter] = deque()
         self._lock = threading.Lock()
         self.backend = backend
         self._shared: SharedLimit | None = None
@@ -312,19 +326,20 @@ class Limiter:
                 self._in_use += 1
             return True
 
-    async def acquire_slot(self) -> None:
-        """Take a slot under the cap, waiting in FIFO order when it is full."""
-        if self.max_concurrency is None:
-            return
+    def _take_or_join(self, make: Callable[[], W]) -> W | bool:
+        """Take a slot at once (``True``), or join the line with the waiter ``make()`` makes
+        (returned). ``False``: the fan-out of a thread waiter has stopped: neither."""
+        max_concurrency = self.max_concurrency
+        assert max_concurrency is not None
         shared = self._shared
         if shared is not None and shared.up():
             with self._lock:
                 first = not self._waiters
             try:
-                if first and shared.take(self.max_concurrency, 1):
+                if first and shared.take(max_concurrency, 1):
                     with self._lock:
                         self._in_use += 1
-                    return
+                    return True
             except Unavailable:
                 pass
         with self._lock:
@@ -336,11 +351,24 @@ class Limiter:
                 and not self._waiters
             ):
                 self._in_use += 1
-                return
-            waiter = _Waiter(asyncio.get_running_loop())
+                return True
+            waiter = make()
+            stop = waiter.stop if isinstance(waiter, _ThreadWaiter) else None
+            if stop is not None and stop.is_set():  # checked under the lock interrupt() takes
+                return False
             self._waiters.append(waiter)
         if shared is not None:
             shared.backend.kick()  # its thread asks Redis for slots for every waiter
+        return waiter
+
+    async def acquire_slot(self) -> None:
+        """Take a slot under the cap, waiting in FIFO order when it is full."""
+        if self.max_concurrency is None:
+            return
+        loop = asyncio.get_running_loop()
+        waiter = self._take_or_join(lambda: _Waiter(loop))
+        if isinstance(waiter, bool):
+            return
         try:
             await waiter.fut  # release() hands its slot over directly: _in_use already counts us
         except asyncio.CancelledError:
@@ -386,6 +414,31 @@ class Limiter:
                     shared.give()
         with self._lock:
             return bool(self._waiters)
+
+    def acquire_slot_blocking(self, stop: threading.Event | None = None) -> bool:
+        """:meth:`acquire_slot` for a thread: block it until a slot is handed to it (FIFO,
+        with the tasks of every loop). Returns ``False``, holding nothing, when ``stop`` is
+        set first and :meth:`interrupt` is called."""
+        if self.max_concurrency is None:
+            return True
+        waiter = self._take_or_join(lambda: _ThreadWaiter(stop))
+        if isinstance(waiter, bool):
+            return waiter
+        waiter.event.wait()
+        return waiter.granted  # not granted: interrupt() took it out of the line
+
+    def interrupt(self) -> None:
+        """Wake the threads waiting for a slot whose ``stop`` is set: they get none."""
+        with self._lock:
+            stopped = [
+                w
+                for w in self._waiters
+                if isinstance(w, _ThreadWaiter) and w.stop is not None and w.stop.is_set()
+            ]
+            for waiter in stopped:
+                self._waiters.remove(waiter)
+        for waiter in stopped:
+            waiter.event.set()
 
     def reserve_rate(self) -> float:
         """Reserve the next request under the rate limit and any retry-after pause.
@@ -449,7 +502,10 @@ class Limiter:
                     self._in_use -= 1
 
     @staticmethod
-    def _wake(waiter: _Waiter) -> bool:
+    def _wake(waiter: _Waiter | _ThreadWaiter) -> bool:
+        if isinstance(waiter, _ThreadWaiter):
+            waiter.event.set()
+            return True
         try:
             running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:

@@ -124,6 +124,19 @@ def _items(items: object, method: str) -> Items:
     return items
 
 
+def fan_out_options(
+    items: object,
+    method: str,
+    on_error: OnError,
+    min_successes: int | None,
+    deadline: float | None,
+) -> tuple[Items, float | None]:
+    """Check what a fan-out is asked (both faces): its input, failure policy and deadline."""
+    checked = _items(items, method)
+    check_policy(on_error, min_successes)
+    return checked, check_timeout("deadline", deadline)
+
+
 def _star_args(item: object) -> tuple[Any, ...]:
     if isinstance(item, str | bytes) or not isinstance(item, Iterable):
         raise UsageError(
@@ -306,8 +319,6 @@ class ParallelFunction(Generic[F]):
         deadline: float | None,
         reduce: Callable[[Any], Any] | None,
     ) -> Any:
-        check_policy(on_error, min_successes)
-        deadline = check_timeout("deadline", deadline)
         with (
             self._workers() as workers,
             self._fanout(on_error, min_successes, deadline) as fo,
@@ -373,7 +384,7 @@ class ParallelFunction(Generic[F]):
         Returns:
             The results in input order (or what ``reduce`` returns).
         """
-        checked = _items(items, "map")
+        checked, deadline = fan_out_options(items, "map", on_error, min_successes, deadline)
         return await self._run(checked, False, on_error, min_successes, deadline, reduce)
 
     @overload
@@ -410,7 +421,7 @@ class ParallelFunction(Generic[F]):
         reduce: Callable[[list[Any]], Any] | None = None,
     ) -> Any:
         """Like :meth:`map`, each item being the positional arguments of one call."""
-        checked = _items(items, "starmap")
+        checked, deadline = fan_out_options(items, "starmap", on_error, min_successes, deadline)
         return await self._run(checked, True, on_error, min_successes, deadline, reduce)
 
     @overload
@@ -443,9 +454,8 @@ class ParallelFunction(Generic[F]):
         ``break``, so that this happens at once rather than when the iterator is collected.
         No fan-in span is recorded: the caller does the combining.
         """
-        check_policy(on_error, None)
-        checked = check_timeout("deadline", deadline)
-        return self._as_completed(_items(items, "as_completed"), on_error, checked)
+        checked, deadline = fan_out_options(items, "as_completed", on_error, None, deadline)
+        return self._as_completed(checked, on_error, deadline)
 
     async def _as_completed(
         self, items: Items, on_error: OnError, deadline: float | None

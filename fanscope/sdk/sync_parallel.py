@@ -1,42 +1,49 @@
 """The sync face of a ``@parallel`` plain ``def``: ``f(x)``, ``f.map(xs)`` from sync code.
 
-:class:`SyncParallelFunction` holds the function's async face (``f.aio``, a
-:class:`~fanscope.sdk.parallel.ParallelFunction` whose attempts run on threads) and runs it
-on a private event loop (:func:`~fanscope.sdk.threads.run_sync`), so both faces share one
-implementation of limiters, retries, timeouts, failure policies and spans.
+:class:`SyncParallelFunction` runs each branch on a thread its fan-out owns, with no event
+loop (:mod:`~fanscope.sdk.thread_fanout`), by the same code as the async face for what both
+decide: limiters, retries, timeouts, failure policies and spans. Its async face (``f.aio``,
+a :class:`~fanscope.sdk.parallel.ParallelFunction` whose attempts run on threads) is for
+async code.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sized
 from typing import (
     TYPE_CHECKING,
     Any,
     Concatenate,
     Generic,
     Literal,
-    ParamSpec,
     Self,
-    TypeVar,
     Unpack,
     overload,
 )
 
-from fanscope.sdk.branch import CallPolicy, lone_call
+from fanscope.errors import UsageError
+from fanscope.sdk import callsite
+from fanscope.sdk.branch import CallPolicy, Job
+from fanscope.sdk.budget import applied
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome
-from fanscope.sdk.parallel import F, Item, Owner, ParallelFunction, _AnyOpts, _Opts, _Until
-from fanscope.sdk.threads import iterate_sync, run_sync
-
-P = ParamSpec("P")
-R = TypeVar("R")
-S = TypeVar("S")
-
-
-async def run_inline(fn: Callable[..., R], /, *args: Any, **kwargs: Any) -> R:
-    """One attempt of a sync function on the calling thread (a lone call with no timeout)."""
-    return fn(*args, **kwargs)
+from fanscope.sdk.parallel import (
+    F,
+    Item,
+    Owner,
+    P,
+    ParallelFunction,
+    R,
+    S,
+    _AnyOpts,
+    _Opts,
+    _Until,
+    fan_out_options,
+)
+from fanscope.sdk.policy import OnError
+from fanscope.sdk.thread_fanout import Branch, Helpers, ThreadFanOut, collect, reduce_sync, run
 
 
 class SyncParallelFunction(Generic[F]):
@@ -66,10 +73,20 @@ class SyncParallelFunction(Generic[F]):
 
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             aio = self.aio
-            if aio.policy.timeout is not None:
-                return run_sync(aio(*args, **kwargs))
-            call = functools.partial(run_inline, aio._fn)
-            return run_sync(lone_call(aio.policy, call, args, kwargs))
+            policy = aio.policy
+            call = functools.partial(aio._fn, *args, **kwargs)
+            job = Job(policy, call, args=args, kwargs=kwargs, site=callsite.here())
+            helpers = None if policy.timeout is None else Helpers(f"{aio._name} attempt")
+            try:
+                with applied(policy.budget):
+                    outcome = run(Branch(job), helpers=helpers)
+            finally:
+                if helpers is not None:
+                    helpers.close()
+            assert outcome is not None  # nothing abandons a lone call
+            if outcome.error is not None:
+                raise outcome.error
+            return outcome.value
 
     @property
     def policy(self) -> CallPolicy:
@@ -131,14 +148,41 @@ class SyncParallelFunction(Generic[F]):
         reduce: Callable[[list[Any]], S],
         **o: Unpack[_AnyOpts],
     ) -> S: ...
-    def map(self, items: Iterable[Any], **options: Any) -> Any:
+    def map(
+        self,
+        items: Iterable[Any],
+        *,
+        on_error: OnError = "raise",
+        min_successes: int | None = None,
+        deadline: float | None = None,
+        reduce: Callable[[list[Any]], Any] | None = None,
+    ) -> Any:
         """Call the function once per item on the fan-out's threads, at most its cap at once.
 
         Takes the options of the async :meth:`ParallelFunction.map` (``on_error``,
         ``min_successes``, ``deadline``, ``reduce``) and returns what it returns: the
         results in input order (or what ``reduce`` returns).
         """
-        return run_sync(self.aio.map(items, **options))
+        return self._run(items, "map", on_error, min_successes, deadline, reduce)
+
+    def _run(
+        self,
+        items: object,
+        method: str,
+        on_error: OnError,
+        min_successes: int | None,
+        deadline: float | None,
+        reduce: Callable[[list[Any]], Any] | None,
+    ) -> Any:
+        aio = self.aio
+        checked, deadline = fan_out_options(items, method, on_error, min_successes, deadline)
+        sized = checked if isinstance(checked, Sized) else None
+        with aio._fanout(on_error, min_successes, deadline) as fo:
+            jobs = aio._jobs(_sync_items(checked, method), method == "starmap", None)
+            fan = ThreadFanOut(fo, jobs, threads=aio._max_concurrency, name=aio._name)
+            results = collect(fan.iterate(), on_error, None if sized is None else len(sized))
+            with fo.fan_in():
+                return reduce_sync(reduce, results)
 
     @overload
     def starmap(
@@ -164,9 +208,17 @@ class SyncParallelFunction(Generic[F]):
         reduce: Callable[[list[Any]], S],
         **o: Unpack[_AnyOpts],
     ) -> S: ...
-    def starmap(self, items: Iterable[Iterable[Any]], **options: Any) -> Any:
+    def starmap(
+        self,
+        items: Iterable[Iterable[Any]],
+        *,
+        on_error: OnError = "raise",
+        min_successes: int | None = None,
+        deadline: float | None = None,
+        reduce: Callable[[list[Any]], Any] | None = None,
+    ) -> Any:
         """Like :meth:`map`, each item being the positional arguments of one call."""
-        return run_sync(self.aio.starmap(items, **options))
+        return self._run(items, "starmap", on_error, min_successes, deadline, reduce)
 
     @overload
     def as_completed(
@@ -184,14 +236,40 @@ class SyncParallelFunction(Generic[F]):
         on_error: Literal["collect"],
         **o: Unpack[_Until],
     ) -> Iterator[tuple[int, Outcome[R]]]: ...
-    def as_completed(self, items: Iterable[Any], **options: Any) -> Iterator[tuple[int, Any]]:
+    def as_completed(
+        self, items: Iterable[Any], *, on_error: OnError = "raise", deadline: float | None = None
+    ) -> Iterator[tuple[int, Any]]:
         """Yield ``(index, result)`` as calls finish, fastest first.
 
         The calls go on while the loop body runs. Leaving the loop early cancels the calls
         still waiting for a slot and abandons the running ones once the iterator is closed:
         wrap it in ``contextlib.closing(...)`` when you may ``break``.
         """
-        return iterate_sync(self.aio.as_completed(items, **options))
+        checked, deadline = fan_out_options(items, "as_completed", on_error, None, deadline)
+        return self._as_completed(_sync_items(checked, "as_completed"), on_error, deadline)
+
+    def _as_completed(
+        self, items: Iterable[Any], on_error: OnError, deadline: float | None
+    ) -> Iterator[tuple[int, Any]]:
+        aio = self.aio
+        with aio._fanout(on_error, None, deadline) as fo:
+            jobs = aio._jobs(items, False, None)
+            fan = ThreadFanOut(fo, jobs, threads=aio._max_concurrency, name=aio._name, stream=True)
+            with contextlib.closing(fan.iterate()) as outcomes:
+                for outcome in outcomes:
+                    if on_error == "collect":
+                        yield outcome.index, outcome
+                    elif outcome.ok:
+                        yield outcome.index, outcome.value
+
+
+def _sync_items(items: object, method: str) -> Iterable[Any]:
+    if not isinstance(items, Iterable):
+        raise UsageError(
+            f"{method}() in sync code needs an iterable of inputs, got {type(items).__name__}; "
+            f"for an async iterable, use the async face: await f.aio.{method}(items)"
+        )
+    return items
 
 
 class _AsyncFace:

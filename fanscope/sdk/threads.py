@@ -1,26 +1,23 @@
-"""The thread path: sync functions run by the same fan-out machinery as ``async def`` ones.
+"""Threads for sync functions used from async code, and event loops for sync code.
 
-A sync ``@parallel`` function (a plain ``def``) is run by the very code that runs async
-ones (:mod:`~fanscope.sdk.branch`, :mod:`~fanscope.sdk.fanout`, :mod:`~fanscope.sdk.policy`),
-so limiters, retries, timeouts, failure policies, deadlines, spans and fingerprints are the
-same by construction. Two pieces make that possible:
-
-* :class:`Workers`: the threads a fan-out owns. Each attempt of a branch is handed to one of
-  them with the branch's context (so spans made by the function, e.g. the anthropic client's,
-  nest under the branch) and awaited; the fan-out's cap bounds how many run at once, and
-  the fan-out starts at most that many threads, lazily. They are not asyncio's shared
-  default pool (``asyncio.to_thread``), whose size is a cap nobody chose.
-* :func:`run_sync`: runs the fan-out's coroutine to the end from sync code, on a private
-  event loop in the calling thread, or, when the calling thread already runs a loop (a
-  notebook cell, sync code called from an ``async def``), on a private loop in a helper
-  thread while the caller waits.
+* :class:`Pool`: threads that each wait for the next call on an inbox of their own, started
+  lazily (one for a call that finds none idle). Two kinds: :class:`Workers`, on which the
+  async face of a sync ``@parallel`` function (``f.aio``) and a sync ``@vote`` run each
+  attempt and await it from the event loop; and the helpers on which a sync branch runs an
+  attempt with a ``timeout`` (:mod:`~fanscope.sdk.thread_fanout`, the sync path itself, which
+  needs no event loop). They are not asyncio's shared default pool (``asyncio.to_thread``),
+  whose size is a cap nobody chose.
+* :func:`run_sync`: runs a coroutine to its end from sync code (a sync ``@vote``, an async
+  ``reduce`` given to a sync fan-out), on a private event loop in the calling thread, or,
+  when the calling thread already runs a loop (a notebook cell, sync code called from an
+  ``async def``), on a private loop in a helper thread while the caller waits.
 
 A thread cannot be stopped from outside. When an attempt's ``timeout`` passes, or its fan-out
 cancels it (a sibling failed, the deadline passed, the caller was cancelled), the attempt is
 **abandoned**: the fan-out stops waiting for it at once (the branch ends ``timeout`` or
 ``cancelled``, and its limiter slot is given back), its thread runs the call to its end in
 the background and its result or error is dropped, and the fan-out may start one more thread
-in its place so the cap of running attempts stays usable. Worker threads are daemon threads:
+in its place so the cap of running attempts stays usable. Pool threads are daemon threads:
 an abandoned call never keeps the process from exiting.
 """
 
@@ -31,19 +28,110 @@ import contextlib
 import contextvars
 import queue
 import threading
-from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from fanscope.sdk import callsite
 
 T = TypeVar("T")
 
 
-class _Item:
-    """One attempt handed to a worker thread, and where its result goes."""
+class Call:
+    """One call handed to a pool thread, run in the context it was handed over in."""
 
-    __slots__ = ("args", "ctx", "fn", "fut", "kwargs", "loop")
+    __slots__ = ("args", "ctx", "fn", "kwargs")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: Any) -> None:
+        self.ctx = contextvars.copy_context()
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+
+class Pool:
+    """Threads that run calls, each waiting on an inbox of its own for the next one, so a
+    call is handed to a thread that is really free. A thread starts for a call that finds
+    none idle: never more threads than calls running at once (abandoned ones included).
+
+    Subclasses say where a result goes (:meth:`_deliver`). Use as a context manager:
+    leaving it lets idle threads end; a thread still running a call ends after it.
+
+    Args:
+        name: thread names are ``fanscope {name} {n}``.
+    """
+
+    def __init__(self, name: str = "fan-out") -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue[Any]] = []
+        self._started = 0
+        self._closed = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def started(self) -> int:
+        """Threads started so far."""
+        return self._started
+
+    def _hand(self, item: Call) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the fan-out's threads are closed")
+            inbox = self._idle.pop() if self._idle else None
+            if inbox is None:
+                self._started += 1
+                number = self._started
+        if inbox is not None:
+            inbox.put(item)
+        else:
+            threading.Thread(
+                target=self._work, args=(item,), name=f"fanscope {self._name} {number}", daemon=True
+            ).start()
+
+    def _deliver(self, item: Any, value: Any, error: BaseException | None) -> None:
+        raise NotImplementedError
+
+    def _work(self, first: Call) -> None:
+        inbox: queue.SimpleQueue[Call | None] = queue.SimpleQueue()
+        item: Call | None = first
+        while item is not None:
+            value: Any = None
+            error: BaseException | None = None
+            try:
+                value = item.ctx.run(item.fn, *item.args, **item.kwargs)
+            except BaseException as exc:
+                error = exc
+            # idle before the result is out: the next call, made once this one's result is
+            # in, must find this thread free rather than start another
+            with self._lock:
+                closing = self._closed
+                if not closing:
+                    self._idle.append(inbox)
+            self._deliver(item, value, error)
+            item = value = error = None  # drop references before waiting
+            if closing:
+                return
+            item = inbox.get()
+
+    def close(self) -> None:
+        """Let idle threads end; a thread still running a call ends after it."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for inbox in idle:
+            inbox.put(None)
+
+
+class _Item(Call):
+    """One attempt handed to a worker thread, and the future on its loop its result goes to."""
+
+    __slots__ = ("fut", "loop")
 
     def __init__(
         self,
@@ -52,12 +140,9 @@ class _Item:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> None:
+        super().__init__(fn, args, kwargs)
         self.loop = loop
         self.fut: asyncio.Future[Any] = loop.create_future()
-        self.ctx = contextvars.copy_context()
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
 
 
 def _deliver(fut: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
@@ -73,43 +158,21 @@ def _deliver(fut: asyncio.Future[Any], value: Any, error: BaseException | None) 
         fut.set_exception(error)
 
 
-class Workers:
-    """The threads one fan-out (or one lone call) runs its sync attempts on.
+class Workers(Pool):
+    """The threads the async face of a sync function runs its attempts on (``f.aio``).
 
-    A thread starts for an attempt that finds none idle, so there are never more threads
-    than attempts running at once, which the fan-out's limiters bound (its cap), plus the
-    threads of abandoned attempts still running. Each idle thread waits on a queue of its
-    own, so an attempt is handed to a thread that is really free.
-
-    Use as a context manager: leaving it lets idle threads end; a thread still running an
-    abandoned attempt ends when that attempt does.
-
-    Args:
-        name: thread names are ``fanscope {name} {n}``.
+    Each attempt of a branch is handed to one of them with the branch's context and awaited
+    on the branch's loop; the fan-out's limiters bound how many run at once (its cap), plus
+    the threads of abandoned attempts still running.
     """
 
     def __init__(self, name: str = "fan-out") -> None:
-        self._name = name
-        self._lock = threading.Lock()
-        self._idle: list[queue.SimpleQueue[_Item | None]] = []
-        self._started = 0
-        self._closed = False
+        super().__init__(name)
         # results waiting for their loop, and whether a wake-up of that loop is on its way:
         # one call_soon_threadsafe (one write to the loop's self-pipe) per burst of results
         # instead of one per result
         self._done: list[tuple[_Item, Any, BaseException | None]] = []
         self._waking = False
-
-    def __enter__(self) -> Workers:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    @property
-    def started(self) -> int:
-        """Threads started so far."""
-        return self._started
 
     async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` on a worker thread in the current context; await it.
@@ -117,45 +180,12 @@ class Workers:
         Cancelling the awaiting task abandons the call: see the module's docstring.
         """
         item = _Item(asyncio.get_running_loop(), fn, args, kwargs)
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the fan-out's threads are closed")
-            inbox = self._idle.pop() if self._idle else None
-            if inbox is None:
-                self._started += 1
-                number = self._started
-        if inbox is not None:
-            inbox.put(item)
-        else:
-            threading.Thread(
-                target=self._work, args=(item,), name=f"fanscope {self._name} {number}", daemon=True
-            ).start()
+        self._hand(item)
         return await item.fut  # type: ignore[no-any-return]
 
-    def _work(self, first: _Item) -> None:
-        inbox: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
-        item: _Item | None = first
-        while item is not None:
-            value: Any = None
-            error: BaseException | None = None
-            try:
-                value = item.ctx.run(item.fn, *item.args, **item.kwargs)
-            except BaseException as exc:
-                error = exc
-            # idle before the result is out: the next attempt, started when this one's
-            # slot is given back, must find this thread free rather than start another
-            with self._lock:
-                closing = self._closed
-                if not closing:
-                    self._idle.append(inbox)
-            if not item.fut.done():  # a cancelled (abandoned) attempt's result is dropped
-                self._post(item, value, error)
-            item = value = error = None  # drop references before waiting
-            if closing:
-                return
-            item = inbox.get()
-
-    def _post(self, item: _Item, value: Any, error: BaseException | None) -> None:
+    def _deliver(self, item: _Item, value: Any, error: BaseException | None) -> None:
+        if item.fut.done():  # a cancelled (abandoned) attempt's result is dropped
+            return
         with self._lock:
             self._done.append((item, value, error))
             if self._waking:
@@ -178,14 +208,6 @@ class Workers:
             else:  # a Workers shared by two loops (not done by fanscope itself)
                 with contextlib.suppress(RuntimeError):
                     item.loop.call_soon_threadsafe(_deliver, item.fut, value, error)
-
-    def close(self) -> None:
-        """Let idle threads end; a thread still running a call ends after it."""
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for inbox in idle:
-            inbox.put(None)
 
 
 # -- from sync code ------------------------------------------------------------------------------
@@ -274,29 +296,6 @@ def _copy_to(done: Future[T]) -> Callable[[asyncio.Task[T]], None]:
             done.set_result(task.result())
 
     return copy
-
-
-def iterate_sync(agen: AsyncGenerator[T, None]) -> Iterator[T]:
-    """Iterate an async generator from sync code, its loop running on a helper thread.
-
-    The loop keeps running while the caller handles each item, so branches still in flight
-    go on meanwhile. Leaving the loop early (``break``) closes the generator, which cancels
-    what is still running, when this iterator is closed or collected.
-    """
-    with _LoopThread() as loop:
-        try:
-            while True:
-                try:
-                    item = loop.run(_anext(agen))
-                except StopAsyncIteration:
-                    return
-                yield item
-        finally:
-            loop.run(agen.aclose())
-
-
-async def _anext(agen: AsyncGenerator[T, None]) -> T:
-    return await agen.__anext__()
 
 
 async def on_own_thread(fn: Callable[..., T], name: str, /, *args: Any, **kwargs: Any) -> T:

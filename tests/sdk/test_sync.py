@@ -403,3 +403,27 @@ def test_waiting_for_a_thread_under_the_cap_is_recorded_as_queue_wait(
     )
     assert waits[0] == 0.0  # the first went at once
     assert waits[1] > 0.005 and waits[2] > waits[1]  # the others waited for the one thread
+
+
+def test_a_tracer_provider_set_for_the_callers_context_reaches_every_thread() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from fanscope.sdk.tracing import use_tracer_provider
+
+    mine = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(mine))
+
+    @parallel(max_concurrency=3, timeout=HANG)
+    def work(i: int) -> int:
+        return i
+
+    with use_tracer_provider(provider):
+        assert work.map(range(6)) == list(range(6))
+        assert list(work.as_completed([1])) == [(0, 1)]
+        assert fanscope.gather(lambda: 1, b=lambda: 2) == [1, 2]
+        assert work(5) == 5
+    names = [s.name for s in mine.get_finished_spans()]
+    assert names.count("work") == 6 + 1 + 1
+    assert {"map work", "fan-in work", "gather", "fan-in gather"} <= set(names)
