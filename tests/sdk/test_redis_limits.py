@@ -347,7 +347,9 @@ def test_a_redis_that_never_answers_costs_one_timeout_not_a_hang(
     finally:
         silent.close()
     assert len(_fanscope_warnings(caplog)) == 1
-    assert limiter.backend is not None and limiter.backend.failures == 1
+    # one timeout for each call in flight when Redis was found silent (the sync fan-out's
+    # two threads may both be asking), not one per item
+    assert limiter.backend is not None and 1 <= limiter.backend.failures <= 2
 
 
 # -- the surface ------------------------------------------------------------------------------
