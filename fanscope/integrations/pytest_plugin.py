@@ -67,7 +67,16 @@ if TYPE_CHECKING:
 
 MARKER = "fanscope"
 FIXTURE = "fanscope_trace"
-THRESHOLDS = ("max_critical_path", "max_parallelizable", "max_straggler", "max_queue_wait")
+# the marker's keywords, in the order of gates_from_options' limits
+THRESHOLDS = (
+    "max_critical_path",
+    "max_parallelizable",
+    "max_straggler",
+    "max_queue_wait",
+    "max_cost",
+    "max_total_cost",
+    "max_budget_refused",
+)
 RESULTS = ".results"  # per-process JSON lines the summary is made from
 
 
@@ -227,7 +236,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "fanscope(*gates, max_critical_path=None, max_parallelizable=None, max_straggler=None, "
-        "max_queue_wait=None): capture the test's spans and fail it when a threshold is crossed",
+        "max_queue_wait=None, max_cost=None, max_total_cost=None, max_budget_refused=None): "
+        "capture the test's spans and fail it when a threshold is crossed",
     )
 
 

@@ -177,3 +177,21 @@ def test_web_searches_are_priced() -> None:
     call.take_message(message(usage))
     plain = prices.cost(MODEL, prices.Usage(10, 5))
     assert call.charge().usd == pytest.approx(plain + 2 * 0.01)  # type: ignore[operator]
+
+
+def test_the_mapping_needs_no_anthropic_package() -> None:
+    """Pure: the mapping and its cost run where ``import anthropic`` fails."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "sys.modules['anthropic'] = None  # any import of it now fails\n"
+        "from fanscope.integrations.anthropic.mapping import Call\n"
+        f"call = Call({REQUEST!r})\n"
+        f"call.take_message({message({'input_tokens': 10, 'output_tokens': 5})!r})\n"
+        "print(sorted(k for k in call.response_attributes() if 'cost' in k))\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert ran.returncode == 0, ran.stderr
+    assert "gen_ai.usage.cost.amount" in ran.stdout

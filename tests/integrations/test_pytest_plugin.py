@@ -395,3 +395,15 @@ async def test_strict_captured(fanscope_trace):
     result = pytester.runpytest_subprocess("-rA")
     result.assert_outcomes(passed=1, failed=1)
     assert "FAILED test_agent.py::test_strict_gated" in result.stdout.str()
+
+
+def test_the_marker_takes_every_threshold_the_command_line_does() -> None:
+    from fanscope.analysis.gates import PYPROJECT_KEYS
+    from fanscope.integrations.pytest_plugin import THRESHOLDS, _marker_gates
+
+    assert set(THRESHOLDS) == set(PYPROJECT_KEYS) - {"fail_if"}
+    mark = pytest.mark.fanscope(max_cost="$0.05", max_total_cost=1, max_budget_refused=0).mark
+    gates = {g.metric: (g.op, g.limit) for g in _marker_gates(mark)}
+    assert gates == {
+        "cost": (">", 0.05), "total_cost": (">", 1.0), "budget_refused": (">", 0.0)
+    }  # fmt: skip
