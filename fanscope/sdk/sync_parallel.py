@@ -44,6 +44,7 @@ from fanscope.sdk.parallel import (
 )
 from fanscope.sdk.policy import OnError
 from fanscope.sdk.thread_fanout import Branch, Helpers, ThreadFanOut, collect, reduce_sync, run
+from fanscope.sdk.threads import iterate_sync, run_sync
 
 
 class SyncParallelFunction(Generic[F]):
@@ -74,6 +75,8 @@ class SyncParallelFunction(Generic[F]):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             aio = self.aio
             policy = aio.policy
+            if policy.hedge is not None:  # hedged attempts race on an event loop
+                return run_sync(aio(*args, **kwargs))
             call = functools.partial(aio._fn, *args, **kwargs)
             job = Job(policy, call, args=args, kwargs=kwargs, site=callsite.here())
             helpers = None if policy.timeout is None else Helpers(f"{aio._name} attempt")
@@ -175,6 +178,10 @@ class SyncParallelFunction(Generic[F]):
         reduce: Callable[[list[Any]], Any] | None,
     ) -> Any:
         aio = self.aio
+        if aio.policy.hedge is not None:  # hedged attempts race on an event loop
+            face: Any = aio.starmap if method == "starmap" else aio.map
+            options = {"min_successes": min_successes, "deadline": deadline, "reduce": reduce}
+            return run_sync(face(items, on_error=on_error, **options))
         checked, deadline = fan_out_options(items, method, on_error, min_successes, deadline)
         sized = checked if isinstance(checked, Sized) else None
         with aio._fanout(on_error, min_successes, deadline) as fo:
@@ -245,6 +252,10 @@ class SyncParallelFunction(Generic[F]):
         still waiting for a slot and abandons the running ones once the iterator is closed:
         wrap it in ``contextlib.closing(...)`` when you may ``break``.
         """
+        if self.aio.policy.hedge is not None:  # hedged attempts race on an event loop
+            agen: Any = self.aio.as_completed(items, on_error=on_error, deadline=deadline)
+            hedged: Iterator[tuple[int, Any]] = iterate_sync(agen)
+            return hedged
         checked, deadline = fan_out_options(items, "as_completed", on_error, None, deadline)
         return self._as_completed(_sync_items(checked, "as_completed"), on_error, deadline)
 

@@ -28,7 +28,7 @@ import contextlib
 import contextvars
 import queue
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
 from concurrent.futures import Future
 from typing import Any, Self, TypeVar
 
@@ -296,6 +296,29 @@ def _copy_to(done: Future[T]) -> Callable[[asyncio.Task[T]], None]:
             done.set_result(task.result())
 
     return copy
+
+
+def iterate_sync(agen: AsyncGenerator[T, None]) -> Iterator[T]:
+    """Iterate an async generator from sync code, its loop running on a helper thread.
+
+    The loop keeps running while the caller handles each item, so branches still in flight
+    go on meanwhile. Leaving the loop early (``break``) closes the generator, which cancels
+    what is still running, when this iterator is closed or collected.
+    """
+    with _LoopThread() as loop:
+        try:
+            while True:
+                try:
+                    item = loop.run(_anext(agen))
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            loop.run(agen.aclose())
+
+
+async def _anext(agen: AsyncGenerator[T, None]) -> T:
+    return await agen.__anext__()
 
 
 async def on_own_thread(fn: Callable[..., T], name: str, /, *args: Any, **kwargs: Any) -> T:
