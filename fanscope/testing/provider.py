@@ -101,9 +101,13 @@ class KeyState:
 
     buckets: dict[str, _Bucket]
     in_flight: int = 0
-    peak: int = 0
+    peak: int = 0  # most admitted at once: never above ``max_concurrency``
+    # most requests at the key at once, counting the one arriving whether or not it is
+    # admitted: what the clients sent together (past ``max_concurrency``, a cap was overrun)
+    peak_asked: int = 0
     admitted: int = 0
     refused: int = 0
+    refused_by: dict[str, int] = field(default_factory=dict)  # which limit refused, how often
     billed_input: int = 0
     billed_output: int = 0
     billed_by_model: dict[str, list[int]] = field(default_factory=dict)
@@ -169,6 +173,7 @@ class Provider:
         with self._lock:
             now = self.clock()
             state = self._state(digest, now)
+            state.peak_asked = max(state.peak_asked, state.in_flight + 1)
             for bucket in state.buckets.values():
                 bucket.refill(now)
             needs = {"requests": 1.0, "input-tokens": input_tokens, "output-tokens": max_tokens}
@@ -183,6 +188,7 @@ class Provider:
             if wait > 0:
                 wait = min(wait, 60.0)  # larger than a whole minute: a full bucket's time
                 state.refused += 1
+                state.refused_by[reason] = state.refused_by.get(reason, 0) + 1
                 return Admission(
                     False, 1.0, self._headers(state, now, retry_after=wait), wait, reason
                 )
@@ -195,6 +201,15 @@ class Provider:
             if lim.knee is not None and state.in_flight > lim.knee:
                 factor = (state.in_flight / lim.knee) ** lim.slowdown
             return Admission(True, factor, self._headers(state, now))
+
+    def drain(self, api_key: str) -> None:
+        """Empty the key's buckets, as if its minute had just been spent by earlier work: what
+        follows runs in the steady state the limits allow, not on a full minute's burst."""
+        digest = hashlib.sha256(api_key.encode()).hexdigest()[:16]
+        with self._lock:
+            now = self.clock()
+            for bucket in self._state(digest, now).buckets.values():
+                bucket.level, bucket.stamp = 0.0, now
 
     def finish(
         self, api_key: str, *, max_tokens: int, model: str = "", input_tokens: int = 0,

@@ -127,3 +127,26 @@ def test_a_request_larger_than_a_whole_minute_never_fits() -> None:
     refused = provider.admit("k", 101, 1)
     assert not refused.ok and refused.reason == "input-tokens"
     assert refused.headers["retry-after"]  # the API still says when to come back
+
+
+def test_the_provider_counts_what_clients_sent_at_once_and_which_limit_refused() -> None:
+    now = [0.0]
+    provider = Provider(
+        HiddenLimits(max_concurrency=2, requests_per_minute=60), clock=lambda: now[0]
+    )
+    assert [provider.admit("k", 10, 10).ok for _ in range(3)] == [True, True, False]
+    state = provider.key_state("k")
+    # admitted: never past the limit; asked: the third arrived while two were in flight
+    assert (state.peak, state.peak_asked) == (2, 3)
+    assert state.refused_by == {"concurrency": 1}
+    for _ in range(2):
+        provider.finish("k", max_tokens=10, output_tokens=5, input_tokens=10)
+    provider.drain("k")  # the key's minute already spent: only the refill is left
+    refused = provider.admit("k", 10, 10)
+    assert not refused.ok and refused.reason == "requests"
+    assert refused.retry_after == pytest.approx(1.0)
+    assert refused.headers[PREFIX + "requests-remaining"] == "0"
+    now[0] += 1.0
+    assert provider.admit("k", 10, 10).ok
+    assert state.refused_by == {"concurrency": 1, "requests": 1}
+    assert state.peak_asked == 3
