@@ -118,9 +118,9 @@ def _limiter(plan: Plan) -> Any:
 
 
 def _backend(plan: Plan) -> Any:
-    import fanscope
+    from fanscope import RedisBackend
 
-    return fanscope.RedisBackend(plan.redis)  # type: ignore[attr-defined]
+    return RedisBackend(plan.redis)
 
 
 async def _work(plan: Plan) -> dict[str, Any]:
@@ -176,10 +176,10 @@ async def _work(plan: Plan) -> dict[str, Any]:
 
 
 def worker(raw: str) -> None:
-    from fanscope.integrations.anthropic import AnthropicInstrumentor
-
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
+
+    from fanscope.integrations.anthropic import AnthropicInstrumentor
 
     plan = Plan(**json.loads(raw))
     trace.set_tracer_provider(TracerProvider())  # spans made as when traced, exported nowhere
@@ -317,15 +317,9 @@ def _counts(state: Any) -> dict[str, int]:
     }
 
 
-def _has_backend() -> bool:
-    import fanscope
-
-    return hasattr(fanscope, "RedisBackend")
-
-
 def acquire_costs(redis_url: str | None, rounds: int = 2_000) -> None:
     """CPU and wall time of one acquire, one process, one after another, against one Redis."""
-    from fanscope import Limiter
+    from fanscope import Limiter, RedisBackend
     from fanscope.sdk.limits import RateLimit
 
     cases: list[tuple[str, Any]] = []
@@ -339,18 +333,15 @@ def acquire_costs(redis_url: str | None, rounds: int = 2_000) -> None:
 
         window = MovingWindowRateLimiter(RedisStorage(redis_url))
         item = RateLimitItemPerSecond(10**9)
-        cases.append(("limits moving window (Redis)", lambda: window.hit(item, "cost")))
-        cases.append(("limits, cost 400 tokens", lambda: window.hit(item, "cost-400", cost=400)))
-        if _has_backend():
-            import fanscope
-
-            backend = fanscope.RedisBackend(redis_url)  # type: ignore[attr-defined]
-            shared_cap = Limiter(CAP, name="cost-cap", backend=backend, follow_headers=False)
-            shared_rate = Limiter(rate=RateLimit(1e9), name="cost-rate", backend=backend)
-            cases.append(
-                ("fanscope cap, Redis", lambda: (shared_cap.try_acquire(), shared_cap.release()))
-            )
-            cases.append(("shared GCRA (Redis)", shared_rate.reserve_rate))
+        cases.append(("limits moving window, Redis", lambda: window.hit(item, "cost")))
+        cases.append(("limits, cost=400 (tokens)", lambda: window.hit(item, "cost-400", cost=400)))
+        backend = RedisBackend(redis_url)
+        shared_cap = Limiter(CAP, name="cost-cap", backend=backend, follow_headers=False)
+        shared_rate = Limiter(rate=RateLimit(1e9), name="cost-rate", backend=backend)
+        cases.append(
+            ("fanscope cap, Redis", lambda: (shared_cap.try_acquire(), shared_cap.release()))
+        )
+        cases.append(("fanscope GCRA, Redis", shared_rate.reserve_rate))
     print(f"## one acquire ({rounds:,} in a row, one process; median of 5 rounds)")
     print(f"{'limiter':<26} {'CPU':>9} {'wall':>9}")
     for name, call in cases:
@@ -412,9 +403,11 @@ def main() -> int:
 def _main(args: Any, redis: Any, stand_in: Any, hidden: Any, doc_tokens: int) -> int:
     wanted = {r.strip() for r in args.runs.split(",") if r.strip()}
     url = redis.url if redis is not None else None
-    print(f"load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores; redis-server: "
-          f"{'yes' if redis else 'missing'}; fanscope RedisBackend: "
-          f"{'yes' if _has_backend() else 'not in this version'}\n")  # fmt: skip
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    print(f"commit {commit or '?'}; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores; redis-server: {'yes' if redis else 'missing'}\n")  # fmt: skip
     acquire_costs(url, args.rounds)
     rps = CAP / args.latency
     itpm = rps * doc_tokens * 60
@@ -434,9 +427,6 @@ def _main(args: Any, redis: Any, stand_in: Any, hidden: Any, doc_tokens: int) ->
                     continue
                 if "(Redis)" in policy and url is None:
                     outcomes.append(Outcome(policy, note="not run: redis-server is missing"))
-                    continue
-                if policy.startswith("shared") and not _has_backend():
-                    outcomes.append(Outcome(policy, note="not run: no fanscope.RedisBackend"))
                     continue
                 items = int((args.seconds + args.warmup) * CAP / args.latency * 1.5) + 10
                 plan = Plan(
@@ -465,39 +455,12 @@ def _main(args: Any, redis: Any, stand_in: Any, hidden: Any, doc_tokens: int) ->
     return 1 if failed else 0
 
 
-class _Redis:
-    """``redis-server`` on a free loopback port, no persistence, stopped by its PID."""
-
-    def __init__(self, binary: str) -> None:
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.proc = subprocess.Popen(
-            [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-             "no"], stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        import redis
-
-        client = redis.Redis.from_url(self.url)
-        for _ in range(200):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise SystemExit("redis-server did not start")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
-
-
 def _start_redis() -> Any:
-    binary = shutil.which("redis-server")
-    return _Redis(binary) if binary is not None else None
+    if shutil.which("redis-server") is None:
+        return None
+    from tests.redis_server import RedisServer  # the tests' own: a free port, no persistence
+
+    return RedisServer().start()
 
 
 if __name__ == "__main__":
