@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from fanscope.analysis import schema
+from fanscope.analysis.adaptive import adaptive_limits
 from fanscope.analysis.blind_pairs import blind_pairs
 from fanscope.analysis.budgets import trace_budgets
 from fanscope.analysis.caps import EVERY, CapPlan
@@ -75,6 +76,7 @@ class TraceReport:
     whatif_cap: schema.WhatIfCap | None = None
     cost: schema.TraceCost | None = None
     budgets: list[schema.BudgetDoc] = field(default_factory=list)
+    limits: list[schema.AdaptiveLimitDoc] = field(default_factory=list)
 
     def to_dict(self) -> schema.TraceDoc:
         """This trace's object of the JSON document (``traces[]``)."""
@@ -111,6 +113,7 @@ class TraceReport:
             "whatif_cap": self.whatif_cap,
             "cost": self.cost,
             "budgets": self.budgets,
+            "limits": self.limits,
         }
 
 
@@ -323,6 +326,7 @@ def analyze_trace(
         candidates=[_opportunity_dict(trace, o) for o in plan.candidates],
         cost=cost,
         budgets=trace_budgets(trace),
+        limits=adaptive_limits(trace),
     )
 
 

@@ -301,6 +301,34 @@ class WhatIfCap(TypedDict):
     saving: float  #: ``duration - whatif``; negative when the changed caps are slower
 
 
+class AdaptiveLimitDoc(TypedDict):
+    """An adaptive limit that changed its cap in the trace (``traces[].limits[]``), from its
+    ``fanscope.limit.changed`` events (``fanscope/analysis/adaptive.py``; ``docs/limits.md``).
+
+    ``start``: the cap before its first change; ``final``: after its last; ``converged``: the
+    time-weighted median of the cap over the trace's second half; ``still_growing``: that
+    half saw increases and no decrease (no limit met yet). ``causes``: decreases by reason
+    (``overload``, ``timeout``, ``latency``, ``other``). ``below_converged``: seconds the cap
+    was below ``converged``, ``below_share`` that over the trace's duration.
+    ``first_change`` / ``last_change``: seconds from the trace start.
+    """
+
+    name: str
+    start: int
+    final: int
+    converged: int
+    min: int
+    max: int
+    increases: int
+    decreases: int
+    causes: dict[str, int]
+    still_growing: bool
+    below_converged: float
+    below_share: float
+    first_change: float
+    last_change: float
+
+
 class TraceDoc(TypedDict):
     """One trace's analysis (``traces[]``); ``start`` is nanoseconds since the epoch."""
 
@@ -336,6 +364,7 @@ class TraceDoc(TypedDict):
     whatif_cap: WhatIfCap | None
     cost: TraceCost | None  #: ``None`` when the trace made no model call
     budgets: list[BudgetDoc]  #: empty when it ran under no budget
+    limits: list[AdaptiveLimitDoc]  #: empty when no adaptive cap changed
 
 
 class OperationStats(TypedDict):

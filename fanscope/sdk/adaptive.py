@@ -172,7 +172,7 @@ class Adaptive:
             # toward limit * gradient over one round trip's worth of answers
             step = (self.limit * gradient - self.limit) / max(1.0, self.limit)
             return self._set(self.limit + step, REASON_LATENCY)
-        if room < 0.1 or in_flight < self.limit * 0.75:
+        if room < 0.1 or in_flight < self.value * 0.75:
             return None  # held back by the provider's pacing or by the caller: no evidence
         step = 0.5 if self.slow_start else 1.0 / max(1.0, self.limit)
         if self._ceiling is not None:

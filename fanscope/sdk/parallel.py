@@ -308,6 +308,13 @@ class ParallelFunction(Generic[F]):
         before a retry (which give their slot back meanwhile) do not stall the fan-out.
         """
         cap = self._max_concurrency
+        if cap is not None and any(lim.adaptive is not None for lim in self.policy.limiters):
+            # an adaptive cap moves: room for the most it may grow to, not for its start
+            cap = min(
+                lim.adaptive.max if lim.adaptive is not None else lim.max_concurrency or cap
+                for lim in self.policy.limiters
+                if lim.max_concurrency is not None
+            )
         return None if cap is None else 2 * cap
 
     async def _run(

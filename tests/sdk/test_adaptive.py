@@ -182,3 +182,13 @@ async def test_an_auto_limiter_records_its_decisions_and_hands_new_slots_to_wait
     for _ in range(3):  # the cap shrank below what is held: a release is not handed over
         limiter.release()
     assert limiter.in_use == 0
+
+
+def test_a_limit_cut_below_two_slots_grows_again_from_one_call_in_flight() -> None:
+    # with one slot, one call in flight is the limit in use: a fractional limit (1.5 after a
+    # slow-start step, 1.4 after a cut from 2) must not read it as the caller holding back
+    controller = Adaptive(initial=2, min=1, max=8)
+    assert controller.overload(1.0, 0.5, 2) is not None and controller.value == 1
+    for i in range(20):
+        controller.success(2.0 + i, 0.1, in_flight=controller.value)
+    assert controller.value >= 2

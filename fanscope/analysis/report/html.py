@@ -53,7 +53,7 @@ from typing import Any
 
 from fanscope.analysis.costs import Call, is_call
 from fanscope.analysis.model import Span
-from fanscope.analysis.report import budgets, costs, untrusted, words
+from fanscope.analysis.report import budgets, costs, limits, untrusted, words
 from fanscope.analysis.schema import BudgetDoc, ReportDoc, TraceDoc
 from fanscope.analysis.tree import Trace, build_traces
 from fanscope.sdk import attributes as A
@@ -158,6 +158,7 @@ def _words(t: TraceDoc) -> dict[str, Any]:
     return {
         "fanouts": {f["span_id"]: words.fanout(f, cut) for f in t["fanouts"] if f["branches"]},
         "queue_waits": [words.queue_wait(w, cut) for w in t["queue_waits"]],
+        "limits": [limits.limit(x, cut) for x in t["limits"]],
         "behind_caps": words.behind_caps(
             t["queue_wait_total"], t["queue_wait_on_path"], t["queue_wait_share"]
         ),
@@ -672,6 +673,7 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
     var waiting = el("ul", "waiting");
     var caps = el("li", "behind-caps", said.behind_caps);
     if (said.queue_waits.length) caps.appendChild(list("said queue-waits", said.queue_waits));
+    if (said.limits.length) caps.appendChild(list("said limits", said.limits));
     waiting.appendChild(caps);
     if (!t.opportunities.length) waiting.appendChild(el("li", null,
       "behind independent calls: " + (said.untraced.length ?

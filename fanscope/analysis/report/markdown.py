@@ -8,7 +8,7 @@ or a table cell break; the whole report then goes through ``markdown_output``.
 
 from __future__ import annotations
 
-from fanscope.analysis.report import budgets, costs, words
+from fanscope.analysis.report import budgets, costs, limits, words
 from fanscope.analysis.report.text import cap_sentence, path_rows, seconds, share
 from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, markdown, markdown_output
 from fanscope.analysis.schema import ReportDoc, TraceDoc
@@ -70,6 +70,12 @@ def _trace(t: TraceDoc) -> list[str]:
             waiting.extend(f"    - {words.evidence(e, escape=markdown)}" for e in o["evidence"][:2])
     if waiting:
         out.extend(["Waiting in line:", *waiting, ""])
+    if t["limits"]:
+        out.append("Adaptive limits:")
+        out.extend(f"- {limits.limit(x, markdown)}" for x in t["limits"][:10])
+        if len(t["limits"]) > 10:
+            out.append(f"- ... and {len(t['limits']) - 10:,} more")
+        out.append("")
     if t["retries"]:
         out.append("Retries:")
         ordered = sorted(t["retries"], key=lambda r: (not r["on_critical_path"], -r["duration"]))

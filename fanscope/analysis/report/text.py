@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from fanscope.analysis.report import budgets, costs, words
+from fanscope.analysis.report import budgets, costs, limits, words
 from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, terminal, terminal_output
 from fanscope.analysis.report.words import names, seconds, share
 from fanscope.analysis.schema import Opportunity, ReportDoc, TraceDoc
@@ -113,6 +113,9 @@ def render_trace(t: TraceDoc) -> list[str]:
             lines.append(f"      ... and {len(t['queue_waits']) - 3:,} more")
     else:
         lines.append("    behind caps: none")
+    lines.extend(f"    {limits.limit(x, terminal)}" for x in t["limits"][:5])
+    if len(t["limits"]) > 5:
+        lines.append(f"    ... and {len(t['limits']) - 5:,} more adaptive limits")
     if t["opportunities"]:
         lines.append(
             f"    behind independent calls: {seconds(t['saving'])} could be saved "
