@@ -193,8 +193,23 @@ async def hedged(case: str) -> str:
     return f"{case}: the hedge's answer"
 
 
+@parallel(hedge=fanscope.Hedge(after=0.001, max_extra=1.0))
+async def hedged_then_cut(case: str) -> str:
+    turn = seen_hedge[case] = seen_hedge.get(case, 0) + 1
+    started = hedge_started.setdefault(case, asyncio.Event())
+    if case == "boom":  # fails once the other branch's hedge runs: that branch is cancelled
+        await hedge_started.setdefault("hang", asyncio.Event()).wait()
+        raise Down("a sibling failed")
+    if turn == 2:
+        started.set()
+    await asyncio.Event().wait()
+    return case
+
+
 async def hedges() -> None:
     await hedged.map(["won", "lost", "failed"])
+    with contextlib.suppress(fanscope.FanoutError):
+        await hedged_then_cut.map(["hang", "boom"])  # hedge outcome: cancelled
 
 
 # -- sequential steps, sync code and a thread pool ------------------------------------------------

@@ -82,9 +82,11 @@ HEDGE_OUTCOME: Final = "fanscope.hedge.outcome"
 HEDGE_OUTCOME_WON: Final = "won"
 """The hedge answered first; the attempt it hedged was cancelled."""
 HEDGE_OUTCOME_LOST: Final = "lost"
-"""The hedged attempt answered first (or the branch ended); the hedge was cancelled."""
+"""The hedged attempt answered first; the hedge was cancelled."""
 HEDGE_OUTCOME_FAILED: Final = "failed"
 """The hedge raised; the branch went on with the attempt it hedged."""
+HEDGE_OUTCOME_CANCELLED: Final = "cancelled"
+"""The branch ended before either attempt answered (its fan-out cancelled it, say)."""
 HEDGE_DELAY: Final = "fanscope.hedge.delay_s"
 """float: on a hedge span: seconds the hedged attempt had run when the hedge was sent."""
 HEDGE_LOSER_CALLS: Final = "fanscope.hedge.loser_calls"
@@ -393,7 +395,12 @@ VALUES: Final[Mapping[str, tuple[str, ...]]] = {
     ),
     QUEUE_REASON: (QUEUE_REASON_CAP, QUEUE_REASON_RATE, QUEUE_REASON_POOL, QUEUE_REASON_BUDGET),
     BUDGET_UNIT: (BUDGET_UNIT_USD, BUDGET_UNIT_TOKENS),
-    HEDGE_OUTCOME: (HEDGE_OUTCOME_WON, HEDGE_OUTCOME_LOST, HEDGE_OUTCOME_FAILED),
+    HEDGE_OUTCOME: (
+        HEDGE_OUTCOME_WON,
+        HEDGE_OUTCOME_LOST,
+        HEDGE_OUTCOME_FAILED,
+        HEDGE_OUTCOME_CANCELLED,
+    ),
     HEDGE_WINNER: (HEDGE_WINNER_PRIMARY, HEDGE_WINNER_HEDGE),
     LIMIT_REASON: (
         LIMIT_REASON_GROW,

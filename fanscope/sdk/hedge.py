@@ -24,7 +24,7 @@ Finagle's and Envoy's backup requests). Three things keep it from costing more t
   budgets in force like any other call.
 
 Spans: the hedge runs in a ``hedge {function}`` span (role ``hedge``) under its branch, with its
-outcome (``won``, ``lost``, ``failed``) and what the attempt that lost cost; the branch says
+outcome (``won``, ``lost``, ``failed``, ``cancelled``) and what the attempt that lost cost; the branch says
 which attempt won; the fan-out counts hedges sent, won and refused (``docs/conventions.md``).
 
 .. versionadded:: 0.3
@@ -561,8 +561,8 @@ def _end_hedge(hedged: _HedgeRun, mine: AttemptTally) -> None:
         return
     hedged.span = None
     if span.is_recording():
-        # cancelled with its branch, neither attempt having answered: it lost
-        outcome = hedged.outcome or A.HEDGE_OUTCOME_LOST
+        # the branch ended (cancelled) before either attempt answered
+        outcome = hedged.outcome or A.HEDGE_OUTCOME_CANCELLED
         attrs: dict[str, Any] = {A.HEDGE_OUTCOME: outcome}
         loser = mine if outcome == A.HEDGE_OUTCOME_WON else hedged.tally
         if loser is not None and loser.calls:
