@@ -24,8 +24,9 @@ Finagle's and Envoy's backup requests). Three things keep it from costing more t
   budgets in force like any other call.
 
 Spans: the hedge runs in a ``hedge {function}`` span (role ``hedge``) under its branch, with its
-outcome (``won``, ``lost``, ``failed``, ``cancelled``) and what the attempt that lost cost; the branch says
-which attempt won; the fan-out counts hedges sent, won and refused (``docs/conventions.md``).
+outcome (``won``, ``lost``, ``failed``, ``cancelled``) and what the attempt that lost cost; the
+branch says which attempt won; the fan-out counts hedges sent, won and refused
+(``docs/conventions.md``).
 
 .. versionadded:: 0.3
 """
