@@ -373,6 +373,8 @@ def _fanout_doc(
         "failed": f.failed,
         "cancelled": f.cancelled,
         "early_stop": f.early_stop,
+        "hedges": f.hedges,
+        "hedges_won": f.hedges_won,
         "on_critical_path": on_critical_path,
         "cost": cost,
     }

@@ -16,7 +16,11 @@ branch nearest the call that says something about it (the innermost first):
 * ``cancelled``: calls of a branch cancelled before it finished (a vote's cancelled voters, a
   sibling's failure, a deadline);
 * ``failures``: calls of a branch whose last attempt failed (``error``, ``timeout``), and
-  calls that themselves ended in an error outside any such branch.
+  calls that themselves ended in an error outside any such branch;
+* ``hedges``: calls of an attempt that lost the race to its hedge, or of a hedge that lost
+  or failed (``docs/hedging.md``): under a ``hedge`` span whose outcome is ``lost`` or
+  ``failed``; and, when the hedge ``won``, the branch's other calls that started between the
+  hedge's start minus its ``fanscope.hedge.delay_s`` and its end (the hedged attempt's).
 
 What a vote's early stop saved is an estimate (``early_stop_saved``): each voter it cancelled
 would have cost what the voters that answered cost on average, less what the cancelled ones
@@ -38,6 +42,8 @@ from fanscope.sdk import attributes as A
 GENAI_OPERATION = "gen_ai.operation.name"  # marks a GenAI span (docs/conventions.md)
 NO_COST = "no cost recorded"  # a GenAI span with neither an amount nor a reason
 _FAILED = (A.OUTCOME_ERROR, A.OUTCOME_TIMEOUT)
+_HEDGE_LOST = "hedge lost"  # on the chain: the calls under this hedge span lost the race
+NS = 1_000_000_000
 
 
 def is_call(span: Span) -> bool:
@@ -115,13 +121,14 @@ class _Waste:
     retries: float = 0.0
     failures: float = 0.0
     cancelled: float = 0.0
+    hedges: float = 0.0
 
     def add(self, kind: str, usd: float) -> None:
         setattr(self, kind, getattr(self, kind) + usd)
 
     @property
     def total(self) -> float:
-        return self.retries + self.failures + self.cancelled
+        return self.retries + self.failures + self.cancelled + self.hedges
 
 
 def _last_retry(span: Span) -> int | None:
@@ -129,19 +136,45 @@ def _last_retry(span: Span) -> int | None:
     return max(times) if times else None
 
 
-# The branches above a span that can decide what its calls were (innermost first): retried
-# ones, up to and including the first that did not end ``ok``; (last retry time, outcome).
-_Chain = tuple[tuple[int | None, str | None], ...]
+def _lost_windows(trace: Trace, branch: Span) -> tuple[tuple[int, int], ...]:
+    """When a hedge of ``branch`` won: the times the attempt it beat ran (start, end in ns)."""
+    if branch.attributes.get(A.HEDGE_WINNER) != A.HEDGE_WINNER_HEDGE:
+        return ()
+    windows = []
+    for kid in trace.children.get(branch.span_id, ()):
+        span = trace.spans[kid]
+        if span.attributes.get(A.ROLE) == A.ROLE_HEDGE and _won(span):
+            delay = max(0.0, span.attr_float(A.HEDGE_DELAY) or 0.0)
+            windows.append((span.start - int(delay * NS), span.end))
+    return tuple(windows)
+
+
+def _won(hedge: Span) -> bool:
+    return hedge.attr_str(A.HEDGE_OUTCOME) == A.HEDGE_OUTCOME_WON
+
+
+def _lost(hedge: Span) -> bool:
+    return hedge.attr_str(A.HEDGE_OUTCOME) in (A.HEDGE_OUTCOME_LOST, A.HEDGE_OUTCOME_FAILED)
+
+
+# What can decide what a span's calls were, innermost first: the branches above it that were
+# retried, up to and including the first that did not end ``ok``, each with (last retry time,
+# outcome, the times an attempt of it lost to its hedge); and a hedge span that lost.
+_Chain = tuple[tuple[int | None, str | None, tuple[tuple[int, int], ...]], ...]
 
 
 def _decide(chain: _Chain, call: Span) -> str | None:
-    for retried, outcome in chain:
+    for retried, outcome, lost in chain:
+        if outcome == _HEDGE_LOST:
+            return "hedges"
         if retried is not None and call.start < retried:
             return "retries"
         if outcome == A.OUTCOME_CANCELLED:
             return "cancelled"
         if outcome in _FAILED:
             return "failures"
+        if any(start <= call.start <= end for start, end in lost):
+            return "hedges"
     return "failures" if call.status == "error" else None
 
 
@@ -181,10 +214,17 @@ def _walk(trace: Trace) -> dict[str, _Found]:
                 if fanouts and fanouts[-1] == (span.parent_id, None):
                     fanouts = (*fanouts[:-1], (fanouts[-1][0], sid))
                 retried, outcome = _last_retry(span), span.attr_str(A.BRANCH_OUTCOME)
+                lost = _lost_windows(trace, span)
                 if outcome == A.OUTCOME_CANCELLED or outcome in _FAILED:
-                    chain = ((retried, outcome),)  # nothing further out can decide
-                elif retried is not None:
-                    chain = ((retried, outcome), *chain)
+                    chain = ((retried, outcome, lost),)  # nothing further out can decide
+                elif retried is not None or lost:
+                    chain = ((retried, outcome, lost), *chain)
+            elif role == A.ROLE_HEDGE:
+                if _lost(span):
+                    chain = ((None, _HEDGE_LOST, ()),)  # nothing further out can decide
+                elif _won(span) and chain and chain[0][2]:
+                    # the winning hedge's own calls are not the attempt it beat
+                    chain = ((chain[0][0], chain[0][1], ()), *chain[1:])
         kids = children.get(sid)
         if kids:
             stack += [(kid, owner, chain, fanouts) for kid in kids]
@@ -192,16 +232,25 @@ def _walk(trace: Trace) -> dict[str, _Found]:
 
 
 def waste_kind(trace: Trace, call: Span) -> str | None:
-    """``retries``, ``cancelled`` or ``failures`` when ``call`` bought nothing kept; ``None``.
+    """``retries``, ``cancelled``, ``failures`` or ``hedges`` when ``call`` bought nothing
+    kept; ``None``.
 
     (One call at a time, walking up; :func:`trace_cost` walks the whole tree down once.)
     """
-    chain: list[tuple[int | None, str | None]] = []
+    chain: list[tuple[int | None, str | None, tuple[tuple[int, int], ...]]] = []
     current = trace.parent(call.span_id)
+    under_winner = False  # the call is its branch's winning hedge's
     while current is not None:
         span = trace.spans[current]
-        if span.attributes.get(A.ROLE) == A.ROLE_BRANCH:
-            chain.append((_last_retry(span), span.attr_str(A.BRANCH_OUTCOME)))
+        role = span.attributes.get(A.ROLE)
+        if role == A.ROLE_BRANCH:
+            lost = () if under_winner else _lost_windows(trace, span)
+            chain.append((_last_retry(span), span.attr_str(A.BRANCH_OUTCOME), lost))
+            under_winner = False
+        elif role == A.ROLE_HEDGE:
+            if _lost(span):
+                chain.append((None, _HEDGE_LOST, ()))
+            under_winner = _won(span)
         current = trace.parent(current)
     return _decide(tuple(chain), call)
 
@@ -239,6 +288,7 @@ def trace_cost(trace: Trace) -> tuple[TraceCost | None, dict[str, FanoutCost]]:
         "wasted_retries": waste.retries,
         "wasted_failures": waste.failures,
         "wasted_cancelled": waste.cancelled,
+        "wasted_hedges": waste.hedges,
         "early_stop_saved": sum(f["early_stop_saved"] or 0.0 for f in fanouts.values()),
         "by_operation": dict(sorted(by_operation.items(), key=lambda kv: -kv[1])),
     }
@@ -270,6 +320,7 @@ def _fanout_cost(
         "wasted_retries": waste.retries,
         "wasted_failures": waste.failures,
         "wasted_cancelled": waste.cancelled,
+        "wasted_hedges": waste.hedges,
         "early_stop_saved": _early_stop_saved(trace.spans[fanout_id], branches),
         "branches": branches,
     }

@@ -7,6 +7,7 @@ when any branch ran to its end. A vote says what its early stop saved (:class:`E
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ class FanoutStats:
         queue_wait: total time branches waited for a slot (cap or rate limit).
         queue_wait_max: the longest such wait of one branch.
         early_stop: for a vote, what its early stop did and saved; ``None`` otherwise.
+        hedges, hedges_won: hedged attempts the fan-out sent, and those that answered first.
     """
 
     span_id: str
@@ -52,6 +54,8 @@ class FanoutStats:
     failed: int
     cancelled: int
     early_stop: EarlyStop | None = None
+    hedges: int = 0
+    hedges_won: int = 0
 
 
 def branch_label(trace: Trace, span_id: str) -> str:
@@ -141,6 +145,12 @@ def fanout_stats(trace: Trace) -> list[FanoutStats]:
                 fanin=sum(f.duration for f in fanins) / NS,
                 failed=0,
                 cancelled=0,
+            )
+        if A.FANOUT_HEDGES in fanout.attributes:
+            stats = dataclasses.replace(
+                stats,
+                hedges=max(0, fanout.attr_int(A.FANOUT_HEDGES) or 0),
+                hedges_won=max(0, fanout.attr_int(A.FANOUT_HEDGES_WON) or 0),
             )
         out.append(stats)
     return out

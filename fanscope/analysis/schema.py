@@ -80,8 +80,9 @@ class FanoutCost(Cost):
     """What the calls under a fan-out cost (``fanouts[].cost``).
 
     ``wasted`` bought nothing kept: calls of retried attempts (``wasted_retries``), of failed
-    branches (``wasted_failures``) and of cancelled ones, cancelled voters included
-    (``wasted_cancelled``). ``early_stop_saved`` (votes that cancelled voters) is an estimate:
+    branches (``wasted_failures``), of cancelled ones, cancelled voters included
+    (``wasted_cancelled``), and of attempts that lost the race to their hedge or hedges that
+    lost (``wasted_hedges``). ``early_stop_saved`` (votes that cancelled voters) is an estimate:
     each cancelled voter would have cost what the answered voters cost on average, less what
     it had spent; ``None`` otherwise.
     """
@@ -90,6 +91,7 @@ class FanoutCost(Cost):
     wasted_retries: float
     wasted_failures: float
     wasted_cancelled: float
+    wasted_hedges: float
     early_stop_saved: float | None
     branches: list[BranchCost]
 
@@ -103,6 +105,7 @@ class TraceCost(Cost):
     wasted_retries: float
     wasted_failures: float
     wasted_cancelled: float
+    wasted_hedges: float
     early_stop_saved: float
     by_operation: dict[str, float]
 
@@ -157,6 +160,8 @@ class Fanout(TypedDict):
     failed: int
     cancelled: int
     early_stop: EarlyStop | None  #: votes only
+    hedges: int  #: hedged attempts sent (``fanscope.fanout.hedges``)
+    hedges_won: int  #: of which answered first
     on_critical_path: bool
     cost: FanoutCost | None  #: ``None`` when no model call ran under it
 

@@ -9,7 +9,7 @@ trace. Choices of words:
   models cost fractions of a cent, and ``$0.00`` would read as free.
 - Markdown passes ``sign="\\$"``: GitHub reads text between two dollar signs as math.
 - Wasted spend names its parts (retried attempts, failed branches, cancelled branches or
-  voters); what an early stop saved is said to be an estimate.
+  voters, hedges that lost); what an early stop saved is said to be an estimate.
 """
 
 from __future__ import annotations
@@ -63,6 +63,7 @@ def wasted(c: FanoutCost | TraceCost, vote: bool = False, sign: str = "$") -> st
         (c["wasted_retries"], "retried attempts"),
         (c["wasted_failures"], "failed branches"),
         (c["wasted_cancelled"], "cancelled voters" if vote else "cancelled branches"),
+        (c.get("wasted_hedges", 0.0), "hedges that lost"),
     ]
     shown = [f"{what} {usd(value, sign)}" for value, what in parts if value > 0]
     if not shown:

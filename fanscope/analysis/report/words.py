@@ -327,11 +327,11 @@ def candidates(t: TraceDoc) -> str:
 
 def fanout(f: Fanout, escape: Escape = _as_is) -> str:
     """One fan-out: its time, its slowest branch and what that means, the median, how many
-    ran at a time; failed and cancelled branches; a vote's early stop.
+    ran at a time; failed and cancelled branches; hedges sent and won; a vote's early stop.
 
     Fields: ``name``, ``branches``, ``duration``, ``slowest_name``, ``slowest``,
     ``slowest_share``, ``median``, ``straggler_ratio``, ``parallelism``, ``failed``,
-    ``cancelled``, ``kind``, ``early_stop``.
+    ``cancelled``, ``kind``, ``early_stop``, ``hedges``, ``hedges_won``.
     """
     vote = f["kind"] == "vote"
     unit = "voter" if vote else "branch"
@@ -356,6 +356,8 @@ def fanout(f: Fanout, escape: Escape = _as_is) -> str:
         parts.append(f"{f['parallelism']:.1f} {units} ran at a time on average")
     if f["failed"]:
         parts.append(f"{f['failed']} failed")
+    if hedges := f.get("hedges", 0):
+        parts.append(f"{plural(hedges, 'hedge')} sent, {f.get('hedges_won', 0)} won")
     sentence = f"{head}: " + "; ".join(parts)
     if stop is not None and f["cancelled"]:
         sentence += "; " + early_stop(f)
