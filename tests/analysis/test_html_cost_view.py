@@ -189,3 +189,28 @@ def test_a_trace_without_model_calls_has_no_cost_toggle(browser: Browser, tmp_pa
     path.write_text(html.render(analyze(spans).to_dict(), spans))
     page = open_page(browser, path)
     assert page.evaluate("document.querySelectorAll('button[data-view]').length") == 0
+
+
+def test_budgets_show_as_text_with_their_tags(browser: Browser, tmp_path: Path) -> None:
+    from tests.analysis.test_budget_report import nested
+
+    evil = '<img src=x onerror="window.__pwned=1">'
+    spans = nested(evil, evil)
+    path = tmp_path / "report.html"
+    path.write_text(html.render(analyze(spans).to_dict(), spans))
+    page = open_page(browser, path)
+    said = page.evaluate(
+        "Array.from(document.querySelectorAll('ul.budgets li'), n => n.textContent)"
+    )
+    assert said == [
+        f"budget '{evil}' on agent: stopped by the budget after 950 of 1,000 tokens "
+        "(95%; 1 call refused)",
+        f"budget '{evil}' on map f: stopped by the budget after $0.48 of $0.50 "
+        "(96%; 2 calls refused)",
+    ]
+    tags = page.evaluate("Array.from(document.querySelectorAll('.tag.budget'), n => n.textContent)")
+    assert sorted(tags) == ["budget 95% used, 1 refused", "budget 96% used, 2 refused"]
+    assert page.evaluate("document.querySelectorAll('.tag.refused').length") == 3
+    assert page.evaluate("document.querySelectorAll('img').length") == 0
+    assert page.evaluate("window.__pwned") is None
+    assert page.problems() == []

@@ -16,6 +16,8 @@ def _report_with_every_object() -> dict[str, Any]:
     """A trace with a fan-out, an opportunity (and a step kept after it) and a critical path."""
     root = span("agent", 0, 400, fanscope__role="step")
     fan = span("map f", 0, 30, root, fanscope__role="fanout", fanscope__fanout__max_concurrency=1)
+    budget = {"name": "b", "limit_usd": 0.5, "spent_usd": 0.4, "refused": 0}  # a budget's record
+    fan.attributes.update({f"fanscope.budget.{k}": v for k, v in budget.items()})
     branches = [
         span("f", i * 10, i * 10 + 10, fan, fanscope__role="branch", fanscope__branch__index=i)
         for i in range(3)
@@ -56,6 +58,7 @@ def test_every_object_of_the_json_has_exactly_the_keys_of_its_typed_definition()
     assert trace["fanouts"] and trace["opportunities"] and trace["critical_path"]
     assert trace["opportunities"][0]["keep_after"], "the example must keep a step after others"
     assert trace["opportunities"][0]["evidence"] and trace["candidates"]
+    assert trace["budgets"], "the example must run under a budget"
     checked = _check(doc, schema.ReportDoc, "report")
     # report, trace, segments, by_operation is a plain dict, fan-out, opportunity, step refs,
     # keep_after, operations: every kind of object was met at least once
