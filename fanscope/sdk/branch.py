@@ -49,6 +49,44 @@ class CallPolicy:
     code: CodeType | None = None  # what the branch runs: where its children are called from
     budget: Budget | None = None  # a template: each fan-out (or lone call) gets a fresh pot
     hedge: Hedge | None = None  # a second attempt for a slow one (hedge.py)
+    #: the branch attributes that depend only on the policy and the fan-out's kind, made once
+    #: per kind (a branch copies them instead of deciding each again)
+    _fixed: dict[str | None, dict[str, Any]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def fixed_attributes(self, kind: str | None) -> dict[str, Any]:
+        """The attributes every branch of this policy under a fan-out of ``kind`` carries
+        (``None``: a lone call). Shared: copy before adding to it."""
+        fixed = self._fixed.get(kind)
+        if fixed is None:
+            fixed = self._make_fixed(kind)
+            if not any(lim.adaptive is not None for lim in self.limiters):
+                self._fixed[kind] = fixed  # an adaptive cap changes: made again each time
+        return fixed
+
+    def _make_fixed(self, kind: str | None) -> dict[str, Any]:
+        attrs: dict[str, Any] = {A.ROLE: A.ROLE_BRANCH}
+        # kind, and a map's function, are read from the parent (conventions.md); gather and
+        # vote branches may each call a different function (vote.among): they carry their own
+        if self.function is not None and kind != A.KIND_MAP:
+            attrs[A.FUNCTION] = self.function
+        if self.timeout is not None:
+            attrs[A.BRANCH_TIMEOUT] = self.timeout
+        if kind is None and self.max_concurrency is not None:
+            attrs[A.BRANCH_MAX_CONCURRENCY] = self.max_concurrency
+        limiters = self.limiters
+        if limiters and (kind is None or any(lim.rate is not None for lim in limiters)):
+            # what the analyzer's what-if needs to respect every cap and rate limit (a shared
+            # limiter's cap spans functions; a rate limit spans a fan-out's branches)
+            # (tuples: shared by every branch's copy)
+            attrs[A.LIMITER_NAMES] = tuple(lim.name for lim in limiters)
+            attrs[A.LIMITER_MAX_CONCURRENCY] = tuple(lim.max_concurrency or 0 for lim in limiters)
+            attrs[A.LIMITER_RATE] = tuple(
+                float(lim.rate.requests) if lim.rate else 0.0 for lim in limiters
+            )
+            attrs[A.LIMITER_PER] = tuple(lim.rate.per if lim.rate else 0.0 for lim in limiters)
+        return attrs
 
     @property
     def max_concurrency(self) -> int | None:
@@ -220,30 +258,14 @@ def _branch_attrs(job: Job, kind: str | None, fingerprinted: bool) -> dict[str, 
 
     Setting every attribute in one call at the end costs the SDK about half of what passing
     some to ``start_span`` and the rest later does (span processors' ``on_start`` therefore
-    sees no fanscope attributes on a branch).
+    sees no fanscope attributes on a branch). What depends only on the policy is made once
+    per fan-out kind (:meth:`CallPolicy.fixed_attributes`) and copied.
     """
-    policy = job.policy
-    attrs: dict[str, Any] = {A.ROLE: A.ROLE_BRANCH}
-    # kind, and a map's function, are read from the parent (conventions.md); gather and vote
-    # branches may each call a different function (vote.among), so they carry their own
-    if policy.function is not None and kind != A.KIND_MAP:
-        attrs[A.FUNCTION] = policy.function
+    attrs = job.policy.fixed_attributes(kind).copy()
     if job.index is not None:
         attrs[A.BRANCH_INDEX] = job.index
     if job.name is not None:
         attrs[A.BRANCH_NAME] = job.name
-    if policy.timeout is not None:
-        attrs[A.BRANCH_TIMEOUT] = policy.timeout
-    if kind is None and policy.max_concurrency is not None:
-        attrs[A.BRANCH_MAX_CONCURRENCY] = policy.max_concurrency
-    limiters = policy.limiters
-    if limiters and (kind is None or any(lim.rate is not None for lim in limiters)):
-        # what the analyzer's what-if needs to respect every cap and rate limit (a shared
-        # limiter's cap spans functions; a rate limit spans a fan-out's branches)
-        attrs[A.LIMITER_NAMES] = [lim.name for lim in limiters]
-        attrs[A.LIMITER_MAX_CONCURRENCY] = [lim.max_concurrency or 0 for lim in limiters]
-        attrs[A.LIMITER_RATE] = [float(lim.rate.requests) if lim.rate else 0.0 for lim in limiters]
-        attrs[A.LIMITER_PER] = [lim.rate.per if lim.rate else 0.0 for lim in limiters]
     if fingerprinted and (job.args or job.kwargs) and fingerprint.is_enabled():
         prints = fingerprint.inputs_of(job.args, job.kwargs, scalars=kind != A.KIND_MAP)
         if prints:

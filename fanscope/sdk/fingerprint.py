@@ -365,8 +365,12 @@ def inputs_of(
     """
     if not _state["enabled"]:
         return []
-    if not scalars and not kwargs and all(type(a) in _SCALARS for a in args):
-        return []  # the common cheap case in a map: numbers only, nothing to record
+    if not scalars and not kwargs:
+        for arg in args:  # a loop, not all(): this runs for every branch of a map
+            if type(arg) not in _SCALARS:
+                break
+        else:
+            return []  # the common cheap case in a map: numbers only, nothing to record
     leaves, cut = _leaves((*args, *kwargs.values()), scalars)
     if not leaves:
         return []

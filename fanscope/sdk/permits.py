@@ -329,10 +329,16 @@ def in_force() -> tuple[Holder, ...]:
 
 def with_holders(holders: Sequence[Holder], ctx: otel_context.Context) -> otel_context.Context:
     """``ctx`` with ``holders`` in force too (``ctx`` itself when they already are)."""
-    found = otel_context.get_value(_KEY, ctx)
+    found = ctx.get(_KEY)
+    if found is holders or not holders:  # a branch under its own fan-out: nothing to add
+        return ctx
     current = found if isinstance(found, tuple) else ()
     added = tuple(h for h in holders if h not in current)
-    return otel_context.set_value(_KEY, current + added, ctx) if added else ctx
+    if not added:
+        return ctx
+    if not current and len(added) == len(holders) and isinstance(holders, tuple):
+        added = holders  # the same tuple: its branches then find it by identity
+    return otel_context.set_value(_KEY, current + added if current else added, ctx)
 
 
 def enter(holders: Sequence[Holder]) -> Token | None:
