@@ -36,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from _targets import target
+
 from fanscope import Adaptive
 from fanscope.testing.provider import HiddenLimits, Provider
 
@@ -222,10 +224,30 @@ def main() -> None:
     for case in CASES:
         print(f"## {case.name}: {case.allowed:g} requests/s allowed, {args.seconds:g} s simulated")
         print(f"{'policy':<24} {'to 90%':>8} {'last 4 min':>11} {'429s':>7} {'most sent':>10}")
+        autos: list[tuple[str, Result]] = []
         for name, make in policies(case):
             r = run(make(), case, args.seconds)
             reach = f"{r.to_90:.0f} s" if r.to_90 is not None else "never"
             print(f"{name:<24} {reach:>8} {r.share:>10.0%} {r.rejected:>7.2%} {r.most_sent:>10}")
+            if name.startswith("auto"):
+                autos.append((name, r))
+        for name, r in autos:
+            target(
+                f"adaptive, {case.name}, {name} reaches 90%",
+                r.to_90 if r.to_90 is not None else float("inf"),
+                60.0,
+                unit=" s",
+                digits=0,
+                note=f"simulated seconds to 90% of {case.allowed:g}/s, of {args.seconds:g} s run",
+            )
+        worst = max(autos, key=lambda named: named[1].rejected)
+        target(
+            f"adaptive, {case.name}, 429s",
+            worst[1].rejected * 100,
+            1.0,
+            unit="%",
+            note=f"share of requests answered 429, worst of the auto runs ({worst[0]})",
+        )
         print()
 
 

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 
 from _client import DEMO_LATENCY  # noqa: E402
+from _targets import check, target  # noqa: E402
 
 from fanscope.analysis import analyze, read_file  # noqa: E402
 from fanscope.testing.anthropic_server import AnthropicStandIn  # noqa: E402
@@ -69,6 +70,20 @@ def main() -> None:
     print(f"  speed-up measured          = {measured:.2f}x")
     print(f"  speed-up predicted         = {guess:.2f}x (from the sequential trace)")
     print(f"  predicted / measured       = {guess / measured:.3f} (target within 0.90-1.10)")
+    target(
+        "agent speed-up, parallel over ideal",
+        p / IDEAL,
+        1.05,
+        digits=3,
+        note=f"{p * 1000:.1f} ms against {IDEAL * 1000:.0f} ms, median of {args.rounds}",
+    )
+    check(
+        "agent speed-up, predicted over measured",
+        0.9 <= guess / measured <= 1.1,
+        f"{guess / measured:.3f}",
+        "0.90-1.10",
+        note=f"predicted {guess:.2f}x, measured {measured:.2f}x",
+    )
 
 
 if __name__ == "__main__":

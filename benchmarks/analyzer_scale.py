@@ -29,6 +29,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _targets import target
+
 SPANS_PER_TRACE = 10_000
 
 
@@ -261,6 +263,15 @@ def main() -> None:
             f"  1M spans: {elapsed:.1f} s ({cpu:.1f} s CPU) of 15 s, {peak / 1e9:.2f} GB of 2 GB "
             f"({'within' if ok else 'OUTSIDE'} target)"
         )
+        target(
+            "analyzer, 1M spans, seconds",
+            elapsed,
+            15.0,
+            unit=" s",
+            digits=1,
+            note=f"wall time; {cpu:.1f} s CPU; {size:,} spans",
+        )
+        target("analyzer, 1M spans, peak memory", peak / 1e9, 2.0, unit=" GB", note="peak RSS")
 
 
 if __name__ == "__main__":

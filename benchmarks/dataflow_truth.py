@@ -46,6 +46,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from _targets import target
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "tests" / "agents"
 
@@ -610,6 +612,27 @@ def report(
             f"  {witness:<20} {f['precision']:>8.1%} ({right:>3}/{claimed:<3}) wrong {wrong:<3}"
             f" {f['recall']:>7.1%} ({right:>3}/{truly:<3}) {f['candidates']:>10.1%}"
             f" {f['unseen']:>7}"
+        )
+    if "combined" in figures:  # what reports and gates use
+        f = figures["combined"]
+        target(
+            "dataflow truth, precision of independent (combined)",
+            float(f["precision"]) * 100,
+            100.0,
+            at_least=True,
+            unit="%",
+            digits=1,
+            note=f"{f['false_independent']} dependent pairs called independent, "
+            f"{len(runs)} programs",
+        )
+        target(
+            "dataflow truth, recall of independent (combined)",
+            float(f["recall"]) * 100,
+            90.0,
+            at_least=True,
+            unit="%",
+            digits=1,
+            note=f"{len(pairs) - dependent} truly independent pairs",
         )
     failed = [r for r in runs if r.error]
     for run in failed:

@@ -3,11 +3,12 @@
 (1) Microseconds per branch for 200, 2,000 and 100,000 branches of ``await asyncio.sleep(0)``
 under a cap of 64, traced into an SDK TracerProvider with an in-memory exporter: fanscope's
 ``map`` against two hand-written versions (``asyncio.gather`` + ``Semaphore`` + one span per
-branch): one with bare spans, one that records the same attributes fanscope records (role,
-index, outcome, the limiter and wait of a branch that waited; the fan-out's kind, function,
-cap, policy and counts). Also both untraced. Each round runs every case once, the order rotated
-by one each round; the figure is the median of the per-round (paired) ratios, with their
-spread. Target: fanscope <= 1.00x the hand-written version with the same attributes.
+branch): one with bare spans, one that records the same spans and attributes fanscope records
+(role, index, outcome, the limiter and wait of a branch that waited; the fan-out's kind,
+function, cap, policy, call site and counts; a fan-in span). Also both untraced. Each round
+runs every case once, the order rotated by one each round; the figure is the median of the
+per-round (paired) ratios, with their spread. Target: fanscope <= 1.00x the hand-written
+version with the same attributes.
 
 (2) The sync path: microseconds per branch for 2,000 branches of ``time.sleep(0)`` on 64
 threads: fanscope's ``map`` of a plain ``def`` against a hand-written ``ThreadPoolExecutor``
@@ -39,6 +40,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from _targets import target
 from opentelemetry import context, trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -73,12 +75,23 @@ def hand_written(tracer: trace.Tracer, n: int) -> Callable[[], Awaitable[list[in
     return run
 
 
+#: the fan-out's call site, as fanscope records it (``code.*``, docs/conventions.md)
+CALL_SITE: dict[str, Any] = {
+    "code.function.name": "fanout_overhead.run",
+    "code.file.path": "benchmarks/fanout_overhead.py",
+    "code.line.number": 120,
+    "code.column.number": 16,
+    A.CALLSITE_NEAREST: True,
+}
+
+
 def hand_written_same_attributes(
     tracer: trace.Tracer, n: int
 ) -> Callable[[], Awaitable[list[int]]]:
     """The same, recording what fanscope records: on the fan-out span its kind, function, cap,
-    policy and counts; on each branch span its role and index, its outcome, and, when it
-    waited for the semaphore, the limiter and the wait (the span starting at its slot)."""
+    policy, call site and counts; on each branch span its role and index, its outcome, and,
+    when it waited for the semaphore, the limiter and the wait (the span starting at its
+    slot); and a fan-in span (the results put in order) with its role, kind and function."""
 
     async def run() -> list[int]:
         sem = asyncio.Semaphore(CAP)
@@ -112,16 +125,21 @@ def hand_written_same_attributes(
             A.FANOUT_ON_ERROR: A.ON_ERROR_RAISE,
             A.FUNCTION: "bench.work",
             A.FANOUT_MAX_CONCURRENCY: CAP,
+            **CALL_SITE,  # written by hand: a constant
         }
         with tracer.start_as_current_span("map work", attributes=attrs) as fanout:
             try:
-                return list(await asyncio.gather(*(branch(i) for i in range(n))))
+                done = await asyncio.gather(*(branch(i) for i in range(n)))
+                fan_in = {A.ROLE: A.ROLE_FANIN, A.KIND: A.KIND_MAP, A.FUNCTION: "bench.work"}
+                with tracer.start_as_current_span("fan-in work", attributes=fan_in):
+                    return list(done)
             finally:
                 fanout.set_attributes(
                     {
                         A.FANOUT_SIZE: n,
                         A.FANOUT_SUCCEEDED: counts["ok"],
                         A.FANOUT_FAILED: counts["failed"],
+                        A.FANOUT_CANCELLED: 0,
                     }
                 )
 
@@ -370,11 +388,20 @@ def main() -> None:
             wall, used = per_branch[name]
             print(f"  {name:<32} {wall:8.1f} us/branch wall {used:8.1f} us/branch CPU")
         for label, _, theirs in PAIRS:
-            target = " (target <= 1.00x)" if label == "traced, same attributes" else ""
-            print(f"  median paired ratio, {label}: fanscope / {theirs}{target}")
+            goal = " (target <= 1.00x)" if label == "traced, same attributes" else ""
+            print(f"  median paired ratio, {label}: fanscope / {theirs}{goal}")
             for measure in ("CPU", "wall"):
                 mid, low, high = per_branch[f"{label} {measure}"]
                 print(f"    {measure:<4} {mid:.2f}x (rounds {low:.2f}-{high:.2f}x)")
+        mid, low, high = per_branch["traced, same attributes CPU"]
+        wall = per_branch["traced, same attributes wall"]
+        target(
+            f"fan-out overhead, traced, {n:,} branches",
+            mid,
+            1.0,
+            note=f"CPU, median of {rounds} paired rounds ({low:.2f}-{high:.2f}x); "
+            f"wall {wall[0]:.2f}x",
+        )
 
     if "sync" in parts:
         threads = sync_overhead(args.rounds)
@@ -394,6 +421,14 @@ def main() -> None:
             f"CPU {threads['ratio cpu low']:.2f}-{threads['ratio cpu high']:.2f}x; "
             f"load average {os.getloadavg()[0]:.1f} after the sync part"
         )
+        target(
+            f"sync path overhead, traced, {BRANCHES:,} branches",
+            threads["ratio cpu"],
+            1.25,
+            note=f"CPU, median of {args.rounds} paired rounds "
+            f"({threads['ratio cpu low']:.2f}-{threads['ratio cpu high']:.2f}x); "
+            f"wall {threads['ratio']:.2f}x",
+        )
 
     if "makespan" in parts:
         rounds = max(3, args.rounds // 3)
@@ -405,6 +440,16 @@ def main() -> None:
                 f"{'within' if ok else 'OUTSIDE'} 1.02x + 5 ms)  hand-written "
                 f"{hand * 1000:7.1f} ms ({hand / ideal:.3f}x)  ideal {ideal * 1000:7.1f} ms  "
                 f"fanscope / hand-written {wall / hand:.3f}x"
+            )
+            short = "200 branches cap 16" if name.startswith("200") else "4 sources"
+            target(
+                f"makespan, traced, {short}",
+                wall * 1000,
+                (ideal * 1.02 + 0.005) * 1000,
+                unit=" ms",
+                digits=1,
+                note=f"1.02x ideal + 5 ms; {wall / ideal:.3f}x ideal, hand-written "
+                f"{hand / ideal:.3f}x, median of {rounds}",
             )
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 

@@ -37,6 +37,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from _targets import target
+
 CAP = 64
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 WORKS = {"sleep(0)": 0.0, "sleep(1 ms)": 0.001}
@@ -183,28 +185,31 @@ def targets(rows: dict[tuple[str, str, int], dict[str, Any]], work: str, sizes: 
     held = True
     for impl in ("fanscope map", "fanscope stream"):
         worst = max(rows[(work, impl, n)]["over"] - rows[(work, impl, n)]["results"] for n in sizes)
-        ok = worst <= CAP * PER_SLOT
-        held &= ok
-        print(
-            f"    {impl:<16} memory over base less results, worst {mb(worst)}"
-            f" <= cap x 8 KB = {mb(CAP * PER_SLOT)}: {'holds' if ok else 'DOES NOT HOLD'}"
+        held &= target(
+            f"scale memory, {impl}, {work}",
+            worst / 1e6,
+            CAP * PER_SLOT / 1e6,
+            unit=" MB",
+            digits=3,
+            note=f"peak RSS over base less results, worst of {', '.join(f'{n:,}' for n in sizes)}"
+            " (cap x 8 KB)",
         )
         if len(sizes) > 1:
             cpu = [rows[(work, impl, n)]["cpu_us"] for n in sizes]
-            spread = max(cpu) / min(cpu)
-            ok = spread <= FLAT
-            held &= ok
-            print(
-                f"    {impl:<16} CPU per branch, largest over smallest from "
-                f"{sizes[0]:,} to {sizes[-1]:,} = {spread:.2f}x <= {FLAT:.2f}x: "
-                f"{'holds' if ok else 'DOES NOT HOLD'}"
+            held &= target(
+                f"scale flatness, {impl}, {work}",
+                max(cpu) / min(cpu),
+                FLAT,
+                note=f"CPU per branch, largest over smallest from {sizes[0]:,} to {sizes[-1]:,} "
+                f"({min(cpu):.1f}-{max(cpu):.1f} us)",
             )
     return held
 
 
-def rounds_for(n: int, rounds: int) -> int:
-    """Processes for a point of ``n`` branches: short points are noisy, so they get more."""
-    return max(rounds, min(7, -(-30_000 // n)))
+def rounds_for(n: int, rounds: int, least: int = 30_000) -> int:
+    """Processes for a point of ``n`` branches: short points are noisy, so they get more
+    (up to 7), until the point has run about ``least`` branches in all."""
+    return max(rounds, min(7, -(-least // n)))
 
 
 def mb(value: float) -> str:
@@ -224,8 +229,9 @@ def main() -> int:
         type=int,
         default=1,
         help="processes per point (median); small sizes get more, up to 7, so that every "
-        "point runs at least about 30,000 branches in all",
+        "point runs at least about --least branches in all",
     )
+    parser.add_argument("--least", type=int, default=30_000, help=argparse.SUPPRESS)
     parser.add_argument(
         "--impls", default=",".join(ALL_IMPLS), help="which of them (hand-written always runs)"
     )
@@ -247,7 +253,7 @@ def main() -> int:
     load = os.getloadavg()
     print(
         f"fan-out scale: cap {CAP}, no tracing, one process per point, median of "
-        f"{', '.join(f'{rounds_for(n, args.rounds)} at {n:,}' for n in sizes)}; "
+        f"{', '.join(f'{rounds_for(n, args.rounds, args.least)} at {n:,}' for n in sizes)}; "
         f"{os.cpu_count()} cores, load average {load[0]:.1f} at the start"
     )
     print(
@@ -265,7 +271,7 @@ def main() -> int:
         )
         for n in sizes:
             samples: dict[str, list[dict[str, Any]]] = {impl: [] for impl in impls}
-            for r in range(rounds_for(n, args.rounds)):
+            for r in range(rounds_for(n, args.rounds, args.least)):
                 order = impls[r % len(impls) :] + impls[: r % len(impls)]  # rotated each round
                 for impl in order:
                     samples[impl].append(spawn(impl, n, work))

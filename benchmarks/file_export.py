@@ -25,6 +25,8 @@ import sys
 import tempfile
 import textwrap
 
+from _targets import check
+
 RUN = textwrap.dedent(
     """
     import asyncio, json, sys, time
@@ -108,6 +110,15 @@ def main() -> None:
         print(f"{name:16}{per:10.1f}{ratio:13.2f}{spans:>22}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"machine: {os.cpu_count()} cores, load average {load:.1f}")
+    least = min(kept["fanscope file"])
+    check(
+        "file export, every branch span in the file",
+        least == n,
+        f"{least:,}/{n:,}",
+        f"{n:,}/{n:,}",
+        note=f"fewest of {args.rounds} runs; x no export "
+        f"{statistics.median(times['fanscope file']) / floor:.2f}",
+    )
 
 
 if __name__ == "__main__":

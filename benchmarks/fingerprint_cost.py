@@ -132,11 +132,11 @@ def shared(fn: Callable[[], list[str]]) -> Callable[[], list[str]]:
     return run
 
 
-def per_text(rounds: int) -> None:
+def per_text(rounds: int, longest: int = 300_000) -> None:
     print("one text: CPU microseconds (median) and fingerprints recorded")
     print(f"  {'characters':>10}  {'side':<7} {'previous':>10} {'now':>10} {'ratio':>6}"
           f" {'shared key':>11} {'ratio':>6}  {'#prev':>5} {'#now':>4} {'#shared':>7}")  # fmt: skip
-    for chars in (200, 2_000, 20_000, 300_000):
+    for chars in (c for c in (200, 2_000, 20_000, 300_000) if c <= longest):
         text = text_of(chars, chars)
         reps = max(3, rounds if chars <= 20_000 else rounds // 5)
         for side, now, limit in (
@@ -182,8 +182,8 @@ def _previous_outputs(value: object, **_: object) -> list[str]:
     return previous(str(value), 16)
 
 
-def per_branch(rounds: int) -> None:
-    prompts = [text_of(2_000, 10_000 + i) for i in range(BRANCHES)]
+def per_branch(rounds: int, branches: int = BRANCHES) -> None:
+    prompts = [text_of(2_000, 10_000 + i) for i in range(branches)]
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
@@ -217,8 +217,8 @@ def per_branch(rounds: int) -> None:
     finally:
         fingerprint.set_enabled(True)
         fingerprint._state["shared"] = False
-    us = {v: statistics.median(samples[v]) / BRANCHES * 1e6 for v in variants}
-    print(f"per branch: map over {BRANCHES} prompts of 2,000 characters, answers of 600")
+    us = {v: statistics.median(samples[v]) / branches * 1e6 for v in variants}
+    print(f"per branch: map over {branches} prompts of 2,000 characters, answers of 600")
     for variant in variants:
         extra = f"  (+{us[variant] - us['off']:.1f} us)" if variant != "off" else ""
         print(f"  fingerprints {variant:<10} {us[variant]:8.1f} us/branch{extra}")
@@ -230,9 +230,13 @@ def per_branch(rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument(
+        "--longest", type=int, default=300_000, help="longest text of part 1, in characters"
+    )
+    parser.add_argument("--branches", type=int, default=BRANCHES, help="branches of part 2")
     args = parser.parse_args()
-    per_text(args.rounds)
-    per_branch(max(3, args.rounds // 3))
+    per_text(args.rounds, args.longest)
+    per_branch(max(3, args.rounds // 3), args.branches)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from _targets import check, target
 from opentelemetry.trace import NoOpTracerProvider
 
 from fanscope import vote
@@ -103,6 +104,21 @@ def main() -> None:
         f"  early stop / wait for all: p50 {early.p(50) / full.p(50):.2f}x, "
         f"p95 {early.p(95) / full.p(95):.2f}x, voter time {early.busy / full.busy:.2f}x"
     )
+    same = early.winners == full.winners  # run() stops the script before, if not
+    check(
+        "vote early stop, the same winner both ways",
+        same,
+        f"{args.votes}/{args.votes}" if same else "differs",
+        "every vote",
+    )
+    for q in (50, 95):
+        target(
+            f"vote early stop, p{q} over waiting for all",
+            early.p(q) / full.p(q),
+            1.0,
+            note=f"{early.p(q) * 1000:.1f} ms against {full.p(q) * 1000:.1f} ms; "
+            "no number set: never slower than waiting",
+        )
 
 
 if __name__ == "__main__":
