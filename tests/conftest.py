@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from fanscope.testing.redis_server import RedisServer as _RedisServer
 from tests.redis_server import RedisServer
 
 _EXPORTER = InMemorySpanExporter()
@@ -32,7 +33,7 @@ def exporter() -> Iterator[InMemorySpanExporter]:
 
 
 @pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
+def redis_server() -> Iterator[_RedisServer]:
     """A real redis-server on a free loopback port, once per test run (per xdist worker).
 
     Skips with a visible reason when ``redis-server`` is not installed, unless
@@ -46,7 +47,7 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
+def redis_url(redis_server: _RedisServer) -> str:
     return redis_server.url
 
 

@@ -156,6 +156,9 @@ QUEUE_REASON_BUDGET: Final = "budget"
 """A model call waited for calls in flight to settle before its worst case fit a budget."""
 QUEUE_SPAN_NAME: Final = "queue wait"
 """Span name of a queue span."""
+QUEUE_SHARED: Final = "fanscope.queue.shared"
+"""bool: the limiter waited on is shared with other processes (``Limiter(backend=...)``): the
+slots or the rate may have been taken by calls outside this trace; absent means false."""
 QUEUE_MAX_WORKERS: Final = "fanscope.queue.max_workers"
 """int: on a ``pool`` queue span: the ``max_workers`` of the pool the job waited for."""
 

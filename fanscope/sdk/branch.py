@@ -143,11 +143,14 @@ def check_timeout(name: str, value: float | None) -> float | None:
 
 
 def _queue_span(parent: Context, reason: str, limiter: Limiter) -> Span:
-    return tracer().start_span(
-        "queue wait",
-        context=parent,
-        attributes={A.ROLE: A.ROLE_QUEUE, A.QUEUE_REASON: reason, A.QUEUE_LIMITER: limiter.name},
-    )
+    attributes: dict[str, Any] = {
+        A.ROLE: A.ROLE_QUEUE,
+        A.QUEUE_REASON: reason,
+        A.QUEUE_LIMITER: limiter.name,
+    }
+    if limiter.shared:
+        attributes[A.QUEUE_SHARED] = True  # the slot may be held by another process
+    return tracer().start_span("queue wait", context=parent, attributes=attributes)
 
 
 _NO_LIMITER = Limiter(name="none")
@@ -325,6 +328,8 @@ def start_span(
             attrs.update(job.site)
         if job.waited_on is not None:
             attrs[A.QUEUE_LIMITER] = job.waited_on
+            if any(lim.name == job.waited_on and lim.shared for lim in policy.limiters):
+                attrs[A.QUEUE_SHARED] = True  # a process outside this trace may have held it
             # the wait in line runs from the submission to the span's start (conventions.md)
             if waited := (begun - job.submitted) / 1e9:
                 attrs[A.QUEUE_WAIT] = waited

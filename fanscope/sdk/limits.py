@@ -394,7 +394,7 @@ class Limiter:
         leases = 0
         if shared.up():
             try:
-                leases = len(shared.take(cap, want))
+                leases = shared.take(cap, want)
             except Unavailable:
                 self._grant()
         else:

@@ -381,6 +381,7 @@ class Reservation:
     waited: float = 0.0
     waited_on: str | None = None
     waited_for: str = "rate"  # "rate" (a rate's refill, a pause) or "budget" (settlements)
+    waited_shared: bool = False  # the meter waited on is shared with other processes (Redis)
     spent: Spent | None = None
     settled_amounts: dict[str, float] = field(default_factory=dict)
 
@@ -461,6 +462,7 @@ def _reserving(
     started = time.monotonic()
     waited_on: str | None = None
     waited_for = "rate"
+    waited_shared = False
     while True:
         seen = settled.version()
         wait, whose, taken = _attempt(wants)
@@ -470,10 +472,12 @@ def _reserving(
             raise _refusal(whose, demand)
         waited_on = whose.name
         waited_for = "budget" if wait == SETTLING else "rate"
+        waited_shared = any(m is whose and getattr(lg, "shared", False) for lg, m, _ in wants)
         yield (seen, _POLL) if wait == SETTLING else (-1, wait)
     res = Reservation(demand, holders, taken)
     res.waited, res.waited_on = time.monotonic() - started, waited_on
     res.waited_for = waited_for
+    res.waited_shared = waited_shared
     return res
 
 

@@ -233,21 +233,30 @@ class RedisBackend:
 
     def kick(self) -> None:
         """Wake the worker thread: a slot was released, or a branch started to wait."""
-        worker = self._worker
-        if worker is None or not worker.is_alive() or self._pid != os.getpid():
-            with self._lock:
-                self._connect()
-                if self._worker is None or not self._worker.is_alive():
-                    self._worker = threading.Thread(
-                        target=self._run, name="fanscope-redis-leases", daemon=True
-                    )
-                    self._worker.start()
-        self._kick.set()
+        self.ensure_worker(kick=True)
+
+    def ensure_worker(self, *, kick: bool = False) -> None:
+        """Start this process's thread (renewing leases, serving waiters) if it is not running.
+
+        The thread ends when it has nothing to do (no lease held, no branch waiting); its end
+        and this check take the same lock, so a lease taken or a waiter queued meanwhile always
+        finds a thread.
+        """
+        with self._lock:
+            self._connect()
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(
+                    target=self._run, name="fanscope-redis-leases", daemon=True
+                )
+                self._worker.start()
+            if kick:
+                self._kick.set()
 
     def _run(self) -> None:
         """Renew this process's leases, and hand out slots to its waiting branches."""
         every = self.lease / 3
         renew_at = time.monotonic() + every
+        idle = False  # nothing happened over the last wait
         while True:
             busy = False
             for limit in list(self._limits):
@@ -257,8 +266,15 @@ class RedisBackend:
                 renew_at = now + every
                 for limit in list(self._limits):
                     limit.renew()
-            self._kick.wait(self.poll if busy else max(0.0, renew_at - now))
+            held = any(x.leases for x in self._limits)
+            if idle and not busy and not held:
+                with self._lock:
+                    if not self._kick.is_set() and not any(x.leases for x in self._limits):
+                        self._worker = None  # nothing held, nobody waits: done until needed
+                        return
+            woke = self._kick.wait(self.poll if busy else max(0.0, renew_at - now))
             self._kick.clear()
+            idle = not (woke or busy or held)
 
 
 class SharedLimit:
@@ -312,17 +328,18 @@ class SharedLimit:
         )
         self._heard_pause(int(pause))
         self.full = cap is not None and int(granted) < want
-        self.leases += ids[: int(granted)]
+        if cap is not None and granted:
+            self.leases += ids[: int(granted)]
+            b.ensure_worker()  # held leases must be renewed
         return int(granted)
 
     def try_admit(self, cap: int | None, rate: RateLimit | None) -> bool:
         """A slot, a rate token and no pause, all now, or nothing (never waits)."""
         return self._admit(cap, 1, rate, "try") == 1
 
-    def take(self, cap: int, want: int) -> list[str]:
+    def take(self, cap: int, want: int) -> int:
         """Up to ``want`` slots under ``cap``, in turn with the other processes that wait."""
-        granted = self._admit(cap, want, None, "slots")
-        return self.leases[len(self.leases) - granted :] if granted else []
+        return self._admit(cap, want, None, "slots")
 
     def give(self) -> None:
         """Give one held slot back."""
@@ -393,6 +410,11 @@ class RedisLedger:
     def __init__(self, limit: SharedLimit) -> None:
         self.limit = limit
         self._keys: dict[int, str] = {}
+
+    @property
+    def shared(self) -> bool:
+        """Whether a wait on these meters is a wait on other processes too (Redis is up)."""
+        return self.limit.up()
 
     def register(self, meter: Meter, part: str) -> None:
         self._keys[id(meter)] = f"{self.limit.key}:{part}"

@@ -9,7 +9,8 @@
         ...  # scripted answers: fanscope.testing.script
 
 See :mod:`fanscope.testing.anthropic_server` and ``docs/anthropic.md``; in pytest, the
-``anthropic_stand_in`` fixture of fanscope's plugin starts one per test.
+``anthropic_stand_in`` fixture of fanscope's plugin starts one per test. ``RedisServer`` starts
+a real ``redis-server`` on a free loopback port (:mod:`fanscope.testing.redis_server`).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fanscope.testing.anthropic_server import Answer, AnthropicStandIn, Stats, lognormal
+    from fanscope.testing.redis_server import RedisServer
     from fanscope.testing.script import Request, ToolUse
 
-__all__ = ["Answer", "AnthropicStandIn", "Request", "Stats", "ToolUse", "lognormal"]
+__all__ = ["Answer", "AnthropicStandIn", "RedisServer", "Request", "Stats", "ToolUse", "lognormal"]
 
 
 def __getattr__(name: str) -> Any:
@@ -30,6 +32,10 @@ def __getattr__(name: str) -> Any:
         from fanscope.testing import script
 
         return getattr(script, name)
+    if name == "RedisServer":
+        from fanscope.testing.redis_server import RedisServer
+
+        return RedisServer
     if name in __all__:
         from fanscope.testing import anthropic_server
 

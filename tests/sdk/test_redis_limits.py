@@ -26,12 +26,15 @@ import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import fanscope
 from fanscope import Limiter, RedisBackend, parallel
 from fanscope.errors import ConfigurationError
+from fanscope.sdk import attributes as A
 from fanscope.sdk import permits
 from fanscope.sdk.permits import Demand, Observation
+from fanscope.testing.redis_server import RedisServer as Server
 from tests.redis_server import RedisServer
 
 WORKER = str(Path(__file__).with_name("redis_worker.py"))
@@ -92,7 +95,7 @@ def test_processes_sharing_a_key_never_exceed_the_cap_async_and_sync(
     pause=st.floats(0.0, 0.004),
 )
 def test_limiters_that_share_a_key_never_exceed_its_cap_and_all_finish(
-    redis_server: RedisServer, cap: int, shape: list[tuple[int, bool]], pause: float
+    redis_server: Server, cap: int, shape: list[tuple[int, bool]], pause: float
 ) -> None:
     """Each limiter has a backend of its own (to Redis, a process); some run async fan-outs
     on loops of their own threads, others sync fan-outs: together never above the cap."""
@@ -157,6 +160,8 @@ def test_a_killed_holder_gives_its_slots_back_within_the_lease_and_not_before(
     while _server_ms(client) <= max(expiries):
         time.sleep(0.05)
     assert [limiter.try_acquire() for _ in range(cap + 1)] == [True] * cap + [False]
+    for _ in range(cap):
+        limiter.release()
 
 
 def test_held_slots_are_renewed_while_their_work_runs_longer_than_the_lease(
@@ -165,8 +170,7 @@ def test_held_slots_are_renewed_while_their_work_runs_longer_than_the_lease(
     backend = RedisBackend(redis_url, key=redis_key, lease=0.3)
     holder = Limiter(1, backend=backend)
     other = Limiter(1, backend=RedisBackend(redis_url, key=redis_key, lease=0.3))
-    assert holder.try_acquire()
-    backend.kick()  # the renewing thread runs
+    assert holder.try_acquire()  # its process's thread renews the lease from now on
     deadline = time.monotonic() + 1.2  # four lease times: renewed at least three times
     while time.monotonic() < deadline:
         assert not other.try_acquire()
@@ -192,6 +196,53 @@ async def test_a_waiting_branch_gets_a_slot_another_process_releases(
     assert second.in_use == 1
     assert not first.try_acquire()
     second.release()
+
+
+async def test_processes_that_wait_take_turns_before_one_that_just_released(
+    redis_url: str, redis_key: str
+) -> None:
+    """One slot; `a` holds it and has a branch waiting; `b` waits too, and asked first: the slot
+    `a` frees goes to `b` even though `a`'s own waiter is woken at once by the release."""
+    a = Limiter(1, backend=RedisBackend(redis_url, key=redis_key, poll=0.05), name="a")
+    b = Limiter(1, backend=RedisBackend(redis_url, key=redis_key, poll=0.05), name="b")
+    assert a.try_acquire()
+    b_waits = asyncio.ensure_future(b.acquire_slot())
+    await asyncio.sleep(0.2)  # b has asked (and queued) by now
+    a_waits = asyncio.ensure_future(a.acquire_slot())
+    await asyncio.sleep(0.2)
+    a.release()
+    done, _ = await asyncio.wait([a_waits, b_waits], return_when=asyncio.FIRST_COMPLETED)
+    assert done == {b_waits}
+    b.release()
+    await asyncio.wait_for(a_waits, 30)
+    a.release()
+
+
+def test_a_branch_that_waited_for_a_shared_slot_says_so(
+    redis_url: str, redis_key: str, exporter: InMemorySpanExporter
+) -> None:
+    other = Limiter(1, backend=RedisBackend(redis_url, key=redis_key), name="provider")
+    here = Limiter(1, backend=RedisBackend(redis_url, key=redis_key, poll=0.01), name="provider")
+    assert other.try_acquire()  # another process holds the only slot
+
+    @parallel(limiter=here)
+    def call(i: int) -> int:
+        return i
+
+    threading.Timer(0.3, other.release).start()
+    assert list(call.map(range(2))) == [0, 1]
+    branches = [s for s in exporter.get_finished_spans() if s.name == "call"]
+    assert branches and all(s.attributes and s.attributes.get(A.QUEUE_LIMITER) for s in branches)
+    assert all(s.attributes and s.attributes.get(A.QUEUE_SHARED) is True for s in branches)
+    local = Limiter(1, name="provider")
+
+    @parallel(limiter=local)
+    def call_here(i: int) -> int:
+        return i
+
+    exporter.clear()
+    assert list(call_here.map(range(3))) == [0, 1, 2]
+    assert not any(A.QUEUE_SHARED in (s.attributes or {}) for s in exporter.get_finished_spans())
 
 
 # -- rates, the pause, the adaptive limit ------------------------------------------------------
@@ -252,6 +303,9 @@ def test_the_provider_headers_heard_by_one_process_pace_another(
     )
     assert whose is not None and wait > 1.0  # b's own answer said more; a's said none is left
     assert b.pacing.room() < 0.1
+    reservation = permits.reserve_sync(Demand(input_tokens=50), [b])  # 1000 a second refill
+    assert reservation is not None and reservation.waited_on is not None
+    assert reservation.waited_shared  # its queue wait span says `fanscope.queue.shared`
 
 
 def test_an_adaptive_limit_is_one_limit_for_every_process(redis_url: str, redis_key: str) -> None:
@@ -282,7 +336,10 @@ async def test_redis_killed_mid_run_gives_one_warning_and_the_work_finishes(
     server = RedisServer().start()
     try:
         limiter = Limiter(
-            2, backend=RedisBackend(server.url, key="mid-run", timeout=0.2, poll=0.01)
+            2,
+            backend=RedisBackend(
+                server.url, key="mid-run", timeout=0.2, poll=0.01, retry_every=600
+            ),
         )
         inside = peak = 0
         started = asyncio.Event()
@@ -308,7 +365,7 @@ async def test_redis_killed_mid_run_gives_one_warning_and_the_work_finishes(
     assert list(results) == list(range(30))
     assert len(_fanscope_warnings(caplog)) == 1
     assert peak <= 2  # the local limit kept the cap in this process
-    assert not limiter.shared
+    assert not limiter.shared  # and tries Redis again only after retry_every
 
 
 def test_redis_unreachable_at_start_is_a_local_limit_with_one_warning(
@@ -317,7 +374,8 @@ def test_redis_unreachable_at_start_is_a_local_limit_with_one_warning(
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    backend = RedisBackend(f"redis://127.0.0.1:{port}/0", timeout=0.2, local_share=0.5)
+    url = f"redis://127.0.0.1:{port}/0"
+    backend = RedisBackend(url, timeout=0.2, local_share=0.5, retry_every=600)
     limiter = Limiter(4, backend=backend, tokens_per_minute=1e6)
     with caplog.at_level(logging.WARNING, logger="fanscope"):
         assert [limiter.try_acquire() for _ in range(3)] == [True, True, False]  # half of 4
@@ -336,7 +394,7 @@ def test_a_redis_that_never_answers_costs_one_timeout_not_a_hang(
     silent.listen(16)
     try:
         url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
-        limiter = Limiter(2, backend=RedisBackend(url, timeout=0.2))
+        limiter = Limiter(2, backend=RedisBackend(url, timeout=0.2, retry_every=600))
 
         @parallel(limiter=limiter)
         def work(i: int) -> int:

@@ -142,14 +142,15 @@ def _waited(res: Reservation | None) -> Reservation | None:
         return res
     budget = res.waited_for == "budget"
     end = time.time_ns()
+    attributes: dict[str, Any] = {
+        A.ROLE: A.ROLE_QUEUE,
+        A.QUEUE_REASON: A.QUEUE_REASON_BUDGET if budget else A.QUEUE_REASON_RATE,
+        A.QUEUE_LIMITER: res.waited_on,
+    }
+    if res.waited_shared:
+        attributes[A.QUEUE_SHARED] = True  # the rate was spent by other processes too
     span = tracer().start_span(
-        A.QUEUE_SPAN_NAME,
-        start_time=end - int(res.waited * 1e9),
-        attributes={
-            A.ROLE: A.ROLE_QUEUE,
-            A.QUEUE_REASON: A.QUEUE_REASON_BUDGET if budget else A.QUEUE_REASON_RATE,
-            A.QUEUE_LIMITER: res.waited_on,
-        },
+        A.QUEUE_SPAN_NAME, start_time=end - int(res.waited * 1e9), attributes=attributes
     )
     span.end(end_time=end)
     return res
