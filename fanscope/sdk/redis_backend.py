@@ -371,11 +371,13 @@ class SharedLimit:
         if not held:
             return
         try:
-            lost = int(
-                self.backend.call(lua.RENEW, [self._keys[0]], [self.backend.lease * 1000, *held])
+            missing = self.backend.call(
+                lua.RENEW, [self._keys[0]], [self.backend.lease * 1000, *held]
             )
         except Unavailable:
             return
+        still = set(self.leases)  # a lease given back while the script ran is not lost
+        lost = sum(1 for x in missing if (x.decode() if isinstance(x, bytes) else x) in still)
         if lost and not self.lost:
             log.warning(
                 "fanscope: %d slot(s) of the shared limit %r ran out while held (the process "

@@ -96,17 +96,18 @@ return {granted, 0, math.floor(pause_left * 1000)}
 RENEW = (
     _NOW
     + """
--- KEYS: leases; ARGV: lease_ms, then the ids held. Returns how many had run out.
-local lost = 0
+-- KEYS: leases; ARGV: lease_ms, then the ids held. Returns the ids that were not there (run
+-- out, or given back since the list was made).
+local missing = {}
 for i = 2, #ARGV do
   if redis.call('ZSCORE', KEYS[1], ARGV[i]) then
     redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), ARGV[i])
   else
-    lost = lost + 1
+    missing[#missing + 1] = ARGV[i]
   end
 end
 redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[1]) * 2))
-return lost
+return missing
 """
 )
 

@@ -178,6 +178,7 @@ def test_held_slots_are_renewed_while_their_work_runs_longer_than_the_lease(
     assert holder._shared is not None and holder._shared.lost == 0
     holder.release()
     assert other.try_acquire()
+    other.release()
 
 
 async def test_a_waiting_branch_gets_a_slot_another_process_releases(
