@@ -596,4 +596,6 @@ class Limiter:
         extra = "".join(
             f", {m.unit}_per_minute={getattr(m, 'amount', 0):g}" for m in self.pacing.configured
         )
+        if self.backend is not None:
+            extra += f", backend={self.backend!r}"
         return f"Limiter(max_concurrency={cap}, rate={self.rate!r}{extra}, name={self.name!r})"

@@ -165,16 +165,21 @@ def test_a_killed_holder_gives_its_slots_back_within_the_lease_and_not_before(
 
 
 def test_held_slots_are_renewed_while_their_work_runs_longer_than_the_lease(
-    redis_url: str, redis_key: str
+    redis_url: str, redis_key: str, client: redis.Redis
 ) -> None:
-    backend = RedisBackend(redis_url, key=redis_key, lease=0.3)
-    holder = Limiter(1, backend=backend)
-    other = Limiter(1, backend=RedisBackend(redis_url, key=redis_key, lease=0.3))
+    lease = 1.5
+    holder = Limiter(1, backend=RedisBackend(redis_url, key=redis_key, lease=lease))
+    other = Limiter(1, backend=RedisBackend(redis_url, key=redis_key, lease=lease))
     assert holder.try_acquire()  # its process's thread renews the lease from now on
-    deadline = time.monotonic() + 1.2  # four lease times: renewed at least three times
-    while time.monotonic() < deadline:
+    leases = f"{redis_key}:leases"
+    ((member, first),) = client.zrange(leases, 0, -1, withscores=True)  # type: ignore[str-unpack]
+    expiry = float(first)
+    for _ in range(3):  # three renewals, each moving the expiry on: held past 1.5 leases
+        while (now := client.zscore(leases, member)) is not None and float(now) <= expiry:
+            time.sleep(0.05)
+        assert now is not None  # renewed, not run out
+        expiry = float(now)
         assert not other.try_acquire()
-        time.sleep(0.05)
     assert holder._shared is not None and holder._shared.lost == 0
     holder.release()
     assert other.try_acquire()

@@ -217,7 +217,8 @@ def test_the_testing_package_exports_the_stand_in_without_importing_anthropic() 
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     expected = (
-        "['Answer', 'AnthropicStandIn', 'Request', 'Stats', 'ToolUse', 'lognormal'] "
+        "['Answer', 'AnthropicStandIn', 'RedisServer', 'Request', 'Stats', 'ToolUse', "
+        "'lognormal'] "
         "AnthropicStandIn False"
     )
     assert done.stdout.strip() == expected
