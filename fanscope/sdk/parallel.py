@@ -301,20 +301,26 @@ class ParallelFunction(Generic[F]):
                     fo.span.set_attributes(made.attributes())
 
     @property
+    def _most_at_once(self) -> int | None:
+        """The most branches the function's caps may let run at once (``None``: no cap): an
+        adaptive cap moves, so it counts as the most it may grow to, not as where it started."""
+        cap = self._max_concurrency
+        if cap is not None and any(lim.adaptive is not None for lim in self.policy.limiters):
+            cap = min(
+                lim.adaptive.max if lim.adaptive is not None else lim.max_concurrency or cap
+                for lim in self.policy.limiters
+                if lim.max_concurrency is not None
+            )
+        return cap
+
+    @property
     def _window(self) -> int | None:
         """Branch tasks a fan-out keeps alive: twice the cap (none without a cap).
 
         Room for the cap's running branches plus as many again, so that branches sleeping
         before a retry (which give their slot back meanwhile) do not stall the fan-out.
         """
-        cap = self._max_concurrency
-        if cap is not None and any(lim.adaptive is not None for lim in self.policy.limiters):
-            # an adaptive cap moves: room for the most it may grow to, not for its start
-            cap = min(
-                lim.adaptive.max if lim.adaptive is not None else lim.max_concurrency or cap
-                for lim in self.policy.limiters
-                if lim.max_concurrency is not None
-            )
+        cap = self._most_at_once
         return None if cap is None else 2 * cap
 
     async def _run(

@@ -186,7 +186,7 @@ class SyncParallelFunction(Generic[F]):
         sized = checked if isinstance(checked, Sized) else None
         with aio._fanout(on_error, min_successes, deadline) as fo:
             jobs = aio._jobs(_sync_items(checked, method), method == "starmap", None)
-            fan = ThreadFanOut(fo, jobs, threads=aio._max_concurrency, name=aio._name)
+            fan = ThreadFanOut(fo, jobs, threads=aio._most_at_once, name=aio._name)
             results = collect(fan.iterate(), on_error, None if sized is None else len(sized))
             with fo.fan_in():
                 return reduce_sync(reduce, results)
@@ -265,7 +265,7 @@ class SyncParallelFunction(Generic[F]):
         aio = self.aio
         with aio._fanout(on_error, None, deadline) as fo:
             jobs = aio._jobs(items, False, None)
-            fan = ThreadFanOut(fo, jobs, threads=aio._max_concurrency, name=aio._name, stream=True)
+            fan = ThreadFanOut(fo, jobs, threads=aio._most_at_once, name=aio._name, stream=True)
             with contextlib.closing(fan.iterate()) as outcomes:
                 for outcome in outcomes:
                     if on_error == "collect":

@@ -71,7 +71,7 @@ def forests(draw: st.DrawFn) -> list[Span]:
     return spans
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(forests(), st.data())
 def test_the_index_answers_as_walking_each_subtree_does(
     spans: list[Span], data: st.DataObject
