@@ -1,17 +1,20 @@
 """The budgets a trace ran under, read from ``fanscope.budget.*`` (``docs/conventions.md``).
 
-A budget records what it allowed, spent and refused on the span it belongs to: a fan-out of
-``@parallel(budget=)`` or ``@vote(budget=)``, or the span current when a ``with
-fanscope.budget(...)`` block ended. A call it refused leaves a ``fanscope.budget.stop`` event
-on the span current then (the branch), with the refusing unit's limit, what was spent, and the
-call's worst case.
+A budget records what it allowed, spent and refused as attributes of the fan-out it belongs to
+(``@parallel(budget=)``, ``@vote(budget=)``), or as a ``fanscope.budget.ended`` event on the
+span current when a ``with fanscope.budget(...)`` block (or a lone call's budget) ended, so
+that several budgets ending on one step each keep their record. A call it refused leaves a
+``fanscope.budget.stop`` event on the span current then (the branch), with the refusing unit's
+limit, what was spent, and the call's worst case.
 
 Each refusal is matched to the innermost budget above its span (the span itself included) with
-the same name and, when the event says, the same limit: that is the pot that refused it. A
-refusal with no such budget in the trace (a ``with`` block entered where no span was current,
-or a budget whose span is in another trace) still counts: it is listed under a budget of its
-own, with no span (``span_id`` ``""``), its limit, and what it had spent when it last refused
-(a lower bound of what it spent in all).
+the same name and, when the event says, the same limit: that is the pot that refused it; among
+the budgets that ended on one span, the first to end after the refusal. A refusal with no such
+budget in the trace (a ``with`` block entered where no span was current, or a budget whose
+span is in another trace) still counts: it is listed under a budget of its own, with no span
+(``span_id`` ``""``), its limit, and what it had spent when it last refused (a lower bound of
+what it spent in all). Traces that recorded a ``with`` block as attributes of the current span
+(before the event) read as before.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ class _Entry:
     limit: dict[str, float | None]
     spent: dict[str, float | None]
     refused: int  # what the budget's own record says (0 when it has none)
+    ended: int | None = None  # a record of an event: when the budget ended
     stops: dict[str, int] = field(default_factory=dict)
     first_stop: int | None = None
 
@@ -98,19 +102,34 @@ class _Entry:
         return spent / limit
 
 
-def _record(trace: Trace, span: Span) -> _Entry | None:
-    name = span.attr_str(A.BUDGET_NAME)
-    if name is None:
+def _entry(trace: Trace, span: Span, attrs: dict[str, Any], ended: int | None) -> _Entry | None:
+    name = attrs.get(A.BUDGET_NAME)
+    if not isinstance(name, str):
         return None
-    attrs = span.attributes
+    refused = attrs.get(A.BUDGET_REFUSED)
     return _Entry(
         name=name,
         span_id=span.span_id,
         label=branch_label(trace, span.span_id),
         limit={u: _number(attrs, _LIMIT[u]) for u in _UNITS},
         spent={u: _number(attrs, _SPENT[u]) for u in _UNITS},
-        refused=max(0, span.attr_int(A.BUDGET_REFUSED) or 0),
+        refused=refused if isinstance(refused, int) and refused > 0 else 0,
+        ended=ended,
     )
+
+
+def _records(trace: Trace, span: Span) -> list[_Entry]:
+    """The budgets recorded on ``span``: those that ended on it, the last to end first, then
+    its own (a fan-out's), so that walking them backwards meets the innermost, then the
+    budgets that ended on it in the order they ended."""
+    ended = [
+        entry
+        for at, name, attrs in span.events
+        if name == A.EVENT_BUDGET_ENDED and (entry := _entry(trace, span, attrs, at)) is not None
+    ]
+    ended.sort(key=lambda e: -(e.ended or 0))
+    own = _entry(trace, span, span.attributes, None)
+    return [*ended, own] if own is not None else ended
 
 
 def _has_budgets(trace: Trace) -> bool:
@@ -118,9 +137,19 @@ def _has_budgets(trace: Trace) -> bool:
         if A.BUDGET_NAME in s.attributes:
             return True
         for _, name, _ in s.events:
-            if name == A.EVENT_BUDGET_STOP:
+            if name in (A.EVENT_BUDGET_STOP, A.EVENT_BUDGET_ENDED):
                 return True
     return False
+
+
+def _refuser(entries: list[_Entry], scope: tuple[int, ...], stop: tuple[Any, ...]) -> _Entry | None:
+    """The budget in ``scope`` that refused the call of ``stop`` (name, unit, limit, time)."""
+    name, unit, limit, at = stop
+    fits = [entries[i] for i in reversed(scope) if entries[i].takes(name, unit, limit)]
+    for entry in fits:  # one that was still open when it refused
+        if entry.ended is None or entry.ended >= at:
+            return entry
+    return fits[0] if fits else None
 
 
 def trace_budgets(trace: Trace) -> list[BudgetDoc]:
@@ -130,14 +159,13 @@ def trace_budgets(trace: Trace) -> list[BudgetDoc]:
         return []
     entries: list[_Entry] = []
     loose: dict[tuple[str, str, float | None], _Entry] = {}
-    starts: dict[int, int] = {}
+    starts: dict[int, tuple[int, int]] = {}
     stack: list[tuple[str, tuple[int, ...]]] = [(r, ()) for r in trace.roots]
     while stack:
         sid, scope = stack.pop()
         span = trace.spans[sid]
-        entry = _record(trace, span)
-        if entry is not None:
-            starts[len(entries)] = span.start
+        for entry in _records(trace, span):
+            starts[len(entries)] = (span.start, entry.ended or 0)
             entries.append(entry)
             scope = (*scope, len(entries) - 1)
         for at, name, attrs in span.events:
@@ -149,10 +177,7 @@ def trace_budgets(trace: Trace) -> list[BudgetDoc]:
             unit = unit if unit in _UNITS else None
             limit = _number(attrs, _LIMIT[unit]) if unit else None
             spent = _number(attrs, _SPENT[unit]) if unit else None
-            found = next(
-                (entries[i] for i in reversed(scope) if entries[i].takes(budget, unit, limit)),
-                None,
-            )
+            found = _refuser(entries, scope, (budget, unit, limit, at))
             if found is None:
                 key = (budget, unit or "", limit)
                 found = loose.get(key)

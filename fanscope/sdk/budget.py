@@ -121,10 +121,7 @@ class Budget:
         """A new, unspent budget with the same limits (what ``@parallel(budget=)`` runs under)."""
         return Budget(usd=self.usd, tokens=self.tokens, name=self.name)
 
-    def record(self, span: Span) -> None:
-        """Put what the budget allowed, spent and refused on ``span``."""
-        if not span.is_recording():
-            return
+    def _attributes(self) -> dict[str, Any]:
         attrs: dict[str, Any] = {A.BUDGET_NAME: self.name, A.BUDGET_REFUSED: self.refused}
         if self.usd is not None:
             attrs[A.BUDGET_LIMIT_USD] = self.usd
@@ -132,19 +129,34 @@ class Budget:
         if self.tokens is not None:
             attrs[A.BUDGET_LIMIT_TOKENS] = self.tokens
             attrs[A.BUDGET_SPENT_TOKENS] = self.spent_tokens
-        span.set_attributes(attrs)
+        return attrs
+
+    def record(self, span: Span) -> None:
+        """Put what the budget allowed, spent and refused on ``span`` (its own: a fan-out's)."""
+        if span.is_recording():
+            span.set_attributes(self._attributes())
+
+    def record_end(self, span: Span) -> None:
+        """The same as an event ``fanscope.budget.ended`` on ``span``, which is not the budget's
+        own (the span current when a ``with`` block ended): several budgets can end on one
+        span, one after another, and each keeps its record."""
+        if span.is_recording():
+            span.add_event(A.EVENT_BUDGET_ENDED, self._attributes())
 
     # -- in force -----------------------------------------------------------------------------
 
     @contextmanager
     def applied(self, span: Span | None = None) -> Iterator[Budget]:
-        """Put this budget in force for the block; record it on ``span`` at the end."""
+        """Put this budget in force for the block; record it on ``span`` at the end (its own
+        span), or as an event on the span current then when ``span`` is None."""
         with permits.scope(self):
             try:
                 yield self
             finally:
                 if span is not None:
                     self.record(span)
+                else:
+                    self.record_end(trace.get_current_span())
 
     def __enter__(self) -> Budget:
         self._tokens.append(permits.enter([self]))
@@ -152,7 +164,7 @@ class Budget:
 
     def __exit__(self, *exc: object) -> None:
         permits.leave(self._tokens.pop())
-        self.record(trace.get_current_span())
+        self.record_end(trace.get_current_span())
 
     async def __aenter__(self) -> Budget:
         return self.__enter__()
@@ -178,7 +190,8 @@ def budget(
 
 
 def applied(template: Budget | None, span: Span | None = None) -> Any:
-    """A fresh pot of ``template`` in force for a fan-out (a no-op context when None)."""
+    """A fresh pot of ``template`` in force for a fan-out, recorded on its ``span``, or for a
+    lone call, recorded as an event on the caller's span (a no-op context when None)."""
     if template is None:
         return _nothing()
     return template.fresh().applied(span)

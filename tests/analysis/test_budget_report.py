@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -118,6 +119,62 @@ def test_a_run_stopped_by_its_budget_is_reported_with_what_it_spent_and_refused(
     assert line.startswith("gate failed: budget_refused > 0") and "research" in line
     assert f"{len(refused)} call(s)" in line
     assert evaluate(doc, [parse_gate(f"budget_refused > {len(refused)}")]) == []
+
+
+def test_budgets_that_end_one_after_another_in_one_step_each_keep_their_record(
+    exporter: InMemorySpanExporter,
+) -> None:
+    """A step that gives each company a budget of its own, in a loop (the same name and limit
+    every time), and a lone call under a budget too small for it: each block's record is its
+    own, and each refusal counts for the block it happened in."""
+    request = {"model": MODEL, "max_tokens": 60, "messages": [{"role": "user", "content": ""}]}
+    request["messages"] = [{"role": "user", "content": question(10)}]
+    worst = demand_of(request, usd=False)
+    per_block = (worst.input_tokens + 60) * 2.5  # two short calls fit, a long one never
+    with AnthropicStandIn() as server:
+        client = anthropic.AsyncAnthropic(base_url=server.url, api_key="k", max_retries=0)
+
+        @parallel(max_concurrency=4)
+        async def ask(q: str) -> str:
+            out = 4_000 if q.startswith("Long") else 60
+            m = await client.messages.create(
+                model=MODEL, max_tokens=out, messages=[{"role": "user", "content": q}]
+            )
+            return m.content[0].text  # type: ignore[union-attr]
+
+        @parallel(budget=fanscope.budget(tokens=10, name="tiny"))
+        async def one(q: str) -> str:
+            return await ask.__wrapped__(q)  # type: ignore[attr-defined,no-any-return]
+
+        budgets: list[fanscope.Budget] = []
+
+        @traced
+        async def research() -> None:
+            for company in range(3):
+                with fanscope.budget(tokens=per_block, name="company") as budget:
+                    asked = [question(10), question(11)]
+                    asked += [f"Long {question(12 + i)}" for i in range(company + 1)]
+                    await ask.map(asked, on_error="collect")
+                budgets.append(budget)
+            with contextlib.suppress(BudgetExceeded):
+                await one(question(99))
+
+        async def run() -> None:
+            async with client:
+                await research()
+
+        asyncio.run(run())
+    doc = analyze(exporter.get_finished_spans()).to_dict()
+    (trace,) = doc["traces"]
+    listed = [b for b in trace["budgets"] if b["name"] == "company"]
+    assert [b["span"] for b in listed] == ["research"] * 3
+    # each block its own figures, in the order they ended, and its own refusals
+    assert [b["spent_tokens"] for b in listed] == [b.spent_tokens for b in budgets]
+    assert [b["refused"] for b in listed] == [b.refused for b in budgets]
+    assert [b.refused for b in budgets] == [1, 2, 3]  # the long calls, never the short ones
+    (tiny,) = [b for b in trace["budgets"] if b["name"] == "tiny"]
+    assert (tiny["span"], tiny["refused"], tiny["stopped_by"]) == ("research", 1, "tokens")
+    assert tiny["spent_tokens"] == 0
 
 
 # -- hand-built traces ----------------------------------------------------------------------
