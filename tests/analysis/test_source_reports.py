@@ -155,6 +155,17 @@ def test_runs_of_one_line_on_both_sides_of_after_are_counted_by_order() -> None:
     assert opportunity_of([runs[1:3]], [(r, [runs[0]]) for r in runs[1:3]]) == (
         "under agent: run a.py:7 (2nd-3rd) (after :7 (1st)) together"
     )
+    # two groups of one line's runs are told apart too
+    assert opportunity_of([runs[:2], runs[2:4]], [(r, runs[:2]) for r in runs[2:4]]) == (
+        "under agent: run a.py:7 (1st-2nd); :7 (3rd-4th) (after :7 (1st-2nd)) together"
+    )
+    # steps named by their span name (no line) are numbered the same way
+    fetch = [
+        StepRef(span_id=f"f{i}", name="fetch", start=i, duration=0.1, where="") for i in range(3)
+    ]
+    assert opportunity_of([fetch[:2]], [(fetch[2], fetch[:2])]) == (
+        "under agent: run fetch (1st-2nd) together; keep fetch (3rd) after them"
+    )
     # repeats that name the same steps wherever they appear keep their count
     w = numbered("a.py:7", 3)
     assert opportunity_of([w], [(ref("c", "a.py:9"), w)]) == (
