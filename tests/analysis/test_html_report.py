@@ -491,3 +491,24 @@ def test_the_csp_allows_only_the_pages_own_script_and_style(
     assert any("Content Security Policy" in p for p in page.problems())
     # its own style applies (the hash matches): the page background is the stylesheet's
     assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(250, 251, 252)"
+
+
+def test_an_adaptive_limit_is_said_under_waiting_in_line_and_its_name_stays_text(
+    browser: Browser, tmp_path: Path
+) -> None:
+    from fanscope.sdk import attributes as A
+
+    root = span("agent", 0, 100)
+    for ms, old, new, why in [(10, 2, 4, "grow"), (60, 4, 3, "overload")]:
+        attrs = {A.LIMIT_NAME: EVIL, A.LIMIT_OLD: old, A.LIMIT_NEW: new, A.LIMIT_REASON: why}
+        root.events.append((ms * 1_000_000, A.EVENT_LIMIT, attrs))
+    report = analyze([root])
+    path = tmp_path / "limits.html"
+    path.write_text(html.render(report.to_dict(), [root]))
+    page = open_page(browser, path)
+    said = page.evaluate("document.querySelector('.behind-caps .limits').textContent")
+    assert said == f"limit '{EVIL}': converged to 3 (started at 2, ended at 3; 2-4); " + (
+        "1 decrease (1 overload), 1 increase; below 3 for 10 ms (10% of the trace)"
+    )
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+    assert page.problems() == []
