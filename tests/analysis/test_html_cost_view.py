@@ -214,3 +214,16 @@ def test_budgets_show_as_text_with_their_tags(browser: Browser, tmp_path: Path) 
     assert page.evaluate("document.querySelectorAll('img').length") == 0
     assert page.evaluate("window.__pwned") is None
     assert page.problems() == []
+
+
+def test_each_budget_that_ended_on_a_span_has_its_tag(browser: Browser, tmp_path: Path) -> None:
+    step = span("agent", 0, 100, fanscope__role="step")
+    for at, spent in ((40, 0.3), (90, 0.1)):  # two with blocks, one after the other
+        record = {"name": "company", "limit_usd": 0.5, "spent_usd": spent, "refused": 0}
+        ended = {f"fanscope.budget.{k}": v for k, v in record.items()}
+        step.events.append((step.start + at * 1_000_000, A.EVENT_BUDGET_ENDED, ended))
+    path = tmp_path / "report.html"
+    path.write_text(html.render(analyze([step]).to_dict(), [step]))
+    page = open_page(browser, path)
+    tags = page.evaluate("Array.from(document.querySelectorAll('.tag.budget'), n => n.textContent)")
+    assert tags == ["budget 60% used", "budget 20% used"]

@@ -175,8 +175,17 @@ def _words(t: TraceDoc) -> dict[str, Any]:
         ],
         **_cost_words(t),
         "budgets": [budgets.budget(b, cut) for b in t["budgets"]],
-        "budget_of": {b["span_id"]: _budget_tag(b) for b in t["budgets"] if b["span_id"]},
+        "budget_of": _budget_tags(t),
     }
+
+
+def _budget_tags(t: TraceDoc) -> dict[str, list[str]]:
+    """Per span id, the tags of the budgets recorded on it (a step can end several)."""
+    tags: dict[str, list[str]] = {}
+    for b in t["budgets"]:
+        if b["span_id"]:
+            tags.setdefault(b["span_id"], []).append(_budget_tag(b))
+    return tags
 
 
 def _budget_tag(b: BudgetDoc) -> str:
@@ -565,7 +574,9 @@ table { border-collapse: collapse; background: #fff; } td, th { border: 1px soli
       }
       if (said.retries[r.id]) label.appendChild(el("span", "tag slow", "retried"));
       if (said.cost_of[r.id]) label.appendChild(el("span", "tag cost", said.cost_of[r.id]));
-      if (said.budget_of[r.id]) label.appendChild(el("span", "tag budget", said.budget_of[r.id]));
+      (said.budget_of[r.id] || []).forEach(function (text) {
+        label.appendChild(el("span", "tag budget", text));
+      });
       if (r.refused) label.appendChild(el("span", "tag refused",
         r.refused > 1 ? r.refused + " calls refused by a budget" : "call refused by a budget"));
       label.title = r.name + " \\u2014 " + secs(r.duration);
