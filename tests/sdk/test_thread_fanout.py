@@ -8,7 +8,9 @@ count, the slot of a branch sleeping before a retry, a limiter shared with a loo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
+from collections.abc import Iterator
 
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -160,3 +162,50 @@ def test_a_limiter_shared_by_a_sync_fan_out_and_a_loop_holds_its_cap() -> None:
     assert loop_results == list(range(40))
     assert peak <= 2
     assert shared.in_use == 0
+
+
+def test_leaving_as_completed_early_abandons_the_running_threads(
+    exporter: InMemorySpanExporter,
+) -> None:
+    release = threading.Event()
+
+    @parallel(max_concurrency=2)
+    def work(i: int) -> int:
+        if i:
+            release.wait(HANG)
+        return i
+
+    try:
+        with contextlib.closing(work.as_completed(range(10))) as results:
+            for index, value in results:
+                assert (index, value) == (0, 0)
+                break
+        assert work.limiters[0].in_use == 0  # closed while branch 1 still blocks
+        ends = outcome_of(exporter, "work")
+        assert ends[0] == (A.OUTCOME_OK, None)
+        assert ends[1] == (A.OUTCOME_CANCELLED, A.CANCEL_FANOUT_CLOSED)
+        assert len(ends) <= 3  # nothing past the cap's window was started
+    finally:
+        release.set()
+
+
+def test_an_input_that_fails_midway_raises_its_own_error_and_abandons_the_rest(
+    exporter: InMemorySpanExporter,
+) -> None:
+    release = threading.Event()
+
+    @parallel(max_concurrency=2)
+    def work(i: int) -> int:
+        release.wait(HANG)
+        return i
+
+    def items() -> Iterator[int]:
+        yield 0
+        raise ValueError("the plan could not be parsed")
+
+    try:
+        with pytest.raises(ValueError, match="could not be parsed"):
+            work.map(items())
+        assert outcome_of(exporter, "work") == {0: (A.OUTCOME_CANCELLED, A.CANCEL_INPUT_FAILED)}
+    finally:
+        release.set()
