@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Sized
+from collections.abc import Callable, Coroutine, Generator, Iterable, Sized
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -234,7 +234,7 @@ class SyncParallelFunction(Generic[F]):
         *,
         on_error: Literal["raise", "skip"] = ...,
         **o: Unpack[_Until],
-    ) -> Iterator[tuple[int, R]]: ...
+    ) -> Generator[tuple[int, R], None, None]: ...
     @overload
     def as_completed(
         self: SyncParallelFunction[Callable[[Item], R]],
@@ -242,10 +242,10 @@ class SyncParallelFunction(Generic[F]):
         *,
         on_error: Literal["collect"],
         **o: Unpack[_Until],
-    ) -> Iterator[tuple[int, Outcome[R]]]: ...
+    ) -> Generator[tuple[int, Outcome[R]], None, None]: ...
     def as_completed(
         self, items: Iterable[Any], *, on_error: OnError = "raise", deadline: float | None = None
-    ) -> Iterator[tuple[int, Any]]:
+    ) -> Generator[tuple[int, Any], None, None]:
         """Yield ``(index, result)`` as calls finish, fastest first.
 
         The calls go on while the loop body runs. Leaving the loop early cancels the calls
@@ -254,14 +254,14 @@ class SyncParallelFunction(Generic[F]):
         """
         if self.aio.policy.hedge is not None:  # hedged attempts race on an event loop
             agen: Any = self.aio.as_completed(items, on_error=on_error, deadline=deadline)
-            hedged: Iterator[tuple[int, Any]] = iterate_sync(agen)
+            hedged: Generator[tuple[int, Any], None, None] = iterate_sync(agen)
             return hedged
         checked, deadline = fan_out_options(items, "as_completed", on_error, None, deadline)
         return self._as_completed(_sync_items(checked, "as_completed"), on_error, deadline)
 
     def _as_completed(
         self, items: Iterable[Any], on_error: OnError, deadline: float | None
-    ) -> Iterator[tuple[int, Any]]:
+    ) -> Generator[tuple[int, Any], None, None]:
         aio = self.aio
         with aio._fanout(on_error, None, deadline) as fo:
             jobs = aio._jobs(items, False, None)

@@ -28,7 +28,7 @@ import contextlib
 import contextvars
 import queue
 import threading
-from collections.abc import AsyncGenerator, Callable, Coroutine, Iterator
+from collections.abc import AsyncGenerator, Callable, Coroutine, Generator
 from concurrent.futures import Future
 from typing import Any, Self, TypeVar
 
@@ -298,7 +298,7 @@ def _copy_to(done: Future[T]) -> Callable[[asyncio.Task[T]], None]:
     return copy
 
 
-def iterate_sync(agen: AsyncGenerator[T, None]) -> Iterator[T]:
+def iterate_sync(agen: AsyncGenerator[T, None]) -> Generator[T, None, None]:
     """Iterate an async generator from sync code, its loop running on a helper thread.
 
     The loop keeps running while the caller handles each item, so branches still in flight

@@ -7,6 +7,7 @@ Checked by ``make test`` with mypy --strict and with pyright (strict). A line ma
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from typing import assert_type
 
@@ -123,6 +124,10 @@ def sync_usage() -> None:
     for index, value in lookup.as_completed(["a"]):
         assert_type(index, int)
         assert_type(value, int)
+    with contextlib.closing(lookup.as_completed(["a"])) as done:  # closed early, as documented
+        for _, value in done:
+            assert_type(value, int)
+            break
     answers = fanscope.gather(news=lambda: lookup("q"), db=functools.partial(lookup, "q"))
     assert_type(answers, fanscope.Results)
     assert_type(judge("diff"), bool)
