@@ -282,6 +282,11 @@ def analyze_trace(
     capped = _whatif_cap(trace, what_if_caps) if what_if_caps else None
     duration = trace.duration / NS
     waits = queue_waits(trace, {f.span_id: f.parallelism for f in stats})
+    limits = adaptive_limits(trace)
+    moving = {x["name"] for x in limits}
+    for w in waits:  # an adaptive cap has no one value: what it did is in ``limits``
+        if w["kind"] == "slot" and w["limiter"] in moving:
+            w["max_concurrency"] = None
     queue_total = sum(w["wait"] for w in waits)  # lone calls' waits too, not only fan-outs'
     queue_path = _queue_on_path(trace, segments)
     blinds = (
@@ -326,7 +331,7 @@ def analyze_trace(
         candidates=[_opportunity_dict(trace, o) for o in plan.candidates],
         cost=cost,
         budgets=trace_budgets(trace),
-        limits=adaptive_limits(trace),
+        limits=limits,
     )
 
 

@@ -84,6 +84,11 @@ def test_a_real_auto_limit_is_reported_as_it_converged_against_the_hidden_limit(
         assert lim["below_converged"] > 0
     assert lim["below_share"] == lim["below_converged"] / trace["duration"]
 
+    # the fan-out's branches waited for this limiter: no one cap is named for it (the span
+    # records where it started), the limit's own line says what it did
+    (wait,) = [w for w in trace["queue_waits"] if w["limiter"] == NAME]
+    assert wait["max_concurrency"] is None
+
     sentence = words.limit(lim, lambda s: s)
     assert sentence.startswith(f"limit '{NAME}': converged to {lim['converged']} (started at 1")
     shown = text.render(report)
