@@ -369,11 +369,9 @@ def test_trace_text_in_cost_sentences_is_escaped() -> None:
 
 
 def test_the_html_report_shows_cost_per_branch_and_a_cost_view(tmp_path: Path) -> None:
-    from tests.analysis.chromium import Browser, find_chromium
+    from tests.analysis.chromium import Browser, chromium_or_skip
 
-    chromium = find_chromium()
-    if chromium is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    chromium = chromium_or_skip()  # fails instead when CI requires the browser
     step = span("agent", 0, 100, fanscope__role="step")
     fanout = span("summarize", 0, 100, step, fanscope__role="fanout", fanscope__kind="map")
     spans = [step, fanout]
