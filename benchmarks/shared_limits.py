@@ -19,14 +19,15 @@ worker is killed with SIGKILL a third of the way in. Side by side:
   backend=RedisBackend(url))``, one limit through Redis (the run must never put more than 32
   requests at the server at once: the script fails if it does).
 
-Part 2, rates: a hidden limit of requests per minute (20 a second) and the same concurrency
-limit; the same work paced side by side by a rate of 20 a second, each way:
+Part 2, rates: a hidden limit of requests per minute (10 a second) and the same concurrency
+limit; the same work paced side by side by a rate of 10 a second (20 requests in flight at
+the base latency of 2 s), each way:
 
-* ``local GCRA 1/N each``: ``Limiter(4, rate=RateLimit(20 / 8))`` in each process;
+* ``local GCRA 1/N each``: ``Limiter(4, rate=RateLimit(10 / 8))`` in each process;
 * ``limits moving window (Redis)``: ``Limiter(4)`` in each process and, before each call, a
-  hit on the ``limits`` package's moving window ``20 per 1 second`` in Redis (async storage,
+  hit on the ``limits`` package's moving window ``10 per 1 second`` in Redis (async storage,
   polling its window's reset time while refused: ``limits`` has no wait of its own);
-* ``shared GCRA (Redis)``: ``Limiter(32, rate=RateLimit(20), backend=RedisBackend(url))``.
+* ``shared GCRA (Redis)``: ``Limiter(32, rate=RateLimit(10), backend=RedisBackend(url))``.
 
 No limiter here follows the rate-limit headers in part 2 (``follow_headers=False``), so the
 pacing is each algorithm's own; part 1 keeps the default (on), as users get it.
@@ -34,10 +35,12 @@ pacing is each algorithm's own; part 1 keeps the default (on), as users get it.
 Printed per run, read from the stand-in: requests answered per second and tokens billed per
 second (and their share of what the hidden limits allow), the share of requests answered 429
 (and which limit refused them), the most requests the clients had at the server at once
-(``peak``: counting one refused at arrival; past the hidden limit a cap was overrun), and, after
-the kill, how long until the survivors had as many requests at the server as before it
-(``recovered``; ``never`` when they did not within the run: a local cap's slots die with its
-process). Printed first: the CPU and wall time of one acquire, each way, against the same Redis.
+(``peak``: counting one refused at arrival; past the hidden limit a cap was overrun), and
+around the kill: the most requests at the server at once before it, the most after it (once
+the killed process's own requests have ended), and how long after the kill the survivors first
+had as many at once as before it (``never`` within the run: a local cap's slots die with its
+process; a shared cap's come back when their leases run out). Printed first: the CPU and wall
+time of one acquire, each way, against the same Redis.
 
 A real ``redis-server`` is started on a free loopback port (no persistence) and stopped by its
 PID; without ``redis-server`` only the local runs happen.
@@ -68,7 +71,7 @@ if str(ROOT) not in sys.path:  # run as a script: the tests' Redis helper lives 
 MODEL = "claude-haiku-5-5"
 MAX_TOKENS = 64
 CAP = 32  # the hidden concurrency limit
-RATE = 20.0  # part 2: the hidden requests per second
+RATE = 10.0  # part 2: the hidden requests per second
 WORDS = ("revenue", "margin", "guidance", "backlog", "pricing", "outlook", "churn", "filing")
 DOC = " ".join(WORDS[(k * 7) % len(WORDS)] for k in range(300))  # 400 tokens to the stand-in
 
@@ -219,28 +222,16 @@ class Sampler(threading.Thread):
             self.samples.append((time.time(), self.provider.key_state(self.key).in_flight))
 
 
-def recovery(samples: list[tuple[float, int]], start: float, kill: float, end: float) -> str:
-    """The mean requests in flight at the server before the kill and over the run's last
-    quarter, and the seconds from the kill until they were back to their level before it
-    (mean over half a second, within one request of it) after they fell; ``never`` if not
-    within the run, ``no dip`` if they did not fall."""
-
-    def mean(lo: float, hi: float) -> float:
-        picked = [n for t, n in samples if lo <= t < hi]
-        return statistics.fmean(picked) if picked else 0.0
-
-    before = mean(start, kill)
-    levels = f"{before:4.1f} > {mean(end - (end - kill) / 4, end):4.1f}"
-    dipped = False
-    t = kill
-    while t + 0.5 <= end:
-        level = mean(t, t + 0.5)  # the killed process's requests end within the latency
-        if level < before - 1:
-            dipped = True
-        elif dipped:
-            return f"{levels}  {t - kill:.1f} s"
-        t += 0.1
-    return f"{levels}  {'never' if dipped else 'no dip'}"
+def recovery(samples: list[tuple[float, int]], start: float, kill: float, end: float,
+             settle: float) -> str:  # fmt: skip
+    """The most requests at the server at once before the kill, the most after it once the
+    killed process's own requests have ended (``settle`` seconds), and how long after the kill
+    the survivors first had as many at once as before it (``never``: not within the run)."""
+    before = max((n for t, n in samples if start <= t < kill), default=0)
+    later = [(t, n) for t, n in samples if kill + settle <= t < end]
+    after = max((n for _, n in later), default=0)
+    back = next((f"{t - kill:.1f} s" for t, n in later if n >= before), "never")
+    return f"{before:>3} {after:>3}  {back:<6}"
 
 
 def run(
@@ -304,7 +295,11 @@ def run(
         refused=refused / max(1, admitted + refused),
         refused_by=dict(state.refused_by),
         peak=state.peak_asked,
-        recovered=recovery(sampler.samples, start, kill, end) if kill is not None else "",
+        recovered=(
+            recovery(sampler.samples, start, kill, end, 2 * plan.latency)
+            if kill is not None
+            else ""
+        ),
         errors=errors,
     )
 
@@ -359,7 +354,7 @@ def acquire_costs(redis_url: str | None, rounds: int = 2_000) -> None:
 def print_table(title: str, outcomes: list[Outcome], kill: bool) -> None:
     print(title)
     head = f"{'policy':<26} {'req/s':>13} {'tokens/s':>9} {'429s':>7} {'peak':>5}"
-    print(head + (f"  {'in flight':<11} {'back':<6}" if kill else "") + "  refused by / errors")
+    print(head + (f"  {'most at once':<14}" if kill else "") + "  refused by / errors")
     for o in outcomes:
         if o.note:
             print(f"{o.policy:<26} {o.note}")
@@ -367,7 +362,7 @@ def print_table(title: str, outcomes: list[Outcome], kill: bool) -> None:
         share = f"{o.rps:.1f} ({o.rps / o.allowed_rps:.0%})"
         line = f"{o.policy:<26} {share:>13} {o.tps:>9,.0f} {o.refused:>7.2%} {o.peak:>5}"
         if kill:
-            line += f"  {o.recovered:<18}"
+            line += f"  {o.recovered:<14}"
         why = ", ".join(f"{k} {v}" for k, v in sorted(o.refused_by.items()))
         errs = ", ".join(f"{k} {v}" for k, v in sorted(o.errors.items()))
         print(line + "  " + " / ".join(x for x in (why, errs) if x))
@@ -378,7 +373,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="length of each run")
     parser.add_argument("--processes", type=int, default=8)
-    parser.add_argument("--latency", type=float, default=1.0, help="the stand-in's base latency")
+    parser.add_argument("--latency", type=float, default=2.0, help="the stand-in's base latency")
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds before measuring")
     parser.add_argument("--rounds", type=int, default=2_000, help="acquires per cost round")
     parser.add_argument("--runs", default="", help="comma-separated policies (default: all)")
