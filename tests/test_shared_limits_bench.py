@@ -13,13 +13,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.redis_server import redis_server_binary
+from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_the_shared_limits_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None:
-    redis_server_binary()  # skips with the reason when redis-server is missing (fails in CI)
+    RedisServer()  # skips with the reason when redis-server is missing (fails in CI)
     out = tmp_path / "figures.json"
     runs = "shared cap 32 (Redis),limits moving window (Redis)"
     done = subprocess.run(
