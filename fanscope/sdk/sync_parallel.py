@@ -43,7 +43,8 @@ from fanscope.sdk.parallel import (
     fan_out_options,
 )
 from fanscope.sdk.policy import OnError
-from fanscope.sdk.thread_fanout import Branch, Helpers, ThreadFanOut, collect, reduce_sync, run
+from fanscope.sdk.thread_branch import Branch, Helpers, run
+from fanscope.sdk.thread_fanout import ThreadFanOut, collect, reduce_sync
 from fanscope.sdk.threads import iterate_sync, run_sync
 
 

@@ -4,7 +4,7 @@
   lazily (one for a call that finds none idle). Two kinds: :class:`Workers`, on which the
   async face of a sync ``@parallel`` function (``f.aio``) and a sync ``@vote`` run each
   attempt and await it from the event loop; and the helpers on which a sync branch runs an
-  attempt with a ``timeout`` (:mod:`~fanscope.sdk.thread_fanout`, the sync path itself, which
+  attempt with a ``timeout`` (:mod:`~fanscope.sdk.thread_branch`, the sync path itself, which
   needs no event loop). They are not asyncio's shared default pool (``asyncio.to_thread``),
   whose size is a cap nobody chose.
 * :func:`run_sync`: runs a coroutine to its end from sync code (a sync ``@vote``, an async
