@@ -7,7 +7,7 @@ import asyncio
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import anthropic
 import pytest
@@ -20,57 +20,18 @@ from fanscope.analysis.costs import _walk, waste_kind
 from fanscope.analysis.readers import from_readable_spans
 from fanscope.analysis.report import markdown, text
 from fanscope.analysis.tree import build_traces
-from fanscope.integrations.anthropic import AnthropicInstrumentor
 from fanscope.sdk import attributes as A
-from fanscope.sdk import prices
 from fanscope.testing import AnthropicStandIn
-from fanscope.testing.script import Request
+from tests.genai_spans import instrumented_anthropic
+from tests.hedge_race import Attempts, Race
 
 MODEL = "claude-haiku-5-5"
 
 
 @pytest.fixture(scope="module", autouse=True)
 def instrumented() -> Iterator[None]:
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument()
-    prices.set_prices(None)
-    try:
+    with instrumented_anthropic():
         yield
-    finally:
-        instrumentor.uninstrument()
-
-
-class Race:
-    """The first request of a prompt is the first attempt, the second its hedge."""
-
-    def __init__(self, done: threading.Event) -> None:
-        self.lock = threading.Lock()
-        self.count = 0
-        self.hedge_arrived = threading.Event()
-        self.done = done
-
-    def __call__(self, first: Callable[[], str], second: Callable[[], str]) -> Callable[..., str]:
-        def scripted(request: Request) -> str:
-            with self.lock:
-                self.count += 1
-                turn = self.count
-            if turn == 1:
-                return first()
-            self.hedge_arrived.set()
-            return second()
-
-        return scripted
-
-    def never(self) -> str:
-        self.done.wait(timeout=60)
-        return '{"n": 0}'
-
-    def after_hedge(self, answer: str) -> Callable[[], str]:
-        def wait() -> str:
-            self.hedge_arrived.wait(timeout=60)
-            return answer
-
-        return wait
 
 
 def run(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
@@ -78,15 +39,20 @@ def run(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
     stuck, slow, broken = Race(done), Race(done), Race(done)
     with AnthropicStandIn() as server:
         # the hedge wins; the first answer wins; the hedge's answer does not parse
-        server.script(r"^Stuck", stuck(stuck.never, lambda: '{"n": 1}'))
-        server.script(r"^Slow", slow(slow.after_hedge('{"n": 2}'), slow.never))
+        server.script(r"^Stuck", stuck(stuck.never('{"n": 0}'), lambda: '{"n": 1}'))
+        server.script(r"^Slow", slow(slow.after_hedge('{"n": 2}'), slow.never()))
         server.script(r"^Broken", broken(broken.after_hedge('{"n": 3}'), lambda: "not JSON"))
         client = anthropic.AsyncAnthropic(base_url=server.url, api_key="k", max_retries=0)
+
+        attempts = Attempts()
 
         @parallel(hedge=Hedge(after=0.005, max_extra=1.0))
         async def extract(q: str) -> int:
             m = await client.messages.create(
-                model=MODEL, max_tokens=40, messages=[{"role": "user", "content": q}]
+                model=MODEL,
+                max_tokens=40,
+                system=attempts.system(q),
+                messages=[{"role": "user", "content": q}],
             )
             return int(json.loads(m.content[0].text)["n"])  # type: ignore[union-attr]
 

@@ -8,7 +8,7 @@ test ends. The only delays are the hedge's own (a few milliseconds), which nothi
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -20,10 +20,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import fanscope
 from fanscope import Hedge, parallel
-from fanscope.integrations.anthropic import AnthropicInstrumentor
 from fanscope.sdk import attributes as A
 from fanscope.testing import AnthropicStandIn
-from fanscope.testing.script import Request
+from tests.genai_spans import instrumented_anthropic
+from tests.hedge_race import Attempts, Race
 
 MODEL = "claude-haiku-5-5"
 SOON = {"after": 0.005, "max_extra": 1.0}  # a hedge for any attempt past 5 ms
@@ -31,41 +31,8 @@ SOON = {"after": 0.005, "max_extra": 1.0}  # a hedge for any attempt past 5 ms
 
 @pytest.fixture(autouse=True)
 def instrumented() -> Iterator[None]:
-    instrumentor = AnthropicInstrumentor()
-    instrumentor.instrument()
-    try:
+    with instrumented_anthropic():
         yield
-    finally:
-        instrumentor.uninstrument()
-
-
-class Turns:
-    """Scripted answers per request of one prompt: the first request is the first attempt,
-    the second its hedge. Each may wait for an event before it answers."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.count = 0
-        self.hedge_arrived = threading.Event()
-        self.done = threading.Event()  # set when the test ends: frees whatever still waits
-
-    def answer(
-        self, first: Callable[[], str], second: Callable[[], str]
-    ) -> Callable[[Request], str]:
-        def scripted(request: Request) -> str:
-            with self.lock:
-                self.count += 1
-                turn = self.count
-            if turn == 1:
-                return first()
-            self.hedge_arrived.set()
-            return second()
-
-        return scripted
-
-    def never(self) -> str:
-        self.done.wait(timeout=60)
-        return "too late"
 
 
 def children(spans: list[ReadableSpan], parent: ReadableSpan) -> list[ReadableSpan]:
@@ -78,10 +45,15 @@ def one(spans: list[ReadableSpan], name: str) -> ReadableSpan:
 
 
 def ask_with(client: anthropic.AsyncAnthropic, **options: Any) -> Any:
+    attempts = Attempts()
+
     @parallel(**options)
     async def ask(q: str) -> str:
         m = await client.messages.create(
-            model=MODEL, max_tokens=64, messages=[{"role": "user", "content": q}]
+            model=MODEL,
+            max_tokens=64,
+            system=attempts.system(q),
+            messages=[{"role": "user", "content": q}],
         )
         return m.content[0].text  # type: ignore[union-attr]
 
@@ -91,16 +63,16 @@ def ask_with(client: anthropic.AsyncAnthropic, **options: Any) -> Any:
 async def test_a_stuck_answer_is_hedged_the_hedge_wins_and_the_loser_is_cancelled_and_costed(
     exporter: InMemorySpanExporter,
 ) -> None:
-    turns = Turns()
+    race = Race()
     with AnthropicStandIn() as server:
-        server.script(r"^Stuck", turns.answer(turns.never, lambda: "the hedge's answer"))
+        server.script(r"^Stuck", race(race.never(), lambda: "the hedge's answer"))
         client = anthropic.AsyncAnthropic(base_url=server.url, api_key="h1", max_retries=0)
         ask = ask_with(client, hedge=Hedge(**SOON))
         try:
             async with client:
                 answers = await ask.map(["Stuck question", "Other question"])
         finally:
-            turns.done.set()
+            race.done.set()
     assert answers[0] == "the hedge's answer"
     spans = list(exporter.get_finished_spans())
     branch = next(s for s in spans if s.name == "ask" and s.attributes[A.BRANCH_INDEX] == 0)
@@ -127,21 +99,17 @@ async def test_a_stuck_answer_is_hedged_the_hedge_wins_and_the_loser_is_cancelle
 async def test_the_first_answer_arriving_while_the_hedge_runs_wins_and_the_hedge_is_cancelled(
     exporter: InMemorySpanExporter,
 ) -> None:
-    turns = Turns()
-
-    def after_the_hedge_arrived() -> str:
-        turns.hedge_arrived.wait(timeout=60)
-        return "the first answer"
+    race = Race()
 
     with AnthropicStandIn() as server:
-        server.script(r"^Slow", turns.answer(after_the_hedge_arrived, turns.never))
+        server.script(r"^Slow", race(race.after_hedge("the first answer"), race.never()))
         client = anthropic.AsyncAnthropic(base_url=server.url, api_key="h2", max_retries=0)
         ask = ask_with(client, hedge=Hedge(**SOON))
         try:
             async with client:
                 answer = await ask("Slow question")  # a lone call
         finally:
-            turns.done.set()
+            race.done.set()
     assert answer == "the first answer"
     spans = list(exporter.get_finished_spans())
     branch = one(spans, "ask")
@@ -157,22 +125,23 @@ async def test_the_first_answer_arriving_while_the_hedge_runs_wins_and_the_hedge
 async def test_a_failing_hedge_does_not_fail_the_branch_when_the_first_attempt_answers(
     exporter: InMemorySpanExporter,
 ) -> None:
-    turns = Turns()
-
-    def after_the_hedge_arrived() -> str:
-        turns.hedge_arrived.wait(timeout=60)
-        return '{"answer": 42}'
+    race = Race()
 
     with AnthropicStandIn() as server:
-        server.script(r"^Plan", turns.answer(after_the_hedge_arrived, lambda: "not JSON"))
+        server.script(r"^Plan", race(race.after_hedge('{"answer": 42}'), lambda: "not JSON"))
         client = anthropic.AsyncAnthropic(base_url=server.url, api_key="h3", max_retries=0)
+
+        attempts = Attempts()
 
         @parallel(hedge=Hedge(**SOON))
         async def plan(q: str) -> int:
             import json
 
             m = await client.messages.create(
-                model=MODEL, max_tokens=64, messages=[{"role": "user", "content": q}]
+                model=MODEL,
+                max_tokens=64,
+                system=attempts.system(q),
+                messages=[{"role": "user", "content": q}],
             )
             return int(json.loads(m.content[0].text)["answer"])  # type: ignore[union-attr]
 
@@ -180,7 +149,7 @@ async def test_a_failing_hedge_does_not_fail_the_branch_when_the_first_attempt_a
             async with client:
                 assert await plan.map(["Plan the work"]) == [42]
         finally:
-            turns.done.set()
+            race.done.set()
     spans = list(exporter.get_finished_spans())
     hedge = one(spans, "hedge plan")
     assert hedge.attributes[A.HEDGE_OUTCOME] == A.HEDGE_OUTCOME_FAILED
@@ -193,28 +162,35 @@ async def test_a_budget_counts_the_hedge_it_waits_for_the_first_call_to_settle(
 ) -> None:
     from fanscope.integrations.anthropic.permits import input_bound
 
-    turns = Turns()
+    race = Race()
     hedge_calls = threading.Event()
     question = "Budgeted question"
-    worst = input_bound({"model": MODEL, "messages": [{"role": "user", "content": question}]}) + 64
+    attempts = Attempts()
+    request = {
+        "model": MODEL,
+        "system": "attempt 1",  # as long as "attempt 2"
+        "messages": [{"role": "user", "content": question}],
+    }
+    worst = input_bound(request) + 64
 
     def after_the_hedge_called() -> str:
         hedge_calls.wait(timeout=60)
         return "the first answer"
 
     with AnthropicStandIn() as server:
-        server.script(r"^Budgeted", turns.answer(after_the_hedge_called, lambda: "hedge"))
+        server.script(r"^Budgeted", race(after_the_hedge_called, lambda: "hedge"))
         client = anthropic.AsyncAnthropic(base_url=server.url, api_key="h4", max_retries=0)
-        seen = 0
 
         @parallel(hedge=Hedge(**SOON))
         async def ask(q: str) -> str:
-            nonlocal seen
-            seen += 1
-            if seen == 2:  # the hedge: its call reserves in this same step, then waits
+            system = attempts.system(q)
+            if system != "attempt 1":  # the hedge: its call reserves in this same step, waits
                 hedge_calls.set()
             m = await client.messages.create(
-                model=MODEL, max_tokens=64, messages=[{"role": "user", "content": q}]
+                model=MODEL,
+                max_tokens=64,
+                system=system,
+                messages=[{"role": "user", "content": q}],
             )
             return m.content[0].text  # type: ignore[union-attr]
 
@@ -224,7 +200,7 @@ async def test_a_budget_counts_the_hedge_it_waits_for_the_first_call_to_settle(
                 with fanscope.budget(tokens=worst * 1.5, name="hedged") as budget:
                     assert await ask.map([question]) == ["the first answer"]
         finally:
-            turns.done.set()
+            race.done.set()
     assert server.stats.peak_concurrency == 1  # never both calls in flight
     assert budget.spent_tokens <= worst * 1.5
     spans = list(exporter.get_finished_spans())
