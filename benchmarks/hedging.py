@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
@@ -168,10 +167,8 @@ async def main(rounds: int, median: float) -> int:
         f"{rounds} rounds of a {BRANCHES}-branch fan-out per arm, median {median * 1000:.0f} ms, "
         f"sigma 0.5, 2% of answers x20; load average {os.getloadavg()[0]:.1f}"
     )
-    print(
-        f"{'arm':<14} {'p50 s':>7} {'p99 s':>7} {'p99 ratio':>9} {'hedges':>7} {'tokens':>9} {'extra':>7}"
-    )
-    holds = []
+    heads = ("p50 s", 7), ("p99 s", 7), ("p99 ratio", 9), ("hedges", 7), ("tokens", 9), ("extra", 7)
+    print(f"{'arm':<14} " + " ".join(f"{h:>{w}}" for h, w in heads))
     for arm in arms:
         attempts, hedges = (a - b for a, b in zip(sites_of(arm), sent0[arm.name], strict=True))
         ratio = arm.p(0.99) / base.p(0.99)
@@ -183,12 +180,11 @@ async def main(rounds: int, median: float) -> int:
         )
         if arm.hedge is not None:
             ok = ratio <= TARGET_P99 and extra <= TARGET_TOKENS
-            holds.append(ok)
             print(
                 f"  target p99 <= {TARGET_P99:.0%} of no hedging, tokens <= +{TARGET_TOKENS:.0%}: "
                 f"measured {ratio:.0%}, {extra:+.1%}: {'holds' if ok else 'does not hold'}"
             )
-    print(f"p50 ratios: " + ", ".join(f"{a.name} {a.p(0.5) / base.p(0.5):.2f}" for a in arms[1:]))
+    print("p50 ratios: " + ", ".join(f"{a.name} {a.p(0.5) / base.p(0.5):.2f}" for a in arms[1:]))
     return 0
 
 
