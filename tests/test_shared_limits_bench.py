@@ -24,7 +24,7 @@ def test_the_shared_limits_benchmark_runs_at_a_tiny_size(tmp_path: Path) -> None
     runs = "shared cap 32 (Redis),limits moving window (Redis)"
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "shared_limits.py"), "--processes", "2",
-         "--seconds", "2", "--warmup", "0.5", "--latency", "0.2", "--rounds", "20",
+         "--seconds", "3", "--warmup", "1", "--latency", "0.2", "--rounds", "20",
          "--runs", runs, "--json", str(out)],
         capture_output=True, text=True, timeout=600, cwd=ROOT,
     )  # fmt: skip
