@@ -31,8 +31,9 @@ def test_a_real_auto_limit_is_reported_as_it_converged_against_the_hidden_limit(
 ) -> None:
     limiter = Limiter(
         max_concurrency="auto",
-        # latency on a loaded test machine is noise: only the provider's 429s should cut
-        adaptive=Adaptive(initial=1, min=1, max=12, tolerance=20),
+        # latency on a loaded test machine is noise (a starved process sees answers 20 times
+        # slower): only the provider's 429s should cut here
+        adaptive=Adaptive(initial=1, min=1, max=12, tolerance=1000),
         follow_headers=False,
         name=NAME,
     )
@@ -52,7 +53,7 @@ def test_a_real_auto_limit_is_reported_as_it_converged_against_the_hidden_limit(
         instrumentor.instrument()
         try:
             with client:
-                outcomes = ask.map(range(100), on_error="collect")
+                outcomes = ask.map(range(60), on_error="collect")
         finally:
             instrumentor.uninstrument()
         refused = server.stats.statuses.get(429, 0)
