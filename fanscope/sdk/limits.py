@@ -465,8 +465,9 @@ class Limiter:
         if shared is not None and shared.leases:
             with self._lock:
                 self._in_use -= 1
+                waiting = bool(self._waiters)
             with suppress(Unavailable):
-                shared.give()
+                shared.give(kick=waiting)  # the thread serves this process's waiters
             return
         cap = self._cap()
         if cap is None and not self._in_use:

@@ -341,15 +341,16 @@ class SharedLimit:
         """Up to ``want`` slots under ``cap``, in turn with the other processes that wait."""
         return self._admit(cap, want, None, "slots")
 
-    def give(self) -> None:
-        """Give one held slot back."""
+    def give(self, *, kick: bool = True) -> None:
+        """Give one held slot back; ``kick``: branches of this process wait for one."""
         if not self.leases:
             return
         lease = self.leases.pop()
         try:
             self.backend.command("ZREM", self._keys[0], lease)
         finally:
-            self.backend.kick()
+            if kick:
+                self.backend.kick()
 
     def reserve_rate(self, rate: RateLimit) -> float:
         """Reserve the next attempt under the shared attempt rate; seconds to wait for it."""

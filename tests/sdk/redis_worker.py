@@ -36,11 +36,22 @@ return n
 """
 
 
+def _ready(client: redis.Redis, key: str) -> None:
+    """Set up: say so, and wait for the test's go (so that every worker runs at once)."""
+    client.incr(f"{key}:ready")
+    assert client.blpop([f"{key}:go"], timeout=300) is not None
+
+
+def _server_ms(client: redis.Redis) -> float:
+    seconds, micros = client.time()
+    return seconds * 1000 + micros / 1000
+
+
 def main(role: str, url: str, key: str, *rest: str) -> dict[str, Any]:
     backend = fanscope.RedisBackend(url, key=key, lease=float(rest[-1]) if role == "hold" else 10)
+    client = redis.Redis.from_url(url)
     if role == "map":
         cap, items, face = int(rest[0]), int(rest[1]), rest[2]
-        client = redis.Redis.from_url(url)
         enter = client.register_script(ENTER)
 
         def inside(_: int) -> int:
@@ -49,6 +60,7 @@ def main(role: str, url: str, key: str, *rest: str) -> dict[str, Any]:
             return int(client.decr(f"{key}:inside"))
 
         limiter = Limiter(cap, backend=backend, name="shared")
+        _ready(client, key)
         if face == "sync":
             done = parallel(limiter=limiter)(inside).map(range(items))
         else:
@@ -67,11 +79,13 @@ def main(role: str, url: str, key: str, *rest: str) -> dict[str, Any]:
     if role == "attempts":
         limiter = Limiter(rate=RateLimit(float(rest[0]), per=1), backend=backend, name="shared")
 
-        async def attempt(i: int) -> int:
-            return i
+        async def attempt(_: int) -> float:
+            return _server_ms(client)  # when it was let through (or later)
 
         fn = parallel(limiter=limiter)(attempt)
-        return {"done": len(asyncio.run(fn.map(range(int(rest[1])))))}
+        _ready(client, key)
+        stamps = asyncio.run(fn.map(range(int(rest[1]))))
+        return {"done": len(stamps), "last_ms": max(stamps)}
     if role == "drain":
         tokens = float(rest[0])
         limiter = Limiter(tokens_per_minute=tokens, backend=backend, name="shared")
