@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.trace import Span
@@ -38,6 +38,9 @@ from fanscope.errors import ConfigurationError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import permits
 from fanscope.sdk.permits import Demand, Ledger, Meter, Observation, Pot
+
+if TYPE_CHECKING:
+    from fanscope.sdk.redis_backend import RedisBackend, RedisLedger
 
 
 def _limit(name: str, value: float | None) -> float | None:
@@ -61,6 +64,9 @@ class Budget:
         usd: the most the calls under it may cost, in USD.
         tokens: the most tokens they may use.
         name: shown in spans, errors and reports.
+        backend: a :class:`~fanscope.RedisBackend`: one pot for every process whose budget names
+            the same key (by default ``fanscope:budget:`` and the name); it is then one pot
+            wherever it is used, also as ``@parallel(budget=)`` (not a fresh one per fan-out).
 
     Use it as a context manager (``with`` or ``async with``), or give it to ``@parallel``
     (``budget=``).
@@ -72,6 +78,7 @@ class Budget:
         usd: float | None = None,
         tokens: float | None = None,
         name: str = "budget",
+        backend: RedisBackend | None = None,
     ) -> None:
         self.usd = _limit("usd", usd)
         self.tokens = _limit("tokens", tokens)
@@ -88,6 +95,24 @@ class Budget:
         self._ledger: Ledger = permits.LOCAL
         self._meters: list[Meter] = list(self._pots)
         self._tokens: list[permits.Token | None] = []
+        self.backend = backend
+        self._shared: RedisLedger | None = None
+        if backend is not None:
+            from fanscope.sdk.redis_backend import RedisBackend
+
+            if not isinstance(backend, RedisBackend):
+                raise ConfigurationError(
+                    "backend must be a fanscope RedisBackend",
+                    backend,
+                    "pass backend=fanscope.RedisBackend('redis://host:6379/0'), or leave it out",
+                )
+            self._shared = backend.bind(f"budget:{name}", self._serve).ledger
+            for pot in self._pots:
+                self._shared.register(pot, f"pot:{pot.unit}")
+            self._ledger = self._shared
+
+    def _serve(self) -> bool:
+        return False  # nobody waits on a budget's thread: settlements wake its waiters
 
     # -- the permits mechanism ----------------------------------------------------------------
 
@@ -102,15 +127,23 @@ class Budget:
     def _pot(self, unit: str) -> Any:
         return next((m for m in self._meters if m.unit == unit), None)
 
+    def _spent(self, unit: str) -> float:
+        pot = self._pot(unit)
+        if pot is None:
+            return 0.0
+        if self._shared is not None:  # every process's spending, when Redis can say
+            shared = self._shared.spent(pot)
+            if shared is not None:
+                return shared
+        return float(pot.spent)
+
     @property
     def spent_usd(self) -> float:
-        pot = self._pot("usd")
-        return float(pot.spent) if pot is not None else 0.0
+        return self._spent("usd")
 
     @property
     def spent_tokens(self) -> float:
-        pot = self._pot("tokens")
-        return float(pot.spent) if pot is not None else 0.0
+        return self._spent("tokens")
 
     @property
     def refused(self) -> int:
@@ -118,7 +151,12 @@ class Budget:
         return sum(int(getattr(m, "refused", 0)) for m in self._meters)
 
     def fresh(self) -> Budget:
-        """A new, unspent budget with the same limits (what ``@parallel(budget=)`` runs under)."""
+        """A new, unspent budget with the same limits (what ``@parallel(budget=)`` runs under).
+
+        A budget shared through a backend is one pot for every process: itself.
+        """
+        if self.backend is not None:
+            return self
         return Budget(usd=self.usd, tokens=self.tokens, name=self.name)
 
     def _attributes(self) -> dict[str, Any]:
@@ -180,13 +218,17 @@ class Budget:
 
 
 def budget(
-    *, usd: float | None = None, tokens: float | None = None, name: str = "budget"
+    *,
+    usd: float | None = None,
+    tokens: float | None = None,
+    name: str = "budget",
+    backend: RedisBackend | None = None,
 ) -> Budget:
     """A :class:`Budget`: ``with fanscope.budget(usd=0.50): ...`` or ``@parallel(budget=...)``.
 
     .. versionadded:: 0.2
     """
-    return Budget(usd=usd, tokens=tokens, name=name)
+    return Budget(usd=usd, tokens=tokens, name=name, backend=backend)
 
 
 def applied(template: Budget | None, span: Span | None = None) -> Any:

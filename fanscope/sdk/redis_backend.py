@@ -36,19 +36,19 @@ async code), with the ``redis`` client's connection pool: about as long as one `
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import time
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from fanscope.errors import ConfigurationError
 from fanscope.sdk import permits
 from fanscope.sdk import redis_scripts as lua
-from fanscope.sdk.permits import REFUSE, Meter
+from fanscope.sdk.permits import REFUSE, SETTLING, Meter, Pot
 
 if TYPE_CHECKING:
     from fanscope.sdk.limits import RateLimit
@@ -166,6 +166,12 @@ class RedisBackend:
             self._worker = None
         return self._client
 
+    def owner_id(self) -> str:
+        """This process's id on the server (a forked child gets its own)."""
+        with self._lock:
+            self._connect()
+            return self.owner
+
     def up(self) -> bool:
         """Whether the next call goes to Redis (it may still fail)."""
         return not self._down or time.monotonic() >= self._down_until
@@ -266,10 +272,12 @@ class RedisBackend:
                 renew_at = now + every
                 for limit in list(self._limits):
                     limit.renew()
-            held = any(x.leases for x in self._limits)
+            held = any(x.leases or x.ledger.pots for x in self._limits)
             if idle and not busy and not held:
                 with self._lock:
-                    if not self._kick.is_set() and not any(x.leases for x in self._limits):
+                    if not self._kick.is_set() and not any(
+                        x.leases or x.ledger.pots for x in self._limits
+                    ):
                         self._worker = None  # nothing held, nobody waits: done until needed
                         return
             woke = self._kick.wait(self.poll if busy else max(0.0, renew_at - now))
@@ -368,6 +376,7 @@ class SharedLimit:
         self._heard_pause(int(left))
 
     def renew(self) -> None:
+        self.ledger.renew()
         held = list(self.leases)
         if not held:
             return
@@ -408,11 +417,12 @@ class SharedLimit:
 
 
 class RedisLedger:
-    """Rates and the pause of one shared limit, reserved together in one Lua script."""
+    """Rates, the pause and budget pots of one shared limit, reserved together in one script."""
 
     def __init__(self, limit: SharedLimit) -> None:
         self.limit = limit
         self._keys: dict[int, str] = {}
+        self.pots: dict[str, float] = {}  # pot key -> worst cases this process has in flight
 
     @property
     def shared(self) -> bool:
@@ -422,46 +432,93 @@ class RedisLedger:
     def register(self, meter: Meter, part: str) -> None:
         self._keys[id(meter)] = f"{self.limit.key}:{part}"
 
+    def key_of(self, meter: Meter) -> str:
+        return self._keys.get(id(meter), f"{self.limit.key}:pause")
+
     def _spec(self, meter: Meter) -> tuple[str, str, float, float]:
-        """(key, kind, ms per unit, period in ms) of a meter."""
+        """(key, kind, and for a rate: ms per unit and period in ms; for a pot: limit, lease)."""
+        key = self.key_of(meter)
+        if isinstance(meter, Pot):
+            return key, "pot", meter.limit, self.limit.backend.lease * 1000
         per = float(getattr(meter, "per", 60.0))
         amount = float(getattr(meter, "amount", 0.0))
         if amount <= 0:
-            return self._keys.get(id(meter), f"{self.limit.key}:pause"), "pause", 0.0, 0.0
-        return self._keys[id(meter)], "rate", per / amount * 1000, per * 1000
+            return key, "pause", 0.0, 0.0
+        return key, "rate", per / amount * 1000, per * 1000
 
     def try_reserve(self, wants: Sequence[tuple[Meter, float]]) -> tuple[float, Meter | None]:
         if not self.limit.up():
             return permits.LOCAL.try_reserve(wants)
         keys: list[str] = []
-        args: list[Any] = []
+        args: list[Any] = [self.limit.backend.owner]
         for meter, amount in wants:
-            key, kind, interval, per = self._spec(meter)
+            key, kind, x, y = self._spec(meter)
             keys.append(key)
-            args += [kind, amount, interval, per]
+            args += [kind, amount, x, y]
         try:
+            args[0] = self.limit.backend.owner_id()
             wait_us, whose = self.limit.backend.call(lua.RESERVE, keys, args)
         except Unavailable:
             return permits.LOCAL.try_reserve(wants)
-        if int(whose) == 0:
+        wait_us, whose = int(wait_us), int(whose)
+        if whose == 0:
+            for meter, amount in wants:
+                if isinstance(meter, Pot):
+                    key = self.key_of(meter)
+                    self.pots[key] = self.pots.get(key, 0.0) + amount
+                    meter.reserved += amount
+            if self.pots:
+                self.limit.backend.ensure_worker()  # reservations in flight are renewed
             return 0.0, None
-        wait = int(wait_us) / 1e6
-        return (wait if math.isfinite(wait) else REFUSE), wants[int(whose) - 1][0]
+        meter = wants[whose - 1][0]
+        if wait_us == -1:
+            if isinstance(meter, Pot):
+                meter.refused += 1
+                meter.refused_need = wants[whose - 1][1]
+            return REFUSE, meter
+        if wait_us == -2:
+            return SETTLING, meter
+        return wait_us / 1e6, meter
 
     def settle(self, done: Sequence[tuple[Meter, float, float]]) -> None:
         keys: list[str] = []
-        args: list[Any] = []
+        args: list[Any] = [self.limit.backend.owner_id()]
         for meter, reserved, actual in done:
             key, kind, interval, per = self._spec(meter)
-            if kind == "rate" and actual != reserved:
+            if kind == "pot":
                 keys.append(key)
-                args += [(actual - reserved) * interval, per]
+                args += ["pot", reserved, actual]
+                self.pots[key] = max(0.0, self.pots.get(key, 0.0) - reserved)
+                if self.pots[key] <= 1e-9:
+                    del self.pots[key]
+                meter.settle(reserved, actual, 0.0)  # this process's own share, for its record
+            elif kind == "rate" and actual != reserved:
+                keys.append(key)
+                args += ["rate", (actual - reserved) * interval, per]
         if not keys:
             return
         if not self.limit.up():
-            permits.LOCAL.settle(done)
+            permits.LOCAL.settle([d for d in done if not isinstance(d[0], Pot)])
             return
         try:
             self.limit.backend.call(lua.SETTLE, keys, args)
         except Unavailable:
-            permits.LOCAL.settle(done)
+            permits.LOCAL.settle([d for d in done if not isinstance(d[0], Pot)])
+
+    def renew(self) -> None:
+        """Keep this process's budget reservations counted as in flight."""
+        if self.pots:
+            with suppress(Unavailable):
+                backend = self.limit.backend
+                backend.call(
+                    lua.POT_RENEW, list(self.pots), [backend.owner_id(), backend.lease * 1000]
+                )
+
+    def spent(self, meter: Meter) -> float | None:
+        """What a shared pot has spent over every process (None: Redis cannot say now)."""
+        if not self.limit.up():
+            return None
+        try:
+            return float(self.limit.backend.call(lua.POT_SPENT, [self.key_of(meter)], []))
+        except Unavailable:
+            return None

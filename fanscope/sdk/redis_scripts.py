@@ -136,29 +136,63 @@ return math.floor((until_ms - now) * 1000)
 """
 )
 
+_POT = """
+-- a budget's pot under prefix P: P:spent (settled, and the worst case of calls whose process
+-- stopped renewing), P:reserved (hash: process -> worst cases in flight), P:owners (sorted
+-- set: process -> until when its reservations count as in flight)
+local function pot(prefix)
+  local gone = redis.call('ZRANGEBYSCORE', prefix .. ':owners', '-inf', now)
+  for _, o in ipairs(gone) do
+    local r = tonumber(redis.call('HGET', prefix .. ':reserved', o) or '0')
+    if r > 0 then
+      redis.call('INCRBYFLOAT', prefix .. ':spent', tostring(r))
+    end
+    redis.call('HDEL', prefix .. ':reserved', o)
+    redis.call('ZREM', prefix .. ':owners', o)
+  end
+  local reserved = 0
+  for _, v in ipairs(redis.call('HVALS', prefix .. ':reserved')) do
+    reserved = reserved + tonumber(v)
+  end
+  return tonumber(redis.call('GET', prefix .. ':spent') or '0'), reserved
+end
+"""
+
 RESERVE = (
     _NOW
+    + _POT
     + """
--- KEYS: one per meter. ARGV: per meter 4 values: kind ('rate' or 'pause'), amount,
--- interval_ms (ms per unit), per_ms. All or nothing.
--- Returns {0, 0} when taken, else {wait_us, index of the meter that waits longest}.
-local worst, whose = 0, 0
+-- KEYS: one per meter. ARGV[1]: the process (owner); then per meter 4 values: kind ('rate',
+-- 'pause' or 'pot'), amount, and for a rate: ms per unit, period in ms; for a pot: its limit,
+-- lease in ms. All or nothing.
+-- Returns {0, 0} when taken; {-1, i}: meter i refuses (a pot that can never take it);
+-- {-2, i}: meter i takes it once calls in flight settle; else {wait_us, i} of the longest wait.
+local owner = ARGV[1]
+local worst, whose, settling = 0, 0, 0
 local tats = {}
 for i = 1, #KEYS do
-  local kind = ARGV[i * 4 - 3]
-  local amount = tonumber(ARGV[i * 4 - 2])
-  local interval = tonumber(ARGV[i * 4 - 1])
-  local per = tonumber(ARGV[i * 4])
-  local wait
+  local kind = ARGV[i * 4 - 2]
+  local amount = tonumber(ARGV[i * 4 - 1])
+  local x = tonumber(ARGV[i * 4])
+  local y = tonumber(ARGV[i * 4 + 1])
+  local wait = 0
   if kind == 'pause' then
     wait = math.max(0, tonumber(redis.call('GET', KEYS[i]) or '0') - now)
+  elseif kind == 'pot' then
+    local spent, reserved = pot(KEYS[i])
+    if spent + amount > x * (1 + 1e-12) then
+      return {-1, i}
+    end
+    if spent + reserved + amount > x * (1 + 1e-12) and settling == 0 then
+      settling = i
+    end
   else
     local tat = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now)
     tats[i] = tat
-    if amount * interval >= per then
+    if amount * x >= y then
       wait = tat - now
     else
-      wait = tat + amount * interval - per - now
+      wait = tat + amount * x - y - now
     end
     wait = math.max(0, wait)
   end
@@ -166,13 +200,22 @@ for i = 1, #KEYS do
     worst, whose = wait, i
   end
 end
+if settling > 0 then
+  return {-2, settling}
+end
 if whose > 0 then
   return {math.max(1, math.floor(worst * 1000)), whose}
 end
 for i = 1, #KEYS do
-  if ARGV[i * 4 - 3] == 'rate' then
-    local tat = tats[i] + tonumber(ARGV[i * 4 - 2]) * tonumber(ARGV[i * 4 - 1])
-    redis.call('SET', KEYS[i], tostring(tat), 'PX', math.ceil(tat - now + tonumber(ARGV[i * 4])))
+  local kind = ARGV[i * 4 - 2]
+  local amount = tonumber(ARGV[i * 4 - 1])
+  if kind == 'rate' then
+    local tat = tats[i] + amount * tonumber(ARGV[i * 4])
+    local ttl = math.ceil(tat - now + tonumber(ARGV[i * 4 + 1]))
+    redis.call('SET', KEYS[i], tostring(tat), 'PX', ttl)
+  elseif kind == 'pot' then
+    redis.call('HINCRBYFLOAT', KEYS[i] .. ':reserved', owner, tostring(amount))
+    redis.call('ZADD', KEYS[i] .. ':owners', now + tonumber(ARGV[i * 4 + 1]), owner)
   end
 end
 return {0, 0}
@@ -182,21 +225,56 @@ return {0, 0}
 SETTLE = (
     _NOW
     + """
--- KEYS: one per rate meter; ARGV: per meter, the change of its time in ms (actual - reserved
--- times ms per unit), then per_ms.
+-- KEYS: one per meter; ARGV[1]: the process (owner); then per meter 3 values: 'rate', the
+-- change of its time in ms (actual - reserved, times ms per unit), its period in ms; or 'pot',
+-- the amount reserved, the amount spent.
+local owner = ARGV[1]
 for i = 1, #KEYS do
-  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if tat > 0 then
-    tat = tat + tonumber(ARGV[i * 2 - 1])
-    local ttl = math.ceil(tat - now + tonumber(ARGV[i * 2]))
-    if ttl > 0 then
-      redis.call('SET', KEYS[i], tostring(tat), 'PX', ttl)
-    else
-      redis.call('DEL', KEYS[i])
+  local kind = ARGV[i * 3 - 1]
+  local x = tonumber(ARGV[i * 3])
+  local y = tonumber(ARGV[i * 3 + 1])
+  if kind == 'pot' then
+    local left = tonumber(redis.call('HINCRBYFLOAT', KEYS[i] .. ':reserved', owner, tostring(-x)))
+    if left <= 1e-9 then
+      redis.call('HDEL', KEYS[i] .. ':reserved', owner)
+      redis.call('ZREM', KEYS[i] .. ':owners', owner)
+    end
+    redis.call('INCRBYFLOAT', KEYS[i] .. ':spent', tostring(y))
+  else
+    local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if tat > 0 then
+      tat = tat + x
+      local ttl = math.ceil(tat - now + y)
+      if ttl > 0 then
+        redis.call('SET', KEYS[i], tostring(tat), 'PX', ttl)
+      else
+        redis.call('DEL', KEYS[i])
+      end
     end
   end
 end
 return 0
+"""
+)
+
+POT_RENEW = (
+    _NOW
+    + """
+-- KEYS: pots this process has calls in flight on; ARGV: owner, lease_ms.
+for i = 1, #KEYS do
+  redis.call('ZADD', KEYS[i] .. ':owners', 'XX', now + tonumber(ARGV[2]), ARGV[1])
+end
+return 0
+"""
+)
+
+POT_SPENT = (
+    _NOW
+    + _POT
+    + """
+-- KEYS: a pot. Returns what it has spent, as a string.
+local spent, _ = pot(KEYS[1])
+return tostring(spent)
 """
 )
 

@@ -9,6 +9,8 @@ Roles (each prints one JSON line when it is done, or ``ready`` when it holds wha
 * ``hold CAP LEASE``: takes CAP slots with leases of LEASE seconds, says ``ready`` and sleeps
   until it is killed;
 * ``attempts RATE ITEMS``: ITEMS branches under a shared attempt rate of RATE per second;
+* ``spend LIMIT USD LEASE``: reserves USD against a shared budget of LIMIT, says ``ready``, sleeps
+  until it is killed (a call in flight whose process dies);
 * ``drain TOKENS``: reserves TOKENS input tokens under a shared ``tokens_per_minute=TOKENS``
   and a 30 s retry-after pause, then exits.
 """
@@ -48,7 +50,8 @@ def _server_ms(client: redis.Redis) -> float:
 
 
 def main(role: str, url: str, key: str, *rest: str) -> dict[str, Any]:
-    backend = fanscope.RedisBackend(url, key=key, lease=float(rest[-1]) if role == "hold" else 10)
+    lease = float(rest[-1]) if role in ("hold", "spend") else 10.0
+    backend = fanscope.RedisBackend(url, key=key, lease=lease)
     client = redis.Redis.from_url(url)
     if role == "map":
         cap, items, face = int(rest[0]), int(rest[1]), rest[2]
@@ -92,6 +95,12 @@ def main(role: str, url: str, key: str, *rest: str) -> dict[str, Any]:
         reservation = permits.reserve_sync(Demand(input_tokens=int(tokens)), [limiter])
         limiter.pause(30.0)
         return {"waited_on": reservation.waited_on if reservation else "nothing"}
+    if role == "spend":  # reserve a worst case against a shared budget, then hang
+        pot = fanscope.budget(usd=float(rest[0]), name="shared", backend=backend)
+        reservation = permits.reserve_sync(Demand(usd=float(rest[1])), [pot])
+        assert reservation is not None and reservation.waited_on is None
+        print("ready", flush=True)
+        time.sleep(3600)
     raise SystemExit(f"unknown role {role!r}")
 
 

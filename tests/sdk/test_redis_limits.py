@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 import fanscope
-from fanscope import Limiter, RedisBackend, parallel
+from fanscope import BudgetExceeded, Limiter, RedisBackend, parallel
 from fanscope.errors import ConfigurationError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import permits
@@ -334,6 +334,90 @@ def test_an_adaptive_limit_is_one_limit_for_every_process(redis_url: str, redis_
     assert cut is not None and cut < 8
     b.observe(Observation(status=200, latency=0.1))  # any answer brings the shared limit
     assert b.max_concurrency is not None and b.max_concurrency <= cut
+
+
+# -- budgets ----------------------------------------------------------------------------------
+
+
+def test_a_shared_budget_is_one_pot_for_every_process(redis_url: str, redis_key: str) -> None:
+    a = fanscope.budget(usd=1.0, name="run", backend=RedisBackend(redis_url, key=redis_key))
+    b = fanscope.budget(usd=1.0, name="run", backend=RedisBackend(redis_url, key=redis_key))
+    spent = permits.reserve_sync(Demand(usd=0.5), [a])
+    assert spent is not None
+    spent.settle(permits.Spent(input_tokens=1, output_tokens=1, usd=0.6))
+    assert b.spent_usd == pytest.approx(0.6)
+    with pytest.raises(BudgetExceeded):
+        permits.reserve_sync(Demand(usd=0.5), [b])  # 0.6 + 0.5 > 1.0, whoever spent the 0.6
+    assert b.refused == 1
+    fits = permits.reserve_sync(Demand(usd=0.3), [b])
+    assert fits is not None and fits.waited_on is None
+    fits.settle(None)  # an unknown outcome: its worst case is spent
+    assert a.spent_usd == pytest.approx(0.9)
+    assert a.fresh() is a  # a shared pot is one pot, also as a template
+
+
+def test_a_killed_process_s_calls_in_flight_count_at_their_worst_case(
+    redis_url: str, redis_key: str, client: redis.Redis
+) -> None:
+    lease = 1.0
+    spender = _worker("spend", redis_url, redis_key, 1.0, 0.4, lease)
+    try:
+        assert spender.stdout is not None and spender.stdout.readline().strip() == "ready"
+        spender.send_signal(signal.SIGKILL)
+        spender.wait()
+    finally:
+        if spender.poll() is None:
+            spender.kill()
+        spender.communicate()
+    here = fanscope.budget(usd=1.0, name="shared", backend=RedisBackend(redis_url, key=redis_key))
+    ((ledger, pot),) = here.meters(Demand(usd=0.7))
+    owners = client.zrange(f"{redis_key}:pot:usd:owners", 0, -1, withscores=True)
+    expiry = max(float(score) for _, score in owners)  # type: ignore[str-unpack]
+    if _server_ms(client) < expiry:  # still in flight: 0.7 may fit once it settles
+        assert ledger.try_reserve([(pot, 0.7)])[0] == permits.SETTLING
+    while _server_ms(client) <= expiry:
+        time.sleep(0.05)
+    # its process is gone: the 0.4 it may have spent is spent, and 0.7 can never fit
+    assert ledger.try_reserve([(pot, 0.7)])[0] == permits.REFUSE
+    assert here.spent_usd == pytest.approx(0.4)
+
+
+@settings(max_examples=10)
+@given(
+    steps=st.lists(
+        st.tuples(st.integers(0, 2), st.floats(0.05, 0.5), st.floats(0.0, 1.0)), min_size=3
+    )
+)
+def test_processes_never_overspend_a_shared_budget(
+    redis_server: Server, steps: list[tuple[int, float, float]]
+) -> None:
+    """Three processes (a backend each) reserve worst cases and settle earlier calls to a share
+    of theirs, interleaved: what is spent plus what is in flight never passes the limit, and
+    what the pot says it spent is what the calls spent."""
+    key = f"fanscope-test:budget:{os.urandom(6).hex()}"
+    limit = 1.0
+    pots = [
+        fanscope.budget(usd=limit, backend=RedisBackend(redis_server.url, key=key))
+        for _ in range(3)
+    ]
+    in_flight: list[tuple[permits.Ledger, permits.Meter, float]] = []
+    spent = 0.0
+    for who, worst, share in steps:
+        if in_flight and share < 0.4:  # settle the oldest call in flight to a share of it
+            ledger, pot, reserved = in_flight.pop(0)
+            ledger.settle([(pot, reserved, reserved * share / 0.4)])
+            spent += reserved * share / 0.4
+        else:
+            ((ledger, pot),) = pots[who].meters(Demand(usd=worst))
+            wait, _ = ledger.try_reserve([(pot, worst)])
+            if wait == 0.0:
+                in_flight.append((ledger, pot, worst))
+            else:
+                assert wait in (permits.SETTLING, permits.REFUSE)
+        assert spent + sum(r for _, _, r in in_flight) <= limit + 1e-9
+    for ledger, pot, reserved in in_flight:  # the rest end without spending
+        ledger.settle([(pot, reserved, 0.0)])
+    assert pots[0].spent_usd == pytest.approx(spent)
 
 
 # -- Redis unreachable ------------------------------------------------------------------------
