@@ -40,7 +40,8 @@ from fanscope.sdk import permits
 from fanscope.sdk.permits import Demand, Ledger, Meter, Observation, Pot
 
 if TYPE_CHECKING:
-    from fanscope.sdk.redis_backend import RedisBackend, RedisLedger
+    from fanscope.sdk.redis_backend import RedisBackend
+    from fanscope.sdk.redis_ledger import RedisLedger
 
 
 def _limit(name: str, value: float | None) -> float | None:

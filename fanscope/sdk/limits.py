@@ -40,7 +40,7 @@ from fanscope.sdk import permits
 from fanscope.sdk.adaptive import Adaptive, Decision
 from fanscope.sdk.pacing import Pacing
 from fanscope.sdk.permits import Demand, Ledger, Meter, Observation
-from fanscope.sdk.redis_backend import Unavailable
+from fanscope.sdk.redis_ledger import Unavailable
 
 if TYPE_CHECKING:
     from fanscope.sdk.redis_backend import RedisBackend, SharedLimit

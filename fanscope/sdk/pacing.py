@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from fanscope.sdk import permits
 from fanscope.sdk.permits import Demand, Ledger, Meter, Rate, Unit
-from fanscope.sdk.redis_backend import Unavailable
+from fanscope.sdk.redis_ledger import Unavailable
 
 if TYPE_CHECKING:
     from fanscope.sdk.redis_backend import SharedLimit
