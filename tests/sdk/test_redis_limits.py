@@ -320,7 +320,8 @@ def test_the_provider_headers_heard_by_one_process_pace_another(
     )
     assert whose is not None and wait > 1.0  # b's own answer said more; a's said none is left
     assert b.pacing.room() < 0.1
-    reservation = permits.reserve_sync(Demand(input_tokens=50), [b])  # 1000 a second refill
+    a.observe(Observation(status=200, remaining={"input_tokens": (60_000, 0)}))
+    reservation = permits.reserve_sync(Demand(input_tokens=1000), [b])  # refills 1000 a second
     assert reservation is not None and reservation.waited_on is not None
     assert reservation.waited_shared  # its queue wait span says `fanscope.queue.shared`
 
