@@ -836,6 +836,11 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"anthropic_server: {error}\n")
     if command:
         raise SystemExit(_run_with(server, command))
+    import signal
+
+    # Ctrl-C (SIGINT) stops it even when started from a script's background job, which starts
+    # with SIGINT ignored (and Python then keeps ignoring it)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(f"Anthropic stand-in on {server.url} (Ctrl-C to stop)", flush=True)
     try:
         server._server.serve_forever()

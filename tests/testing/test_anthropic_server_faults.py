@@ -99,15 +99,27 @@ def test_the_command_line_server_serves_until_interrupted() -> None:
 
     command = [sys.executable, "-m", "fanscope.testing.anthropic_server", "--port", "0",
                "--latency", "0", "--model-latency", f"{MODEL}=0.01", "--sigma", "0.2"]  # fmt: skip
-    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True) as process:
+
+    def as_a_background_job() -> None:  # a script's `cmd &` starts with SIGINT ignored
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, text=True, preexec_fn=as_a_background_job
+    )
+    try:
         assert process.stdout is not None
         line = process.stdout.readline()
         url = line.split(" on ")[1].split()[0]
         with anthropic.Anthropic(base_url=url, api_key="k") as client:
             assert client.messages.create(model=MODEL, max_tokens=5, messages=ASK).content
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
-        process.stdout.close()
+        assert process.wait(timeout=60) == 0
+    finally:  # a server that did not stop must not hold the run until its timeout
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 def test_the_command_line_names_a_bad_argument_in_one_line() -> None:
