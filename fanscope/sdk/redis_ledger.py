@@ -83,6 +83,9 @@ class RedisLedger:
             if isinstance(meter, Pot):
                 meter.refused += 1
                 meter.refused_need = wants[whose - 1][1]
+                total = self.spent(meter)  # the error says what every process spent
+                if total is not None:
+                    meter.spent = max(meter.spent, total)
             return REFUSE, meter
         if wait_us == -2:
             return SETTLING, meter

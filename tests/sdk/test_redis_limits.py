@@ -347,8 +347,9 @@ def test_a_shared_budget_is_one_pot_for_every_process(redis_url: str, redis_key:
     assert spent is not None
     spent.settle(permits.Spent(input_tokens=1, output_tokens=1, usd=0.6))
     assert b.spent_usd == pytest.approx(0.6)
-    with pytest.raises(BudgetExceeded):
+    with pytest.raises(BudgetExceeded) as refused:
         permits.reserve_sync(Demand(usd=0.5), [b])  # 0.6 + 0.5 > 1.0, whoever spent the 0.6
+    assert refused.value.spent == pytest.approx(0.6)  # what every process spent, not b alone
     assert b.refused == 1
     fits = permits.reserve_sync(Demand(usd=0.3), [b])
     assert fits is not None and fits.waited_on is None
