@@ -132,6 +132,17 @@ BENCHMARKS: tuple[Benchmark, ...] = (
             "dataflow truth, recall of independent (combined)",
         ),
     ),
+    Benchmark(
+        "shared_limits.py",
+        "issue 14 (a cap shared through Redis is never exceeded; 8 processes)",
+        quick=(
+            *("--seconds", "2", "--processes", "2", "--warmup", "0.5", "--rounds", "20"),
+            *("--runs", "shared cap 32 (Redis)"),
+        ),
+        targets=("shared limits, peak at the server under the shared cap",),
+        quick_targets=False,  # none without redis-server
+    ),
+    Benchmark("redis_acquire.py", "figures only", quick=("--rounds", "1", "--ops", "200")),
     Benchmark("analyzer_cost.py", "figures only", quick=("--branches", "500", "--rounds", "1")),
     Benchmark(
         "fingerprint_cost.py",

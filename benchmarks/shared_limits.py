@@ -63,6 +63,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _targets import check
+
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the tests' Redis helper lives in the tree
     sys.path.insert(0, str(ROOT))
@@ -443,6 +445,8 @@ def _main(args: Any, redis: Any, stand_in: Any, hidden: Any, doc_tokens: int) ->
                 ok = o.peak <= CAP
                 print(f"shared 32: peak at the server {o.peak} "
                       f"{'<=' if ok else 'EXCEEDS'} the hidden limit of {CAP}")  # fmt: skip
+                check("shared limits, peak at the server under the shared cap", ok,
+                      str(o.peak), f"<= {CAP}", f"{args.processes} processes")  # fmt: skip
                 failed |= not ok
     if args.json:
         Path(args.json).write_text(json.dumps(everything))
