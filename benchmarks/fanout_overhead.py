@@ -22,6 +22,13 @@ sleeps of 5-50 ms under a cap of 16, wall time over the ideal greedy list-schedu
 and 4 sources of 200/200/200/400 ms, wall time over 0.4 s; each beside the hand-written
 version, rounds alternated. Target: <= 1.02x + 5 ms.
 
+(4) Instructions, with ``--parts instructions`` (needs ``valgrind``): instructions executed per
+branch, counted by cachegrind, fanscope traced against the hand-written version with the same
+attributes. A count does not depend on what else the machine runs, where times do: on a loaded
+machine it is the steadiest figure there is, though it is not CPU time (cache misses, branches).
+Each case runs in a process of its own once and three times; the difference over the extra
+branches is the figure.
+
 Run: ``make bench`` (all benchmarks) or ``.venv/bin/python benchmarks/fanout_overhead.py``
 (``--sizes 200,2000 --parts async`` for a quick run).
 """
@@ -34,7 +41,11 @@ import gc
 import heapq
 import os
 import random
+import re
+import shutil
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -363,6 +374,50 @@ def makespan(rounds: int) -> dict[str, tuple[float, float, float]]:
     return asyncio.run(main())
 
 
+COUNTED = {"fanscope, traced": "fanscope", "hand-written, same attributes": "hand-written"}
+
+
+def count_case(case: str, n: int, reps: int) -> None:
+    """Run one traced case ``reps`` times in this process (what ``instructions`` counts)."""
+    exporter = InMemorySpanExporter()
+    sdk = TracerProvider()
+    sdk.add_span_processor(SimpleSpanProcessor(exporter))
+    fn = (
+        with_fanscope(n)
+        if case == "fanscope"
+        else hand_written_same_attributes(sdk.get_tracer("bench"), n)
+    )
+
+    async def main() -> None:
+        for _ in range(reps):
+            assert await fn() == list(range(n))
+            exporter.clear()
+            gc.collect()
+
+    with use_tracer_provider(sdk):
+        asyncio.run(main())
+
+
+def instructions(n: int) -> dict[str, float]:
+    """Instructions per branch of each counted case (cachegrind: 3 runs less 1 run)."""
+    out = {}
+    for name, case in COUNTED.items():
+        got = []
+        for reps in (1, 3):
+            done = subprocess.run(
+                ["valgrind", "--tool=cachegrind", "--cache-sim=no",
+                 "--cachegrind-out-file=/dev/null", sys.executable, __file__,
+                 "--count", case, str(n), str(reps)],
+                capture_output=True, text=True, check=True,
+                env={**os.environ, "PYTHONHASHSEED": "0"},
+            )  # fmt: skip
+            refs = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+            assert refs is not None, done.stderr[-500:]
+            got.append(int(refs.group(1).replace(",", "")))
+        out[name] = (got[1] - got[0]) / (2 * n)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -371,8 +426,12 @@ def main() -> None:
         default=",".join(map(str, SIZES)),
         help="async fan-out sizes; 100,000 gets a fifth of the rounds (at least 3)",
     )
-    parser.add_argument("--parts", default="async,sync,makespan")
+    parser.add_argument("--parts", default="async,sync,makespan", help="also: instructions")
+    parser.add_argument("--count", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.count:
+        count_case(args.count[0], int(args.count[1]), int(args.count[2]))
+        return
     parts = args.parts.split(",")
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} cores, load average {load:.1f} at the start")
@@ -450,6 +509,19 @@ def main() -> None:
                 digits=1,
                 note=f"1.02x ideal + 5 ms; {wall / ideal:.3f}x ideal, hand-written "
                 f"{hand / ideal:.3f}x, median of {rounds}",
+            )
+    if "instructions" in parts:
+        counted = [int(s) for s in args.sizes.split(",") if int(s) <= 10_000]
+        if shutil.which("valgrind") is None:
+            print("instructions: valgrind is not installed (apt-get install valgrind)")
+            counted = []
+        for n in counted:
+            counts = instructions(n)
+            ours, theirs = (counts[name] for name in COUNTED)
+            print(
+                f"instructions per branch, {n:,} branches (cachegrind, 3 runs less 1): "
+                f"fanscope traced {ours:,.0f}, hand-written with the same attributes "
+                f"{theirs:,.0f}: {ours / theirs:.3f}x"
             )
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
