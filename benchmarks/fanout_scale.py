@@ -200,6 +200,7 @@ def targets(rows: dict[tuple[str, str, int], dict[str, Any]], work: str, sizes: 
                 f"scale flatness, {impl}, {work}",
                 max(cpu) / min(cpu),
                 FLAT,
+                digits=3,
                 note=f"CPU per branch, largest over smallest from {sizes[0]:,} to {sizes[-1]:,} "
                 f"({min(cpu):.1f}-{max(cpu):.1f} us)",
             )
