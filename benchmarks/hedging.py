@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
+from _targets import target
 from opentelemetry.sdk.trace import TracerProvider
 
 from fanscope import Hedge, parallel
@@ -184,6 +185,10 @@ async def main(rounds: int, median: float) -> int:
                 f"  target p99 <= {TARGET_P99:.0%} of no hedging, tokens <= +{TARGET_TOKENS:.0%}: "
                 f"measured {ratio:.0%}, {extra:+.1%}: {'holds' if ok else 'does not hold'}"
             )
+            target(f"hedging, {arm.name}, p99 over no hedging", ratio, TARGET_P99,
+                   note=f"{rounds} rounds of {BRANCHES} branches")  # fmt: skip
+            target(f"hedging, {arm.name}, extra tokens", extra * 100, TARGET_TOKENS * 100,
+                   unit="%", digits=1, note="over no hedging")  # fmt: skip
     print("p50 ratios: " + ", ".join(f"{a.name} {a.p(0.5) / base.p(0.5):.2f}" for a in arms[1:]))
     return 0
 

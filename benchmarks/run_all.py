@@ -133,6 +133,16 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         ),
     ),
     Benchmark(
+        "hedging.py",
+        "issue 13 (hedged stragglers: p99 at least 50% lower for at most 5% extra tokens)",
+        quick=("--rounds", "3", "--median", "0.02"),
+        targets=tuple(
+            f"hedging, {arm}, {what}"
+            for arm in ("Hedge('p95')", "Hedge('p98')")
+            for what in ("p99 over no hedging", "extra tokens")
+        ),
+    ),
+    Benchmark(
         "shared_limits.py",
         "issue 14 (a cap shared through Redis is never exceeded; 8 processes)",
         quick=(
