@@ -53,6 +53,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import statistics
 import subprocess
@@ -61,7 +62,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from _targets import check
 
@@ -124,7 +125,10 @@ def _limiter(plan: Plan) -> Any:
 def _backend(plan: Plan) -> Any:
     from fanscope import RedisBackend
 
-    return RedisBackend(plan.redis)
+    # a Redis call slower than this reads as Redis down and the limit falls back to a local one:
+    # the default (0.5 s) trips on a two-core machine at load 30, which would measure the
+    # fallback, not the shared limit (the worker reports any fallback: see Warnings)
+    return RedisBackend(plan.redis, timeout=5.0)
 
 
 async def _work(plan: Plan) -> dict[str, Any]:
@@ -176,7 +180,17 @@ async def _work(plan: Plan) -> dict[str, Any]:
     deadline = stop_at - time.time() + 4 * plan.latency
     async with client:
         outcomes = await summarize.map([DOC] * plan.items, on_error="collect", deadline=deadline)
-    return {"answered": sum(o.value or 0 for o in outcomes if o.ok), "errors": errors}
+    answered = sum(o.value or 0 for o in outcomes if o.ok)
+    return {"answered": answered, "errors": errors, "warnings": sorted(set(Warnings.said))}
+
+
+class Warnings(logging.Handler):
+    """What fanscope warned about in a worker (a limit that fell back to local, leases lost)."""
+
+    said: ClassVar[list[str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        Warnings.said.append(record.getMessage()[:160])
 
 
 def worker(raw: str) -> None:
@@ -186,6 +200,7 @@ def worker(raw: str) -> None:
     from fanscope.integrations.anthropic import AnthropicInstrumentor
 
     plan = Plan(**json.loads(raw))
+    logging.getLogger("fanscope").addHandler(Warnings(logging.WARNING))
     trace.set_tracer_provider(TracerProvider())  # spans made as when traced, exported nowhere
     AnthropicInstrumentor().instrument()
     result = asyncio.run(_work(plan))
@@ -206,6 +221,7 @@ class Outcome:
     peak: int = 0
     recovered: str = ""
     errors: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
     note: str = ""
 
 
@@ -275,13 +291,16 @@ def run(
     time.sleep(max(0.0, end - time.time()))
     after = _counts(provider.key_state(plan.key))
     errors: dict[str, int] = {}
+    warnings: set[str] = set()
     for i, proc in enumerate(procs):
         out, _ = proc.communicate(timeout=120)
         if kill is not None and i == 0:
             continue
         if proc.returncode:
             raise SystemExit(f"{plan.policy}: a worker failed (exit {proc.returncode})")
-        for name, n in json.loads(out.strip().splitlines()[-1])["errors"].items():
+        said = json.loads(out.strip().splitlines()[-1])
+        warnings.update(said["warnings"])
+        for name, n in said["errors"].items():
             errors[name] = errors.get(name, 0) + n
     sampler.done.set()
     sampler.join()
@@ -302,6 +321,7 @@ def run(
             else ""
         ),
         errors=errors,
+        warnings=sorted(warnings),
     )
 
 
@@ -367,6 +387,8 @@ def print_table(title: str, outcomes: list[Outcome], kill: bool) -> None:
         why = ", ".join(f"{k} {v}" for k, v in sorted(o.refused_by.items()))
         errs = ", ".join(f"{k} {v}" for k, v in sorted(o.errors.items()))
         print(line + "  " + " / ".join(x for x in (why, errs) if x))
+        for said in o.warnings:
+            print(f"    a worker warned: {said}")
     print()
 
 
