@@ -54,7 +54,8 @@ _UNSAFE = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_ESCAPES)) 
 # math on GitHub ($).
 _MARKDOWN = {ord(c): "\\" + c for c in "\\`*_{}[]()<>#+-.!|~:&$"}
 # GitHub links e-mail addresses whatever is escaped around the @; in a code span it is not.
-_MARKDOWN[ord("@")] = "`@`"
+# A run of them is one code span: "`@``@`" would read as one span holding "@``@".
+_AT_RUN = re.compile("@+")
 
 
 def cut(text: str, limit: int = MAX_CHARS) -> str:
@@ -72,7 +73,8 @@ def terminal(text: object, limit: int = MAX_CHARS) -> str:
 
 def markdown(text: object, limit: int = MAX_CHARS) -> str:
     """Trace text safe to put into Markdown (a paragraph or a table cell): renders as itself."""
-    return terminal(text, limit).translate(_MARKDOWN)
+    escaped = terminal(text, limit).translate(_MARKDOWN)
+    return escaped if "@" not in escaped else _AT_RUN.sub(lambda run: f"`{run[0]}`", escaped)
 
 
 def html(text: object, limit: int = MAX_CHARS) -> str:
