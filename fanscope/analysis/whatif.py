@@ -379,9 +379,14 @@ def _schedule_steps(
         unknown += wait.unknown
         candidates += wait.candidates
         # the parent's own time just before it stays; a wait in line is the schedule's to make
-        ready = wait.ready + max(0, s - wait.previous_end - _first_wait(trace, later))
+        ready = wait.ready + (gap := max(0, s - wait.previous_end - _first_wait(trace, later)))
         groups = caps.groups(later)
-        starts[later] = begin = _take_slots(groups, ready, slots, node_start, len(kids))
+        begin = _take_slots(groups, ready, slots, node_start, len(kids))
+        if begin > ready:
+            # it waits for a slot: the parent's own time before it follows that wait instead of
+            # hiding under it (else two calls a cap of one keeps apart would "save" that time)
+            begin += gap
+        starts[later] = begin
         finish[later] = begin + predicted.get(later, e - s)
         _free_slots(groups, finish[later], slots)
         level[later] = wait.depth + 1

@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,13 @@ IN, OUT = A.DATAFLOW_INPUTS, A.DATAFLOW_OUTPUTS
 # spans built here carry fingerprints but no call sites: alone, the fingerprints make
 # candidates, which these tests of the schedule count
 COUNTED = Witnesses(count_candidates=True)
+
+
+def _work(seconds: float) -> None:
+    """Busy for ``seconds`` (the agent's own code between two calls)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
 
 
 def _limited(name: str, requests: float, per: float, cap: int = 0) -> dict[str, object]:
@@ -100,6 +108,7 @@ async def test_a_limiter_shared_by_two_functions_keeps_their_calls_one_at_a_time
     @traced
     async def agent() -> None:
         await draft("cats")  # independent calls, but one slot between them
+        _work(0.005)  # the agent's own work between them: it cannot hide under the slot
         await critique("dogs")
 
     await agent()
