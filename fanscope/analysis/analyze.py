@@ -322,7 +322,7 @@ def analyze_trace(
         retries=retried_branches(trace, on_path),
         untraced=untraced(trace, path, duration),
         blind_pairs=blinds,
-        warnings=[*trace.warnings, *plan.warnings],
+        warnings=[*trace.warnings, *plan.warnings, *_shared_waits(trace)],
         whatif_rate_wait=plan.rate_wait,
         whatif_cap=capped,
         candidate_pairs=plan.candidate_pairs,
@@ -512,3 +512,21 @@ def analyze(
         list(sources),
         operation_costs(r.cost for r in reports),
     )
+
+
+def _shared_waits(trace: Trace) -> list[str]:
+    """A warning when calls waited for a limiter shared with other processes: the slots may have
+    been held by calls this trace does not contain, so the what-if's schedule (which sees only
+    this trace) may be faster than the shared limit allows."""
+    waited, total = 0, 0.0
+    for s in trace.spans.values():
+        if s.attributes.get(A.QUEUE_SHARED) is True and s.attributes.get(A.ROLE) != A.ROLE_QUEUE:
+            wait = s.attr_float(A.QUEUE_WAIT)
+            if wait and 0 < wait < float("inf"):
+                waited, total = waited + 1, total + wait
+    if not waited:
+        return []
+    return [
+        f"{waited} call(s) waited {total:.3g} s in all for a limiter shared with other processes; "
+        "the what-if sees only this trace, so its savings assume those slots would have been free"
+    ]

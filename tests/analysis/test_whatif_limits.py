@@ -338,3 +338,18 @@ def test_rate_limits_cost_about_linear_time_in_the_number_of_calls() -> None:
     # relative to the small case measured in the same run: ten times the calls, well under
     # a hundred times the time (a square would be a hundred)
     assert seconds[1] < 30 * max(seconds[0], 0.01)
+
+
+def test_a_wait_for_a_limiter_shared_with_other_processes_is_said_to_limit_the_what_if() -> None:
+    root = span("agent", 0, 300, **{A.ROLE: "step"})
+    shared = {A.ROLE: A.ROLE_BRANCH, A.LIMITER_NAMES: ["anthropic"], A.QUEUE_SHARED: True}
+    spans = [
+        root,
+        span("ask", 0, 150, root, **shared, **{A.QUEUE_WAIT: 0.1}),
+        span("ask", 150, 300, root, **shared, **{A.QUEUE_WAIT: 0.1}),
+    ]
+    warned = [w for w in analyze(spans).traces[0].warnings if "shared with other" in w]
+    assert len(warned) == 1 and warned[0].startswith("2 call(s) waited 0.2 s")
+    for s in spans[1:]:
+        s.attributes[A.QUEUE_SHARED] = False  # a local limiter: this trace holds every slot
+    assert not [w for w in analyze(spans).traces[0].warnings if "shared with other" in w]
