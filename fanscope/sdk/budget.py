@@ -99,15 +99,9 @@ class Budget:
         self.backend = backend
         self._shared: RedisLedger | None = None
         if backend is not None:
-            from fanscope.sdk.redis_backend import RedisBackend
+            from fanscope.sdk.redis_backend import require_backend
 
-            if not isinstance(backend, RedisBackend):
-                raise ConfigurationError(
-                    "backend must be a fanscope RedisBackend",
-                    backend,
-                    "pass backend=fanscope.RedisBackend('redis://host:6379/0'), or leave it out",
-                )
-            self._shared = backend.bind(f"budget:{name}", self._serve).ledger
+            self._shared = require_backend(backend).bind(f"budget:{name}", self._serve).ledger
             for pot in self._pots:
                 self._shared.register(pot, f"pot:{pot.unit}")
             self._ledger = self._shared

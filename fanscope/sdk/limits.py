@@ -226,15 +226,9 @@ class Limiter:
         self.backend = backend
         self._shared: SharedLimit | None = None
         if backend is not None:
-            from fanscope.sdk.redis_backend import RedisBackend
+            from fanscope.sdk.redis_backend import require_backend
 
-            if not isinstance(backend, RedisBackend):
-                raise ConfigurationError(
-                    "backend must be a fanscope RedisBackend",
-                    backend,
-                    "pass backend=fanscope.RedisBackend('redis://host:6379/0'), or leave it out",
-                )
-            self._shared = backend.bind(name, self._serve_shared)
+            self._shared = require_backend(backend).bind(name, self._serve_shared)
         self.pacing = Pacing(name, follow_headers=follow_headers, shared=self._shared, **rates)
 
     @property

@@ -67,6 +67,17 @@ def _seconds(name: str, value: float, low: float = 0.0) -> float:
     return float(value)
 
 
+def require_backend(backend: object) -> RedisBackend:
+    """``backend`` as a :class:`RedisBackend`, or the one-line error a wrong ``backend=`` gets."""
+    if not isinstance(backend, RedisBackend):
+        raise ConfigurationError(
+            "backend must be a fanscope RedisBackend",
+            backend,
+            "pass backend=fanscope.RedisBackend('redis://host:6379/0'), or leave it out",
+        )
+    return backend
+
+
 class RedisBackend:
     """Where a :class:`~fanscope.Limiter` keeps its state so that processes share it.
 
