@@ -126,9 +126,17 @@ async def test_a_failing_hedge_does_not_fail_the_branch_when_the_first_attempt_a
     exporter: InMemorySpanExporter,
 ) -> None:
     race = Race()
+    hedge_failed = threading.Event()
+
+    def after_the_hedge_failed() -> str:
+        # answering once the hedge's request arrived is not enough: both answers would then
+        # race to the client, and the first attempt's could be read before the hedge's
+        while not (hedge_failed.wait(timeout=0.05) or race.done.is_set()):
+            pass
+        return '{"answer": 42}'
 
     with AnthropicStandIn() as server:
-        server.script(r"^Plan", race(race.after_hedge('{"answer": 42}'), lambda: "not JSON"))
+        server.script(r"^Plan", race(after_the_hedge_failed, lambda: "not JSON"))
         client = anthropic.AsyncAnthropic(base_url=server.url, api_key="h3", max_retries=0)
 
         attempts = Attempts()
@@ -143,7 +151,11 @@ async def test_a_failing_hedge_does_not_fail_the_branch_when_the_first_attempt_a
                 system=attempts.system(q),
                 messages=[{"role": "user", "content": q}],
             )
-            return int(json.loads(m.content[0].text)["answer"])  # type: ignore[union-attr]
+            try:
+                return int(json.loads(m.content[0].text)["answer"])  # type: ignore[union-attr]
+            except ValueError:
+                hedge_failed.set()
+                raise
 
         try:
             async with client:

@@ -136,12 +136,26 @@ def test_a_sync_vote_takes_a_budget_too(exporter: InMemorySpanExporter) -> None:
         client = anthropic.Anthropic(base_url=server.url, api_key="k", max_retries=0)
         turn = itertools.count()
         lock = threading.Lock()
+        refusals: list[BudgetExceeded] = []
+        both_refused = threading.Event()
 
         @vote(n=5, min_votes=3, budget=fanscope.budget(tokens=limit, name="sync"))
         def safe_to_merge(diff: str) -> bool:
             with lock:
                 tokens = SHORT if next(turn) < 3 else LONG
-            client.messages.create(**request(tokens))
+            if tokens == SHORT:
+                # the three that fit answer only once the two that cannot have been refused:
+                # otherwise three quick answers end the vote early and may cancel a long voter
+                # on its thread before it asks, which is a cancellation, not a refusal
+                both_refused.wait(timeout=60)
+            try:
+                client.messages.create(**request(tokens))
+            except BudgetExceeded as refused:
+                with lock:
+                    refusals.append(refused)
+                    if len(refusals) == 2:
+                        both_refused.set()
+                raise
             return True
 
         ballot = safe_to_merge.ballot(QUESTION)
