@@ -9,28 +9,19 @@ Why our own instead of ``asyncio.Semaphore`` and aiolimiter: the runtime must kn
 waiting whether it will wait, so that it can open a ``queue wait`` span only then, and why
 (``cap`` or ``rate``), and one limiter must serve several event loops and threads at once
 (a sync fan-out's threads wait on it directly, a program may call ``asyncio.run`` twice, a
-web server may run a loop per thread). The cap below is a FIFO semaphore with direct
-hand-over whose waiters are futures created on the waiting task's own loop, or a blocked
-thread's own event: a released slot is handed to the longest waiter, on that waiter's loop
-(``call_soon_threadsafe`` when it is another loop), so no loop ever resolves another loop's
-future. The rate limit is GCRA (the generic
-cell rate algorithm, a token bucket expressed as one timestamp): no background task, and the
-delay of each request is known when it asks. One lock guards the counts, the waiters, the
-GCRA timestamp and the pause, so the cap and the rate hold across threads.
-
-Thread- and loop-safe since 0.2: before, a slot released on one loop could wake a waiter
-of another loop from the wrong thread, and that waiter never woke.
+web server may run a loop per thread). The cap is the FIFO line of
+:mod:`fanscope.sdk.slot_line` (direct hand-over, each waiter woken on its own loop or
+thread); the rate limit is the GCRA of :mod:`fanscope.sdk.rate_limit`. One lock guards the
+counts, the waiters, the GCRA timestamp and the pause, so the cap and the rate hold across
+threads.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import suppress
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import trace
 
@@ -40,101 +31,16 @@ from fanscope.sdk import permits
 from fanscope.sdk.adaptive import Adaptive, Decision
 from fanscope.sdk.pacing import Pacing
 from fanscope.sdk.permits import Demand, Ledger, Meter, Observation
+from fanscope.sdk.rate_limit import RateLimit, rate_of
 from fanscope.sdk.redis_ledger import Unavailable
+from fanscope.sdk.slot_line import SlotLine
 
 if TYPE_CHECKING:
-    from fanscope.sdk.redis_backend import RedisBackend, SharedLimit
+    from fanscope.sdk.redis_backend import RedisBackend
+
+__all__ = ["Limiter", "RateLimit", "WaitReason"]
 
 WaitReason = Literal["cap", "rate"]
-W = TypeVar("W", "_Waiter", "_ThreadWaiter")
-
-
-class RateLimit:
-    """At most ``requests`` per ``per`` seconds, with bursts of up to ``requests``.
-
-    Args:
-        requests: requests allowed per period; must be > 0.
-        per: the period in seconds (``1`` for per second, ``60`` for per minute); must be > 0.
-    """
-
-    __slots__ = ("_interval", "_tat", "_tolerance", "per", "requests")
-
-    def __init__(self, requests: float, per: float = 1.0) -> None:
-        if not requests > 0:
-            raise ConfigurationError(
-                "rate limit 'requests' must be > 0", requests, "e.g. RateLimit(50, per=60)"
-            )
-        if not per > 0:
-            raise ConfigurationError(
-                "rate limit 'per' must be > 0 seconds", per, "use per=1 or per=60"
-            )
-        self.requests = requests
-        self.per = float(per)
-        self._interval = self.per / requests
-        self._tolerance = self.per - self._interval
-        self._tat = 0.0  # theoretical arrival time of the next request
-
-    def delay(self, now: float) -> float:
-        """Seconds a request arriving at ``now`` must wait (0.0 when it may go at once)."""
-        return max(0.0, max(self._tat, now) - self._tolerance - now)
-
-    def reserve(self, now: float) -> float:
-        """Reserve the next slot; return how long to wait for it."""
-        tat = max(self._tat, now)
-        wait = max(0.0, tat - self._tolerance - now)
-        self._tat = tat + self._interval
-        return wait
-
-    def __repr__(self) -> str:
-        return f"RateLimit({self.requests!r}, per={self.per!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, RateLimit):
-            return NotImplemented
-        return (self.requests, self.per) == (other.requests, other.per)
-
-    def __hash__(self) -> int:
-        return hash((self.requests, self.per))
-
-
-def _rate_of(rate: RateLimit | float | None) -> RateLimit | None:
-    if rate is None or isinstance(rate, RateLimit):
-        return rate
-    if isinstance(rate, bool) or not isinstance(rate, int | float):
-        raise ConfigurationError(
-            "rate must be requests per second or a RateLimit",
-            rate,
-            "pass rate=10 (per second) or rate=RateLimit(600, per=60)",
-        )
-    return RateLimit(rate, per=1.0)
-
-
-class _Waiter:
-    """A task waiting for a slot: its future, the loop it belongs to, and whether it got one."""
-
-    __slots__ = ("fut", "granted", "loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.fut: asyncio.Future[None] = loop.create_future()
-        self.granted = False
-
-
-class _ThreadWaiter:
-    """A thread waiting for a slot (the sync path): an event to block on, and its fan-out's
-    stop, which :meth:`Limiter.interrupt` honours."""
-
-    __slots__ = ("event", "granted", "stop")
-
-    def __init__(self, stop: threading.Event | None) -> None:
-        self.event = threading.Event()
-        self.stop = stop
-        self.granted = False
-
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
 
 
 def _per_minute(name: str, value: float | None) -> float | None:
@@ -147,7 +53,7 @@ def _per_minute(name: str, value: float | None) -> float | None:
     return float(value)
 
 
-class Limiter:
+class Limiter(SlotLine):
     """A concurrency cap, rate limits of requests and tokens, and the provider's own word.
 
     Args:
@@ -207,7 +113,7 @@ class Limiter:
             )
         self._static_cap = max_concurrency
         self.adaptive = adaptive
-        self.rate = _rate_of(rate)
+        self.rate = rate_of(rate)
         self.name = name
         self.decisions: list[tuple[float, Decision]] = []  # (wall time, decision), newest last
         rates = {
@@ -220,11 +126,9 @@ class Limiter:
                 "output_tokens_per_minute", output_tokens_per_minute
             ),
         }
-        self._in_use = 0
-        self._waiters: deque[_Waiter | _ThreadWaiter] = deque()
-        self._lock = threading.Lock()
+        super().__init__()
         self.backend = backend
-        self._shared: SharedLimit | None = None
+        self._shared = None
         if backend is not None:
             from fanscope.sdk.redis_backend import require_backend
 
@@ -242,19 +146,7 @@ class Limiter:
     def _resume_at(self) -> float:
         return self.pacing.pause.resume_at
 
-    def _cap(self) -> int | None:
-        """The cap this process enforces on its own (all of it; a share when Redis is down)."""
-        cap = self.max_concurrency
-        if cap is not None and self._shared is not None:
-            cap = max(1, int(cap * self._shared.local_share))
-        return cap
-
     # -- introspection ------------------------------------------------------------------------
-
-    @property
-    def in_use(self) -> int:
-        """Slots held right now (by this process)."""
-        return self._in_use
 
     @property
     def shared(self) -> bool:
@@ -320,120 +212,6 @@ class Limiter:
                 self._in_use += 1
             return True
 
-    def _take_or_join(self, make: Callable[[], W]) -> W | bool:
-        """Take a slot at once (``True``), or join the line with the waiter ``make()`` makes
-        (returned). ``False``: the fan-out of a thread waiter has stopped: neither."""
-        max_concurrency = self.max_concurrency
-        assert max_concurrency is not None
-        shared = self._shared
-        if shared is not None and shared.up():
-            with self._lock:
-                first = not self._waiters
-            try:
-                if first and shared.take(max_concurrency, 1):
-                    with self._lock:
-                        self._in_use += 1
-                    return True
-            except Unavailable:
-                pass
-        with self._lock:
-            cap = self._cap()
-            if (
-                (shared is None or not shared.up())
-                and cap is not None
-                and self._in_use < cap
-                and not self._waiters
-            ):
-                self._in_use += 1
-                return True
-            waiter = make()
-            stop = waiter.stop if isinstance(waiter, _ThreadWaiter) else None
-            if stop is not None and stop.is_set():  # checked under the lock interrupt() takes
-                return False
-            self._waiters.append(waiter)
-        if shared is not None:
-            shared.backend.kick()  # its thread asks Redis for slots for every waiter
-        return waiter
-
-    async def acquire_slot(self) -> None:
-        """Take a slot under the cap, waiting in FIFO order when it is full."""
-        if self.max_concurrency is None:
-            return
-        loop = asyncio.get_running_loop()
-        waiter = self._take_or_join(lambda: _Waiter(loop))
-        if isinstance(waiter, bool):
-            return
-        try:
-            await waiter.fut  # release() hands its slot over directly: _in_use already counts us
-        except asyncio.CancelledError:
-            with self._lock:
-                granted = waiter.granted
-                if not granted:
-                    self._waiters.remove(waiter)
-            if granted:
-                self.release()  # the slot arrived together with the cancellation: pass it on
-            raise
-
-    def _serve_shared(self) -> bool:
-        """Hand slots from Redis (or the local limit while it is down) to waiting branches.
-
-        Runs on the backend's thread; returns whether branches still wait.
-        """
-        shared = self._shared
-        cap = self.max_concurrency
-        with self._lock:
-            want = len(self._waiters)
-        if shared is None or not want or cap is None:
-            return False
-        leases = 0
-        if shared.up():
-            try:
-                leases = shared.take(cap, want)
-            except Unavailable:
-                self._grant()
-        else:
-            self._grant()
-        for _ in range(leases):
-            with self._lock:
-                waiter = self._waiters.popleft() if self._waiters else None
-                if waiter is not None:
-                    waiter.granted = True
-                    self._in_use += 1
-            if waiter is None or not self._wake(waiter):
-                if waiter is not None:
-                    with self._lock:
-                        waiter.granted = False
-                        self._in_use -= 1
-                with suppress(Unavailable):
-                    shared.give()
-        with self._lock:
-            return bool(self._waiters)
-
-    def acquire_slot_blocking(self, stop: threading.Event | None = None) -> bool:
-        """:meth:`acquire_slot` for a thread: block it until a slot is handed to it (FIFO,
-        with the tasks of every loop). Returns ``False``, holding nothing, when ``stop`` is
-        set first and :meth:`interrupt` is called."""
-        if self.max_concurrency is None:
-            return True
-        waiter = self._take_or_join(lambda: _ThreadWaiter(stop))
-        if isinstance(waiter, bool):
-            return waiter
-        waiter.event.wait()
-        return waiter.granted  # not granted: interrupt() took it out of the line
-
-    def interrupt(self) -> None:
-        """Wake the threads waiting for a slot whose ``stop`` is set: they get none."""
-        with self._lock:
-            stopped = [
-                w
-                for w in self._waiters
-                if isinstance(w, _ThreadWaiter) and w.stop is not None and w.stop.is_set()
-            ]
-            for waiter in stopped:
-                self._waiters.remove(waiter)
-        for waiter in stopped:
-            waiter.event.set()
-
     def reserve_rate(self) -> float:
         """Reserve the next request under the rate limit and any retry-after pause.
 
@@ -452,67 +230,6 @@ class Limiter:
             if self.rate is not None:
                 wait += self.rate.reserve(now + wait)
             return wait
-
-    def release(self) -> None:
-        """Give a slot back (to the longest waiter, if any, on that waiter's own loop)."""
-        shared = self._shared
-        if shared is not None and shared.leases:
-            with self._lock:
-                self._in_use -= 1
-                waiting = bool(self._waiters)
-            with suppress(Unavailable):
-                shared.give(kick=waiting)  # the thread serves this process's waiters
-            return
-        cap = self._cap()
-        if cap is None and not self._in_use:
-            return
-        while True:
-            with self._lock:
-                if not self._waiters or (cap is not None and self._in_use > cap):
-                    self._in_use -= 1  # the cap shrank below what is held: not handed over
-                    return
-                waiter = self._waiters.popleft()
-                waiter.granted = True
-            if self._wake(waiter):
-                return
-            with self._lock:  # its loop is closed: nobody will take the slot, pass it on
-                waiter.granted = False
-
-    def _grant(self) -> None:
-        """The cap grew: hand the new slots to waiters."""
-        if self._shared is not None and self._shared.up():
-            self._shared.backend.kick()
-            return
-        while True:
-            cap = self._cap()
-            with self._lock:
-                if not self._waiters or (cap is not None and self._in_use >= cap):
-                    return
-                waiter = self._waiters.popleft()
-                waiter.granted = True
-                self._in_use += 1
-            if not self._wake(waiter):
-                with self._lock:
-                    waiter.granted = False
-                    self._in_use -= 1
-
-    @staticmethod
-    def _wake(waiter: _Waiter | _ThreadWaiter) -> bool:
-        if isinstance(waiter, _ThreadWaiter):
-            waiter.event.set()
-            return True
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is waiter.loop:
-            _resolve(waiter.fut)
-            return True
-        try:
-            waiter.loop.call_soon_threadsafe(_resolve, waiter.fut)
-        except RuntimeError:  # the loop was closed while its task waited
-            return False
-        return True
 
     def pause(self, seconds: float) -> None:
         """Hold back every new attempt and model call for ``seconds`` (``retry-after``)."""
