@@ -33,6 +33,7 @@ from fanscope.sdk.budget import Budget, applied
 from fanscope.sdk.hedge import Hedge
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome, Status
+from fanscope.sdk.pacing import Pause
 from fanscope.sdk.retry import Retry
 from fanscope.sdk.tracing import error_type, record_error, tracer
 
@@ -54,6 +55,11 @@ class CallPolicy:
     _fixed: dict[str | None, dict[str, Any]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    #: a limiter may be shared with other processes (it has a backend)
+    backed: bool = field(default=False, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "backed", any(lim.backend for lim in self.limiters))
 
     def fixed_attributes(self, kind: str | None) -> dict[str, Any]:
         """The attributes every branch of this policy under a fan-out of ``kind`` carries
@@ -269,7 +275,7 @@ def _branch_attrs(job: Job, kind: str | None, fingerprinted: bool) -> dict[str, 
         attrs[A.BRANCH_INDEX] = job.index
     if job.name is not None:
         attrs[A.BRANCH_NAME] = job.name
-    if fingerprinted and (job.args or job.kwargs) and fingerprint.is_enabled():
+    if fingerprinted and (job.args or job.kwargs):  # inputs_of is [] while they are off
         prints = fingerprint.inputs_of(job.args, job.kwargs, scalars=kind != A.KIND_MAP)
         if prints:
             attrs[A.DATAFLOW_INPUTS] = prints
@@ -328,7 +334,9 @@ def start_span(
             attrs.update(job.site)
         if job.waited_on is not None:
             attrs[A.QUEUE_LIMITER] = job.waited_on
-            if any(lim.name == job.waited_on and lim.shared for lim in policy.limiters):
+            if policy.backed and any(
+                lim.name == job.waited_on and lim.shared for lim in policy.limiters
+            ):
                 attrs[A.QUEUE_SHARED] = True  # a process outside this trace may have held it
             # the wait in line runs from the submission to the span's start (conventions.md)
             if waited := (begun - job.submitted) / 1e9:
@@ -371,7 +379,7 @@ def succeeded(
     job: Job, value: Any, attrs: dict[str, Any], kind: str | None, attempts: int
 ) -> Outcome[Any]:
     """The outcome of an attempt that returned ``value`` (its fingerprints in ``attrs``)."""
-    if attrs and fingerprint.is_enabled():
+    if attrs:  # outputs_of is [] while fingerprints are off
         prints = fingerprint.outputs_of(value, scalars=kind != A.KIND_MAP)
         if prints:
             attrs[A.DATAFLOW_OUTPUTS] = prints
@@ -421,9 +429,10 @@ async def run_branch(
             # cancelled while waiting in line: the branch span covers the wait it never finished
             end_in_line(job, parent=parent, kind=kind, reasons=reasons)
             raise
-    elif policy.limiters:
+    elif policy.limiters and (policy.backed or Pause.latest > time.monotonic()):
         # the fan-out took the limiters before this task's first step: a 429 may have paused
-        # them since, and no attempt starts inside a pause already known
+        # them since, and no attempt starts inside a pause already known (none can be in force
+        # once the latest local pause has passed, unless a limiter is shared)
         try:
             while (pause := _pause_of(policy.limiters))[0] > 0:
                 job.waited_on = job.waited_on or pause[1].name

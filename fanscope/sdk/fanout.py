@@ -185,7 +185,7 @@ class FanOut:
     def _what(self) -> str:
         return self.span_name
 
-    async def iterate(
+    def iterate(
         self,
         jobs: Iterable[Job] | AsyncIterable[Job],
         *,
@@ -206,6 +206,20 @@ class FanOut:
         before its task starts. Without it every job starts at once (a few, as in a
         ``gather`` or a vote).
         """
+        return self._iterate(jobs, stop_when, window, batched=False)
+
+    async def _iterate(
+        self,
+        jobs: Iterable[Job] | AsyncIterable[Job],
+        stop_when: Callable[[Outcome[Any]], str | None] | None,
+        window: int | None,
+        *,
+        batched: bool,
+    ) -> AsyncGenerator[Any, None]:
+        """:meth:`iterate`; ``batched``: yield lists of the outcomes that ended together
+        (one step of the consumer per batch, not per branch: what :meth:`results` reads),
+        only without ``stop_when``."""
+        assert not (batched and stop_when is not None)
         reasons = self._reasons
         loop = asyncio.get_running_loop()
         # Completion is pushed by done-callbacks into a queue: asyncio.wait() re-registers a
@@ -224,10 +238,25 @@ class FanOut:
         feeder.progress = progress
         stop_reason = A.CANCEL_FANOUT_CLOSED
 
-        def settle(done: list[asyncio.Task[Outcome[Any]]]) -> list[Outcome[Any]]:
-            jobs = [live.pop(t) for t in done]
-            batch = [self._settle(t, job) for t, job in zip(done, jobs, strict=True)]
-            self._tally(progress, batch, jobs)
+        counts, ok, cancelled = self.counts, A.OUTCOME_OK, A.OUTCOME_CANCELLED
+
+        def settle(done: Iterable[asyncio.Task[Outcome[Any]]]) -> list[Outcome[Any]]:
+            """The outcomes of finished branch tasks, counted (one pass: per branch)."""
+            batch: list[Outcome[Any]] = []
+            failed: dict[int, str] = {}
+            for task in done:
+                job = live.pop(task)
+                try:
+                    outcome = task.result()
+                except BaseException:  # cancelled, or a BaseException run_branch re-raised
+                    outcome = self._settle(task, job)  # (re-raises the latter)
+                else:
+                    status = outcome.status
+                    counts[status if status in (ok, cancelled) else "failed"] += 1
+                if outcome.status != ok:
+                    failed[outcome.index] = job.label
+                batch.append(outcome)
+            progress.add(batch, failed)
             feeder.room()
             return batch
 
@@ -280,6 +309,10 @@ class FanOut:
                 if verdict.action == "raise":
                     await cancel_rest(verdict.reason or stop_reason)
                     raise failure(self.policy, progress, verdict, self._what())
+                if batched:
+                    if batch:
+                        yield batch
+                    continue
                 for outcome in batch:
                     yield outcome
                     if stop_when is not None and (live or not feeder.done):
@@ -382,16 +415,21 @@ class FanOut:
         # an input with a length gets its result list at once: growing it would copy it
         kept: list[Any] = [_MISSING] * len(jobs) if isinstance(jobs, Sized) else []
         keep_outcomes = on_error == "collect"
-        stream = self.iterate(jobs, stop_when=stop_when, window=window)
+        ok = A.OUTCOME_OK
+        if stop_when is None:  # a batch per step of the loop (the outcomes that ended together)
+            stream = self._iterate(jobs, None, window, batched=True)
+        else:
+            stream = _one_each(self.iterate(jobs, stop_when=stop_when, window=window))
         async with contextlib.aclosing(stream):
-            async for outcome in stream:
-                index = outcome.index
-                if index >= len(kept):
-                    kept.extend([_MISSING] * (index + 1 - len(kept)))
-                if keep_outcomes:
-                    kept[index] = outcome
-                elif outcome.ok:
-                    kept[index] = outcome.value
+            async for batch in stream:
+                for outcome in batch:
+                    index = outcome.index
+                    if index >= len(kept):
+                        kept.extend([_MISSING] * (index + 1 - len(kept)))
+                    if keep_outcomes:
+                        kept[index] = outcome
+                    elif outcome.status == ok:
+                        kept[index] = outcome.value
         # drop the places with no result (failures under "skip"), in place: no second list
         end = 0
         for value in kept:
@@ -400,6 +438,13 @@ class FanOut:
                 end += 1
         del kept[end:]
         return kept
+
+
+async def _one_each(outcomes: AsyncGenerator[Outcome[Any], None]) -> AsyncGenerator[Any, None]:
+    """``outcomes`` as batches of one (what :meth:`FanOut.results` reads)."""
+    async with contextlib.aclosing(outcomes):
+        async for outcome in outcomes:
+            yield (outcome,)
 
 
 _MISSING: Any = object()  # an item with no result to return (failed under "skip")
@@ -439,6 +484,7 @@ class _Feeder:
         else:
             self._sync = iter(jobs)
         self._hand: Job | None = None  # read, waiting for its slots
+        self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
         self._wake = wake
         self._room = asyncio.Event()
@@ -475,7 +521,7 @@ class _Feeder:
         if self._sync is not None and self._fill():
             self._count_read()
             return
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._task = self._loop.create_task(self._run())
         self._task.add_done_callback(lambda _: self._wake.set())
 
     def _fill(self) -> bool:
@@ -499,18 +545,14 @@ class _Feeder:
 
     def _start(self, job: Job) -> None:
         fanout = self.fanout
-        task = asyncio.get_running_loop().create_task(
+        task = self._loop.create_task(
             run_branch(job, parent=fanout.context, kind=fanout.kind, reasons=fanout._reasons)
         )
         task.add_done_callback(self.on_done)
         self.live[task] = job
 
     async def _next(self) -> Job | None:
-        if self._sync is not None:
-            job = next(self._sync, None)
-            if job is not None:
-                job.submitted = self._started_at
-            return job
+        """The next job of an async iterable (``None`` at its end)."""
         assert self._async is not None
         try:
             job = await anext(self._async)
@@ -530,14 +572,22 @@ class _Feeder:
                         self._room.clear()
                         self._late = True
                         await self._room.wait()
-                job = await self._next()
+                if self._sync is not None:  # no coroutine per item of a plain iterable
+                    job = next(self._sync, None)
+                    if job is not None:
+                        job.submitted = self._started_at
+                else:
+                    job = await self._next()
                 if job is None:
                     break
                 self.read += 1
                 self._hand = job
             limiters = job.policy.limiters
             if window is not None and limiters:
-                waited_on = await acquire_first(limiters)
+                if len(limiters) == 1 and limiters[0].try_acquire():
+                    waited_on = None  # the common case, without a coroutine
+                else:
+                    waited_on = await acquire_first(limiters)
                 job.admitted = True
                 if waited_on is not None:
                     self._late = True

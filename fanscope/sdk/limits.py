@@ -234,8 +234,7 @@ class Limiter(SlotLine):
     def pause(self, seconds: float) -> None:
         """Hold back every new attempt and model call for ``seconds`` (``retry-after``)."""
         with self._lock, permits.LOCK:  # the cap's lock too: attempts read it under that one
-            pause = self.pacing.pause
-            pause.resume_at = max(pause.resume_at, time.monotonic() + seconds)
+            self.pacing.pause.extend(time.monotonic() + seconds)
         if self._shared is not None and self._shared.up():
             with suppress(Unavailable):
                 self._shared.pause(seconds)  # every process sharing the limit pauses

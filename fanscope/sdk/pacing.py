@@ -40,10 +40,19 @@ class Pause:
     """A meter that holds every call until a ``retry-after`` has passed (never takes anything)."""
 
     unit: Unit = "requests"
+    #: the latest ``resume_at`` of any pause of this process (``time.monotonic()``): once it
+    #: has passed no local pause is in force, which a branch checks in one comparison
+    latest = 0.0
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.resume_at = 0.0
+
+    def extend(self, until: float) -> None:
+        """Hold every call until ``until`` at least (``time.monotonic()``)."""
+        if until > self.resume_at:
+            self.resume_at = until
+            Pause.latest = max(Pause.latest, until)
 
     def check(self, amount: float, now: float) -> float:
         return max(0.0, self.resume_at - now)

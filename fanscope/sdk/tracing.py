@@ -43,6 +43,7 @@ _override: contextvars.ContextVar[TracerProvider | None] = contextvars.ContextVa
 
 _global_tracer = trace.get_tracer(SCOPE)  # a proxy until a provider is installed, then its tracer
 _tracers: dict[int, tuple[TracerProvider, Tracer]] = {}
+_last: tuple[TracerProvider | None, Tracer] = (None, _global_tracer)  # the last one looked up
 
 
 _captured: list[TracerProvider] = []  # set by capture(): wins over the global provider
@@ -74,6 +75,7 @@ def tracer() -> Tracer:
 
     Tracers are cached: the SDK's ``get_tracer`` is far from free and runs per span otherwise.
     """
+    global _last
     provider = _override.get()
     if provider is None and _captured:
         provider = _captured[-1]
@@ -81,12 +83,16 @@ def tracer() -> Tracer:
         if not _global_checked:
             _check_global()
         return _global_tracer
+    last = _last
+    if last[0] is provider:  # the same provider as the last span's: every branch of a fan-out
+        return last[1]
     cached = _tracers.get(id(provider))
     if cached is None or cached[0] is not provider:
         if len(_tracers) > 64:
             _tracers.clear()
         cached = (provider, provider.get_tracer(SCOPE))
         _tracers[id(provider)] = cached
+    _last = cached
     return cached[1]
 
 
