@@ -13,6 +13,16 @@ it produced, as a provider does). The target: p99 at least 50% lower than withou
 at most 5% more tokens.
 
     .venv/bin/python benchmarks/hedging.py [--rounds 120] [--median 0.3]
+
+``--model`` runs the same rounds on modelled time instead, in a second or so and whatever the
+machine's load: fanscope's own ``Hedge``, call-site percentiles and token bucket, the stand-in's
+own latency draw, no client and no clock. Every branch starts at once, so the branches still
+running at the delay ask for their tokens together; a hedge wins when the delay plus its own
+latency beats the first attempt's. It prints, over ``--blocks`` runs of ``--rounds`` rounds
+each (the live run's size), how often the target holds, and shows the rule before the bucket's
+floor (``docs/hedging.md``, "How late a hedge goes") beside today's.
+
+    .venv/bin/python benchmarks/hedging.py --model [--blocks 40] [--rounds 120]
 """
 
 from __future__ import annotations
@@ -21,9 +31,12 @@ import argparse
 import asyncio
 import json
 import os
+import random
+import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +48,7 @@ from fanscope import Hedge, parallel
 from fanscope.integrations.anthropic import AnthropicInstrumentor
 from fanscope.sdk import hedge as hedging
 from fanscope.sdk.tracing import use_tracer_provider
+from fanscope.testing import lognormal
 
 BRANCHES = 50
 MODEL = "claude-haiku-5-5"
@@ -88,8 +102,7 @@ class Arm:
     client: anthropic.AsyncAnthropic | None = None
 
     def p(self, q: float) -> float:
-        ordered = sorted(self.walls)
-        return ordered[max(0, int(q * len(ordered) + 0.5) - 1)]
+        return percentile(self.walls, q)
 
 
 def make_fn(client: anthropic.AsyncAnthropic, hedge: Hedge | None) -> Any:
@@ -193,11 +206,98 @@ async def main(rounds: int, median: float) -> int:
     return 0
 
 
+# -- the same rounds on modelled time ------------------------------------------------------------
+
+
+def model_rounds(hedge: Hedge | None, rounds: int, seed: int) -> tuple[list[float], int, int]:
+    """Round times (in medians) of ``rounds`` fan-outs after the warm-up; attempts, hedges."""
+    draw = lognormal(1.0, 0.5, slow_share=0.02)
+    rng = random.Random(seed)
+    site = hedging.Site(hedge) if hedge is not None else None
+    warm = -(-hedge.min_samples // BRANCHES) + 1 if hedge is not None else 0
+    walls: list[float] = []
+    attempts = hedges = 0
+    for r in range(warm + rounds):
+        firsts = [draw(MODEL, rng) for _ in range(BRANCHES)]
+        ends = list(firsts)
+        if site is not None:
+            scope = hedging.Scope(site)
+            for _ in firsts:
+                scope.earn()  # every branch starts at once
+            delay = site.delay(None)
+            for i, first in enumerate(firsts):
+                if delay is None or first <= delay or not scope.take(first=True):
+                    site.record(None, first)
+                    continue
+                scope.sending()
+                hedges += r >= warm
+                second = draw(MODEL, rng)
+                if delay + second < first:  # the hedge answers first
+                    ends[i] = delay + second
+                    site.record(None, second)
+                    site.record(None, ends[i])  # the first attempt, cut
+                else:
+                    site.record(None, first)
+            scope.close()
+        if r >= warm:
+            walls.append(max(ends))
+            attempts += BRANCHES
+    return walls, attempts, hedges
+
+
+def before_the_floor() -> Hedge:
+    """``Hedge("p95")`` as it was before the bucket's floor: the delay at the p95 itself."""
+    hedge = Hedge("p95", max_extra=0.05, min_samples=100)
+    hedge.quantile = 0.95
+    return hedge
+
+
+def model(blocks: int, rounds: int) -> int:
+    arms: dict[str, Callable[[], Hedge]] = {
+        "p95, no floor": before_the_floor,
+        "Hedge('p95')": lambda: Hedge("p95", max_extra=0.05),
+        "Hedge('p98')": lambda: Hedge("p98", max_extra=0.05),
+    }
+    print(
+        f"modelled time: {blocks} runs of {rounds} rounds of a {BRANCHES}-branch fan-out per arm, "
+        "log-normal sigma 0.5, 2% of answers x20, every branch started at once; "
+        "times in medians"
+    )
+    heads = ("delay", 6), ("p99 ratio", 9), ("10%-90%", 11), ("holds", 7), ("hedges", 7)
+    print(f"{'arm':<14} " + " ".join(f"{h:>{w}}" for h, w in heads))
+    for name, make in arms.items():
+        ratios: list[float] = []
+        sent = tried = 0
+        for b in range(blocks):
+            base, _, _ = model_rounds(None, rounds, seed=2 * b)
+            walls, attempts, hedges = model_rounds(make(), rounds, seed=2 * b + 1)
+            ratios.append(percentile(walls, 0.99) / percentile(base, 0.99))
+            sent, tried = sent + hedges, tried + attempts
+        deciles = statistics.quantiles(ratios, n=10)
+        holds = sum(r <= TARGET_P99 for r in ratios)
+        quantile = make().quantile or 0.0
+        print(
+            f"{name:<14} {f'p{quantile * 100:g}':>6} {statistics.median(ratios):9.2f} "
+            f"{f'{deciles[0]:.2f}-{deciles[-1]:.2f}':>11} {f'{holds}/{blocks}':>7} "
+            f"{sent / tried:7.1%}"
+        )
+    return 0
+
+
+def percentile(walls: list[float], q: float) -> float:
+    ordered = sorted(walls)
+    return ordered[max(0, int(q * len(ordered) + 0.5) - 1)]
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=120)
     parser.add_argument("--median", type=float, default=0.3, help="median latency, seconds")
+    parser.add_argument("--model", action="store_true", help="modelled time, no client")
+    parser.add_argument("--blocks", type=int, default=40, help="runs of the model per arm")
     args = parser.parse_args()
+    if args.model:
+        raise SystemExit(model(args.blocks, args.rounds))
     with use_tracer_provider(TracerProvider()):
         AnthropicInstrumentor().instrument()
         raise SystemExit(asyncio.run(main(args.rounds, args.median)))

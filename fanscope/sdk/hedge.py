@@ -13,6 +13,9 @@ Finagle's and Envoy's backup requests). Three things keep it from costing more t
 * **Samples first.** The percentile is learned in this process, per call site (the line that
   called ``f.map``, or ``await f(x)``) and per model (the model of the attempt's first model
   call), from the last ``window`` answers; no hedge is sent before ``min_samples`` of them.
+  The percentile is never below ``1 - max_extra / 2`` (``p97.5`` at 5%): the branches of a
+  fan-out pass their delay together, and the bucket must pay for all of them, not for the first
+  few (``docs/hedging.md``, "How late a hedge goes").
 * **A token bucket.** Each attempt a call site starts earns ``max_extra`` of a token and each
   hedge spends one, so the hedges a call site has sent are never more than ``max_extra`` of
   the attempts it made, at any moment. A fan-out spends what its own attempts earn plus what
@@ -63,13 +66,17 @@ class Hedge:
 
     Args:
         after: ``"p95"`` (any percentile from ``"p50"`` to ``"p99.9"``) of the call site's
-            recent latencies, or a number of seconds.
+            recent latencies, or a number of seconds. A percentile is the earliest a hedge
+            goes: the delay is never below the percentile that ``max_extra / 2`` of attempts
+            pass (``p97.5`` for the default 5%), so that the bucket can pay for every attempt
+            that passes it; :attr:`quantile` is the percentile used.
         max_extra: hedges as a share of attempts, ``0 < max_extra <= 1``: at most 5 hedges
             per 100 attempts with the default.
         burst: tokens a call site may save for later fan-outs (``0``: a fan-out spends only
             what its own attempts earn).
         min_samples: answers needed before a percentile is trusted; default: enough for 5
-            answers above it (100 for ``p95``, 500 for ``p99``). Ignored with seconds.
+            answers above the percentile used (200 for ``p97.5``, 500 for ``p99``). Ignored
+            with seconds.
         window: recent answers the percentile is taken over, per call site and model.
 
     .. versionadded:: 0.3
@@ -114,6 +121,9 @@ class Hedge:
                 "e.g. max_extra=0.05 for at most 5 hedges per 100 attempts",
             )
         self.max_extra = float(max_extra)
+        if self.quantile is not None:
+            # the bucket's own floor: no earlier than the percentile half the budget can pay for
+            self.quantile = max(self.quantile, 1.0 - self.max_extra / 2)
         if not _number(burst) or burst < 0 or not math.isfinite(burst):
             raise ConfigurationError(
                 "Hedge burst must be a number of tokens >= 0", burst, "e.g. burst=10"

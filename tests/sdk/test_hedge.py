@@ -5,10 +5,13 @@ long something took."""
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
@@ -72,10 +75,43 @@ def test_hedge_must_be_a_hedge() -> None:
 
 
 def test_the_default_samples_leave_five_answers_above_the_percentile() -> None:
-    assert Hedge("p95").min_samples == 100
+    assert Hedge("p95", max_extra=0.1).min_samples == 100
+    assert Hedge("p95").min_samples == 200  # the delay is p97.5 at the default 5%
     assert Hedge("p99").min_samples == 500
-    assert Hedge("p50").min_samples == 20
+    assert Hedge("p50", max_extra=1.0).min_samples == 20
     assert Hedge(0.5).seconds == 0.5
+
+
+def test_the_percentile_is_never_below_what_half_the_budget_pays_for() -> None:
+    assert Hedge("p95").quantile == pytest.approx(0.975)
+    assert Hedge("p95", max_extra=0.1).quantile == pytest.approx(0.95)
+    assert Hedge("p99").quantile == pytest.approx(0.99)
+    assert Hedge("p50", max_extra=0.02).quantile == pytest.approx(0.99)
+    assert Hedge(0.5).quantile is None  # a fixed delay is taken as given
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    after=st.integers(50, 99),
+    max_extra=st.floats(0.001, 1.0),
+    samples=st.lists(st.floats(0.0, 1e4), min_size=1, max_size=300),
+)
+def test_no_more_than_half_the_budget_s_share_of_the_samples_is_past_the_delay(
+    after: int, max_extra: float, samples: list[float]
+) -> None:
+    policy = Hedge(f"p{after}", max_extra=max_extra, min_samples=1, window=300)
+    site = hedging.Site(policy)
+    for seconds in samples:
+        site.record(None, seconds)
+    delay = site.delay(None)
+    assert delay is not None and delay in samples
+    past = sum(seconds > delay for seconds in samples)
+    assert past <= max_extra / 2 * len(samples) + 1e-9  # the bucket's share of attempts, halved
+    assert past <= (1 - after / 100) * len(samples) + 1e-9  # never earlier than asked
+    # and it is the percentile asked for when the budget can pay for it
+    if 1 - after / 100 <= max_extra / 2:
+        ordered = sorted(samples)
+        assert delay == ordered[max(0, math.ceil(after / 100 * len(ordered)) - 1)]
 
 
 async def test_a_stuck_attempt_is_hedged_the_hedge_wins_and_the_stuck_one_is_cancelled(
@@ -225,6 +261,36 @@ async def test_no_hedge_before_the_call_site_has_its_samples(
     assert spans_named(exporter, "hedge ask") == []
     assert await run([-1]) == [-1]  # stuck, and now hedged
     assert len(spans_named(exporter, "hedge ask")) == 1
+
+
+@pytest.mark.parametrize(("max_extra", "hedged"), [(0.05, False), (0.2, True)])
+async def test_a_straggler_past_p95_waits_for_the_percentile_its_budget_pays_for(
+    exporter: InMemorySpanExporter, max_extra: float, hedged: bool
+) -> None:
+    # the call site learned p95 = 1 ms and p97.5 = an hour: at 5% the delay is the hour; at 20%
+    # the budget pays for p90, so the p95 asked for holds and the stuck attempt is hedged
+    policy = Hedge("p95", max_extra=max_extra, min_samples=100)
+    seen = Attempts()
+
+    @parallel(hedge=policy)
+    async def ask(item: int) -> int:
+        turn, _ = seen.next(item)
+        if item == -1 and turn == 1:
+            if hedged:
+                await seen.forever(item)  # only a hedge can answer
+            await asyncio.sleep(0.05)  # an hour early: not hedged
+        return item
+
+    async def run(items: list[int]) -> list[int]:
+        return await ask.map(items)  # one call site: this line
+
+    await run(list(range(25)))  # 25 attempts save more than one token, at 5% as at 20%
+    (site,) = [s for k, s in hedging._sites.items() if k[0] == id(policy)]
+    for seconds in [0.001] * 71 + [3600.0] * 4:
+        site.record(None, seconds)
+    assert await run([-1]) == [-1]
+    assert len(spans_named(exporter, "hedge ask")) == (1 if hedged else 0)
+    assert seen.turns[-1] == (2 if hedged else 1)
 
 
 async def test_an_empty_bucket_refuses_the_hedge_until_other_attempts_earn_a_token(
