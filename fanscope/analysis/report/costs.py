@@ -57,15 +57,20 @@ def unpriced(c: Cost) -> str:
     return f"{plural(c['unpriced_calls'], 'call')} unpriced ({why})"
 
 
+def waste(c: FanoutCost | TraceCost, vote: bool = False) -> list[tuple[str, float]]:
+    """The classes of wasted spend that cost something, in the reports' order, with USD."""
+    parts = [
+        ("retried attempts", c["wasted_retries"]),
+        ("failed branches", c["wasted_failures"]),
+        ("cancelled voters" if vote else "cancelled branches", c["wasted_cancelled"]),
+        ("hedges that lost", c.get("wasted_hedges", 0.0)),
+    ]
+    return [(what, value) for what, value in parts if value > 0]
+
+
 def wasted(c: FanoutCost | TraceCost, vote: bool = False, sign: str = "$") -> str:
     """``wasted $0.0101: retried attempts $0.005, cancelled voters $0.0051``; ``""`` for none."""
-    parts = [
-        (c["wasted_retries"], "retried attempts"),
-        (c["wasted_failures"], "failed branches"),
-        (c["wasted_cancelled"], "cancelled voters" if vote else "cancelled branches"),
-        (c.get("wasted_hedges", 0.0), "hedges that lost"),
-    ]
-    shown = [f"{what} {usd(value, sign)}" for value, what in parts if value > 0]
+    shown = [f"{what} {usd(value, sign)}" for what, value in waste(c, vote)]
     if not shown:
         return ""
     return f"wasted {usd(c['wasted'], sign)} ({', '.join(shown)})"

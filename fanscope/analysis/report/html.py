@@ -26,12 +26,15 @@ What the waterfall shows:
   another with no data between them tagged, each with a blue hatched bar from where it could
   have started, and the saving on their parent;
 * details: hover a bar or label for its times, click a row for its attributes;
+* hedges: each ``hedge`` row tagged with its outcome (won, lost, failed, cancelled), and the
+  fan-out table's ``hedges`` column (``3 sent, 1 won``) when the trace sent any;
 * cost (a trace that made model calls): each fan-out and branch row tagged with what its calls
-  cost, and a toggle that redraws the same rows with bars as wide as what the calls under
-  each span cost, children side by side within their parent's bar in the order they started
-  (an icicle on a USD axis: a costlier branch is a wider bar); calls with no price are not
-  drawn and the bar's title says "at least"; budgets tag the span they recorded on and each
-  branch whose call they refused.
+  cost, the wasted spend by class (retried attempts, failed and cancelled branches, hedges
+  that lost) with its share of the trace's, and a toggle that redraws the same rows with bars
+  as wide as what the calls under each span cost, children side by side within their
+  parent's bar in the order they started (an icicle on a USD axis: a costlier branch is a
+  wider bar); calls with no price are not drawn and the bar's title says "at least";
+  budgets tag the span they recorded on and each branch whose call they refused.
 
 The waterfall is as tall as its rows, up to the window's height (no fixed height with rows
 below the fold and empty page underneath), and draws only the rows in view (fixed row height,
@@ -177,6 +180,11 @@ def _words(t: TraceDoc) -> dict[str, Any]:
         **_cost_words(t),
         "budgets": [budgets.budget(b, cut) for b in t["budgets"]],
         "budget_of": _budget_tags(t),
+        "hedges_of": {
+            f["span_id"]: f"{f['hedges']:,} sent, {f.get('hedges_won', 0):,} won"
+            for f in t["fanouts"]
+            if f.get("hedges")
+        },
     }
 
 
@@ -202,7 +210,14 @@ def _cost_words(t: TraceDoc) -> dict[str, Any]:
     branch's amount (``cost_of``, by span id), and the cost per operation with its share."""
     cost = t["cost"]
     if cost is None:
-        return {"cost": "", "cost_amount": "", "fanout_costs": {}, "cost_of": {}, "by_cost": []}
+        return {
+            "cost": "",
+            "cost_amount": "",
+            "fanout_costs": {},
+            "cost_of": {},
+            "by_cost": [],
+            "waste": [],
+        }
     fanouts = [f for f in t["fanouts"] if f["cost"] is not None]
     cost_of: dict[str, str] = {}
     for f in fanouts:
@@ -221,6 +236,8 @@ def _cost_words(t: TraceDoc) -> dict[str, Any]:
             [untrusted.cut(name), costs.usd(usd), usd / spent]
             for name, usd in list(cost["by_operation"].items())[:50]
         ],
+        # what bought nothing, by class (retries, failures, cancelled, hedges that lost)
+        "waste": [[what, costs.usd(usd), usd / spent] for what, usd in costs.waste(cost)],
     }
 
 

@@ -27,6 +27,26 @@
     return ul;
   }
 
+  var HEDGE_OUTCOMES = new Set(["won", "lost", "failed", "cancelled"]);
+  function shares(cls, what, rows) {  // [text, amount, share of the trace's cost] as a table
+    var table = el("table", cls);
+    var head = el("tr");
+    [what, "cost", "share"].forEach(function (h) { head.appendChild(el("th", null, h)); });
+    table.appendChild(head);
+    rows.forEach(function (row) {
+      var tr = el("tr");
+      tr.appendChild(el("td", null, row[0]));
+      tr.appendChild(el("td", "num", row[1]));
+      var cell = el("td");
+      var bar = el("span", "costbar");
+      bar.style.width = Math.round(200 * row[2]) + "px";
+      cell.appendChild(bar);
+      cell.appendChild(document.createTextNode(" " + pct(row[2])));
+      tr.appendChild(cell);
+      table.appendChild(tr);
+    });
+    return table;
+  }
   function trace(t, ti) {
     var rows = data.rows[t.trace_id] || [];
     var said = data.words[t.trace_id];
@@ -245,6 +265,12 @@
         label.appendChild(el("span", "tag cancelled", "cancelled"));
       }
       if (said.retries[r.id]) label.appendChild(el("span", "tag slow", "retried"));
+      if (r.role === "hedge") {  // its outcome, if it is one the SDK writes
+        var outcome = r.attributes["fanscope.hedge.outcome"];
+        if (!HEDGE_OUTCOMES.has(outcome)) outcome = "outcome unknown";
+        label.appendChild(el("span", outcome === "won" ? "tag hedge" : "tag cancelled",
+          "hedge " + outcome));
+      }
       if (said.cost_of[r.id]) label.appendChild(el("span", "tag cost", said.cost_of[r.id]));
       (said.budget_of[r.id] || []).forEach(function (text) {
         label.appendChild(el("span", "tag budget", text));
@@ -397,14 +423,17 @@
       }).map(function (f) { return said.fanouts[f.span_id]; })));
       var table = el("table", "fanouts");
       var head = el("tr");
+      var hedged = Object.keys(said.hedges_of).length > 0;  // a column only when any hedged
       ["fan-out", "branches", "slowest", "median", "straggler", "queue wait", "parallelism",
-       "on the path", "cost"].forEach(function (h) { head.appendChild(el("th", null, h)); });
+       "on the path", "cost"].concat(hedged ? ["hedges"] : [])
+        .forEach(function (h) { head.appendChild(el("th", null, h)); });
       table.appendChild(head);
       t.fanouts.forEach(function (f) {
         var tr = el("tr");
         [f.name, f.branches, f.slowest_name + " " + secs(f.slowest), secs(f.median),
          f.straggler_ratio.toFixed(1) + "x", secs(f.queue_wait), f.parallelism.toFixed(1),
          f.on_critical_path ? "yes" : "no", said.cost_of[f.span_id] || ""]
+          .concat(hedged ? [said.hedges_of[f.span_id] || ""] : [])
           .forEach(function (v, i) { tr.appendChild(el("td", i === 1 ? "num" : null, v)); });
         table.appendChild(tr);
       });
@@ -418,25 +447,11 @@
         spentOn.appendChild(el("li", null, said.fanout_costs[sid]));
       });
       section.appendChild(spentOn);
-      var byCost = el("table", "by-cost");
-      var costHead = el("tr");
-      ["operation", "cost", "share"].forEach(function (h) {
-        costHead.appendChild(el("th", null, h));
-      });
-      byCost.appendChild(costHead);
-      said.by_cost.forEach(function (row) {
-        var tr = el("tr");
-        tr.appendChild(el("td", null, row[0]));
-        tr.appendChild(el("td", "num", row[1]));
-        var cell = el("td");
-        var bar = el("span", "costbar");
-        bar.style.width = Math.round(200 * row[2]) + "px";
-        cell.appendChild(bar);
-        cell.appendChild(document.createTextNode(" " + pct(row[2])));
-        tr.appendChild(cell);
-        byCost.appendChild(tr);
-      });
-      section.appendChild(byCost);
+      section.appendChild(shares("by-cost", "operation", said.by_cost));
+      if (said.waste.length) {  // what bought nothing, by class
+        section.appendChild(el("h3", null, "Wasted spend"));
+        section.appendChild(shares("waste", "wasted on", said.waste));
+      }
     }
     if (said.budgets.length) {
       section.appendChild(el("h2", null, "Budgets"));
