@@ -5,6 +5,9 @@ started with ``threading.Thread`` or ``threading.Timer``, or submitted to any
 ``concurrent.futures.ThreadPoolExecutor``, runs with the context of the code that started or
 submitted it, so its spans nest under the span that was current there.
 
+That instrumentation attaches the context in ``Thread.run``, which a subclass overriding
+``run`` never calls: fanscope carries the context into such a thread too.
+
 On top of it fanscope adds one thing that instrumentation does not do: a job submitted while
 every worker of its pool is busy (its ``max_workers`` is the pool's cap) waits in the pool's
 queue, and that wait becomes a ``queue wait`` span (``fanscope.role = queue``,
@@ -52,7 +55,37 @@ def instrument() -> None:
         # Wrapped after OpenTelemetry's own wrapper, so it runs first, in the submitting
         # context; the job it hands on is then wrapped by OpenTelemetry's for propagation.
         wrapt.wrap_function_wrapper(ThreadPoolExecutor, "submit", _submit)
+        wrapt.wrap_function_wrapper(threading.Thread, "start", _start)
         _wrapped.append(True)
+
+
+def _start(
+    wrapped: Callable[..., None],
+    thread: threading.Thread,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    """Carry the starting context into a subclass that overrides ``run``.
+
+    OpenTelemetry's instrumentation attaches the context in ``Thread.run`` (and
+    ``Timer.run``); a subclass with its own ``run`` (``class Worker(threading.Thread)``, state
+    on ``self``) never calls them, so its spans lost their parent and became traces of their
+    own. Such a thread gets its own ``run`` wrapped, on the instance, before it starts.
+    """
+    owner = next(c for c in type(thread).__mro__ if "run" in vars(c))
+    if owner not in (threading.Thread, threading.Timer) and "run" not in vars(thread):
+        parent = otel_context.get_current()
+        own_run = thread.run
+
+        def run(*a: Any, **kw: Any) -> Any:
+            token = otel_context.attach(parent)
+            try:
+                return own_run(*a, **kw)
+            finally:
+                otel_context.detach(token)
+
+        thread.run = run  # type: ignore[method-assign]
+    wrapped(*args, **kwargs)
 
 
 def _in_flight(executor: ThreadPoolExecutor, delta: int) -> int:
