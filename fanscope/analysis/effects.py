@@ -519,8 +519,36 @@ class Resolver:
             summary = Interpreter(module, func, self, depth=depth).summary()
         except (RecursionError, GiveUp):
             summary = UNKNOWN
+        summary = remembering(module, func, summary)
         self._summaries[key] = summary
         return summary
+
+
+def remembering(module: Module, func: FunctionNode, summary: Summary) -> Summary:
+    """The summary of ``func`` with what a memoising decorator keeps between calls.
+
+    ``@functools.cache`` / ``@lru_cache`` keep every result on the function object: a later
+    call with the same arguments returns what an earlier call made, with no call of its own.
+    For a module function that is state on a module global (the function's own name), which
+    each call reads and writes; for any other (a method, a nested function) the cache is not
+    followed: unknown.
+    """
+    if isinstance(func, ast.Lambda | ast.Module) or summary.unknown:
+        return summary
+    if not any(
+        K.tail(d.func if isinstance(d, ast.Call) else d) in K.MEMOISING_DECORATORS
+        for d in func.decorator_list
+    ):
+        return summary
+    if not any(node is func for node in module.tree.body):
+        return UNKNOWN
+    own = frozenset({func.name})
+    return replace(
+        summary,
+        reads=summary.reads | own,
+        writes=summary.writes | own,
+        writes_surely=summary.writes_surely | own,
+    )
 
 
 def find_method(

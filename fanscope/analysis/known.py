@@ -229,6 +229,9 @@ TRANSPARENT_DECORATORS = _words(
     """
 )
 
+#: Transparent decorators that keep results between calls (``effects.remembering``).
+MEMOISING_DECORATORS = frozenset({"cache", "lru_cache"})
+
 IMM_TYPES = _words(
     """
     str int float bool bytes complex None Literal LiteralString Decimal Fraction

@@ -1,7 +1,8 @@
 """The source witness never calls a pair independent when data flowed between them.
 
 Hypothesis writes small agent functions (assignments, f-strings, slices, string methods,
-JSON, lists and dicts changed in place, loops, branches, helpers, closures); the test runs
+JSON, lists and dicts changed in place, loops, branches, helpers, closures, a memoised
+helper whose later calls return the first call's answer); the test runs
 each, with a client whose calls return unique tokens and record their arguments, and checks
 every pair of calls where a token of the earlier call reached the later call's arguments: the
 witness must not say independent (dependent, or abstaining, is fine).
@@ -22,10 +23,16 @@ from hypothesis import strategies as st
 from fanscope.analysis.witness import CallSite, SourceWitness, Verdict
 
 NAMES = ["a", "b", "c", "d"]
-PRELUDE = """import json
+PRELUDE = """import functools
+import json
 
 client = None
 NOTES = []
+
+
+@functools.lru_cache(maxsize=None)
+def cached(key):
+    return client.messages.create(None, key)
 
 
 def helper(x):
@@ -97,7 +104,7 @@ def expression(draw: st.DrawFn) -> str:
 def statement(draw: st.DrawFn, depth: int = 0) -> list[str]:
     target = draw(name)
     kinds = ["call", "call", "assign", "append", "table", "remember", "memory", "swap"]
-    kinds += ["augment", "comprehension", "unknown", "error", "helper"]
+    kinds += ["augment", "comprehension", "unknown", "error", "helper", "memo", "memo", "memo"]
     if depth < 2:
         kinds += ["for", "if", "walrus", "while"]
     kind = draw(st.sampled_from(kinds))
@@ -123,6 +130,8 @@ def statement(draw: st.DrawFn, depth: int = 0) -> list[str]:
         return [f"box.extend([client.messages.create(SITE, i) for i in [{draw(name)}, 'x']])"]
     if kind == "unknown":
         return [f"fn(box, {draw(name)})"]
+    if kind == "memo":  # a hit returns the answer of the call that missed, at another site
+        return [f'{target} = cached("k")']
     if kind == "helper":
         return [f"{target} = helper(client.messages.create(SITE, {draw(name)}))"]
     if kind == "error":
@@ -166,7 +175,12 @@ class Recorder:
         self.calls: list[tuple[int, str, str]] = []  # site, token, repr of its arguments
         self.messages = self
 
-    def create(self, site: int, *args: Any) -> str:
+    def create(self, site: int | None, *args: Any) -> str:
+        if site is None:  # from a helper: the site is the line of ``agent`` that called it
+            frame = sys._getframe(1)
+            while frame.f_code.co_name != "agent":
+                frame = frame.f_back  # type: ignore[assignment]
+            site = -frame.f_lineno
         token = f"@{len(self.calls)}@"
         self.calls.append((site, token, repr(args)))
         return token
@@ -197,8 +211,9 @@ def test_no_pair_the_data_flowed_between_is_called_independent(
     sites = {}
     func = next(n for n in ast.parse(source).body if getattr(n, "name", "") == "agent")
     for node in ast.walk(func):
-        if isinstance(node, ast.Call) and ast.unparse(node.func) == "client.messages.create":
-            number = node.args[0].value  # type: ignore[attr-defined]
+        called = ast.unparse(node.func) if isinstance(node, ast.Call) else ""
+        if called in ("client.messages.create", "cached"):
+            number = -node.lineno if called == "cached" else node.args[0].value  # type: ignore[attr-defined]
             sites[number] = CallSite(
                 "prog.py", "prog.agent", node.lineno, node.col_offset + 1, None, False
             )
