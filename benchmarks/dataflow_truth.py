@@ -22,7 +22,9 @@ runs it (its own ``__main__`` and trace file, read back as ``fanscope analyze`` 
 slower: every process imports ``anthropic``).
 
 Run: ``.venv/bin/python benchmarks/dataflow_truth.py`` (``--verbose`` lists every pair that
-is not called as labelled; ``--json`` prints the figures as JSON; ``--only p04`` runs some).
+is not called as labelled; ``--json`` prints the figures as JSON; ``--only p04`` runs some;
+``--trace-dir DIR`` keeps each program's trace file, which ``tests/test_dataflow_truth.py``
+hands to ``fanscope analyze`` to check what the reports themselves claim).
 """
 
 from __future__ import annotations
@@ -411,8 +413,9 @@ class InProcess:
     kept in memory, one stand-in whose script changes per program, one event loop for the
     async ones (as one long-lived process would have)."""
 
-    def __init__(self, latency: float) -> None:
+    def __init__(self, latency: float, trace_dir: Path | None = None) -> None:
         self.latency = latency
+        self.trace_dir = trace_dir
 
     def __enter__(self) -> InProcess:
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -457,7 +460,13 @@ class InProcess:
                 self.loop.run_until_complete(result)
         except Exception as error:
             run.error = _failure(error)
-        spans = from_readable_spans(self.exporter.get_finished_spans())
+        finished = self.exporter.get_finished_spans()
+        if self.trace_dir is not None:  # as a trace file, for `fanscope analyze` to read
+            from fanscope.otlp_json import dumps, sdk_request
+
+            request, _ = sdk_request(finished)
+            (self.trace_dir / f"{name}.jsonl").write_text(dumps(request) + "\n")
+        spans = from_readable_spans(finished)
         return classify(run, module, spans)
 
 
@@ -529,18 +538,26 @@ def score(pairs: list[Pair], witness: str) -> dict[str, float | int]:
 
 
 def run_corpus(
-    only: list[str] | None = None, latency: float = 0.01, processes: int = 0
+    only: list[str] | None = None,
+    latency: float = 0.01,
+    processes: int = 0,
+    trace_dir: Path | None = None,
 ) -> list[ProgramRun]:
-    """Every program of the corpus: in this process, or ``processes`` processes at a time."""
+    """Every program of the corpus: in this process, or ``processes`` processes at a time;
+    with ``trace_dir``, each program's spans are kept there as ``<program>.jsonl``."""
     names = programs(only)
     if not processes:
-        with InProcess(latency) as here:
+        with InProcess(latency, trace_dir) as here:
             return [here.run(name) for name in names]
-    with (
-        tempfile.TemporaryDirectory(prefix="dataflow-truth-") as tmp,
-        ThreadPoolExecutor(max_workers=processes) as pool,
-    ):
-        return list(pool.map(lambda n: run_process(n, Path(tmp), latency), names))
+    if trace_dir is not None:
+        return _in_processes(names, trace_dir, latency, processes)
+    with tempfile.TemporaryDirectory(prefix="dataflow-truth-") as tmp:
+        return _in_processes(names, Path(tmp), latency, processes)
+
+
+def _in_processes(names: list[str], workdir: Path, latency: float, n: int) -> list[ProgramRun]:
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        return list(pool.map(lambda name: run_process(name, workdir, latency), names))
 
 
 def main() -> int:
@@ -556,9 +573,15 @@ def main() -> int:
         help="run each program as its own process (its own __main__ and trace file), N at once",
     )
     parser.add_argument("--latency", type=float, default=0.01, help="seconds per answer")
+    parser.add_argument(
+        "--trace-dir",
+        type=Path,
+        metavar="DIR",
+        help="keep each program's trace as DIR/<program>.jsonl (for `fanscope analyze`)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
-    runs = run_corpus(args.only, args.latency, args.processes)
+    runs = run_corpus(args.only, args.latency, args.processes, args.trace_dir)
     elapsed = time.perf_counter() - started
     pairs = [p for r in runs for p in r.pairs]
     figures = {w: score(pairs, w) for w in witness_names()}
@@ -568,6 +591,14 @@ def main() -> int:
             "failed": {r.name: r.error for r in runs if r.error},
             "problems": {r.name: r.problems for r in runs if r.problems},
             "witnesses": figures,
+            "by_program": {  # truly independent pairs, and those the last witness found
+                r.name: {
+                    "independent": sum(not p.dependent for p in r.pairs),
+                    "found": sum(not p.dependent and p.claims[witness_names()[-1]] == INDEPENDENT
+                                 for p in r.pairs),
+                }
+                for r in runs
+            },
             "false_independent": {
                 w: [f"{p.program}: {p.earlier} -> {p.later}" for p in pairs
                     if p.dependent and p.claims[w] == INDEPENDENT]

@@ -234,6 +234,10 @@ THREADED = [
     "p14_thread_pool_helper",
     "p28_pool_in_method",
     "p33_run_in_executor",
+    "p38_queue_workers",
+    "p39_as_completed",
+    "p41_thread_subclass",
+    "p45_sync_parallel_aio",
 ]
 
 
