@@ -79,6 +79,28 @@ class Summary:
 
 
 PURE = Summary()
+#: Writes what it is given into a stream argument (``file=``): that object changes, and what
+#: reads the stream back (a file reopened, ``getvalue()``) is code it cannot see.
+TO_STREAM = Summary(
+    frozenset({"file"}),
+    writes=frozenset({ANY}),
+    kwarg="file",
+    mutates_surely=frozenset({"file"}),
+    writes_surely=frozenset({ANY}),
+)
+
+
+def known_pure(full: str) -> Effect:
+    """A standard-library function known to keep no data; ``json.dump`` and the like write
+    what they are given into a stream argument."""
+    stream = K.TO_STREAM.get(full)
+    if stream is None:
+        return Effect(PURE, what=full)
+    params, into = stream
+    return Effect(replace(TO_STREAM, mutates=frozenset({into}), mutates_surely=frozenset({into}),
+                          params=params, kwarg=None), what=full)  # fmt: skip
+
+
 UNKNOWN = Summary(frozenset({ANY}), frozenset({ANY}), frozenset({ANY}), unknown=True)
 RECEIVER_ONLY = Summary(frozenset({"self"}), params=("self",), mutates_surely=frozenset({"self"}))
 
@@ -213,6 +235,8 @@ class Resolver:
         if name in K.MAP_BUILTINS or name in K.HIGHER_ORDER_OPAQUE:
             return self._higher_order(interp, call, name in K.MAP_BUILTINS, f"builtin {name}")
         if name in K.PURE_BUILTINS:
+            if name == "print" and any(k.arg == "file" for k in call.keywords):
+                return Effect(TO_STREAM, what="print to a file")
             return Effect(PURE, what=name)
         return Effect(UNKNOWN, what=f"`{name}`")
 
@@ -303,7 +327,7 @@ class Resolver:
 
     def _imported(self, target: str, depth: int, importer: Module) -> Effect:
         if K.pure_module(target):
-            return Effect(PURE, what=target)
+            return known_pure(target)
         if target in K.APPLY_ONCE:
             return Effect(UNKNOWN, what=target)  # handled as apply by the caller
         module_path, _, attr = target.rpartition(".")
@@ -383,7 +407,7 @@ class Resolver:
                 if full in K.APPLY_ONCE:
                     return self._higher_order(interp, call, False, full)
                 if K.pure_module(full):
-                    return Effect(PURE, what=full)
+                    return known_pure(full)
                 if attr in K.FANSCOPE_MAP or attr in K.POOL_MAP:
                     pass  # f.map where f was imported: handled below
                 else:
@@ -529,13 +553,15 @@ def remembering(module: Module, func: FunctionNode, summary: Summary) -> Summary
 
     ``@functools.cache`` / ``@lru_cache`` keep every result on the function object: a later
     call with the same arguments returns what an earlier call made, with no call of its own.
-    For a module function that is state on a module global (the function's own name), which
-    each call reads and writes; for any other (a method, a nested function) the cache is not
-    followed: unknown.
+    A default value that is an object (``history: list = []``), which the function changes,
+    is one object shared by every call that does not pass that argument. For a module
+    function either is state on a module global (the function's own name), which each call
+    reads and writes; for any other (a method, a nested function) it is not followed: unknown.
     """
     if isinstance(func, ast.Lambda | ast.Module) or summary.unknown:
         return summary
-    if not any(
+    shared = _shared_defaults(func)
+    if not (summary.mutates & (shared | {ANY}) and shared) and not any(
         K.tail(d.func if isinstance(d, ast.Call) else d) in K.MEMOISING_DECORATORS
         for d in func.decorator_list
     ):
@@ -549,6 +575,30 @@ def remembering(module: Module, func: FunctionNode, summary: Summary) -> Summary
         writes=summary.writes | own,
         writes_surely=summary.writes_surely | own,
     )
+
+
+def _shared_defaults(func: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]:
+    """Parameters whose default is an object every call without them shares (not a
+    constant, a string or a tuple of them)."""
+    args = func.args
+    positional = [*args.posonlyargs, *args.args]
+    pairs = list(
+        zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True)
+    )
+    pairs += [
+        (a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None
+    ]
+    return frozenset(a.arg for a, d in pairs if not _immutable_literal(d))
+
+
+def _immutable_literal(node: ast.expr) -> bool:
+    if isinstance(node, ast.Constant | ast.JoinedStr):
+        return True
+    if isinstance(node, ast.Tuple):
+        return all(_immutable_literal(e) for e in node.elts)
+    if isinstance(node, ast.UnaryOp):
+        return _immutable_literal(node.operand)
+    return False
 
 
 def find_method(

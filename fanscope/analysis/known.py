@@ -229,6 +229,12 @@ TRANSPARENT_DECORATORS = _words(
     """
 )
 
+#: Functions of the modules above that write what they are given into a stream argument:
+#: their parameters, and the one that is the stream (``effects.known_pure``).
+TO_STREAM = {
+    "json.dump": (("obj", "fp"), "fp"),
+}
+
 #: Transparent decorators that keep results between calls (``effects.remembering``).
 MEMOISING_DECORATORS = frozenset({"cache", "lru_cache"})
 

@@ -331,6 +331,7 @@ def _unseen(
         return f"{later} may take what {_at(earlier, where)} made through code not followed"
     full = interp.chain(via, source)
     unseen = interp.speculated.get((full[-1], source)) or "code not followed"
+    unseen = unseen.removesuffix(f" (via `{earlier}`)")  # the earlier call itself: said already
     if full[-1] == ANYWHERE_LABEL:
         return (
             f"{later} may read what {_at(earlier, where)} passed to {unseen}, which the "

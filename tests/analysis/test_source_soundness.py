@@ -2,7 +2,8 @@
 
 Hypothesis writes small agent functions (assignments, f-strings, slices, string methods,
 JSON, lists and dicts changed in place, loops, branches, helpers, closures, a memoised
-helper whose later calls return the first call's answer); the test runs
+helper whose later calls return the first call's answer, a helper whose default list keeps
+what every call gave it, ``print(..., file=)`` and ``json.dump`` into a stream); the test runs
 each, with a client whose calls return unique tokens and record their arguments, and checks
 every pair of calls where a token of the earlier call reached the later call's arguments: the
 witness must not say independent (dependent, or abstaining, is fine).
@@ -24,6 +25,7 @@ from fanscope.analysis.witness import CallSite, SourceWitness, Verdict
 
 NAMES = ["a", "b", "c", "d"]
 PRELUDE = """import functools
+import io
 import json
 
 client = None
@@ -37,6 +39,11 @@ def cached(key):
 
 def helper(x):
     return f"[{x}]"
+
+
+def noted(x, notes=[]):
+    notes.append(x)
+    return " ".join(notes)
 
 
 def remember(x):
@@ -63,6 +70,7 @@ def agent(question, fn):
     box = []
     table = {}
     memory = Memory()
+    stream = io.StringIO()
     tail = lambda v: v[-3:]
 
     def show():
@@ -91,6 +99,10 @@ def expression(draw: st.DrawFn) -> str:
         'table.get("k", "")',
         "recall()",
         "memory.text()",
+        "stream.getvalue()",
+        "stream.getvalue()",
+        f"noted({x})",
+        f"noted({x})",
         f'"{{}} and {{}}".format({x}, {y})',
         "show()",
         f"fn({x})",
@@ -105,6 +117,7 @@ def statement(draw: st.DrawFn, depth: int = 0) -> list[str]:
     target = draw(name)
     kinds = ["call", "call", "assign", "append", "table", "remember", "memory", "swap"]
     kinds += ["augment", "comprehension", "unknown", "error", "helper", "memo", "memo", "memo"]
+    kinds += ["print", "dump", "noted"] * 2
     if depth < 2:
         kinds += ["for", "if", "walrus", "while"]
     kind = draw(st.sampled_from(kinds))
@@ -130,6 +143,12 @@ def statement(draw: st.DrawFn, depth: int = 0) -> list[str]:
         return [f"box.extend([client.messages.create(SITE, i) for i in [{draw(name)}, 'x']])"]
     if kind == "unknown":
         return [f"fn(box, {draw(name)})"]
+    if kind == "print":
+        return [f"print({draw(name)}, file=stream)"]
+    if kind == "dump":
+        return [f"json.dump([{draw(name)}], stream)"]
+    if kind == "noted":
+        return [f"noted({draw(name)})"]
     if kind == "memo":  # a hit returns the answer of the call that missed, at another site
         return [f'{target} = cached("k")']
     if kind == "helper":

@@ -1,9 +1,13 @@
-"""A memoised helper keeps answers between calls: the source witness follows its cache.
+"""State kept between calls where no assignment shows it: the source witness follows it.
 
-``@functools.cache`` / ``@lru_cache`` return, on a later call with the same arguments, what an
-earlier call made, with no model call of their own. Two steps that both call such a helper
-are not independent: the second one's value came from the first one's call. (The property
-test of ``test_source_soundness.py`` draws such helpers too.)
+* ``@functools.cache`` / ``@lru_cache`` return, on a later call with the same arguments, what
+  an earlier call made, with no model call of their own: two steps that both call such a
+  helper are not independent, the second one's value came from the first one's call;
+* a default list (``def ask(q, history=[])``) is one object every call shares;
+* ``print(..., file=stream)`` and ``json.dump(obj, stream)`` write into the stream, which a
+  later call reads back (``getvalue()``, the file reopened).
+
+(The property test of ``test_source_soundness.py`` draws each of these too.)
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from fanscope.analysis.witness import CallSite, SourceWitness, Verdict
 
 AGENT = """
 import functools
+import io
+import json
 import anthropic
 
 client = anthropic.Anthropic()
@@ -50,6 +56,40 @@ def account(company: str) -> str:
     b = outreach(company)  # site: outreach
     c = headline(company)  # site: headline
     return a + b + c
+
+
+def ask(q: str, history: list[str] = []) -> str:
+    history.append(q)
+    answer = llm("\\n".join(history))
+    history.append(answer)
+    return answer
+
+
+def ask_fresh(q: str, history: tuple[str, ...] = ()) -> str:
+    return llm("\\n".join([*history, q]))
+
+
+def chat(q: str) -> str:
+    a = ask(q)  # site: chat-1
+    b = ask("And then?")  # site: chat-2
+    c = ask_fresh(q)  # site: fresh-1
+    d = ask_fresh("And then?")  # site: fresh-2
+    return a + b + c + d
+
+
+def printed(q: str) -> str:
+    notes = io.StringIO()
+    a = llm(q)  # site: print-1
+    print(a, file=notes)
+    return llm(notes.getvalue())  # site: print-2
+
+
+def dumped(q: str) -> str:
+    with open("state.json", "w") as out:
+        a = llm(q)  # site: dump-1
+        json.dump({"score": int(a)}, out)
+    with open("state.json") as back:
+        return llm(str(json.load(back)["score"]))  # site: dump-2
 
 
 class Desk:
@@ -114,3 +154,17 @@ def test_a_step_that_does_not_call_the_memoised_helper_stays_independent(root: P
 def test_a_memoised_method_is_not_followed_so_the_witness_abstains(root: Path) -> None:
     verdict, evidence = between(root, "first", "second")
     assert verdict != Verdict.INDEPENDENT, evidence
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later"), [("chat-1", "chat-2"), ("print-1", "print-2"), ("dump-1", "dump-2")]
+)
+def test_a_default_list_or_a_stream_carries_one_call_to_the_next(
+    root: Path, earlier: str, later: str
+) -> None:
+    verdict, evidence = between(root, earlier, later)
+    assert verdict != Verdict.INDEPENDENT, evidence
+
+
+def test_a_default_that_is_a_constant_shares_nothing(root: Path) -> None:
+    assert between(root, "fresh-1", "fresh-2")[0] == Verdict.INDEPENDENT
