@@ -198,16 +198,20 @@ class Limiter(SlotLine):
                     with self._lock:
                         self._in_use += 1
                 return True
-        with self._lock:
-            cap = self._cap()
+        rate, pause = self.rate, self.pacing.pause
+        with self._lock:  # every branch comes here: the cap read inline, not by _cap()
+            adaptive = self.adaptive
+            cap = self._static_cap if adaptive is None else adaptive.value
+            if cap is not None and shared is not None:
+                cap = max(1, int(cap * shared.local_share))
             if cap is not None and (self._in_use >= cap or self._waiters):
                 return False
-            if self.rate is not None or self._resume_at:
+            if rate is not None or pause.resume_at:
                 now = time.monotonic()
-                if self._resume_at > now or (self.rate is not None and self.rate.delay(now) > 0):
+                if pause.resume_at > now or (rate is not None and rate.delay(now) > 0):
                     return False
-                if self.rate is not None:
-                    self.rate.reserve(now)
+                if rate is not None:
+                    rate.reserve(now)
             if cap is not None:
                 self._in_use += 1
             return True

@@ -214,6 +214,10 @@ class SlotLine:
             with suppress(Unavailable):
                 shared.give(kick=waiting)  # the thread serves this process's waiters
             return
+        with self._lock:  # the common case, once per branch: nobody waits
+            if not self._waiters and self._in_use:
+                self._in_use -= 1
+                return
         cap = self._cap()
         if cap is None and not self._in_use:
             return

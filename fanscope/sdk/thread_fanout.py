@@ -96,29 +96,35 @@ class ThreadFanOut:
 
     # -- the threads ---------------------------------------------------------------------
 
-    def _spawn(self) -> None:
-        """Start a thread for the next branch when none is free and the cap allows (lock held)."""
+    def _more(self) -> int:
+        """Count in a thread for the next branch when none is free and the cap allows (lock
+        held); its number, for :meth:`_start` to start once the locks are let go (0: none).
+        Starting a thread waits for it to run: no other thread should wait behind that."""
         if self._exhausted or self.stop.is_set():
-            return
+            return 0
         if self._threads > self._running + self._asleep:  # one is free: it reads next
-            return
+            return 0
         if self._limit is not None and self._threads >= self._limit + self._asleep:
-            return
+            return 0
         self._threads += 1
         self._numbered += 1
-        threading.Thread(
-            target=self._context.copy().run,
-            args=(self._work,),
-            name=f"fanscope {self._name} {self._numbered}",
-            daemon=True,
-        ).start()
+        return self._numbered
+
+    def _start(self, number: int) -> None:
+        if number:
+            threading.Thread(
+                target=self._context.copy().run,
+                args=(self._work,),
+                name=f"fanscope {self._name} {number}",
+                daemon=True,
+            ).start()
 
     def _pause(self, asleep: bool) -> None:
         with self._lock:
             self._running += -1 if asleep else 1
             self._asleep += 1 if asleep else -1
-            if asleep:
-                self._spawn()
+            number = self._more() if asleep else 0
+        self._start(number)
 
     def _next(self, late: bool) -> Branch | None:
         """The next branch to run, or ``None`` at the end of the input or once stopped."""
@@ -133,23 +139,25 @@ class ThreadFanOut:
                     self._error = self._error or exc
                     self._wake.notify_all()
                 return None
-            with self._lock:
-                if job is None:
+            if job is None:
+                with self._lock:
                     self._exhausted = True
                     self._count_read()
                     if not self._live:
                         self._wake.notify_all()
-                    return None
+                return None
+            job.submitted = self._submitted
+            if late and job.policy.limiters:
+                # read once a thread was free: it waited in line since the fan-out began
+                job.waited_on = job.policy.limiters[0].name
+            branch = Branch(job)  # made before the lock that every thread takes
+            with self._lock:
                 self.read += 1
-                job.submitted = self._submitted
-                if late and job.policy.limiters:
-                    # read once a thread was free: it waited in line since the fan-out began
-                    job.waited_on = job.policy.limiters[0].name
-                branch = Branch(job)
                 self._live.add(branch)
                 self._running += 1
-                self._spawn()
-                return branch
+                number = self._more()
+        self._start(number)
+        return branch
 
     def _count_read(self) -> None:
         """The input is read no further: what is pending is what was read (lock held)."""
@@ -229,7 +237,8 @@ class ThreadFanOut:
         reason = A.CANCEL_CALLER
         try:
             with self._read_lock, self._lock:
-                self._spawn()
+                number = self._more()
+            self._start(number)
             while True:
                 batch, over = self._wait(deadline_at)
                 yield from batch
