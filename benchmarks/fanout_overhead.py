@@ -11,11 +11,15 @@ per-round (paired) ratios, with their spread. Target: fanscope <= 1.00x the hand
 version with the same attributes.
 
 (2) The sync path: microseconds per branch for 2,000 branches of ``time.sleep(0)`` on 64
-threads: fanscope's ``map`` of a plain ``def`` against a hand-written ``ThreadPoolExecutor``
-of 64 workers + one manual span per branch (the branch span made current on the worker
-thread, under a fan-out span), both traced into an in-memory exporter. Rounds interleaved,
-the order alternating each round; the median of the paired ratios of wall time and of CPU
-time (all threads). Target: fanscope <= 1.25x hand-written.
+threads: fanscope's ``map`` of a plain ``def`` against two hand-written versions, a
+``ThreadPoolExecutor`` of 64 workers with one span per branch made current on the worker
+thread under a fan-out span: one with bare spans, one that records what fanscope records
+(as in (1): role, index, outcome, the limiter and wait of a branch that waited for a free
+worker; the fan-out's attributes and counts; a fan-in span). All traced into an in-memory
+exporter. A round runs each case 3 times (``--sync-repeats``), in an order rotated each round
+and reversed every other pass; the figures are medians of the per-round (paired) ratios of
+wall time and of CPU time (all threads). Target: fanscope <= 1.25x the hand-written version
+with the same attributes.
 
 (3) Makespan, traced (both sides into an in-memory exporter): 200 branches with seeded random
 sleeps of 5-50 ms under a cap of 16, wall time over the ideal greedy list-scheduling makespan;
@@ -24,10 +28,11 @@ version, rounds alternated. Target: <= 1.02x + 5 ms.
 
 (4) Instructions, with ``--parts instructions`` (needs ``valgrind``): instructions executed per
 branch, counted by cachegrind, fanscope traced against the hand-written version with the same
-attributes. A count does not depend on what else the machine runs, where times do: on a loaded
-machine it is the steadiest figure there is, though it is not CPU time (cache misses, branches).
-Each case runs in a process of its own once and three times; the difference over the extra
-branches is the figure.
+attributes (with ``sync`` in ``--parts`` too, the sync path's as well). A count does not depend
+on what else the machine runs, where times do: on a loaded machine it is the steadiest figure
+there is, though it is not CPU time (cache misses, branches; and valgrind runs one thread at a
+time, so it does not see 64 threads handing the GIL over). Each case runs in a process of its
+own once and three times; the difference over the extra branches is the figure.
 
 Run: ``make bench`` (all benchmarks) or ``.venv/bin/python benchmarks/fanout_overhead.py``
 (``--sizes 200,2000 --parts async`` for a quick run).
@@ -46,6 +51,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -235,6 +241,7 @@ PAIRS = (
 
 
 def sync_hand_written(tracer: trace.Tracer) -> list[int]:
+    """A ThreadPoolExecutor + one span per branch, with no attribute (the bare baseline)."""
     with tracer.start_as_current_span("fanout"):
         parent = context.get_current()
 
@@ -247,47 +254,136 @@ def sync_hand_written(tracer: trace.Tracer) -> list[int]:
             return list(pool.map(branch, range(BRANCHES)))
 
 
+def sync_hand_written_same_attributes(tracer: trace.Tracer) -> list[int]:
+    """The same, recording what fanscope records, as the async part's fair baseline does: on
+    the fan-out span its kind, function, cap, policy, call site and counts; on each branch
+    span its role and index, its outcome, and, for a branch that waited for a free worker (the
+    pool's first 64 start at once), the limiter and the wait (from its submission to the
+    span's start); and a fan-in span (the results put in order). The counts are kept under a
+    lock, as a careful engineer counts from 64 threads."""
+    counts = {"ok": 0, "failed": 0}
+    lock = threading.Lock()
+    attrs: dict[str, Any] = {
+        A.ROLE: A.ROLE_FANOUT,
+        A.KIND: A.KIND_MAP,
+        A.FANOUT_ON_ERROR: A.ON_ERROR_RAISE,
+        A.FUNCTION: "bench.sync_work",
+        A.FANOUT_MAX_CONCURRENCY: CAP,
+        **CALL_SITE,  # written by hand: a constant
+    }
+    with tracer.start_as_current_span("map sync_work", attributes=attrs) as fanout:
+        parent = context.get_current()
+        submitted = time.time_ns()
+
+        def branch(i: int) -> int:
+            begun = time.time_ns()
+            with tracer.start_as_current_span(
+                "sync_work", context=parent, start_time=begun
+            ) as span:
+                attrs: dict[str, Any] = {A.ROLE: A.ROLE_BRANCH, A.BRANCH_INDEX: i}
+                if i >= CAP:
+                    attrs[A.QUEUE_LIMITER] = "sync_work"
+                    attrs[A.QUEUE_WAIT] = (begun - submitted) / 1e9
+                try:
+                    time.sleep(0)
+                    attrs[A.BRANCH_OUTCOME] = A.OUTCOME_OK
+                    with lock:
+                        counts["ok"] += 1
+                    return i
+                except Exception:
+                    attrs[A.BRANCH_OUTCOME] = A.OUTCOME_ERROR
+                    with lock:
+                        counts["failed"] += 1
+                    raise
+                finally:
+                    span.set_attributes(attrs)
+
+        try:
+            with ThreadPoolExecutor(CAP) as pool:
+                done = list(pool.map(branch, range(BRANCHES)))
+            fan_in = {A.ROLE: A.ROLE_FANIN, A.KIND: A.KIND_MAP, A.FUNCTION: "bench.sync_work"}
+            with tracer.start_as_current_span("fan-in sync_work", attributes=fan_in):
+                return done
+        finally:
+            fanout.set_attributes(
+                {
+                    A.FANOUT_SIZE: BRANCHES,
+                    A.FANOUT_SUCCEEDED: counts["ok"],
+                    A.FANOUT_FAILED: counts["failed"],
+                    A.FANOUT_CANCELLED: 0,
+                }
+            )
+
+
 @parallel(max_concurrency=CAP)
 def sync_work(i: int) -> int:
     time.sleep(0)
     return i
 
 
-def sync_overhead(rounds: int) -> dict[str, float]:
+def with_fanscope_sync(tracer: trace.Tracer) -> list[int]:
+    return sync_work.map(range(BRANCHES))
+
+
+#: the sync part's cases; each is given the tracer of the provider every case runs under
+SYNC_CASES: dict[str, Callable[[trace.Tracer], list[int]]] = {
+    "fanscope sync map": with_fanscope_sync,
+    "hand-written, same attributes": sync_hand_written_same_attributes,
+    "hand-written, bare spans": sync_hand_written,
+}
+SYNC_PAIRS = (
+    ("same attributes", "fanscope sync map", "hand-written, same attributes"),
+    ("bare spans", "fanscope sync map", "hand-written, bare spans"),
+)
+
+
+def sync_overhead(rounds: int, repeats: int) -> dict[str, Any]:
+    """Seconds per branch of each sync case (medians) and the medians of the paired ratios.
+
+    A round runs every case ``repeats`` times, in an order rotated by one each round and
+    reversed every other pass (A B C C B A A B C ...), so that a drift of the machine's speed
+    within the round falls on every case alike; a case's figure for the round is the sum of
+    its passes. Before each run the garbage of the last one is collected (untimed), so every
+    run starts with the collector in the same state; round 0 warms up and is not counted.
+    """
     exporter = InMemorySpanExporter()
     sdk = TracerProvider()
     sdk.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = sdk.get_tracer("bench")
-    cases: dict[str, Callable[[], list[int]]] = {
-        "hand-written threads, traced": lambda: sync_hand_written(tracer),
-        "fanscope sync map, traced": lambda: sync_work.map(range(BRANCHES)),
-    }
-    samples: dict[str, list[float]] = {name: [] for name in cases}
-    cpu: dict[str, list[float]] = {name: [] for name in cases}
-    names = list(cases)
+    names = list(SYNC_CASES)
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     with use_tracer_provider(sdk):
         for r in range(rounds + 1):
-            for name in names[r % 2 :] + names[: r % 2]:  # the order alternates each round
-                fn = cases[name]
-                start, start_cpu = time.perf_counter(), time.process_time()
-                values = fn()
-                elapsed = time.perf_counter() - start
-                used = time.process_time() - start_cpu  # every thread's CPU time
-                assert values == list(range(BRANCHES))
-                assert len(exporter.get_finished_spans()) >= BRANCHES  # really traced
-                exporter.clear()
-                gc.collect()  # the spans just let go of: not on the next case's bill
-                if r:  # round 0 warms up
-                    samples[name].append(elapsed)
-                    cpu[name].append(used)
-    result = {name: statistics.median(s) / BRANCHES * 1e6 for name, s in samples.items()}
-    for name, s in cpu.items():
-        result[f"{name} (CPU)"] = statistics.median(s) / BRANCHES * 1e6
-    ours, theirs = "fanscope sync map, traced", "hand-written threads, traced"
-    for key, got in (("ratio", samples), ("ratio cpu", cpu)):
-        pairs = [a / b for a, b in zip(got[ours], got[theirs], strict=True)]
-        result[key] = statistics.median(pairs)
-        result[f"{key} low"], result[f"{key} high"] = min(pairs), max(pairs)
+            order = names[r % len(names) :] + names[: r % len(names)]
+            spent = {name: [0.0, 0.0] for name in names}
+            for p in range(repeats):
+                for name in order if p % 2 == 0 else order[::-1]:
+                    exporter.clear()
+                    gc.collect()  # the last run's spans and garbage: on nobody's bill
+                    start, start_cpu = time.perf_counter(), time.process_time()
+                    values = SYNC_CASES[name](tracer)
+                    elapsed = time.perf_counter() - start
+                    used = time.process_time() - start_cpu  # every thread's CPU time
+                    assert values == list(range(BRANCHES))
+                    assert len(exporter.get_finished_spans()) >= BRANCHES  # really traced
+                    spent[name][0] += elapsed
+                    spent[name][1] += used
+            if r:  # round 0 warms up
+                for name in names:
+                    wall[name].append(spent[name][0] / repeats)
+                    cpu[name].append(spent[name][1] / repeats)
+    result: dict[str, Any] = {
+        name: (
+            statistics.median(wall[name]) / BRANCHES * 1e6,
+            statistics.median(cpu[name]) / BRANCHES * 1e6,
+        )
+        for name in names
+    }
+    for label, ours, theirs in SYNC_PAIRS:
+        for measure, got in (("wall", wall), ("CPU", cpu)):
+            pairs = [a / b for a, b in zip(got[ours], got[theirs], strict=True)]
+            result[f"{label} {measure}"] = (statistics.median(pairs), min(pairs), max(pairs))
     return result
 
 
@@ -377,11 +473,23 @@ def makespan(rounds: int) -> dict[str, tuple[float, float, float]]:
 COUNTED = {"fanscope, traced": "fanscope", "hand-written, same attributes": "hand-written"}
 
 
+#: the sync cases counted, and their names on the command line (``--count``)
+COUNTED_SYNC = {"fanscope sync map": "sync-fanscope", "hand-written, same attributes": "sync-hand"}
+
+
 def count_case(case: str, n: int, reps: int) -> None:
     """Run one traced case ``reps`` times in this process (what ``instructions`` counts)."""
     exporter = InMemorySpanExporter()
     sdk = TracerProvider()
     sdk.add_span_processor(SimpleSpanProcessor(exporter))
+    sync = {flag: name for name, flag in COUNTED_SYNC.items()}
+    if case in sync:
+        with use_tracer_provider(sdk):
+            for _ in range(reps):
+                assert SYNC_CASES[sync[case]](sdk.get_tracer("bench")) == list(range(BRANCHES))
+                exporter.clear()
+                gc.collect()
+        return
     fn = (
         with_fanscope(n)
         if case == "fanscope"
@@ -398,10 +506,10 @@ def count_case(case: str, n: int, reps: int) -> None:
         asyncio.run(main())
 
 
-def instructions(n: int) -> dict[str, float]:
+def instructions(n: int, counted: dict[str, str] = COUNTED) -> dict[str, float]:
     """Instructions per branch of each counted case (cachegrind: 3 runs less 1 run)."""
     out = {}
-    for name, case in COUNTED.items():
+    for name, case in counted.items():
         got = []
         for reps in (1, 3):
             done = subprocess.run(
@@ -427,6 +535,9 @@ def main() -> None:
         help="async fan-out sizes; 100,000 gets a fifth of the rounds (at least 3)",
     )
     parser.add_argument("--parts", default="async,sync,makespan", help="also: instructions")
+    parser.add_argument(
+        "--sync-repeats", type=int, default=3, help="runs of each sync case per round"
+    )
     parser.add_argument("--count", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.count:
@@ -463,30 +574,29 @@ def main() -> None:
         )
 
     if "sync" in parts:
-        threads = sync_overhead(args.rounds)
+        threads = sync_overhead(args.rounds, args.sync_repeats)
         print(
-            f"sync path: {BRANCHES} branches of time.sleep(0) on {CAP} threads, "
-            f"median of {args.rounds}"
+            f"sync path: {BRANCHES:,} branches of time.sleep(0) on {CAP} threads, "
+            f"{args.rounds} rounds of {args.sync_repeats} runs each (order rotated each round), "
+            "traced into an in-memory exporter"
         )
-        for name, us in threads.items():
-            if not name.startswith("ratio"):
-                print(f"  {name:<36} {us:8.1f} us/branch")
-        print(
-            f"  median paired ratio, traced:   fanscope / hand-written = {threads['ratio']:.2f}x "
-            f"wall, {threads['ratio cpu']:.2f}x CPU (target <= 1.25x)"
-        )
-        print(
-            f"    rounds: wall {threads['ratio low']:.2f}-{threads['ratio high']:.2f}x, "
-            f"CPU {threads['ratio cpu low']:.2f}-{threads['ratio cpu high']:.2f}x; "
-            f"load average {os.getloadavg()[0]:.1f} after the sync part"
-        )
+        for name in SYNC_CASES:
+            w, used = threads[name]
+            print(f"  {name:<32} {w:8.1f} us/branch wall {used:8.1f} us/branch CPU")
+        for label, _, theirs in SYNC_PAIRS:
+            goal = " (target <= 1.25x)" if label == "same attributes" else ""
+            print(f"  median paired ratio, {label}: fanscope / {theirs}{goal}")
+            for measure in ("CPU", "wall"):
+                mid, low, high = threads[f"{label} {measure}"]
+                print(f"    {measure:<4} {mid:.2f}x (rounds {low:.2f}-{high:.2f}x)")
+        print(f"  load average {os.getloadavg()[0]:.1f} after the sync part")
+        mid, low, high = threads["same attributes CPU"]
         target(
             f"sync path overhead, traced, {BRANCHES:,} branches",
-            threads["ratio cpu"],
+            mid,
             1.25,
-            note=f"CPU, median of {args.rounds} paired rounds "
-            f"({threads['ratio cpu low']:.2f}-{threads['ratio cpu high']:.2f}x); "
-            f"wall {threads['ratio']:.2f}x",
+            note=f"CPU, median of {args.rounds} paired rounds ({low:.2f}-{high:.2f}x); "
+            f"wall {threads['same attributes wall'][0]:.2f}x",
         )
 
     if "makespan" in parts:
@@ -522,6 +632,15 @@ def main() -> None:
                 f"instructions per branch, {n:,} branches (cachegrind, 3 runs less 1): "
                 f"fanscope traced {ours:,.0f}, hand-written with the same attributes "
                 f"{theirs:,.0f}: {ours / theirs:.3f}x"
+            )
+        if shutil.which("valgrind") is not None and "sync" in parts:
+            counts = instructions(BRANCHES, COUNTED_SYNC)
+            ours, theirs = (counts[name] for name in COUNTED_SYNC)
+            print(
+                f"instructions per branch, sync path, {BRANCHES:,} branches (cachegrind, 3 runs "
+                f"less 1; valgrind runs one thread at a time, so the hand-overs of the GIL "
+                f"between 64 threads are not counted as they happen): fanscope {ours:,.0f}, "
+                f"hand-written with the same attributes {theirs:,.0f}: {ours / theirs:.3f}x"
             )
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
