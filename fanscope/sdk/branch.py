@@ -411,73 +411,82 @@ async def run_branch(
     parent: Context | None = None,
     kind: str | None = None,
     reasons: Mapping[int, str] | None = None,
+    ended: Callable[[], None] | None = None,
 ) -> Outcome[Any]:
     """Run ``job`` as one branch span; return its outcome.
 
     Errors become an ``error``/``timeout`` outcome; cancellation is recorded on the span and
     re-raised. ``reasons`` maps a branch index to why its fan-out cancelled it. A job the
-    fan-out ``admitted`` already holds its limiters for the first attempt.
+    fan-out ``admitted`` already holds its limiters for the first attempt. ``ended`` is
+    called last, however the branch ends, in the branch's own task: a fan-out learns that the
+    task is ending without a done-callback (one scheduled callback less per branch).
     """
-    job.started = True
-    policy = job.policy
-    if not job.submitted:
-        job.submitted = time.time_ns()
-    if policy.limiters and not job.admitted:
-        try:
-            job.waited_on = await acquire_first(policy.limiters)
-        except asyncio.CancelledError:
-            # cancelled while waiting in line: the branch span covers the wait it never finished
-            end_in_line(job, parent=parent, kind=kind, reasons=reasons)
-            raise
-    elif policy.limiters and (policy.backed or Pause.latest > time.monotonic()):
-        # the fan-out took the limiters before this task's first step: a 429 may have paused
-        # them since, and no attempt starts inside a pause already known (none can be in force
-        # once the latest local pause has passed, unless a limiter is shared)
-        try:
-            while (pause := _pause_of(policy.limiters))[0] > 0:
-                job.waited_on = job.waited_on or pause[1].name
-                await asyncio.sleep(pause[0])
-        except asyncio.CancelledError:
-            for limiter in policy.limiters:
-                limiter.release()
-            end_in_line(job, parent=parent, kind=kind, reasons=reasons)
-            raise
-    span, attrs, ctx, tally = start_span(job, parent, kind)
-    token = otel_context.attach(ctx)
-    attempts = 0
-    waited = 0.0
-    status: str = A.OUTCOME_OK
     try:
-        while True:
-            attempts += 1
-            if attempts > 1:
-                waited += await _acquire_again(policy.limiters, ctx, span)
+        job.started = True
+        policy = job.policy
+        if not job.submitted:
+            job.submitted = time.time_ns()
+        if policy.limiters and not job.admitted:
             try:
-                if policy.hedge is not None and not job.once:
-                    value = await hedging.attempt(job, lambda: _attempt(job), ctx, attrs, job.site)
-                else:
-                    value = await (_attempt(job) if policy.timeout is not None else job.call())
-            except Exception as exc:
-                step = retry_or_fail(job, span, exc, attempts)
-                if isinstance(step, Outcome):
-                    status = step.status
-                    return step
-                await asyncio.sleep(step)
-                continue
-            finally:
+                job.waited_on = await acquire_first(policy.limiters)
+            except asyncio.CancelledError:
+                # cancelled while waiting in line: the branch span covers the wait it never finished
+                end_in_line(job, parent=parent, kind=kind, reasons=reasons)
+                raise
+        elif policy.limiters and (policy.backed or Pause.latest > time.monotonic()):
+            # the fan-out took the limiters before this task's first step: a 429 may have paused
+            # them since, and no attempt starts inside a pause already known (none can be in force
+            # once the latest local pause has passed, unless a limiter is shared)
+            try:
+                while (pause := _pause_of(policy.limiters))[0] > 0:
+                    job.waited_on = job.waited_on or pause[1].name
+                    await asyncio.sleep(pause[0])
+            except asyncio.CancelledError:
                 for limiter in policy.limiters:
                     limiter.release()
-            return succeeded(job, value, attrs, kind, attempts)
-    except asyncio.CancelledError:
-        status = _cancelled(span, job, reasons)
-        raise
-    except BaseException as exc:  # KeyboardInterrupt and friends: record, end, propagate
-        status = A.OUTCOME_ERROR
-        record_error(span, exc)
-        raise
+                end_in_line(job, parent=parent, kind=kind, reasons=reasons)
+                raise
+        span, attrs, ctx, tally = start_span(job, parent, kind)
+        token = otel_context.attach(ctx)
+        attempts = 0
+        waited = 0.0
+        status: str = A.OUTCOME_OK
+        try:
+            while True:
+                attempts += 1
+                if attempts > 1:
+                    waited += await _acquire_again(policy.limiters, ctx, span)
+                try:
+                    if policy.hedge is not None and not job.once:
+                        value = await hedging.attempt(
+                            job, lambda: _attempt(job), ctx, attrs, job.site
+                        )
+                    else:
+                        value = await (_attempt(job) if policy.timeout is not None else job.call())
+                except Exception as exc:
+                    step = retry_or_fail(job, span, exc, attempts)
+                    if isinstance(step, Outcome):
+                        status = step.status
+                        return step
+                    await asyncio.sleep(step)
+                    continue
+                finally:
+                    for limiter in policy.limiters:
+                        limiter.release()
+                return succeeded(job, value, attrs, kind, attempts)
+        except asyncio.CancelledError:
+            status = _cancelled(span, job, reasons)
+            raise
+        except BaseException as exc:  # KeyboardInterrupt and friends: record, end, propagate
+            status = A.OUTCOME_ERROR
+            record_error(span, exc)
+            raise
+        finally:
+            otel_context.detach(token)
+            end_span(span, attrs, status, attempts, waited, tally)
     finally:
-        otel_context.detach(token)
-        end_span(span, attrs, status, attempts, waited, tally)
+        if ended is not None:
+            ended()
 
 
 async def lone_call(

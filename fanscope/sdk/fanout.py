@@ -222,16 +222,21 @@ class FanOut:
         assert not (batched and stop_when is not None)
         reasons = self._reasons
         loop = asyncio.get_running_loop()
-        # Completion is pushed by done-callbacks into a queue: asyncio.wait() re-registers a
-        # callback on every pending task at each call, which is quadratic in the fan-out size.
-        finished: deque[asyncio.Task[Outcome[Any]]] = deque()
+        # Each branch task pushes itself into a queue as it ends (run_branch's ``ended``, in
+        # the task's last step: it is done once anyone else runs): asyncio.wait() re-registers
+        # a callback on every pending task at each call, quadratic in the fan-out size, and a
+        # done-callback is one more scheduled call per branch.
+        finished: deque[asyncio.Task[Any]] = deque()
         wake = asyncio.Event()
+        current_task = asyncio.current_task
 
-        def on_done(task: asyncio.Task[Outcome[Any]]) -> None:
+        def ended() -> None:
+            task = current_task()
+            assert task is not None
             finished.append(task)
             wake.set()
 
-        feeder = _Feeder(self, jobs, window, on_done, wake)
+        feeder = _Feeder(self, jobs, window, ended, wake)
         live = feeder.live
         deadline_at = None if self.deadline is None else loop.time() + self.deadline
         progress = Progress(pending=feeder.expected, keep_failures=self.policy.can_raise)
@@ -467,12 +472,12 @@ class _Feeder:
         fanout: FanOut,
         jobs: Iterable[Job] | AsyncIterable[Job],
         window: int | None,
-        on_done: Callable[[asyncio.Task[Outcome[Any]]], None],
+        ended: Callable[[], None],
         wake: asyncio.Event,
     ) -> None:
         self.fanout = fanout
         self.window = window
-        self.on_done = on_done
+        self.ended = ended
         self.live: dict[asyncio.Task[Outcome[Any]], Job] = {}
         self.read = 0
         self.expected = len(jobs) if isinstance(jobs, Sized) else _UNKNOWN
@@ -545,11 +550,10 @@ class _Feeder:
 
     def _start(self, job: Job) -> None:
         fanout = self.fanout
-        task = self._loop.create_task(
-            run_branch(job, parent=fanout.context, kind=fanout.kind, reasons=fanout._reasons)
+        branch = run_branch(
+            job, parent=fanout.context, kind=fanout.kind, reasons=fanout._reasons, ended=self.ended
         )
-        task.add_done_callback(self.on_done)
-        self.live[task] = job
+        self.live[self._loop.create_task(branch)] = job
 
     async def _next(self) -> Job | None:
         """The next job of an async iterable (``None`` at its end)."""
