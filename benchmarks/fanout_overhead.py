@@ -176,11 +176,27 @@ def with_fanscope(n: int) -> Callable[[], Awaitable[list[int]]]:
     return run
 
 
+#: branches each case runs per round at least (a small fan-out runs several times a round):
+#: a round of 200 branches is about 20 ms, where one preemption or one cache-cold start is a
+#: large share of it; 4,000 branches make a round of about half a second per case
+PER_ROUND = 4_000
+
+
+def repeats_for(n: int) -> int:
+    """Fan-outs of ``n`` branches each case runs per round (see :data:`PER_ROUND`)."""
+    return max(1, -(-PER_ROUND // n))
+
+
 def overhead(n: int, rounds: int) -> dict[str, Any]:
     """Seconds per branch of each case (medians) and the medians of the paired ratios.
 
-    Every round runs each case once, in an order rotated by one each round (so no case
-    always follows the same one); round 0 warms up and is not counted.
+    Every round runs each case :func:`repeats_for` times, one after the other in an order
+    rotated by one each round (so no case always follows the same one), each of those runs
+    starting from the same state: the spans of the last one let go of and a full garbage
+    collection done, outside the timed part; a case's time in the round is the sum of its
+    runs. Round 0 warms up and is not counted. The collections each case's runs made
+    (young, middle, full) are counted: they are the same in every round, so the choice of
+    the runs a collection lands in is the case's own, not chance.
     """
     exporter = InMemorySpanExporter()
     sdk = TracerProvider()
@@ -197,6 +213,13 @@ def overhead(n: int, rounds: int) -> dict[str, Any]:
     names = list(cases)
     samples: dict[str, list[float]] = {name: [] for name in cases}
     cpu: dict[str, list[float]] = {name: [] for name in cases}
+    repeats = repeats_for(n)
+    collections: dict[str, list[int]] = {name: [0, 0, 0] for name in cases}
+    counting: list[int] | None = None
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and counting is not None:
+            counting[info["generation"]] += 1
 
     async def one(
         provider: trace.TracerProvider, fn: Callable[[], Awaitable[list[int]]]
@@ -209,21 +232,37 @@ def overhead(n: int, rounds: int) -> dict[str, Any]:
         return elapsed, used
 
     async def main() -> None:
-        for r in range(rounds + 1):
-            for name in names[r % len(names) :] + names[: r % len(names)]:
-                provider, fn = cases[name]
-                elapsed, used = await one(provider, fn)
-                exporter.clear()
-                gc.collect()  # the spans just let go of: not on the next case's bill
+        nonlocal counting
+        gc.callbacks.append(count)
+        try:
+            for r in range(rounds + 1):
+                wall = dict.fromkeys(names, 0.0)
+                used = dict.fromkeys(names, 0.0)
+                for _ in range(repeats):
+                    for name in names[r % len(names) :] + names[: r % len(names)]:
+                        provider, fn = cases[name]
+                        counting = collections[name] if r == 1 else None
+                        elapsed, spent = await one(provider, fn)
+                        counting = None
+                        exporter.clear()
+                        gc.collect()  # the spans just let go of: not on the next run's bill
+                        wall[name] += elapsed
+                        used[name] += spent
                 if r:  # round 0 warms up
-                    samples[name].append(elapsed)
-                    cpu[name].append(used)
+                    for name in names:
+                        samples[name].append(wall[name] / repeats)
+                        cpu[name].append(used[name] / repeats)
+        finally:
+            gc.callbacks.remove(count)
 
+    gc.collect()
     asyncio.run(main())
     result: dict[str, Any] = {
         name: (statistics.median(samples[name]) / n * 1e6, statistics.median(cpu[name]) / n * 1e6)
         for name in cases
     }
+    result["repeats"] = repeats
+    result["collections"] = {name: [c / repeats for c in got] for name, got in collections.items()}
     # paired ratios (same round, close in time) are steadier than a ratio of medians here;
     # CPU time (one thread) is what to read on a loaded machine, wall time on a quiet one
     for label, ours, theirs in PAIRS:
@@ -550,13 +589,20 @@ def main() -> None:
     for n in [int(s) for s in args.sizes.split(",")] if "async" in parts else []:
         rounds = args.rounds if n <= 10_000 else max(3, args.rounds // 5)
         per_branch = overhead(n, rounds)
+        repeats = per_branch["repeats"]
         print(
             f"fan-out overhead: {n:,} branches of sleep(0), cap {CAP}, {rounds} rounds "
-            "(order rotated each round), traced into an in-memory exporter"
+            f"(order rotated each round; {repeats} fan-out{'s' if repeats > 1 else ''} per case "
+            "per round), traced into an in-memory exporter"
         )
-        for name in (name for name, figures in per_branch.items() if len(figures) == 2):
+        print(f"  {'':<32} {'wall':>17} {'CPU':>17}   garbage collections per fan-out")
+        for name, made in per_branch["collections"].items():
             wall, used = per_branch[name]
-            print(f"  {name:<32} {wall:8.1f} us/branch wall {used:8.1f} us/branch CPU")
+            young, middle, full = (f"{c:g}" for c in made)
+            print(
+                f"  {name:<32} {wall:8.1f} us/branch {used:8.1f} us/branch   "
+                f"{young} young, {middle} middle, {full} full"
+            )
         for label, _, theirs in PAIRS:
             goal = " (target <= 1.00x)" if label == "traced, same attributes" else ""
             print(f"  median paired ratio, {label}: fanscope / {theirs}{goal}")
