@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
 import sys
 import time
@@ -248,6 +249,7 @@ class FanOut:
         def settle(done: Iterable[asyncio.Task[Outcome[Any]]]) -> list[Outcome[Any]]:
             """The outcomes of finished branch tasks, counted (one pass: per branch)."""
             batch: list[Outcome[Any]] = []
+            others: list[Outcome[Any]] = []  # the outcomes other than ok, counted apart
             failed: dict[int, str] = {}
             for task in done:
                 job = live.pop(task)
@@ -255,13 +257,21 @@ class FanOut:
                     outcome = task.result()
                 except BaseException:  # cancelled, or a BaseException run_branch re-raised
                     outcome = self._settle(task, job)  # (re-raises the latter)
+                    others.append(outcome)
+                    failed[outcome.index] = job.label
                 else:
                     status = outcome.status
-                    counts[status if status in (ok, cancelled) else "failed"] += 1
-                if outcome.status != ok:
-                    failed[outcome.index] = job.label
+                    if status != ok:
+                        counts[status if status == cancelled else "failed"] += 1
+                        others.append(outcome)
+                        failed[outcome.index] = job.label
                 batch.append(outcome)
-            progress.add(batch, failed)
+            succeeded = len(batch) - len(others)
+            counts[ok] += succeeded
+            progress.pending -= succeeded
+            progress.succeeded += succeeded
+            if others:
+                progress.add(others, failed)
             feeder.room()
             return batch
 
@@ -490,6 +500,11 @@ class _Feeder:
             self._sync = iter(jobs)
         self._hand: Job | None = None  # read, waiting for its slots
         self._loop = asyncio.get_running_loop()
+        # what each branch task runs: made once, a branch is then one call with one argument
+        parent, kind, reasons = fanout.context, fanout.kind, fanout._reasons
+        self._branch = functools.partial(
+            run_branch, parent=parent, kind=kind, reasons=reasons, ended=ended
+        )
         self._task: asyncio.Task[None] | None = None
         self._wake = wake
         self._room = asyncio.Event()
@@ -549,11 +564,7 @@ class _Feeder:
         return False
 
     def _start(self, job: Job) -> None:
-        fanout = self.fanout
-        branch = run_branch(
-            job, parent=fanout.context, kind=fanout.kind, reasons=fanout._reasons, ended=self.ended
-        )
-        self.live[self._loop.create_task(branch)] = job
+        self.live[self._loop.create_task(self._branch(job))] = job
 
     async def _next(self) -> Job | None:
         """The next job of an async iterable (``None`` at its end)."""
