@@ -56,6 +56,9 @@ class Summary:
         returns_from: the parameters whose objects the result may share (``None``: any).
         mutates_surely / writes_surely: the part of ``mutates`` / ``writes`` that code the
             analysis follows does; the rest only code it cannot see might do.
+        receiver_shared: of ``receiver_writes``, the attributes whose objects may come from
+            outside the object (a constructor's argument, a dataclass field, a class
+            attribute): changing them changes that outside object too.
         blind: the first call inside it that the analysis cannot see into (for evidence).
         home: the path of the file it is defined in: its plain outer names are that module's
             globals (names from other modules are qualified, ``path::name``).
@@ -76,6 +79,7 @@ class Summary:
     writes_surely: frozenset[str] = frozenset()
     blind: str = ""
     home: str = ""
+    receiver_shared: frozenset[str] = frozenset()
 
 
 PURE = Summary()
@@ -574,6 +578,67 @@ def remembering(module: Module, func: FunctionNode, summary: Summary) -> Summary
         reads=summary.reads | own,
         writes=summary.writes | own,
         writes_surely=summary.writes_surely | own,
+    )
+
+
+def outside_fields(module: Module, cls: ast.ClassDef) -> frozenset[str] | None:
+    """Attributes of ``cls``'s objects that may hold objects made outside them: assigned on
+    ``self`` from anything but a fresh value (a literal, a comprehension, a new container),
+    or declared in the class body (dataclass fields, class attributes every object shares).
+    ``None``: all of them may (a base class it cannot read)."""
+    out: set[str] = set()
+    seen: set[int] = set()
+    todo = [cls]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        for base in node.bases:
+            found = module.classes.get(base.id) if isinstance(base, ast.Name) else None
+            if found is None:
+                return None
+            todo.append(found)
+        for item in node.body:
+            if isinstance(item, ast.AnnAssign | ast.Assign):
+                targets = [item.target] if isinstance(item, ast.AnnAssign) else item.targets
+                out.update(n for t in targets for n in target_names(t))
+            if not isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) or not item.args.args:
+                continue
+            own = item.args.args[0].arg
+            for stmt in ast.walk(item):
+                if isinstance(stmt, ast.Assign):
+                    pairs = [(t, stmt.value) for t in stmt.targets]
+                elif isinstance(stmt, ast.AnnAssign | ast.AugAssign) and stmt.value is not None:
+                    pairs = [(stmt.target, stmt.value)]
+                else:
+                    continue
+                for target, value in pairs:
+                    for sub in ast.walk(target):
+                        if (
+                            isinstance(sub, ast.Attribute)
+                            and isinstance(sub.value, ast.Name)
+                            and sub.value.id == own
+                            and not (sub is target and _fresh(value))
+                        ):
+                            out.add(sub.attr)
+    return frozenset(out)
+
+
+def _fresh(node: ast.expr) -> bool:
+    """A value no one else holds: a literal, a comprehension, a new empty container."""
+    if isinstance(node, ast.List | ast.Dict | ast.Set | ast.Tuple):
+        return all(_fresh(e) for e in getattr(node, "elts", [])) and all(
+            v is None or _fresh(v) for v in getattr(node, "values", [])
+        )
+    if isinstance(node, ast.Constant | ast.JoinedStr | ast.ListComp | ast.DictComp | ast.SetComp):
+        return True
+    return (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id in K.FRESH_CONTAINERS
+        and not node.args
+        and not node.keywords
     )
 
 

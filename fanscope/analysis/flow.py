@@ -322,6 +322,10 @@ class Interpreter(Values):
                     for f in self.fields_of.get(rep, ())
                     if self.uf.find(f) in mutated
                 )
+        receiver_shared: frozenset[str] = frozenset()
+        if receiver_writes and self.class_node is not None:
+            outside = E.outside_fields(self.module, self.class_node)
+            receiver_shared = receiver_writes if outside is None else receiver_writes & outside
         returns_from: frozenset[str] | None = None
         generator = any(
             isinstance(n, ast.Yield | ast.YieldFrom)
@@ -347,6 +351,7 @@ class Interpreter(Values):
             returns,
             receiver_reads=receiver_reads,
             receiver_writes=receiver_writes,
+            receiver_shared=receiver_shared,
             returns_from=returns_from,
             mutates_surely=frozenset(changed_surely),
             writes_surely=frozenset(self.outer_writes_surely),

@@ -235,6 +235,9 @@ TO_STREAM = {
     "json.dump": (("obj", "fp"), "fp"),
 }
 
+#: Constructors that, called with no argument, make a container no one else holds.
+FRESH_CONTAINERS = frozenset({"list", "dict", "set", "deque", "defaultdict", "OrderedDict"})
+
 #: Transparent decorators that keep results between calls (``effects.remembering``).
 MEMOISING_DECORATORS = frozenset({"cache", "lru_cache"})
 

@@ -217,6 +217,8 @@ class Values(Machine):
                     for attr in sorted(summary.receiver_writes):
                         key = f"f:{target.id}.{attr}"
                         self.mutate_key(key, out, state, sid, surely=surely, what=what)
+                    if summary.receiver_shared:  # an object it holds from outside changed
+                        self.mutate(operand, out, state, sid, surely=surely, what=what)
                     continue
                 self.mutate(operand, out, state, sid, surely=surely, what=what)
         for name in sorted(summary.writes):

@@ -344,9 +344,11 @@ def _unseen(
             f"{_quoted(kept)} from {_at(earlier, where)}"
         )
     chain = _chain(interp, via, source)
+    if later.startswith(f"{unseen} "):  # the later call itself: named already
+        unseen = "it"
     return (
-        f"{later} reads {_quoted(chain)}, which {unseen} may have changed with what "
-        f"{_at(earlier, where)} made (the source witness cannot see into it)"
+        f"{later} reads {_quoted(chain)}, which {unseen} (not seen into) may have changed "
+        f"with what {_at(earlier, where)} made"
     )
 
 

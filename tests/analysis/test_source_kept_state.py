@@ -5,7 +5,9 @@
   helper are not independent, the second one's value came from the first one's call;
 * a default list (``def ask(q, history=[])``) is one object every call shares;
 * ``print(..., file=stream)`` and ``json.dump(obj, stream)`` write into the stream, which a
-  later call reads back (``getvalue()``, the file reopened).
+  later call reads back (``getvalue()``, the file reopened);
+* one memory object handed to two components (``Researcher(memory)``, ``Writer(memory)``, a
+  dataclass field): what one component adds to it, the other reads.
 
 (The property test of ``test_source_soundness.py`` draws each of these too.)
 """
@@ -24,6 +26,7 @@ AGENT = """
 import functools
 import io
 import json
+from dataclasses import dataclass
 import anthropic
 
 client = anthropic.Anthropic()
@@ -90,6 +93,49 @@ def dumped(q: str) -> str:
         json.dump({"score": int(a)}, out)
     with open("state.json") as back:
         return llm(str(json.load(back)["score"]))  # site: dump-2
+
+
+class Memory:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, item: str) -> None:
+        self.items.append(item)
+
+    def text(self) -> str:
+        return "\\n".join(self.items)
+
+
+class Researcher:
+    def __init__(self, memory: Memory) -> None:
+        self.memory = memory
+        self.seen: list[str] = []
+
+    def run(self, q: str) -> None:
+        self.memory.add(llm(q))
+
+    def note(self, q: str) -> None:
+        self.seen.append(llm(q))
+
+
+@dataclass
+class Writer:
+    memory: Memory
+
+    def run(self) -> str:
+        return llm("Write up: " + self.memory.text())
+
+
+def blackboard(q: str) -> str:
+    memory = Memory()
+    researcher = Researcher(memory)
+    writer = Writer(memory)
+    researcher.run(q)  # site: research-run
+    a = writer.run()  # site: writer-run
+    researcher.note(q)  # site: note
+    b = llm(memory.text())  # site: read-memory
+    c = llm(q + "?")  # site: fresh
+    return a + b + c
 
 
 class Desk:
@@ -168,3 +214,19 @@ def test_a_default_list_or_a_stream_carries_one_call_to_the_next(
 
 def test_a_default_that_is_a_constant_shares_nothing(root: Path) -> None:
     assert between(root, "fresh-1", "fresh-2")[0] == Verdict.INDEPENDENT
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later"), [("research-run", "writer-run"), ("research-run", "read-memory")]
+)
+def test_an_object_handed_to_two_components_carries_what_one_adds_to_the_other(
+    root: Path, earlier: str, later: str
+) -> None:
+    verdict, evidence = between(root, earlier, later)
+    assert verdict == Verdict.DEPENDENT, evidence
+
+
+def test_a_list_the_component_made_itself_is_its_own(root: Path) -> None:
+    # ``self.seen`` is a fresh list: adding to it changes nothing the memory's readers read
+    assert between(root, "note", "read-memory")[0] == Verdict.INDEPENDENT
+    assert between(root, "note", "fresh")[0] == Verdict.INDEPENDENT

@@ -3,7 +3,8 @@
 Hypothesis writes small agent functions (assignments, f-strings, slices, string methods,
 JSON, lists and dicts changed in place, loops, branches, helpers, closures, a memoised
 helper whose later calls return the first call's answer, a helper whose default list keeps
-what every call gave it, ``print(..., file=)`` and ``json.dump`` into a stream); the test runs
+what every call gave it, ``print(..., file=)`` and ``json.dump`` into a stream, an object
+handed to another's constructor and changed through it); the test runs
 each, with a client whose calls return unique tokens and record their arguments, and checks
 every pair of calls where a token of the earlier call reached the later call's arguments: the
 witness must not say independent (dependent, or abstaining, is fine).
@@ -65,11 +66,20 @@ class Memory:
         return "/".join(self.items)
 
 
+class Holder:
+    def __init__(self, kept):
+        self.kept = kept
+
+    def put(self, x):
+        self.kept.add(x)
+
+
 def agent(question, fn):
     a = b = c = d = question
     box = []
     table = {}
     memory = Memory()
+    holder = Holder(memory)
     stream = io.StringIO()
     tail = lambda v: v[-3:]
 
@@ -117,7 +127,7 @@ def statement(draw: st.DrawFn, depth: int = 0) -> list[str]:
     target = draw(name)
     kinds = ["call", "call", "assign", "append", "table", "remember", "memory", "swap"]
     kinds += ["augment", "comprehension", "unknown", "error", "helper", "memo", "memo", "memo"]
-    kinds += ["print", "dump", "noted"] * 2
+    kinds += ["print", "dump", "noted", "hold"] * 2
     if depth < 2:
         kinds += ["for", "if", "walrus", "while"]
     kind = draw(st.sampled_from(kinds))
@@ -143,6 +153,8 @@ def statement(draw: st.DrawFn, depth: int = 0) -> list[str]:
         return [f"box.extend([client.messages.create(SITE, i) for i in [{draw(name)}, 'x']])"]
     if kind == "unknown":
         return [f"fn(box, {draw(name)})"]
+    if kind == "hold":  # the holder keeps ``memory``: it changes memory's items
+        return [f"holder.put({draw(name)})"]
     if kind == "print":
         return [f"print({draw(name)}, file=stream)"]
     if kind == "dump":
