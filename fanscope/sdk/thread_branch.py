@@ -57,9 +57,7 @@ def admit(
     :func:`~fanscope.sdk.branch.admission`); before a retry (``retry``: the branch's context
     and span) each wait is a ``queue wait`` child span. Returns whether they were taken (not
     when the fan-out stopped meanwhile: nothing is held then), the limiter waited on, if any,
-    and the seconds waited."""
-    if retry is None and len(limiters) == 1 and limiters[0].try_acquire():
-        return True, None, 0.0
+    and the seconds waited. (:func:`run` tries a lone limiter without waiting first.)"""
     started = time.monotonic()
     waited_on: str | None = None
     held: list[Limiter] = []
@@ -130,6 +128,7 @@ class Helpers(Pool):
 # -- one branch on this thread ---------------------------------------------------------------
 
 LINE, RUNNING, ENDED = 0, 1, 2
+_NO_ATTRIBUTES: dict[str, Any] = {}  # never written: a branch's until its span starts
 _NEVER = threading.Event()  # the stop of a lone call: nothing abandons it
 
 
@@ -163,7 +162,7 @@ class Branch:
         self.holding = False
         self.outcome: Outcome[Any] | None = None
         self.span: Span | None = None
-        self.attrs: dict[str, Any] = {}
+        self.attrs: dict[str, Any] = _NO_ATTRIBUTES  # the span's, once it starts
         self.tally: cost.Tally | None = None
         self.attempts = 0
         self.waited = 0.0
@@ -194,7 +193,7 @@ def run(
     policy = job.policy
     limiters = policy.limiters
     job.started = True
-    if limiters:
+    if limiters and not (len(limiters) == 1 and limiters[0].try_acquire()):
         taken, waited_on, _ = admit(limiters, stop)
         if not taken:
             return None

@@ -100,7 +100,7 @@ class ThreadFanOut:
         """Count in a thread for the next branch when none is free and the cap allows (lock
         held); its number, for :meth:`_start` to start once the locks are let go (0: none).
         Starting a thread waits for it to run: no other thread should wait behind that."""
-        if self._exhausted or self.stop.is_set():
+        if self._exhausted:  # set with stop, under both locks
             return 0
         if self._threads > self._running + self._asleep:  # one is free: it reads next
             return 0
@@ -129,7 +129,7 @@ class ThreadFanOut:
     def _next(self, late: bool) -> Branch | None:
         """The next branch to run, or ``None`` at the end of the input or once stopped."""
         with self._read_lock:
-            if self._exhausted or self.stop.is_set():
+            if self._exhausted:  # set with stop, under both locks
                 return None
             try:
                 job = next(self._jobs, None)
