@@ -37,7 +37,34 @@ class Values(Machine):
         return {}
 
     def _e_Name(self, node: ast.Name, state: State) -> Taint:
-        return self.read_name(node.id, state)
+        out = self.read_name(node.id, state)
+        lazy = self._lazy().get(node.id)
+        if lazy and node.id not in self._rereading:
+            # a generator expression runs when it is read, on what its names hold then
+            self._rereading.add(node.id)
+            try:
+                for expression in lazy:
+                    _union(out, self.ev(expression, state))
+            finally:
+                self._rereading.discard(node.id)
+        return out
+
+    def _lazy(self) -> dict[str, list[ast.GeneratorExp]]:
+        """Local names bound to a generator expression: it is evaluated when consumed."""
+        found = getattr(self, "_lazy_names", None)
+        if found is None:
+            found = {}
+            for stmt in scope.walk_own(scope.own_statements(self.func)):
+                if isinstance(stmt, ast.Assign | ast.AnnAssign) and isinstance(
+                    stmt.value, ast.GeneratorExp
+                ):
+                    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                    for target in targets:
+                        if isinstance(target, ast.Name) and self.is_local(target.id):
+                            found.setdefault(target.id, []).append(stmt.value)
+            self._lazy_names: dict[str, list[ast.GeneratorExp]] = found
+            self._rereading: set[str] = set()
+        return found
 
     def _e_Attribute(self, node: ast.Attribute, state: State) -> Taint:
         if isinstance(node.value, ast.Name) and self.is_local(node.value.id):

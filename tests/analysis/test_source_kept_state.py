@@ -7,7 +7,9 @@
 * ``print(..., file=stream)`` and ``json.dump(obj, stream)`` write into the stream, which a
   later call reads back (``getvalue()``, the file reopened);
 * one memory object handed to two components (``Researcher(memory)``, ``Writer(memory)``, a
-  dataclass field): what one component adds to it, the other reads.
+  dataclass field): what one component adds to it, the other reads;
+* a generator expression bound to a name runs when it is consumed, on what its names hold
+  then, not when it is written.
 
 (The property test of ``test_source_soundness.py`` draws each of these too.)
 """
@@ -138,6 +140,16 @@ def blackboard(q: str) -> str:
     return a + b + c
 
 
+def lazy_prompts(q: str) -> str:
+    context = ""
+    prompts = (f"{part}, given {context}" for part in q.split(","))
+    context = llm(q)  # site: lazy-1
+    first = llm(next(prompts))  # site: lazy-2
+    eager = [f"{part}, given {context}" for part in q.split(",")]
+    context = llm(q + "!")  # site: lazy-3
+    return first + llm(eager[0])  # site: lazy-4
+
+
 class Desk:
     @functools.cache
     def industry(self, company: str) -> str:
@@ -230,3 +242,10 @@ def test_a_list_the_component_made_itself_is_its_own(root: Path) -> None:
     # ``self.seen`` is a fresh list: adding to it changes nothing the memory's readers read
     assert between(root, "note", "read-memory")[0] == Verdict.INDEPENDENT
     assert between(root, "note", "fresh")[0] == Verdict.INDEPENDENT
+
+
+def test_a_generator_expression_reads_its_names_when_it_is_consumed(root: Path) -> None:
+    verdict, evidence = between(root, "lazy-1", "lazy-2")
+    assert verdict == Verdict.DEPENDENT, evidence
+    # a list comprehension ran where it was written: what ``context`` held later is not in it
+    assert between(root, "lazy-3", "lazy-4")[0] == Verdict.INDEPENDENT
