@@ -165,17 +165,13 @@ class ThreadFanOut:
         self._expected = self.read
 
     def _work(self) -> None:
-        fo, late = self.fo, False
+        fo, late, stop, pause = self.fo, False, self.stop, self._pause
+        parent, kind, helpers = fo.context, fo.kind, self._helpers
         try:
             while (branch := self._next(late)) is not None:
                 try:
                     outcome = run(
-                        branch,
-                        self.stop,
-                        parent=fo.context,
-                        kind=fo.kind,
-                        helpers=self._helpers,
-                        pause=self._pause,
+                        branch, stop, parent=parent, kind=kind, helpers=helpers, pause=pause
                     )
                 except BaseException as exc:
                     with self._lock:
