@@ -49,6 +49,29 @@ class Values(Machine):
                 self._rereading.discard(node.id)
         return out
 
+    def _namespace(self, node: ast.Call, state: State) -> Taint | None:
+        """``locals()``, ``vars()`` or ``dir()`` (no argument) carry every local variable,
+        ``globals()`` every global (``TEMPLATE.format(**locals())``); None for other calls."""
+        func = node.func
+        if (
+            not isinstance(func, ast.Name)
+            or func.id not in ("locals", "vars", "dir", "globals")
+            or node.args
+            or node.keywords
+            or self.is_local(func.id)
+            or func.id in self.module.functions
+        ):
+            return None
+        out: Taint = {}
+        if func.id == "globals":
+            for name in sorted(_module_names(self.module.tree)):
+                _union(out, self.read_outer(name, state, closure=False))
+            _union(out, self.read_outer(E.ANY, state))
+            return out
+        for name in sorted(self.locals):
+            _union(out, self.read_name(name, state))
+        return out
+
     def _lazy(self) -> dict[str, list[ast.GeneratorExp]]:
         """Local names bound to a generator expression: it is evaluated when consumed."""
         found = getattr(self, "_lazy_names", None)
@@ -155,6 +178,9 @@ class Values(Machine):
         return self._comprehension(node, state, [node.key, node.value])
 
     def _e_Call(self, node: ast.Call, state: State) -> Taint:
+        namespace = self._namespace(node, state)
+        if namespace is not None:
+            return namespace
         effect = self.effect(node)
         sid = self.sites.get(id(node))
         out = self._call(node, effect, sid, state)
@@ -289,3 +315,16 @@ class Values(Machine):
 
 def _plain(what: str) -> str:
     return what if what.startswith("`") else f"`{what}`"
+
+
+def _module_names(tree: ast.Module) -> set[str]:
+    """The names a module binds at its top level or through ``global`` statements."""
+    names: set[str] = set()
+    for stmt in tree.body:
+        if isinstance(stmt, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            names.update(n for t in targets for n in scope.target_names(t))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Global):
+            names.update(node.names)
+    return names

@@ -9,7 +9,9 @@
 * one memory object handed to two components (``Researcher(memory)``, ``Writer(memory)``, a
   dataclass field): what one component adds to it, the other reads;
 * a generator expression bound to a name runs when it is consumed, on what its names hold
-  then, not when it is written.
+  then, not when it is written;
+* ``locals()``, ``vars()`` and ``globals()`` hand every variable on
+  (``TEMPLATE.format(**locals())``).
 
 (The property test of ``test_source_soundness.py`` draws each of these too.)
 """
@@ -150,6 +152,19 @@ def lazy_prompts(q: str) -> str:
     return first + llm(eager[0])  # site: lazy-4
 
 
+TEMPLATE = "Write a tagline for a cafe rated {score} of 5."
+LAST = ""
+
+
+def namespaces(q: str) -> str:
+    global LAST
+    score = int(llm(q))  # site: locals-1
+    a = llm(TEMPLATE.format(**locals()))  # site: locals-2
+    LAST = llm(q + "?")  # site: globals-1
+    b = llm("{LAST}".format(**globals()))  # site: globals-2
+    return a + b
+
+
 class Desk:
     @functools.cache
     def industry(self, company: str) -> str:
@@ -249,3 +264,11 @@ def test_a_generator_expression_reads_its_names_when_it_is_consumed(root: Path) 
     assert verdict == Verdict.DEPENDENT, evidence
     # a list comprehension ran where it was written: what ``context`` held later is not in it
     assert between(root, "lazy-3", "lazy-4")[0] == Verdict.INDEPENDENT
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later"), [("locals-1", "locals-2"), ("globals-1", "globals-2")]
+)
+def test_locals_and_globals_hand_every_variable_on(root: Path, earlier: str, later: str) -> None:
+    verdict, evidence = between(root, earlier, later)
+    assert verdict == Verdict.DEPENDENT, evidence

@@ -4,7 +4,7 @@ Hypothesis writes small agent functions (assignments, f-strings, slices, string 
 JSON, lists and dicts changed in place, loops, branches, helpers, closures, a memoised
 helper whose later calls return the first call's answer, a helper whose default list keeps
 what every call gave it, ``print(..., file=)`` and ``json.dump`` into a stream, an object
-handed to another's constructor and changed through it); the test runs
+handed to another's constructor and changed through it, ``format(**locals())``); the test runs
 each, with a client whose calls return unique tokens and record their arguments, and checks
 every pair of calls where a token of the earlier call reached the later call's arguments: the
 witness must not say independent (dependent, or abstaining, is fine).
@@ -111,6 +111,8 @@ def expression(draw: st.DrawFn) -> str:
         "memory.text()",
         "stream.getvalue()",
         "stream.getvalue()",
+        '"{a} {b} {c} {d}".format(**locals())',
+        '"{question}".format_map(vars())',
         f"noted({x})",
         f"noted({x})",
         f'"{{}} and {{}}".format({x}, {y})',
