@@ -273,7 +273,7 @@ def model(blocks: int, rounds: int) -> int:
             walls, attempts, hedges = model_rounds(make(), rounds, seed=2 * b + 1)
             ratios.append(percentile(walls, 0.99) / percentile(base, 0.99))
             sent, tried = sent + hedges, tried + attempts
-        deciles = statistics.quantiles(ratios, n=10)
+        deciles = statistics.quantiles(ratios, n=10, method="inclusive")
         holds = sum(r <= TARGET_P99 for r in ratios)
         quantile = make().quantile or 0.0
         print(
