@@ -87,12 +87,36 @@ class Page:
         return answer["result"].get("value")
 
     def click(self, selector: str) -> None:
-        """A real mouse click (pressed and released) in the middle of the first match."""
-        box = self.evaluate(
-            f"(() => {{ const r = document.querySelector({json.dumps(selector)})"
-            ".getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        """A real mouse click (pressed and released) in the middle of the first match.
+
+        The element is scrolled into view first, and the click waits (a few animation frames
+        at a time) until the point it aims at is really that element's: a page that is still
+        laying out, or that redraws rows as it scrolls, would otherwise take the click
+        somewhere else, and nothing would say so. A busy machine only makes it wait longer.
+        """
+        aim = (
+            "(async () => {"
+            f" const find = () => document.querySelector({json.dumps(selector)});"
+            " const frame = () => new Promise(r => requestAnimationFrame(() => r()));"
+            " const first = find(); if (!first) return null;"
+            " first.scrollIntoView({block: 'center', inline: 'nearest'});"
+            " await frame(); await frame();"
+            " const el = find(); if (!el) return null;"
+            " const r = el.getBoundingClientRect();"
+            " const x = r.x + r.width / 2, y = r.y + r.height / 2;"
+            " const hit = document.elementFromPoint(x, y);"
+            " return [x, y, hit !== null && (hit === el || el.contains(hit))];"
+            " })()"
         )
-        x, y = box
+        for _ in range(200):
+            found = self.evaluate(aim)
+            if found is None:
+                raise ProtocolError(f"nothing in the page matches {selector!r}")
+            x, y, on_target = found
+            if on_target:
+                break
+        else:
+            raise ProtocolError(f"{selector!r} never came under the mouse to be clicked")
         for kind in ("mousePressed", "mouseReleased"):
             self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
 
