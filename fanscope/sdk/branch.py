@@ -202,7 +202,26 @@ async def acquire_first(limiters: tuple[Limiter, ...]) -> str | None:
     as the gap before it (and as ``fanscope.queue.wait_s``) at no extra span per branch.
     """
     if len(limiters) == 1 and limiters[0].try_acquire():
-        return None  # the common case: one limiter with room, no coroutine needed
+        return None  # the common case: one limiter with room
+    return await wait_first(limiters)
+
+
+async def wait_first(limiters: tuple[Limiter, ...]) -> str | None:
+    """:func:`acquire_first` once taking the limiters at once (``try_acquire``) has failed."""
+    if len(limiters) == 1:
+        limiter = limiters[0]
+        if limiter.rate is None and limiter.backend is None and Pause.latest <= time.monotonic():
+            # only its cap holds the branch back (no rate, no pause): wait for a slot alone
+            await limiter.acquire_slot()
+            if Pause.latest > time.monotonic():  # a retry-after paused it meanwhile
+                try:
+                    # (a deadline another branch's 429 may move, checked after each sleep)
+                    while (pause := _pause_of(limiters))[0] > 0:  # noqa: ASYNC110
+                        await asyncio.sleep(pause[0])
+                except BaseException:
+                    limiter.release()
+                    raise
+            return limiter.name
     waited_on: str | None = None
     held: list[Limiter] = []
     try:

@@ -37,7 +37,7 @@ from opentelemetry.trace import Span
 from fanscope.errors import DeadlineExceeded
 from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite, cost, permits
-from fanscope.sdk.branch import Job, acquire_first, end_in_line, run_branch
+from fanscope.sdk.branch import Job, end_in_line, run_branch, wait_first
 from fanscope.sdk.budget import Budget
 from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.policy import FailurePolicy, OnError, Progress, decide, failure
@@ -602,7 +602,7 @@ class _Feeder:
                 if len(limiters) == 1 and limiters[0].try_acquire():
                     waited_on = None  # the common case, without a coroutine
                 else:
-                    waited_on = await acquire_first(limiters)
+                    waited_on = await wait_first(limiters)
                 job.admitted = True
                 if waited_on is not None:
                     self._late = True

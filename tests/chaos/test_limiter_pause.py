@@ -13,10 +13,12 @@ ended before the first call started would test nothing.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from fanscope import Limiter, Retry, parallel
+from fanscope.sdk.pacing import Pause
 
 
 class RateLimited(Exception):
@@ -143,3 +145,32 @@ async def test_a_branch_cancelled_while_it_sits_out_that_pause_gives_its_slot_ba
     with pytest.raises(asyncio.CancelledError):
         await fan_out
     assert limiter.in_use == 0
+
+
+@pytest.mark.parametrize("how", ["map", "lone calls"])
+async def test_a_pause_that_comes_while_a_branch_waits_for_its_slot_holds_it(
+    how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # branch 1 waits in line for branch 0's slot while no pause is known; branch 0 then hears
+    # a retry-after and ends: the slot handed over must not start branch 1 inside that pause
+    # (no pause known: the one of an earlier test in this process would be, until it ends)
+    monkeypatch.setattr(Pause, "latest", 0.0)
+    limiter = Limiter(1, name="provider")
+    started: dict[int, float] = {}
+    resume_at: list[float] = []
+
+    @parallel(limiter=limiter)
+    async def call(i: int) -> int:
+        started[i] = time.monotonic()
+        if i == 0:
+            await asyncio.sleep(0)  # branch 1 joins the line for the slot meanwhile
+            assert limiter.wait_reason() == "cap"  # waiting, and for the cap only
+            limiter.pause(0.05)  # as a 429 read by this branch would
+            resume_at.append(time.monotonic() + limiter.paused_for())
+        return i
+
+    if how == "map":
+        assert await call.map(range(2)) == [0, 1]
+    else:
+        assert await asyncio.gather(call(0), call(1)) == [0, 1]
+    assert started[1] >= resume_at[0], "branch 1 started inside the pause"
