@@ -133,16 +133,22 @@ class Hedge:
             raise ConfigurationError(
                 "Hedge window must be a whole number of answers >= 1", window, "e.g. 1000"
             )
+        given = min_samples is not None
         if min_samples is None:
-            q = self.quantile or 0.0
-            min_samples = max(20, math.ceil(5 / (1 - q))) if self.quantile is not None else 1
+            # five answers past the percentile used, rounded first: 'p99.9' is
+            # 0.9990000000000001 in floats, and needs 5,000, not 5,001
+            used = self.quantile
+            min_samples = 1 if used is None else max(20, math.ceil(round(5 / (1 - used), 6)))
         if isinstance(min_samples, bool) or not isinstance(min_samples, int) or min_samples < 1:
             raise ConfigurationError(
                 "Hedge min_samples must be a whole number >= 1", min_samples, "e.g. 100"
             )
         if min_samples > window:
             raise ConfigurationError(
-                f"Hedge min_samples ({min_samples}) cannot be more than window ({window})",
+                f"Hedge min_samples ({min_samples}) cannot be more than window ({window})"
+                if given
+                else f"Hedge(after={after!r}) needs {min_samples} answers before it hedges "
+                f"(min_samples), more than window ({window}) keeps",
                 min_samples,
                 f"pass window={min_samples} or more",
             )
@@ -150,8 +156,10 @@ class Hedge:
         self.window = window
 
     def __repr__(self) -> str:
+        # the percentile used, not only the one asked for: the floor may have raised it
+        used = "" if self.quantile is None else f", quantile={self.quantile:.6g}"
         return (
-            f"Hedge(after={self.after!r}, max_extra={self.max_extra}, burst={self.burst}, "
+            f"Hedge(after={self.after!r}{used}, max_extra={self.max_extra}, burst={self.burst}, "
             f"min_samples={self.min_samples}, window={self.window})"
         )
 

@@ -90,6 +90,25 @@ def test_the_percentile_is_never_below_what_half_the_budget_pays_for() -> None:
     assert Hedge(0.5).quantile is None  # a fixed delay is taken as given
 
 
+def test_the_repr_shows_the_percentile_used_not_only_the_one_asked_for() -> None:
+    assert repr(Hedge("p95")) == (
+        "Hedge(after='p95', quantile=0.975, max_extra=0.05, burst=10.0, min_samples=200, "
+        "window=1000)"
+    )
+    assert "quantile=0.95," in repr(Hedge("p95", max_extra=0.1))
+    assert "quantile=0.995," in repr(Hedge("p50", max_extra=0.01))
+    assert "quantile" not in repr(Hedge(0.8))  # a fixed delay is taken as given
+
+
+def test_a_percentile_whose_default_samples_outgrow_the_window_says_so() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Hedge("p99.9")
+    message = str(caught.value)
+    assert message.startswith("Hedge(after='p99.9') needs 5000 answers before it hedges")
+    assert "pass window=5000 or more" in message and "\n" not in message
+    assert Hedge("p99.9", window=5000).min_samples == 5000
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     after=st.integers(50, 99),
