@@ -224,9 +224,30 @@ class Values(Machine):
                 continue
             for outer, local in self.outer_names(name, summary.home):
                 _union(inputs, self.read_outer(outer, state, closure=local))
+        handed = self._handed_functions(node) if summary.unknown else []
+        for callback in handed:  # code it cannot see may call them: what they read
+            for name in sorted(callback.reads):
+                for outer, local in self.outer_names(name, callback.home):
+                    _union(inputs, self.read_outer(outer, state, closure=local))
         out = self._site(sid, inputs, effect) if sid is not None else inputs
         self._apply(node, effect, out, state, sid)
+        for callback in handed:  # ... and what they change, with what that code saw
+            for name in sorted(callback.writes):
+                for outer, local in self.outer_names(name, callback.home):
+                    self.write_outer(outer, out, state, closure=local, changer=sid, surely=False)
         return out
+
+    def _handed_functions(self, node: ast.Call) -> list[E.Summary]:
+        """The summaries of the project functions a call hands to code the witness cannot
+        see (``threading.Thread(target=fill)``, ``runner(fill, q)``), which may call them."""
+        found = []
+        for arg in [*node.args, *(k.value for k in node.keywords)]:
+            if not self.resolver._is_fn(self, arg):
+                continue
+            summary = self.resolver._callable(self, arg)
+            if summary is not None and (summary.writes or summary.reads):
+                found.append(summary)
+        return found
 
     def _site(self, sid: int, inputs: Taint, effect: E.Effect | None) -> Taint:
         facts = self.facts.get(sid)

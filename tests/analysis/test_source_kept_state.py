@@ -11,7 +11,9 @@
 * a generator expression bound to a name runs when it is consumed, on what its names hold
   then, not when it is written;
 * ``locals()``, ``vars()`` and ``globals()`` hand every variable on
-  (``TEMPLATE.format(**locals())``).
+  (``TEMPLATE.format(**locals())``);
+* a project function handed to code the witness cannot see (``threading.Thread(target=fill)``,
+  a runner it does not know) may be called there: what it writes, later calls may read.
 
 (The property test of ``test_source_soundness.py`` draws each of these too.)
 """
@@ -30,6 +32,7 @@ AGENT = """
 import functools
 import io
 import json
+import threading
 from dataclasses import dataclass
 import anthropic
 
@@ -165,6 +168,31 @@ def namespaces(q: str) -> str:
     return a + b
 
 
+CACHE: dict[str, str] = {}
+
+
+def fill(q: str) -> None:
+    CACHE[q] = llm(q)
+
+
+def warm(q: str) -> None:
+    worker = threading.Thread(target=fill, args=(q,))
+    worker.start()
+    worker.join()
+
+
+def use(q: str) -> str:
+    return llm(str(len(CACHE.get(q, ""))))
+
+
+def warmed(q: str, runner) -> str:
+    warm(q)  # site: warm
+    a = use(q)  # site: use
+    runner(fill, q)  # site: runner
+    b = llm(str(len(CACHE)))  # site: after-runner
+    return a + b
+
+
 class Desk:
     @functools.cache
     def industry(self, company: str) -> str:
@@ -272,3 +300,12 @@ def test_a_generator_expression_reads_its_names_when_it_is_consumed(root: Path) 
 def test_locals_and_globals_hand_every_variable_on(root: Path, earlier: str, later: str) -> None:
     verdict, evidence = between(root, earlier, later)
     assert verdict == Verdict.DEPENDENT, evidence
+
+
+@pytest.mark.parametrize(("earlier", "later"), [("warm", "use"), ("runner", "after-runner")])
+def test_a_function_handed_to_unseen_code_may_run_there_and_change_what_it_writes(
+    root: Path, earlier: str, later: str
+) -> None:
+    verdict, evidence = between(root, earlier, later)
+    assert verdict != Verdict.INDEPENDENT, evidence
+    assert "CACHE" in evidence
