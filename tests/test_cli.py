@@ -112,6 +112,8 @@ def test_gates_come_from_pyproject_too(
         (["analyze", "{file}", "--fail-if", "speed > 3"], "unknown gate metric 'speed'"),
         (["analyze", "{file}", "--fail-if", "parallelizable >> 3"], "cannot read the gate"),
         (["analyze", "{file}", "--trace-id", "ffff"], "no trace with id ffff"),
+        (["analyze", "{file}", "--fail-if", "parallelizable > 200%"], "at most 100%"),
+        (["analyze", "{file}", "--max-queue-wait", "150%"], "queue_wait is a share, at most 100%"),
         (["frobnicate"], "invalid choice"),
     ],
 )

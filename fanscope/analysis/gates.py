@@ -101,6 +101,10 @@ def parse_gate(text: str) -> Gate:
     elif metric in _SHARES:
         if unit == "%":
             value /= 100
+            if value > 1:  # "parallelizable > 200%" could never fail: a typo, not a gate
+                raise ConfigurationError(
+                    f"{metric} is a share, at most 100%", text, "write e.g. 20%"
+                )
         elif unit is not None:
             raise ConfigurationError(f"{metric} is a share", text, "write it as a percentage")
         elif value > 1:  # "parallelizable > 20" is almost surely 20%, which is not what it says

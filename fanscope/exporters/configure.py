@@ -106,6 +106,20 @@ def _wanted(
     return out, chosen
 
 
+def _check_endpoint(otlp_endpoint: object, protocol: str) -> None:
+    """Refuse an endpoint no exporter could send to, before configure() changes anything."""
+    if otlp_endpoint is not None and otlp_endpoint != "":
+        D.check_endpoint(otlp_endpoint, protocol, "otlp_endpoint")
+        return
+    chosen = D.env("OTEL_TRACES_EXPORTER")
+    if chosen is not None and "otlp" not in [n.strip().lower() for n in chosen.split(",")]:
+        return
+    for variable in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        if D.env(variable):
+            D.check_endpoint(D.env(variable), protocol, variable)
+            return
+
+
 def _trace_file(
     trace_file: str | os.PathLike[str] | Literal[False] | None, default: bool
 ) -> str | None:
@@ -179,14 +193,26 @@ def configure(
         The SDK ``TracerProvider`` that fanscope's spans go to.
 
     Raises:
-        ConfigurationError: a bad protocol, timeout or price, or the OTLP extra is missing.
+        ConfigurationError: a bad service name, trace file, endpoint, protocol, timeout or
+            price, or the OTLP extra is missing.
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.2 ``prices``.
     """
     from fanscope.sdk import prices as price_table
 
-    price_table.set_prices(prices, pyproject=price_table.find_pyproject())
+    if service_name is not None and (not isinstance(service_name, str) or not service_name):
+        raise ConfigurationError(
+            "service_name must be a name", service_name, "pass e.g. service_name='research-agent'"
+        )
+    if trace_file not in (None, False) and (
+        not isinstance(trace_file, str | os.PathLike) or not os.fspath(trace_file)
+    ):
+        raise ConfigurationError(
+            "trace_file must be a path, or False for no file",
+            trace_file,
+            "pass e.g. trace_file='traces.jsonl'",
+        )
     protocol = otlp_protocol or D.env(
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"
     )
@@ -197,6 +223,8 @@ def configure(
             protocol,
             "set otlp_protocol='http/protobuf' (or OTEL_EXPORTER_OTLP_PROTOCOL)",
         )
+    _check_endpoint(otlp_endpoint, protocol)
+    price_table.set_prices(prices, pyproject=price_table.find_pyproject())
     P.set_shutdown_timeout(_timeout(shutdown_timeout))
     fingerprint.set_enabled(fingerprints)
     if fingerprint_key is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from typing import Any
 from urllib.parse import urlsplit
@@ -88,6 +89,38 @@ def attached(provider: TracerProvider) -> list[tuple[Destination, bool]]:
         if exporter is not None:
             found.append((of_exporter(exporter), False))
     return found
+
+
+def check_endpoint(endpoint: object, protocol: str, name: str) -> None:
+    """Refuse, in one line with the fix, an OTLP endpoint no exporter could send to: it would
+    fail on every export, and the exit summary would name a destination it never was."""
+    example = "http://localhost:4317" if protocol == "grpc" else "http://localhost:4318"
+
+    def fix(url: str) -> str:
+        return f"set {name}={url}" if name.isupper() else f"pass {name}={url!r}"
+
+    if not isinstance(endpoint, str):
+        raise ConfigurationError(f"{name} must be a URL", endpoint, fix(example))
+    text = endpoint.strip()
+    if protocol == "grpc" and "://" not in text:
+        text = "http://" + text  # the gRPC exporter takes host:port alone
+    parts = urlsplit(text)
+    try:
+        parts.port  # noqa: B018 (reading it checks it)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name} has a port outside 1-65535", endpoint, fix(example)
+        ) from None
+    if "://" not in text or parts.scheme not in ("http", "https"):
+        bare = re.fullmatch(r"(?:[a-z]+://)?([\w.-]+(?::\d+)?(?:/(?!/)\S*)?)", text, re.IGNORECASE)
+        guess = "http://" + bare.group(1) if bare else example
+        raise ConfigurationError(
+            f"{name} must start with http:// or https://", endpoint, fix(guess)
+        )
+    if any(c.isspace() for c in text):
+        raise ConfigurationError(f"{name} has a space in it", endpoint, fix(example))
+    if not parts.hostname:
+        raise ConfigurationError(f"{name} names no host", endpoint, fix(example))
 
 
 def otlp_exporter(endpoint: str | None, protocol: str) -> SpanExporter:

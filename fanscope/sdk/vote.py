@@ -194,9 +194,9 @@ class _Vote:
         """
         if fn is not None and self._options is not None:
             return type(self)()(fn, **self._options)
+        ones = [1.0] * n if isinstance(n, int) else []  # n='5' is refused by _check, not by *
         _check(
-            n, [1.0] * n, quorum, aggregate, min_votes, key, tie_breaker, early_stop, "@vote",
-            budget,
+            n, ones, quorum, aggregate, min_votes, key, tie_breaker, early_stop, "@vote", budget,
         )  # fmt: skip
         rules_of = functools.partial(
             Rules, aggregate=aggregate, quorum=quorum, min_votes=min_votes, key=key

@@ -1,0 +1,102 @@
+"""What a newcomer types wrong into the API: each is one line that says what was wrong and what
+to pass instead, raised where the mistake is made (the decorator, the constructor,
+``configure()``), never a Python error from deep inside."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from typing import Any
+
+import pytest
+
+import fanscope
+from fanscope import Hedge, Limiter, budget, parallel, vote
+from fanscope.errors import ConfigurationError, FanscopeError
+
+
+def one_line(call: Any) -> str:
+    with pytest.raises(FanscopeError) as caught:
+        call()
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def plain(x: int) -> int:
+    return x
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        (lambda: parallel(max_concurrency="8")(plain), "max_concurrency must be a whole number"),
+        (lambda: parallel(retry="3")(plain), "retry must be a Retry or a number of attempts"),
+        (lambda: parallel(rate="10/s")(plain), "pass rate=10 (per second)"),
+        (lambda: parallel(timeout="30")(plain), "pass e.g. timeout=30"),
+        (lambda: parallel(hedge=True), "e.g. hedge=fanscope.Hedge('p95')"),
+        (lambda: parallel(budget=5), "e.g. budget=fanscope.budget(usd=0.50)"),
+        (lambda: parallel(limiter=5), "create one with fanscope.Limiter("),
+        (lambda: parallel(8), "@parallel decorates a function, got 8"),
+        (lambda: vote(n="5")(plain), "@vote n must be a whole number >= 1 (got '5')"),
+        (lambda: Hedge("95"), "e.g. Hedge(after='p95')"),
+        (lambda: Hedge("p95", max_extra="5%"), "e.g. max_extra=0.05"),
+        (lambda: Hedge("p99.9"), "pass window=5000 or more"),
+        (lambda: Limiter("8"), "max_concurrency must be a whole number >= 1 or 'auto'"),
+        (lambda: Limiter(rate="10/s"), "pass rate=10 (per second)"),
+        (lambda: budget(usd="5"), "pass e.g. usd=0.50"),
+        (lambda: budget(), "pass usd=0.50, tokens=200_000 or both"),
+    ],
+)
+def test_a_wrong_argument_is_one_line_with_the_fix(call: Any, says: str) -> None:
+    assert says in one_line(call)
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"otlp_endpoint": "localhost:4318"}, "pass otlp_endpoint='http://localhost:4318'"),
+        ({"otlp_endpoint": "ftp://collector:4318"}, "pass otlp_endpoint='http://collector:4318'"),
+        ({"otlp_endpoint": "http://"}, "otlp_endpoint names no host"),
+        ({"otlp_endpoint": "http://localhost:99999"}, "port outside 1-65535"),
+        ({"otlp_endpoint": "http://local host:4318"}, "has a space in it"),
+        ({"otlp_endpoint": 4318}, "otlp_endpoint must be a URL (got 4318)"),
+        ({"trace_file": 5}, "trace_file must be a path, or False for no file"),
+        ({"service_name": 5}, "pass e.g. service_name='research-agent'"),
+    ],
+)
+def test_configure_refuses_what_no_exporter_could_use_before_changing_anything(
+    options: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(ConfigurationError):
+        fanscope.configure(**options)
+    assert says in one_line(lambda: fanscope.configure(**options))
+
+
+def test_a_grpc_endpoint_may_be_host_and_port_alone() -> None:
+    from fanscope.exporters.destinations import check_endpoint
+
+    check_endpoint("localhost:4317", "grpc", "otlp_endpoint")  # what the gRPC exporter takes
+    with pytest.raises(ConfigurationError, match="otlp_endpoint must start with http://"):
+        check_endpoint("localhost:4317", "http/protobuf", "otlp_endpoint")
+
+
+def test_a_bad_endpoint_in_the_environment_names_the_variable(tmp_path: Any) -> None:
+    app = textwrap.dedent(
+        """
+        import fanscope
+        try:
+            fanscope.configure(service_name="x")
+        except fanscope.ConfigurationError as exc:
+            print(exc)
+        """
+    )
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", app], env=env, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert done.stdout.strip() == (
+        "OTEL_EXPORTER_OTLP_ENDPOINT must start with http:// or https:// (got 'collector:4318'); "
+        "set OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318"
+    ), done.stderr
