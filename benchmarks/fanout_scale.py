@@ -209,9 +209,11 @@ def targets(rows: dict[tuple[str, str, int], dict[str, Any]], work: str, sizes: 
     return held
 
 
-def rounds_for(n: int, rounds: int, least: int = 30_000) -> int:
+def rounds_for(n: int, rounds: int, least: int = 300_000) -> int:
     """Processes for a point of ``n`` branches: short points are noisy, so they get more
-    (up to 7), until the point has run about ``least`` branches in all."""
+    (up to 7), until the point has run about ``least`` branches in all (7 at 1,000 and
+    10,000, 3 at 100,000, 1 at 1,000,000: the flatness target is a ratio of the largest to
+    the smallest point, which one noisy point decides)."""
     return max(rounds, min(7, -(-least // n)))
 
 
@@ -234,7 +236,7 @@ def main() -> int:
         help="processes per point (median); small sizes get more, up to 7, so that every "
         "point runs at least about --least branches in all",
     )
-    parser.add_argument("--least", type=int, default=30_000, help=argparse.SUPPRESS)
+    parser.add_argument("--least", type=int, default=300_000, help=argparse.SUPPRESS)
     parser.add_argument(
         "--impls", default=",".join(ALL_IMPLS), help="which of them (hand-written always runs)"
     )

@@ -74,7 +74,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         "fanout_overhead.py",
         "issue 12 (traced overhead, makespan), issue 10 (sync path)",
         full=("--rounds", "9", "--sizes", "200,2000,100000"),
-        quick=("--rounds", "1", "--sizes", "200", "--sync-repeats", "1"),
+        quick=("--rounds", "1", "--sizes", "200", "--sync-repeats", "1", "--per-round", "200"),
         targets=_overhead_targets(),
     ),
     Benchmark(
