@@ -108,7 +108,7 @@ def test_gates_come_from_pyproject_too(
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["analyze", "missing.jsonl"], "missing.jsonl: no such file"),
+        (["analyze", "missing.jsonl"], "missing.jsonl: no such file; fanscope.configure() writes"),
         (["analyze", "{file}", "--fail-if", "speed > 3"], "unknown gate metric 'speed'"),
         (["analyze", "{file}", "--fail-if", "parallelizable >> 3"], "cannot read the gate"),
         (["analyze", "{file}", "--trace-id", "ffff"], "no trace with id ffff"),

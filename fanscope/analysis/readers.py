@@ -175,7 +175,11 @@ def _read_source(where: str, result: ReadResult, emit: Emit) -> None:
         else:
             handle = open(where, "rb")  # noqa: SIM115 - closed below
     except FileNotFoundError:
-        raise TraceReadError(where, "no such file") from None
+        raise TraceReadError(
+            where,
+            "no such file; fanscope.configure() writes traces.jsonl in the program's working "
+            "directory unless told otherwise (docs/configure.md)",
+        ) from None
     except OSError as exc:
         if exc.errno == errno.ENXIO:  # a socket
             raise TraceReadError(where, "is a socket, not a trace file") from None
