@@ -6,7 +6,9 @@ started with ``threading.Thread`` or ``threading.Timer``, or submitted to any
 submitted it, so its spans nest under the span that was current there.
 
 That instrumentation attaches the context in ``Thread.run``, which a subclass overriding
-``run`` never calls: fanscope carries the context into such a thread too.
+``run`` never calls: fanscope carries the context into such a thread too, and into the jobs
+of a ``multiprocessing.pool.ThreadPool`` (whose workers start once, with the context of the
+code that made the pool).
 
 On top of it fanscope adds one thing that instrumentation does not do: a job submitted while
 every worker of its pool is busy (its ``max_workers`` is the pool's cap) waits in the pool's
@@ -56,7 +58,41 @@ def instrument() -> None:
         # context; the job it hands on is then wrapped by OpenTelemetry's for propagation.
         wrapt.wrap_function_wrapper(ThreadPoolExecutor, "submit", _submit)
         wrapt.wrap_function_wrapper(threading.Thread, "start", _start)
+        wrapt.register_post_import_hook(_wrap_thread_pool, "multiprocessing.pool")
         _wrapped.append(True)
+
+
+def _wrap_thread_pool(module: Any) -> None:
+    """``multiprocessing.pool.ThreadPool`` starts its workers once, with the context of the
+    code that made the pool (none, for a pool made at import): each job now runs with the
+    context of the code that submitted it, as ``ThreadPoolExecutor`` jobs do."""
+    import wrapt
+
+    for name in ("apply_async", "_map_async", "imap", "imap_unordered"):
+        wrapt.wrap_function_wrapper(module.ThreadPool, name, _pool_job)
+
+
+def _pool_job(
+    wrapped: Callable[..., Any],
+    pool: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    if not args or not callable(args[0]):
+        return wrapped(*args, **kwargs)
+    parent = otel_context.get_current()
+    if not trace.get_current_span(parent).get_span_context().is_valid:
+        return wrapped(*args, **kwargs)
+    fn = args[0]
+
+    def job(*a: Any, **kw: Any) -> Any:
+        token = otel_context.attach(parent)
+        try:
+            return fn(*a, **kw)
+        finally:
+            otel_context.detach(token)
+
+    return wrapped(job, *args[1:], **kwargs)
 
 
 def _start(

@@ -228,6 +228,47 @@ def test_asyncio_to_thread_s_hidden_cap_is_named_in_the_report(tmp_path: Path) -
     ) in text, text
 
 
+POOL_AGENT = textwrap.dedent(
+    """
+    import sys
+    from multiprocessing.pool import ThreadPool
+    import anthropic
+    import fanscope
+
+    fanscope.configure(service_name="pool", trace_file=sys.argv[2])
+    client = anthropic.Anthropic(base_url=sys.argv[1], api_key="k")
+    POOL = ThreadPool(2)  # made once, at import: its workers start with no span current
+
+    def ask(q: str) -> str:
+        message = client.messages.create(
+            model="claude-haiku-5-5", max_tokens=9, messages=[{"role": "user", "content": q}]
+        )
+        return message.content[0].text
+
+    @fanscope.traced
+    def research() -> int:
+        found = POOL.map(ask, ["a", "b"]) + POOL.starmap(ask, [("c",)])
+        found += [POOL.apply_async(ask, ("d",)).get(), *POOL.imap_unordered(ask, ["e", "f"])]
+        return len(found)
+
+    print(research())
+    """
+)
+
+
+def test_a_thread_pool_made_at_import_runs_each_job_under_the_span_that_submitted_it(
+    tmp_path: Path,
+) -> None:
+    with AnthropicStandIn(latency=0.01) as server:
+        out = run_agent(tmp_path, POOL_AGENT, server.url, prints="6")
+    spans = {s.span_id: s for s in read_file(out).spans}
+    chats = [s for s in spans.values() if s.name.startswith("chat ")]
+    assert len(chats) == 6
+    assert len({s.trace_id for s in spans.values()}) == 1, "a job became its own trace"
+    assert {spans[c.parent_id].name for c in chats if c.parent_id in spans} == {"research"}
+    assert all(c.parent_id in spans for c in chats)
+
+
 ROOT = Path(__file__).resolve().parents[2]
 THREADED = [
     "p05_orchestrator_json_threads",
