@@ -25,9 +25,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
+import errno
 import gc
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -49,7 +52,30 @@ EXIT_OK, EXIT_GATE, EXIT_INPUT = 0, 1, 2
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_INPUT, f"fanscope: {message} (see '{self.prog} -h')\n")
+        self.exit(EXIT_INPUT, f"fanscope: {message}{self._near(message)} (see '{self.prog} -h')\n")
+
+    def _near(self, message: str) -> str:
+        """'; did you mean ...?' for a misspelt command, value or option (analyse, --fail_if,
+        --markdown for --format markdown)."""
+        wrong = re.search(r"invalid choice: '([^']*)'|unrecognized arguments: (\S+)", message)
+        if not wrong:
+            return ""
+        word = wrong.group(1) or wrong.group(2)
+        known: dict[str, str] = {}  # what may have been meant -> what to write
+        parsers: list[argparse.ArgumentParser] = [self]
+        for parser in parsers:
+            for action in parser._actions:
+                known.update((option, option) for option in action.option_strings)
+                if isinstance(action.choices, dict):  # the commands
+                    known.update((command, command) for command in action.choices)
+                    parsers += action.choices.values()
+                elif action.choices is not None and action.option_strings:
+                    for choice in map(str, action.choices):
+                        known[choice] = choice
+                        known[f"--{choice}"] = f"{action.option_strings[-1]} {choice}"
+        pool = [k for k in known if k.startswith("-") == word.startswith("-")]
+        near = difflib.get_close_matches(word, pool, n=1, cutoff=0.75)
+        return f"; did you mean {known[near[0]]!r}?" if near else ""
 
 
 _STRICT = "fail when a file of a folder cannot be read (by default it is skipped with a warning)"
@@ -467,7 +493,13 @@ def _output(path: str | None) -> Iterator[Out]:
     target = Path(path)
     partial = target.with_name(f".{target.name}.partial")
     try:
-        with open(partial, "w", encoding="utf-8") as handle:
+        handle = open(partial, "w", encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError as exc:  # name the file asked for, not the one written aside
+        missing = exc.errno == errno.ENOENT
+        problem = f"no folder {target.parent}; create it first" if missing else exc.strerror
+        raise OSError(exc.errno, f"cannot be written: {problem or exc}", path) from None
+    try:
+        with handle:
             yield handle
         os.replace(partial, target)
     finally:

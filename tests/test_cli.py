@@ -127,6 +127,35 @@ def test_unusable_input_exits_2_with_one_line(
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("args", "meant"),
+    [
+        (["analyse", "{file}"], "did you mean 'analyze'?"),
+        (["analyze", "{file}", "--fail_if", "parallelizable > 20%"], "did you mean '--fail-if'?"),
+        (["analyze", "{file}", "--markdown"], "did you mean '--format markdown'?"),
+        (["analyze", "{file}", "--format", "markdwon"], "did you mean 'markdown'?"),
+        (["convert", "{file}", "--to", "jager"], "did you mean 'jaeger'?"),
+    ],
+)
+def test_a_misspelt_command_option_or_value_is_answered_with_the_one_meant(
+    sequential: Path, capsys: pytest.CaptureFixture[str], args: list[str], meant: str
+) -> None:
+    assert main([a.replace("{file}", str(sequential)) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert meant in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("command", ["analyze", "convert"])
+def test_an_output_in_a_missing_folder_names_the_file_asked_for_not_a_temporary_one(
+    sequential: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    out = tmp_path / "no" / "report.html"
+    flags = ["--html", str(out)] if command == "analyze" else ["--to", "jaeger", "-o", str(out)]
+    assert main([command, str(sequential), *flags]) == 2
+    err = capsys.readouterr().err
+    assert err == f"fanscope: {out}: cannot be written: no folder {out.parent}; create it first\n"
+
+
 def test_markdown_and_json_formats(sequential: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["analyze", str(sequential), "--format", "markdown"]) == 0
     md = capsys.readouterr().out

@@ -106,7 +106,7 @@ class Hedge:
                     "e.g. Hedge(after='p95') or Hedge(after=0.8)",
                 )
             self.quantile = q
-        elif isinstance(after, int | float) and not isinstance(after, bool) and after > 0:
+        elif _number(after) and 0 < after < math.inf:
             self.seconds = float(after)
         else:
             raise ConfigurationError(

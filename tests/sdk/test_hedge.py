@@ -52,6 +52,7 @@ class Attempts:
         ({"after": "95"}, "percentile"),
         ({"after": 0}, "seconds > 0"),
         ({"after": True}, "percentile"),
+        ({"after": float("inf")}, "seconds > 0"),
         ({"max_extra": 0}, "max_extra"),
         ({"max_extra": 1.5}, "max_extra"),
         ({"burst": -1}, "burst"),
