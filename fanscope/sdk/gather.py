@@ -28,7 +28,7 @@ from fanscope.sdk.parallel import (
     check_target,
     qualified_name,
 )
-from fanscope.sdk.policy import OnError, check_policy
+from fanscope.sdk.policy import OnError, check_policy, check_reduce
 from fanscope.sdk.sync_parallel import SyncParallelFunction
 from fanscope.sdk.thread_fanout import ThreadFanOut, collect, reduce_sync
 
@@ -336,6 +336,16 @@ def gather(
     .. versionchanged:: 0.2 functions from sync code, on threads.
     """
     every = [*aws, *named_aws.values()]
+    labels = [f"#{i}" for i in range(len(aws))] + [repr(n) for n in named_aws]
+    for label, branch in zip(labels, every, strict=True):
+        if not callable(branch) and not inspect.isawaitable(branch):  # now, not when awaited
+            _close_all(every)
+            raise UsageError(
+                f"gather() branch {label} is neither a call to await nor a function (got "
+                f"{branch!r:.60}); in async code pass calls: news=search_news(q), in sync code "
+                f"functions: news=lambda: search_news(q)"
+            )
+    check_reduce(reduce)
     blocking = bool(every) and all(callable(b) and not inspect.isawaitable(b) for b in every)
     options = _Options(name, max_concurrency, on_error, min_successes, deadline, reduce)
     if blocking:

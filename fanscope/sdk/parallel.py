@@ -49,7 +49,7 @@ from fanscope.sdk.fanout import FanOut, combine
 from fanscope.sdk.hedge import Hedge
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome
-from fanscope.sdk.policy import OnError, check_policy
+from fanscope.sdk.policy import OnError, check_policy, check_reduce
 from fanscope.sdk.retry import Retry
 from fanscope.sdk.threads import Workers, on_own_thread
 
@@ -130,10 +130,12 @@ def fan_out_options(
     on_error: OnError,
     min_successes: int | None,
     deadline: float | None,
+    reduce: object = None,
 ) -> tuple[Items, float | None]:
-    """Check what a fan-out is asked (both faces): its input, failure policy and deadline."""
+    """Check what a fan-out is asked (both faces): its input, failure policy, deadline, reduce."""
     checked = _items(items, method)
     check_policy(on_error, min_successes)
+    check_reduce(reduce)
     return checked, check_timeout("deadline", deadline)
 
 
@@ -397,7 +399,7 @@ class ParallelFunction(Generic[F]):
         Returns:
             The results in input order (or what ``reduce`` returns).
         """
-        checked, deadline = fan_out_options(items, "map", on_error, min_successes, deadline)
+        checked, deadline = fan_out_options(items, "map", on_error, min_successes, deadline, reduce)
         return await self._run(checked, False, on_error, min_successes, deadline, reduce)
 
     @overload
@@ -434,7 +436,9 @@ class ParallelFunction(Generic[F]):
         reduce: Callable[[list[Any]], Any] | None = None,
     ) -> Any:
         """Like :meth:`map`, each item being the positional arguments of one call."""
-        checked, deadline = fan_out_options(items, "starmap", on_error, min_successes, deadline)
+        checked, deadline = fan_out_options(
+            items, "starmap", on_error, min_successes, deadline, reduce
+        )
         return await self._run(checked, True, on_error, min_successes, deadline, reduce)
 
     @overload

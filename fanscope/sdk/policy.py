@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from fanscope.errors import ConfigurationError, FanoutError, NotEnoughSuccesses
+from fanscope.errors import ConfigurationError, FanoutError, NotEnoughSuccesses, UsageError
 from fanscope.sdk import attributes as A
 from fanscope.sdk.outcomes import Outcome
 
@@ -34,6 +34,15 @@ _ON_ERROR = (A.ON_ERROR_RAISE, A.ON_ERROR_COLLECT, A.ON_ERROR_SKIP)
 
 SIBLING_FAILED: Final = A.CANCEL_SIBLING_FAILED
 NOT_ENOUGH_SUCCESSES: Final = A.CANCEL_NOT_ENOUGH_SUCCESSES
+
+
+def check_reduce(reduce: object) -> None:
+    """Refuse a ``reduce`` that cannot be called before any branch runs (not at the fan-in)."""
+    if reduce is not None and not callable(reduce):
+        raise UsageError(
+            f"reduce must be a function of the list of results, got {reduce!r}; "
+            f"e.g. reduce=sum or reduce=lambda results: '\\n'.join(results)"
+        )
 
 
 def check_policy(on_error: str, min_successes: int | None) -> None:

@@ -183,7 +183,9 @@ class SyncParallelFunction(Generic[F]):
             face: Any = aio.starmap if method == "starmap" else aio.map
             options = {"min_successes": min_successes, "deadline": deadline, "reduce": reduce}
             return run_sync(face(items, on_error=on_error, **options))
-        checked, deadline = fan_out_options(items, method, on_error, min_successes, deadline)
+        checked, deadline = fan_out_options(
+            items, method, on_error, min_successes, deadline, reduce
+        )
         sized = checked if isinstance(checked, Sized) else None
         with aio._fanout(on_error, min_successes, deadline) as fo:
             jobs = aio._jobs(_sync_items(checked, method), method == "starmap", None)

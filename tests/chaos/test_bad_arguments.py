@@ -4,6 +4,7 @@ to pass instead, raised where the mistake is made (the decorator, the constructo
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -100,3 +101,37 @@ def test_a_bad_endpoint_in_the_environment_names_the_variable(tmp_path: Any) -> 
         "OTEL_EXPORTER_OTLP_ENDPOINT must start with http:// or https:// (got 'collector:4318'); "
         "set OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318"
     ), done.stderr
+
+
+@parallel(max_concurrency=2)
+async def ask(x: int) -> int:
+    return x
+
+
+@parallel(max_concurrency=2)
+def look(x: int) -> int:
+    return x
+
+
+def test_a_reduce_that_is_no_function_is_refused_before_any_branch_runs() -> None:
+    ran: list[int] = []
+
+    @parallel(max_concurrency=2)
+    def counted(x: int) -> int:
+        ran.append(x)
+        return x
+
+    says = "reduce must be a function of the list of results, got 5"
+    assert says in one_line(lambda: counted.map([1, 2], reduce=5))  # type: ignore[call-overload]
+    assert says in one_line(lambda: fanscope.gather(counted, reduce=5))  # type: ignore[arg-type]
+    assert ran == []
+    with pytest.raises(FanscopeError, match=says):
+        asyncio.run(ask.map([1], reduce=5))  # type: ignore[call-overload]
+
+
+def test_a_gather_branch_that_is_a_value_is_refused_at_once_in_sync_code() -> None:
+    # look(1) ran before gather saw it: 1 is neither a function nor a call to await, and
+    # sync code never awaits the coroutine an async gather would return
+    says = "gather() branch 'a' is neither a call to await nor a function (got 1)"
+    assert says in one_line(lambda: fanscope.gather(a=look(1)))  # type: ignore[call-overload]
+    assert "news=lambda: search_news(q)" in one_line(lambda: fanscope.gather(look(1), 2))  # type: ignore[call-overload]
