@@ -345,12 +345,25 @@ def gather(
                 f"{branch!r:.60}); in async code pass calls: news=search_news(q), in sync code "
                 f"functions: news=lambda: search_news(q)"
             )
+        if _async_parallel(branch):  # the others are refused where their job is made
+            _close_all(every)
+            raise UsageError(
+                f"gather() branch {label} is an async function ({branch!r:.80}); in async code "
+                f"pass a call and await: news=search_news(q); in sync code pass plain functions"
+            )
     check_reduce(reduce)
     blocking = bool(every) and all(callable(b) and not inspect.isawaitable(b) for b in every)
     options = _Options(name, max_concurrency, on_error, min_successes, deadline, reduce)
     if blocking:
         return _gather_on_threads(aws, named_aws, options)
     return _gather(aws, named_aws, options)
+
+
+def _async_parallel(branch: object) -> bool:
+    """The ``@parallel`` face of an ``async def`` (or a partial of it), passed uncalled: on a
+    thread it would only make a coroutine."""
+    target = branch.func if isinstance(branch, functools.partial) else branch
+    return isinstance(target, ParallelFunction)
 
 
 @dataclass(frozen=True, slots=True)

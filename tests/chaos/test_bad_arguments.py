@@ -135,3 +135,11 @@ def test_a_gather_branch_that_is_a_value_is_refused_at_once_in_sync_code() -> No
     says = "gather() branch 'a' is neither a call to await nor a function (got 1)"
     assert says in one_line(lambda: fanscope.gather(a=look(1)))  # type: ignore[call-overload]
     assert "news=lambda: search_news(q)" in one_line(lambda: fanscope.gather(look(1), 2))  # type: ignore[call-overload]
+
+
+def test_an_async_parallel_function_passed_uncalled_to_gather_is_refused_at_once() -> None:
+    # it looked like a sync function: gather ran it on a thread, which made a coroutine, and
+    # the error came back from the fan-out as a failed branch
+    says = "gather() branch 'a' is an async function"
+    assert says in one_line(lambda: fanscope.gather(a=ask, b=lambda: 2))
+    assert says in one_line(lambda: fanscope.gather(a=look.aio, b=lambda: 2))
