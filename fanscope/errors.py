@@ -129,9 +129,20 @@ class FanoutError(FanscopeError, ExceptionGroup[Exception]):
     @classmethod
     def for_branches(cls, what: str, failures: Sequence[tuple[str, Exception]]) -> Self:
         """Build the error from ``(branch label, exception)`` pairs."""
-        parts = ", ".join(f"{label}: {type(exc).__name__}: {exc}" for label, exc in failures[:5])
-        more = f" (and {len(failures) - 5} more)" if len(failures) > 5 else ""
+        # branches that failed alike share one mention: "news, filings: TypeError: no key"
+        alike: dict[str, list[str]] = {}
+        for label, exc in failures:
+            alike.setdefault(f"{type(exc).__name__}: {exc}", []).append(label)
+        shown = list(alike.items())[:5]
+        parts = "; ".join(
+            ", ".join(labels[:5])
+            + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")
+            + f": {text}"
+            for text, labels in shown
+        )
         n = len(failures)
+        left = n - sum(len(labels) for _, labels in shown)
+        more = f" (and {left} more)" if left else ""
         message = f"{n} branch{'es' if n != 1 else ''} of {what} failed: {parts}{more}"
         return cls(message, [exc for _, exc in failures], [label for label, _ in failures])
 

@@ -5,6 +5,7 @@ to pass instead, raised where the mistake is made (the decorator, the constructo
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import textwrap
@@ -143,3 +144,29 @@ def test_an_async_parallel_function_passed_uncalled_to_gather_is_refused_at_once
     says = "gather() branch 'a' is an async function"
     assert says in one_line(lambda: fanscope.gather(a=ask, b=lambda: 2))
     assert says in one_line(lambda: fanscope.gather(a=look.aio, b=lambda: 2))
+
+
+def test_branches_that_fail_alike_are_named_together_with_the_error_once() -> None:
+    # the README's agent run without a key: every branch fails with the client's same
+    # 200-character message, which was repeated once per branch on one line
+    @parallel(max_concurrency=4)
+    def keyless(x: int) -> int:
+        raise TypeError("Could not resolve authentication method")
+
+    with pytest.raises(fanscope.NotEnoughSuccesses) as caught:
+        keyless.map(range(7), on_error="skip", min_successes=1)
+    message = str(caught.value)
+    assert message.count("Could not resolve authentication method") == 1
+    assert re.search(r"failed: (keyless\[\d\], ){4}keyless\[\d\] and 2 more: TypeError", message)
+    assert len(caught.value.exceptions) == 7  # each kept, in the order they failed
+    assert sorted(caught.value.branches) == [f"keyless[{i}]" for i in range(7)]
+
+
+def test_branches_that_fail_differently_are_each_named() -> None:
+    error = fanscope.FanoutError.for_branches(
+        "gather", [("news", TimeoutError("slow")), ("db", ValueError("a, b")), ("x", KeyError(1))]
+    )
+    assert str(error).startswith(
+        "3 branches of gather failed: news: TimeoutError: slow; db: ValueError: a, b; "
+        "x: KeyError: 1"
+    )
