@@ -75,7 +75,7 @@ def _provider(service_name: str | None) -> tuple[TracerProvider, bool]:
 
 
 def _wanted(
-    otlp_endpoint: str | None, protocol: str
+    otlp_endpoint: str | None, protocol: str, otlp_off: bool = False
 ) -> tuple[list[tuple[D.Destination, SpanExporter]], str | None]:
     """Exporters the arguments and ``OTEL_*`` variables ask for (not the trace file), and the
     ``OTEL_TRACES_EXPORTER`` value when it is set."""
@@ -94,8 +94,8 @@ def _wanted(
         if name == "none":
             continue
         if name == "otlp":
-            if otlp_endpoint:
-                continue  # the argument says where OTLP goes
+            if otlp_endpoint or otlp_off:
+                continue  # the argument says where OTLP goes, or the variables are unusable
             exporter = D.otlp_exporter(None, protocol)
         elif name == "console":
             exporter = ConsoleSpanExporter()
@@ -106,18 +106,25 @@ def _wanted(
     return out, chosen
 
 
-def _check_endpoint(otlp_endpoint: object, protocol: str) -> None:
-    """Refuse an endpoint no exporter could send to, before configure() changes anything."""
+def _check_endpoint(otlp_endpoint: object, protocol: str) -> bool:
+    """Refuse an endpoint argument no exporter could send to, before configure() changes
+    anything. An unusable endpoint variable (set by the environment, perhaps for every
+    program) is one warning instead, and no OTLP export: True."""
     if otlp_endpoint is not None and otlp_endpoint != "":
         D.check_endpoint(otlp_endpoint, protocol, "otlp_endpoint")
-        return
+        return False
     chosen = D.env("OTEL_TRACES_EXPORTER")
     if chosen is not None and "otlp" not in [n.strip().lower() for n in chosen.split(",")]:
-        return
+        return False
     for variable in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
         if D.env(variable):
-            D.check_endpoint(D.env(variable), protocol, variable)
-            return
+            try:
+                D.check_endpoint(D.env(variable), protocol, variable)
+            except ConfigurationError as exc:
+                log.warning("fanscope: %s; spans are not sent over OTLP", exc)
+                return True
+            return False
+    return False
 
 
 def _trace_file(
@@ -223,7 +230,7 @@ def configure(
             protocol,
             "set otlp_protocol='http/protobuf' (or OTEL_EXPORTER_OTLP_PROTOCOL)",
         )
-    _check_endpoint(otlp_endpoint, protocol)
+    otlp_off = _check_endpoint(otlp_endpoint, protocol)
     price_table.set_prices(prices, pyproject=price_table.find_pyproject())
     P.set_shutdown_timeout(_timeout(shutdown_timeout))
     fingerprint.set_enabled(fingerprints)
@@ -234,7 +241,7 @@ def configure(
     present = D.attached(provider)
     known = {destination for destination, _ in present}
     foreign = [destination for destination, ours in present if not ours]
-    wanted, chosen = _wanted(otlp_endpoint, protocol)
+    wanted, chosen = _wanted(otlp_endpoint, protocol, otlp_off)
     path = _trace_file(trace_file, default=not wanted and chosen is None and not foreign)
     if path is not None and _regular_or_absent(path):
         where = str(Path(path).resolve())
