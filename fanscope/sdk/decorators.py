@@ -8,6 +8,7 @@ flowing into it).
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 from collections.abc import Callable, Coroutine
@@ -46,6 +47,23 @@ F = TypeVar("F", bound=Callable[..., Any])
 AsyncF = TypeVar("AsyncF", bound=Callable[..., Coroutine[Any, Any, Any]])
 
 
+_PER_FAN_OUT = ("on_error", "min_successes", "deadline", "reduce")
+_OPTIONS = ("max_concurrency", "limiter", "rate", "retry", "timeout", "name", "budget", "hedge")
+
+
+def _refuse_unknown(unknown: dict[str, Any]) -> None:
+    """An option @parallel does not take: one of each fan-out's, or a misspelling."""
+    word = next(iter(unknown))
+    if word in _PER_FAN_OUT:
+        raise UsageError(
+            f"@parallel takes no {word}=: it is an option of each fan-out; pass it to the call, "
+            f"e.g. f.map(items, {word}=...) or fanscope.gather(..., {word}=...)"
+        )
+    near = difflib.get_close_matches(word, _OPTIONS, n=1)
+    hint = f"did you mean {near[0]}=?" if near else "its options: " + ", ".join(_OPTIONS)
+    raise UsageError(f"@parallel has no option {word}=; {hint}")
+
+
 @overload
 def parallel(fn: AsyncF, /) -> ParallelFunction[AsyncF]: ...  # type: ignore[overload-overlap]
 @overload
@@ -68,6 +86,8 @@ def parallel(
     budget: Budget | None = None,
     hedge: Hedge | None = None,
 ) -> ParallelDecorator: ...
+
+
 def parallel(
     fn: Callable[..., Any] | None = None,
     /,
@@ -80,6 +100,7 @@ def parallel(
     name: str | None = None,
     budget: Budget | None = None,
     hedge: Hedge | None = None,
+    **unknown: Any,  # not in the typed overloads: only to say what was meant, at run time
 ) -> Any:
     """Make a function bounded and traced, and able to fan out.
 
@@ -113,6 +134,8 @@ def parallel(
     .. versionadded:: 0.1
     .. versionchanged:: 0.2 plain ``def`` functions (the thread path).
     """
+    if unknown:
+        _refuse_unknown(unknown)
     if isinstance(retry, int) and not isinstance(retry, bool):
         retry = Retry(attempts=retry)
     if retry is not None and not isinstance(retry, Retry):

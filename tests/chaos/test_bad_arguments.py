@@ -180,3 +180,28 @@ def test_branches_that_fail_differently_are_each_named() -> None:
         "3 branches of gather failed: news: TimeoutError: slow; db: ValueError: a, b; "
         "x: KeyError: 1"
     )
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"on_error": "collect"}, "it is an option of each fan-out; pass it to the call, e.g. "),
+        ({"min_successes": 3}, "f.map(items, min_successes=...)"),
+        ({"maxconcurrency": 4}, "@parallel has no option maxconcurrency=; did you mean max_con"),
+        ({"retries": 3}, "did you mean retry=?"),
+        ({"colour": "red"}, "its options: max_concurrency, limiter, rate, retry, timeout, name"),
+    ],
+)
+def test_an_option_parallel_does_not_take_says_where_it_belongs(
+    options: dict[str, Any], says: str
+) -> None:
+    assert says in one_line(lambda: parallel(**options))
+
+
+def test_the_options_named_in_that_message_are_the_decorator_s_own() -> None:
+    import inspect
+
+    from fanscope.sdk import decorators
+
+    own = set(inspect.signature(decorators.parallel).parameters) - {"fn", "unknown"}
+    assert set(decorators._OPTIONS) == own
