@@ -72,22 +72,38 @@ class Values(Machine):
             _union(out, self.read_name(name, state))
         return out
 
-    def _lazy(self) -> dict[str, list[ast.GeneratorExp]]:
-        """Local names bound to a generator expression: it is evaluated when consumed."""
+    def _lazy(self) -> dict[str, list[ast.expr]]:
+        """Local names bound to a generator: a generator expression, or a call of a generator
+        function of this module. Its body runs when it is consumed, on what it reads then."""
         found = getattr(self, "_lazy_names", None)
         if found is None:
             found = {}
             for stmt in scope.walk_own(scope.own_statements(self.func)):
-                if isinstance(stmt, ast.Assign | ast.AnnAssign) and isinstance(
-                    stmt.value, ast.GeneratorExp
+                if isinstance(stmt, ast.Assign | ast.AnnAssign) and (
+                    isinstance(stmt.value, ast.GeneratorExp) or self._generator_call(stmt.value)
                 ):
                     targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
                     for target in targets:
                         if isinstance(target, ast.Name) and self.is_local(target.id):
                             found.setdefault(target.id, []).append(stmt.value)
-            self._lazy_names: dict[str, list[ast.GeneratorExp]] = found
+            self._lazy_names: dict[str, list[ast.expr]] = found
             self._rereading: set[str] = set()
         return found
+
+    def _generator_call(self, node: ast.expr | None) -> bool:
+        """A call of a function of this module whose body yields."""
+        if not isinstance(node, ast.Call):
+            return False
+        func = node.func
+        if not isinstance(func, ast.Name) or self.is_local(func.id):
+            return False
+        target = self.module.functions.get(func.id)
+        if not isinstance(target, ast.FunctionDef | ast.AsyncFunctionDef):
+            return False
+        return any(
+            isinstance(n, ast.Yield | ast.YieldFrom)
+            for n in scope.walk_own(scope.own_statements(target))
+        )
 
     def _e_Attribute(self, node: ast.Attribute, state: State) -> Taint:
         if isinstance(node.value, ast.Name) and self.is_local(node.value.id):

@@ -8,8 +8,8 @@
   later call reads back (``getvalue()``, the file reopened);
 * one memory object handed to two components (``Researcher(memory)``, ``Writer(memory)``, a
   dataclass field): what one component adds to it, the other reads;
-* a generator expression bound to a name runs when it is consumed, on what its names hold
-  then, not when it is written;
+* a generator expression bound to a name, or a generator function's result, runs when it is
+  consumed, on what its names hold then, not when it is written;
 * ``locals()``, ``vars()`` and ``globals()`` hand every variable on
   (``TEMPLATE.format(**locals())``);
 * a project function handed to code the witness cannot see (``threading.Thread(target=fill)``,
@@ -143,6 +143,20 @@ def blackboard(q: str) -> str:
     b = llm(memory.text())  # site: read-memory
     c = llm(q + "?")  # site: fresh
     return a + b + c
+
+
+def numbered(parts: list[str]):
+    for i, part in enumerate(parts):
+        yield f"{i}. {part}, given {CONTEXT[0]}"
+
+
+CONTEXT = [""]
+
+
+def lazy_function(q: str) -> str:
+    prompts = numbered(q.split(","))
+    CONTEXT[0] = llm(q)  # site: lazy-function-1
+    return llm(next(prompts))  # site: lazy-function-2
 
 
 def lazy_prompts(q: str) -> str:
@@ -289,6 +303,8 @@ def test_a_list_the_component_made_itself_is_its_own(root: Path) -> None:
 
 def test_a_generator_expression_reads_its_names_when_it_is_consumed(root: Path) -> None:
     verdict, evidence = between(root, "lazy-1", "lazy-2")
+    assert verdict == Verdict.DEPENDENT, evidence
+    verdict, evidence = between(root, "lazy-function-1", "lazy-function-2")
     assert verdict == Verdict.DEPENDENT, evidence
     # a list comprehension ran where it was written: what ``context`` held later is not in it
     assert between(root, "lazy-3", "lazy-4")[0] == Verdict.INDEPENDENT
