@@ -220,6 +220,8 @@ class Machine:
         if isinstance(node, ast.Name):
             return [self._key(node.id)]
         if isinstance(node, ast.Attribute):
+            if node.attr == "__dict__":  # the object's attributes themselves
+                return self.roots(node.value)
             if isinstance(node.value, ast.Name) and self.is_local(node.value.id):
                 key = f"f:{node.value.id}.{node.attr}"
                 self.field_keys.add(key)

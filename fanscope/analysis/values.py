@@ -106,6 +106,8 @@ class Values(Machine):
         )
 
     def _e_Attribute(self, node: ast.Attribute, state: State) -> Taint:
+        if node.attr == "__dict__":  # every attribute of the object
+            return self.ev(node.value, state)
         if isinstance(node.value, ast.Name) and self.is_local(node.value.id):
             return self.read_field(node.value.id, node.attr, state)
         return self.ev(node.value, state)

@@ -12,6 +12,7 @@
   consumed, on what its names hold then, not when it is written;
 * ``locals()``, ``vars()`` and ``globals()`` hand every variable on
   (``TEMPLATE.format(**locals())``);
+* ``self.__dict__`` is every attribute of the object (``self.__dict__.update(data)``);
 * a project function handed to code the witness cannot see (``threading.Thread(target=fill)``,
   a runner it does not know) may be called there: what it writes, later calls may read.
 
@@ -182,6 +183,20 @@ def namespaces(q: str) -> str:
     return a + b
 
 
+class Box:
+    def __init__(self) -> None:
+        self.label = ""
+
+    def set_all(self, data: dict) -> None:
+        self.__dict__.update(data)
+
+
+def through_dict(q: str) -> str:
+    box = Box()
+    box.set_all({"label": llm(q)})  # site: dict-1
+    return llm(box.label)  # site: dict-2
+
+
 CACHE: dict[str, str] = {}
 
 
@@ -325,3 +340,8 @@ def test_a_function_handed_to_unseen_code_may_run_there_and_change_what_it_write
     verdict, evidence = between(root, earlier, later)
     assert verdict != Verdict.INDEPENDENT, evidence
     assert "CACHE" in evidence
+
+
+def test_an_update_of_the_objects_dict_changes_its_attributes(root: Path) -> None:
+    verdict, evidence = between(root, "dict-1", "dict-2")
+    assert verdict == Verdict.DEPENDENT, evidence
