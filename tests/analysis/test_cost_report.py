@@ -54,6 +54,7 @@ def run_agent(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
         slow_client = anthropic.AsyncAnthropic(base_url=slow.url, api_key="k", max_retries=0)
         tried: set[str] = set()
         started = itertools.count()
+        streaming = asyncio.Event()
 
         @parallel(retry=Retry(attempts=2, initial=0.001, retry_on=ValueError))
         async def summarize(topic: str) -> str:
@@ -70,6 +71,9 @@ def run_agent(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
         @vote(n=3, quorum=2)
         async def judge(question: str) -> bool:
             if next(started) < 2:
+                # the two quick voters answer once the third is reading its stream, so the
+                # vote is decided while that stream runs, however slow the machine is
+                await streaming.wait()
                 await client.messages.create(
                     model=MODEL, max_tokens=60, messages=[{"role": "user", "content": question}]
                 )
@@ -77,7 +81,9 @@ def run_agent(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
             async with slow_client.messages.stream(
                 model=MODEL, max_tokens=300, messages=[{"role": "user", "content": question}]
             ) as stream:
-                await stream.get_final_text()  # cancelled when the vote is decided
+                async for _ in stream.text_stream:
+                    streaming.set()
+                    await asyncio.Event().wait()  # a slow reader: cancelled when decided
             return False
 
         @traced
