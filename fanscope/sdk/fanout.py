@@ -209,6 +209,13 @@ class FanOut:
         """
         return self._iterate(jobs, stop_when, window, batched=False)
 
+    def batches(
+        self, jobs: Iterable[Job] | AsyncIterable[Job], *, window: int | None = None
+    ) -> AsyncGenerator[list[Outcome[Any]], None]:
+        """:meth:`iterate` without ``stop_when``, one list per step: the outcomes that ended
+        together (one step of the consumer per batch, not per branch)."""
+        return self._iterate(jobs, None, window, batched=True)
+
     async def _iterate(
         self,
         jobs: Iterable[Job] | AsyncIterable[Job],
@@ -432,7 +439,7 @@ class FanOut:
         keep_outcomes = on_error == "collect"
         ok = A.OUTCOME_OK
         if stop_when is None:  # a batch per step of the loop (the outcomes that ended together)
-            stream = self._iterate(jobs, None, window, batched=True)
+            stream = self.batches(jobs, window=window)
         else:
             stream = _one_each(self.iterate(jobs, stop_when=stop_when, window=window))
         async with contextlib.aclosing(stream):

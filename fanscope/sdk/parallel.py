@@ -483,12 +483,14 @@ class ParallelFunction(Generic[F]):
             self._hedging(fo),
         ):
             jobs = self._jobs(items, False, workers)
-            async with contextlib.aclosing(fo.iterate(jobs, window=self._window)) as outcomes:
-                async for outcome in outcomes:
-                    if on_error == "collect":
-                        yield outcome.index, outcome
-                    elif outcome.ok:
-                        yield outcome.index, outcome.value
+            # the outcomes that ended together, one step of the fan-out per batch
+            async with contextlib.aclosing(fo.batches(jobs, window=self._window)) as batches:
+                async for batch in batches:
+                    for outcome in batch:
+                        if on_error == "collect":
+                            yield outcome.index, outcome
+                        elif outcome.ok:
+                            yield outcome.index, outcome.value
 
 
 class _SizedJobs(Sized, Iterable[Job]):
