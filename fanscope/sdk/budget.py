@@ -117,6 +117,9 @@ class Budget:
     def observe(self, event: Observation) -> None:
         return None
 
+    def sending(self, demand: Demand, sign: int) -> None:
+        return None  # a budget counts what calls reserve and spend, not what is in flight
+
     # -- what it has spent --------------------------------------------------------------------
 
     def _pot(self, unit: str) -> Any:

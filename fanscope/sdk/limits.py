@@ -249,6 +249,10 @@ class Limiter(SlotLine):
         """What a model call under this limiter reserves: its rates, the provider's, a pause."""
         return self.pacing.meters(demand)
 
+    def sending(self, demand: Demand, sign: int) -> None:
+        """A model call under this limiter is sent or over: the pacing counts it in flight."""
+        self.pacing.sending(demand, sign)
+
     def observe(self, event: Observation) -> None:
         """What one answer said: headers, a 429, latency; pace and adapt to it."""
         if event.remaining:

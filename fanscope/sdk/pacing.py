@@ -92,6 +92,9 @@ class Pacing:
             if amount is not None:
                 self.configured.append(Rate(name, unit, amount))  # type: ignore[arg-type]
         self.heard: dict[str, Rate] = {}
+        #: what this process's calls under the limiter have sent and not yet had answered,
+        #: by unit: the provider may not have counted it when it wrote its headers
+        self.in_flight: dict[Unit, float] = dict.fromkeys(HEARD_UNITS.values(), 0.0)
         self.pause = Pause(name)
         self._room: dict[str, float] = {}  # a shared heard bucket's available share
         if shared is not None:
@@ -112,8 +115,25 @@ class Pacing:
             found.append((permits.LOCAL, self.pause))
         return found
 
+    def sending(self, demand: Demand, sign: int) -> None:
+        """A call is sent (``sign`` 1) or over (-1)."""
+        if not self.follow_headers:
+            return
+        with permits.LOCK:
+            for unit in self.in_flight:
+                amount = demand.of(unit)
+                if amount:
+                    self.in_flight[unit] = max(0.0, self.in_flight[unit] + sign * amount)
+
     def hear(self, state: Mapping[str, tuple[float, float]]) -> None:
-        """The provider's buckets: ``{name: (limit, remaining)}`` (see :data:`HEARD_UNITS`)."""
+        """The provider's buckets: ``{name: (limit, remaining)}`` (see :data:`HEARD_UNITS`).
+
+        What ``remaining`` says is what the provider had left when it answered, counting the
+        requests it had received by then. Calls of this process still in flight may have
+        reached it later (a busy machine sends them long before they are read): they are taken
+        from ``remaining`` too, so the limiter never assumes more than is really left. Counting
+        some of them twice only lowers the burst, not the rate, and only until the next answer.
+        """
         if not self.follow_headers:
             return
         if "input_tokens" in state or "output_tokens" in state:
@@ -124,6 +144,7 @@ class Pacing:
             if unit is None or not limit > 0:
                 continue
             with permits.LOCK:
+                remaining -= self.in_flight[unit]
                 now = time.monotonic()
                 meter = self.heard.get(name)
                 old = limit

@@ -302,6 +302,10 @@ class Holder(Protocol):
         """After a call: what the provider said (headers, status, latency)."""
         ...
 
+    def sending(self, demand: Demand, sign: int) -> None:
+        """A call under it is sent (``sign`` 1) or over (-1: answered, failed or given up)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Observation:
@@ -384,12 +388,24 @@ class Reservation:
     waited_shared: bool = False  # the meter waited on is shared with other processes (Redis)
     spent: Spent | None = None
     settled_amounts: dict[str, float] = field(default_factory=dict)
+    in_flight: bool = False  # counted by its holders as sent and not yet over
+
+    def sent(self) -> Reservation:
+        """The call goes out: each holder counts it in flight until :meth:`settle`."""
+        self.in_flight = True
+        for holder in self.holders:
+            holder.sending(self.demand, 1)
+        return self
 
     def amount(self, unit: Unit) -> float:
         return max((a for _, m, a in self.taken if m.unit == unit), default=0.0)
 
     def settle(self, spent: Spent | None) -> None:
         """The call is over: it used ``spent`` (``None``: unknown, the worst case stays spent)."""
+        if self.in_flight:
+            self.in_flight = False
+            for holder in self.holders:
+                holder.sending(self.demand, -1)
         if self.spent is not None or not self.taken:
             return
         self.spent = spent if spent is not None else Spent()
@@ -458,7 +474,7 @@ def _reserving(
         return None
     wants = _wants(demand, holders)
     if not wants:  # nothing to take yet: the answer still tells the limiters (headers, 429s)
-        return Reservation(demand, holders)
+        return Reservation(demand, holders).sent()
     started = time.monotonic()
     waited_on: str | None = None
     waited_for = "rate"
@@ -474,7 +490,7 @@ def _reserving(
         waited_for = "budget" if wait == SETTLING else "rate"
         waited_shared = any(m is whose and getattr(lg, "shared", False) for lg, m, _ in wants)
         yield (seen, _POLL) if wait == SETTLING else (-1, wait)
-    res = Reservation(demand, holders, taken)
+    res = Reservation(demand, holders, taken).sent()
     res.waited, res.waited_on = time.monotonic() - started, waited_on
     res.waited_for = waited_for
     res.waited_shared = waited_shared

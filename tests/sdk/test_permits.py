@@ -42,6 +42,29 @@ def test_what_the_provider_says_remains_is_never_exceeded() -> None:
     assert meter.check(1, time.monotonic()) > 0  # more remaining than we know of: no effect
 
 
+def test_calls_still_in_flight_are_taken_from_what_the_provider_says_remains() -> None:
+    """An answer's ``remaining`` counts the requests the provider had received when it wrote
+    it; calls of this process sent and not yet answered may have reached it later, so they
+    come off ``remaining`` too (a loaded machine had a 429 from this, rarely)."""
+    limiter = Limiter(name="provider")
+    ask = Demand(input_tokens=400, output_tokens=30)
+    sent = [permits.reserve_sync(ask, (limiter,)) for _ in range(2)]  # nothing heard yet
+    assert all(res is not None and res.in_flight for res in sent)
+    limiter.observe(Observation(status=200, remaining={"input_tokens": (12_000, 1_000)}))
+    ((_, meter),) = limiter.meters(ask)
+    now = time.monotonic()
+    assert meter.available(now) == pytest.approx(1_000 - 2 * 400, abs=5)
+    for res in sent:
+        assert res is not None
+        res.settle(Spent(400, 30))
+        res.settle(Spent(400, 30))  # once only
+    assert limiter.pacing.in_flight["input_tokens"] == 0
+    later = Limiter(name="provider")
+    later.observe(Observation(status=200, remaining={"input_tokens": (12_000, 1_000)}))
+    ((_, meter),) = later.meters(ask)
+    assert meter.available(time.monotonic()) == pytest.approx(1_000, abs=5)
+
+
 def test_headers_are_ignored_when_follow_headers_is_off() -> None:
     limiter = Limiter(follow_headers=False)
     limiter.observe(Observation(status=200, remaining={"tokens": (1000, 0)}))
