@@ -83,6 +83,14 @@ def test_the_source_root_is_where_the_files_are_looked_up(
     out = capsys.readouterr().out
     assert "behind independent calls: nothing found" in out  # the agent is not under there
     assert "tests/analysis/sequential_agent.py is not under" in out
+    # run from the wrong folder, the gate that fails from the right one passes: it says why
+    wrong = ["analyze", str(sequential), "--source-root", str(tmp_path)]
+    assert main([*wrong, "--fail-if", "parallelizable > 20%"]) == 0
+    (warning,) = [line for line in capsys.readouterr().out.splitlines() if "source file" in line]
+    assert warning.startswith("warning: 1 source file(s) the trace names are not under ")
+    assert "pass --source-root" in warning
+    assert main(["analyze", str(sequential)]) == 0  # from the project's root: no such warning
+    assert "source file(s) the trace names" not in capsys.readouterr().out
 
 
 def test_a_failed_gate_exits_1_and_names_it(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fanscope.analysis import schema
@@ -508,10 +509,27 @@ def analyze(
     return Report(
         reports,
         operation_stats(reports),
-        list(warnings),
+        [*warnings, *_source_not_found(source)],
         list(sources),
         operation_costs(r.cost for r in reports),
     )
+
+
+def _source_not_found(source: SourceWitness | None) -> list[str]:
+    """A warning when files the traces name are not under the source root: run from another
+    folder, the source witness sees none of their calls, its pairs stay candidates, and a
+    gate on the what-if passes on evidence it never had."""
+    if source is None or not source.missing:
+        return []
+    from fanscope.analysis.source import tail
+
+    missing = sorted(source.missing)
+    return [
+        f"{len(missing)} source file(s) the trace names are not under {tail(source.index.root)} "
+        f"(such as {tail(Path(missing[0]))}): the calls made there are judged without their "
+        "source, so pairs among them stay candidates and gates do not count them; run "
+        "'fanscope analyze' from the project's root or pass --source-root"
+    ]
 
 
 def _shared_waits(trace: Trace) -> list[str]:

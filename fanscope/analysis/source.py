@@ -64,6 +64,8 @@ class SourceIndex:
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root) if root is not None else Path.cwd()
         self._modules: dict[str, Module | str] = {}
+        #: files asked for that are not under the root
+        self.missing: set[str] = set()
 
     def module(self, path: str) -> Module:
         """The parsed file at ``path`` (relative to the root, as the trace names it)."""
@@ -92,7 +94,8 @@ class SourceIndex:
                 raise Abstain(f"{path} is outside the source root")
             size = resolved.stat().st_size
         except FileNotFoundError:
-            raise Abstain(f"{path} is not under {_tail(self.root)}") from None
+            self.missing.add(path)
+            raise Abstain(f"{path} is not under {tail(self.root)}") from None
         except OSError as error:
             raise Abstain(f"{path} cannot be read ({error.strerror or error})") from None
         if size > MAX_FILE_BYTES:
@@ -132,7 +135,7 @@ class SourceIndex:
             return None
 
 
-def _tail(root: Path, keep: int = 40) -> str:
+def tail(root: Path, keep: int = 40) -> str:
     """``root`` as evidence names it: whole, or its end when it is long."""
     text = str(root)
     return text if len(text) <= keep else "…" + text[-(keep - 1) :]

@@ -105,6 +105,8 @@ class SourceWitness:
         self.resolver = E.Resolver(self.index)
         self._functions: dict[tuple[str, str], _Analysis] = {}
         self._sites: dict[CallSite, tuple[_Analysis, int] | str] = {}
+        #: call sites' files (as the trace names them) not under the root
+        self.missing: set[str] = set()
 
     # -- one site ----------------------------------------------------------------------------
 
@@ -121,6 +123,8 @@ class SourceWitness:
                 where = self.index.site(site.path, site.function, site.line, site.column)
             except Abstain as why:
                 found = str(why)
+                if site.path in self.index.missing:
+                    self.missing.add(site.path)
             else:
                 if site.function.startswith("__main__."):
                     where.module.next_to = True  # a script: its folder is on sys.path
