@@ -192,7 +192,8 @@ def test_duplicates_cycles_and_negative_durations_are_repaired_with_warnings() -
     dup = span("dup", 30, 40, root, sid="000000000000000b")
     x = span("x", 50, 60, "000000000000000d", sid="000000000000000c")
     y = span("y", 55, 58, "000000000000000c", sid="000000000000000d")
-    backwards = span("backwards", 70, 65, root)
+    # its own id too: the builder's counter would give 0xa-0xd after ten spans of earlier tests
+    backwards = span("backwards", 70, 65, root, sid="000000000000000e")
     trace = build_trace(root.trace_id, [root, first, dup, x, y, backwards])
     text = " ".join(trace.warnings)
     assert "repeat an earlier span id" in text
