@@ -116,14 +116,24 @@ class Pacing:
         return found
 
     def sending(self, demand: Demand, sign: int) -> None:
-        """A call is sent (``sign`` 1) or over (-1)."""
+        """A call is sent (``sign`` 1) or over (-1).
+
+        With a shared limit, the call is counted in flight on the server too, so that the
+        headers another process hears come off by it (one round trip each way).
+        """
         if not self.follow_headers:
             return
+        changes: dict[str, float] = {}
         with permits.LOCK:
             for unit in self.in_flight:
                 amount = demand.of(unit)
                 if amount:
+                    changes[unit] = sign * amount
                     self.in_flight[unit] = max(0.0, self.in_flight[unit] + sign * amount)
+        shared = self.shared
+        if changes and shared is not None and shared.up():
+            with suppress(Unavailable):  # Redis down: this process's own count still holds
+                shared.fly(changes)
 
     def hear(self, state: Mapping[str, tuple[float, float]]) -> None:
         """The provider's buckets: ``{name: (limit, remaining)}`` (see :data:`HEARD_UNITS`).
@@ -133,6 +143,8 @@ class Pacing:
         reached it later (a busy machine sends them long before they are read): they are taken
         from ``remaining`` too, so the limiter never assumes more than is really left. Counting
         some of them twice only lowers the burst, not the rate, and only until the next answer.
+        With a shared limit, the calls every process sharing it has in flight are taken off
+        (counted on the server: :meth:`sending`).
         """
         if not self.follow_headers:
             return
@@ -144,7 +156,7 @@ class Pacing:
             if unit is None or not limit > 0:
                 continue
             with permits.LOCK:
-                remaining -= self.in_flight[unit]
+                own = self.in_flight[unit]
                 now = time.monotonic()
                 meter = self.heard.get(name)
                 old = limit
@@ -156,10 +168,11 @@ class Pacing:
                 elif meter.amount != limit:
                     old = meter.amount
                     meter.resize(limit, now)
-                meter.align(remaining, now)  # kept for when Redis is down
+                meter.align(remaining - own, now)  # kept for when Redis is down
             if shared is not None and shared.up():
                 with suppress(Unavailable):  # Redis down: the local bucket above paces alone
-                    self._room[name] = shared.align(unit, remaining, limit, meter.per, old)
+                    # less the calls every process sharing the limit has in flight
+                    self._room[name] = shared.align(unit, remaining, limit, meter.per, old, own)
 
     def room(self) -> float:
         """The smallest share of a heard bucket still available (1.0: all, or none heard)."""

@@ -45,6 +45,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from fanscope.errors import ConfigurationError
@@ -280,12 +281,10 @@ class RedisBackend:
                 renew_at = now + every
                 for limit in list(self._limits):
                     limit.renew()
-            held = any(x.leases or x.ledger.pots for x in self._limits)
+            held = any(x.holds() for x in self._limits)
             if idle and not busy and not held:
                 with self._lock:
-                    if not self._kick.is_set() and not any(
-                        x.leases or x.ledger.pots for x in self._limits
-                    ):
+                    if not self._kick.is_set() and not any(x.holds() for x in self._limits):
                         self._worker = None  # nothing held, nobody waits: done until needed
                         return
             woke = self._kick.wait(self.poll if busy else max(0.0, renew_at - now))
@@ -306,6 +305,13 @@ class SharedLimit:
         self._pause_until = 0.0  # monotonic, as the last answer said
         self.ledger = RedisLedger(self)
         self._keys = [f"{key}:{part}" for part in ("leases", "queue", "alive", "ticket")]
+        self._flying_keys = [f"{key}:flying", f"{key}:flying:owners"]
+        #: what this process's model calls under the limit have in flight, as Redis counts it
+        self.flying: dict[str, float] = dict.fromkeys(lua.FLYING_UNITS, 0.0)
+
+    def holds(self) -> bool:
+        """Whether this process has something on the server to renew (leases, calls)."""
+        return bool(self.leases or self.ledger.pots or any(self.flying.values()))
 
     @property
     def local_share(self) -> float:
@@ -383,8 +389,27 @@ class SharedLimit:
         left = self.backend.call(lua.PAUSE, [f"{self.key}:pause"], [seconds * 1000])
         self._heard_pause(int(left))
 
+    def fly(self, changes: dict[str, float]) -> None:
+        """Model calls of this process are sent (+) or over (-), in each unit: every process
+        takes them off what the provider's headers say remains until they are over, or until
+        this process stops renewing them (:class:`Unavailable` when Redis cannot be reached)."""
+        for unit, change in changes.items():
+            self.flying[unit] = max(0.0, self.flying[unit] + change)
+        b = self.backend
+        b.call(
+            lua.FLY,
+            self._flying_keys,
+            [b.owner_id(), b.lease * 1000, *(changes.get(u, 0.0) for u in lua.FLYING_UNITS)],
+        )
+        if any(self.flying.values()):
+            b.ensure_worker()  # they are renewed with the leases
+
     def renew(self) -> None:
         self.ledger.renew()
+        if any(self.flying.values()):
+            with suppress(Unavailable):
+                b = self.backend
+                b.call(lua.FLY_RENEW, self._flying_keys, [b.owner_id(), b.lease * 1000])
         held = list(self.leases)
         if not held:
             return
@@ -415,10 +440,17 @@ class SharedLimit:
         got = self.backend.call(lua.LIMIT, [f"{self.key}:limit"], [op, value, lo, hi, initial])
         return int(got) / 1000
 
-    def align(self, unit: str, remaining: float, amount: float, per: float, old: float) -> float:
-        """What the provider's headers say remains of a bucket; returns its available share."""
+    def align(
+        self, unit: str, remaining: float, amount: float, per: float, old: float, own: float
+    ) -> float:
+        """What the provider's headers say remains of a bucket, less every process's calls in
+        flight (``own``: this process's); returns the bucket's available share."""
         key = f"{self.key}:heard:{unit}"
         interval = per / amount * 1000
         old_interval = per / old * 1000 if old and old != amount else 0
-        got = self.backend.call(lua.ALIGN, [key], [remaining, interval, per * 1000, old_interval])
+        got = self.backend.call(
+            lua.ALIGN,
+            [key, self._flying_keys[0]],
+            [remaining, interval, per * 1000, old_interval, unit, own],
+        )
         return int(got) / 1000

@@ -15,7 +15,11 @@ Keys of a limit named ``K``:
 * ``K:pause`` (string): until when a ``retry-after`` pauses every process;
 * ``K:meter:<unit>`` and ``K:heard:<unit>`` (strings): the GCRA time of each request or token
   rate, the configured ones and the ones the provider's headers announce;
-* ``K:limit`` (string): the adaptive limit, when the cap is ``auto``.
+* ``K:limit`` (string): the adaptive limit, when the cap is ``auto``;
+* ``K:flying`` (hash: ``<process>|<unit>`` -> amount) and ``K:flying:owners`` (sorted set:
+  process -> until when its calls count): what each process's model calls have sent and not
+  yet had answered, which comes off what the provider's headers say remains; a process renews
+  it with its leases, and a dead process's calls stop counting when its lease runs out.
 """
 
 from __future__ import annotations
@@ -278,14 +282,91 @@ return tostring(spent)
 """
 )
 
-ALIGN = (
+#: the units a call in flight is counted in (``fanscope.sdk.pacing.HEARD_UNITS``)
+FLYING_UNITS = ("requests", "input_tokens", "output_tokens", "tokens")
+
+_FLYING = """
+-- calls in flight under prefix P: P (hash: '<process>|<unit>' -> amount) and P:owners (sorted
+-- set: process -> until when its calls count). A process that stopped renewing is gone.
+local units = {'requests', 'input_tokens', 'output_tokens', 'tokens'}
+local function flying(prefix, unit)
+  local gone = redis.call('ZRANGEBYSCORE', prefix .. ':owners', '-inf', now)
+  for _, o in ipairs(gone) do
+    for _, u in ipairs(units) do
+      redis.call('HDEL', prefix, o .. '|' .. u)
+    end
+    redis.call('ZREM', prefix .. ':owners', o)
+  end
+  local total = 0
+  local all = redis.call('HGETALL', prefix)
+  local suffix = '|' .. unit
+  for i = 1, #all, 2 do
+    if string.sub(all[i], -#suffix) == suffix then
+      total = total + tonumber(all[i + 1])
+    end
+  end
+  return total
+end
+"""
+
+FLY = (
     _NOW
     + """
--- KEYS: a heard rate; ARGV: remaining (units), interval_ms, per_ms, old_interval_ms (0: same
--- limit as before). Never assume more than the provider says remains; a new limit keeps what
--- was left, in the new units' time. Returns what is available afterwards, in thousandths of
--- the bucket.
-local remaining = math.max(0, tonumber(ARGV[1]))
+-- KEYS: the calls in flight (K:flying), its owners (K:flying:owners); ARGV: the process, lease
+-- in ms, then per unit of FLYING_UNITS the change (a call sent: +, over: -; 0: none).
+-- Returns how many units this process still has calls in flight in.
+local owner = ARGV[1]
+local lease = tonumber(ARGV[2])
+local units = {'requests', 'input_tokens', 'output_tokens', 'tokens'}
+local left = 0
+for i, u in ipairs(units) do
+  local field = owner .. '|' .. u
+  local change = tonumber(ARGV[i + 2])
+  if change ~= 0 then
+    local now_at = tonumber(redis.call('HINCRBYFLOAT', KEYS[1], field, tostring(change)))
+    if now_at <= 1e-9 then
+      redis.call('HDEL', KEYS[1], field)
+    end
+  end
+  if redis.call('HEXISTS', KEYS[1], field) == 1 then
+    left = left + 1
+  end
+end
+if left > 0 then
+  redis.call('ZADD', KEYS[2], now + lease, owner)
+else
+  redis.call('ZREM', KEYS[2], owner)
+end
+redis.call('PEXPIRE', KEYS[1], math.ceil(lease * 2))
+redis.call('PEXPIRE', KEYS[2], math.ceil(lease * 2))
+return left
+"""
+)
+
+FLY_RENEW = (
+    _NOW
+    + """
+-- KEYS: K:flying, K:flying:owners; ARGV: the process, lease in ms. Its calls still count.
+local lease = tonumber(ARGV[2])
+redis.call('ZADD', KEYS[2], 'XX', now + lease, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], math.ceil(lease * 2))
+redis.call('PEXPIRE', KEYS[2], math.ceil(lease * 2))
+return 0
+"""
+)
+
+ALIGN = (
+    _NOW
+    + _FLYING
+    + """
+-- KEYS: a heard rate, the calls in flight (K:flying); ARGV: remaining (units), interval_ms,
+-- per_ms, old_interval_ms (0: same limit as before), the unit, this process's calls in flight
+-- in it. Never assume more than the provider says remains, less the calls every process has in
+-- flight (the provider may not have counted them when it answered; at least this process's
+-- own, should Redis have missed some); a new limit keeps what was left, in the new units'
+-- time. Returns what is available afterwards, in thousandths of the bucket.
+local in_flight = math.max(flying(KEYS[2], ARGV[5]), tonumber(ARGV[6]))
+local remaining = math.max(0, tonumber(ARGV[1]) - in_flight)
 local interval = tonumber(ARGV[2])
 local per = tonumber(ARGV[3])
 local old = tonumber(ARGV[4])

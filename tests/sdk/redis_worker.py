@@ -11,6 +11,9 @@ Roles (each prints one JSON line when it is done, or ``ready`` when it holds wha
 * ``attempts RATE ITEMS``: ITEMS branches under a shared attempt rate of RATE per second;
 * ``spend LIMIT USD LEASE``: reserves USD against a shared budget of LIMIT, says ``ready``, sleeps
   until it is killed (a call in flight whose process dies);
+* ``fly TOKENS LEASE``: sends a model call of TOKENS input tokens under a limiter paced by the
+  provider's headers alone (none heard yet), says ``ready`` with the call still in flight, and
+  sleeps until it is killed;
 * ``drain TOKENS``: reserves TOKENS input tokens under a shared ``tokens_per_minute=TOKENS``
   and a 30 s retry-after pause, then exits.
 """
@@ -50,7 +53,7 @@ def _server_ms(client: redis.Redis) -> float:
 
 
 def main(role: str, url: str, key: str, *rest: str) -> dict[str, Any]:
-    lease = float(rest[-1]) if role in ("hold", "spend") else 10.0
+    lease = float(rest[-1]) if role in ("hold", "spend", "fly") else 10.0
     backend = fanscope.RedisBackend(url, key=key, lease=lease)
     client = redis.Redis.from_url(url)
     if role == "map":
@@ -95,6 +98,12 @@ def main(role: str, url: str, key: str, *rest: str) -> dict[str, Any]:
         reservation = permits.reserve_sync(Demand(input_tokens=int(tokens)), [limiter])
         limiter.pause(30.0)
         return {"waited_on": reservation.waited_on if reservation else "nothing"}
+    if role == "fly":  # a call sent and not answered yet, then hang
+        limiter = Limiter(backend=backend, name="shared")
+        reservation = permits.reserve_sync(Demand(input_tokens=int(rest[0])), [limiter])
+        assert reservation is not None and reservation.in_flight
+        print("ready", flush=True)
+        time.sleep(3600)
     if role == "spend":  # reserve a worst case against a shared budget, then hang
         pot = fanscope.budget(usd=float(rest[0]), name="shared", backend=backend)
         reservation = permits.reserve_sync(Demand(usd=float(rest[1])), [pot])

@@ -326,6 +326,46 @@ def test_the_provider_headers_heard_by_one_process_pace_another(
     assert reservation.waited_shared  # its queue wait span says `fanscope.queue.shared`
 
 
+def test_calls_another_process_has_in_flight_come_off_what_the_provider_says_remains(
+    redis_url: str, redis_key: str, client: redis.Redis
+) -> None:
+    """A limiter paced by the headers alone: an answer written before another process's call
+    reached the provider says more remains than does. That call comes off it, while its
+    process lives and renews it; once the process is killed, when its lease runs out."""
+    lease, tokens = 1.0, 50_000
+    flier = _worker("fly", redis_url, redis_key, tokens, lease)
+    try:
+        assert flier.stdout is not None and flier.stdout.readline().strip() == "ready"
+        here = Limiter(backend=RedisBackend(redis_url, key=redis_key))
+        here.observe(Observation(status=200, remaining={"input_tokens": (60_000, 60_000)}))
+        ask = [(ledger, m, 30_000.0) for ledger, m in here.meters(Demand(input_tokens=30_000))]
+        wait, whose, _ = permits._attempt(ask)
+        # 10,000 of the 60,000 are left: 20,000 more refill in 20 s (without the other
+        # process's call counted, all 30,000 would go at once and overrun the provider)
+        assert whose is not None and wait > 10.0
+        own = permits.reserve_sync(Demand(input_tokens=5_000), [here])
+        assert own is not None and own.in_flight
+        flying = f"{redis_key}:flying"
+        assert len(client.hgetall(flying)) == 2 * 3  # two processes, in three units each
+        own.settle(permits.Spent(input_tokens=10, output_tokens=0))
+        assert len(client.hgetall(flying)) == 3  # its settlement took this process's off
+        flier.send_signal(signal.SIGKILL)
+        flier.wait()
+    finally:
+        if flier.poll() is None:
+            flier.kill()
+        flier.communicate()
+    owners = client.zrange(f"{flying}:owners", 0, -1, withscores=True)
+    expiry = max(float(score) for _, score in owners)  # type: ignore[str-unpack]
+    while _server_ms(client) <= expiry:  # nobody renews the dead process's call any more
+        time.sleep(0.05)
+    client.delete(f"{redis_key}:heard:input_tokens")  # a minute later: the bucket is full again
+    here.observe(Observation(status=200, remaining={"input_tokens": (60_000, 60_000)}))
+    wait, whose, taken = permits._attempt(ask)
+    assert whose is None and taken  # the dead process's call no longer counts
+    assert client.hlen(flying) == 0
+
+
 def test_an_adaptive_limit_is_one_limit_for_every_process(redis_url: str, redis_key: str) -> None:
     a = Limiter("auto", backend=RedisBackend(redis_url, key=redis_key))
     b = Limiter("auto", backend=RedisBackend(redis_url, key=redis_key))
