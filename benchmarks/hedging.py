@@ -47,6 +47,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from fanscope import Hedge, parallel
 from fanscope.integrations.anthropic import AnthropicInstrumentor
 from fanscope.sdk import hedge as hedging
+from fanscope.sdk import hedge_policy
 from fanscope.sdk.tracing import use_tracer_provider
 from fanscope.testing import lognormal
 
@@ -124,9 +125,7 @@ async def one_round(arm: Arm, items: list[str]) -> float:
 
 def sites_of(arm: Arm) -> tuple[int, int]:
     """(attempts, hedges) of the arm's call site."""
-    found = [
-        s for k, s in hedging._sites.items() if arm.hedge is not None and k[0] == id(arm.hedge)
-    ]
+    found = hedge_policy.sites_of(arm.hedge) if arm.hedge is not None else []
     return sum(s.attempts for s in found), sum(s.hedges for s in found)
 
 
@@ -213,7 +212,7 @@ def model_rounds(hedge: Hedge | None, rounds: int, seed: int) -> tuple[list[floa
     """Round times (in medians) of ``rounds`` fan-outs after the warm-up; attempts, hedges."""
     draw = lognormal(1.0, 0.5, slow_share=0.02)
     rng = random.Random(seed)
-    site = hedging.Site(hedge) if hedge is not None else None
+    site = hedge_policy.Site(hedge) if hedge is not None else None
     warm = -(-hedge.min_samples // BRANCHES) + 1 if hedge is not None else 0
     walls: list[float] = []
     attempts = hedges = 0

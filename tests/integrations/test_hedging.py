@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import fanscope
 from fanscope import Hedge, parallel
 from fanscope.sdk import attributes as A
+from fanscope.sdk.hedge_policy import sites_of
 from fanscope.testing import AnthropicStandIn
 from tests.genai_spans import instrumented_anthropic
 from tests.hedge_race import Attempts, Race
@@ -262,5 +263,5 @@ def test_hedges_never_pass_max_extra_of_the_attempts_whatever_the_latencies(
     # a hedge cancelled right after it was sent may not have reached the stand-in
     assert attempts <= server.stats.requests <= attempts + len(hedges)
     # the call site over every example so far: never more than max_extra of its attempts
-    (site,) = [s for k, s in fanscope.sdk.hedge._sites.items() if k[0] == id(BUCKET)]
+    (site,) = sites_of(BUCKET)
     assert site.hedges <= BUCKET.max_extra * site.attempts + 1e-9

@@ -20,6 +20,7 @@ from fanscope import Hedge, Retry, parallel
 from fanscope.errors import ConfigurationError, UsageError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import hedge as hedging
+from fanscope.sdk import hedge_policy
 from tests.conftest import spans_named
 
 ALWAYS = {"after": 0.001, "max_extra": 1.0}  # a hedge for every attempt past 1 ms
@@ -120,7 +121,7 @@ def test_no_more_than_half_the_budget_s_share_of_the_samples_is_past_the_delay(
     after: int, max_extra: float, samples: list[float]
 ) -> None:
     policy = Hedge(f"p{after}", max_extra=max_extra, min_samples=1, window=300)
-    site = hedging.Site(policy)
+    site = hedge_policy.Site(policy)
     for seconds in samples:
         site.record(None, seconds)
     delay = site.delay(None)
@@ -267,8 +268,8 @@ async def test_no_hedge_before_the_call_site_has_its_samples(
             await seen.forever(item)
         return item
 
-    def site() -> hedging.Site:
-        (found,) = [s for k, s in hedging._sites.items() if k[0] == id(policy)]
+    def site() -> hedge_policy.Site:
+        (found,) = hedge_policy.sites_of(policy)
         return found
 
     async def run(items: list[int]) -> list[int]:
@@ -305,7 +306,7 @@ async def test_a_straggler_past_p95_waits_for_the_percentile_its_budget_pays_for
         return await ask.map(items)  # one call site: this line
 
     await run(list(range(25)))  # 25 attempts save more than one token, at 5% as at 20%
-    (site,) = [s for k, s in hedging._sites.items() if k[0] == id(policy)]
+    (site,) = hedge_policy.sites_of(policy)
     for seconds in [0.001] * 71 + [3600.0] * 4:
         site.record(None, seconds)
     assert await run([-1]) == [-1]
