@@ -6,6 +6,13 @@ through (``fanscope.limiter.names`` and ``.max_concurrency``, so a limiter share
 functions is one set of slots), or, when the span records no limiters, in its function's cap
 (``fanscope.branch.max_concurrency``).
 
+An adaptive cap (``max_concurrency="auto"``) moves while a fan-out runs: its span records the
+cap at its start and each change after (``fanscope.fanout.cap_changes`` and
+``.cap_changed_at_s``), and the fan-out's branches are scheduled under the cap as it moved
+(:attr:`Caps.changes`), not under its starting value alone, which could be far from where it
+spent the fan-out (a what-if that stretched the fan-out would credit reordering its siblings
+with time the fan-out never took).
+
 "What if the cap were N" (``fanscope analyze --what-if-cap``) changes them: ``N`` alone
 replaces every recorded cap, ``NAME=N`` sets the cap of the function or limiter NAME whether
 it had one or not (``docs/analysis.md`` explains the choice).
@@ -73,6 +80,25 @@ def _cap(value: object) -> int | None:
     return None
 
 
+def cap_changes(changes: object, at: object, duration: int) -> list[tuple[int, int]]:
+    """A fan-out's recorded cap changes as ``(ns after its start, cap)``, in time order, within
+    its ``duration``; ``[]`` when they are absent or damaged (then only the starting cap is
+    known)."""
+    if not isinstance(changes, list | tuple) or not isinstance(at, list | tuple):
+        return []
+    if not changes or len(changes) != len(at):
+        return []
+    out = []
+    for cap, seconds in zip(changes, at, strict=True):
+        if _cap(cap) is None or isinstance(seconds, bool) or not isinstance(seconds, int | float):
+            return []
+        if not 0 <= seconds < float("inf"):
+            return []
+        out.append((min(max(0, duration), int(seconds * 1e9)), int(cap)))
+    out.sort(key=lambda change: change[0])  # stable: changes at one instant keep their order
+    return out
+
+
 class Caps:
     """Which slots each child of ``parent`` must take."""
 
@@ -82,12 +108,22 @@ class Caps:
         parent_span = trace.spans[parent]
         self.is_fanout = parent_span.attr_str(A.ROLE) == A.ROLE_FANOUT
         self.fanout: list[Group] = []
+        #: the fan-out's cap changes (ns after its start, cap) after its starting cap, when it
+        #: moved (an adaptive cap) and no ``--what-if-cap`` replaces it
+        self.changes: list[tuple[int, int]] = []
         if self.is_fanout:
             function = parent_span.attr_str(A.FUNCTION)
             recorded = _cap(parent_span.attr_int(A.FANOUT_MAX_CONCURRENCY))
             cap = plan.cap((function,) if function else (), recorded)
             if cap is not None:
                 self.fanout = [(f"fanout:{parent}", cap)]
+            if cap is not None and cap == recorded and not plan.overrides:
+                attributes = parent_span.attributes
+                self.changes = cap_changes(
+                    attributes.get(A.FANOUT_CAP_CHANGES),
+                    attributes.get(A.FANOUT_CAP_CHANGED_AT),
+                    parent_span.end - parent_span.start,
+                )
 
     def groups(self, child: str) -> list[Group]:
         """The sets of slots ``child`` takes one of each (empty: none)."""

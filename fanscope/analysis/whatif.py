@@ -16,6 +16,7 @@ than the run (unless the caps are lowered: ``caps.CapPlan``).
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 from dataclasses import dataclass, field, replace
@@ -268,6 +269,7 @@ def _schedule_branches(
     slots: dict[str, list[int]] = {}
     branches_done = node_start
     observed_done = node_start
+    moving = _MovingCap(node_start, caps.fanout[0][1], caps.changes) if caps.changes else None
     for later in kids:  # observed start order: a list schedule as things happened
         s, e = eff[later]
         role = trace.spans[later].attr_str(A.ROLE)
@@ -277,14 +279,49 @@ def _schedule_branches(
             ready = branches_done + max(0, s - observed_done)
         else:
             ready = node_start + max(0, s - node_start - _first_wait(trace, later))
-        groups = caps.groups(later)
-        starts[later] = begin = _take_slots(groups, ready, slots, node_start, len(kids))
-        finish[later] = done = begin + predicted.get(later, e - s)
-        _free_slots(groups, done, slots)
+        if moving is not None and role == A.ROLE_BRANCH:
+            starts[later] = begin = moving.take(ready, predicted.get(later, e - s))
+            finish[later] = done = begin + predicted.get(later, e - s)
+        else:
+            groups = caps.groups(later)
+            starts[later] = begin = _take_slots(groups, ready, slots, node_start, len(kids))
+            finish[later] = done = begin + predicted.get(later, e - s)
+            _free_slots(groups, done, slots)
         if role == A.ROLE_BRANCH:
             branches_done = max(branches_done, done)
             observed_done = max(observed_done, e)
     return starts, finish
+
+
+class _MovingCap:
+    """The slots of a fan-out whose cap moved while it ran (an adaptive cap): a branch starts
+    when fewer branches run than the cap allows at that moment, as the limiter let them.
+
+    Branches start in the order they did; one holding a slot keeps it when the cap is cut
+    below what is held (as in the SDK), and a cut only holds back the next starts.
+    """
+
+    def __init__(self, start: int, first: int, changes: list[tuple[int, int]]) -> None:
+        self.times = [start + at for at, _ in changes]
+        self.caps = [first, *(cap for _, cap in changes)]
+        self.running: list[int] = []  # finish times of the branches started
+        self.last = start
+
+    def take(self, ready: int, duration: int) -> int:
+        """When a branch ready at ``ready`` starts (taking its slot until ``duration`` later)."""
+        at = max(ready, self.last)
+        running, times = self.running, self.times
+        while True:
+            while running and running[0] <= at:
+                heapq.heappop(running)
+            step = bisect.bisect_right(times, at)
+            if len(running) < self.caps[step]:
+                break
+            # the next moment a slot may free: a branch ends, or the cap changes
+            at = min(running[0], times[step]) if step < len(times) else running[0]
+        self.last = at
+        heapq.heappush(running, at + duration)
+        return at
 
 
 def _first_wait(trace: Trace, span_id: str) -> int:

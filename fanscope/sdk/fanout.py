@@ -39,12 +39,17 @@ from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite, cost, permits
 from fanscope.sdk.branch import Job, end_in_line, run_branch, wait_first
 from fanscope.sdk.budget import Budget
+from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.policy import FailurePolicy, OnError, Progress, decide, failure
 from fanscope.sdk.tracing import record_error, tracer
 
 #: the cancel reason of branches still running when the input of a fan-out fails
 INPUT_FAILED = A.CANCEL_INPUT_FAILED
+
+#: an adaptive cap's changes a fan-out span records at most; the last entry then holds the
+#: latest cap (changes come at most once per round trip: a fan-out seldom sees this many)
+MAX_CAP_CHANGES = 1000
 
 
 async def _drain(tasks: set[asyncio.Task[Any]]) -> None:
@@ -115,6 +120,14 @@ class FanOut:
         self._reasons: dict[int, str] = {}
         self._budget = budget
         self._holders = holders
+        # an adaptive cap moves while the branches run: its changes go on the span
+        self._adaptive = (
+            [h for h in holders if isinstance(h, Limiter) and h.adaptive is not None]
+            if max_concurrency is not None
+            else []
+        )
+        self._cap_changes: list[tuple[int, int]] = []  # (ns after the start, the cap)
+        self._cap = max_concurrency
         self._budget_in_force: contextlib.AbstractContextManager[Any] | None = None
         self.span: Span = trace.INVALID_SPAN
         self.started = 0
@@ -123,6 +136,11 @@ class FanOut:
 
     def __enter__(self) -> FanOut:
         self._attrs.update(callsite.here())  # the line that started the fan-out
+        if self._adaptive:  # the cap now, not when the function was decorated
+            self._cap = self._cap_now()
+            self._attrs[A.FANOUT_MAX_CONCURRENCY] = self._cap
+            for limiter in self._adaptive:
+                limiter.watch(self._cap_moved)
         self.started = time.time_ns()  # also when the items of a plain iterable were submitted
         self.span = tracer().start_span(
             self.span_name, attributes=self._attrs, start_time=self.started
@@ -143,6 +161,15 @@ class FanOut:
         if self._budget_in_force is not None:
             self._budget_in_force.__exit__(None, None, None)
             self._budget_in_force = None
+        for limiter in self._adaptive:
+            limiter.unwatch(self._cap_moved)
+        if self._cap_changes and span.is_recording():
+            span.set_attributes(
+                {
+                    A.FANOUT_CAP_CHANGES: [cap for _, cap in self._cap_changes],
+                    A.FANOUT_CAP_CHANGED_AT: [at / 1e9 for at, _ in self._cap_changes],
+                }
+            )
         if span.is_recording():
             span.set_attributes(
                 {
@@ -156,6 +183,22 @@ class FanOut:
                 record_error(span, exc)
             cost.record(span, self.tally)
         span.end()
+
+    def _cap_now(self) -> int | None:
+        caps = [h.max_concurrency for h in self._holders if isinstance(h, Limiter)]
+        return min((c for c in caps if c is not None), default=None)
+
+    def _cap_moved(self) -> None:
+        """An adaptive limiter of the branches changed its cap: note the fan-out's."""
+        cap = self._cap_now()
+        if cap is None or cap == self._cap:
+            return
+        self._cap = cap
+        at = max(0, time.time_ns() - self.started)
+        if len(self._cap_changes) < MAX_CAP_CHANGES:
+            self._cap_changes.append((at, cap))
+        else:
+            self._cap_changes[-1] = (self._cap_changes[-1][0], cap)
 
     @property
     def where(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ threads.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -116,6 +116,8 @@ class Limiter(SlotLine):
         self.rate = rate_of(rate)
         self.name = name
         self.decisions: list[tuple[float, Decision]] = []  # (wall time, decision), newest last
+        #: called after each change of an adaptive cap (a fan-out records its cap's changes)
+        self._watchers: list[Callable[[], None]] = []
         rates = {
             "requests_per_minute": _per_minute("requests_per_minute", requests_per_minute),
             "tokens_per_minute": _per_minute("tokens_per_minute", tokens_per_minute),
@@ -264,6 +266,7 @@ class Limiter(SlotLine):
         now = time.monotonic()
         held = self._in_use
         before = self.adaptive.limit
+        was = self.adaptive.value
         with self._lock:
             if event.status in (429, 529) or event.status is None:
                 decision = self.adaptive.overload(
@@ -277,6 +280,17 @@ class Limiter(SlotLine):
             self._share_limit(before)
         if decision is not None:
             self._decided(decision)
+        if self._watchers and self.adaptive.value != was:
+            for watcher in tuple(self._watchers):
+                watcher()
+
+    def watch(self, watcher: Callable[[], None]) -> None:
+        """Call ``watcher`` after each change of the adaptive cap, until :meth:`unwatch`."""
+        self._watchers.append(watcher)
+
+    def unwatch(self, watcher: Callable[[], None]) -> None:
+        with suppress(ValueError):
+            self._watchers.remove(watcher)
 
     def _share_limit(self, before: float) -> None:
         """One adaptive limit for every process: apply this answer's change to the shared one.

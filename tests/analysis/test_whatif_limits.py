@@ -21,7 +21,7 @@ from fanscope.analysis.dependencies import Witnesses
 from fanscope.analysis.model import Span
 from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
-from tests.analysis.builders import span
+from tests.analysis.builders import MS, span
 
 IN, OUT = A.DATAFLOW_INPUTS, A.DATAFLOW_OUTPUTS
 # spans built here carry fingerprints but no call sites: alone, the fingerprints make
@@ -353,3 +353,59 @@ def test_a_wait_for_a_limiter_shared_with_other_processes_is_said_to_limit_the_w
     for s in spans[1:]:
         s.attributes[A.QUEUE_SHARED] = False  # a local limiter: this trace holds every slot
     assert not [w for w in analyze(spans).traces[0].warnings if "shared with other" in w]
+
+
+def _auto_fanout_beside_a_longer_step(moved: bool) -> list[Span]:
+    """A step ran a fan-out of 8 branches under an adaptive cap that started at 1 and was 4
+    from 10 ms on (200 ms in all), then an independent step of 1 s. Run together, the two
+    take 1 s: 200 ms saved, no more. ``moved``: the fan-out records its cap's change."""
+    root = span("research", 0, 1202, fanscope__role="step")
+    changes = {A.FANOUT_CAP_CHANGES: [4], A.FANOUT_CAP_CHANGED_AT: [0.010]} if moved else {}
+    fan = span("map ask", 0, 200, root, fanscope__role="fanout", fanscope__kind="map",
+               fanscope__function="agent.ask", fanscope__fanout__max_concurrency=1)  # fmt: skip
+    fan.attributes.update({IN: ["q"], OUT: ["answers"], **changes})
+    starts = [0, 10, 10, 10, 95, 105, 105, 105]  # as the cap let them
+    branches = [
+        span("ask", s, s + 95, fan, fanscope__role="branch", fanscope__queue__wait_s=s / 1000)
+        for s in starts
+    ]
+    other = span("filings", 202, 1202, root, fanscope__role="step")
+    other.attributes.update({IN: ["company"], OUT: ["filings"]})
+    return [root, fan, *branches, other]
+
+
+def test_a_fan_out_under_an_auto_cap_is_scheduled_under_the_cap_as_it_moved() -> None:
+    report = analyze(_auto_fanout_beside_a_longer_step(moved=True), witnesses=COUNTED).traces[0]
+    (found,) = report.opportunities
+    assert found["saving"] == pytest.approx(0.200, abs=0.005)  # the fan-out's time, no more
+    assert report.whatif == pytest.approx(1.002, abs=0.005)
+    # read at its starting cap alone, the fan-out is 8 x 95 ms long in the what-if, and
+    # running the other step beside it "saves" those 760 ms: a false claim
+    start_only = analyze(_auto_fanout_beside_a_longer_step(moved=False), witnesses=COUNTED)
+    assert start_only.traces[0].opportunities[0]["saving"] > 0.4
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    first=st.integers(1, 6),
+    changes=st.lists(st.tuples(st.integers(1, 6), st.integers(0, 400)), max_size=6),
+    durations=st.lists(st.integers(5, 120), min_size=1, max_size=12),
+)
+def test_the_moving_cap_never_has_more_branches_running_than_the_cap_allowed_then(
+    first: int, changes: list[tuple[int, int]], durations: list[int]
+) -> None:
+    from fanscope.analysis.whatif import _MovingCap
+
+    steps = sorted((at * MS, cap) for cap, at in changes)
+    cap_of = _MovingCap(0, first, steps)
+    placed: list[tuple[int, int]] = []
+    for d in durations:
+        begin = cap_of.take(0, d * MS)
+        running = sum(1 for s, e in placed if s <= begin < e)
+        allowed = first
+        for at, cap in steps:
+            if at <= begin:
+                allowed = cap
+        assert running < allowed
+        placed.append((begin, begin + d * MS))
+    assert [s for s, _ in placed] == sorted(s for s, _ in placed)

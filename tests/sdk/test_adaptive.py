@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from fanscope import Adaptive, Limiter
+from fanscope import Adaptive, Limiter, parallel
 from fanscope.errors import ConfigurationError
 from fanscope.sdk import attributes as A
 from fanscope.sdk.permits import Observation
@@ -192,3 +192,35 @@ def test_a_limit_cut_below_two_slots_grows_again_from_one_call_in_flight() -> No
     for i in range(20):
         controller.success(2.0 + i, 0.1, in_flight=controller.value)
     assert controller.value >= 2
+
+
+async def test_a_fan_out_under_an_auto_cap_records_where_it_started_and_each_change(
+    exporter: InMemorySpanExporter,
+) -> None:
+    limiter = Limiter(max_concurrency="auto", adaptive=Adaptive(initial=1, min=1, max=6))
+
+    @parallel(limiter=limiter)
+    async def ask(i: int) -> int:
+        await asyncio.sleep(0)
+        limiter.observe(Observation(status=429 if i == 9 else 200, latency=0.001))
+        return i
+
+    await limiter.acquire_slot()  # grow it before the fan-out, after the decoration
+    for _ in range(2):  # slow start: half a slot per answer
+        limiter.observe(Observation(status=200, latency=0.001))
+    limiter.release()
+    start = limiter.max_concurrency
+    assert start is not None and start > 1
+    made = len(limiter.decisions)
+    assert await ask.map(range(12)) == list(range(12))
+    (fan,) = [s for s in exporter.get_finished_spans() if s.name == "map ask"]
+    attrs = fan.attributes or {}
+    assert attrs[A.FANOUT_MAX_CONCURRENCY] == start  # not the 1 it was decorated with
+    during = [d.new for _, d in limiter.decisions[made:]]
+    assert len(during) >= 2 and min(during) < max(during)  # it grew and was cut
+    assert list(attrs[A.FANOUT_CAP_CHANGES]) == during  # type: ignore[arg-type]
+    at = list(attrs[A.FANOUT_CAP_CHANGED_AT])  # type: ignore[arg-type]
+    assert at == sorted(at) and len(at) == len(during)
+    assert fan.end_time is not None and fan.start_time is not None
+    assert at[0] >= 0 and at[-1] <= (fan.end_time - fan.start_time) / 1e9
+    assert limiter._watchers == []  # the fan-out no longer listens once it has ended
