@@ -28,7 +28,6 @@ import contextlib
 import difflib
 import errno
 import gc
-import json
 import os
 import re
 import sys
@@ -329,9 +328,9 @@ def _analyze(args: argparse.Namespace) -> int:
 
 def _json(document: Any) -> str:
     """A report as one line of JSON: trace text cut, valid UTF-8 (the C encoder: fast)."""
-    from fanscope.analysis.report.untrusted import json_document
+    from fanscope.analysis.report.untrusted import json_text
 
-    return json.dumps(json_document(document), separators=(",", ":"), ensure_ascii=False)
+    return json_text(document)
 
 
 #: Traces drawn in the HTML report (the first of the report's order); the rest are counted.

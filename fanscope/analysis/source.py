@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,16 +93,25 @@ class SourceIndex:
             resolved = full.resolve()
             if not candidate.is_absolute() and not resolved.is_relative_to(self.root.resolve()):
                 raise Abstain(f"{path} is outside the source root")
-            size = resolved.stat().st_size
+            info = resolved.stat()
         except FileNotFoundError:
             self.missing.add(path)
             raise Abstain(f"{path} is not under {tail(self.root)}") from None
         except OSError as error:
             raise Abstain(f"{path} cannot be read ({error.strerror or error})") from None
-        if size > MAX_FILE_BYTES:
+        except ValueError:  # a NUL or a lone surrogate in the trace's path: no file has it
+            raise Abstain(f"{path} is not a file name") from None
+        # The path comes from the trace: a device (``/dev/zero``) never ends and a FIFO never
+        # answers. Only a regular file is read, and no more of it than the limit.
+        if not stat.S_ISREG(info.st_mode):
+            raise Abstain(f"{path} is not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
             raise Abstain(f"{path} is larger than {MAX_FILE_BYTES:,} bytes")
         try:
-            text = resolved.read_bytes()
+            with open(resolved, "rb") as handle:
+                text = handle.read(MAX_FILE_BYTES + 1)
+            if len(text) > MAX_FILE_BYTES:
+                raise Abstain(f"{path} is larger than {MAX_FILE_BYTES:,} bytes")
             tree = ast.parse(text, filename=str(resolved))
         except (OSError, ValueError, SyntaxError, RecursionError, MemoryError) as error:
             raise Abstain(f"{path} does not parse ({type(error).__name__})") from None

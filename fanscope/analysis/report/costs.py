@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from fanscope.analysis.report.untrusted import terminal
 from fanscope.analysis.report.words import Escape, plural
 from fanscope.analysis.schema import BranchCost, Cost, Fanout, FanoutCost, OperationCost, TraceCost
 
@@ -49,11 +50,15 @@ def branch_amount(b: BranchCost, sign: str = "$") -> str:
     return f"at least {usd(b['usd'], sign)}" if b["unpriced_calls"] else usd(b["usd"], sign)
 
 
-def unpriced(c: Cost) -> str:
-    """``2 calls unpriced (unknown model x2)``; ``""`` when every call was priced."""
+def unpriced(c: Cost, escape: Escape = terminal) -> str:
+    """``2 calls unpriced (unknown model x2)``; ``""`` when every call was priced.
+
+    The reasons come from the trace (``fanscope.cost.unknown``): ``escape`` makes them text."""
     if not c["unpriced_calls"]:
         return ""
-    why = ", ".join(f"{reason} x{n}" if n > 1 else reason for reason, n in c["unpriced"].items())
+    why = ", ".join(
+        f"{escape(reason)} x{n}" if n > 1 else escape(reason) for reason, n in c["unpriced"].items()
+    )
     return f"{plural(c['unpriced_calls'], 'call')} unpriced ({why})"
 
 
@@ -76,22 +81,22 @@ def wasted(c: FanoutCost | TraceCost, vote: bool = False, sign: str = "$") -> st
     return f"wasted {usd(c['wasted'], sign)} ({', '.join(shown)})"
 
 
-def call_cost(c: Cost, sign: str = "$") -> str:
+def call_cost(c: Cost, sign: str = "$", escape: Escape = terminal) -> str:
     """``$0.0412 for 12 calls (5,210 tokens in, 880 out)``, with what could not be priced."""
     text = (
         f"{amount(c, sign)} for {plural(c['calls'], 'call')} "
         f"({c['input_tokens']:,} tokens in, {c['output_tokens']:,} out)"
     )
-    extra = [unpriced(c)]
+    extra = [unpriced(c, escape)]
     if c["estimated_calls"]:
         extra.append(f"{plural(c['estimated_calls'], 'call')} estimated (ended before usage)")
     extra = [e for e in extra if e]
     return text + ("; " + "; ".join(extra) if extra else "")
 
 
-def trace_cost(c: TraceCost, sign: str = "$") -> str:
+def trace_cost(c: TraceCost, sign: str = "$", escape: Escape = terminal) -> str:
     """One trace's cost: the amount, what could not be priced, the waste, the early stops."""
-    parts = [call_cost(c, sign)]
+    parts = [call_cost(c, sign, escape)]
     spent = wasted(c, sign=sign)
     if spent:
         parts.append(spent)
@@ -120,7 +125,7 @@ def fanout_cost(f: Fanout, escape: Escape, sign: str = "$") -> str:
     if c["early_stop_saved"]:
         saved = usd(c["early_stop_saved"], sign)
         parts.append(f"the early stop saved about {saved} (an estimate)")
-    why = unpriced(c)
+    why = unpriced(c, escape)
     if why:
         parts.append(why)
     return "; ".join(parts)
@@ -137,6 +142,6 @@ def operation_where(s: OperationCost, traces: int) -> str:
     return f"in {s['traces']:,} of {traces:,}"
 
 
-def total(c: Cost, traces: int, sign: str = "$") -> str:
+def total(c: Cost, traces: int, sign: str = "$", escape: Escape = terminal) -> str:
     """The whole report's cost: ``cost: $1.23 for 40 calls over 5 traces``."""
-    return f"cost: {call_cost(c, sign)} over {plural(traces, 'trace')}"
+    return f"cost: {call_cost(c, sign, escape)} over {plural(traces, 'trace')}"

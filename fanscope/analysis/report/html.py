@@ -103,7 +103,8 @@ def _rows(spans: Iterable[Span], trace_ids: set[str]) -> dict[str, list[dict[str
                     "start": (span.start - start) / 1e9,
                     "duration": span.duration / 1e9,
                     "role": str(span.attributes.get(A.ROLE, "")),
-                    "wait": float(span.attributes.get(A.QUEUE_WAIT, 0.0) or 0.0),
+                    # a wait of the wrong type or not finite reads as none (docs/analysis.md)
+                    "wait": max(0.0, span.attr_float(A.QUEUE_WAIT) or 0.0),
                     "error": span.status == "error",
                     "attributes": {k: _value(v) for k, v in span.attributes.items()},
                 }
@@ -228,7 +229,7 @@ def _cost_words(t: TraceDoc) -> dict[str, Any]:
                 cost_of[b["span_id"]] = costs.branch_amount(b)
     spent = max(cost["usd"], 1e-12)
     return {
-        "cost": costs.trace_cost(cost),
+        "cost": costs.trace_cost(cost, escape=untrusted.cut),
         "cost_amount": costs.amount(cost),
         "fanout_costs": {f["span_id"]: costs.fanout_cost(f, untrusted.cut) for f in fanouts},
         "cost_of": cost_of,
@@ -268,6 +269,6 @@ def render(report: ReportDoc, spans: Iterable[Span], note: str | None = None) ->
             untrusted.MAX_LINE_CHARS,
         ),
     }
-    payload = json.dumps(data, separators=(",", ":"), default=str)
+    payload = json.dumps(data, separators=(",", ":"), default=str, allow_nan=False)
     payload = payload.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return html_page.page().replace("__DATA__", payload)

@@ -33,7 +33,7 @@ def _trace(t: TraceDoc) -> list[str]:
         out.append(f"| {_cell(name)} | {seconds(duration)} | {share(part)} |")
     out.append("")
     if t["cost"] is not None:
-        out.extend([f"Cost: {costs.trace_cost(t['cost'], DOLLAR)}", ""])
+        out.extend([f"Cost: {costs.trace_cost(t['cost'], DOLLAR, markdown)}", ""])
     if t["budgets"]:
         out.append("Budgets:")
         out.extend(f"- {budgets.budget(b, markdown, DOLLAR)}" for b in t["budgets"][:10])
@@ -124,7 +124,7 @@ def render(report: ReportDoc, gate_lines: list[str] | None = None, note: str | N
                 )
             out.append("")
         if report["cost"] is not None:
-            out.extend([costs.total(report["cost"], traces, DOLLAR), ""])
+            out.extend([costs.total(report["cost"], traces, DOLLAR, markdown), ""])
     for line in gate_lines or []:
         out.append(f"- {markdown(line, MAX_LINE_CHARS)}")
     warnings = report["warnings"] + [w for t in report["traces"] for w in t["warnings"]]

@@ -14,8 +14,15 @@ accepts, or ten megabytes. Every report prints such text only through these func
   backslash-escaped, so the text renders as itself and never as a link;
 * :func:`html`: :func:`terminal`, then HTML-escaped (for text put into markup; the HTML
   report itself never puts trace text into markup, see ``report/html.py``);
-* :func:`json_document`: every string of a JSON document cut, lone surrogates replaced (the
-  JSON encoder escapes control characters itself).
+* :func:`json_document`: every string of a JSON document cut, lone surrogates replaced, and
+  numbers that are not finite written as the strings ``"NaN"``, ``"Infinity"`` and
+  ``"-Infinity"`` (as OTLP JSON writes them: a bare ``NaN`` is not JSON, and the HTML report's
+  ``JSON.parse`` would refuse the whole page for one attribute);
+* :func:`json_text`: a JSON document as one line of text that any JSON parser reads, with every
+  character :func:`terminal` would escape written as a ``\\uXXXX`` escape (the JSON encoder
+  escapes only C0 controls: C1 controls such as the 8-bit CSI ``\\x9b`` and the bidirectional
+  overrides would reach a terminal that shows the document). Read back, every string is what
+  :func:`json_document` made of it.
 
 Each cuts the text at :data:`MAX_CHARS` characters first (an ellipsis marks the cut), so a
 ten-megabyte span name costs a line, not a ten-megabyte report. :func:`terminal_output` and
@@ -25,6 +32,8 @@ character a renderer may have let through, keeping the report's own newlines.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from typing import Any
 
@@ -92,7 +101,22 @@ def json_document(value: Any, limit: int = MAX_CHARS) -> Any:
         return {json_document(k, limit): json_document(v, limit) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_document(v, limit) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"
     return value
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def json_text(document: Any, limit: int = MAX_CHARS) -> str:
+    """``document`` as one line of strict JSON, trace text cut, nothing a terminal acts on."""
+    text = json.dumps(
+        json_document(document, limit), separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+    # outside strings JSON is ASCII: every match is inside a string, where \uXXXX is the same
+    return _UNSAFE.sub(_json_escape, text)
 
 
 _OUTPUT_UNSAFE = re.compile(
