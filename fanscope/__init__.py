@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from fanscope.sdk.limits import Limiter
     from fanscope.sdk.outcomes import Outcome, Results
     from fanscope.sdk.prices import Price
+    from fanscope.sdk.rate_limit import RateLimit
     from fanscope.sdk.redis_backend import RedisBackend
     from fanscope.sdk.retry import Retry
     from fanscope.sdk.vote import Ballot, vote
@@ -50,6 +51,7 @@ __all__ = [
     "NotEnoughSuccesses",
     "Outcome",
     "Price",
+    "RateLimit",
     "RedisBackend",
     "Results",
     "Retry",
@@ -84,6 +86,7 @@ _WHERE = {
     "Outcome": "fanscope.sdk.outcomes",
     "Results": "fanscope.sdk.outcomes",
     "Price": "fanscope.sdk.prices",
+    "RateLimit": "fanscope.sdk.rate_limit",
     "RedisBackend": "fanscope.sdk.redis_backend",
     "Retry": "fanscope.sdk.retry",
     "gather": "fanscope.sdk.gather",

@@ -45,6 +45,7 @@ from fanscope.exporters import processors as P
 from fanscope.exporters.files import OTLPJsonFileExporter
 from fanscope.integrations import install
 from fanscope.sdk import content, fingerprint
+from fanscope.sdk.arguments import check_flag, checked
 
 if TYPE_CHECKING:
     from fanscope.sdk.prices import Price
@@ -153,6 +154,7 @@ def _regular_or_absent(path: str) -> bool:
     return False
 
 
+@checked("fanscope.configure()")
 def configure(
     service_name: str | None = None,
     *,
@@ -219,6 +221,21 @@ def configure(
             "trace_file must be a path, or False for no file",
             trace_file,
             "pass e.g. trace_file='traces.jsonl'",
+        )
+    for flag, value in (
+        ("fingerprints", fingerprints),
+        ("instrument_anthropic", instrument_anthropic),
+        ("instrument_threads", instrument_threads),
+    ):
+        check_flag(flag, value)
+    check_flag("capture_content", capture_content, none=True)
+    if fingerprint_key is not None and (
+        not isinstance(fingerprint_key, str | bytes) or not fingerprint_key
+    ):
+        raise ConfigurationError(
+            "fingerprint_key must be a non-empty str or bytes",
+            fingerprint_key,
+            "pass the same secret in every process, e.g. fingerprint_key=os.environ['TRACE_KEY']",
         )
     protocol = otlp_protocol or D.env(
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"

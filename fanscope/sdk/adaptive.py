@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 from fanscope.errors import ConfigurationError
 from fanscope.sdk import attributes as A
+from fanscope.sdk.arguments import checked
 
 REASON_GROW = A.LIMIT_REASON_GROW
 REASON_OVERLOAD = A.LIMIT_REASON_OVERLOAD
@@ -80,6 +81,7 @@ class Adaptive:
         tolerance: latency up to this many times the no-load latency counts as unloaded.
     """
 
+    @checked("fanscope.Adaptive")
     def __init__(
         self,
         *,

@@ -37,6 +37,7 @@ from opentelemetry.trace import Span
 from fanscope.errors import ConfigurationError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import permits
+from fanscope.sdk.arguments import check_name, checked
 from fanscope.sdk.permits import Demand, Ledger, Meter, Observation, Pot
 
 if TYPE_CHECKING:
@@ -73,6 +74,7 @@ class Budget:
     (``budget=``).
     """
 
+    @checked("fanscope.Budget")
     def __init__(
         self,
         *,
@@ -87,6 +89,7 @@ class Budget:
             raise ConfigurationError(
                 "a budget needs a limit", None, "pass usd=0.50, tokens=200_000 or both"
             )
+        check_name("budget", name, optional=False)
         self.name = name
         self._pots: list[Pot] = []
         if self.usd is not None:
@@ -215,6 +218,7 @@ class Budget:
         return f"Budget({limits}, name={self.name!r})"
 
 
+@checked("fanscope.budget()")
 def budget(
     *,
     usd: float | None = None,

@@ -8,7 +8,6 @@ flowing into it).
 
 from __future__ import annotations
 
-import difflib
 import functools
 import inspect
 from collections.abc import Callable, Coroutine
@@ -23,6 +22,7 @@ from fanscope.sdk import callsite, cost, fingerprint
 # loaded with the decorators: the first fanscope.gather() in a traced step must not count
 # this import in the step's own time (as when gather lived in the runtime module)
 from fanscope.sdk import gather as _gather  # noqa: F401
+from fanscope.sdk.arguments import check_name, checked
 from fanscope.sdk.branch import check_timeout
 from fanscope.sdk.budget import Budget
 from fanscope.sdk.hedge import Hedge
@@ -47,21 +47,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 AsyncF = TypeVar("AsyncF", bound=Callable[..., Coroutine[Any, Any, Any]])
 
 
-_PER_FAN_OUT = ("on_error", "min_successes", "deadline", "reduce")
-_OPTIONS = ("max_concurrency", "limiter", "rate", "retry", "timeout", "name", "budget", "hedge")
-
-
-def _refuse_unknown(unknown: dict[str, Any]) -> None:
-    """An option @parallel does not take: one of each fan-out's, or a misspelling."""
-    word = next(iter(unknown))
-    if word in _PER_FAN_OUT:
-        raise UsageError(
-            f"@parallel takes no {word}=: it is an option of each fan-out; pass it to the call, "
-            f"e.g. f.map(items, {word}=...) or fanscope.gather(..., {word}=...)"
-        )
-    near = difflib.get_close_matches(word, _OPTIONS, n=1)
-    hint = f"did you mean {near[0]}=?" if near else "its options: " + ", ".join(_OPTIONS)
-    raise UsageError(f"@parallel has no option {word}=; {hint}")
+# options of each fan-out, not of the function: said where they belong when given to @parallel
+PER_FAN_OUT = {
+    word: f"it is an option of each fan-out; pass it to the call, e.g. f.map(items, {word}=...) "
+    f"or fanscope.gather(..., {word}=...)"
+    for word in ("on_error", "min_successes", "deadline", "reduce")
+}
 
 
 @overload
@@ -88,6 +79,7 @@ def parallel(
 ) -> ParallelDecorator: ...
 
 
+@checked("@parallel", elsewhere=PER_FAN_OUT)
 def parallel(
     fn: Callable[..., Any] | None = None,
     /,
@@ -100,7 +92,6 @@ def parallel(
     name: str | None = None,
     budget: Budget | None = None,
     hedge: Hedge | None = None,
-    **unknown: Any,  # not in the typed overloads: only to say what was meant, at run time
 ) -> Any:
     """Make a function bounded and traced, and able to fan out.
 
@@ -134,8 +125,7 @@ def parallel(
     .. versionadded:: 0.1
     .. versionchanged:: 0.2 plain ``def`` functions (the thread path).
     """
-    if unknown:
-        _refuse_unknown(unknown)
+    check_name("@parallel", name)
     if isinstance(retry, int) and not isinstance(retry, bool):
         retry = Retry(attempts=retry)
     if retry is not None and not isinstance(retry, Retry):
@@ -215,6 +205,7 @@ class ParallelDecorator:
 def traced(fn: F, /) -> F: ...
 @overload
 def traced(*, name: str | None = None) -> Callable[[F], F]: ...
+@checked("@traced")
 def traced(fn: F | None = None, /, *, name: str | None = None) -> F | Callable[[F], F]:
     """Trace an ordinary sequential step (sync or async) so the analyzer can see it.
 
@@ -223,6 +214,7 @@ def traced(fn: F | None = None, /, *, name: str | None = None) -> F | Callable[[
 
     .. versionadded:: 0.1
     """
+    check_name("@traced", name)
 
     def decorate(f: F) -> F:
         if binding_of(f):  # @traced over @staticmethod / @classmethod: trace the function

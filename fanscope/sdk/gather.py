@@ -19,6 +19,7 @@ from typing import Any, Literal, TypedDict, TypeVar, Unpack, overload
 from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite
+from fanscope.sdk.arguments import check_name
 from fanscope.sdk.branch import CallPolicy, Job, check_timeout, lone_call
 from fanscope.sdk.fanout import FanOut, combine
 from fanscope.sdk.limits import Limiter
@@ -340,6 +341,7 @@ def gather(
     for label, branch in zip(labels, every, strict=True):
         if not callable(branch) and not inspect.isawaitable(branch):  # now, not when awaited
             _close_all(every)
+            _refuse_misspelt_option(label, branch)
             raise UsageError(
                 f"gather() branch {label} is neither a call to await nor a function (got "
                 f"{branch!r:.60}); in async code pass calls: news=search_news(q), in sync code "
@@ -352,11 +354,28 @@ def gather(
                 f"pass a call and await: news=search_news(q); in sync code pass plain functions"
             )
     check_reduce(reduce)
+    check_name("gather()", name)
     blocking = bool(every) and all(callable(b) and not inspect.isawaitable(b) for b in every)
     options = _Options(name, max_concurrency, on_error, min_successes, deadline, reduce)
     if blocking:
         return _gather_on_threads(aws, named_aws, options)
     return _gather(aws, named_aws, options)
+
+
+_OPTIONS = ("name", "max_concurrency", "on_error", "min_successes", "deadline", "reduce")
+
+
+def _refuse_misspelt_option(label: str, value: object) -> None:
+    """A named branch that is no branch and is spelt like an option (``on_eror='skip'``)."""
+    import difflib  # the error path only
+
+    word = label.strip("'")
+    near = difflib.get_close_matches(word, _OPTIONS, n=1, cutoff=0.75)
+    if label.startswith("'") and near:
+        raise UsageError(
+            f"gather() has no option {word}=; did you mean {near[0]}=? (a named argument that "
+            f"is not an option is a branch, and {value!r:.40} is neither a call nor a function)"
+        )
 
 
 def _async_parallel(branch: object) -> bool:
@@ -384,8 +403,10 @@ def _sections(
     try:
         check_policy(o.on_error, o.min_successes)
         deadline = check_timeout("deadline", o.deadline)
-        cap = Limiter(o.max_concurrency, name=f"gather {o.name}" if o.name else "gather")
-        limiters = (cap,) if o.max_concurrency is not None else ()
+        limiters: tuple[Limiter, ...] = ()
+        if o.max_concurrency is not None:  # none made (and checked) for nothing on each call
+            name = f"gather {o.name}" if o.name else "gather"
+            limiters = (Limiter(o.max_concurrency, name=name),)
         names: list[str | None] = [None] * len(aws) + list(named_aws)
         jobs = [
             _gather_job(aw, i, n, limiters, blocking)

@@ -15,6 +15,7 @@ from typing import Any
 
 from fanscope.errors import ConfigurationError
 from fanscope.sdk import attributes as A
+from fanscope.sdk.arguments import checked
 
 _PERCENTILE = re.compile(r"p(\d{1,2}(?:\.\d+)?)")
 
@@ -42,6 +43,7 @@ class Hedge:
 
     __slots__ = ("after", "burst", "max_extra", "min_samples", "quantile", "seconds", "window")
 
+    @checked("fanscope.Hedge")
     def __init__(
         self,
         after: str | float = "p95",

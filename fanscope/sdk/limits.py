@@ -29,6 +29,7 @@ from fanscope.errors import ConfigurationError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import permits
 from fanscope.sdk.adaptive import Adaptive, Decision
+from fanscope.sdk.arguments import check_flag, check_name, checked
 from fanscope.sdk.pacing import Pacing
 from fanscope.sdk.permits import Demand, Ledger, Meter, Observation
 from fanscope.sdk.rate_limit import RateLimit, rate_of
@@ -78,6 +79,7 @@ class Limiter(SlotLine):
        ``backend=`` (limits shared through Redis).
     """
 
+    @checked("fanscope.Limiter")
     def __init__(
         self,
         max_concurrency: int | Literal["auto"] | None = None,
@@ -111,6 +113,8 @@ class Limiter(SlotLine):
                 adaptive,
                 "pass adaptive=Adaptive(min=2, max=64), or max_concurrency='auto'",
             )
+        check_name("Limiter", name, optional=False)
+        check_flag("follow_headers", follow_headers, where="Limiter ")
         self._static_cap = max_concurrency
         self.adaptive = adaptive
         self.rate = rate_of(rate)

@@ -35,6 +35,7 @@ from typing import Any, Final
 
 from fanscope.errors import ConfigurationError
 from fanscope.sdk import attributes as A
+from fanscope.sdk.arguments import checked_init
 
 log = logging.getLogger("fanscope")
 
@@ -81,6 +82,7 @@ class Usage:
         )
 
 
+@checked_init("fanscope.Price")
 @dataclass(frozen=True, slots=True)
 class Price:
     """What one model costs: USD per million tokens of each kind (per search for web searches).

@@ -7,7 +7,10 @@ reserves under its lock, so the rate holds across threads.
 
 from __future__ import annotations
 
+import math
+
 from fanscope.errors import ConfigurationError
+from fanscope.sdk.arguments import checked
 
 
 class RateLimit:
@@ -20,12 +23,15 @@ class RateLimit:
 
     __slots__ = ("_interval", "_tat", "_tolerance", "per", "requests")
 
+    @checked("fanscope.RateLimit")
     def __init__(self, requests: float, per: float = 1.0) -> None:
-        if not requests > 0:
+        if not _number(requests) or not requests > 0:
             raise ConfigurationError(
-                "rate limit 'requests' must be > 0", requests, "e.g. RateLimit(50, per=60)"
+                "rate limit 'requests' must be a number > 0",
+                requests,
+                "e.g. RateLimit(50, per=60) for 50 per minute",
             )
-        if not per > 0:
+        if not _number(per) or not per > 0:
             raise ConfigurationError(
                 "rate limit 'per' must be > 0 seconds", per, "use per=1 or per=60"
             )
@@ -58,6 +64,10 @@ class RateLimit:
         return hash((self.requests, self.per))
 
 
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def rate_of(rate: RateLimit | float | None) -> RateLimit | None:
     if rate is None or isinstance(rate, RateLimit):
         return rate
@@ -65,6 +75,6 @@ def rate_of(rate: RateLimit | float | None) -> RateLimit | None:
         raise ConfigurationError(
             "rate must be requests per second or a RateLimit",
             rate,
-            "pass rate=10 (per second) or rate=RateLimit(600, per=60)",
+            "pass rate=10 (per second) or rate=fanscope.RateLimit(600, per=60)",
         )
     return RateLimit(rate, per=1.0)

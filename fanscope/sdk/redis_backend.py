@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 from fanscope.errors import ConfigurationError
 from fanscope.sdk import redis_scripts as lua
+from fanscope.sdk.arguments import checked
 from fanscope.sdk.redis_ledger import RedisLedger, Unavailable
 
 if TYPE_CHECKING:
@@ -96,6 +97,7 @@ class RedisBackend:
             it together).
     """
 
+    @checked("fanscope.RedisBackend")
     def __init__(
         self,
         url: str = "redis://127.0.0.1:6379/0",

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from fanscope.errors import ConfigurationError
+from fanscope.sdk.arguments import checked
 
 #: HTTP statuses worth another attempt: timeout, conflict, rate limit, and server errors.
 RETRYABLE_STATUS = frozenset({408, 409, 429})
@@ -119,6 +120,7 @@ class Retry:
         "retry_on",
     )
 
+    @checked("fanscope.Retry")
     def __init__(
         self,
         attempts: int = 3,

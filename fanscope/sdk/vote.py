@@ -31,6 +31,7 @@ from collections.abc import Callable, Coroutine, Hashable, Sequence
 from typing import Any, ParamSpec, TypedDict, TypeVar, Unpack, overload
 
 from fanscope.errors import ConfigurationError, UsageError
+from fanscope.sdk.arguments import check_name, checked
 from fanscope.sdk.ballot import AGGREGATIONS, Aggregation, Ballot, Rules
 from fanscope.sdk.budget import Budget
 from fanscope.sdk.parallel import ParallelFunction, binding_of, check_target, qualified_name
@@ -57,7 +58,9 @@ def _check(
     early_stop: object,
     where: str,
     budget: object = None,
+    name: object = None,
 ) -> None:
+    check_name(where, name)
     if budget is not None and not isinstance(budget, Budget):
         raise UsageError(
             f"{where} budget must be a fanscope.budget(...), got {budget!r}; "
@@ -146,7 +149,8 @@ class _Vote:
         name: str | None = None,
         budget: Budget | None = None,
     ) -> _Vote: ...
-    def __call__(  # type: ignore[misc]  # mypy cannot match a ParamSpec across the overloads
+    @checked("@vote")  # type: ignore[misc]  # mypy cannot match a ParamSpec across the overloads
+    def __call__(
         self,
         fn: Callable[..., Any] | None = None,
         /,
@@ -197,6 +201,7 @@ class _Vote:
         ones = [1.0] * n if isinstance(n, int) else []  # n='5' is refused by _check, not by *
         _check(
             n, ones, quorum, aggregate, min_votes, key, tie_breaker, early_stop, "@vote", budget,
+            name,
         )  # fmt: skip
         rules_of = functools.partial(
             Rules, aggregate=aggregate, quorum=quorum, min_votes=min_votes, key=key
@@ -236,6 +241,7 @@ class _Vote:
     def among(
         self, *voters: Callable[P, R], **options: Unpack[AmongOptions]
     ) -> SyncVoteFunction[P, R]: ...
+    @checked("vote.among()")
     def among(
         self,
         *voters: Callable[..., Any],
@@ -286,6 +292,7 @@ class _Vote:
             early_stop,
             "vote.among",
             budget,
+            name,
         )
         own = name or "+".join(str(getattr(v, "__name__", "voter")) for v in voters)
         voted: VoteFunction[Any, Any] = VoteFunction(

@@ -12,10 +12,13 @@ import textwrap
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import fanscope
 from fanscope import Hedge, Limiter, budget, parallel, vote
 from fanscope.errors import ConfigurationError, FanscopeError
+from fanscope.sdk.decorators import PER_FAN_OUT
 
 
 def one_line(call: Any) -> str:
@@ -198,10 +201,234 @@ def test_an_option_parallel_does_not_take_says_where_it_belongs(
     assert says in one_line(lambda: parallel(**options))
 
 
-def test_the_options_named_in_that_message_are_the_decorator_s_own() -> None:
+def test_the_options_said_to_belong_to_each_fan_out_are_those_map_takes() -> None:
     import inspect
 
     from fanscope.sdk import decorators
+    from fanscope.sdk.parallel import ParallelFunction
+    from fanscope.sdk.sync_parallel import SyncParallelFunction
 
-    own = set(inspect.signature(decorators.parallel).parameters) - {"fn", "unknown"}
-    assert set(decorators._OPTIONS) == own
+    for face in (ParallelFunction, SyncParallelFunction):
+        options = set(inspect.signature(face.map).parameters) - {"self", "items"}
+        assert set(decorators.PER_FAN_OUT) == options
+    assert not set(decorators.PER_FAN_OUT) & set(inspect.signature(parallel).parameters)
+
+
+# -- keywords and positions every public callable refuses -------------------------------------
+
+# each public callable a user types options into, as the user calls it (``vote`` and
+# ``vote.among`` are bound methods: their ``self`` is not the user's)
+PUBLIC: dict[str, Any] = {
+    "fanscope.Limiter": fanscope.Limiter,
+    "fanscope.RateLimit": fanscope.RateLimit,
+    "fanscope.budget()": fanscope.budget,
+    "fanscope.Budget": fanscope.Budget,
+    "fanscope.Hedge": fanscope.Hedge,
+    "fanscope.Retry": fanscope.Retry,
+    "fanscope.Adaptive": fanscope.Adaptive,
+    "fanscope.Price": fanscope.Price,
+    "fanscope.RedisBackend": fanscope.RedisBackend,
+    "fanscope.configure()": fanscope.configure,
+    "@parallel": fanscope.parallel,
+    "@vote": fanscope.vote,
+    "vote.among()": fanscope.vote.among,
+    "@traced": fanscope.traced,
+}
+
+
+def keywords_of(call: Any) -> list[str]:
+    import inspect
+
+    kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = inspect.signature(call).parameters.values()
+    return [p.name for p in params if p.kind in kinds and p.name != "self"]
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        (
+            lambda: Limiter(max_concurency=4),
+            "fanscope.Limiter has no option max_concurency=; did you mean max_concurrency=?",
+        ),
+        (lambda: fanscope.RateLimit(reqests=5), "did you mean requests=?"),
+        (lambda: budget(usd=1, nmae="x"), "fanscope.budget() has no option nmae=; did you mean"),
+        (lambda: fanscope.Budget(usd=1, dollars=3), "its options: usd, tokens, name, backend"),
+        (lambda: Hedge(afer="p95"), "fanscope.Hedge has no option afer=; did you mean after=?"),
+        (lambda: fanscope.Retry(attemps=3), "did you mean attempts=?"),
+        (lambda: fanscope.Adaptive(mn=2), "did you mean min=?"),
+        (lambda: fanscope.Price(inpt=3, output=1), "did you mean input=?"),
+        (lambda: fanscope.RedisBackend(ulr="redis://x"), "did you mean url=?"),
+        (lambda: fanscope.configure(servce_name="x"), "did you mean service_name=?"),
+        (lambda: vote(nn=5), "@vote has no option nn=; did you mean n=?"),
+        (lambda: vote.among(plain, wieghts=[1]), "vote.among() has no option wieghts="),
+        (lambda: fanscope.traced(nmae="x"), "@traced has no option nmae=; did you mean name=?"),
+        (lambda: vote(on_eror="skip"), "@vote has no option on_eror=; its options: n, quorum"),
+    ],
+)
+def test_a_misspelt_keyword_says_which_was_meant(call: Any, says: str) -> None:
+    message = one_line(call)
+    assert says in message
+    with pytest.raises(TypeError):  # what ``except TypeError`` around it caught before
+        call()
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        (
+            lambda: Limiter(4, 10),
+            "fanscope.Limiter takes 1 argument by position (max_concurrency), got 2; pass the "
+            "others by name, e.g. fanscope.Limiter(4, rate=10)",
+        ),
+        (
+            lambda: budget(0.5),
+            "fanscope.budget() takes no arguments by position, got 1; pass them by name, e.g. "
+            "fanscope.budget(usd=0.5)",
+        ),
+        (lambda: Hedge("p95", 0.1), "e.g. fanscope.Hedge('p95', max_extra=0.1)"),
+        (lambda: fanscope.Retry(3, 1), "e.g. fanscope.Retry(3, initial=1)"),
+        (lambda: fanscope.configure("a", "b"), "e.g. fanscope.configure('a', trace_file='b')"),
+        (lambda: fanscope.RateLimit(), "fanscope.RateLimit needs requests=; pass e.g."),
+        (lambda: fanscope.Price(input=3), "fanscope.Price needs output=; pass e.g."),
+        (
+            lambda: Limiter(4, max_concurrency=4),
+            "fanscope.Limiter got max_concurrency twice, by position and as max_concurrency=",
+        ),
+    ],
+)
+def test_arguments_in_the_wrong_place_say_how_to_pass_them(call: Any, says: str) -> None:
+    assert says in one_line(call)
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        (lambda: Limiter(4, name=5), "Limiter name must be a string (got 5)"),
+        (lambda: budget(usd=1, name=5), "budget name must be a string (got 5)"),
+        (lambda: parallel(name=5), "@parallel name must be a string (got 5)"),
+        (lambda: vote(n=3, name=5), "@vote name must be a string (got 5)"),
+        (lambda: vote.among(plain, name=5), "vote.among name must be a string (got 5)"),
+        (lambda: fanscope.traced(name=5), "@traced name must be a string (got 5)"),
+        (lambda: fanscope.gather(a=plain, name=5), "gather() name must be a string (got 5)"),
+        (
+            lambda: Limiter(follow_headers="no"),
+            "Limiter follow_headers must be True or False (got 'no')",
+        ),
+        (lambda: fanscope.RateLimit("5"), "rate limit 'requests' must be a number > 0"),
+        (lambda: fanscope.RateLimit(5, per="60"), "rate limit 'per' must be > 0 seconds"),
+        (
+            lambda: fanscope.gather(a=plain, on_eror="skip"),
+            "gather() has no option on_eror=; did you mean on_error=?",
+        ),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_refused_where_it_is_given(call: Any, says: str) -> None:
+    assert says in one_line(call)
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"fingerprints": "no"}, "fingerprints must be True or False (got 'no')"),
+        ({"instrument_threads": "off"}, "instrument_threads must be True or False"),
+        ({"instrument_anthropic": 0}, "instrument_anthropic must be True or False"),
+        ({"capture_content": "false"}, "capture_content must be True, False or None"),
+        ({"fingerprint_key": 5}, "fingerprint_key must be a non-empty str or bytes (got 5)"),
+    ],
+)
+def test_configure_refuses_a_yes_that_reads_no(options: dict[str, Any], says: str) -> None:
+    # 'no' is truthy: fingerprints='no' turned them on; fingerprint_key=5 was bytes(5), five
+    # zero bytes, silently the same key in every program that made the mistake
+    from fanscope.sdk import fingerprint
+
+    before = fingerprint.is_enabled()
+    assert says in one_line(lambda: fanscope.configure(trace_file=False, **options))
+    assert fingerprint.is_enabled() == before  # refused before changing anything
+
+
+def test_a_named_gather_branch_spelt_like_no_option_is_still_a_branch() -> None:
+    # only a value that is no branch is read as a misspelt option: news=... stays a branch
+    answers = fanscope.gather(names=lambda: 1, reduced=lambda: 2)
+    assert (answers.names, answers.reduced) == (1, 2)
+
+
+def test_a_type_error_from_inside_the_call_is_left_as_it_is() -> None:
+    from fanscope.sdk.arguments import checked
+
+    raised = TypeError("from the body")
+
+    @checked("thing()")
+    def thing(count: int) -> int:
+        raise raised
+
+    with pytest.raises(TypeError) as caught:
+        thing(1)
+    assert caught.value is raised  # the same error, not one made from it
+    with pytest.raises(FanscopeError, match=r"thing\(\) has no option cuont=; did you mean count="):
+        thing(cuont=1)  # type: ignore[call-arg]
+
+
+def test_the_checked_callables_keep_their_signatures_for_help_and_editors() -> None:
+    import inspect
+
+    assert list(inspect.signature(Limiter).parameters)[:2] == ["max_concurrency", "rate"]
+    assert "service_name" in inspect.signature(fanscope.configure).parameters
+    assert "max_concurrency" in inspect.signature(parallel).parameters
+    assert "unknown" not in str(inspect.signature(parallel))  # no **kwargs in the help
+
+
+def test_rate_limit_is_public_and_what_the_rate_errors_name() -> None:
+    assert "RateLimit" in fanscope.__all__
+    assert fanscope.RateLimit is fanscope.sdk.limits.RateLimit
+    assert "fanscope.RateLimit(600, per=60)" in one_line(lambda: Limiter(rate="10/s"))
+    assert Limiter(rate=fanscope.RateLimit(600, per=60)).rate == fanscope.RateLimit(600, per=60)
+
+
+def _one_edit(word: str, data: st.DataObject) -> str:
+    """``word`` with one letter dropped, doubled, changed, or two swapped."""
+    at = data.draw(st.integers(0, len(word) - 1))
+    letter = data.draw(st.sampled_from("abcdefghijklmnopqrstuvwxyz_"))
+    edit = data.draw(st.sampled_from(["drop", "double", "change", "swap"]))
+    if edit == "drop":
+        return word[:at] + word[at + 1 :]
+    if edit == "double":
+        return word[:at] + word[at] + word[at:]
+    if edit == "change":
+        return word[:at] + letter + word[at + 1 :]
+    return word[:at] + word[at + 1 : at + 2] + word[at] + word[at + 2 :]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_any_one_letter_misspelling_of_any_keyword_is_one_line_naming_the_one_meant(
+    data: st.DataObject,
+) -> None:
+    import difflib
+
+    what = data.draw(st.sampled_from(sorted(PUBLIC)))
+    call = PUBLIC[what]
+    known = keywords_of(call)
+    meant = data.draw(st.sampled_from(known))
+    word = _one_edit(meant, data)
+    assume(word not in known and word.isidentifier() and word not in PER_FAN_OUT)
+    message = one_line(lambda: call(**{word: 1}))
+    assert message.startswith(f"{what} has no option {word}=; ")
+    near = re.search(r"did you mean (\w+)=\?$", message)
+    if len(meant) >= 4:  # one letter off a word this long is always near enough to suggest
+        assert near, message
+    if near:  # the option meant, or one at least as close to what was typed
+        ratio = difflib.SequenceMatcher(None, word, near.group(1)).ratio()
+        assert near.group(1) in known
+        assert ratio >= difflib.SequenceMatcher(None, word, meant).ratio()
+    else:
+        assert message.endswith("its options: " + ", ".join(known))
+
+
+@settings(max_examples=200, deadline=None)
+@given(what=st.sampled_from(sorted(PUBLIC)), word=st.text(min_size=1, max_size=20))
+def test_any_keyword_at_all_that_is_not_an_option_is_one_line(what: str, word: str) -> None:
+    call = PUBLIC[what]
+    assume(word not in keywords_of(call) and word not in PER_FAN_OUT)
+    message = one_line(lambda: call(**{word: 1}))
+    assert message.startswith(f"{what} has no option ")

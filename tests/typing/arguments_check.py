@@ -1,0 +1,37 @@
+"""Type-check-only: the public constructors and decorators that check their arguments at run
+time (one line with the fix) keep their signatures for mypy and pyright.
+
+Every line marked ``type: ignore[...]`` must stay an error: mypy's ``warn_unused_ignores`` and
+pyright's ``reportUnnecessaryTypeIgnoreComment`` fail the build if a checking wrapper ever
+widened a signature to accept anything.
+"""
+
+from __future__ import annotations
+
+from typing import assert_type
+
+import fanscope
+from fanscope import Budget, Hedge, Limiter, RateLimit, Retry, parallel, traced, vote
+
+
+def well_typed() -> None:
+    assert_type(Limiter(8, rate=RateLimit(600, per=60), name="provider"), Limiter)
+    assert_type(fanscope.budget(usd=0.5), Budget)
+    assert_type(Hedge("p95", max_extra=0.1), Hedge)
+    assert_type(Retry(4, initial=1.0), Retry)
+    assert_type(RateLimit(10), RateLimit)
+
+
+def misspelt() -> None:
+    Limiter(max_concurency=4)  # type: ignore[call-arg]
+    Limiter(4, 10)  # type: ignore[call-arg]
+    fanscope.budget(0.5)  # type: ignore[call-arg]
+    fanscope.budget(usd=1, nmae="x")  # type: ignore[call-arg]
+    Hedge(afer="p95")  # type: ignore[call-arg]
+    Retry(attemps=3)  # type: ignore[call-arg]
+    RateLimit(reqests=5)  # type: ignore[call-arg]
+    fanscope.configure(servce_name="x")  # type: ignore[call-arg]
+    parallel(maxconcurrency=4)  # type: ignore[call-overload]
+    vote(nn=5)  # type: ignore[call-overload]
+    traced(nmae="x")  # type: ignore[call-overload]
+    Limiter(4, name=5)  # type: ignore[arg-type]
