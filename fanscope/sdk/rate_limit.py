@@ -27,9 +27,9 @@ class RateLimit:
     def __init__(self, requests: float, per: float = 1.0) -> None:
         if not _number(requests) or not requests > 0:
             raise ConfigurationError(
-                "rate limit 'requests' must be a number > 0",
+                "rate limit 'requests' must be > 0",
                 requests,
-                "e.g. RateLimit(50, per=60) for 50 per minute",
+                "e.g. fanscope.RateLimit(50, per=60) for 50 per minute",
             )
         if not _number(per) or not per > 0:
             raise ConfigurationError(

@@ -315,7 +315,7 @@ def test_arguments_in_the_wrong_place_say_how_to_pass_them(call: Any, says: str)
             lambda: Limiter(follow_headers="no"),
             "Limiter follow_headers must be True or False (got 'no')",
         ),
-        (lambda: fanscope.RateLimit("5"), "rate limit 'requests' must be a number > 0"),
+        (lambda: fanscope.RateLimit("5"), "rate limit 'requests' must be > 0 (got '5')"),
         (lambda: fanscope.RateLimit(5, per="60"), "rate limit 'per' must be > 0 seconds"),
         (
             lambda: fanscope.gather(a=plain, on_eror="skip"),
