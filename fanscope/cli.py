@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from fanscope.analysis.convert import Out
     from fanscope.analysis.dependencies import Witnesses
     from fanscope.analysis.diff import Change
+    from fanscope.analysis.gates import Gate
     from fanscope.analysis.model import Span
     from fanscope.analysis.schema import ReportDoc
 
@@ -321,9 +322,43 @@ def _analyze(args: argparse.Namespace) -> int:
         _write(text.render(report, shown, note))
     if args.html:
         _write_html(report, spans, args.html, note if args.last is not None else None)
+        if args.html != "-":
+            count = len(report["traces"])
+            _say(f"wrote {args.html} ({count} trace{'s' * (count != 1)}; open it in a browser)")
     for line in failed:
         print(terminal(line, MAX_LINE_CHARS), file=sys.stderr)
+    if args.format == "text":  # the other formats carry the gates in their output
+        for line in _held(report, gates, failed):
+            print(terminal(line, MAX_LINE_CHARS), file=sys.stderr)
     return EXIT_GATE if failed else EXIT_OK
+
+
+def _held(report: ReportDoc, gates: list[Gate], failed: list[str]) -> list[str]:
+    """One line per gate that held, with the worst value it was held against: a CI log then
+    shows that the gate ran, not only that nothing failed."""
+    from fanscope.analysis.gates import METRICS
+
+    lines = []
+    for gate in gates:
+        if any(f"gate failed: {gate.text} " in line for line in failed):
+            continue
+        worst = None
+        if gate.metric not in ("cost", "total_cost"):  # their own lines say more when failed
+            worst = max(report["traces"], key=METRICS[gate.metric], default=None)
+        if worst is None:
+            lines.append(f"gate held: {gate.text}")
+            continue
+        value = gate.show(METRICS[gate.metric](worst))  # the worst trace, as a failure says
+        where = f"trace {worst['trace_id'][:16]} {worst['root']}"
+        lines.append(f"gate held: {gate.text} ({where}: {gate.metric} = {value})")
+    return lines
+
+
+def _say(message: str) -> None:
+    """What was done, on stderr: standard output stays the report."""
+    from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, terminal
+
+    print(f"fanscope: {terminal(message, MAX_LINE_CHARS)}", file=sys.stderr)
 
 
 def _json(document: Any) -> str:
@@ -474,12 +509,28 @@ def _convert(args: argparse.Namespace) -> int:
     from fanscope.analysis.convert import JaegerWriter, OtlpLinesWriter
     from fanscope.analysis.readers import read_file
 
+    traces: set[str] = set()
+    count = 0
+
+    def add(spans: list[Span]) -> None:
+        nonlocal count
+        count += len(spans)
+        traces.update(span.trace_id for span in spans)
+        writer.add(spans)
+
     with _output(args.output) as out:
         writer = JaegerWriter(out) if args.to == "jaeger" else OtlpLinesWriter(out)
-        result = read_file(args.file, emit=writer.add)
+        result = read_file(args.file, emit=add)
         writer.finish()
     for warning in result.warnings:
         _warn(warning)
+    if args.output and args.output != "-":
+        made = (
+            "Jaeger JSON; Jaeger UI opens it without a server (Search, Upload JSON)"
+            if args.to == "jaeger"
+            else "OTLP JSON lines"
+        )
+        _say(f"wrote {args.output}: {len(traces)} trace(s), {count} spans as {made}")
     return EXIT_OK
 
 

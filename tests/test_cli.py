@@ -372,3 +372,47 @@ def test_a_dash_reads_the_traces_from_standard_input(sequential: Path, tmp_path:
     )
     empty = "fanscope: <stdin>: the file is empty; write traces with fanscope.configure()\n"
     assert (done.returncode, done.stderr) == (2, empty)
+
+
+def test_a_gate_that_holds_is_named_with_the_value_it_held_against(
+    sequential: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a CI log showed nothing when a gate held: no sign that it had run at all
+    gates = ["--fail-if", "parallelizable > 70%", "--max-critical-path", "1s"]
+    assert main(["analyze", str(sequential), *gates, "--fail-if", "cost > $5"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    trace = next(line for line in err if "parallelizable" in line).split("(trace ")[1][:16]
+    assert err == [
+        f"gate held: parallelizable > 70% (trace {trace} research: parallelizable = 60%)",
+        "gate held: cost > $5",
+        f"gate held: critical_path > 1s (trace {trace} research: critical_path = 760 ms)",
+    ]
+    assert main(["analyze", str(sequential), "--fail-if", "parallelizable > 20%", *gates]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(" (")[0] for line in err] == [
+        "gate failed: parallelizable > 20%",
+        "gate held: parallelizable > 70%",
+        "gate held: critical_path > 1s",
+    ]
+    for fmt in ("json", "markdown"):  # their output carries the gates; stderr stays quiet
+        assert main(["analyze", str(sequential), "--format", fmt, *gates]) == 0
+        assert capsys.readouterr().err == ""
+
+
+def test_html_and_convert_say_what_they_wrote(
+    sequential: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # both were silent on success: a newcomer could not tell whether anything was written
+    page, jaeger = tmp_path / "report.html", tmp_path / "trace.json"
+    assert main(["analyze", str(sequential), "--html", str(page)]) == 0
+    assert capsys.readouterr().err == f"fanscope: wrote {page} (1 trace; open it in a browser)\n"
+    assert page.read_text().startswith("<!doctype html>")
+    assert main(["convert", str(sequential), "--to", "jaeger", "-o", str(jaeger)]) == 0
+    spans = len(read_file(sequential).spans)
+    assert capsys.readouterr().err == (
+        f"fanscope: wrote {jaeger}: 1 trace(s), {spans} spans as Jaeger JSON; Jaeger UI opens it "
+        "without a server (Search, Upload JSON)\n"
+    )
+    assert len(json.loads(jaeger.read_text())["data"][0]["spans"]) == spans
+    assert main(["convert", str(sequential), "--to", "jaeger"]) == 0  # to stdout: no line
+    assert capsys.readouterr().err == ""
