@@ -240,6 +240,20 @@ def main() -> None:
                 digits=0,
                 note=f"simulated seconds to 90% of {case.allowed:g}/s, of {args.seconds:g} s run",
             )
+        ceiling = case.limits.max_concurrency
+        most = max(autos, key=lambda named: named[1].most_sent)
+        if ceiling is not None:
+            # the provider admits none past its ceiling; what auto may send past it is its
+            # probe (one request, answered 429): anything more is a controller that overshoots
+            target(
+                f"adaptive, {case.name}, most sent at once",
+                most[1].most_sent,
+                ceiling + 1,
+                unit="",
+                digits=0,
+                note=f"the ceiling of {ceiling} plus auto's one probe past it, "
+                f"worst of the auto runs ({most[0]})",
+            )
         worst = max(autos, key=lambda named: named[1].rejected)
         target(
             f"adaptive, {case.name}, 429s",

@@ -107,7 +107,12 @@ BENCHMARKS: tuple[Benchmark, ...] = (
         targets=tuple(
             f"adaptive, {case}, {what}"
             for case in ("concurrency 32, knee 24", "600k ITPM, concurrency 64")
-            for what in ("auto from 4 reaches 90%", "auto from 200 reaches 90%", "429s")
+            for what in (
+                "auto from 4 reaches 90%",
+                "auto from 200 reaches 90%",
+                "most sent at once",
+                "429s",
+            )
         ),
     ),
     Benchmark(
