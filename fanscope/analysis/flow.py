@@ -44,8 +44,12 @@ class Interpreter(Values):
     """Runs one function abstractly; ``sites`` maps call nodes to source ids."""
 
     def run(self) -> State:
-        state = State()
-        return self.block(scope.own_statements(self.func), state)
+        for _ in range(MAX_PASSES):
+            self._sticky = {}
+            out = self.block(scope.own_statements(self.func), State())
+            if not self.settle():
+                return out
+        raise GiveUp("work handed over whose data flow does not settle")
 
     def block(self, statements: Iterable[ast.stmt], state: State) -> State:
         for statement in statements:

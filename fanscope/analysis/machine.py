@@ -134,6 +134,12 @@ class Machine:
         self.whole_reads: set[str] = set()  # locations read as whole objects
         self.field_reads: set[tuple[str, str]] = set()  # (location of the object, attribute)
         self.blind = ""  # the first call it cannot see into (a summary's ``blind``)
+        # every source ever put into each object location, and bound to each local name, on
+        # any path: what work handed to a pool, a thread or a task may read when it runs
+        self.ever: dict[str, set[int]] = {}
+        self.ever_vars: dict[str, set[int]] = {}
+        self.deferred: dict[int, tuple[set[str], set[str]]] = {}  # site -> (objects, names)
+        self.later_inputs: dict[int, Taint] = {}  # site -> what its work may read later
         self._collect_defs()
         kinds.infer(self)
         scope.aliases(self)
@@ -315,6 +321,8 @@ class Machine:
     def _bind(self, name: str, taint: Taint, state: State) -> None:
         if self.is_local(name):
             state.vars[name] = frozenset(taint)
+            if taint:
+                self.ever_vars.setdefault(name, set()).update(taint)
             for source, via in taint.items():
                 if via != name:
                     self.origin.setdefault((name, source), via)
@@ -348,6 +356,7 @@ class Machine:
                 self.speculated.setdefault((self.label(key), source), what)
         if not taint:
             return
+        self.ever.setdefault(rep, set()).update(taint)
         held = state.heap.get(rep, EMPTY)
         new = held | frozenset(taint)
         if new != held:

@@ -14,7 +14,16 @@ import ast
 
 from fanscope.analysis import effects as E
 from fanscope.analysis import scope
-from fanscope.analysis.machine import MAX_PASSES, GiveUp, Machine, SiteFacts, State, Taint, _union
+from fanscope.analysis.machine import (
+    ANYWHERE,
+    MAX_PASSES,
+    GiveUp,
+    Machine,
+    SiteFacts,
+    State,
+    Taint,
+    _union,
+)
 from fanscope.analysis.scope import parameters
 
 
@@ -247,13 +256,69 @@ class Values(Machine):
             for name in sorted(callback.reads):
                 for outer, local in self.outer_names(name, callback.home):
                     _union(inputs, self.read_outer(outer, state, closure=local))
+        if sid is not None:
+            for source, via in self.later_inputs.get(sid, {}).items():
+                inputs.setdefault(source, via)  # what the work may read when it runs
         out = self._site(sid, inputs, effect) if sid is not None else inputs
+        if sid is not None and (effect.apply or handed):
+            self._defer(sid, node, effect, handed)
         self._apply(node, effect, out, state, sid)
         for callback in handed:  # ... and what they change, with what that code saw
             for name in sorted(callback.writes):
                 for outer, local in self.outer_names(name, callback.home):
                     self.write_outer(outer, out, state, closure=local, changer=sid, surely=False)
         return out
+
+    def _defer(self, sid: int, node: ast.Call, effect: E.Effect, handed: list[E.Summary]) -> None:
+        """Note what the work a call hands over (to a pool, a thread, a task, a fan-out) may
+        read when it runs, which may be after the caller changed it: the objects of its
+        operands (and of a bound method's object), and the names and globals the functions
+        it runs read. :meth:`settle` adds what those ever held to the site's inputs."""
+        objects, names = self.deferred.setdefault(sid, (set(), set()))
+        operands = [*node.args, *(k.value for k in node.keywords)]
+        if isinstance(node.func, ast.Attribute) and not effect.client:
+            operands.append(node.func.value)
+        for operand in operands:
+            for part in (operand, operand.value if isinstance(operand, ast.Attribute) else None):
+                if part is not None:
+                    for key in self.roots(part):
+                        self._defer_object(objects, key)
+        for summary in (effect.summary, *handed):
+            for name in summary.reads:
+                if name == E.ANY:
+                    objects.add(self.uf.find(ANYWHERE))
+                    continue
+                for outer, _ in self.outer_names(name, summary.home):
+                    if self.is_local(outer):  # a closure's free variable: read when it runs
+                        names.add(outer)
+                        self._defer_object(objects, f"v:{outer}")
+                    else:
+                        self._defer_object(objects, f"g:{outer}")
+
+    def _defer_object(self, objects: set[str], key: str) -> None:
+        rep = self.uf.find(key)
+        objects.add(rep)
+        objects.update(self.uf.find(f) for f in self.fields_of.get(rep, ()))
+
+    def settle(self) -> bool:
+        """Give each site that handed work over every source its work may read when it
+        runs: whatever the objects and names it reads held at any point of the function
+        (a queue filled after the workers were submitted, a closure variable assigned
+        after the thread started). Returns whether a site gained one: then the function
+        runs again, so that what the work returns (a future's result) carries them too."""
+        grew = False
+        for sid, (objects, names) in self.deferred.items():
+            extra = self.later_inputs.setdefault(sid, {})
+            before = len(extra)
+            for rep in sorted(objects):
+                label = self.label(rep)
+                for source in sorted(self.ever.get(rep, ())):
+                    extra.setdefault(source, label)
+            for name in sorted(names):
+                for source in sorted(self.ever_vars.get(name, ())):
+                    extra.setdefault(source, name)
+            grew = grew or len(extra) > before
+        return grew
 
     def _handed_functions(self, node: ast.Call) -> list[E.Summary]:
         """The summaries of the project functions a call hands to code the witness cannot

@@ -1,0 +1,139 @@
+"""Work handed over to run later reads what its objects and names hold when it runs.
+
+A pool's ``submit``/``map``, ``run_in_executor``, ``asyncio.to_thread`` and a function handed
+to a thread run the function after the call that handed it over returned, while the caller
+goes on: workers submitted first and fed through a queue afterwards, or a closure whose
+variable is assigned after the submit, read values the caller made *after* that line. The
+source witness gives such a site every source its work's objects and names ever held in the
+function, so a call made before the feeding is never called independent of the work.
+"""
+
+from __future__ import annotations
+
+import ast
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from fanscope.analysis.witness import CallSite, SourceWitness, Verdict
+
+AGENT = """
+import queue
+import threading
+from concurrent.futures import ThreadPoolExecutor
+import anthropic
+
+client = anthropic.Anthropic()
+
+
+def llm(prompt: str) -> str:
+    return client.messages.create(model="m", max_tokens=9, messages=[prompt]).content[0].text
+
+
+def consume(jobs: queue.Queue) -> list[str]:
+    notes = []
+    while (title := jobs.get()) is not None:
+        notes.append(llm(f"Notes on {title}"))
+    return notes
+
+
+def fed_after_submit(book: str) -> str:
+    style = llm("One rule for notes.")  # site: style
+    jobs = queue.Queue()
+    with ThreadPoolExecutor(2) as pool:
+        worker = pool.submit(consume, jobs)  # site: worker
+        chapters = llm(f"Chapters of {book}")  # site: chapters
+        for title in chapters.splitlines():
+            jobs.put(title.strip().lower())
+        jobs.put(None)
+        notes = worker.result()
+    return style + llm("Summarise " + "\\n".join(notes))  # site: summary
+
+
+def closure_assigned_after(book: str) -> str:
+    topic = book
+    with ThreadPoolExecutor(1) as pool:
+        later = pool.submit(lambda: llm(f"Quiz on {topic}"))  # site: quiz
+        topic = llm(f"The hardest chapter of {book}")  # site: hardest
+        return later.result()
+
+
+def thread_fed_after_start(city_list: str) -> str:
+    jobs = queue.Queue()
+    found = {}
+    worker = threading.Thread(target=lambda: found.update(x=llm(jobs.get())))  # site: thread
+    worker.start()
+    plan = llm(f"Cities for {city_list}")  # site: plan
+    jobs.put(plan.upper())
+    worker.join()
+    return found["x"]
+
+
+def fed_before_submit(book: str) -> str:
+    chapters = llm(f"Chapters of {book}")  # site: chapters-first
+    jobs = queue.Queue()
+    for title in chapters.splitlines():
+        jobs.put(title)
+    jobs.put(None)
+    with ThreadPoolExecutor(2) as pool:
+        worker = pool.submit(consume, jobs)  # site: worker-after
+        blurb = llm(f"A blurb for {book}")  # site: blurb
+        return blurb + "".join(worker.result())
+"""
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("handed")
+    (folder / "agent.py").write_text(textwrap.dedent(AGENT))
+    return folder
+
+
+def site(root: Path, marker: str) -> CallSite:
+    source = (root / "agent.py").read_text()
+    lines = source.splitlines()
+    for func in ast.parse(source).body:
+        if not isinstance(func, ast.FunctionDef):
+            continue
+        for call in ast.walk(func):
+            if isinstance(call, ast.Call) and lines[call.lineno - 1].endswith(marker):
+                return CallSite(
+                    "agent.py", f"__main__.{func.name}", call.lineno, call.col_offset + 1,
+                    None, False,
+                )  # fmt: skip
+    raise AssertionError(marker)
+
+
+def between(root: Path, earlier: str, later: str) -> tuple[Verdict, str]:
+    found = SourceWitness(root).between(
+        site(root, f"# site: {earlier}"), site(root, f"# site: {later}")
+    )
+    return found.verdict, found.evidence
+
+
+@pytest.mark.parametrize(
+    ("earlier", "later", "via"),
+    [
+        ("chapters", "worker", "jobs"),  # workers submitted, then fed through the queue
+        ("hardest", "quiz", "topic"),  # a closure's variable assigned after the submit
+        ("plan", "thread", "jobs"),  # a thread started, then fed
+    ],
+)
+def test_work_handed_over_reads_what_the_caller_gives_it_afterwards(
+    root: Path, earlier: str, later: str, via: str
+) -> None:
+    verdict, evidence = between(root, earlier, later)
+    assert verdict != Verdict.INDEPENDENT, evidence
+    assert via in evidence
+
+
+def test_the_summary_of_the_fed_work_depends_on_what_fed_it(root: Path) -> None:
+    verdict, evidence = between(root, "chapters", "summary")
+    assert verdict == Verdict.DEPENDENT, evidence
+
+
+def test_what_never_reaches_the_handed_objects_stays_independent(root: Path) -> None:
+    assert between(root, "style", "worker")[0] == Verdict.INDEPENDENT
+    assert between(root, "blurb", "worker-after")[0] == Verdict.INDEPENDENT
+    assert between(root, "chapters-first", "blurb")[0] == Verdict.INDEPENDENT
