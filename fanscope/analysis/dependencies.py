@@ -270,14 +270,19 @@ class Wait:
     candidates: int = 0
 
 
-# (finish, level, count, latest) of a group of siblings that have ended
-_Agg = tuple[int, int, int, str]
+# (finish, level, count, latest, heads) of a group of siblings that have ended; the heads
+# are the members no later member is kept after (the latest, and those it did not wait for,
+# such as siblings that ran beside it): a step waiting for the group is named after them
+_Agg = tuple[int, int, int, str, tuple[str, ...]]
 
 
-def _add(agg: _Agg | None, finish: int, level: int, kid: str) -> _Agg:
+def _add(
+    agg: _Agg | None, finish: int, level: int, kid: str, waited: frozenset[str] = frozenset()
+) -> _Agg:
     if agg is None:
-        return (finish, level, 1, kid)
-    return (max(agg[0], finish), max(agg[1], level), agg[2] + 1, kid)
+        return (finish, level, 1, kid, (kid,))
+    heads = (*(h for h in agg[4] if h not in waited), kid)
+    return (max(agg[0], finish), max(agg[1], level), agg[2] + 1, kid, heads)
 
 
 @dataclass
@@ -327,6 +332,7 @@ class StepDependencies:
         self._groups: dict[Hashable, _Group] = {}
         self._producers: dict[str, tuple[int, int, str]] = {}  # print -> finish, level, latest
         self._makers: dict[str, list[str]] = {}  # print -> every sibling that output it
+        self._waited: dict[str, frozenset[str]] = {}  # sibling not yet ended -> what it waited for
 
     def _admit(self, before: int, placed: Mapping[str, tuple[int, int]]) -> None:
         """Take in every sibling that ended at or before ``before`` and has been placed."""
@@ -337,16 +343,17 @@ class StepDependencies:
                 break  # not ended yet (or a zero-length sibling at this instant, not yet placed)
             self._taken += 1
             f, lv = placed[done]
+            waited = self._waited.pop(done, frozenset())
             self._last_end = max(self._last_end, eff[done][1])
-            self._all = _add(self._all, f, lv, done)
+            self._all = _add(self._all, f, lv, done, waited)
             outs = self.flow.of(done)[1]
             blind = not outs
             if blind:
-                self._blind = _add(self._blind, f, lv, done)
+                self._blind = _add(self._blind, f, lv, done, waited)
             group = self._groups.setdefault(self._class(done), _Group())
-            group.every = _add(group.every, f, lv, done)
+            group.every = _add(group.every, f, lv, done, waited)
             if blind:
-                group.blind = _add(group.blind, f, lv, done)
+                group.blind = _add(group.blind, f, lv, done, waited)
             producers = self._producers
             for fp in outs:
                 self._makers.setdefault(fp, []).append(done)
@@ -374,7 +381,7 @@ class StepDependencies:
             nonlocal ready, depth
             if agg is not None:
                 ready, depth = max(ready, agg[0]), max(depth, agg[1])
-                after.append(agg[3])
+                after.extend(agg[4])
 
         makers: set[str] = set()
         producers = self._producers
@@ -412,6 +419,7 @@ class StepDependencies:
             take(blind)
             if not self.count_candidates:
                 take(group.every)
+        self._waited[later] = frozenset(after)
         return Wait(ready, depth, after, unknown, self._last_end, candidates)
 
 

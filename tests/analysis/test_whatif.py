@@ -367,3 +367,23 @@ def test_a_child_whose_own_steps_could_run_together_is_no_opportunity_of_its_par
     assert [o["parent"] for o in report.opportunities] == ["collect"]
     assert report.opportunities[0]["saving"] == pytest.approx(0.050)
     assert report.whatif == pytest.approx(0.100)
+
+
+def test_a_step_kept_after_calls_that_ran_beside_each_other_is_kept_after_each_of_them() -> None:
+    # x1 and x2 ran at the same time (two tasks of one gather, say) and nothing can say what
+    # they fed: d must stay after both, and the report names both, not only the one that
+    # ended last
+    spans = _steps(
+        ("a", 0, 100, {IN: ["q"], OUT: ["a"]}),
+        ("b", 100, 300, {IN: ["q2"], OUT: ["b"]}),  # independent of a
+        ("x1", 310, 420, {}),
+        ("x2", 320, 400, {}),
+        ("d", 430, 500, {}),
+    )
+    spans[0].end = 500_000_000
+    report = analyze(spans, witnesses=COUNTED).traces[0]
+    (opportunity,) = report.opportunities
+    after = {
+        k["step"]["name"]: sorted(s["name"] for s in k["after"]) for k in opportunity["keep_after"]
+    }
+    assert after["d"] == ["x1", "x2"]
