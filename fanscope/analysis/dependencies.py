@@ -28,7 +28,7 @@ what-if schedule in ``whatif.py`` uses).
 from __future__ import annotations
 
 import os
-from collections.abc import Hashable, Iterable, Mapping, Set
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Set
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -268,21 +268,41 @@ class Wait:
     unknown: int
     previous_end: int
     candidates: int = 0
+    #: groups it waits for as a whole: it is kept after each of their heads too
+    heads: list[Heads] = field(default_factory=list)
 
 
-# (finish, level, count, latest, heads) of a group of siblings that have ended; the heads
-# are the members no later member is kept after (the latest, and those it did not wait for,
-# such as siblings that ran beside it): a step waiting for the group is named after them
-_Agg = tuple[int, int, int, str, tuple[str, ...]]
+class Heads:
+    """The members of a group of siblings that no later member of it waited for, as the
+    group held them when a step took it: the step is kept after each of them. The latest
+    member is one; others are those it did not wait for (siblings that ran beside it).
+
+    The group's list only grows until a member that waited for it collapses it, so a
+    reference and its length name the members of that moment in O(1)."""
+
+    __slots__ = ("names", "size")
+
+    def __init__(self, names: list[str]) -> None:
+        self.names, self.size = names, len(names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names[: self.size])
 
 
-def _add(
-    agg: _Agg | None, finish: int, level: int, kid: str, waited: frozenset[str] = frozenset()
-) -> _Agg:
+# (finish, level, count, latest, heads) of a group of siblings that have ended
+_Agg = tuple[int, int, int, str, list[str]]
+
+
+def _add(agg: _Agg | None, finish: int, level: int, kid: str, waited: list[Heads]) -> _Agg:
     if agg is None:
-        return (finish, level, 1, kid, (kid,))
-    heads = (*(h for h in agg[4] if h not in waited), kid)
-    return (max(agg[0], finish), max(agg[1], level), agg[2] + 1, kid, heads)
+        return (finish, level, 1, kid, [kid])
+    names = agg[4]
+    cut = max((ref.size for ref in waited if ref.names is names), default=None)
+    if cut is None:
+        names.append(kid)  # it did not wait for the group: one more head
+    else:
+        names = [*names[cut:], kid]  # it waited for those heads: they are behind it now
+    return (max(agg[0], finish), max(agg[1], level), agg[2] + 1, kid, names)
 
 
 @dataclass
@@ -332,7 +352,7 @@ class StepDependencies:
         self._groups: dict[Hashable, _Group] = {}
         self._producers: dict[str, tuple[int, int, str]] = {}  # print -> finish, level, latest
         self._makers: dict[str, list[str]] = {}  # print -> every sibling that output it
-        self._waited: dict[str, frozenset[str]] = {}  # sibling not yet ended -> what it waited for
+        self._waited: dict[str, list[Heads]] = {}  # sibling not yet ended -> groups it took
 
     def _admit(self, before: int, placed: Mapping[str, tuple[int, int]]) -> None:
         """Take in every sibling that ended at or before ``before`` and has been placed."""
@@ -343,7 +363,7 @@ class StepDependencies:
                 break  # not ended yet (or a zero-length sibling at this instant, not yet placed)
             self._taken += 1
             f, lv = placed[done]
-            waited = self._waited.pop(done, frozenset())
+            waited = self._waited.pop(done, [])
             self._last_end = max(self._last_end, eff[done][1])
             self._all = _add(self._all, f, lv, done, waited)
             outs = self.flow.of(done)[1]
@@ -375,13 +395,15 @@ class StepDependencies:
         ins = self.flow.of(later)[0]
         ready, depth = self.floor, -1
         after: list[str] = []
+        heads: list[Heads] = []
         unknown = candidates = 0
 
         def take(agg: _Agg | None) -> None:
             nonlocal ready, depth
             if agg is not None:
                 ready, depth = max(ready, agg[0]), max(depth, agg[1])
-                after.extend(agg[4])
+                after.append(agg[3])
+                heads.append(Heads(agg[4]))
 
         makers: set[str] = set()
         producers = self._producers
@@ -419,8 +441,8 @@ class StepDependencies:
             take(blind)
             if not self.count_candidates:
                 take(group.every)
-        self._waited[later] = frozenset(after)
-        return Wait(ready, depth, after, unknown, self._last_end, candidates)
+        self._waited[later] = heads
+        return Wait(ready, depth, after, unknown, self._last_end, candidates, heads)
 
 
 def _count(agg: _Agg | None) -> int:

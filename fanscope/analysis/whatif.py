@@ -28,6 +28,7 @@ from fanscope.analysis.critical_path import effective_intervals
 from fanscope.analysis.dependencies import (
     Classification,
     Evidence,
+    Heads,
     PairVerdict,
     StepDependencies,
     Wait,
@@ -408,6 +409,7 @@ def _schedule_steps(
     finish: dict[str, int] = {}
     level: dict[str, int] = {}
     after: dict[str, list[str]] = {}
+    heads: dict[str, list[Heads]] = {}  # named only when an opportunity is reported
     slots: dict[str, list[int]] = {}
     unknown = candidates = 0
     for later in kids:  # observed start order
@@ -429,6 +431,8 @@ def _schedule_steps(
         level[later] = wait.depth + 1
         placed[later] = (finish[later], level[later])
         after[later] = sorted(set(wait.after), key=position.__getitem__)
+        if wait.heads:
+            heads[later] = wait.heads
 
     first = eff[kids[0]][0]
     observed = max(eff[k][1] for k in kids) - first
@@ -442,6 +446,9 @@ def _schedule_steps(
     saving = in_order - first - planned
     if saving < threshold:
         return starts, finish, None, unknown, candidates
+    for kid, taken in heads.items():
+        names = set(after[kid]).union(*taken)
+        after[kid] = sorted(names, key=position.__getitem__)
     opportunity = _opportunity(trace, node, kids, eff, level, after, observed, observed - saving)
     opportunity.unknown_pairs = unknown
     opportunity.candidate_pairs = candidates

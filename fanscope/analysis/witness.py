@@ -327,6 +327,11 @@ def _dependent(
     return f"{text}, from {_at(earlier, where)}"
 
 
+#: Longest sentence of an abstention through code not seen into before it is shortened (a
+#: report's line also names the pair's file and lines, and is cut at 200 characters).
+MAX_UNSEEN = 110
+
+
 def _unseen(
     interp: Interpreter, via: str | None, source: int, later: str, earlier: str, where: str
 ) -> str:
@@ -350,10 +355,17 @@ def _unseen(
     chain = _chain(interp, via, source)
     if later.startswith(f"{unseen} "):  # the later call itself: named already
         unseen = "it"
-    return (
+    made = _at(earlier, where)
+    forms = [  # the first that fits, so that a report's evidence line is not cut
         f"{later} reads {_quoted(chain)}, which {unseen} (not seen into) may have changed "
-        f"with what {_at(earlier, where)} made"
-    )
+        f"with what {made} made",
+        f"{later} reads {_quoted(chain[:1])}, which {unseen} (not seen into) may have changed "
+        f"with what {made} made",
+    ]
+    text = next((f for f in forms if len(f) <= MAX_UNSEEN), None)
+    if text is None:
+        text = f"{later} reads {_quoted(chain[:1])}, which {unseen} (unseen) may fill from {made}"
+    return text
 
 
 def sites_of(spans: Iterable[Span]) -> dict[str, CallSite | None]:
