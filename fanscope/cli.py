@@ -62,10 +62,13 @@ class _Parser(argparse.ArgumentParser):
             return ""
         word = wrong.group(1) or wrong.group(2)
         known: dict[str, str] = {}  # what may have been meant -> what to write
+        options: dict[str, str] = {}  # an option -> how it is written with its value
         parsers: list[argparse.ArgumentParser] = [self]
         for parser in parsers:
             for action in parser._actions:
                 known.update((option, option) for option in action.option_strings)
+                value = f" {action.metavar or action.dest.upper()}" if action.nargs != 0 else ""
+                options.update((option, option + value) for option in action.option_strings)
                 if isinstance(action.choices, dict):  # the commands
                     known.update((command, command) for command in action.choices)
                     parsers += action.choices.values()
@@ -73,6 +76,8 @@ class _Parser(argparse.ArgumentParser):
                     for choice in map(str, action.choices):
                         known[choice] = choice
                         known[f"--{choice}"] = f"{action.option_strings[-1]} {choice}"
+        if f"--{word}" in options and "invalid choice" in message:  # --format html
+            return f"; did you mean {options[f'--{word}']!r}?"
         pool = [k for k in known if k.startswith("-") == word.startswith("-")]
         near = difflib.get_close_matches(word, pool, n=1, cutoff=0.75)
         return f"; did you mean {known[near[0]]!r}?" if near else ""

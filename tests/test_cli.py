@@ -143,6 +143,10 @@ def test_unusable_input_exits_2_with_one_line(
         (["analyze", "{file}", "--markdown"], "did you mean '--format markdown'?"),
         (["analyze", "{file}", "--format", "markdwon"], "did you mean 'markdown'?"),
         (["convert", "{file}", "--to", "jager"], "did you mean 'jaeger'?"),
+        (["analyze", "{file}", "--format", "html"], "did you mean '--html OUT'?"),
+        # `--fail-if parallelizable > 20%` unquoted: the shell made "> 20%" a redirection
+        (["analyze", "{file}", "--fail-if", "parallelizable"], "--fail-if 'parallelizable > 20%'"),
+        (["analyze", "{file}", "--fail-if", "critical-path"], "--fail-if 'critical_path > 5s'"),
     ],
 )
 def test_a_misspelt_command_option_or_value_is_answered_with_the_one_meant(

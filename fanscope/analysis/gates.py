@@ -86,6 +86,15 @@ def parse_gate(text: str) -> Gate:
     """A gate from its text; raises ConfigurationError saying what to write instead."""
     match = _GATE.match(text.strip().lower().replace("-", "_"))
     if not match:
+        bare = text.strip().lower().replace("-", "_")
+        if bare in METRICS:  # unquoted, the shell took "> 20%" as a redirection
+            example = re.search(rf"'({bare} > [^']*)'", _HINT)
+            raise ConfigurationError(
+                "cannot read the gate: a metric with no limit",
+                text,
+                f"quote the whole gate, e.g. --fail-if '{example[1] if example else bare}' "
+                "(unquoted, the shell reads > as a redirection into a file named after the limit)",
+            )
         if re.match(r"\s*(total_)?cost\b", text.strip().lower().replace("-", "_")):
             raise ConfigurationError("cannot read the gate", text, _SHELL_HINT)
         raise ConfigurationError("cannot read the gate", text, _HINT)
