@@ -70,6 +70,10 @@ def _whole(name: str, value: object, low: int) -> int:
     return value
 
 
+def _real(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 class Adaptive:
     """The controller of an adaptive concurrency limit.
 
@@ -100,11 +104,11 @@ class Adaptive:
                 initial,
                 f"pick initial from {self.min} to {self.max}",
             )
-        if not 0 < backoff < 1:
+        if not _real(backoff) or not 0 < backoff < 1:
             raise ConfigurationError(
                 "Adaptive backoff must be between 0 and 1", backoff, "e.g. 0.7"
             )
-        if not tolerance >= 1:
+        if not _real(tolerance) or not tolerance >= 1:
             raise ConfigurationError("Adaptive tolerance must be >= 1", tolerance, "e.g. 1.5")
         self.backoff = float(backoff)
         self.tolerance = float(tolerance)

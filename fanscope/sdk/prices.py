@@ -112,6 +112,19 @@ class Price:
     above: tuple[tuple[int, Price], ...] = field(default=())
 
     def __post_init__(self) -> None:
+        if not isinstance(self.above, tuple) or not all(
+            isinstance(tier, tuple)
+            and len(tier) == 2
+            and isinstance(tier[0], int | float)
+            and not isinstance(tier[0], bool)
+            and isinstance(tier[1], Price)
+            for tier in self.above
+        ):
+            raise ConfigurationError(
+                "Price.above must be ((input tokens, Price), ...)",
+                self.above,
+                "pass e.g. above=((200_000, Price(input=6.0, output=22.5)),)",
+            )
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name == "above" or value is None:

@@ -153,6 +153,16 @@ class Retry:
         self.jitter = jitter
         if isinstance(retry_on, type | tuple):
             classes = retry_on
+            each = classes if isinstance(classes, tuple) else (classes,)
+            if not each or not all(
+                isinstance(c, type) and issubclass(c, BaseException) for c in each
+            ):
+                # isinstance() would raise at the first failure, and nothing would be retried
+                raise ConfigurationError(
+                    "Retry retry_on must be a predicate or exception classes",
+                    retry_on,
+                    "pass retry_on=(TimeoutError, MyError) or a function exc -> bool",
+                )
 
             def retry_on(exc: BaseException) -> bool:
                 return isinstance(exc, classes)

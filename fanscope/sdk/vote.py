@@ -274,6 +274,10 @@ class _Vote:
         if not voters:
             raise UsageError("vote.among() needs voters; pass them, e.g. vote.among(f, g, h)")
         blocking = [_check_voter(voter, "vote.among") for voter in voters]
+        if weights is not None and not isinstance(weights, Sequence):
+            raise ConfigurationError(
+                "vote.among weights must be a list, one number per voter", weights, "e.g. [2, 1, 1]"
+            )
         chosen = list(weights) if weights is not None else [1.0] * len(voters)
         if len(chosen) != len(voters):
             raise ConfigurationError(

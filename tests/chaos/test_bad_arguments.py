@@ -432,3 +432,30 @@ def test_any_keyword_at_all_that_is_not_an_option_is_one_line(what: str, word: s
     assume(word not in keywords_of(call) and word not in PER_FAN_OUT)
     message = one_line(lambda: call(**{word: 1}))
     assert message.startswith(f"{what} has no option ")
+
+
+@pytest.mark.parametrize(
+    ("call", "says"),
+    [
+        # each was Python's own error from inside, or accepted and failing later
+        (lambda: fanscope.Adaptive(backoff="0.5"), "Adaptive backoff must be between 0 and 1"),
+        (lambda: fanscope.Adaptive(tolerance="2"), "Adaptive tolerance must be >= 1 (got '2')"),
+        (lambda: fanscope.Price(1, 2, above=5), "Price.above must be ((input tokens, Price), ...)"),
+        (lambda: fanscope.Price(1, 2, above=((1, 2),)), "e.g. above=((200_000, Price(input="),
+        (lambda: vote.among(plain, plain, weights=5), "weights must be a list, one number per"),
+    ],
+)
+def test_a_value_that_failed_inside_is_refused_where_it_is_given(call: Any, says: str) -> None:
+    assert says in one_line(call)
+
+
+def test_retry_on_with_something_that_is_no_exception_class_is_refused() -> None:
+    # isinstance(error, (ValueError, 5)) raised at the first failure, which the retry loop
+    # read as "not retryable": nothing was ever retried, silently
+    says = "Retry retry_on must be a predicate or exception classes"
+    assert says in one_line(lambda: fanscope.Retry(retry_on=(ValueError, 5)))  # type: ignore[arg-type]
+    assert says in one_line(lambda: fanscope.Retry(retry_on=()))
+    assert says in one_line(lambda: fanscope.Retry(retry_on=int))  # type: ignore[arg-type]
+    retry = fanscope.Retry(retry_on=(ValueError, KeyError))
+    assert retry.next_delay(1, KeyError("x")) is not None
+    assert retry.next_delay(1, TypeError("x")) is None
