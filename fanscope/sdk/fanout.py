@@ -298,6 +298,7 @@ class FanOut:
 
         def settle(done: Iterable[asyncio.Task[Outcome[Any]]]) -> list[Outcome[Any]]:
             """The outcomes of finished branch tasks, counted (one pass: per branch)."""
+            nonlocal stop_reason
             batch: list[Outcome[Any]] = []
             others: list[Outcome[Any]] = []  # the outcomes other than ok, counted apart
             failed: dict[int, str] = {}
@@ -306,6 +307,8 @@ class FanOut:
                 try:
                     outcome = task.result()
                 except BaseException:  # cancelled, or a BaseException run_branch re-raised
+                    if not task.cancelled():  # KeyboardInterrupt...: it stops the siblings
+                        stop_reason = A.CANCEL_SIBLING_FAILED
                     outcome = self._settle(task, job)  # (re-raises the latter)
                     others.append(outcome)
                     failed[outcome.index] = job.label

@@ -87,6 +87,7 @@ class ThreadFanOut:
         self._numbered = 0
         self._failed = False  # the failure policy says raise
         self._error: BaseException | None = None  # the input's, or a branch's BaseException
+        self._error_reason = INPUT_FAILED  # why the others stop: the input's, or a sibling's
         self.progress = Progress(pending=self._expected, keep_failures=fo.policy.can_raise)
         self._helpers = Helpers(f"{name} attempt")
         self._submitted = fo.started or time.time_ns()
@@ -177,7 +178,8 @@ class ThreadFanOut:
                     with self._lock:
                         self._running -= 1
                         self._live.discard(branch)
-                        self._error = self._error or exc
+                        if self._error is None:
+                            self._error, self._error_reason = exc, A.CANCEL_SIBLING_FAILED
                         self._wake.notify_all()
                     return
                 with self._lock:
@@ -239,7 +241,7 @@ class ThreadFanOut:
                 batch, over = self._wait(deadline_at)
                 yield from batch
                 if self._error is not None:
-                    yield from self._stop(INPUT_FAILED)
+                    yield from self._stop(self._error_reason)
                     raise self._error
                 if self._failed:
                     verdict = decide(fo.policy, self.progress)
