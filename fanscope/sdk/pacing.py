@@ -25,7 +25,7 @@ from fanscope.sdk.permits import Demand, Ledger, Meter, Rate, Unit
 from fanscope.sdk.redis_ledger import Unavailable
 
 if TYPE_CHECKING:
-    from fanscope.sdk.redis_backend import SharedLimit
+    from fanscope.sdk.redis_backend import Heard, SharedLimit
 
 # the units of the provider's buckets, by the name in its headers
 HEARD_UNITS: Mapping[str, Unit] = {
@@ -151,6 +151,7 @@ class Pacing:
         if "input_tokens" in state or "output_tokens" in state:
             state = {k: v for k, v in state.items() if k != "tokens"}  # the two say it better
         shared = self.shared
+        heard: list[tuple[str, Heard]] = []
         for name, (limit, remaining) in state.items():
             unit = HEARD_UNITS.get(name)
             if unit is None or not limit > 0:
@@ -169,10 +170,12 @@ class Pacing:
                     old = meter.amount
                     meter.resize(limit, now)
                 meter.align(remaining - own, now)  # kept for when Redis is down
-            if shared is not None and shared.up():
-                with suppress(Unavailable):  # Redis down: the local bucket above paces alone
-                    # less the calls every process sharing the limit has in flight
-                    self._room[name] = shared.align(unit, remaining, limit, meter.per, old, own)
+            heard.append((name, (unit, remaining, limit, meter.per, old, own)))
+        if heard and shared is not None and shared.up():
+            with suppress(Unavailable):  # Redis down: the local buckets above pace alone
+                # less the calls every process sharing the limit has in flight
+                rooms = shared.align([h for _, h in heard])
+                self._room.update(zip((name for name, _ in heard), rooms, strict=True))
 
     def room(self) -> float:
         """The smallest share of a heard bucket still available (1.0: all, or none heard)."""

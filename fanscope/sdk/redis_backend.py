@@ -58,6 +58,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fanscope")
 
+#: one bucket the provider's headers announced: unit, what remains, its limit, its period in
+#: seconds, the limit before (when it changed; else the same), this process's calls in flight
+Heard = tuple[str, float, float, float, float, float]
+
 
 def _seconds(name: str, value: float, low: float = 0.0) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > low:
@@ -442,17 +446,16 @@ class SharedLimit:
         got = self.backend.call(lua.LIMIT, [f"{self.key}:limit"], [op, value, lo, hi, initial])
         return int(got) / 1000
 
-    def align(
-        self, unit: str, remaining: float, amount: float, per: float, old: float, own: float
-    ) -> float:
-        """What the provider's headers say remains of a bucket, less every process's calls in
-        flight (``own``: this process's); returns the bucket's available share."""
-        key = f"{self.key}:heard:{unit}"
-        interval = per / amount * 1000
-        old_interval = per / old * 1000 if old and old != amount else 0
-        got = self.backend.call(
-            lua.ALIGN,
-            [key, self._flying_keys[0]],
-            [remaining, interval, per * 1000, old_interval, unit, own],
-        )
-        return int(got) / 1000
+    def align(self, heard: Sequence[Heard]) -> list[float]:
+        """What the provider's headers of one answer say remains of each bucket, less every
+        process's calls in flight: one round trip for all of them. Returns each bucket's
+        available share."""
+        keys: list[str] = []
+        args: list[Any] = []
+        for unit, remaining, amount, per, old, own in heard:
+            keys.append(f"{self.key}:heard:{unit}")
+            interval = per / amount * 1000
+            old_interval = per / old * 1000 if old and old != amount else 0
+            args += [remaining, interval, per * 1000, old_interval, unit, own]
+        got = self.backend.call(lua.ALIGN, [*keys, self._flying_keys[0]], args)
+        return [int(x) / 1000 for x in got]

@@ -288,8 +288,9 @@ FLYING_UNITS = ("requests", "input_tokens", "output_tokens", "tokens")
 _FLYING = """
 -- calls in flight under prefix P: P (hash: '<process>|<unit>' -> amount) and P:owners (sorted
 -- set: process -> until when its calls count). A process that stopped renewing is gone.
+-- Returns the amount in flight by unit, over the processes still counted.
 local units = {'requests', 'input_tokens', 'output_tokens', 'tokens'}
-local function flying(prefix, unit)
+local function flying(prefix)
   local gone = redis.call('ZRANGEBYSCORE', prefix .. ':owners', '-inf', now)
   for _, o in ipairs(gone) do
     for _, u in ipairs(units) do
@@ -297,12 +298,12 @@ local function flying(prefix, unit)
     end
     redis.call('ZREM', prefix .. ':owners', o)
   end
-  local total = 0
+  local total = {}
   local all = redis.call('HGETALL', prefix)
-  local suffix = '|' .. unit
   for i = 1, #all, 2 do
-    if string.sub(all[i], -#suffix) == suffix then
-      total = total + tonumber(all[i + 1])
+    local unit = string.match(all[i], '|([%w_]+)$')
+    if unit then
+      total[unit] = (total[unit] or 0) + tonumber(all[i + 1])
     end
   end
   return total
@@ -359,26 +360,33 @@ ALIGN = (
     _NOW
     + _FLYING
     + """
--- KEYS: a heard rate, the calls in flight (K:flying); ARGV: remaining (units), interval_ms,
--- per_ms, old_interval_ms (0: same limit as before), the unit, this process's calls in flight
--- in it. Never assume more than the provider says remains, less the calls every process has in
--- flight (the provider may not have counted them when it answered; at least this process's
--- own, should Redis have missed some); a new limit keeps what was left, in the new units'
--- time. Returns what is available afterwards, in thousandths of the bucket.
-local in_flight = math.max(flying(KEYS[2], ARGV[5]), tonumber(ARGV[6]))
-local remaining = math.max(0, tonumber(ARGV[1]) - in_flight)
-local interval = tonumber(ARGV[2])
-local per = tonumber(ARGV[3])
-local old = tonumber(ARGV[4])
-local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or '0'), now)
-if old > 0 then
-  local left = math.max(0, math.min(per / old, (now + per - tat) / old))
-  tat = now + per - math.min(left, per / interval) * interval
+-- KEYS: the heard rates of one answer, then the calls in flight (K:flying). ARGV, per heard
+-- rate, 6 values: remaining (units), interval_ms, per_ms, old_interval_ms (0: same limit as
+-- before), the unit, this process's calls in flight in it. Never assume more than the provider
+-- says remains, less the calls every process has in flight (the provider may not have counted
+-- them when it answered; at least this process's own, should Redis have missed some); a new
+-- limit keeps what was left, in the new units' time. Returns what each has available
+-- afterwards, in thousandths of the bucket.
+local in_flight = flying(KEYS[#KEYS])
+local out = {}
+for i = 1, #KEYS - 1 do
+  local a = (i - 1) * 6
+  local own = math.max(in_flight[ARGV[a + 5]] or 0, tonumber(ARGV[a + 6]))
+  local remaining = math.max(0, tonumber(ARGV[a + 1]) - own)
+  local interval = tonumber(ARGV[a + 2])
+  local per = tonumber(ARGV[a + 3])
+  local old = tonumber(ARGV[a + 4])
+  local tat = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now)
+  if old > 0 then
+    local left = math.max(0, math.min(per / old, (now + per - tat) / old))
+    tat = now + per - math.min(left, per / interval) * interval
+  end
+  tat = math.max(tat, now + per - remaining * interval)
+  redis.call('SET', KEYS[i], tostring(tat), 'PX', math.ceil(tat - now + per))
+  local available = math.max(0, math.min(per / interval, (now + per - tat) / interval))
+  out[i] = math.floor(available * interval / per * 1000)
 end
-tat = math.max(tat, now + per - remaining * interval)
-redis.call('SET', KEYS[1], tostring(tat), 'PX', math.ceil(tat - now + per))
-local available = math.max(0, math.min(per / interval, (now + per - tat) / interval))
-return math.floor(available * interval / per * 1000)
+return out
 """
 )
 

@@ -337,8 +337,18 @@ def test_calls_another_process_has_in_flight_come_off_what_the_provider_says_rem
     try:
         assert flier.stdout is not None and flier.stdout.readline().strip() == "ready"
         here = Limiter(backend=RedisBackend(redis_url, key=redis_key))
-        here.observe(Observation(status=200, remaining={"input_tokens": (60_000, 60_000)}))
-        ask = [(ledger, m, 30_000.0) for ledger, m in here.meters(Demand(input_tokens=30_000))]
+        here.observe(
+            Observation(
+                status=200,
+                remaining={"requests": (100, 100), "input_tokens": (60_000, 60_000)},
+            )
+        )
+        # every bucket of the answer, less the other process's call: 99 of 100 requests
+        # and 10,000 of 60,000 input tokens left
+        assert here.pacing._room["requests"] == pytest.approx(0.99, abs=0.002)
+        assert here.pacing._room["input_tokens"] == pytest.approx(1 / 6, abs=0.002)
+        tokens_only = Demand(input_tokens=30_000)
+        ask = [(lg, m, 30_000.0) for lg, m in here.meters(tokens_only) if m.unit != "requests"]
         wait, whose, _ = permits._attempt(ask)
         # 10,000 of the 60,000 are left: 20,000 more refill in 20 s (without the other
         # process's call counted, all 30,000 would go at once and overrun the provider)
