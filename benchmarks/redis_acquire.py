@@ -9,6 +9,9 @@ Redis first), and prints the median time per operation over the rounds and the r
   trips when shared, the admission script and the ``ZREM``);
 * ``reservation``: a model call's permits, ``reserve_sync`` then ``settle`` (the token rate, the
   pause: one script each);
+* ``answer``: what a model call's answer tells the limiter (``observe`` of its rate-limit
+  headers: request, input and output buckets; one script for the three when shared, less the
+  calls every process has in flight), run last since it makes the limiters follow those buckets;
 * ``branch``: a 200-branch fan-out of a function that returns at once, per branch, start to
   end, the whole runtime included (spans recorded by an SDK provider, not exported);
 * ``PING``: one ``PING`` with the same client settings, the round trip itself.
@@ -33,7 +36,7 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from fanscope import Limiter, RedisBackend, parallel
 from fanscope.sdk import permits
-from fanscope.sdk.permits import Demand, Spent
+from fanscope.sdk.permits import Demand, Observation, Spent
 from fanscope.testing import RedisServer
 
 
@@ -53,6 +56,19 @@ def reservation(limiter: Limiter, ops: int) -> float:
         res = permits.reserve_sync(demand, [limiter])
         assert res is not None and res.waited_on is None
         res.settle(spent)
+    return (time.perf_counter() - started) / ops
+
+
+def answer(limiter: Limiter, ops: int) -> float:
+    huge = 1e12  # buckets that never hold anything back
+    heard = Observation(
+        status=200,
+        remaining={"requests": (huge, huge), "input_tokens": (huge, huge),
+                   "output_tokens": (huge, huge)},
+    )  # fmt: skip
+    started = time.perf_counter()
+    for _ in range(ops):
+        limiter.observe(heard)
     return (time.perf_counter() - started) / ops
 
 
@@ -93,6 +109,7 @@ def main() -> None:
             ("slot (try_acquire + release)", slot),
             ("reservation (reserve + settle)", reservation),
             ("branch of a 200-way fan-out", branch),
+            ("answer heard (3 buckets)", answer),
         ]
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"redis-server at {server.url}, {args.rounds} paired rounds of {args.ops} ops")
