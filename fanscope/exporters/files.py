@@ -7,8 +7,12 @@ one bad value never costs its span or the rest of its batch.
 
 The exporter never raises into the application: a file that cannot be written is reported
 through the ``fanscope`` logger, once per kind of failure, and the spans of that batch are
-counted as failed. A path that is not a regular file (a FIFO nobody reads, a device) is
-refused: it is opened without blocking and checked, so a FIFO can never hang the process.
+counted as failed. A line is written whole or not at all: when a write fails part of the way
+(a full disk, the file size limit), the bytes of that line already written are taken back,
+so the file never holds a torn line that a reader would have to skip, and every span is
+either in the file or counted as dropped, never both. A path that is not a regular file (a
+FIFO nobody reads, a device) is refused: it is opened without blocking and checked, so a
+FIFO can never hang the process.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ import os
 import stat
 import threading
 from collections.abc import Sequence
-from typing import IO
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -47,11 +50,11 @@ class OTLPJsonFileExporter(SpanExporter):
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self._lock = threading.Lock()
-        self._file: IO[str] | None = None
+        self._fd: int | None = None
         self._failures: set[tuple[str, int | None]] = set()
 
-    def _open(self) -> IO[str]:
-        if self._file is None:
+    def _open(self) -> int:
+        if self._fd is None:
             directory = os.path.dirname(os.path.abspath(self.path))
             os.makedirs(directory, exist_ok=True)
             # O_NONBLOCK: opening a FIFO that nobody reads fails at once instead of hanging
@@ -67,11 +70,11 @@ class OTLPJsonFileExporter(SpanExporter):
                     raise NotARegularFile(self.path)
                 if hasattr(os, "set_blocking"):
                     os.set_blocking(fd, True)
-                self._file = os.fdopen(fd, "a", encoding="utf-8")
             except BaseException:
                 os.close(fd)
                 raise
-        return self._file
+            self._fd = fd
+        return self._fd
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         if not spans:
@@ -85,15 +88,28 @@ class OTLPJsonFileExporter(SpanExporter):
                 len(spans) - unreadable,
             )
         try:
-            line = otlp_json.dumps(request)
+            data = (otlp_json.dumps(request) + "\n").encode("utf-8")
             with self._lock:
-                handle = self._open()
-                handle.write(line + "\n")
-                handle.flush()
+                self._append(self._open(), data)
         except (OSError, ValueError, TypeError) as exc:
             self._report(exc)
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
+
+    @staticmethod
+    def _append(fd: int, data: bytes) -> None:
+        """Append ``data`` (one line) whole; on a failure part of the way, take it back."""
+        start = os.fstat(fd).st_size  # O_APPEND: the line goes at the end
+        view, written = memoryview(data), 0
+        try:
+            while written < len(data):
+                written += os.write(fd, view[written:])
+        except OSError:
+            # unless another process appended meanwhile (its line would be cut too)
+            with contextlib.suppress(OSError):
+                if written and os.fstat(fd).st_size == start + written:
+                    os.ftruncate(fd, start)
+            raise
 
     def _report(self, exc: BaseException) -> None:
         """One warning per kind of failure (a full disk after a permission problem is news)."""
@@ -116,17 +132,11 @@ class OTLPJsonFileExporter(SpanExporter):
         )
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        with self._lock:
-            if self._file is not None:
-                try:
-                    self._file.flush()
-                except OSError:
-                    return False
-        return True
+        return True  # every export is written by then (no buffer of our own)
 
     def shutdown(self) -> None:
         with self._lock:
-            if self._file is not None:
+            if self._fd is not None:
                 with contextlib.suppress(OSError):
-                    self._file.close()
-                self._file = None
+                    os.close(self._fd)
+                self._fd = None
