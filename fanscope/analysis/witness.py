@@ -57,6 +57,7 @@ class CallSite:
     column: int | None
     execution: int | None
     nearest: bool
+    started: bool = False  # ran in a thread made at this line (``fanscope.callsite.started``)
 
     @classmethod
     def of(cls, span: Span) -> CallSite | None:
@@ -73,6 +74,7 @@ class CallSite:
             column if column is not None and column >= 1 else None,
             span.attr_int(A.CALLSITE_EXECUTION),
             span.attributes.get(A.CALLSITE_NEAREST) is True,
+            span.attributes.get(A.CALLSITE_STARTED) is True,
         )
 
     @property
@@ -134,6 +136,10 @@ class SourceWitness:
                     found = f"{site.where}: {analysis.reason}"
                 elif sid is None:
                     found = f"{site.where} is not a call the analysis follows"
+                elif site.started and sid not in analysis.interp.deferred:
+                    # the call ran in a thread this line made: only a function handed over
+                    # (``Thread(target=f)``) is followed, with what it reads when it runs
+                    found = f"{site.where} made a thread whose work is not followed"
                 else:
                     found = (analysis, sid)
         if len(self._sites) > 100_000:
@@ -395,7 +401,7 @@ class SiblingSources:
                 if isinstance(found, str):
                     key = ("abstain", found)
                 else:
-                    key = (id(found[0]), found[1], site.execution)
+                    key = (id(found[0]), found[1], site.execution, site.started)
             self._classes[kid] = key
             self._sites.setdefault(key, site)
 

@@ -30,6 +30,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from fanscope.sdk import attributes as A
+from fanscope.sdk import callsite
 from fanscope.sdk.tracing import tracer
 
 EXEMPT = "_fanscope_exempt"
@@ -58,6 +59,7 @@ def instrument() -> None:
         # context; the job it hands on is then wrapped by OpenTelemetry's for propagation.
         wrapt.wrap_function_wrapper(ThreadPoolExecutor, "submit", _submit)
         wrapt.wrap_function_wrapper(threading.Thread, "start", _start)
+        wrapt.wrap_function_wrapper(threading.Thread, "__init__", _made)
         wrapt.register_post_import_hook(_wrap_thread_pool, "multiprocessing.pool")
         _wrapped.append(True)
 
@@ -95,6 +97,25 @@ def _pool_job(
     return wrapped(job, *args[1:], **kwargs)
 
 
+_STARTED = "_fanscope_started"
+
+
+def _made(
+    wrapped: Callable[..., None],
+    thread: threading.Thread,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    """Note the line of user code that made the thread, for the calls it will make."""
+    wrapped(*args, **kwargs)
+    try:
+        site = callsite.started_here()
+    except Exception:  # never break a thread
+        site = None
+    if site is not None:
+        setattr(thread, _STARTED, site)
+
+
 def _start(
     wrapped: Callable[..., None],
     thread: threading.Thread,
@@ -121,6 +142,14 @@ def _start(
                 otel_context.detach(token)
 
         thread.run = run  # type: ignore[method-assign]
+    site = vars(thread).pop(_STARTED, None)  # the thread holds its parent span no longer
+    if site is not None:
+        inner = thread.run
+
+        def run_at_site(*a: Any, **kw: Any) -> Any:
+            return callsite.run_started(site, lambda: inner(*a, **kw))
+
+        thread.run = run_at_site  # type: ignore[method-assign]
     wrapped(*args, **kwargs)
 
 

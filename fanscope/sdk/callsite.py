@@ -22,8 +22,11 @@ How it is found, cheaply:
   and ``run_in_executor`` use) runs where the submitting function is not on the stack: the
   line is taken when the work is submitted (:func:`install_thread_hook`), each submission an
   execution of its own;
+* a ``threading.Thread`` made by user code in that function names the line that made it
+  (:func:`started_here`), marked ``fanscope.callsite.started``: the call ran concurrently
+  with what follows that line, which the analyzer must know to judge it;
 * otherwise (the parent is a span of another instrumentation or none, work started in another
-  asyncio task or a bare ``threading.Thread``) the span gets the nearest calling line outside
+  asyncio task or a thread made elsewhere) the span gets the nearest calling line outside
   fanscope and the libraries, marked ``fanscope.callsite.nearest``: good for naming the call in
   a report, not for reading data flow from it.
 
@@ -372,6 +375,38 @@ def _site_for_pool(caller: FrameType | None) -> tuple[Span, dict[str, Any]] | No
     # submitted several: then the frame below the site is the same
     attrs[A.CALLSITE_EXECUTION] = _number(parent, owner, below if below is not None else object())
     return parent, attrs
+
+
+def started_here() -> tuple[Span, dict[str, Any]] | None:
+    """The line of user code making a thread now, in the current span's function, marked
+    ``fanscope.callsite.started`` (each thread an execution of its own); ``None`` when a
+    library made it (a pool's worker) or no fanscope span is current. Call from the hook on
+    ``Thread.__init__``; hand the result to the thread with :func:`run_started`."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(_OWN) or _WRAPT in frame.f_code.co_filename
+    ):
+        frame = frame.f_back
+    if frame is None or _is_library(frame.f_code.co_filename):
+        return None
+    site = _site_for_pool(frame)
+    if site is None:
+        return None
+    return site[0], {**site[1], A.CALLSITE_STARTED: True}
+
+
+_WRAPT = f"{os.sep}wrapt{os.sep}"
+
+
+def run_started(site: tuple[Span, dict[str, Any]], fn: Callable[[], Any]) -> Any:
+    """Run a thread's ``run`` with the line that made it (:func:`started_here`) for the spans
+    it starts under the same parent."""
+    previous = getattr(_local, "site", None)
+    _local.site = site
+    try:
+        return fn()
+    finally:
+        _local.site = previous
 
 
 def install_thread_hook() -> None:

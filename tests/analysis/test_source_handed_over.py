@@ -11,6 +11,7 @@ function, so a call made before the feeding is never called independent of the w
 from __future__ import annotations
 
 import ast
+import dataclasses
 import textwrap
 from pathlib import Path
 
@@ -60,6 +61,7 @@ def closure_assigned_after(book: str) -> str:
 
 
 def thread_fed_after_start(city_list: str) -> str:
+    hello = llm("Say hello")  # site: hello
     jobs = queue.Queue()
     found = {}
     worker = threading.Thread(target=lambda: found.update(x=llm(jobs.get())))  # site: thread
@@ -67,7 +69,25 @@ def thread_fed_after_start(city_list: str) -> str:
     plan = llm(f"Cities for {city_list}")  # site: plan
     jobs.put(plan.upper())
     worker.join()
-    return found["x"]
+    return hello + found["x"]
+
+
+class Fetcher(threading.Thread):
+    def __init__(self, question: str) -> None:
+        super().__init__()
+        self.question = question
+        self.answer = ""
+
+    def run(self) -> None:
+        self.answer = llm(self.question)
+
+
+def thread_subclass(question: str) -> str:
+    intro = llm("An intro")  # site: intro
+    worker = Fetcher(question)  # site: fetcher
+    worker.start()
+    worker.join()
+    return intro + worker.answer
 
 
 def fed_before_submit(book: str) -> str:
@@ -105,10 +125,13 @@ def site(root: Path, marker: str) -> CallSite:
     raise AssertionError(marker)
 
 
-def between(root: Path, earlier: str, later: str) -> tuple[Verdict, str]:
-    found = SourceWitness(root).between(
-        site(root, f"# site: {earlier}"), site(root, f"# site: {later}")
-    )
+def between(root: Path, earlier: str, later: str, *, started: bool = False) -> tuple[Verdict, str]:
+    """``started``: the later call ran in a thread the later site made
+    (``fanscope.callsite.started``)."""
+    second = site(root, f"# site: {later}")
+    if started:
+        second = dataclasses.replace(second, execution=0, started=True)
+    found = SourceWitness(root).between(site(root, f"# site: {earlier}"), second)
     return found.verdict, found.evidence
 
 
@@ -137,3 +160,19 @@ def test_what_never_reaches_the_handed_objects_stays_independent(root: Path) -> 
     assert between(root, "style", "worker")[0] == Verdict.INDEPENDENT
     assert between(root, "blurb", "worker-after")[0] == Verdict.INDEPENDENT
     assert between(root, "chapters-first", "blurb")[0] == Verdict.INDEPENDENT
+
+
+def test_a_call_in_a_thread_made_with_a_target_reads_what_the_thread_is_given(
+    root: Path,
+) -> None:
+    verdict, evidence = between(root, "plan", "thread", started=True)
+    assert verdict != Verdict.INDEPENDENT, evidence  # the plan is fed to it after the start
+    verdict, evidence = between(root, "hello", "thread", started=True)
+    assert verdict == Verdict.INDEPENDENT, evidence
+
+
+def test_a_thread_whose_work_is_not_a_function_handed_over_is_not_judged(root: Path) -> None:
+    # a ``Thread`` subclass runs its own ``run``: the line that made it is a constructor
+    verdict, evidence = between(root, "intro", "fetcher", started=True)
+    assert verdict == Verdict.ABSTAIN, evidence
+    assert "made a thread whose work is not followed" in evidence

@@ -111,6 +111,21 @@ def test_pool_and_thread_work_nests_under_the_span_that_submitted_it(
     assert sectors.parent_id == run.span_id and background.parent_id == run.span_id
 
 
+def test_a_call_in_a_thread_names_the_line_that_made_the_thread(
+    agent_trace: tuple[Path, dict[str, Any]],
+) -> None:
+    _, spans = agent_trace
+    (background,) = [s for s in spans.values() if s.name == "background"]
+    (chat,) = [s for s in spans.values() if s.parent_id == background.span_id]
+    made = 1 + AGENT.splitlines().index(
+        next(line for line in AGENT.splitlines() if "threading.Thread(target=" in line)
+    )
+    assert chat.attributes["code.function.name"] == "__main__.Researcher.background"
+    assert chat.attributes["code.line.number"] == made
+    assert chat.attributes.get("fanscope.callsite.started") is True
+    assert "fanscope.callsite.nearest" not in chat.attributes
+
+
 def test_waiting_for_a_busy_pool_is_a_queue_wait_span(
     agent_trace: tuple[Path, dict[str, Any]],
 ) -> None:
