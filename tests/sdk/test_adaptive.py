@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from fanscope import Adaptive, Limiter, parallel
 from fanscope.errors import ConfigurationError
 from fanscope.sdk import attributes as A
+from fanscope.sdk import fanout
 from fanscope.sdk.permits import Observation
 
 
@@ -224,3 +225,22 @@ async def test_a_fan_out_under_an_auto_cap_records_where_it_started_and_each_cha
     assert fan.end_time is not None and fan.start_time is not None
     assert at[0] >= 0 and at[-1] <= (fan.end_time - fan.start_time) / 1e9
     assert limiter._watchers == []  # the fan-out no longer listens once it has ended
+
+
+async def test_past_its_most_changes_a_fan_out_keeps_the_latest_cap_in_its_last_entry(
+    exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fanout, "MAX_CAP_CHANGES", 1)
+    limiter = Limiter(max_concurrency="auto", adaptive=Adaptive(initial=1, min=1, max=6))
+
+    @parallel(limiter=limiter)
+    async def ask(i: int) -> int:
+        await asyncio.sleep(0)
+        limiter.observe(Observation(status=429 if i == 11 else 200, latency=0.001))
+        return i
+
+    await ask.map(range(12))
+    (fan,) = [s for s in exporter.get_finished_spans() if s.name == "map ask"]
+    first, last = limiter.decisions[0][1].new, limiter.decisions[-1][1].new
+    assert last != first  # more changes than the span may keep, the last one a cut
+    assert list((fan.attributes or {})[A.FANOUT_CAP_CHANGES]) == [limiter.decisions[-1][1].new]  # type: ignore[arg-type]
