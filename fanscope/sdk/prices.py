@@ -312,6 +312,9 @@ def _import_table() -> None:
     try:
         from genai_prices import data_snapshot
 
+        # built on first use (tens of ms, hundreds under load): here, not in the first
+        # priced call's span, which would look that much slower on the critical path
+        data_snapshot.get_snapshot()
         _table = data_snapshot
     except ImportError:
         _table = False

@@ -178,3 +178,19 @@ def test_worst_case_is_the_input_plus_max_tokens_of_output() -> None:
     worst = price.worst_case(1000, 500)
     assert worst == P.cost("claude-sonnet-4-5", P.Usage(input_tokens=1000, output_tokens=500))
     assert worst >= price.cost(P.Usage(input_tokens=1000, output_tokens=499))  # type: ignore[operator]
+
+
+def test_the_warm_up_builds_the_table_so_the_first_priced_call_does_not() -> None:
+    # the snapshot is built on first use; built inside the first model call's span it made
+    # that call look ~200 ms slower than the next ones on a loaded machine
+    import subprocess
+    import sys
+
+    code = (
+        "from fanscope.sdk import prices\n"
+        "from genai_prices import data_snapshot\n"
+        "prices.warm(); prices._table_ready.wait()\n"
+        "print(data_snapshot._bundled_snapshot.cache_info().currsize)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "1", done.stderr
