@@ -459,3 +459,26 @@ def test_retry_on_with_something_that_is_no_exception_class_is_refused() -> None
     retry = fanscope.Retry(retry_on=(ValueError, KeyError))
     assert retry.next_delay(1, KeyError("x")) is not None
     assert retry.next_delay(1, TypeError("x")) is None
+
+
+# what fanscope hands back, not what a user configures: built by fanscope, never by hand
+RESULTS = {"Ballot", "Outcome", "Results"}
+
+
+@pytest.mark.parametrize("name", sorted(fanscope.__all__))
+def test_every_public_callable_that_takes_options_answers_an_unknown_one_in_one_line(
+    name: str,
+) -> None:
+    # a name added to the public surface later gets the same care, or this fails
+    value = getattr(fanscope, name)
+    if name in RESULTS or (isinstance(value, type) and issubclass(value, BaseException)):
+        return
+    says = one_line(lambda: value(zz_no_such_option=1))
+    if name == "gather":  # a keyword that is no option names a branch: 1 is no branch
+        assert "gather() branch 'zz_no_such_option' is neither a call to await nor a" in says
+        return
+    assert "has no option zz_no_such_option=; its options: " in says
+    if name == "vote":
+        assert "vote.among() has no option zz_no_such_option=" in one_line(
+            lambda: value.among(plain, zz_no_such_option=1)
+        )
