@@ -13,6 +13,7 @@ under a per-attempt timeout and add a span event, which is the runtime's job.
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from typing import Any, Literal
 
 from fanscope.errors import ConfigurationError
 from fanscope.sdk.arguments import checked
+
+log = logging.getLogger("fanscope")
 
 #: HTTP statuses worth another attempt: timeout, conflict, rate limit, and server errors.
 RETRYABLE_STATUS = frozenset({408, 409, 429})
@@ -111,6 +114,7 @@ class Retry:
 
     __slots__ = (
         "_rng",
+        "_said",
         "attempts",
         "initial",
         "jitter",
@@ -175,6 +179,7 @@ class Retry:
             )
         self.retry_on: Callable[[BaseException], bool] = retry_on
         self._rng = random.Random(seed)
+        self._said = False  # a retry_on that raised has been named once
 
     def backoff(self, attempt: int) -> float:
         """The backoff after failed ``attempt`` (1-based), jitter applied."""
@@ -192,7 +197,19 @@ class Retry:
             return None
         try:
             retryable = self.retry_on(exc)
-        except Exception:
+        except Exception as broke:  # the user's predicate failed: the error stands, not retried
+            said = f"not retried: retry_on raised {type(broke).__name__}: {broke}"
+            if said not in getattr(exc, "__notes__", ()):
+                exc.add_note(said)
+            if not self._said:
+                self._said = True
+                log.warning(
+                    "fanscope: Retry(retry_on=%s) raised %s: %s; errors it raises on are not "
+                    "retried (retry_on must return True or False)",
+                    getattr(self.retry_on, "__qualname__", self.retry_on),
+                    type(broke).__name__,
+                    broke,
+                )
             return None
         if not retryable:
             return None
