@@ -316,3 +316,109 @@ def test_analyze_abstains_on_call_sites_that_name_a_fifo_or_a_nul(
         spans = rich_trace(PLAIN | {"file": file})
         report = analyze(spans).to_dict()  # returns: neither hangs nor reads without end
         assert report["traces"][0]["spans"] == len(spans)
+
+
+# -- on the wire: any value of any type in any field, ids that repeat, parents that cycle ------
+
+KEYS = sorted(
+    {v for k, v in vars(A).items() if k.isupper() and isinstance(v, str) and v.count(".") >= 1}
+    | {"gen_ai.request.model", "gen_ai.usage.input_tokens", "gen_ai.operation.name"}
+)
+IDS = [f"{i:016x}" for i in range(1, 6)]
+
+
+def _wire_number(value: float | int) -> Any:
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if math.isfinite(value):
+        return {"doubleValue": value}
+    return {"doubleValue": "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"}
+
+
+ANY_VALUE = st.recursive(
+    st.one_of(
+        TEXT.map(lambda s: {"stringValue": s}),
+        NUMBER.filter(lambda n: isinstance(n, int | float)).map(_wire_number),
+        st.booleans().map(lambda b: {"boolValue": b}),
+        st.sampled_from([{"stringValue": 5}, {"intValue": "abc"}, {}, None, {"doubleValue": "x"}]),
+    ),
+    lambda inner: st.lists(inner, max_size=3).map(lambda vs: {"arrayValue": {"values": vs}}),
+    max_leaves=4,
+)
+WIRE_ATTRIBUTES = st.lists(
+    st.tuples(st.one_of(st.sampled_from(KEYS), TEXT), ANY_VALUE).map(
+        lambda kv: {"key": kv[0], "value": kv[1]}
+    ),
+    max_size=8,
+)
+WIRE_TIME = st.one_of(
+    st.integers(10**18, 10**18 + 10**10).map(str),
+    st.sampled_from(["0", "-5", "99999999999999999999999", "x", 5, None, 1.5e18]),
+)
+WIRE_SPAN = st.fixed_dictionaries(
+    {
+        "traceId": st.sampled_from(["0af7651916cd43dd8448eb211c80319c", "1" * 32]),
+        "spanId": st.sampled_from(IDS),  # duplicates
+        "parentSpanId": st.sampled_from([*IDS, "", "zz"]),  # cycles, self-parents, nonsense
+        "name": TEXT,
+        "kind": st.sampled_from([1, 3, "SPAN_KIND_CLIENT", 99, "x"]),
+        "startTimeUnixNano": WIRE_TIME,
+        "endTimeUnixNano": WIRE_TIME,
+        "attributes": st.tuples(
+            st.sampled_from(list(A.VALUES[A.ROLE])),
+            st.sampled_from(["map", "vote"]),
+            WIRE_ATTRIBUTES,
+        ).map(
+            lambda t: [
+                {"key": A.ROLE, "value": {"stringValue": t[0]}},
+                {"key": A.KIND, "value": {"stringValue": t[1]}},
+                *t[2],
+            ]
+        ),
+        "events": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "name": st.one_of(st.sampled_from(KEYS), TEXT),
+                    "timeUnixNano": WIRE_TIME,
+                    "attributes": WIRE_ATTRIBUTES,
+                }
+            ),
+            max_size=2,
+        ),
+        "status": st.fixed_dictionaries(
+            {"code": st.sampled_from([0, 1, 2, "STATUS_CODE_ERROR", 7]), "message": TEXT}
+        ),
+    }
+)
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(spans=st.lists(WIRE_SPAN, min_size=1, max_size=7), service=TEXT)
+def test_any_value_of_any_type_on_the_wire_is_read_analysed_or_refused_in_one_line(
+    tmp_path: Path, spans: list[dict[str, Any]], service: str
+) -> None:
+    resource = {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]}
+    document = {"resourceSpans": [{"resource": resource, "scopeSpans": [{"spans": spans}]}]}
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps(document) + "\n")  # ASCII: lone surrogates as escapes
+    for fmt in ("text", "markdown", "json"):
+        code, out, err = run("analyze", str(path), "--format", fmt, "--html",
+                             str(tmp_path / "r.html"), *GATES)  # fmt: skip
+        assert code in (0, 1, 2) and CONTROL.search(out + err) is None, (out, err)
+        if code == 2:  # refused: one line that says why
+            assert out == "" and len(err.splitlines()) == 1, err
+            return
+        if fmt == "json":
+            metrics_finite(strict_json(out))
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    strict_json(page.split('id="fanscope-data">', 1)[1].split("</script>", 1)[0])
+    code, _, err = run("convert", str(path), "--to", "jaeger", "-o", str(tmp_path / "j.json"))
+    assert code == 0, err
+    code, out, err = run("analyze", str(tmp_path / "j.json"), "--format", "json")
+    assert code == 0, err
+    strict_json(out)
+    code, out, err = run("diff", str(path), str(tmp_path / "j.json"), "--format", "json")
+    assert code == 0, err
+    strict_json(out)
