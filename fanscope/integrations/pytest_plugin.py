@@ -264,9 +264,13 @@ def _marker_gates(marker: pytest.Mark) -> list[Any]:
 
     unknown = sorted(set(marker.kwargs) - set(THRESHOLDS))
     if unknown:
+        import difflib
+
+        near = difflib.get_close_matches(unknown[0], THRESHOLDS, n=1)
         pytest.fail(
             f"@pytest.mark.fanscope: unknown threshold {', '.join(unknown)}; "
-            f"use {', '.join(THRESHOLDS)}, or a gate string such as 'parallelizable > 20%'",
+            f"use {', '.join(THRESHOLDS)}, or a gate string such as 'parallelizable > 20%'"
+            + (f"; did you mean {near[0]}=?" if near else ""),
             pytrace=False,
         )
     limits = [None if marker.kwargs.get(k) is None else str(marker.kwargs[k]) for k in THRESHOLDS]

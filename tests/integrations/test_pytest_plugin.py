@@ -232,7 +232,8 @@ async def test_a_bare_marker_only_captures():
         [
             "*gate failed: critical_path > 1ms (trace * together: critical_path = *",
             "*_ ERROR at setup of test_typo _*",
-            "@pytest.mark.fanscope: unknown threshold max_critcal_path; use max_critical_path, *",
+            "@pytest.mark.fanscope: unknown threshold max_critcal_path; use max_critical_path, *"
+            "; did you mean max_critical_path=?",
             "*_ ERROR at setup of test_bad_value _*",
             "@pytest.mark.fanscope: cannot read the gate (got 'critical_path > 1 parsec'); "
             "write e.g. *",
