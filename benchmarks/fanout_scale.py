@@ -1,9 +1,14 @@
-"""Fan-outs of 1k to 1M branches: peak memory and CPU per branch, one fresh process per point.
+"""Fan-outs of 1k to 1M branches: peak memory and CPU per branch, in fresh processes.
 
-Each point runs one fan-out of N branches under a cap of 64 in a process of its own and
-prints its peak resident memory over the process's memory just before the fan-out (after
-imports), and its CPU and wall time per branch. Work per branch: ``await asyncio.sleep(0)``
-or ``await asyncio.sleep(0.001)``. Side by side:
+Each point runs fan-outs of N branches under a cap of 64 in fresh processes. A process
+measures its first fan-out's peak resident memory over the process's memory just before it
+(after imports), then runs more fan-outs of the same N back to back until it has run about
+``--least`` / 3 branches (100 fan-outs of 1,000, 10 of 10,000, one of 100,000 or more), and
+prints the median CPU and wall time per branch of its fan-outs; a point is the median of its
+processes (3, and one at 1,000,000). The same rule for every size and every implementation:
+one fan-out of 1,000 with 1 ms of work lasts about 30 ms, and a single one per process was
+decided by noise (the same point swung 22-55 us per branch between processes). Work per
+branch: ``await asyncio.sleep(0)`` or ``await asyncio.sleep(0.001)``. Side by side:
 
 * ``hand-written``: ``asyncio.gather`` over one coroutine per item + ``asyncio.Semaphore``
   (every branch task exists from the start).
@@ -18,7 +23,9 @@ the script measures their size and reports memory over the baseline without them
 
 Targets (fanscope): memory over the baseline, less the results, at most cap x 8 KB at every
 size (so flat from 10k to 1M); CPU per branch flat within 20% across the sizes (the largest
-over the smallest at most 1.2x). ``x hand`` columns: the figure over the hand-written one.
+over the smallest at most 1.2x). ``x hand`` columns: the figure over the hand-written one; the
+hand-written version's own flatness, measured the same way, is printed beside the target as
+context (not a target: its memory grows with the items).
 
 Run: ``.venv/bin/python benchmarks/fanout_scale.py`` (``--sizes 1000,10000`` for a quick run).
 """
@@ -127,8 +134,9 @@ def make_point(impl: str, n: int, delay: float) -> Callable[[], Awaitable[list[A
     return aiometer_stream
 
 
-def point(impl: str, n: int, work: str) -> dict[str, Any]:
-    """One fan-out in this process; the figures as a dict."""
+def point(impl: str, n: int, work: str, fanouts: int = 1) -> dict[str, Any]:
+    """``fanouts`` fan-outs of ``n`` in this process; the figures as a dict: the first one's
+    memory, and the median of the fan-outs' CPU and wall time per branch."""
     from opentelemetry.trace import NoOpTracerProvider
 
     from fanscope.sdk.tracing import use_tracer_provider
@@ -139,25 +147,35 @@ def point(impl: str, n: int, work: str) -> dict[str, Any]:
         await run_small()  # warm the code paths once (imports, first-call set-up)
         import gc
 
-        gc.collect()
-        reset_peak()
-        base = rss_now()
-        cpu, wall = time.process_time(), time.perf_counter()
-        results = await run()
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        peak = peak_rss()
-        if impl.endswith("stream"):
-            assert results == []
-        else:
-            assert sorted(results) == list(range(n)), "every item once"
+        cpus, walls = [], []
+        base = over = kept = 0
+        for i in range(fanouts):
+            gc.collect()  # every fan-out starts from the same collector state
+            if i == 0:
+                reset_peak()
+                base = rss_now()
+            cpu, wall = time.process_time(), time.perf_counter()
+            results = await run()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            cpus.append(cpu / n * 1e6)
+            walls.append(wall / n * 1e6)
+            if i == 0:  # the memory of the process's first fan-out, its results held
+                over = max(0, peak_rss() - base)
+                kept = results_size(results) if results else 0
+            if impl.endswith("stream"):
+                assert results == []
+            else:
+                assert sorted(results) == list(range(n)), "every item once"
+            del results
         return {
             "impl": impl,
             "n": n,
             "work": work,
-            "over": max(0, peak - base),
-            "results": results_size(results) if results else 0,
-            "cpu_us": cpu / n * 1e6,
-            "wall_us": wall / n * 1e6,
+            "over": over,
+            "results": kept,
+            "cpu_us": statistics.median(cpus),
+            "wall_us": statistics.median(walls),
+            "fanouts": fanouts,
         }
 
     # the same work as the measured fan-out (a timer per branch for 1 ms): its first use sets
@@ -171,9 +189,9 @@ def point(impl: str, n: int, work: str) -> dict[str, Any]:
         return asyncio.run(main())
 
 
-def spawn(impl: str, n: int, work: str) -> dict[str, Any]:
+def spawn(impl: str, n: int, work: str, fanouts: int) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, __file__, "--point", impl, str(n), work],
+        [sys.executable, __file__, "--point", impl, str(n), work, "--fanouts", str(fanouts)],
         check=True,
         capture_output=True,
         text=True,
@@ -206,15 +224,31 @@ def targets(rows: dict[tuple[str, str, int], dict[str, Any]], work: str, sizes: 
                 note=f"CPU per branch, largest over smallest from {sizes[0]:,} to {sizes[-1]:,} "
                 f"({min(cpu):.1f}-{max(cpu):.1f} us)",
             )
+    if len(sizes) > 1:
+        cpu = [rows[(work, "hand-written", n)]["cpu_us"] for n in sizes]
+        print(
+            f"  context (not a target): the hand-written version measured the same way, CPU per "
+            f"branch largest over smallest {max(cpu) / min(cpu):.3f}x "
+            f"({', '.join(f'{c:.1f}' for c in cpu)} us)"
+        )
     return held
 
 
+PROCESSES = 3  # per point, fewer only where one process runs it all (1,000,000)
+
+
 def rounds_for(n: int, rounds: int, least: int = 300_000) -> int:
-    """Processes for a point of ``n`` branches: short points are noisy, so they get more
-    (up to 7), until the point has run about ``least`` branches in all (7 at 1,000 and
-    10,000, 3 at 100,000, 1 at 1,000,000: the flatness target is a ratio of the largest to
-    the smallest point, which one noisy point decides)."""
-    return max(rounds, min(7, -(-least // n)))
+    """Processes for a point of ``n`` branches: 3 (1 at 1,000,000), so that the point runs
+    about ``least`` branches in all (the flatness target is a ratio of the largest to the
+    smallest point, which one noisy point decides)."""
+    return max(rounds, min(PROCESSES, -(-least // n)))
+
+
+def fanouts_for(n: int, least: int = 300_000) -> int:
+    """Fan-outs of ``n`` each process runs back to back: about ``least`` / 3 branches in all
+    (100 of 1,000, 10 of 10,000, 1 of 100,000 or more), the same rule for every
+    implementation; 1 when ``least`` is 0 (a quick run)."""
+    return max(1, least // PROCESSES // n)
 
 
 def mb(value: float) -> str:
@@ -233,7 +267,7 @@ def main() -> int:
         "--rounds",
         type=int,
         default=1,
-        help="processes per point (median); small sizes get more, up to 7, so that every "
+        help="processes per point (median); sizes up to 100,000 get 3, so that every "
         "point runs at least about --least branches in all",
     )
     parser.add_argument("--least", type=int, default=300_000, help=argparse.SUPPRESS)
@@ -241,10 +275,11 @@ def main() -> int:
         "--impls", default=",".join(ALL_IMPLS), help="which of them (hand-written always runs)"
     )
     parser.add_argument("--point", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--fanouts", type=int, default=1, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.point:
         impl, n, work = args.point
-        print(json.dumps(point(impl, int(n), work)))
+        print(json.dumps(point(impl, int(n), work, args.fanouts)))
         return 0
     sizes = [int(s) for s in args.sizes.split(",")]
     works = args.work.split(",")
@@ -257,8 +292,11 @@ def main() -> int:
         impls = tuple(i for i in impls if not i.startswith("aiometer"))
     load = os.getloadavg()
     print(
-        f"fan-out scale: cap {CAP}, no tracing, one process per point, median of "
-        f"{', '.join(f'{rounds_for(n, args.rounds, args.least)} at {n:,}' for n in sizes)}; "
+        f"fan-out scale: cap {CAP}, no tracing, fresh processes per point, median of "
+        f"{', '.join(f'{rounds_for(n, args.rounds, args.least)} at {n:,}' for n in sizes)}, "
+        f"each the median of "
+        f"{', '.join(f'{fanouts_for(n, args.least)} fan-outs' for n in sizes)} back to back "
+        f"(memory: each process's first); "
         f"{os.cpu_count()} cores, load average {load[0]:.1f} at the start"
     )
     print(
@@ -279,7 +317,7 @@ def main() -> int:
             for r in range(rounds_for(n, args.rounds, args.least)):
                 order = impls[r % len(impls) :] + impls[: r % len(impls)]  # rotated each round
                 for impl in order:
-                    samples[impl].append(spawn(impl, n, work))
+                    samples[impl].append(spawn(impl, n, work, fanouts_for(n, args.least)))
             for impl in impls:
                 got = samples[impl]
                 row = {
