@@ -27,6 +27,12 @@ over the smallest at most 1.2x). ``x hand`` columns: the figure over the hand-wr
 hand-written version's own flatness, measured the same way, is printed beside the target as
 context (not a target: its memory grows with the items).
 
+With ``--parts time,instructions`` (needs ``valgrind``) it also counts, for the sizes up to 100,000,
+the instructions per branch (cachegrind: a process running two fan-outs less one running
+one) and the event loop's iterations per branch in that run: what each side executes per
+branch, whatever the load and the clock (valgrind runs everything about 50x slower, so every
+timer is late and the loop never idles: the counts are those of a busy loop).
+
 Run: ``.venv/bin/python benchmarks/fanout_scale.py`` (``--sizes 1000,10000`` for a quick run).
 """
 
@@ -36,7 +42,9 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -189,6 +197,84 @@ def point(impl: str, n: int, work: str, fanouts: int = 1) -> dict[str, Any]:
         return asyncio.run(main())
 
 
+def count(impl: str, n: int, work: str, reps: int) -> None:
+    """Run ``reps`` fan-outs of ``n`` in this process (what ``--instructions`` counts) and
+    print the event loop's iterations per branch."""
+    import gc
+
+    from opentelemetry.trace import NoOpTracerProvider
+
+    from fanscope.sdk.tracing import use_tracer_provider
+
+    run = make_point(impl, n, WORKS[work])
+    small = make_point(impl, 2 * CAP, WORKS[work])
+    steps = [0]
+    loop_class: Any = asyncio.base_events.BaseEventLoop
+    once = loop_class._run_once
+
+    def counted(self: Any) -> None:
+        steps[0] += 1
+        once(self)
+
+    async def main() -> None:
+        await small()
+        gc.collect()
+        gc.freeze()  # what the imports made is not walked again by each run's collection
+        steps[0] = 0
+        for _ in range(reps):
+            await run()
+            gc.collect()
+        print(json.dumps({"iterations": steps[0] / (reps * n)}))
+
+    loop_class._run_once = counted
+    with use_tracer_provider(NoOpTracerProvider()):
+        asyncio.run(main())
+
+
+def instructions(impl: str, n: int, work: str) -> tuple[float, float]:
+    """Instructions per branch (two fan-outs less one, cachegrind) and loop iterations per
+    branch (in the run of two)."""
+    got = []
+    for reps in (1, 2):
+        done = subprocess.run(
+            ["valgrind", "--tool=cachegrind", "--cache-sim=no",
+             "--cachegrind-out-file=/dev/null", sys.executable, __file__,
+             "--count", impl, str(n), work, str(reps)],
+            capture_output=True, text=True, check=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )  # fmt: skip
+        refs = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+        assert refs is not None, done.stderr[-500:]
+        steps = json.loads(done.stdout.strip().splitlines()[-1])["iterations"]
+        got.append((int(refs.group(1).replace(",", "")), steps))
+    return (got[1][0] - got[0][0]) / n, got[1][1]
+
+
+def count_table(impls: tuple[str, ...], works: list[str], sizes: list[int]) -> None:
+    """Print the instructions and loop iterations per branch of every implementation."""
+    sizes = [n for n in sizes if n <= 100_000]
+    if shutil.which("valgrind") is None:
+        print("\ninstructions: valgrind is not installed (apt-get install valgrind)")
+        return
+    for work in works:
+        print(f"\ninstructions per branch, {work} (cachegrind, two fan-outs less one, busy loop)")
+        print(f"  {'impl':<16} {'branches':>9} {'instructions':>13} {'x hand':>7} {'loop it.':>9}")
+        per: dict[tuple[str, int], float] = {}
+        for n in sizes:
+            for impl in impls:
+                per[(impl, n)], steps = instructions(impl, n, work)
+                hand = per[("hand-written", n)]
+                print(
+                    f"  {impl:<16} {n:>9,} {per[(impl, n)]:>13,.0f} "
+                    f"{per[(impl, n)] / hand:>6.3f}x {steps:>9.3f}",
+                    flush=True,
+                )
+        if len(sizes) > 1:
+            for impl in impls:
+                got = [per[(impl, n)] for n in sizes]
+                print(f"  {impl}: largest over smallest {max(got) / min(got):.3f}x")
+
+
 def spawn(impl: str, n: int, work: str, fanouts: int) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, __file__, "--point", impl, str(n), work, "--fanouts", str(fanouts)],
@@ -276,7 +362,18 @@ def main() -> int:
     )
     parser.add_argument("--point", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--fanouts", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--count", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--parts",
+        default="time",
+        help="time (memory and CPU per branch, the targets), instructions (instructions and "
+        "loop iterations per branch, valgrind; sizes up to 100,000), or both: time,instructions",
+    )
     args = parser.parse_args()
+    if args.count:
+        impl, n, work, reps = args.count
+        count(impl, int(n), work, int(reps))
+        return 0
     if args.point:
         impl, n, work = args.point
         print(json.dumps(point(impl, int(n), work, args.fanouts)))
@@ -306,7 +403,8 @@ def main() -> int:
     )
     rows: dict[tuple[str, str, int], dict[str, Any]] = {}
     held = True
-    for work in works:
+    parts = args.parts.split(",")
+    for work in works if "time" in parts else []:
         print(f"\n{work}")
         print(
             f"  {'impl':<16} {'branches':>9} {'over base':>11} {'x hand':>7} {'results':>11} "
@@ -337,10 +435,10 @@ def main() -> int:
                     flush=True,
                 )
         held &= targets(rows, work, sizes)
-    print(
-        f"\nall targets {'hold' if held else 'do not all hold'}; "
-        f"load average {os.getloadavg()[0]:.1f} at the end"
-    )
+    if "instructions" in parts:
+        count_table(impls, works, sizes)
+    verdict = f"all targets {'hold' if held else 'do not all hold'}; " if "time" in parts else ""
+    print(f"\n{verdict}load average {os.getloadavg()[0]:.1f} at the end")
     return 0
 
 
