@@ -140,6 +140,10 @@ class Machine:
         self.ever_vars: dict[str, set[int]] = {}
         self.deferred: dict[int, tuple[set[str], set[str]]] = {}  # site -> (objects, names)
         self.later_inputs: dict[int, Taint] = {}  # site -> what its work may read later
+        # a site that makes asyncio tasks (create_task, gather, ...) -> the calls in its
+        # arguments, whose work the tasks run
+        self.task_work: dict[int, set[int]] = {}
+        self.task_opaque: set[int] = set()  # ... given coroutines made elsewhere
         self._collect_defs()
         kinds.infer(self)
         scope.aliases(self)

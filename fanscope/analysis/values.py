@@ -262,6 +262,8 @@ class Values(Machine):
         out = self._site(sid, inputs, effect) if sid is not None else inputs
         if sid is not None and (effect.apply or handed):
             self._defer(sid, node, effect, handed)
+        if sid is not None and _tail(func) in TASK_STARTERS:
+            self._defer_tasks(sid, node)
         self._apply(node, effect, out, state, sid)
         for callback in handed:  # ... and what they change, with what that code saw
             for name in sorted(callback.writes):
@@ -294,6 +296,25 @@ class Values(Machine):
                         self._defer_object(objects, f"v:{outer}")
                     else:
                         self._defer_object(objects, f"g:{outer}")
+
+    def _defer_tasks(self, sid: int, node: ast.Call) -> None:
+        """A call that makes asyncio tasks of the coroutines in its arguments
+        (``asyncio.create_task(work(jobs))``, ``asyncio.gather(*(ask(q) for q in qs))``,
+        ``group.create_task(...)``): the tasks run those calls later, on what their operands
+        and the functions' outer names hold then."""
+        work = self.task_work.setdefault(sid, set())
+        self.deferred.setdefault(sid, (set(), set()))
+        for operand in [*node.args, *(k.value for k in node.keywords)]:
+            if not _made_here(operand):
+                self.task_opaque.add(sid)  # coroutines made elsewhere: their work not here
+            for inner in ast.walk(operand):
+                if not isinstance(inner, ast.Call):
+                    continue
+                inner_sid = self.sites.get(id(inner))
+                if inner_sid is not None:
+                    work.add(inner_sid)
+                effect = self.effect(inner)
+                self._defer(sid, inner, effect, [])
 
     def _defer_object(self, objects: set[str], key: str) -> None:
         rep = self.uf.find(key)
@@ -415,6 +436,28 @@ class Values(Machine):
             if everything or keyword.arg is None or (name is not None and name in summary.mutates):
                 operands.append((keyword.value, name))
         return operands
+
+
+#: Calls that make asyncio tasks of the coroutines they are given.
+TASK_STARTERS = frozenset({"create_task", "ensure_future", "gather", "run_coroutine_threadsafe"})
+
+
+def _made_here(operand: ast.expr) -> bool:
+    """Whether an operand of a call that makes tasks is a coroutine made right there: a
+    call, or a starred comprehension of calls (``*(ask(q) for q in qs)``); a keyword's
+    constant (``return_exceptions=True``) too."""
+    if isinstance(operand, ast.Starred):
+        operand = operand.value
+        return isinstance(operand, ast.GeneratorExp | ast.ListComp) and isinstance(
+            operand.elt, ast.Call | ast.Await
+        )
+    return isinstance(operand, ast.Call | ast.Constant)
+
+
+def _tail(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return func.id if isinstance(func, ast.Name) else None
 
 
 def _plain(what: str) -> str:

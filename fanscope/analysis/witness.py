@@ -136,10 +136,13 @@ class SourceWitness:
                     found = f"{site.where}: {analysis.reason}"
                 elif sid is None:
                     found = f"{site.where} is not a call the analysis follows"
-                elif site.started and sid not in analysis.interp.deferred:
-                    # the call ran in a thread this line made: only a function handed over
-                    # (``Thread(target=f)``) is followed, with what it reads when it runs
-                    found = f"{site.where} made a thread whose work is not followed"
+                elif site.started and (
+                    sid not in analysis.interp.deferred or sid in analysis.interp.task_opaque
+                ):
+                    # the call ran in a thread or task this line made: only a function handed
+                    # over (``Thread(target=f)``) or coroutines made in the line's own
+                    # arguments are followed, with what they read when they run
+                    found = f"{site.where} made a thread or task whose work is not followed"
                 else:
                     found = (analysis, sid)
         if len(self._sites) > 100_000:
@@ -200,20 +203,29 @@ class SourceWitness:
         if facts is None or not facts.evaluated or sa not in interp.facts:
             return _abstain(f"the analysis does not reach {first.where} or {second.where}")
         if sa == sb:
+            if first.started != second.started:
+                return _abstain(f"{first.where} made one call and started the other")
             return self._repeated(fa, sa, first, second)
         earlier, later = _name(fa.nodes[sa]), _name(fa.nodes[sb])
         at = _line_of(first, second)
-        via = facts.inputs.get(sa, _MISSING)
+        # what a task made at the earlier line did is done by the calls in that line
+        work = sorted(interp.task_work.get(sa, ())) if first.started else []
+        source, via = next(
+            ((s, facts.inputs[s]) for s in (sa, *work) if s in facts.inputs), (sa, _MISSING)
+        )
         if via is not _MISSING:
-            controlled = (sb, sa) in interp.controlled
+            controlled = (sb, source) in interp.controlled
             text = _dependent(
-                interp, via, sa, f"`{later}` at {second.where}", earlier, at, controlled=controlled
-            )
+                interp, via, source, f"`{later}` at {second.where}", earlier, at,
+                controlled=controlled,
+            )  # fmt: skip
             return SourceVerdict(Verdict.DEPENDENT, text)
-        maybe = facts.inputs.get(-sa, _MISSING)
+        source, maybe = next(
+            ((-s, facts.inputs[-s]) for s in (sa, *work) if -s in facts.inputs), (-sa, _MISSING)
+        )
         if maybe is not _MISSING:
             said = f"`{later}` at {second.where}"
-            return _abstain(_unseen(interp, maybe, -sa, said, earlier, at))
+            return _abstain(_unseen(interp, maybe, source, said, earlier, at))
         return SourceVerdict(
             Verdict.INDEPENDENT,
             f"nothing `{later}` at {second.where} reads comes from `{earlier}` at {at}",

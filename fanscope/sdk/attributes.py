@@ -388,9 +388,10 @@ CALLSITE_NEAREST: Final = "fanscope.callsite.nearest"
 thread or task, a parent span of another instrumentation): ``code.*`` then name the nearest
 calling line outside fanscope and libraries, which says nothing about data flow."""
 CALLSITE_STARTED: Final = "fanscope.callsite.started"
-"""bool: ``true`` when the span ran in a ``threading.Thread`` made in the parent span's
-function: ``code.*`` then name the line that made the thread (its ``Thread(target=...)``),
-which ran the call concurrently with the code after that line; absent otherwise."""
+"""bool: ``true`` when the span ran in a ``threading.Thread`` or an asyncio task made in the
+parent span's function: ``code.*`` then name the line that made the thread or the task (its
+``Thread(target=...)``, ``create_task(...)``, ``gather(...)``), which ran the call
+concurrently with the code after that line; absent otherwise."""
 
 # -- the values of each key that has a fixed set of them -------------------------------------
 

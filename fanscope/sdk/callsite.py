@@ -22,11 +22,12 @@ How it is found, cheaply:
   and ``run_in_executor`` use) runs where the submitting function is not on the stack: the
   line is taken when the work is submitted (:func:`install_thread_hook`), each submission an
   execution of its own;
-* a ``threading.Thread`` made by user code in that function names the line that made it
-  (:func:`started_here`), marked ``fanscope.callsite.started``: the call ran concurrently
-  with what follows that line, which the analyzer must know to judge it;
-* otherwise (the parent is a span of another instrumentation or none, work started in another
-  asyncio task or a thread made elsewhere) the span gets the nearest calling line outside
+* a ``threading.Thread`` or an asyncio task made by user code in that function names the
+  line that made it (:func:`started_here`, the hooks on ``asyncio.create_task``, ``gather``,
+  ``ensure_future`` and ``TaskGroup.create_task``), marked ``fanscope.callsite.started``: the
+  call ran concurrently with what follows that line, which the analyzer must know to judge it;
+* otherwise (the parent is a span of another instrumentation or none, work started in a
+  thread or task made elsewhere) the span gets the nearest calling line outside
   fanscope and the libraries, marked ``fanscope.callsite.nearest``: good for naming the call in
   a report, not for reading data flow from it.
 
@@ -134,6 +135,9 @@ def here(parent: Span | None = None) -> dict[str, Any]:
         handed = getattr(_local, "site", None)
         if handed is not None and handed[0] is parent:
             return dict(handed[1])
+        started = _task_site.get()
+        if started is not None and started[0] is parent:
+            return dict(started[1])
     return _nearest(frame)
 
 
@@ -368,6 +372,8 @@ def _site_for_pool(caller: FrameType | None) -> tuple[Span, dict[str, Any]] | No
     found = _locate(caller, code)
     if found is None:
         handed = getattr(_local, "site", None)  # a pool task submitting more work
+        if handed is None:
+            handed = _task_site.get()  # an asyncio task made in the function (to_thread)
         return handed if handed is not None and handed[0] is parent else None
     function, owner, below = found
     attrs = describe(owner, function)
@@ -396,6 +402,46 @@ def started_here() -> tuple[Span, dict[str, Any]] | None:
 
 
 _WRAPT = f"{os.sep}wrapt{os.sep}"
+_ASYNCIO = os.path.join(os.path.dirname(os.path.abspath(os.__file__)), "asyncio") + os.sep
+_task_site: contextvars.ContextVar[tuple[Span, dict[str, Any]] | None] = contextvars.ContextVar(
+    "fanscope_task_site", default=None
+)
+
+
+def _create_task(
+    wrapped: Callable[..., Any], loop: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """``asyncio.create_task``, ``ensure_future``, ``gather`` and ``TaskGroup.create_task``:
+    the tasks they make copy the context, with the line of user code that made them, marked
+    ``fanscope.callsite.started``, for the calls they make. (Hooked there, not on
+    ``loop.create_task``, which fanscope's own fan-outs call for every branch.)"""
+    caller = sys._getframe(1)
+    try:
+        site = _site_for_task(caller)
+    except Exception:  # never break a task
+        site = None
+    if site is None:
+        return wrapped(*args, **kwargs)
+    token = _task_site.set(site)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _task_site.reset(token)
+
+
+def _site_for_task(frame: FrameType | None) -> tuple[Span, dict[str, Any]] | None:
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(_ASYNCIO) or _WRAPT in frame.f_code.co_filename
+    ):
+        frame = frame.f_back
+    if frame is None or _is_library(frame.f_code.co_filename):
+        return None  # fanscope's own tasks place their spans themselves; a library's
+    parent = trace.get_current_span()
+    code = getattr(parent, _CODE, None)
+    if code is None or not parent.is_recording() or _locate(frame, code) is None:
+        return None
+    site = _site_for_pool(frame)
+    return None if site is None else (site[0], {**site[1], A.CALLSITE_STARTED: True})
 
 
 def run_started(site: tuple[Span, dict[str, Any]], fn: Callable[[], Any]) -> Any:
@@ -421,4 +467,9 @@ def install_thread_hook() -> None:
     import wrapt
 
     wrapt.wrap_function_wrapper("concurrent.futures.thread", "ThreadPoolExecutor.submit", _submit)
+    for module in ("asyncio", "asyncio.tasks"):
+        for name in ("create_task", "ensure_future", "gather"):
+            wrapt.wrap_function_wrapper(module, name, _create_task)
+    with contextlib.suppress(ImportError, AttributeError):  # Python 3.11 on
+        wrapt.wrap_function_wrapper("asyncio.taskgroups", "TaskGroup.create_task", _create_task)
     _installed.append(True)

@@ -20,12 +20,14 @@ import pytest
 from fanscope.analysis.witness import CallSite, SourceWitness, Verdict
 
 AGENT = """
+import asyncio
 import queue
 import threading
 from concurrent.futures import ThreadPoolExecutor
 import anthropic
 
 client = anthropic.Anthropic()
+aclient = anthropic.AsyncAnthropic()
 
 
 def llm(prompt: str) -> str:
@@ -82,6 +84,36 @@ class Fetcher(threading.Thread):
         self.answer = llm(self.question)
 
 
+async def allm(prompt: str) -> str:
+    reply = await aclient.messages.create(model="m", max_tokens=9, messages=[prompt])
+    return reply.content[0].text
+
+
+async def check(jobs: asyncio.Queue, found: list[str]) -> None:
+    found.append(await allm(await jobs.get()))
+
+
+async def tasks_fed_after(invoice: str) -> str:
+    greeting = await allm("Greet the team")  # site: greeting
+    jobs = asyncio.Queue()
+    found = []
+    task = asyncio.create_task(check(jobs, found))  # site: task
+    fields = await allm(f"Fields of {invoice}")  # site: fields
+    jobs.put_nowait(fields.lower())
+    await task
+    return greeting + await allm("Verdict on " + found[0])  # site: verdict
+
+
+async def tasks_given_elsewhere(invoice: str) -> str:
+    found = []
+    jobs = asyncio.Queue()
+    made = [check(jobs, found)]
+    first = await allm(f"Fields of {invoice}")  # site: fields-2
+    jobs.put_nowait(first)
+    await asyncio.gather(*made)  # site: gather-made
+    return found[0]
+
+
 def thread_subclass(question: str) -> str:
     intro = llm("An intro")  # site: intro
     worker = Fetcher(question)  # site: fetcher
@@ -114,7 +146,7 @@ def site(root: Path, marker: str) -> CallSite:
     source = (root / "agent.py").read_text()
     lines = source.splitlines()
     for func in ast.parse(source).body:
-        if not isinstance(func, ast.FunctionDef):
+        if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
         for call in ast.walk(func):
             if isinstance(call, ast.Call) and lines[call.lineno - 1].endswith(marker):
@@ -175,4 +207,24 @@ def test_a_thread_whose_work_is_not_a_function_handed_over_is_not_judged(root: P
     # a ``Thread`` subclass runs its own ``run``: the line that made it is a constructor
     verdict, evidence = between(root, "intro", "fetcher", started=True)
     assert verdict == Verdict.ABSTAIN, evidence
-    assert "made a thread whose work is not followed" in evidence
+    assert "made a thread or task whose work is not followed" in evidence
+
+
+def test_a_call_in_a_task_reads_what_the_task_is_given_even_afterwards(root: Path) -> None:
+    verdict, evidence = between(root, "fields", "task", started=True)
+    assert verdict != Verdict.INDEPENDENT, evidence  # the fields go on the queue after it
+    verdict, evidence = between(root, "greeting", "task", started=True)
+    assert verdict == Verdict.INDEPENDENT, evidence
+
+
+def test_what_a_task_writes_is_what_the_coroutine_in_its_line_writes(root: Path) -> None:
+    # ``check`` appends its answer to ``found``, which the verdict reads: the task made at
+    # the line is the coroutine called in it
+    first = dataclasses.replace(site(root, "# site: task"), execution=0, started=True)
+    found = SourceWitness(root).between(first, site(root, "# site: verdict"))
+    assert found.verdict == Verdict.DEPENDENT, found.evidence
+
+
+def test_a_task_of_a_coroutine_made_elsewhere_is_not_judged(root: Path) -> None:
+    verdict, evidence = between(root, "fields-2", "gather-made", started=True)
+    assert verdict == Verdict.ABSTAIN, evidence

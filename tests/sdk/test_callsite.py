@@ -18,6 +18,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from fanscope import traced
 from fanscope.integrations.anthropic import AnthropicInstrumentor
 from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite
@@ -189,3 +190,42 @@ def test_sync_parallel_calls_name_the_line_of_the_sync_step(
     assert site(fanout)[1:3] == ("tests.sdk.callsite_agent.sync_research", line("sync map"))
     inside = {site(s)[1:4] for s in genai(exporter)}
     assert inside == {("tests.sdk.callsite_agent.sync_summary", line("in sync branch"), 0)}
+
+
+@traced
+async def _leaf(x: int) -> int:
+    return x
+
+
+@traced
+async def _starts_tasks() -> int:
+    both = await asyncio.gather(_leaf(1), _leaf(2))  # made: gather
+    task = asyncio.create_task(_leaf(3))  # made: create_task
+    return sum(both) + await task + await _leaf(4)  # made: awaited
+
+
+def _made(marker: str) -> int:
+    text = Path(__file__).read_text().splitlines()
+    return 1 + next(i for i, t in enumerate(text) if t.endswith(f"# made: {marker}"))
+
+
+def test_a_call_in_an_asyncio_task_names_the_line_that_made_the_task(
+    exporter: InMemorySpanExporter,
+) -> None:
+    callsite.install_thread_hook()
+    assert asyncio.run(_starts_tasks()) == 10
+    leaves = [s for s in exporter.get_finished_spans() if s.name == "_leaf"]
+    found = sorted(
+        (site(s)[2], (s.attributes or {}).get(A.CALLSITE_STARTED), site(s)[3]) for s in leaves
+    )
+    gather, create, awaited = _made("gather"), _made("create_task"), _made("awaited")
+    # one execution per call that made tasks (the gather's two share it); the awaited call
+    # is the line's own, not started
+    assert [f[:2] for f in found] == [
+        (gather, True),
+        (gather, True),
+        (create, True),
+        (awaited, None),
+    ]
+    assert found[0][2] == found[1][2] != found[2][2]
+    assert all(site(s)[1] == f"{__name__}._starts_tasks" for s in leaves)
