@@ -178,7 +178,7 @@ def _plan(trace: Trace, plan: CapPlan, evidence: Evidence | None, count: bool) -
             changed = predicted.get(child)
             if child_interval is not None and changed is not None:
                 own = (end - start) - (child_interval[1] - child_interval[0])
-                predicted[node] = own + changed
+                predicted[node] = _no_longer(own + changed, end - start, plan)
             continue
         kids = sorted((k for k in members if k in eff), key=eff.__getitem__)
         if not kids:
@@ -197,7 +197,9 @@ def _plan(trace: Trace, plan: CapPlan, evidence: Evidence | None, count: bool) -
             if kid_start != eff[kid][0]:
                 moved[kid] = kid_start - eff[kid][0]
         last = max(finish.values())
-        predicted[node] = max(0, last - start) + max(0, end - max(eff[k][1] for k in kids))
+        predicted[node] = _no_longer(
+            max(0, last - start) + max(0, end - max(eff[k][1] for k in kids)), end - start, plan
+        )
         if opportunity is not None:
             found.append((opportunity, node, eff[kids[0]][0], last))
     if len(trace.roots) == 1:
@@ -379,6 +381,17 @@ class _InOrder:
             self._last_end, self._latest = max(self._last_end, eff[done][1]), done
         after = [self._latest] if self._latest else []
         return Wait(self._ready, self._depth, after, 0, self._last_end)
+
+
+def _no_longer(planned: int, observed: int, plan: CapPlan) -> int:
+    """A span's what-if duration: never longer than it took, unless caps are lowered.
+
+    What it did is a schedule every limit allowed, so a longer plan only means the schedule
+    misread something (a cap recorded wrong, branches that overlapped more than the trace
+    says they could); left longer, running a sibling beside it would be credited with time it
+    never took.
+    """
+    return planned if plan.lowered else min(planned, observed)
 
 
 def _schedule_steps(
