@@ -117,11 +117,13 @@ def test_no_dependent_pair_is_called_independent() -> None:
     assert result["false_independent"]["combined"] == []
     assert combined["precision"] == 1.0
     assert combined["unseen"] == 0  # every call under its caller, threads included
-    # p01-p37: 0.91 when written (the target is 0.90). p38 on are threads, queues and tasks
-    # whose calls carry only their nearest caller, where the source witness abstains: 0.77
-    # over the whole corpus when they were added. Precision is what gates rest on.
+    # p01-p37: 0.91 when written (the target is 0.90). p38 on are threads, queues and tasks:
+    # 0.77 over the whole corpus when they were added, while their calls carried only their
+    # nearest caller; 0.84 (0.78 from p38 on) once calls in threads and tasks named the line
+    # that made them. Precision is what gates rest on.
     assert recall(result, [f"p{i:02}" for i in range(1, 38)]) >= 0.88
-    assert combined["recall"] >= 0.74
+    assert recall(result, [f"p{i:02}" for i in range(38, 100)]) >= 0.74
+    assert combined["recall"] >= 0.80
 
 
 def recall(result: dict[str, Any], programs: list[str]) -> float:
