@@ -64,7 +64,10 @@ class Processes:
         """A process object as the resource attributes of its spans (``service.name`` too)."""
         if not isinstance(process, Mapping):
             return {}
-        resource = _tags(process.get("tags"), self.names)
+        try:
+            resource = _tags(process.get("tags"), self.names)
+        except otlp_json.DAMAGE:  # a tag that cannot be read costs the tags, not the spans
+            resource = {}
         resource["service.name"] = str(process.get("serviceName", "") or "")
         key = json.dumps(resource, sort_keys=True, default=str)
         return self._known.setdefault(key, resource)

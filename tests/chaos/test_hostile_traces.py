@@ -422,3 +422,103 @@ def test_any_value_of_any_type_on_the_wire_is_read_analysed_or_refused_in_one_li
     code, out, err = run("diff", str(path), str(tmp_path / "j.json"), "--format", "json")
     assert code == 0, err
     strict_json(out)
+
+
+# -- Jaeger JSON: tags of any type, references anywhere, processes that are not there --------
+
+JAEGER_VALUE = st.one_of(
+    TEXT,
+    NUMBER.filter(lambda n: not isinstance(n, float) or math.isfinite(n)),
+    st.booleans(),
+    st.none(),
+    st.sampled_from(["[[[1]]]", "[" * 5000 + "]" * 5000, '["a", {"b": 1}]']),
+)
+JAEGER_TAG = st.fixed_dictionaries(
+    {
+        "key": st.one_of(st.sampled_from([*KEYS, "error", "otel.status_code", "span.kind"]), TEXT),
+        "type": st.sampled_from(["string", "int64", "float64", "bool", "binary", "x", 5]),
+        "value": JAEGER_VALUE,
+    }
+)
+JAEGER_IDS = ["1", "2", "3", "a" * 16, "zz", ""]
+JAEGER_TIME = st.one_of(
+    st.integers(10**15, 10**15 + 10**7), st.sampled_from([-5, 0, 10**30, "x", None, 1.5])
+)
+JAEGER_SPAN = st.fixed_dictionaries(
+    {
+        "traceID": st.sampled_from(["abc", "t1"]),
+        "spanID": st.sampled_from(JAEGER_IDS),
+        "operationName": TEXT,
+        "references": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "refType": st.sampled_from(["CHILD_OF", "FOLLOWS_FROM", "x"]),
+                    "traceID": st.sampled_from(["t1", "abc", ""]),
+                    "spanID": st.sampled_from(JAEGER_IDS),
+                }
+            ),
+            max_size=2,
+        ),
+        "startTime": JAEGER_TIME,
+        "duration": JAEGER_TIME,
+        "tags": st.lists(JAEGER_TAG, max_size=5),
+        "logs": st.lists(
+            st.fixed_dictionaries(
+                {"timestamp": JAEGER_TIME, "fields": st.lists(JAEGER_TAG, max_size=3)}
+            ),
+            max_size=2,
+        ),
+        "processID": st.sampled_from(["p1", "p2", 5, None]),
+    }
+)
+JAEGER_PROCESS = st.fixed_dictionaries(
+    {"serviceName": TEXT, "tags": st.lists(JAEGER_TAG, max_size=2)}
+)
+
+
+def jaeger_outputs(tmp_path: Path, document: dict[str, Any]) -> int:
+    """Every output of a Jaeger JSON file, each checked inert; the status of ``analyze``."""
+    path = tmp_path / "j.json"
+    path.write_text(json.dumps(document))
+    status = 0
+    for fmt in ("text", "markdown", "json"):
+        status, out, err = run("analyze", str(path), "--format", fmt, "--html",
+                               str(tmp_path / "r.html"), *GATES)  # fmt: skip
+        assert status in (0, 1, 2) and CONTROL.search(out + err) is None, (out, err)
+        if status == 2:  # refused: one line that says why
+            assert out == "" and len(err.splitlines()) == 1, err
+            return status
+        if fmt == "json":
+            metrics_finite(strict_json(out))
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    strict_json(page.split('id="fanscope-data">', 1)[1].split("</script>", 1)[0])
+    code, _, err = run("convert", str(path), "--to", "otlp", "-o", str(tmp_path / "o.jsonl"))
+    assert code == 0, err
+    code, out, err = run("analyze", str(tmp_path / "o.jsonl"), "--format", "json")
+    assert code == 0, err
+    return status
+
+
+def test_a_jaeger_process_tag_that_cannot_be_read_costs_the_tag_not_the_file(
+    tmp_path: Path,
+) -> None:
+    span_ = {"traceID": "abc", "spanID": "1", "operationName": "agent", "references": [],
+             "startTime": 10**15, "duration": 1000, "tags": [], "processID": "p1"}  # fmt: skip
+    process = {"serviceName": "agent", "tags": [{"key": "pid", "type": "int64", "value": "x"}]}
+    document = {"data": [{"traceID": "abc", "spans": [span_], "processes": {"p1": process}}]}
+    assert jaeger_outputs(tmp_path, document) in (0, 1)
+    _, out, _ = run("analyze", str(tmp_path / "j.json"), "--format", "json")
+    assert strict_json(out)["traces"][0]["service"] == "agent"
+
+
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    spans=st.lists(JAEGER_SPAN, min_size=1, max_size=6),
+    processes=st.dictionaries(st.sampled_from(["p1", "p2"]), JAEGER_PROCESS),
+)
+def test_any_jaeger_document_is_read_analysed_or_refused_in_one_line(
+    tmp_path: Path, spans: list[dict[str, Any]], processes: dict[str, Any]
+) -> None:
+    jaeger_outputs(tmp_path, {"data": [{"traceID": "abc", "spans": spans, "processes": processes}]})
