@@ -522,3 +522,21 @@ def test_any_jaeger_document_is_read_analysed_or_refused_in_one_line(
     tmp_path: Path, spans: list[dict[str, Any]], processes: dict[str, Any]
 ) -> None:
     jaeger_outputs(tmp_path, {"data": [{"traceID": "abc", "spans": spans, "processes": processes}]})
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    value=st.recursive(
+        st.one_of(TEXT, NUMBER.filter(lambda n: isinstance(n, int | float)), st.none()),
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3), st.dictionaries(TEXT, inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+)
+def test_json_text_of_any_document_is_strict_json_inert_and_reads_back_what_it_holds(
+    value: Any,
+) -> None:
+    text = untrusted.json_text(value)
+    assert CONTROL.search(text) is None and "\n" not in text
+    assert strict_json(text) == untrusted.json_document(value)  # nothing changed but escapes
