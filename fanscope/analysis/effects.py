@@ -62,6 +62,8 @@ class Summary:
         blind: the first call inside it that the analysis cannot see into (for evidence).
         home: the path of the file it is defined in: its plain outer names are that module's
             globals (names from other modules are qualified, ``path::name``).
+        coroutine: an ``async def``: its body runs when the coroutine is awaited or made a
+            task, which may be after the call.
     """
 
     mutates: frozenset[str] = frozenset()
@@ -80,6 +82,7 @@ class Summary:
     blind: str = ""
     home: str = ""
     receiver_shared: frozenset[str] = frozenset()
+    coroutine: bool = False  # an ``async def``: a call makes a coroutine, run when awaited
 
 
 PURE = Summary()

@@ -361,6 +361,7 @@ class Interpreter(Values):
             writes_surely=frozenset(self.outer_writes_surely),
             blind=self.blind,
             home=self.module.path,
+            coroutine=isinstance(self.func, ast.AsyncFunctionDef),
         )
 
 

@@ -144,6 +144,7 @@ class Machine:
         # arguments, whose work the tasks run
         self.task_work: dict[int, set[int]] = {}
         self.task_opaque: set[int] = set()  # ... given coroutines made elsewhere
+        self._awaited: set[int] = set()  # calls awaited where they are made
         self._collect_defs()
         kinds.infer(self)
         scope.aliases(self)

@@ -152,6 +152,8 @@ class Values(Machine):
         return out
 
     def _e_Await(self, node: ast.Await, state: State) -> Taint:
+        if isinstance(node.value, ast.Call):
+            self._awaited.add(id(node.value))  # its coroutine runs right here
         taint = self.ev(node.value, state)
         sid = self.sites.get(id(node))
         if sid is None:
@@ -260,7 +262,9 @@ class Values(Machine):
             for source, via in self.later_inputs.get(sid, {}).items():
                 inputs.setdefault(source, via)  # what the work may read when it runs
         out = self._site(sid, inputs, effect) if sid is not None else inputs
-        if sid is not None and (effect.apply or handed):
+        if sid is not None and (
+            effect.apply or handed or (summary.coroutine and id(node) not in self._awaited)
+        ):  # a coroutine awaited later runs later too
             self._defer(sid, node, effect, handed)
         if sid is not None and _tail(func) in TASK_STARTERS:
             self._defer_tasks(sid, node)

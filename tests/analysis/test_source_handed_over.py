@@ -114,6 +114,16 @@ async def tasks_given_elsewhere(invoice: str) -> str:
     return found[0]
 
 
+async def coroutine_awaited_later(topic: str) -> str:
+    jobs = asyncio.Queue()
+    found = []
+    pending = check(jobs, found)
+    first = await allm(f"Plan {topic}")  # site: plan-later
+    jobs.put_nowait(first)
+    await pending  # site: pending
+    return found[0]
+
+
 def thread_subclass(question: str) -> str:
     intro = llm("An intro")  # site: intro
     worker = Fetcher(question)  # site: fetcher
@@ -148,8 +158,10 @@ def site(root: Path, marker: str) -> CallSite:
     for func in ast.parse(source).body:
         if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
             continue
-        for call in ast.walk(func):
-            if isinstance(call, ast.Call) and lines[call.lineno - 1].endswith(marker):
+        nodes = [n for n in ast.walk(func) if isinstance(n, ast.Call)]
+        nodes += [n for n in ast.walk(func) if isinstance(n, ast.Await)]  # ``await pending``
+        for call in nodes:
+            if lines[call.lineno - 1].endswith(marker):
                 return CallSite(
                     "agent.py", f"__main__.{func.name}", call.lineno, call.col_offset + 1,
                     None, False,
@@ -228,3 +240,12 @@ def test_what_a_task_writes_is_what_the_coroutine_in_its_line_writes(root: Path)
 def test_a_task_of_a_coroutine_made_elsewhere_is_not_judged(root: Path) -> None:
     verdict, evidence = between(root, "fields-2", "gather-made", started=True)
     assert verdict == Verdict.ABSTAIN, evidence
+
+
+def test_a_coroutine_made_first_and_awaited_later_reads_what_it_holds_when_awaited(
+    root: Path,
+) -> None:
+    # ``check(jobs, found)`` runs only at ``await pending``, after the plan was put on the
+    # queue: the call made there reads the plan
+    verdict, evidence = between(root, "plan-later", "pending")
+    assert verdict != Verdict.INDEPENDENT, evidence
