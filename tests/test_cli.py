@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from fanscope.analysis.convert import to_jaeger, to_otlp_lines
 from fanscope.analysis.readers import read_file
@@ -420,3 +422,32 @@ def test_html_and_convert_say_what_they_wrote(
     assert len(json.loads(jaeger.read_text())["data"][0]["spans"]) == spans
     assert main(["convert", str(sequential), "--to", "jaeger"]) == 0  # to stdout: no line
     assert capsys.readouterr().err == ""
+
+
+@pytest.fixture(scope="module")
+def one_trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("cli") / "t.jsonl"
+    path.write_text("\n".join(to_otlp_lines(agent_trace())) + "\n")
+    return path
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(word=st.text(min_size=1, max_size=24))
+def test_any_word_at_all_after_analyze_is_a_result_or_one_line(one_trace: Path, word: str) -> None:
+    # a typo, a stray shell word, a control character: an exit status and at most one line
+    # on stderr, never a traceback
+    import contextlib
+    import io
+
+    assume(word.strip() != "-")  # standard input: a trace read from the terminal
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = main(["analyze", str(one_trace), word])
+        except SystemExit as exit_:  # -h / --version print and exit 0
+            code = int(exit_.code or 0)
+    assert code in (0, 1, 2)
+    lines = [line for line in err.getvalue().splitlines() if line]
+    if code == 2:
+        assert len(lines) == 1 and lines[0].startswith("fanscope: "), lines
+    assert not any("Traceback" in line for line in lines)
