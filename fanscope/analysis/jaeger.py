@@ -36,7 +36,7 @@ def tag_value(tag: Mapping[str, Any]) -> Any:
     if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
         try:  # our converter writes arrays as JSON strings; read them back as lists
             decoded = json.loads(value)
-        except ValueError:
+        except (ValueError, RecursionError):  # not an array of ours: the string it is
             return value
         return decoded if isinstance(decoded, list) else value
     return value

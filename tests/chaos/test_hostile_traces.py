@@ -540,3 +540,15 @@ def test_json_text_of_any_document_is_strict_json_inert_and_reads_back_what_it_h
     text = untrusted.json_text(value)
     assert CONTROL.search(text) is None and "\n" not in text
     assert strict_json(text) == untrusted.json_document(value)  # nothing changed but escapes
+
+
+def test_a_jaeger_string_tag_nested_too_deep_for_json_stays_a_string_and_keeps_its_span() -> None:
+    from fanscope.analysis.readers import parse_text
+
+    deep = "[" * 100_000 + "]" * 100_000
+    span_ = {"traceID": "abc", "spanID": "1", "operationName": "agent", "references": [],
+             "startTime": 10**15, "duration": 1000, "processID": "p1",
+             "tags": [{"key": "note", "type": "string", "value": deep}]}  # fmt: skip
+    document = {"data": [{"traceID": "abc", "spans": [span_], "processes": {"p1": {}}}]}
+    (read,) = parse_text(json.dumps(document)).spans
+    assert read.attributes["note"] == deep
