@@ -27,160 +27,44 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
 from fanscope.analysis import known as K
+from fanscope.analysis.held_state import find_method, outside_fields, remembering
 from fanscope.analysis.scope import own_statements, parameters, target_names, walk_own
 from fanscope.analysis.source import Abstain, FunctionNode, Module, SourceIndex
+from fanscope.analysis.summaries import (
+    ANY,
+    MAX_DEPTH,
+    PURE,
+    RECEIVER_ONLY,
+    TO_STREAM,
+    UNKNOWN,
+    Effect,
+    Summary,
+    dotted,
+    imports_of,
+    known_pure,
+    over_all_args,
+)
 
 if TYPE_CHECKING:
     from fanscope.analysis.machine import Machine as Interpreter
 
-#: Calls followed into callees' source, one inside another.
-MAX_DEPTH = 4
-ANY = "*"
-
-
-@dataclass(frozen=True)
-class Summary:
-    """What calling a function may do, in terms its caller can apply.
-
-    Attributes:
-        mutates: names of parameters whose objects it may change (``*``: any argument).
-        reads: outer names (module globals, closure variables) it may read (``*``: state
-            shared by unknown code).
-        writes: outer names it may rebind or change (``*`` as above).
-        params: the parameter names in order (to match arguments), with ``self``.
-        returns: ``imm`` when the annotations say it returns an immutable value, ``immlist``
-            for a list of them.
-        unknown: nothing is known (the conservative default).
-        receiver_reads / receiver_writes: for a method, the attributes of ``self`` it may read
-            or change (``None``: the whole object).
-        returns_from: the parameters whose objects the result may share (``None``: any).
-        mutates_surely / writes_surely: the part of ``mutates`` / ``writes`` that code the
-            analysis follows does; the rest only code it cannot see might do.
-        receiver_shared: of ``receiver_writes``, the attributes whose objects may come from
-            outside the object (a constructor's argument, a dataclass field, a class
-            attribute): changing them changes that outside object too.
-        blind: the first call inside it that the analysis cannot see into (for evidence).
-        home: the path of the file it is defined in: its plain outer names are that module's
-            globals (names from other modules are qualified, ``path::name``).
-        coroutine: an ``async def``: its body runs when the coroutine is awaited or made a
-            task, which may be after the call.
-    """
-
-    mutates: frozenset[str] = frozenset()
-    reads: frozenset[str] = frozenset()
-    writes: frozenset[str] = frozenset()
-    params: tuple[str, ...] = ()
-    vararg: str | None = None
-    kwarg: str | None = None
-    returns: str | None = None
-    unknown: bool = False
-    receiver_reads: frozenset[str] | None = None
-    receiver_writes: frozenset[str] | None = None
-    returns_from: frozenset[str] | None = None
-    mutates_surely: frozenset[str] = frozenset()
-    writes_surely: frozenset[str] = frozenset()
-    blind: str = ""
-    home: str = ""
-    receiver_shared: frozenset[str] = frozenset()
-    coroutine: bool = False  # an ``async def``: a call makes a coroutine, run when awaited
-
-
-PURE = Summary()
-#: Writes what it is given into a stream argument (``file=``): that object changes, and what
-#: reads the stream back (a file reopened, ``getvalue()``) is code it cannot see.
-TO_STREAM = Summary(
-    frozenset({"file"}),
-    writes=frozenset({ANY}),
-    kwarg="file",
-    mutates_surely=frozenset({"file"}),
-    writes_surely=frozenset({ANY}),
-)
-
-
-def known_pure(full: str) -> Effect:
-    """A standard-library function known to keep no data; ``json.dump`` and the like write
-    what they are given into a stream argument."""
-    stream = K.TO_STREAM.get(full)
-    if stream is None:
-        return Effect(PURE, what=full)
-    params, into = stream
-    return Effect(replace(TO_STREAM, mutates=frozenset({into}), mutates_surely=frozenset({into}),
-                          params=params, kwarg=None), what=full)  # fmt: skip
-
-
-UNKNOWN = Summary(frozenset({ANY}), frozenset({ANY}), frozenset({ANY}), unknown=True)
-RECEIVER_ONLY = Summary(frozenset({"self"}), params=("self",), mutates_surely=frozenset({"self"}))
-
-
-@dataclass(frozen=True)
-class Effect:
-    """How one call acts: the summary, and how the interpreter applies it.
-
-    ``method``: the receiver is the summary's first parameter. ``client``: the receiver carries
-    no data and is not read (the Anthropic client, an executor). ``closure``: the callee is
-    a function defined in the caller, whose outer names may be the caller's variables.
-    ``apply``: the call runs a function on the other arguments (``many``: once per item, as
-    ``map`` does); ``callback`` is the argument holding that function. ``opaque_repeat``: a
-    function is passed to code that may call it several times, feeding one call's result to
-    the next (``reduce``).
-    """
-
-    summary: Summary
-    method: bool = False
-    client: bool = False
-    apply: bool = False
-    many: bool = False
-    callback: ast.expr | None = None
-    opaque_repeat: bool = False
-    closure: bool = False
-    write_only: bool = False
-    what: str = ""
-
-
-#: Methods of str, bytes, dict, list, tuple and set that change nothing.
-#: Methods of containers that change their receiver (with their arguments), nothing else.
-#: Methods returning immutable values when called on one.
-
-
-def dotted(node: ast.expr) -> str | None:
-    """``a.b.c`` for a chain of names, else ``None``."""
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return ".".join(reversed(parts))
-
-
-def imports_of(module: Module) -> dict[str, str]:
-    """Local name -> imported dotted name (``ET`` -> ``xml.etree.ElementTree``), relative
-    imports resolved against the module's path."""
-    if module.imports is not None:
-        return module.imports
-    names: dict[str, str] = {}
-    package = list(PurePosixPath(module.path).parent.parts)
-    for node in ast.walk(module.tree):
-        if isinstance(node, ast.Import):
-            for alias in node.names:
-                if alias.asname:
-                    names[alias.asname] = alias.name
-                else:
-                    head = alias.name.split(".")[0]
-                    names[head] = head
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                up = package[: len(package) - (node.level - 1)] if node.level > 1 else package
-                base = ".".join([*up, *([base] if base else [])])
-            for alias in node.names:
-                if alias.name != "*":
-                    names[alias.asname or alias.name] = (
-                        f"{base}.{alias.name}" if base else alias.name
-                    )
-    module.imports = names
-    return names
+__all__ = [
+    "ANY",
+    "MAX_DEPTH",
+    "PURE",
+    "RECEIVER_ONLY",
+    "TO_STREAM",
+    "UNKNOWN",
+    "Effect",
+    "Resolver",
+    "Summary",
+    "dotted",
+    "find_method",
+    "imports_of",
+    "known_pure",
+    "outside_fields",
+    "remembering",
+]
 
 
 @dataclass
@@ -439,7 +323,7 @@ class Resolver:
             target_effect = self._callable(interp, receiver)
             if target_effect is not None:
                 return Effect(
-                    _all_args(target_effect),
+                    over_all_args(target_effect),
                     client=True,
                     apply=True,
                     many=True,
@@ -505,7 +389,7 @@ class Resolver:
             summary = UNKNOWN
             for cb in callbacks:
                 found = self._callable(interp, cb)
-                summary = _all_args(found) if found is not None else UNKNOWN
+                summary = over_all_args(found) if found is not None else UNKNOWN
             return Effect(summary, opaque_repeat=bool(callbacks), what=what)
         if not args:
             return Effect(UNKNOWN, what=what)
@@ -513,7 +397,7 @@ class Resolver:
         closure = isinstance(args[0], ast.Lambda) or (
             isinstance(args[0], ast.Name) and args[0].id in interp.local_defs
         )
-        found = _all_args(callable_summary) if callable_summary is not None else UNKNOWN
+        found = over_all_args(callable_summary) if callable_summary is not None else UNKNOWN
         return Effect(
             found, client=True, apply=True, many=many, callback=args[0], closure=closure, what=what
         )
@@ -555,160 +439,5 @@ class Resolver:
         return summary
 
 
-def remembering(module: Module, func: FunctionNode, summary: Summary) -> Summary:
-    """The summary of ``func`` with what a memoising decorator keeps between calls.
-
-    ``@functools.cache`` / ``@lru_cache`` keep every result on the function object: a later
-    call with the same arguments returns what an earlier call made, with no call of its own.
-    A default value that is an object (``history: list = []``), which the function changes,
-    is one object shared by every call that does not pass that argument. For a module
-    function either is state on a module global (the function's own name), which each call
-    reads and writes; for any other (a method, a nested function) it is not followed: unknown.
-    """
-    if isinstance(func, ast.Lambda | ast.Module) or summary.unknown:
-        return summary
-    shared = _shared_defaults(func)
-    if not (summary.mutates & (shared | {ANY}) and shared) and not any(
-        K.tail(d.func if isinstance(d, ast.Call) else d) in K.MEMOISING_DECORATORS
-        for d in func.decorator_list
-    ):
-        return summary
-    if not any(node is func for node in module.tree.body):
-        return UNKNOWN
-    own = frozenset({func.name})
-    return replace(
-        summary,
-        reads=summary.reads | own,
-        writes=summary.writes | own,
-        writes_surely=summary.writes_surely | own,
-    )
-
-
-def outside_fields(module: Module, cls: ast.ClassDef) -> frozenset[str] | None:
-    """Attributes of ``cls``'s objects that may hold objects made outside them: assigned on
-    ``self`` from anything but a fresh value (a literal, a comprehension, a new container),
-    or declared in the class body (dataclass fields, class attributes every object shares).
-    ``None``: all of them may (a base class it cannot read)."""
-    out: set[str] = set()
-    seen: set[int] = set()
-    todo = [cls]
-    while todo:
-        node = todo.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        for base in node.bases:
-            found = module.classes.get(base.id) if isinstance(base, ast.Name) else None
-            if found is None:
-                return None
-            todo.append(found)
-        for item in node.body:
-            if isinstance(item, ast.AnnAssign | ast.Assign):
-                targets = [item.target] if isinstance(item, ast.AnnAssign) else item.targets
-                out.update(n for t in targets for n in target_names(t))
-            if not isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) or not item.args.args:
-                continue
-            own = item.args.args[0].arg
-            for stmt in ast.walk(item):
-                if isinstance(stmt, ast.Assign):
-                    pairs = [(t, stmt.value) for t in stmt.targets]
-                elif isinstance(stmt, ast.AnnAssign | ast.AugAssign) and stmt.value is not None:
-                    pairs = [(stmt.target, stmt.value)]
-                else:
-                    continue
-                for target, value in pairs:
-                    for sub in ast.walk(target):
-                        if (
-                            isinstance(sub, ast.Attribute)
-                            and isinstance(sub.value, ast.Name)
-                            and sub.value.id == own
-                            and not (sub is target and _fresh(value))
-                        ):
-                            out.add(sub.attr)
-    return frozenset(out)
-
-
-def _fresh(node: ast.expr) -> bool:
-    """A value no one else holds: a literal, a comprehension, a new empty container."""
-    if isinstance(node, ast.List | ast.Dict | ast.Set | ast.Tuple):
-        return all(_fresh(e) for e in getattr(node, "elts", [])) and all(
-            v is None or _fresh(v) for v in getattr(node, "values", [])
-        )
-    if isinstance(node, ast.Constant | ast.JoinedStr | ast.ListComp | ast.DictComp | ast.SetComp):
-        return True
-    return (
-        isinstance(node, ast.Call)
-        and isinstance(node.func, ast.Name)
-        and node.func.id in K.FRESH_CONTAINERS
-        and not node.args
-        and not node.keywords
-    )
-
-
-def _shared_defaults(func: ast.FunctionDef | ast.AsyncFunctionDef) -> frozenset[str]:
-    """Parameters whose default is an object every call without them shares (not a
-    constant, a string or a tuple of them)."""
-    args = func.args
-    positional = [*args.posonlyargs, *args.args]
-    pairs = list(
-        zip(positional[len(positional) - len(args.defaults) :], args.defaults, strict=True)
-    )
-    pairs += [
-        (a, d) for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True) if d is not None
-    ]
-    return frozenset(a.arg for a, d in pairs if not _immutable_literal(d))
-
-
-def _immutable_literal(node: ast.expr) -> bool:
-    if isinstance(node, ast.Constant | ast.JoinedStr):
-        return True
-    if isinstance(node, ast.Tuple):
-        return all(_immutable_literal(e) for e in node.elts)
-    if isinstance(node, ast.UnaryOp):
-        return _immutable_literal(node.operand)
-    return False
-
-
-def find_method(
-    module: Module, cls: ast.ClassDef, name: str
-) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
-    """A method ``name`` of ``cls`` or of a base class in the same file."""
-    seen: set[int] = set()
-    pending = [cls]
-    while pending:
-        current = pending.pop(0)
-        if id(current) in seen:
-            continue
-        seen.add(id(current))
-        for node in current.body:
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
-                return node
-            if isinstance(node, ast.Assign | ast.AnnAssign):
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-                    return None  # a class attribute, not a method we can read
-        for base in current.bases:
-            found = module.classes.get(dotted(base) or "")
-            if found is not None:
-                pending.append(found)
-    return None
-
-
 def _short(name: str, limit: int = 32) -> str:
     return name if len(name) <= limit else "…" + name[-(limit - 1) :]
-
-
-def _all_args(summary: Summary) -> Summary:
-    """The summary of a function applied to arguments whose positions are not known."""
-    mutates = frozenset({ANY}) if summary.mutates else frozenset()
-    surely = frozenset({ANY}) if summary.mutates_surely else frozenset()
-    return Summary(
-        mutates,
-        summary.reads,
-        summary.writes,
-        unknown=summary.unknown,
-        mutates_surely=surely,
-        writes_surely=summary.writes_surely,
-        blind=summary.blind,
-        home=summary.home,
-    )
