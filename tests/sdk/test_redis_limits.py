@@ -324,6 +324,10 @@ def test_the_provider_headers_heard_by_one_process_pace_another(
     reservation = permits.reserve_sync(Demand(input_tokens=1000), [b])  # refills 1000 a second
     assert reservation is not None and reservation.waited_on is not None
     assert reservation.waited_shared  # its queue wait span says `fanscope.queue.shared`
+    # the call is over: counted in flight until it settles, which a lease thread would
+    # otherwise renew for the rest of the test run
+    reservation.settle(permits.Spent(input_tokens=1000, output_tokens=0))
+    assert not any(b.pacing.in_flight.values())
 
 
 def test_calls_another_process_has_in_flight_come_off_what_the_provider_says_remains(
