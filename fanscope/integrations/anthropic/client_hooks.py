@@ -75,16 +75,6 @@ def sdk_finish_call(wrapped: Callable[..., Any], instance: Any, args: Any, kwarg
 # -- the client's own retries ------------------------------------------------------------------
 
 
-def _retry_after(headers: Any) -> float | None:
-    """The wait the answer asked for, read as the client reads it (``retry-after-ms`` first)."""
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        try:
-            return max(0.0, float(headers.get(name)) * scale)
-        except (TypeError, ValueError):
-            continue
-    return None
-
-
 def _retry_event(instance: Any, kwargs: Any, started: int, slept: float) -> None:
     tracked = current.get()
     if tracked is None or tracked.span is None or not tracked.span.is_recording():
@@ -95,7 +85,7 @@ def _retry_event(instance: Any, kwargs: Any, started: int, slept: float) -> None
     response = kwargs.get("response")
     if response is not None:
         attrs[G.HTTP_STATUS] = int(response.status_code)
-        after = _retry_after(response.headers)
+        after = P.retry_after_of(response.headers)
         if after is not None:
             attrs[A.RETRY_AFTER] = after
     tracked.span.add_event(G.EVENT_CLIENT_RETRY, attrs, timestamp=started)
