@@ -2,7 +2,8 @@
 
 :func:`analyze` computes everything; :meth:`Report.to_dict` is the JSON schema
 (``fanscope.report/v1``, documented in ``docs/analysis.md``) and every number the terminal,
-Markdown and HTML reports print comes from it.
+Markdown and HTML reports print comes from it. The findings are written as the document's
+entries (labels, path segments, fan-outs, opportunities) by ``entries.py``.
 """
 
 from __future__ import annotations
@@ -20,15 +21,21 @@ from fanscope.analysis.budgets import trace_budgets
 from fanscope.analysis.caps import EVERY, CapPlan
 from fanscope.analysis.costs import operation_costs, total_cost, trace_cost
 from fanscope.analysis.critical_path import Segment, critical_path, effective_intervals
-from fanscope.analysis.dependencies import Evidence, PairVerdict, Witnesses
+from fanscope.analysis.dependencies import Evidence, Witnesses
+from fanscope.analysis.entries import (
+    by_operation,
+    fanout_entry,
+    label,
+    opportunity_entry,
+    path_entries,
+)
 from fanscope.analysis.fanouts import FanoutStats, fanout_stats, queue_wait
 from fanscope.analysis.model import Span
 from fanscope.analysis.readers import from_readable_spans
 from fanscope.analysis.tree import VIRTUAL_ROOT, Trace, build_traces
 from fanscope.analysis.untraced import untraced
 from fanscope.analysis.waits import queue_waits, retried_branches
-from fanscope.analysis.whatif import Opportunity, whatif
-from fanscope.analysis.witness import CallSite
+from fanscope.analysis.whatif import whatif
 from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
 
@@ -152,47 +159,6 @@ class Report:
         raise KeyError(trace_id)
 
 
-def _label(trace: Trace, span_id: str) -> str:
-    if span_id == VIRTUAL_ROOT:
-        return "(no span)"
-    span = trace.spans[span_id]
-    name = span.attr_str(A.BRANCH_NAME)
-    index = span.attr_int(A.BRANCH_INDEX)
-    if name:
-        return name if name == span.name else f"{span.name} ({name})"
-    if index is not None and span.attr_str(A.ROLE) == A.ROLE_BRANCH:
-        return f"{span.name}[{index}]"
-    return span.name
-
-
-def _owner(trace: Trace, span_id: str, cache: dict[str, str]) -> str:
-    """For a span fanscope did not make (an LLM call, say): its nearest ancestor that fanscope
-    made (a step or branch), so that a path of ``chat`` spans says which step each belongs to;
-    ``""`` for fanscope's own spans and when there is no such ancestor."""
-    if span_id == VIRTUAL_ROOT or trace.spans[span_id].attr_str(A.ROLE) is not None:
-        return ""
-    found = cache.get(span_id)
-    if found is not None:
-        return found
-    walked = []  # every span passed on the way up has the same owner: remember it for each
-    current = trace.parent(span_id)
-    found = ""
-    while current is not None:
-        if trace.spans[current].attr_str(A.ROLE) is not None:
-            found = current
-            break
-        known = cache.get(current)
-        if known is not None:
-            found = known
-            break
-        walked.append(current)
-        current = trace.parent(current)
-    cache[span_id] = found
-    for sid in walked:
-        cache[sid] = found
-    return found
-
-
 def _queue_on_path(trace: Trace, segments: Sequence[Segment]) -> float:
     """Seconds of the critical path during which the path's next work was waiting in line.
 
@@ -246,33 +212,12 @@ def analyze_trace(
     """One trace's analysis; ``witnesses`` say who decides what depends on what."""
     segments = critical_path(trace)
     start = trace.start
-    owners: dict[str, str] = {}
-    path: list[schema.PathSegment] = []
-    for s in segments:
-        operation = trace.spans[s.span_id].name if s.span_id else "(no span)"
-        owner = _owner(trace, s.span_id, owners)
-        if owner:
-            operation = f"{trace.spans[owner].name} > {operation}"
-        path.append(
-            {
-                "span_id": s.span_id,
-                "name": _label(trace, s.span_id),
-                "operation": operation,
-                "within": _label(trace, owner) if owner else "",
-                "start": (s.start - start) / NS,
-                "end": (s.end - start) / NS,
-                "duration": s.duration / NS,
-            }
-        )
-    by_operation: dict[str, float] = {}
-    for seg in path:
-        operation = seg["operation"]
-        by_operation[operation] = by_operation.get(operation, 0.0) + seg["duration"]
+    path = path_entries(trace, segments)
     on_path = {s.span_id for s in segments}
     stats: list[FanoutStats] = fanout_stats(trace)
     cost, fanout_costs = trace_cost(trace)
     fanouts = [
-        _fanout_doc(
+        fanout_entry(
             f,
             f.span_id in on_path or any(c in on_path for c in trace.children.get(f.span_id, ())),
             fanout_costs.get(f.span_id),
@@ -300,17 +245,15 @@ def analyze_trace(
     return TraceReport(
         trace_id=trace.trace_id,
         service=trace.service(),
-        root=_label(trace, trace.roots[0]) if len(trace.roots) == 1 else "(several roots)",
-        root_role=(trace.spans[trace.roots[0]].attr_str(A.ROLE) or "")
-        if len(trace.roots) == 1
-        else "",
+        root=label(trace, trace.roots[0]) if len(trace.roots) == 1 else "(several roots)",
+        root_role=_root_role(trace),
         start=start,
         duration=duration,
         spans=len(trace.spans),
         critical_path=path,
-        by_operation=dict(sorted(by_operation.items(), key=lambda kv: -kv[1])),
+        by_operation=by_operation(path),
         fanouts=fanouts,
-        opportunities=[_opportunity_dict(trace, o) for o in plan.opportunities],
+        opportunities=[opportunity_entry(trace, o) for o in plan.opportunities],
         whatif=plan.duration,
         saving=plan.saving,
         parallelizable_share=plan.saving / duration if duration > 0 else 0.0,
@@ -329,7 +272,7 @@ def analyze_trace(
         candidate_pairs=plan.candidate_pairs,
         candidate_saving=plan.candidate_saving,
         candidates_counted=plan.candidates_counted,
-        candidates=[_opportunity_dict(trace, o) for o in plan.candidates],
+        candidates=[opportunity_entry(trace, o) for o in plan.candidates],
         cost=cost,
         budgets=trace_budgets(trace),
         limits=limits,
@@ -352,74 +295,6 @@ def _root_role(trace: Trace) -> str:
     if len(trace.roots) != 1:
         return ""
     return trace.spans[trace.roots[0]].attr_str(A.ROLE) or ""
-
-
-def _fanout_doc(
-    f: FanoutStats, on_critical_path: bool, cost: schema.FanoutCost | None
-) -> schema.Fanout:
-    return {
-        "span_id": f.span_id,
-        "name": f.name,
-        "kind": f.kind,
-        "function": f.function,
-        "size": f.size,
-        "max_concurrency": f.max_concurrency,
-        "duration": f.duration,
-        "branches": f.branches,
-        "slowest_span_id": f.slowest_span_id,
-        "slowest_name": f.slowest_name,
-        "slowest": f.slowest,
-        "slowest_share": f.slowest_share,
-        "median": f.median,
-        "straggler_ratio": f.straggler_ratio,
-        "queue_wait": f.queue_wait,
-        "queue_wait_max": f.queue_wait_max,
-        "parallelism": f.parallelism,
-        "fanin": f.fanin,
-        "failed": f.failed,
-        "cancelled": f.cancelled,
-        "early_stop": f.early_stop,
-        "hedges": f.hedges,
-        "hedges_won": f.hedges_won,
-        "on_critical_path": on_critical_path,
-        "cost": cost,
-    }
-
-
-def _opportunity_dict(trace: Trace, o: Opportunity) -> schema.Opportunity:
-    def ref(sid: str) -> schema.StepRef:
-        span = trace.spans[sid]
-        site = CallSite.of(span)
-        return {
-            "span_id": sid,
-            "name": _label(trace, sid),
-            "start": (span.start - trace.start) / NS,
-            "duration": span.duration / NS,
-            "where": site.where if site is not None else "",
-        }
-
-    def pair(v: PairVerdict) -> schema.PairEvidence:
-        return {
-            "earlier": ref(v.earlier),
-            "later": ref(v.later),
-            "classification": v.classification.value,
-            "decided_by": v.decided_by,  # type: ignore[typeddict-item]
-            "source": v.source,
-            "fingerprints": v.fingerprints,
-        }
-
-    return {
-        "parent_span_id": o.parent_span_id,
-        "parent": _label(trace, o.parent_span_id),
-        "run_together": [[ref(s) for s in group] for group in o.run_together],
-        "keep_after": [
-            {"step": ref(step), "after": [ref(p) for p in after]} for step, after in o.keep_after
-        ],
-        "observed": o.observed,
-        "whatif": o.whatif,
-        "saving": o.saving,
-        "evidence": [pair(v) for v in o.evidence],
-    }
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
