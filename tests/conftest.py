@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, is_hypothesis_test, settings
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -16,6 +16,42 @@ from fanscope.testing.redis_server import RedisServer as _RedisServer
 from tests.redis_server import RedisServer
 
 _EXPORTER = InMemorySpanExporter()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run every property test at N times its examples (and N times its time limit), "
+        "to find the draws CI has not made yet (docs/testing.md)",
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--soak N``: N times the examples of every ``@given`` test, its own ``@settings`` too."""
+    times: int = config.getoption("soak")
+    if times == 1:
+        return
+    if times < 1:
+        raise pytest.UsageError(f"--soak takes a whole number of times from 1 up, got {times}")
+    soaked: set[int] = set()
+    for item in items:
+        test = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
+        if test is None or not is_hypothesis_test(test):
+            continue
+        if id(test) not in soaked:  # the cases of a parametrized test share one function
+            soaked.add(id(test))
+            was: settings = test._hypothesis_internal_use_settings
+            test._hypothesis_internal_use_settings = settings(
+                was, max_examples=was.max_examples * times
+            )
+        limit = item.get_closest_marker("timeout")
+        seconds = limit.args[0] if limit and limit.args else config.getini("timeout")
+        if seconds:  # none at all stays none
+            item.add_marker(pytest.mark.timeout(float(seconds) * times), append=False)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -12,13 +12,18 @@ arguments once Python has refused them (a ``TypeError`` raised before the functi
 known by its traceback ending in the wrapper). Only what runs once per construction or
 decoration is wrapped, never a call of a decorated function or a fan-out. The wrapper keeps
 the signature (``functools.wraps``, a ``ParamSpec`` for mypy and pyright).
+
+A fan-out's own call (``f.map(items, on_eror=...)``) is not wrapped: its implementation takes
+``**unknown`` (an empty dict and one test when the call is right, less than a wrapper's frame)
+and words any keyword found there with :func:`no_option`; its overloads, which are all type
+checkers see, keep the options it takes.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from fanscope.errors import ConfigurationError, UsageError
@@ -92,12 +97,8 @@ def misfit(
         params, args = params[1:], args[1:]
     by_name = {p.name: p for p in params if p.kind in _BY_NAME}
     for word in kwargs:
-        if word in by_name:
-            continue
-        if word in elsewhere:
-            return f"{what} takes no {word}=: {elsewhere[word]}"
-        typed = f"{word}=" if word.isidentifier() else repr(word)  # ** of any str key
-        return f"{what} has no option {typed}; {suggest(word, list(by_name))}"
+        if word not in by_name:
+            return no_option(what, word, list(by_name), elsewhere)
     positional = [p for p in params if p.kind in _BY_POSITION]
     if len(args) > len(positional) and not any(p.kind is p.VAR_POSITIONAL for p in params):
         return _too_many(what, args, positional, [n for n in by_name if n not in kwargs])
@@ -117,7 +118,15 @@ def misfit(
     return None
 
 
-def suggest(word: str, options: list[str]) -> str:
+def no_option(what: str, word: str, options: Sequence[str], elsewhere: Mapping[str, str]) -> str:
+    """The line for a keyword ``what`` does not take: where it belongs, or the option meant."""
+    if word in elsewhere:
+        return f"{what} takes no {word}=: {elsewhere[word]}"
+    typed = f"{word}=" if word.isidentifier() else repr(word)  # ** of any str key
+    return f"{what} has no option {typed}; {suggest(word, options)}"
+
+
+def suggest(word: str, options: Sequence[str]) -> str:
     """``did you mean max_concurrency=?`` for the nearest option, else the list of them."""
     import difflib  # the error path only
 

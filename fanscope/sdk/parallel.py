@@ -22,6 +22,7 @@ from collections.abc import (
     Coroutine,
     Iterable,
     Iterator,
+    Mapping,
     Sequence,
     Sized,
 )
@@ -31,6 +32,7 @@ from typing import (
     Concatenate,
     Generic,
     Literal,
+    NoReturn,
     ParamSpec,
     Self,
     TypedDict,
@@ -43,6 +45,7 @@ from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite
 from fanscope.sdk import hedge as hedging
+from fanscope.sdk.arguments import no_option
 from fanscope.sdk.branch import CallPolicy, Job, check_timeout, lone_call
 from fanscope.sdk.budget import Budget
 from fanscope.sdk.fanout import FanOut, combine
@@ -137,6 +140,30 @@ def fan_out_options(
     check_policy(on_error, min_successes)
     check_reduce(reduce)
     return checked, check_timeout("deadline", deadline)
+
+
+MAP_OPTIONS = ("on_error", "min_successes", "deadline", "reduce")
+STREAM_OPTIONS = ("on_error", "deadline")  # as_completed: the caller combines
+
+# options of the function given to one fan-out: said where they belong
+PER_FUNCTION = {
+    word: f"it is an option of the function, for all its calls: @parallel({word}=...)"
+    for word in ("max_concurrency", "limiter", "rate", "retry", "name", "budget", "hedge")
+}
+PER_FUNCTION["timeout"] = (
+    "it limits each call, an option of the function: @parallel(timeout=...); "
+    "for the whole fan-out pass deadline=..."
+)
+
+
+def refuse_options(
+    name: str, method: str, options: Sequence[str], unknown: Mapping[str, object]
+) -> NoReturn:
+    """A fan-out's call given keywords it does not take (its ``**unknown``): one line, the fix.
+
+    ``summarize.map() has no option on_eror=; did you mean on_error=?``
+    """
+    raise UsageError(no_option(f"{name}.{method}()", next(iter(unknown)), options, PER_FUNCTION))
 
 
 def _star_args(item: object) -> tuple[Any, ...]:
@@ -303,6 +330,11 @@ class ParallelFunction(Generic[F]):
                     fo.span.set_attributes(made.attributes())
 
     @property
+    def _face(self) -> str:
+        """How the user reaches this face: ``summarize``, or ``lookup.aio`` for a plain def."""
+        return f"{self._name}.aio" if self._blocking else self._name
+
+    @property
     def _most_at_once(self) -> int | None:
         """The most branches the function's caps may let run at once (``None``: no cap): an
         adaptive cap moves, so it counts as the most it may grow to, not as where it started."""
@@ -382,6 +414,7 @@ class ParallelFunction(Generic[F]):
         min_successes: int | None = None,
         deadline: float | None = None,
         reduce: Callable[[list[Any]], Any] | None = None,
+        **unknown: object,
     ) -> Any:
         """Call the function once per item, bounded by its cap, as one traced fan-out.
 
@@ -399,6 +432,8 @@ class ParallelFunction(Generic[F]):
         Returns:
             The results in input order (or what ``reduce`` returns).
         """
+        if unknown:
+            refuse_options(self._face, "map", MAP_OPTIONS, unknown)
         checked, deadline = fan_out_options(items, "map", on_error, min_successes, deadline, reduce)
         return await self._run(checked, False, on_error, min_successes, deadline, reduce)
 
@@ -434,8 +469,11 @@ class ParallelFunction(Generic[F]):
         min_successes: int | None = None,
         deadline: float | None = None,
         reduce: Callable[[list[Any]], Any] | None = None,
+        **unknown: object,
     ) -> Any:
         """Like :meth:`map`, each item being the positional arguments of one call."""
+        if unknown:
+            refuse_options(self._face, "starmap", MAP_OPTIONS, unknown)
         checked, deadline = fan_out_options(
             items, "starmap", on_error, min_successes, deadline, reduce
         )
@@ -463,6 +501,7 @@ class ParallelFunction(Generic[F]):
         *,
         on_error: OnError = "raise",
         deadline: float | None = None,
+        **unknown: object,
     ) -> AsyncGenerator[tuple[int, Any], None]:
         """Yield ``(index, result)`` as calls finish, fastest first.
 
@@ -471,6 +510,8 @@ class ParallelFunction(Generic[F]):
         ``break``, so that this happens at once rather than when the iterator is collected.
         No fan-in span is recorded: the caller does the combining.
         """
+        if unknown:
+            refuse_options(self._face, "as_completed", STREAM_OPTIONS, unknown)
         checked, deadline = fan_out_options(items, "as_completed", on_error, None, deadline)
         return self._as_completed(checked, on_error, deadline)
 

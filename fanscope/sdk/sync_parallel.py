@@ -30,6 +30,8 @@ from fanscope.sdk.budget import applied
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.parallel import (
+    MAP_OPTIONS,
+    STREAM_OPTIONS,
     F,
     Item,
     Owner,
@@ -41,6 +43,7 @@ from fanscope.sdk.parallel import (
     _Opts,
     _Until,
     fan_out_options,
+    refuse_options,
 )
 from fanscope.sdk.policy import OnError
 from fanscope.sdk.thread_branch import Branch, Helpers, run
@@ -160,6 +163,7 @@ class SyncParallelFunction(Generic[F]):
         min_successes: int | None = None,
         deadline: float | None = None,
         reduce: Callable[[list[Any]], Any] | None = None,
+        **unknown: object,
     ) -> Any:
         """Call the function once per item on the fan-out's threads, at most its cap at once.
 
@@ -167,6 +171,8 @@ class SyncParallelFunction(Generic[F]):
         ``min_successes``, ``deadline``, ``reduce``) and returns what it returns: the
         results in input order (or what ``reduce`` returns).
         """
+        if unknown:
+            refuse_options(self.aio._name, "map", MAP_OPTIONS, unknown)
         return self._run(items, "map", on_error, min_successes, deadline, reduce)
 
     def _run(
@@ -226,8 +232,11 @@ class SyncParallelFunction(Generic[F]):
         min_successes: int | None = None,
         deadline: float | None = None,
         reduce: Callable[[list[Any]], Any] | None = None,
+        **unknown: object,
     ) -> Any:
         """Like :meth:`map`, each item being the positional arguments of one call."""
+        if unknown:
+            refuse_options(self.aio._name, "starmap", MAP_OPTIONS, unknown)
         return self._run(items, "starmap", on_error, min_successes, deadline, reduce)
 
     @overload
@@ -247,7 +256,12 @@ class SyncParallelFunction(Generic[F]):
         **o: Unpack[_Until],
     ) -> Generator[tuple[int, Outcome[R]], None, None]: ...
     def as_completed(
-        self, items: Iterable[Any], *, on_error: OnError = "raise", deadline: float | None = None
+        self,
+        items: Iterable[Any],
+        *,
+        on_error: OnError = "raise",
+        deadline: float | None = None,
+        **unknown: object,
     ) -> Generator[tuple[int, Any], None, None]:
         """Yield ``(index, result)`` as calls finish, fastest first.
 
@@ -255,6 +269,8 @@ class SyncParallelFunction(Generic[F]):
         still waiting for a slot and abandons the running ones once the iterator is closed:
         wrap it in ``contextlib.closing(...)`` when you may ``break``.
         """
+        if unknown:
+            refuse_options(self.aio._name, "as_completed", STREAM_OPTIONS, unknown)
         if self.aio.policy.hedge is not None:  # hedged attempts race on an event loop
             agen: Any = self.aio.as_completed(items, on_error=on_error, deadline=deadline)
             hedged: Generator[tuple[int, Any], None, None] = iterate_sync(agen)

@@ -35,3 +35,27 @@ def misspelt() -> None:
     vote(nn=5)  # type: ignore[call-overload]
     traced(nmae="x")  # type: ignore[call-overload]
     Limiter(4, name=5)  # type: ignore[arg-type]
+
+
+@parallel(max_concurrency=2)
+async def fetch(x: int) -> int:
+    return x
+
+
+@parallel(max_concurrency=2)
+def lookup(x: int) -> int:
+    return x
+
+
+async def misspelt_per_call() -> None:
+    # each fan-out words a misspelt option at run time (its implementation takes **unknown);
+    # its overloads, which are all a type checker sees, still refuse it
+    assert_type(await fetch.map([1], on_error="skip"), list[int])
+    assert_type(lookup.map([1], deadline=5), list[int])
+    await fetch.map([1], on_eror="skip")  # type: ignore[call-overload]
+    await fetch.starmap([(1,)], min_sucesses=1)  # type: ignore[call-overload]
+    fetch.as_completed([1], dedline=1)  # type: ignore[call-overload]
+    lookup.map([1], on_eror="skip")  # type: ignore[call-overload]
+    lookup.starmap([(1,)], reduc=sum)  # type: ignore[call-overload]
+    lookup.as_completed([1], on_eror="skip")  # type: ignore[call-overload]
+    await lookup.aio.map([1], max_concurrency=2)  # type: ignore[call-overload]
