@@ -83,8 +83,13 @@ def misfit(
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
     elsewhere: Mapping[str, str],
+    noun: str = "option",
 ) -> str | None:
-    """Why ``fn(*args, **kwargs)`` does not bind, as one line with the fix; ``None`` if it does."""
+    """Why ``fn(*args, **kwargs)`` does not bind, as one line with the fix; ``None`` if it does.
+
+    ``noun`` is what its keywords are to the user: a constructor's ``option``, or the
+    ``argument`` of a function of the user's own (a vote's voters).
+    """
     signature = inspect.signature(fn)
     try:
         signature.bind(*args, **kwargs)
@@ -98,7 +103,7 @@ def misfit(
     by_name = {p.name: p for p in params if p.kind in _BY_NAME}
     for word in kwargs:
         if word not in by_name:
-            return no_option(what, word, list(by_name), elsewhere)
+            return no_option(what, word, list(by_name), elsewhere, noun)
     positional = [p for p in params if p.kind in _BY_POSITION]
     if len(args) > len(positional) and not any(p.kind is p.VAR_POSITIONAL for p in params):
         return _too_many(what, args, positional, [n for n in by_name if n not in kwargs])
@@ -118,20 +123,28 @@ def misfit(
     return None
 
 
-def no_option(what: str, word: str, options: Sequence[str], elsewhere: Mapping[str, str]) -> str:
+def no_option(
+    what: str,
+    word: str,
+    options: Sequence[str],
+    elsewhere: Mapping[str, str],
+    noun: str = "option",
+) -> str:
     """The line for a keyword ``what`` does not take: where it belongs, or the option meant."""
     if word in elsewhere:
         return f"{what} takes no {word}=: {elsewhere[word]}"
     typed = f"{word}=" if word.isidentifier() else repr(word)  # ** of any str key
-    return f"{what} has no option {typed}; {suggest(word, options)}"
+    return f"{what} has no {noun} {typed}; {suggest(word, options, noun)}"
 
 
-def suggest(word: str, options: Sequence[str]) -> str:
+def suggest(word: str, options: Sequence[str], noun: str = "option") -> str:
     """``did you mean max_concurrency=?`` for the nearest option, else the list of them."""
     import difflib  # the error path only
 
     near = difflib.get_close_matches(word, options, n=1)
-    return f"did you mean {near[0]}=?" if near else "its options: " + ", ".join(options)
+    if near:
+        return f"did you mean {near[0]}=?"
+    return f"its {noun}s: " + ", ".join(options) if options else f"it takes no {noun}s by name"
 
 
 def _too_many(

@@ -27,6 +27,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, Self, TypeVar, overload
 from fanscope.errors import NoConsensus, NotEnoughSuccesses, UsageError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite, content, fingerprint
+from fanscope.sdk.arguments import misfit
 from fanscope.sdk.ballot import Ballot, Rules, Tally
 from fanscope.sdk.branch import CallPolicy, Job
 from fanscope.sdk.budget import Budget
@@ -173,8 +174,27 @@ class VoteFunction(Generic[P, R]):
     ) -> Ballot[R]:
         tally = Tally(self._weights, self._rules)
         blocking = any(v.blocking for v in self._voters)
-        with Workers(self._name) if blocking else contextlib.nullcontext() as workers:
-            return await self._count(tally, self._jobs(args, kwargs, workers), require_winner)
+        try:
+            with Workers(self._name) if blocking else contextlib.nullcontext() as workers:
+                return await self._count(tally, self._jobs(args, kwargs, workers), require_winner)
+        except NotEnoughSuccesses as exc:
+            problem = self._misfit(exc, args, kwargs)
+            if problem is None:
+                raise
+            raise UsageError(problem) from None
+
+    def _misfit(
+        self, exc: NotEnoughSuccesses, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> str | None:
+        """Every voter refused the vote's arguments (``verdict(dif=...)``): one line with the
+        fix, as Python would say for one call, rather than each voter's ``TypeError``. Looked at
+        only once the vote has failed, so a right call pays nothing."""
+        if not all(isinstance(e, TypeError) for e in exc.exceptions):
+            return None
+        problems = [
+            misfit(v.fn, f"{self._name}()", args, kwargs, {}, "argument") for v in self._voters
+        ]
+        return problems[0] if all(problems) else None
 
     def _jobs(
         self, args: tuple[Any, ...], kwargs: dict[str, Any], workers: Workers | None

@@ -118,9 +118,7 @@ def test_an_option_of_the_function_given_to_a_fan_out_says_where_it_belongs(
 def test_the_options_said_to_belong_to_the_function_are_those_parallel_takes() -> None:
     # an option added to @parallel later is said to belong there when given to a fan-out
     takes = {
-        p.name
-        for p in inspect.signature(parallel).parameters.values()
-        if p.kind is p.KEYWORD_ONLY
+        p.name for p in inspect.signature(parallel).parameters.values() if p.kind is p.KEYWORD_ONLY
     }
     assert set(PER_FUNCTION) == takes
     for what, (_, options) in FORMS.items():
@@ -180,3 +178,90 @@ def test_any_keyword_at_all_that_a_fan_out_does_not_take_is_one_line(what: str, 
 def test_gather_names_a_misspelt_option_in_the_same_words() -> None:
     with pytest.raises(FanscopeError, match=r"^gather\(\) has no option on_eror=; did you mean "):
         fanscope.gather(lambda: 1, on_eror="skip")
+
+
+# -- a vote's call: the arguments of the voters' own function ---------------------------------
+
+
+@fanscope.vote(n=3)
+async def judge(diff: str, *, strict: bool = False, language: str = "en") -> bool:
+    RAN.append(1)
+    return strict
+
+
+@fanscope.vote(n=3)
+def sync_judge(diff: str, *, strict: bool = False, language: str = "en") -> bool:
+    RAN.append(1)
+    return strict
+
+
+class Reviewer:
+    @fanscope.vote(n=2)
+    async def review(self, diff: str, *, strict: bool = False, language: str = "en") -> bool:
+        return strict
+
+
+async def _strict(diff: str, *, strict: bool = False, language: str = "en") -> bool:
+    return True
+
+
+async def _lenient(diff: str, *, strict: bool = False, language: str = "en") -> bool:
+    return False
+
+
+panel = fanscope.vote.among(_strict, _lenient, _lenient)
+
+VOTES: dict[str, Call] = {
+    "judge": lambda kw: asyncio.run(judge(**kw)),
+    "judge.ballot": lambda kw: asyncio.run(judge.ballot(**kw)),
+    "sync_judge": lambda kw: sync_judge(**kw),
+    "sync_judge.ballot": lambda kw: sync_judge.ballot(**kw),
+    "review": lambda kw: asyncio.run(Reviewer().review(**kw)),
+    "_strict+_lenient+_lenient": lambda kw: asyncio.run(panel(**kw)),
+}
+ARGUMENTS = ("diff", "strict", "language")
+
+
+def vote_refused(what: str, keywords: dict[str, Any]) -> str:
+    with pytest.raises(FanscopeError) as caught:
+        VOTES[what](keywords)
+    assert isinstance(caught.value, TypeError)  # what Python raises for one such call
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize("what", sorted(VOTES))
+def test_a_vote_given_an_argument_its_voters_do_not_take_names_the_one_meant(what: str) -> None:
+    name = what.removesuffix(".ballot")
+    message = vote_refused(what, {"dif": "x"})
+    assert message == f"{name}() has no argument dif=; did you mean diff=?"
+    assert vote_refused(what, {}) == f"{name}() needs diff=; pass e.g. {name}(diff=...)"
+    assert VOTES[what]({"diff": "x", "strict": True}) is not None  # spelt right, it runs
+
+
+def test_a_type_error_a_voter_raises_itself_stays_the_vote_failure() -> None:
+    @fanscope.vote(n=3)
+    async def broken(diff: str) -> bool:
+        raise TypeError("from the voter's body")
+
+    with pytest.raises(fanscope.NotEnoughSuccesses, match="from the voter's body"):
+        asyncio.run(broken("x"))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_any_one_letter_misspelling_of_a_voter_argument_is_one_line_naming_the_one_meant(
+    data: st.DataObject,
+) -> None:
+    what = data.draw(st.sampled_from(sorted(VOTES)))
+    meant = data.draw(st.sampled_from(ARGUMENTS))
+    word = _one_edit(meant, data)
+    assume(word not in ARGUMENTS and word.isidentifier())
+    keywords = {word: 1} if meant == "diff" else {"diff": "x", word: 1}
+    message = vote_refused(what, keywords)
+    near = re.fullmatch(r"\S+\(\) has no argument (\w+)=; did you mean (\w+)=\?", message)
+    assert near, message
+    assert near.group(1) == word and near.group(2) in ARGUMENTS
+    ratio = difflib.SequenceMatcher(None, word, near.group(2)).ratio()
+    assert ratio >= difflib.SequenceMatcher(None, word, meant).ratio()
