@@ -26,15 +26,11 @@ from fanscope.analysis import scope
 from fanscope.analysis.known import annotation_kind
 from fanscope.analysis.machine import (
     ANYWHERE,
-    EMPTY,
     MAX_PASSES,
     GiveUp,
-    SiteFacts,
-    State,
-    Taint,
-    _union,
 )
 from fanscope.analysis.scope import parameters
+from fanscope.analysis.taint import EMPTY, SiteFacts, State, Taint, _union
 from fanscope.analysis.values import Values
 
 __all__ = ["ANYWHERE", "GiveUp", "Interpreter", "SiteFacts", "State", "Taint"]

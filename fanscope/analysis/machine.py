@@ -1,11 +1,13 @@
-"""What the data-flow interpreter tracks, and how it reads and changes it.
+"""What the data-flow interpreter knows of one function, and how it reads and changes it.
 
-A :class:`State` maps each local name to the sources its value may carry, and each object
-location to the sources put into it in place. Locations are strings (``v:name`` a local's
-object, ``f:name.attr`` an attribute of it, ``g:name`` a module global or closure variable,
-``g:*`` state shared by code the analysis cannot see), merged into alias classes before the
-run (:mod:`fanscope.analysis.scope`). A source is a call's id; its negative is the same source
-arrived only through code the analysis cannot see, on which the witness abstains.
+The interpreter's plain data is in :mod:`fanscope.analysis.taint`: a :class:`~.taint.State`
+maps each local name to the sources its value may carry, and each object location to the
+sources put into it in place. Locations are strings (``v:name`` a local's object,
+``f:name.attr`` an attribute of it, ``g:name`` a module global or closure variable, ``g:*``
+state shared by code the analysis cannot see), merged into alias classes before the run
+(:mod:`fanscope.analysis.scope`, which also finds the function's class, ``self`` and local
+definitions). A source is a call's id; its negative is the same source arrived only through
+code the analysis cannot see, on which the witness abstains.
 
 :class:`Machine` holds what the interpreter knows of the function (locals, kinds, aliases,
 the callees' effects) and reads and writes names and objects; ``values.Values`` evaluates
@@ -17,72 +19,22 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from fanscope.analysis import effects as E
 from fanscope.analysis import kinds, scope
 from fanscope.analysis import known as K
 from fanscope.analysis.source import FunctionNode, Module
+from fanscope.analysis.taint import EMPTY, SiteFacts, State, Taint, _merged, _union
 
 #: Passes over a loop before the interpreter gives up (it then abstains).
 MAX_PASSES = 40
 
-Taint = dict[int, str | None]  # source -> the name it came through last (None: the call)
-EMPTY: frozenset[int] = frozenset()
 ANYWHERE = "g:*"
 
 
 class GiveUp(Exception):
     """The function is beyond what the interpreter follows (it then abstains)."""
-
-
-class State:
-    """What each name and each object location may hold, on one path."""
-
-    __slots__ = ("heap", "live", "vars")
-
-    def __init__(
-        self,
-        variables: dict[str, frozenset[int]] | None = None,
-        heap: dict[str, frozenset[int]] | None = None,
-        live: bool = True,
-    ) -> None:
-        self.vars = variables if variables is not None else {}
-        self.heap = heap if heap is not None else {}
-        self.live = live
-
-    def copy(self) -> State:
-        return State(dict(self.vars), dict(self.heap), self.live)
-
-    @staticmethod
-    def dead() -> State:
-        return State(live=False)
-
-    def join(self, *others: State) -> State:
-        states = [s for s in (self, *others) if s.live]
-        if not states:
-            return State.dead()
-        out = states[0].copy()
-        for other in states[1:]:
-            for table, theirs in ((out.vars, other.vars), (out.heap, other.heap)):
-                for key, value in theirs.items():
-                    mine = table.get(key)
-                    table[key] = value if mine is None else mine | value
-        return out
-
-    def same(self, other: State) -> bool:
-        return self.live == other.live and self.vars == other.vars and self.heap == other.heap
-
-
-@dataclass
-class SiteFacts:
-    """What the interpreter found about one site."""
-
-    inputs: Taint
-    in_loop: bool = False
-    effect: E.Effect | None = None
-    evaluated: bool = False
 
 
 class Machine:
@@ -112,10 +64,10 @@ class Machine:
         self.outer_reads: set[str] = set()
         self.outer_writes: set[str] = set()
         self.locals, self.globals_declared, self.nonlocals_declared = scope.local_names(func)
-        self.class_node = _enclosing_class(module, func)
-        self.self_name = _self_name(func, self.class_node)
+        self.class_node = scope.enclosing_class(module, func)
+        self.self_name = scope.self_name(func, self.class_node)
         # a lambda or nested function inside a method sees the method's self
-        self.outer_self = _outer_self(module, func) if self.self_name is None else None
+        self.outer_self = scope.outer_self(module, func) if self.self_name is None else None
         self.local_defs: dict[str, FunctionNode] = {}
         self.kinds: dict[str, str | None] = {}
         self.uf = scope.UnionFind()
@@ -145,38 +97,9 @@ class Machine:
         self.task_work: dict[int, set[int]] = {}
         self.task_opaque: set[int] = set()  # ... given coroutines made elsewhere
         self._awaited: set[int] = set()  # calls awaited where they are made
-        self._collect_defs()
+        scope.local_defs(func, self.locals, self.local_defs, self.field_keys)
         kinds.infer(self)
         scope.aliases(self)
-
-    def _collect_defs(self) -> None:
-        for node in scope.walk_own(scope.own_statements(self.func)):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node is not self.func:
-                if node.name in self.locals:
-                    self.local_defs[node.name] = node
-            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
-                for target in node.targets:
-                    if isinstance(target, ast.Name) and target.id in self.locals:
-                        self.local_defs[target.id] = node.value
-            elif (
-                isinstance(node, ast.Attribute)
-                and isinstance(node.value, ast.Name)
-                and node.value.id in self.locals
-            ):
-                self.field_keys.add(f"f:{node.value.id}.{node.attr}")
-        # a name bound to a local function and to something else is not known to be it
-        for node in scope.walk_own(scope.own_statements(self.func)):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                bound = self.local_defs.get(node.id)
-                if bound is not None and not isinstance(bound, ast.Lambda):
-                    self.local_defs.pop(node.id, None)
-        lambdas: dict[str, int] = {}
-        for node in scope.walk_own(scope.own_statements(self.func)):
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
-                lambdas[node.id] = lambdas.get(node.id, 0) + 1
-        for name, count in lambdas.items():
-            if count > 1 and isinstance(self.local_defs.get(name), ast.Lambda):
-                self.local_defs.pop(name, None)
 
     def method_of(self, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
         """A method ``name`` of the enclosing class (or of a base class in the same file)."""
@@ -490,43 +413,6 @@ class Machine:
     def ev(self, node: ast.expr, state: State) -> Taint:
         """The sources ``node``'s value may carry (:class:`~fanscope.analysis.values.Values`)."""
         raise NotImplementedError
-
-
-def _union(into: Taint, other: Taint) -> None:
-    for key, value in other.items():
-        into.setdefault(key, value)
-
-
-def _merged(a: Taint, b: Taint) -> Taint:
-    out = dict(a)
-    _union(out, b)
-    return out
-
-
-def _enclosing_class(module: Module, func: FunctionNode) -> ast.ClassDef | None:
-    parent = module.parents.get(id(func))
-    return parent if isinstance(parent, ast.ClassDef) else None
-
-
-def _outer_self(module: Module, func: FunctionNode) -> tuple[str, ast.ClassDef] | None:
-    """``self`` of the method a nested function or lambda is defined in (a free variable)."""
-    node: ast.AST | None = module.parents.get(id(func))
-    while node is not None and not isinstance(node, ast.Module):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-            cls = _enclosing_class(module, node)
-            name = _self_name(node, cls)
-            return (name, cls) if name is not None and cls is not None else None
-        node = module.parents.get(id(node))
-    return None
-
-
-def _self_name(func: FunctionNode, cls: ast.ClassDef | None) -> str | None:
-    if cls is None or not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
-        return None
-    if any(K.tail(d) == "staticmethod" for d in func.decorator_list):
-        return None
-    params = [*func.args.posonlyargs, *func.args.args]
-    return params[0].arg if params else None
 
 
 def _pairs(

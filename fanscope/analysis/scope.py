@@ -2,6 +2,8 @@
 
 * its local names (parameters and everything it binds, less ``global``/``nonlocal`` names),
   and the functions and lambdas it defines;
+* the class it is defined in, and its ``self`` (or the ``self`` of the method a nested
+  function or lambda sits in);
 * which names hold immutable values (``imm``: strings, numbers, f-strings, annotated ``str``
   parameters ...) or collections of them (``immlist``): a call cannot change those, so passing
   one to an unknown function changes nothing;
@@ -19,7 +21,8 @@ import ast
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from fanscope.analysis.source import FunctionNode
+from fanscope.analysis import known as K
+from fanscope.analysis.source import FunctionNode, Module
 
 if TYPE_CHECKING:
     from fanscope.analysis.machine import Machine
@@ -204,3 +207,67 @@ def parameters(func: FunctionNode) -> Iterator[ast.arg]:
         return iter(())
     a = func.args
     return iter([*a.posonlyargs, *a.args, *a.kwonlyargs])
+
+
+def local_defs(
+    func: FunctionNode, names: set[str], defs: dict[str, FunctionNode], field_keys: set[str]
+) -> None:
+    """Into ``defs``: the functions and lambdas ``func`` defines under its local ``names``
+    (one bound only once, and to nothing else); into ``field_keys``: the attributes of its
+    locals it names (``f:name.attr``)."""
+    for node in walk_own(own_statements(func)):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node is not func:
+            if node.name in names:
+                defs[node.name] = node
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
+            for target in node.targets:
+                if isinstance(target, ast.Name) and target.id in names:
+                    defs[target.id] = node.value
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in names
+        ):
+            field_keys.add(f"f:{node.value.id}.{node.attr}")
+    # a name bound to a local function and to something else is not known to be it
+    for node in walk_own(own_statements(func)):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            bound = defs.get(node.id)
+            if bound is not None and not isinstance(bound, ast.Lambda):
+                defs.pop(node.id, None)
+    lambdas: dict[str, int] = {}
+    for node in walk_own(own_statements(func)):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            lambdas[node.id] = lambdas.get(node.id, 0) + 1
+    for name, count in lambdas.items():
+        if count > 1 and isinstance(defs.get(name), ast.Lambda):
+            defs.pop(name, None)
+
+
+def enclosing_class(module: Module, func: FunctionNode) -> ast.ClassDef | None:
+    """The class ``func`` is defined in directly (``None`` outside a class body)."""
+    parent = module.parents.get(id(func))
+    return parent if isinstance(parent, ast.ClassDef) else None
+
+
+def outer_self(module: Module, func: FunctionNode) -> tuple[str, ast.ClassDef] | None:
+    """``self`` of the method a nested function or lambda is defined in (a free variable)."""
+    node: ast.AST | None = module.parents.get(id(func))
+    while node is not None and not isinstance(node, ast.Module):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            cls = enclosing_class(module, node)
+            name = self_name(node, cls)
+            return (name, cls) if name is not None and cls is not None else None
+        node = module.parents.get(id(node))
+    return None
+
+
+def self_name(func: FunctionNode, cls: ast.ClassDef | None) -> str | None:
+    """The name of a method's first parameter (``self``); ``None`` for a static method or
+    a function outside a class."""
+    if cls is None or not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+        return None
+    if any(K.tail(d) == "staticmethod" for d in func.decorator_list):
+        return None
+    params = [*func.args.posonlyargs, *func.args.args]
+    return params[0].arg if params else None

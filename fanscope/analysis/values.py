@@ -19,12 +19,9 @@ from fanscope.analysis.machine import (
     MAX_PASSES,
     GiveUp,
     Machine,
-    SiteFacts,
-    State,
-    Taint,
-    _union,
 )
 from fanscope.analysis.scope import parameters
+from fanscope.analysis.taint import SiteFacts, State, Taint, _union
 
 
 class Values(Machine):
