@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from fanscope import traced
 from fanscope.analysis import analyze, from_readable_spans
-from fanscope.analysis.report import text, words
+from fanscope.analysis.report import opportunities, text
 from fanscope.analysis.report.untrusted import MAX_CHARS
 from fanscope.analysis.schema import PairEvidence, StepRef, TraceDoc
 
@@ -70,7 +70,7 @@ async def test_a_group_that_waits_for_an_earlier_step_is_said_once_with_what_it_
     (o,) = trace["opportunities"]
     where = {n: f"{HERE}:{line_of(n)}" for n in ("plan", "worker", "combine")}
     assert [[r["where"] for r in g] for g in o["run_together"]] == [[where["worker"]] * 3]
-    sentence = words.opportunity(o)
+    sentence = opportunities.opportunity(o)
     w, p, c = (line_of(n) for n in ("worker", "plan", "combine"))
     assert sentence == (
         f"under orchestrate: run {HERE}:{w} x3 (after :{p}) together; keep :{c} after them"
@@ -102,7 +102,7 @@ def test_steps_kept_after_a_step_outside_the_groups_name_what_they_wait_for() ->
         "saving": 0.5,
         "evidence": [],
     }
-    assert words.opportunity(o) == (  # type: ignore[arg-type]
+    assert opportunities.opportunity(o) == (  # type: ignore[arg-type]
         "under agent: run a.py:7 x3 (after :5) together; keep :9 after them and :12 after :5"
     )
 
@@ -126,7 +126,7 @@ def opportunity_of(groups: list[list[StepRef]], keep: list[tuple[StepRef, list[S
         "saving": 0.5,
         "evidence": [],
     }
-    return words.opportunity(o)  # type: ignore[arg-type]
+    return opportunities.opportunity(o)  # type: ignore[arg-type]
 
 
 def test_a_line_run_together_and_kept_after_names_each_run_by_its_order() -> None:
@@ -204,7 +204,7 @@ def evidence(source: str, kind: str = "independent", decided: str = "both") -> P
 def test_evidence_names_the_file_once_so_the_sentence_is_not_cut() -> None:
     path = "examples/agents/research/orchestrator_with_workers.py"
     said = f"nothing `fetch_filings` at {path}:65 reads comes from `search_news` at :64"
-    sentence = words.evidence(evidence(said))
+    sentence = opportunities.evidence(evidence(said))
     assert sentence == (
         f"{path}:64 -> :65: independent: nothing `fetch_filings` at :65 reads comes from "
         "`search_news` at :64; no fingerprint overlap"

@@ -57,7 +57,15 @@ from typing import Any
 
 from fanscope.analysis.costs import Call, is_call
 from fanscope.analysis.model import Span
-from fanscope.analysis.report import budgets, costs, html_page, limits, untrusted, words
+from fanscope.analysis.report import (
+    budgets,
+    costs,
+    html_page,
+    limits,
+    opportunities,
+    untrusted,
+    words,
+)
 from fanscope.analysis.schema import BudgetDoc, ReportDoc, TraceDoc
 from fanscope.analysis.tree import Trace, build_traces
 from fanscope.sdk import attributes as A
@@ -169,13 +177,18 @@ def _words(t: TraceDoc) -> dict[str, Any]:
         ),
         "retries": {r["span_id"]: words.retried(r, cut) for r in t["retries"]},
         "untraced": [words.untraced(u, cut) for u in t["untraced"]],
-        "opportunities": [words.opportunity(o, cut) for o in t["opportunities"]],
+        "opportunities": [opportunities.opportunity(o, cut) for o in t["opportunities"]],
         "unknown": words.unknown_pairs(t["unknown_pairs"]) if t["unknown_pairs"] else "",
         "blind_pairs": [words.blind_pair(b, cut) for b in t["blind_pairs"]],
-        "evidence": [[words.evidence(e, cut) for e in o["evidence"]] for o in t["opportunities"]],
-        "candidates_heading": words.candidates(t) if t["candidates"] else "",
+        "evidence": [
+            [opportunities.evidence(e, cut) for e in o["evidence"]] for o in t["opportunities"]
+        ],
+        "candidates_heading": opportunities.candidates(t) if t["candidates"] else "",
         "candidates": [
-            [words.opportunity(o, cut), [words.evidence(e, cut) for e in o["evidence"]]]
+            [
+                opportunities.opportunity(o, cut),
+                [opportunities.evidence(e, cut) for e in o["evidence"]],
+            ]
             for o in t["candidates"]
         ],
         **_cost_words(t),

@@ -8,7 +8,7 @@ or a table cell break; the whole report then goes through ``markdown_output``.
 
 from __future__ import annotations
 
-from fanscope.analysis.report import budgets, costs, limits, words
+from fanscope.analysis.report import budgets, costs, limits, opportunities, words
 from fanscope.analysis.report.text import cap_sentence, path_rows, seconds, share
 from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, markdown, markdown_output
 from fanscope.analysis.schema import ReportDoc, TraceDoc
@@ -59,15 +59,19 @@ def _trace(t: TraceDoc) -> list[str]:
         waiting.extend(f"  - {words.queue_wait(w, escape=markdown)}" for w in t["queue_waits"][:5])
     for o in t["opportunities"][:5]:
         waiting.append(
-            f"- {words.opportunity(o, escape=markdown)}: saves **{seconds(o['saving'])}**"
+            f"- {opportunities.opportunity(o, escape=markdown)}: saves **{seconds(o['saving'])}**"
         )
-        waiting.extend(f"  - {words.evidence(e, escape=markdown)}" for e in o["evidence"][:3])
+        waiting.extend(
+            f"  - {opportunities.evidence(e, escape=markdown)}" for e in o["evidence"][:3]
+        )
     if t["candidates"]:
-        waiting.append(f"- {words.candidates(t)}")
+        waiting.append(f"- {opportunities.candidates(t)}")
         for o in t["candidates"][:5]:
-            text = words.opportunity(o, escape=markdown)
+            text = opportunities.opportunity(o, escape=markdown)
             waiting.append(f"  - {text}: saves {seconds(o['saving'])}")
-            waiting.extend(f"    - {words.evidence(e, escape=markdown)}" for e in o["evidence"][:2])
+            waiting.extend(
+                f"    - {opportunities.evidence(e, escape=markdown)}" for e in o["evidence"][:2]
+            )
     if waiting:
         out.extend(["Waiting in line:", *waiting, ""])
     if t["limits"]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from fanscope.analysis.report import budgets, costs, limits, words
+from fanscope.analysis.report import budgets, costs, limits, opportunities, words
 from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, terminal, terminal_output
 from fanscope.analysis.report.words import names, seconds, share
 from fanscope.analysis.schema import Opportunity, ReportDoc, TraceDoc
@@ -39,8 +39,8 @@ def path_rows(trace: TraceDoc, limit: int = MAX_PATH_ROWS) -> list[tuple[str, fl
 
 
 def opportunity_sentence(o: Opportunity) -> str:
-    """What to change under one parent (``words.opportunity``)."""
-    return words.opportunity(o, escape=terminal)
+    """What to change under one parent (``opportunities.opportunity``)."""
+    return opportunities.opportunity(o, escape=terminal)
 
 
 def _retry_waits(t: TraceDoc) -> dict[str, float]:
@@ -122,18 +122,24 @@ def render_trace(t: TraceDoc) -> list[str]:
             f"({share(t['parallelizable_share'])})"
         )
         for o in t["opportunities"][:3]:
-            sentence = words.opportunity(o, escape=terminal)
+            sentence = opportunities.opportunity(o, escape=terminal)
             lines.append(f"      {sentence} (saves {seconds(o['saving'])})")
-            lines.extend(f"        {words.evidence(e, terminal)}" for e in o["evidence"][:2])
+            lines.extend(
+                f"        {opportunities.evidence(e, terminal)}" for e in o["evidence"][:2]
+            )
     elif t["untraced"]:
         lines.append("    behind independent calls: none visible (see 'not traced' below)")
     else:
         lines.append("    behind independent calls: nothing found")
     if t["candidates"]:
-        lines.append(f"    {words.candidates(t)}")
+        lines.append(f"    {opportunities.candidates(t)}")
         for o in t["candidates"][:3]:
-            lines.append(f"      {words.opportunity(o, terminal)} (saves {seconds(o['saving'])})")
-            lines.extend(f"        {words.evidence(e, terminal)}" for e in o["evidence"][:2])
+            lines.append(
+                f"      {opportunities.opportunity(o, terminal)} (saves {seconds(o['saving'])})"
+            )
+            lines.extend(
+                f"        {opportunities.evidence(e, terminal)}" for e in o["evidence"][:2]
+            )
     if t["retries"]:
         lines.append("  retries")
         ordered = sorted(t["retries"], key=lambda r: (not r["on_critical_path"], -r["duration"]))
