@@ -120,7 +120,7 @@ class Budget:
     def observe(self, event: Observation) -> None:
         return None
 
-    def sending(self, demand: Demand, sign: int) -> None:
+    def sending(self, demand: Demand, sign: int, seq: int) -> None:
         return None  # a budget counts what calls reserve and spend, not what is in flight
 
     # -- what it has spent --------------------------------------------------------------------

@@ -255,14 +255,14 @@ class Limiter(SlotLine):
         """What a model call under this limiter reserves: its rates, the provider's, a pause."""
         return self.pacing.meters(demand)
 
-    def sending(self, demand: Demand, sign: int) -> None:
+    def sending(self, demand: Demand, sign: int, seq: int) -> None:
         """A model call under this limiter is sent or over: the pacing counts it in flight."""
-        self.pacing.sending(demand, sign)
+        self.pacing.sending(demand, sign, seq)
 
     def observe(self, event: Observation) -> None:
         """What one answer said: headers, a 429, latency; pace and adapt to it."""
         if event.remaining:
-            self.pacing.hear(event.remaining)
+            self.pacing.hear(event.remaining, event.sent_seq)
         if event.retry_after is not None and event.status in (429, 529):
             self.pause(event.retry_after)
         if self.adaptive is None:

@@ -36,6 +36,9 @@ HEARD_UNITS: Mapping[str, Unit] = {
 }
 
 
+_ANSWERED = 256  # calls over whose place in the server's order is kept for their answer
+
+
 class Pause:
     """A meter that holds every call until a ``retry-after`` has passed (never takes anything)."""
 
@@ -95,6 +98,12 @@ class Pacing:
         #: what this process's calls under the limiter have sent and not yet had answered,
         #: by unit: the provider may not have counted it when it wrote its headers
         self.in_flight: dict[Unit, float] = dict.fromkeys(HEARD_UNITS.values(), 0.0)
+        #: the same, by call (its ``seq``): what it asked for in each unit
+        self._calls: dict[int, dict[Unit, float]] = {}
+        #: with a shared limit: each call's place in the server's order of sending, while in
+        #: flight, and for the last calls over (their answers are heard after they settle)
+        self._order: dict[int, int] = {}
+        self._answered: dict[int, int] = {}
         self.pause = Pause(name)
         self._room: dict[str, float] = {}  # a shared heard bucket's available share
         if shared is not None:
@@ -115,35 +124,67 @@ class Pacing:
             found.append((permits.LOCAL, self.pause))
         return found
 
-    def sending(self, demand: Demand, sign: int) -> None:
-        """A call is sent (``sign`` 1) or over (-1).
+    def sending(self, demand: Demand, sign: int, seq: int) -> None:
+        """Call ``seq`` is sent (``sign`` 1) or over (-1).
 
-        With a shared limit, the call is counted in flight on the server too, so that the
-        headers another process hears come off by it (one round trip each way).
+        With a shared limit, the call is counted in flight on the server too, in the server's
+        order of sending, so that the headers another process hears come off by it if it was
+        sent after the call they answer (one round trip each way).
         """
         if not self.follow_headers:
             return
-        changes: dict[str, float] = {}
-        with permits.LOCK:
-            for unit in self.in_flight:
-                amount = demand.of(unit)
-                if amount:
-                    changes[unit] = sign * amount
-                    self.in_flight[unit] = max(0.0, self.in_flight[unit] + sign * amount)
         shared = self.shared
-        if changes and shared is not None and shared.up():
-            with suppress(Unavailable):  # Redis down: this process's own count still holds
-                shared.fly(changes)
+        with permits.LOCK:
+            if sign > 0:
+                amounts = {u: a for u in self.in_flight if (a := demand.of(u))}
+                if not amounts:
+                    return
+                self._calls[seq] = amounts
+            else:
+                found = self._calls.pop(seq, None)
+                if found is None:
+                    return
+                amounts = found
+            for unit, amount in amounts.items():
+                self.in_flight[unit] = max(0.0, self.in_flight[unit] + sign * amount)
+            order = self._order.pop(seq, None) if sign < 0 else None
+            if order is not None:
+                self._answered[seq] = order  # its answer's headers are heard after this
+                while len(self._answered) > _ANSWERED:
+                    del self._answered[next(iter(self._answered))]
+        if shared is None or (sign > 0 and not shared.up()):
+            return
+        with suppress(Unavailable):  # Redis down: this process's own count still holds
+            if sign > 0:
+                order = shared.fly(amounts)
+                with permits.LOCK:
+                    if seq in self._calls:  # not over meanwhile
+                        self._order[seq] = order
+                    else:
+                        shared.landed(order)
+            elif order is not None:
+                shared.landed(order)
 
-    def hear(self, state: Mapping[str, tuple[float, float]]) -> None:
-        """The provider's buckets: ``{name: (limit, remaining)}`` (see :data:`HEARD_UNITS`).
+    def _own(self, unit: Unit, after: int | None) -> float:
+        """This process's calls in flight in ``unit``, of those sent after call ``after``
+        (``None``: all of them). Under :data:`permits.LOCK`."""
+        if after is None:
+            return self.in_flight[unit]
+        return sum(a.get(unit, 0.0) for seq, a in self._calls.items() if seq > after)
+
+    def hear(self, state: Mapping[str, tuple[float, float]], after: int | None = None) -> None:
+        """The provider's buckets: ``{name: (limit, remaining)}`` (see :data:`HEARD_UNITS`),
+        in the answer to call ``after`` (its :attr:`~permits.Reservation.seq`; ``None``: not
+        known).
 
         What ``remaining`` says is what the provider had left when it answered, counting the
-        requests it had received by then. Calls of this process still in flight may have
-        reached it later (a busy machine sends them long before they are read): they are taken
-        from ``remaining`` too, so the limiter never assumes more than is really left. Counting
-        some of them twice only lowers the burst, not the rate, and only until the next answer.
-        With a shared limit, the calls every process sharing it has in flight are taken off
+        requests it had received by then: the call it answers, and the calls sent before that
+        one. Calls sent after it may have reached it later (a busy machine sends them long
+        before the answer is read): they are taken from ``remaining``, so the limiter never
+        assumes more than is really left; the calls sent before it are not taken off again.
+        Some calls sent after it may have been counted too, which lowers the burst, not the
+        rate, and only until the next answer. With a shared limit, the calls sent after it
+        by every process sharing the limit are taken off, in the server's order of sending
         (counted on the server: :meth:`sending`).
         """
         if not self.follow_headers:
@@ -152,12 +193,14 @@ class Pacing:
             state = {k: v for k, v in state.items() if k != "tokens"}  # the two say it better
         shared = self.shared
         heard: list[tuple[str, Heard]] = []
+        with permits.LOCK:
+            order = -1 if after is None else self._order.get(after, self._answered.get(after, -1))
         for name, (limit, remaining) in state.items():
             unit = HEARD_UNITS.get(name)
             if unit is None or not limit > 0:
                 continue
             with permits.LOCK:
-                own = self.in_flight[unit]
+                own = self._own(unit, after)
                 now = time.monotonic()
                 meter = self.heard.get(name)
                 old = limit
@@ -173,8 +216,8 @@ class Pacing:
             heard.append((name, (unit, remaining, limit, meter.per, old, own)))
         if heard and shared is not None and shared.up():
             with suppress(Unavailable):  # Redis down: the local buckets above pace alone
-                # less the calls every process sharing the limit has in flight
-                rooms = shared.align([h for _, h in heard])
+                # less the calls every process sharing the limit sent after this one
+                rooms = shared.align([h for _, h in heard], order)
                 self._room.update(zip((name for name, _ in heard), rooms, strict=True))
 
     def room(self) -> float:

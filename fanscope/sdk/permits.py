@@ -26,12 +26,13 @@ reservation as spent: the provider may have billed it, and a budget must not be 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol
 
 from opentelemetry import context as otel_context
@@ -169,6 +170,7 @@ def _done(fut: asyncio.Future[None]) -> None:
 
 
 LOCK = threading.Lock()
+_SEQ = itertools.count(1)  # the order in which this process's calls are sent (next() is atomic)
 """Guards every local meter: a reservation against several of them is one step."""
 settled = _Notifier()
 
@@ -302,8 +304,9 @@ class Holder(Protocol):
         """After a call: what the provider said (headers, status, latency)."""
         ...
 
-    def sending(self, demand: Demand, sign: int) -> None:
-        """A call under it is sent (``sign`` 1) or over (-1: answered, failed or given up)."""
+    def sending(self, demand: Demand, sign: int, seq: int) -> None:
+        """A call under it is sent (``sign`` 1) or over (-1: answered, failed or given up);
+        ``seq`` is the call's place in this process's order of sending (the same both times)."""
         ...
 
 
@@ -315,6 +318,9 @@ class Observation:
     latency: float | None = None  # seconds from the request to the answer
     retry_after: float | None = None
     remaining: Mapping[str, tuple[float, float]] | None = None  # bucket: (limit, remaining)
+    #: the :attr:`Reservation.seq` of the call whose answer this is: calls sent after it may
+    #: not have reached the provider when it answered (None: unknown, every call in flight)
+    sent_seq: int | None = None
 
 
 # Kept in the OpenTelemetry context, not a context variable of its own: whatever carries a
@@ -389,12 +395,14 @@ class Reservation:
     spent: Spent | None = None
     settled_amounts: dict[str, float] = field(default_factory=dict)
     in_flight: bool = False  # counted by its holders as sent and not yet over
+    seq: int = 0  # its place in this process's order of sending (:meth:`sent`)
 
     def sent(self) -> Reservation:
         """The call goes out: each holder counts it in flight until :meth:`settle`."""
         self.in_flight = True
+        self.seq = next(_SEQ)
         for holder in self.holders:
-            holder.sending(self.demand, 1)
+            holder.sending(self.demand, 1, self.seq)
         return self
 
     def amount(self, unit: Unit) -> float:
@@ -405,7 +413,7 @@ class Reservation:
         if self.in_flight:
             self.in_flight = False
             for holder in self.holders:
-                holder.sending(self.demand, -1)
+                holder.sending(self.demand, -1, self.seq)
         if self.spent is not None or not self.taken:
             return
         self.spent = spent if spent is not None else Spent()
@@ -421,6 +429,9 @@ class Reservation:
         settled.notify()
 
     def observe(self, event: Observation) -> None:
+        """What the answer to this call said (it carries the call's :attr:`seq`)."""
+        if event.sent_seq is None and self.seq:
+            event = replace(event, sent_seq=self.seq)
         for holder in self.holders:
             holder.observe(event)
 

@@ -44,7 +44,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,7 @@ from fanscope.sdk.redis_ledger import RedisLedger, Unavailable
 
 if TYPE_CHECKING:
     from fanscope.sdk.limits import RateLimit
+    from fanscope.sdk.permits import Unit
 
 log = logging.getLogger("fanscope")
 
@@ -311,13 +312,14 @@ class SharedLimit:
         self._pause_until = 0.0  # monotonic, as the last answer said
         self.ledger = RedisLedger(self)
         self._keys = [f"{key}:{part}" for part in ("leases", "queue", "alive", "ticket")]
-        self._flying_keys = [f"{key}:flying", f"{key}:flying:owners"]
-        #: what this process's model calls under the limit have in flight, as Redis counts it
-        self.flying: dict[str, float] = dict.fromkeys(lua.FLYING_UNITS, 0.0)
+        self._flying_keys = [f"{key}:flying:{part}" for part in ("calls", "owners", "seq")]
+        #: this process's model calls under the limit in flight on the server, by their place
+        #: in its order of sending
+        self.flying: set[int] = set()
 
     def holds(self) -> bool:
         """Whether this process has something on the server to renew (leases, calls)."""
-        return bool(self.leases or self.ledger.pots or any(self.flying.values()))
+        return bool(self.leases or self.ledger.pots or self.flying)
 
     @property
     def local_share(self) -> float:
@@ -395,24 +397,40 @@ class SharedLimit:
         left = self.backend.call(lua.PAUSE, [f"{self.key}:pause"], [seconds * 1000])
         self._heard_pause(int(left))
 
-    def fly(self, changes: dict[str, float]) -> None:
-        """Model calls of this process are sent (+) or over (-), in each unit: every process
-        takes them off what the provider's headers say remains until they are over, or until
-        this process stops renewing them (:class:`Unavailable` when Redis cannot be reached)."""
-        for unit, change in changes.items():
-            self.flying[unit] = max(0.0, self.flying[unit] + change)
+    def fly(self, amounts: Mapping[Unit, float]) -> int:
+        """A model call of this process is sent, asking for ``amounts`` by unit: every process
+        takes it off what the provider's headers say remains, in the answers to calls sent
+        before it, until it is over (:meth:`landed`) or this process stops renewing it.
+        Returns its place in the server's order of sending (:class:`Unavailable` when Redis
+        cannot be reached)."""
         b = self.backend
-        b.call(
-            lua.FLY,
-            self._flying_keys,
-            [b.owner_id(), b.lease * 1000, *(changes.get(u, 0.0) for u in lua.FLYING_UNITS)],
+        order = int(
+            b.call(
+                lua.FLY,
+                self._flying_keys,
+                [
+                    b.owner_id(),
+                    b.lease * 1000,
+                    "+",
+                    0,
+                    *(amounts.get(u, 0.0) for u in lua.FLYING_UNITS),
+                ],
+            )
         )
-        if any(self.flying.values()):
-            b.ensure_worker()  # they are renewed with the leases
+        self.flying.add(order)
+        b.ensure_worker()  # it is renewed with the leases
+        return order
+
+    def landed(self, order: int) -> None:
+        """The call :meth:`fly` placed at ``order`` is over (:class:`Unavailable` when Redis
+        cannot be reached: it then stops counting when this process's lease runs out)."""
+        self.flying.discard(order)
+        b = self.backend
+        b.call(lua.FLY, self._flying_keys, [b.owner_id(), b.lease * 1000, "-", order])
 
     def renew(self) -> None:
         self.ledger.renew()
-        if any(self.flying.values()):
+        if self.flying:
             with suppress(Unavailable):
                 b = self.backend
                 b.call(lua.FLY_RENEW, self._flying_keys, [b.owner_id(), b.lease * 1000])
@@ -446,16 +464,17 @@ class SharedLimit:
         got = self.backend.call(lua.LIMIT, [f"{self.key}:limit"], [op, value, lo, hi, initial])
         return int(got) / 1000
 
-    def align(self, heard: Sequence[Heard]) -> list[float]:
-        """What the provider's headers of one answer say remains of each bucket, less every
-        process's calls in flight: one round trip for all of them. Returns each bucket's
-        available share."""
+    def align(self, heard: Sequence[Heard], after: int = -1) -> list[float]:
+        """What the provider's headers of one answer say remains of each bucket, less the
+        calls every process sent after the call the answer is to (its place ``after`` in the
+        server's order of sending, :meth:`fly`; -1: not known, every call in flight): one
+        round trip for all of them. Returns each bucket's available share."""
         keys: list[str] = []
-        args: list[Any] = []
+        args: list[Any] = [after]
         for unit, remaining, amount, per, old, own in heard:
             keys.append(f"{self.key}:heard:{unit}")
             interval = per / amount * 1000
             old_interval = per / old * 1000 if old and old != amount else 0
             args += [remaining, interval, per * 1000, old_interval, unit, own]
-        got = self.backend.call(lua.ALIGN, [*keys, self._flying_keys[0]], args)
+        got = self.backend.call(lua.ALIGN, [*keys, *self._flying_keys[:2]], args)
         return [int(x) / 1000 for x in got]

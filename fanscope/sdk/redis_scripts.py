@@ -16,13 +16,21 @@ Keys of a limit named ``K``:
 * ``K:meter:<unit>`` and ``K:heard:<unit>`` (strings): the GCRA time of each request or token
   rate, the configured ones and the ones the provider's headers announce;
 * ``K:limit`` (string): the adaptive limit, when the cap is ``auto``;
-* ``K:flying`` (hash: ``<process>|<unit>`` -> amount) and ``K:flying:owners`` (sorted set:
-  process -> until when its calls count): what each process's model calls have sent and not
-  yet had answered, which comes off what the provider's headers say remains; a process renews
-  it with its leases, and a dead process's calls stop counting when its lease runs out.
+* ``K:flying:calls`` (hash: ``<process>|<order>`` -> the call's requests, input tokens,
+  output tokens and tokens), ``K:flying:owners`` (sorted set: process -> until when its calls
+  count) and ``K:flying:seq`` (the server's order of sending): the model calls each process
+  has sent and not yet had answered. What the provider's headers in the answer to a call say
+  remains comes off by the calls sent after that one (the provider may not have counted them
+  when it answered); a process renews its calls with its leases, and a dead process's calls
+  stop counting when its lease runs out.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fanscope.sdk.permits import Unit
 
 _NOW = """
 local t = redis.call('TIME')
@@ -282,28 +290,34 @@ return tostring(spent)
 """
 )
 
-#: the units a call in flight is counted in (``fanscope.sdk.pacing.HEARD_UNITS``)
-FLYING_UNITS = ("requests", "input_tokens", "output_tokens", "tokens")
+#: the units a call in flight is counted in (``fanscope.sdk.pacing.HEARD_UNITS``), in order
+FLYING_UNITS: tuple[Unit, ...] = ("requests", "input_tokens", "output_tokens", "tokens")
 
 _FLYING = """
--- calls in flight under prefix P: P (hash: '<process>|<unit>' -> amount) and P:owners (sorted
--- set: process -> until when its calls count). A process that stopped renewing is gone.
--- Returns the amount in flight by unit, over the processes still counted.
+-- calls in flight under prefix P: P:calls (hash: '<process>|<order>' -> 'requests
+-- input_tokens output_tokens tokens') and P:owners (sorted set: process -> until when its
+-- calls count). A process that stopped renewing is gone, and its calls with it.
+-- Returns the amounts by unit of the calls still counted that were sent after `after` (the
+-- place of a call in the order of sending; -1: all of them).
 local units = {'requests', 'input_tokens', 'output_tokens', 'tokens'}
-local function flying(prefix)
-  local gone = redis.call('ZRANGEBYSCORE', prefix .. ':owners', '-inf', now)
-  for _, o in ipairs(gone) do
-    for _, u in ipairs(units) do
-      redis.call('HDEL', prefix, o .. '|' .. u)
-    end
-    redis.call('ZREM', prefix .. ':owners', o)
+local function flying(calls, owners, after)
+  local gone = {}
+  for _, o in ipairs(redis.call('ZRANGEBYSCORE', owners, '-inf', now)) do
+    gone[o] = true
+    redis.call('ZREM', owners, o)
   end
   local total = {}
-  local all = redis.call('HGETALL', prefix)
+  local all = redis.call('HGETALL', calls)
   for i = 1, #all, 2 do
-    local unit = string.match(all[i], '|([%w_]+)$')
-    if unit then
-      total[unit] = (total[unit] or 0) + tonumber(all[i + 1])
+    local owner, order = string.match(all[i], '^(.*)|(%d+)$')
+    if owner == nil or gone[owner] then
+      redis.call('HDEL', calls, all[i])
+    elseif tonumber(order) > after then
+      local k = 0
+      for v in string.gmatch(all[i + 1], '%S+') do
+        k = k + 1
+        total[units[k]] = (total[units[k]] or 0) + tonumber(v)
+      end
     end
   end
   return total
@@ -313,45 +327,40 @@ end
 FLY = (
     _NOW
     + """
--- KEYS: the calls in flight (K:flying), its owners (K:flying:owners); ARGV: the process, lease
--- in ms, then per unit of FLYING_UNITS the change (a call sent: +, over: -; 0: none).
--- Returns how many units this process still has calls in flight in.
+-- KEYS: K:flying:calls, K:flying:owners, K:flying:seq; ARGV: the process, lease in ms, '+' (a
+-- call sent: then 0 and its amount in each unit of FLYING_UNITS) or '-' (a call over: then its
+-- order). Returns a call sent's place in the order of sending.
 local owner = ARGV[1]
 local lease = tonumber(ARGV[2])
-local units = {'requests', 'input_tokens', 'output_tokens', 'tokens'}
-local left = 0
-for i, u in ipairs(units) do
-  local field = owner .. '|' .. u
-  local change = tonumber(ARGV[i + 2])
-  if change ~= 0 then
-    local now_at = tonumber(redis.call('HINCRBYFLOAT', KEYS[1], field, tostring(change)))
-    if now_at <= 1e-9 then
-      redis.call('HDEL', KEYS[1], field)
-    end
+local order = tonumber(ARGV[4])
+if ARGV[3] == '+' then
+  order = redis.call('INCR', KEYS[3])
+  local amounts = {}
+  for i = 5, 8 do
+    amounts[#amounts + 1] = ARGV[i]
   end
-  if redis.call('HEXISTS', KEYS[1], field) == 1 then
-    left = left + 1
-  end
-end
-if left > 0 then
+  redis.call('HSET', KEYS[1], owner .. '|' .. order, table.concat(amounts, ' '))
   redis.call('ZADD', KEYS[2], now + lease, owner)
 else
-  redis.call('ZREM', KEYS[2], owner)
+  redis.call('HDEL', KEYS[1], owner .. '|' .. order)
 end
-redis.call('PEXPIRE', KEYS[1], math.ceil(lease * 2))
-redis.call('PEXPIRE', KEYS[2], math.ceil(lease * 2))
-return left
+for i = 1, 3 do
+  redis.call('PEXPIRE', KEYS[i], math.ceil(lease * 2))
+end
+return order
 """
 )
 
 FLY_RENEW = (
     _NOW
     + """
--- KEYS: K:flying, K:flying:owners; ARGV: the process, lease in ms. Its calls still count.
+-- KEYS: K:flying:calls, K:flying:owners, K:flying:seq; ARGV: the process, lease in ms. Its
+-- calls still count.
 local lease = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[2], 'XX', now + lease, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], math.ceil(lease * 2))
-redis.call('PEXPIRE', KEYS[2], math.ceil(lease * 2))
+for i = 1, 3 do
+  redis.call('PEXPIRE', KEYS[i], math.ceil(lease * 2))
+end
 return 0
 """
 )
@@ -360,17 +369,18 @@ ALIGN = (
     _NOW
     + _FLYING
     + """
--- KEYS: the heard rates of one answer, then the calls in flight (K:flying). ARGV, per heard
--- rate, 6 values: remaining (units), interval_ms, per_ms, old_interval_ms (0: same limit as
--- before), the unit, this process's calls in flight in it. Never assume more than the provider
--- says remains, less the calls every process has in flight (the provider may not have counted
--- them when it answered; at least this process's own, should Redis have missed some); a new
--- limit keeps what was left, in the new units' time. Returns what each has available
--- afterwards, in thousandths of the bucket.
-local in_flight = flying(KEYS[#KEYS])
+-- KEYS: the heard rates of one answer, then K:flying:calls, K:flying:owners. ARGV[1]: the
+-- place in the order of sending of the call the answer is to (-1: not known); then per heard
+-- rate 6 values: remaining (units), interval_ms, per_ms, old_interval_ms (0: same limit as
+-- before), the unit, this process's calls in flight in it sent after that call. Never assume
+-- more than the provider says remains, less the calls every process sent after that call (the
+-- provider may not have counted them when it answered; at least this process's own, should
+-- Redis have missed some); a new limit keeps what was left, in the new units' time. Returns
+-- what each has available afterwards, in thousandths of the bucket.
+local in_flight = flying(KEYS[#KEYS - 1], KEYS[#KEYS], tonumber(ARGV[1]))
 local out = {}
-for i = 1, #KEYS - 1 do
-  local a = (i - 1) * 6
+for i = 1, #KEYS - 2 do
+  local a = (i - 1) * 6 + 1
   local own = math.max(in_flight[ARGV[a + 5]] or 0, tonumber(ARGV[a + 6]))
   local remaining = math.max(0, tonumber(ARGV[a + 1]) - own)
   local interval = tonumber(ARGV[a + 2])

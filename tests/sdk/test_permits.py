@@ -65,6 +65,29 @@ def test_calls_still_in_flight_are_taken_from_what_the_provider_says_remains() -
     assert meter.available(time.monotonic()) == pytest.approx(1_000, abs=5)
 
 
+def test_only_calls_sent_after_the_one_answered_come_off_what_remains() -> None:
+    """The provider counted the call it answers and those sent before it: they do not come
+    off its ``remaining`` again; those sent after it do, whatever order they settle in."""
+    limiter = Limiter(name="provider")
+    asks = [Demand(input_tokens=n) for n in (100, 200, 400, 800)]
+    first, answered, third, fourth = (permits.reserve_sync(a, (limiter,)) for a in asks)
+    assert first and answered and third and fourth and first.seq < answered.seq < third.seq
+    third.settle(Spent(400, 0))  # over before the answer is read: no longer in flight
+    answered.settle(Spent(200, 0))
+    answered.observe(Observation(status=200, remaining={"input_tokens": (12_000, 10_000)}))
+    ((_, meter),) = limiter.meters(asks[0])
+    assert meter.available(time.monotonic()) == pytest.approx(10_000 - 800, abs=5)
+    first.observe(Observation(status=429, remaining={"input_tokens": (12_000, 5_000)}))
+    # an answer to the first call (a retried attempt's): of the calls sent after it only the
+    # fourth is still in flight, and the first itself was counted
+    assert meter.available(time.monotonic()) == pytest.approx(5_000 - 800, abs=5)
+    limiter.observe(Observation(status=200, remaining={"input_tokens": (12_000, 1_000)}))
+    # an answer to no known call: every call in flight comes off
+    assert meter.available(time.monotonic()) == pytest.approx(1_000 - 100 - 800, abs=5)
+    for res in (first, fourth):
+        res.settle(Spent(0, 0))
+
+
 def test_headers_are_ignored_when_follow_headers_is_off() -> None:
     limiter = Limiter(follow_headers=False)
     limiter.observe(Observation(status=200, remaining={"tokens": (1000, 0)}))

@@ -328,27 +328,32 @@ def test_the_provider_headers_heard_by_one_process_pace_another(
     # otherwise renew for the rest of the test run
     reservation.settle(permits.Spent(input_tokens=1000, output_tokens=0))
     assert not any(b.pacing.in_flight.values())
+    assert not b._shared.flying  # type: ignore[union-attr]
 
 
 def test_calls_another_process_has_in_flight_come_off_what_the_provider_says_remains(
     redis_url: str, redis_key: str, client: redis.Redis
 ) -> None:
-    """A limiter paced by the headers alone: an answer written before another process's call
-    reached the provider says more remains than does. That call comes off it, while its
-    process lives and renews it; once the process is killed, when its lease runs out."""
+    """A limiter paced by the headers alone: the answer to a call sent before another
+    process's call may have been written before that call reached the provider, so it says more
+    remains than does. That call comes off it, while its process lives and renews it; once the
+    process is killed, when its lease runs out."""
     lease, tokens = 3.0, 50_000  # renewed every second: a loaded machine does not lose it
+    here = Limiter(backend=RedisBackend(redis_url, key=redis_key))
+    answered = permits.reserve_sync(Demand(input_tokens=10), [here])  # sent first
+    assert answered is not None and answered.in_flight
     flier = _worker("fly", redis_url, redis_key, tokens, lease)
     try:
         assert flier.stdout is not None and flier.stdout.readline().strip() == "ready"
-        here = Limiter(backend=RedisBackend(redis_url, key=redis_key))
-        here.observe(
+        answered.settle(permits.Spent(input_tokens=10, output_tokens=0))
+        answered.observe(
             Observation(
                 status=200,
                 remaining={"requests": (100, 100), "input_tokens": (60_000, 60_000)},
             )
         )
-        # every bucket of the answer, less the other process's call: 99 of 100 requests
-        # and 10,000 of 60,000 input tokens left
+        # every bucket of the answer, less the other process's call, sent after the one
+        # answered: 99 of 100 requests and 10,000 of 60,000 input tokens left
         assert here.pacing._room["requests"] == pytest.approx(0.99, abs=0.002)
         assert here.pacing._room["input_tokens"] == pytest.approx(1 / 6, abs=0.002)
         tokens_only = Demand(input_tokens=30_000)
@@ -359,17 +364,17 @@ def test_calls_another_process_has_in_flight_come_off_what_the_provider_says_rem
         assert whose is not None and wait > 10.0
         own = permits.reserve_sync(Demand(input_tokens=5_000), [here])
         assert own is not None and own.in_flight
-        flying = f"{redis_key}:flying"
-        assert len(client.hgetall(flying)) == 2 * 3  # two processes, in three units each
+        flying = f"{redis_key}:flying:calls"
+        assert client.hlen(flying) == 2  # one call of each process
         own.settle(permits.Spent(input_tokens=10, output_tokens=0))
-        assert len(client.hgetall(flying)) == 3  # its settlement took this process's off
+        assert client.hlen(flying) == 1  # its settlement took this process's off
         flier.send_signal(signal.SIGKILL)
         flier.wait()
     finally:
         if flier.poll() is None:
             flier.kill()
         flier.communicate()
-    owners = client.zrange(f"{flying}:owners", 0, -1, withscores=True)
+    owners = client.zrange(f"{redis_key}:flying:owners", 0, -1, withscores=True)
     expiry = max(float(score) for _, score in owners)  # type: ignore[str-unpack]
     while _server_ms(client) <= expiry:  # nobody renews the dead process's call any more
         time.sleep(0.05)
@@ -378,6 +383,34 @@ def test_calls_another_process_has_in_flight_come_off_what_the_provider_says_rem
     wait, whose, taken = permits._attempt(ask)
     assert whose is None and taken  # the dead process's call no longer counts
     assert client.hlen(flying) == 0
+
+
+def test_calls_sent_before_the_one_answered_are_not_taken_off_again(
+    redis_url: str, redis_key: str, client: redis.Redis
+) -> None:
+    """The provider had counted the calls sent before the one it answers: what it says remains
+    is already less them. Another process's call sent first, still in flight, does not come off
+    again; one of this process's sent after the answered one does."""
+    flier = _worker("fly", redis_url, redis_key, 50_000, 10.0)
+    try:
+        assert flier.stdout is not None and flier.stdout.readline().strip() == "ready"
+        here = Limiter(backend=RedisBackend(redis_url, key=redis_key))
+        answered = permits.reserve_sync(Demand(input_tokens=10), [here])
+        later = permits.reserve_sync(Demand(input_tokens=6_000), [here])
+        assert answered is not None and later is not None
+        assert client.hlen(f"{redis_key}:flying:calls") == 3  # the other's and this two
+        answered.settle(permits.Spent(input_tokens=10, output_tokens=0))
+        answered.observe(Observation(status=200, remaining={"input_tokens": (60_000, 60_000)}))
+        # only the call sent after the one answered comes off: 54,000 of 60,000 left (taking
+        # the other process's 50,000 off again would leave 4,000, and 30,000 would wait)
+        assert here.pacing._room["input_tokens"] == pytest.approx(0.9, abs=0.002)
+        ask = [(lg, m, 30_000.0) for lg, m in here.meters(Demand(input_tokens=30_000))]
+        wait, whose, taken = permits._attempt(ask)
+        assert whose is None and taken
+        later.settle(permits.Spent(input_tokens=10, output_tokens=0))
+    finally:
+        flier.kill()
+        flier.communicate()
 
 
 def test_an_adaptive_limit_is_one_limit_for_every_process(redis_url: str, redis_key: str) -> None:
