@@ -405,7 +405,7 @@ def test_calls_sent_before_the_one_answered_are_not_taken_off_again(
         # the other process's 50,000 off again would leave 4,000, and 30,000 would wait)
         assert here.pacing._room["input_tokens"] == pytest.approx(0.9, abs=0.002)
         ask = [(lg, m, 30_000.0) for lg, m in here.meters(Demand(input_tokens=30_000))]
-        wait, whose, taken = permits._attempt(ask)
+        _, whose, taken = permits._attempt(ask)
         assert whose is None and taken
         later.settle(permits.Spent(input_tokens=10, output_tokens=0))
     finally:
