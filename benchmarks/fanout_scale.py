@@ -197,6 +197,70 @@ def point(impl: str, n: int, work: str, fanouts: int = 1) -> dict[str, Any]:
         return asyncio.run(main())
 
 
+def plan(n: int, ref: int, least: int, pattern: int) -> list[tuple[str, int, int]]:
+    """The blocks of a paired process, as (which, size, fan-outs): the N block runs about
+    ``least`` branches (at least one fan-out of ``n``), the reference as many branches in
+    fan-outs of ``ref``. Pattern 0: half the reference, the N block, the other half; pattern 1
+    (where the N block has two fan-outs or more): half the N block, the reference, the other
+    half. Either way both sides sit around the same moment of the process, so a drift of the
+    machine's speed over seconds weighs on both alike."""
+    per = max(1, least // n)
+    if per >= 2:
+        per -= per % 2
+    branches = per * n
+    if pattern == 1 and per >= 2:
+        return [("n", n, per // 2), ("ref", ref, max(1, branches // ref)), ("n", n, per // 2)]
+    half = max(1, branches // 2 // ref)
+    return [("ref", ref, half), ("n", n, per), ("ref", ref, half)]
+
+
+def paired(impl: str, n: int, ref: int, work: str, least: int, pattern: int) -> dict[str, Any]:
+    """Fan-outs of ``ref`` and of ``n`` interleaved in this process (:func:`plan`); CPU per
+    branch of each side over all its fan-outs, and their ratio."""
+    import gc
+
+    from opentelemetry.trace import NoOpTracerProvider
+
+    from fanscope.sdk.tracing import use_tracer_provider
+
+    runs = {"n": make_point(impl, n, WORKS[work]), "ref": make_point(impl, ref, WORKS[work])}
+    small = make_point(impl, 2 * CAP, WORKS[work])
+
+    async def main() -> dict[str, Any]:
+        await small()
+        cpu = {"n": 0.0, "ref": 0.0}
+        done = {"n": 0, "ref": 0}
+        blocks = []
+        for which, size, fanouts in plan(n, ref, least, pattern):
+            gc.collect()  # each block starts from the same collector state; within a block
+            # the collector runs as it would for a user (no collection between fan-outs)
+            spent = 0.0
+            for _ in range(fanouts):
+                start = time.process_time()
+                results = await runs[which]()
+                spent += time.process_time() - start
+                if not impl.endswith("stream"):
+                    assert sorted(results) == list(range(size)), "every item once"
+                del results
+            cpu[which] += spent
+            done[which] += size * fanouts
+            blocks.append(f"{which} {spent / (size * fanouts) * 1e6:.1f}")
+        n_us, ref_us = cpu["n"] / done["n"] * 1e6, cpu["ref"] / done["ref"] * 1e6
+        return {
+            "impl": impl,
+            "n": n,
+            "ref": ref,
+            "pattern": pattern,
+            "n_us": n_us,
+            "ref_us": ref_us,
+            "ratio": n_us / ref_us,
+            "blocks": blocks,
+        }
+
+    with use_tracer_provider(NoOpTracerProvider()):
+        return asyncio.run(main())
+
+
 def count(impl: str, n: int, work: str, reps: int) -> None:
     """Run ``reps`` fan-outs of ``n`` in this process (what ``--instructions`` counts) and
     print the event loop's iterations per branch."""
@@ -275,19 +339,17 @@ def count_table(impls: tuple[str, ...], works: list[str], sizes: list[int]) -> N
                 print(f"  {impl}: largest over smallest {max(got) / min(got):.3f}x")
 
 
-def spawn(impl: str, n: int, work: str, fanouts: int) -> dict[str, Any]:
+def spawn(*args: str) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, __file__, "--point", impl, str(n), work, "--fanouts", str(fanouts)],
-        check=True,
-        capture_output=True,
-        text=True,
+        [sys.executable, __file__, *args], check=True, capture_output=True, text=True
     )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def targets(rows: dict[tuple[str, str, int], dict[str, Any]], work: str, sizes: list[int]) -> bool:
-    """Print fanscope's targets for one kind of work next to their measurements."""
-    print(f"  targets (fanscope, {work})")
+def memory_targets(
+    rows: dict[tuple[str, str, int], dict[str, Any]], work: str, sizes: list[int]
+) -> bool:
+    """Print fanscope's memory targets for one kind of work next to their measurements."""
     held = True
     for impl in ("fanscope map", "fanscope stream"):
         worst = max(rows[(work, impl, n)]["over"] - rows[(work, impl, n)]["results"] for n in sizes)
@@ -300,41 +362,53 @@ def targets(rows: dict[tuple[str, str, int], dict[str, Any]], work: str, sizes: 
             note=f"peak RSS over base less results, worst of {', '.join(f'{n:,}' for n in sizes)}"
             " (cap x 8 KB)",
         )
-        if len(sizes) > 1:
-            cpu = [rows[(work, impl, n)]["cpu_us"] for n in sizes]
-            held &= target(
-                f"scale flatness, {impl}, {work}",
-                max(cpu) / min(cpu),
-                FLAT,
-                digits=3,
-                note=f"CPU per branch, largest over smallest from {sizes[0]:,} to {sizes[-1]:,} "
-                f"({min(cpu):.1f}-{max(cpu):.1f} us)",
-            )
-    if len(sizes) > 1:
-        cpu = [rows[(work, "hand-written", n)]["cpu_us"] for n in sizes]
-        print(
-            f"  context (not a target): the hand-written version measured the same way, CPU per "
-            f"branch largest over smallest {max(cpu) / min(cpu):.3f}x "
-            f"({', '.join(f'{c:.1f}' for c in cpu)} us)"
-        )
     return held
 
 
-PROCESSES = 3  # per point, fewer only where one process runs it all (1,000,000)
+def flatness(ratios: dict[str, dict[int, list[float]]], impl: str) -> tuple[float, str]:
+    """Largest over smallest of 1.0 (the reference) and each size's median paired ratio."""
+    medians = {n: statistics.median(got) for n, got in ratios[impl].items()}
+    spread = max(1.0, *medians.values()) / min(1.0, *medians.values())
+    return spread, ", ".join(f"{n:,}: {m:.3f}" for n, m in medians.items())
 
 
-def rounds_for(n: int, rounds: int, least: int = 300_000) -> int:
-    """Processes for a point of ``n`` branches: 3 (1 at 1,000,000), so that the point runs
-    about ``least`` branches in all (the flatness target is a ratio of the largest to the
-    smallest point, which one noisy point decides)."""
-    return max(rounds, min(PROCESSES, -(-least // n)))
+def flatness_targets(ratios: dict[str, dict[int, list[float]]], work: str, ref: int) -> bool:
+    """Print fanscope's flatness targets for one kind of work, and the hand-written version's
+    figure measured the same way as context."""
+    held = True
+    for impl in ("fanscope map", "fanscope stream"):
+        spread, each = flatness(ratios, impl)
+        held &= target(
+            f"scale flatness, {impl}, {work}",
+            spread,
+            FLAT,
+            digits=3,
+            note=f"CPU per branch at N over at {ref:,} measured side by side in one process, "
+            f"median of the processes; largest over smallest of 1 and {each}",
+        )
+    spread, each = flatness(ratios, "hand-written")
+    print(
+        f"  context (not a target): the hand-written version measured the same way, "
+        f"{spread:.3f}x ({each})"
+    )
+    return held
 
 
-def fanouts_for(n: int, least: int = 300_000) -> int:
-    """Fan-outs of ``n`` each process runs back to back: about ``least`` / 3 branches in all
-    (100 of 1,000, 10 of 10,000, 1 of 100,000 or more), the same rule for every
-    implementation; 1 when ``least`` is 0 (a quick run)."""
-    return max(1, least // PROCESSES // n)
+PROCESSES = 3  # paired processes per size; fewer where one N block is a million branches
+
+
+def paired_processes(n: int, rounds: int, least: int) -> int:
+    """Paired processes for a size: 3, 2 from 1,000,000 (each runs 2,000,000 branches there);
+    1 when ``least`` is 0 (a quick run)."""
+    if least == 0:
+        return max(1, rounds)
+    return max(rounds, PROCESSES if n < 1_000_000 else 2)
+
+
+def fanouts_for(n: int, least: int) -> int:
+    """Fan-outs of ``n`` in a process of the per-point table: about ``least`` / 5 branches
+    (20 of 1,000, 2 of 10,000, one of 100,000 or more); 1 when ``least`` is 0."""
+    return max(1, least // 5 // n)
 
 
 def mb(value: float) -> str:
@@ -345,6 +419,76 @@ def ratio(row: dict[str, float], hand: dict[str, float], key: str) -> str:
     return f"{row[key] / hand[key]:6.2f}x" if hand[key] > 0 else f"{'-':>7}"
 
 
+def per_point(
+    impls: tuple[str, ...], work: str, sizes: list[int], least: int
+) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """One fresh process per point: its first fan-out's memory, and (context) the median CPU
+    and wall per branch of its fan-outs."""
+    print(f"\n{work}: memory and CPU per branch, one fresh process per point")
+    print(
+        f"  {'impl':<16} {'branches':>9} {'over base':>11} {'x hand':>7} {'results':>11} "
+        f"{'rest':>11} {'CPU/branch':>11} {'x hand':>7} {'wall/branch':>12} {'x hand':>7}"
+    )
+    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for k, n in enumerate(sizes):
+        order = impls[k % len(impls) :] + impls[: k % len(impls)]  # rotated from size to size
+        for impl in order:
+            rows[(work, impl, n)] = spawn(
+                "--point", impl, str(n), work, "--fanouts", str(fanouts_for(n, least))
+            )
+        hand = rows[(work, "hand-written", n)]
+        for impl in impls:
+            row = rows[(work, impl, n)]
+            rest = row["over"] - row["results"]
+            print(
+                f"  {impl:<16} {n:>9,} {mb(row['over'])} {ratio(row, hand, 'over')} "
+                f"{mb(row['results'])} {mb(rest)} {row['cpu_us']:8.1f} us "
+                f"{ratio(row, hand, 'cpu_us')} {row['wall_us']:9.1f} us "
+                f"{ratio(row, hand, 'wall_us')}",
+                flush=True,
+            )
+    return rows
+
+
+def side_by_side(
+    impls: tuple[str, ...], work: str, sizes: list[int], rounds: int, least: int
+) -> dict[str, dict[int, list[float]]]:
+    """For each size past the smallest, processes that interleave fan-outs of the smallest
+    size (the reference) and of N (:func:`plan`); the implementations' order and the pattern
+    rotated from process to process. Returns each implementation's ratios, by size."""
+    ref = sizes[0]
+    print(
+        f"\n{work}: CPU per branch at N over at {ref:,}, side by side in one process "
+        f"(N block: {f'about {least:,} branches or ' if least else ''}one fan-out, "
+        "the reference as many branches)"
+    )
+    print(
+        f"  {'impl':<16} {'branches':>9} {'ref/branch':>11} {'N/branch':>10} {'ratio':>7}  "
+        "per process"
+    )
+    ratios: dict[str, dict[int, list[float]]] = {impl: {} for impl in impls}
+    k = 0
+    for n in sizes[1:]:
+        got: dict[str, list[dict[str, Any]]] = {impl: [] for impl in impls}
+        for r in range(paired_processes(n, rounds, least)):
+            order = impls[k % len(impls) :] + impls[: k % len(impls)]
+            k += 1
+            for impl in order:
+                got[impl].append(
+                    spawn("--paired", impl, str(n), str(ref), work, str(least), str(r % 2))
+                )
+        for impl in impls:
+            each = [g["ratio"] for g in got[impl]]
+            ratios[impl][n] = each
+            print(
+                f"  {impl:<16} {n:>9,} {statistics.median(g['ref_us'] for g in got[impl]):8.1f} us "
+                f"{statistics.median(g['n_us'] for g in got[impl]):7.1f} us "
+                f"{statistics.median(each):6.3f}x  {', '.join(f'{x:.3f}' for x in each)}",
+                flush=True,
+            )
+    return ratios
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
@@ -353,15 +497,15 @@ def main() -> int:
         "--rounds",
         type=int,
         default=1,
-        help="processes per point (median); sizes up to 100,000 get 3, so that every "
-        "point runs at least about --least branches in all",
+        help="at least this many paired processes per size (3 by default, 2 at 1,000,000)",
     )
-    parser.add_argument("--least", type=int, default=300_000, help=argparse.SUPPRESS)
+    parser.add_argument("--least", type=int, default=100_000, help=argparse.SUPPRESS)
     parser.add_argument(
         "--impls", default=",".join(ALL_IMPLS), help="which of them (hand-written always runs)"
     )
     parser.add_argument("--point", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--fanouts", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--paired", nargs=6, help=argparse.SUPPRESS)
     parser.add_argument("--count", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument(
         "--parts",
@@ -378,7 +522,11 @@ def main() -> int:
         impl, n, work = args.point
         print(json.dumps(point(impl, int(n), work, args.fanouts)))
         return 0
-    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.paired:
+        impl, n, ref, work, least, pattern = args.paired
+        print(json.dumps(paired(impl, int(n), int(ref), work, int(least), int(pattern))))
+        return 0
+    sizes = sorted(int(s) for s in args.sizes.split(","))
     works = args.work.split(",")
     asked = {"hand-written", *args.impls.split(",")}
     impls: tuple[str, ...] = tuple(i for i in ALL_IMPLS if i in asked)
@@ -388,57 +536,32 @@ def main() -> int:
         print("aiometer is not installed (pip install aiometer): its rows are left out")
         impls = tuple(i for i in impls if not i.startswith("aiometer"))
     load = os.getloadavg()
+    started = time.perf_counter()
     print(
-        f"fan-out scale: cap {CAP}, no tracing, fresh processes per point, median of "
-        f"{', '.join(f'{rounds_for(n, args.rounds, args.least)} at {n:,}' for n in sizes)}, "
-        f"each the median of "
-        f"{', '.join(f'{fanouts_for(n, args.least)} fan-outs' for n in sizes)} back to back "
-        f"(memory: each process's first); "
+        f"fan-out scale: cap {CAP}, no tracing; "
         f"{os.cpu_count()} cores, load average {load[0]:.1f} at the start"
     )
     print(
-        "  over base: peak RSS over the RSS before the fan-out; results: bytes of the result "
-        "list; rest = over base - results;\n  x hand: the same figure over the hand-written "
-        "version's at the same size (memory: over base)"
+        "  over base: peak RSS over the RSS before the process's first fan-out; results: bytes "
+        "of the result list;\n  rest = over base - results; x hand: the same figure over the "
+        "hand-written version's at the same size (memory: over base)"
     )
-    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
     held = True
     parts = args.parts.split(",")
     for work in works if "time" in parts else []:
-        print(f"\n{work}")
-        print(
-            f"  {'impl':<16} {'branches':>9} {'over base':>11} {'x hand':>7} {'results':>11} "
-            f"{'rest':>11} {'CPU/branch':>11} {'x hand':>7} {'wall/branch':>12} {'x hand':>7}"
-        )
-        for n in sizes:
-            samples: dict[str, list[dict[str, Any]]] = {impl: [] for impl in impls}
-            for r in range(rounds_for(n, args.rounds, args.least)):
-                order = impls[r % len(impls) :] + impls[: r % len(impls)]  # rotated each round
-                for impl in order:
-                    samples[impl].append(spawn(impl, n, work, fanouts_for(n, args.least)))
-            for impl in impls:
-                got = samples[impl]
-                row = {
-                    key: statistics.median(s[key] for s in got)
-                    for key in ("over", "results", "cpu_us", "wall_us")
-                }
-                rows[(work, impl, n)] = row
-            hand = rows[(work, "hand-written", n)]
-            for impl in impls:
-                row = rows[(work, impl, n)]
-                rest = row["over"] - row["results"]
-                print(
-                    f"  {impl:<16} {n:>9,} {mb(row['over'])} {ratio(row, hand, 'over')} "
-                    f"{mb(row['results'])} {mb(rest)} {row['cpu_us']:8.1f} us "
-                    f"{ratio(row, hand, 'cpu_us')} {row['wall_us']:9.1f} us "
-                    f"{ratio(row, hand, 'wall_us')}",
-                    flush=True,
-                )
-        held &= targets(rows, work, sizes)
+        rows = per_point(impls, work, sizes, args.least)
+        ratios = side_by_side(impls, work, sizes, args.rounds, args.least) if len(sizes) > 1 else {}
+        print(f"  targets (fanscope, {work})")
+        held &= memory_targets(rows, work, sizes)
+        if ratios:
+            held &= flatness_targets(ratios, work, sizes[0])
     if "instructions" in parts:
         count_table(impls, works, sizes)
     verdict = f"all targets {'hold' if held else 'do not all hold'}; " if "time" in parts else ""
-    print(f"\n{verdict}load average {os.getloadavg()[0]:.1f} at the end")
+    print(
+        f"\n{verdict}load average {os.getloadavg()[0]:.1f} at the end; "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     return 0
 
 
