@@ -1,14 +1,8 @@
-"""Fan-outs of 1k to 1M branches: peak memory and CPU per branch, in fresh processes.
+"""Fan-outs of 1k to 1M branches: peak memory, and CPU per branch measured side by side.
 
-Each point runs fan-outs of N branches under a cap of 64 in fresh processes. A process
-measures its first fan-out's peak resident memory over the process's memory just before it
-(after imports), then runs more fan-outs of the same N back to back until it has run about
-``--least`` / 3 branches (100 fan-outs of 1,000, 10 of 10,000, one of 100,000 or more), and
-prints the median CPU and wall time per branch of its fan-outs; a point is the median of its
-processes (3, and one at 1,000,000). The same rule for every size and every implementation:
-one fan-out of 1,000 with 1 ms of work lasts about 30 ms, and a single one per process was
-decided by noise (the same point swung 22-55 us per branch between processes). Work per
-branch: ``await asyncio.sleep(0)`` or ``await asyncio.sleep(0.001)``. Side by side:
+Fan-outs of N branches under a cap of 64, no tracing (a no-op tracer provider: the runtime's
+own cost; ``fanout_overhead.py`` measures tracing). Work per branch: ``await
+asyncio.sleep(0)`` or ``await asyncio.sleep(0.001)``. Side by side:
 
 * ``hand-written``: ``asyncio.gather`` over one coroutine per item + ``asyncio.Semaphore``
   (every branch task exists from the start).
@@ -17,15 +11,33 @@ branch: ``await asyncio.sleep(0)`` or ``await asyncio.sleep(0.001)``. Side by si
 * ``fanscope stream`` / ``aiometer stream``: ``as_completed`` / ``run_on_each``, no result
   kept (memory flat in N).
 
-No tracing (a no-op tracer provider): this is the runtime's own cost; ``fanout_overhead.py``
-measures tracing. Results are ints (one per item, about 36 bytes with the list's pointer);
-the script measures their size and reports memory over the baseline without them.
+Two parts for each kind of work:
+
+1. **Memory, one fresh process per point.** A process measures its first fan-out's peak
+   resident memory over the process's memory just before it (after imports and a warm-up
+   fan-out of 128 branches of the same work), then runs a few more fan-outs of the same N
+   (about ``--least`` / 5 branches in all); it also prints the median CPU and wall time per
+   branch of its fan-outs, as context. Results are ints (one per item, about 36 bytes with
+   the list's pointer); the script measures their size and reports memory over the baseline
+   without them.
+2. **CPU per branch at N over at the smallest size, side by side in one process.** This
+   machine's speed drifts over seconds: the same 1,000-branch point moved 15-28 us per branch
+   between back-to-back processes, and from block to block inside one process, so a ratio of
+   points measured in separate processes was decided by the drift. For each size N past the
+   smallest, each process runs the reference (fan-outs of the smallest size) and fan-outs of
+   N around the same moment: half the reference, the N block (about ``--least`` branches, at
+   least one fan-out), the other half (the reference runs as many branches as the N block);
+   in every other process, where the N block has two fan-outs or more, half the N block, the
+   reference, the other half. Its ratio is the CPU per branch over the N block over the CPU
+   per branch over the reference. A size's ratio is the median of 3 processes (2 at
+   1,000,000, where each runs 2,000,000 branches); the implementations take turns.
 
 Targets (fanscope): memory over the baseline, less the results, at most cap x 8 KB at every
-size (so flat from 10k to 1M); CPU per branch flat within 20% across the sizes (the largest
-over the smallest at most 1.2x). ``x hand`` columns: the figure over the hand-written one; the
-hand-written version's own flatness, measured the same way, is printed beside the target as
-context (not a target: its memory grows with the items).
+size (so flat from 10k to 1M); CPU per branch flat within 20% across the sizes: the largest
+over the smallest of 1 (the smallest size against itself) and each size's paired ratio at
+most 1.2x. ``x hand`` columns: the figure over the hand-written one; the hand-written
+version's own flatness, measured the same way, is printed beside the target as context (not
+a target: its memory grows with the items).
 
 With ``--parts time,instructions`` (needs ``valgrind``) it also counts, for the sizes up to 100,000,
 the instructions per branch (cachegrind: a process running two fan-outs less one running
@@ -58,6 +70,7 @@ CAP = 64
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 WORKS = {"sleep(0)": 0.0, "sleep(1 ms)": 0.001}
 ALL_IMPLS = ("hand-written", "fanscope map", "aiometer amap", "fanscope stream", "aiometer stream")
+FANSCOPE = ("fanscope map", "fanscope stream")
 PER_SLOT = 8 * 1024  # "a few KB" per slot of the cap
 FLAT = 1.20
 
@@ -351,7 +364,7 @@ def memory_targets(
 ) -> bool:
     """Print fanscope's memory targets for one kind of work next to their measurements."""
     held = True
-    for impl in ("fanscope map", "fanscope stream"):
+    for impl in (i for i in FANSCOPE if (work, i, sizes[0]) in rows):
         worst = max(rows[(work, impl, n)]["over"] - rows[(work, impl, n)]["results"] for n in sizes)
         held &= target(
             f"scale memory, {impl}, {work}",
@@ -376,7 +389,7 @@ def flatness_targets(ratios: dict[str, dict[int, list[float]]], work: str, ref: 
     """Print fanscope's flatness targets for one kind of work, and the hand-written version's
     figure measured the same way as context."""
     held = True
-    for impl in ("fanscope map", "fanscope stream"):
+    for impl in (i for i in FANSCOPE if i in ratios):
         spread, each = flatness(ratios, impl)
         held &= target(
             f"scale flatness, {impl}, {work}",
@@ -486,6 +499,19 @@ def side_by_side(
                 f"{statistics.median(each):6.3f}x  {', '.join(f'{x:.3f}' for x in each)}",
                 flush=True,
             )
+        refs = [g["ref_us"] for impl in impls for g in got[impl]]
+        halves = [
+            max(float(b.split()[1]) for b in g["blocks"][::2])
+            / min(float(b.split()[1]) for b in g["blocks"][::2])
+            for impl in impls
+            for g in got[impl]
+        ]
+        print(
+            f"  drift at {n:,}: the reference's CPU per branch {min(refs):.1f}-{max(refs):.1f} us "
+            f"from process to process ({max(refs) / min(refs):.2f}x); the two halves around "
+            f"the middle block of one process differ by up to {max(halves):.2f}x",
+            flush=True,
+        )
     return ratios
 
 
