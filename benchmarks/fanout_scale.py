@@ -211,20 +211,20 @@ def point(impl: str, n: int, work: str, fanouts: int = 1) -> dict[str, Any]:
 
 
 def plan(n: int, ref: int, least: int, pattern: int) -> list[tuple[str, int, int]]:
-    """The blocks of a paired process, as (which, size, fan-outs): the N block runs about
-    ``least`` branches (at least one fan-out of ``n``), the reference as many branches in
-    fan-outs of ``ref``. Pattern 0: half the reference, the N block, the other half; pattern 1
-    (where the N block has two fan-outs or more): half the N block, the reference, the other
-    half. Either way both sides sit around the same moment of the process, so a drift of the
-    machine's speed over seconds weighs on both alike."""
+    """The blocks of a paired process, as (which, size, fan-outs): about ``least`` branches
+    in fan-outs of ``n`` (at least one), and as many in fan-outs of ``ref`` (the reference),
+    interleaved so that both sides sit around the same moments of the process and a drift of
+    the machine's speed over seconds weighs on both alike. With one fan-out of ``n``: half the
+    reference, the fan-out, the other half. With more: each fan-out of ``n`` beside as many
+    branches of the reference, the reference first (pattern 0) or the fan-out of ``n`` first
+    (pattern 1: the order turned round in every other process)."""
     per = max(1, least // n)
-    if per >= 2:
-        per -= per % 2
-    branches = per * n
-    if pattern == 1 and per >= 2:
-        return [("n", n, per // 2), ("ref", ref, max(1, branches // ref)), ("n", n, per // 2)]
-    half = max(1, branches // 2 // ref)
-    return [("ref", ref, half), ("n", n, per), ("ref", ref, half)]
+    group = max(1, n // ref)  # fan-outs of ``ref`` beside one fan-out of ``n``
+    if per == 1:
+        half = max(1, group // 2)
+        return [("ref", ref, half), ("n", n, 1), ("ref", ref, group - half or 1)]
+    pair = [("ref", ref, group), ("n", n, 1)]
+    return (pair if pattern == 0 else pair[::-1]) * per
 
 
 def paired(impl: str, n: int, ref: int, work: str, least: int, pattern: int) -> dict[str, Any]:
@@ -243,7 +243,7 @@ def paired(impl: str, n: int, ref: int, work: str, least: int, pattern: int) -> 
         await small()
         cpu = {"n": 0.0, "ref": 0.0}
         done = {"n": 0, "ref": 0}
-        blocks = []
+        blocks: list[tuple[str, float]] = []
         for which, size, fanouts in plan(n, ref, least, pattern):
             gc.collect()  # each block starts from the same collector state; within a block
             # the collector runs as it would for a user (no collection between fan-outs)
@@ -257,7 +257,7 @@ def paired(impl: str, n: int, ref: int, work: str, least: int, pattern: int) -> 
                 del results
             cpu[which] += spent
             done[which] += size * fanouts
-            blocks.append(f"{which} {spent / (size * fanouts) * 1e6:.1f}")
+            blocks.append((which, round(spent / (size * fanouts) * 1e6, 2)))
         n_us, ref_us = cpu["n"] / done["n"] * 1e6, cpu["ref"] / done["ref"] * 1e6
         return {
             "impl": impl,
@@ -500,16 +500,16 @@ def side_by_side(
                 flush=True,
             )
         refs = [g["ref_us"] for impl in impls for g in got[impl]]
-        halves = [
-            max(float(b.split()[1]) for b in g["blocks"][::2])
-            / min(float(b.split()[1]) for b in g["blocks"][::2])
+        within = [
+            max(us for which, us in g["blocks"] if which == "ref")
+            / min(us for which, us in g["blocks"] if which == "ref")
             for impl in impls
             for g in got[impl]
         ]
         print(
             f"  drift at {n:,}: the reference's CPU per branch {min(refs):.1f}-{max(refs):.1f} us "
-            f"from process to process ({max(refs) / min(refs):.2f}x); the two halves around "
-            f"the middle block of one process differ by up to {max(halves):.2f}x",
+            f"from process to process ({max(refs) / min(refs):.2f}x); its blocks in one process "
+            f"up to {max(within):.2f}x apart",
             flush=True,
         )
     return ratios
