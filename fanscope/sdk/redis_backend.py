@@ -29,6 +29,9 @@ process (worker, pod, CI shard) whose limiter names that key shares them.
   the network longer than that. Slots taken locally meanwhile are not counted in Redis when it
   comes back (they end on their own).
 
+``backend.close()`` (or ``with RedisBackend(url) as shared:``) gives back what this process
+holds and stops its thread; its limiters then keep a local limit.
+
 Each Redis call is a blocking round trip on the calling thread (the event loop's thread for
 async code), with the ``redis`` client's connection pool: about as long as one ``PING``.
 ``import fanscope`` does not import ``redis``; constructing a backend does.
@@ -157,6 +160,7 @@ class RedisBackend:
         self._limits: weakref.WeakSet[SharedLimit] = weakref.WeakSet()
         self._kick = threading.Event()
         self._worker: threading.Thread | None = None
+        self.closed = False
 
     def __repr__(self) -> str:
         return f"RedisBackend({self.url!r}, key={self.key!r}, lease={self.lease:g})"
@@ -168,6 +172,8 @@ class RedisBackend:
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
+        if self.closed:
+            raise Unavailable  # closed: the limiters keep a local limit, as without Redis
         pid = os.getpid()
         if self._client is None or self._pid != pid:  # first use, or a forked child
             self._client = redis.Redis.from_url(
@@ -184,18 +190,22 @@ class RedisBackend:
 
     def owner_id(self) -> str:
         """This process's id on the server (a forked child gets its own)."""
+        if self.closed:
+            return self.owner
         with self._lock:
             self._connect()
             return self.owner
 
     def up(self) -> bool:
         """Whether the next call goes to Redis (it may still fail)."""
-        return not self._down or time.monotonic() >= self._down_until
+        return not self.closed and (not self._down or time.monotonic() >= self._down_until)
 
     def call(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """Run one Lua script; :class:`Unavailable` when Redis cannot be reached."""
         import redis
 
+        if self.closed:
+            raise Unavailable
         if self._down and time.monotonic() < self._down_until:
             raise Unavailable
         with self._lock:
@@ -218,6 +228,8 @@ class RedisBackend:
         """One plain Redis command (``ZREM`` of a released lease), with the same fallback."""
         import redis
 
+        if self.closed:
+            raise Unavailable
         if self._down and time.monotonic() < self._down_until:
             raise Unavailable
         with self._lock:
@@ -244,6 +256,39 @@ class RedisBackend:
                 self.retry_every,
             )
 
+    def close(self) -> None:
+        """Give back what this process holds on the server and stop its lease thread.
+
+        The slots its limiters hold are released and its calls in flight stop counting at
+        once; a budget's reservations still in flight count as spent at their worst case when
+        their lease runs out, as a dead process's do (their outcome is not known). Limiters
+        given this backend keep a local limit afterwards, as when Redis is unreachable.
+        Closing twice does nothing more. ``with RedisBackend(url) as shared:`` closes it at
+        the end of the block.
+        """
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True  # the lease thread ends at its next turn; no call goes out
+            worker, self._worker = self._worker, None
+            client, self._client = self._client, None
+            mine = client is not None and self._pid == os.getpid()
+            self._kick.set()
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(self.timeout + self.poll + 1.0)  # a renewal under way ends first
+        for limit in list(self._limits):
+            limit.drop(client if mine else None)
+            limit.serve_waiters()  # branches waiting for a shared slot go to the local limit
+        if mine:
+            with suppress(Exception):
+                client.close()
+
+    def __enter__(self) -> RedisBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- the limits it holds --------------------------------------------------------------
 
     def bind(self, name: str, serve: Callable[[], bool]) -> SharedLimit:
@@ -265,6 +310,8 @@ class RedisBackend:
         finds a thread.
         """
         with self._lock:
+            if self.closed:
+                return
             self._connect()
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(
@@ -279,7 +326,7 @@ class RedisBackend:
         every = self.lease / 3
         renew_at = time.monotonic() + every
         idle = False  # nothing happened over the last wait
-        while True:
+        while not self.closed:
             busy = False
             for limit in list(self._limits):
                 busy = limit.serve_waiters() or busy
@@ -427,6 +474,23 @@ class SharedLimit:
         self.flying.discard(order)
         b = self.backend
         b.call(lua.FLY, self._flying_keys, [b.owner_id(), b.lease * 1000, "-", order])
+
+    def drop(self, client: Any) -> None:
+        """Forget what this process holds, and give its slots and calls in flight back on the
+        server through ``client`` (``None``: they run out with their leases)."""
+        leases, self.leases = self.leases, []
+        flying, self.flying = self.flying, set()
+        self.ledger.pots.clear()  # their worst cases are spent when their lease runs out
+        if client is None:
+            return
+        import redis
+
+        with suppress(redis.RedisError, OSError):  # Redis gone: they run out with their leases
+            if leases:
+                client.zrem(self._keys[0], *leases)
+            if flying:
+                owner = self.backend.owner
+                client.hdel(self._flying_keys[0], *(f"{owner}|{order}" for order in flying))
 
     def renew(self) -> None:
         self.ledger.renew()

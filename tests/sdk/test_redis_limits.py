@@ -625,3 +625,62 @@ def test_a_backend_keys_the_limit_by_the_limiter_name_unless_told(redis_url: str
     b.release()
     assert repr(backend).startswith("RedisBackend('redis://127.0.0.1:")
     assert isinstance(fanscope.RedisBackend, type)
+
+
+# -- closing a backend ------------------------------------------------------------------------
+
+
+def test_closing_a_backend_gives_back_what_it_holds_and_ends_its_lease_thread(
+    redis_url: str, redis_key: str, client: redis.Redis
+) -> None:
+    """A reservation never settled kept the lease thread renewing for the process's life;
+    ``close()`` ends the thread, gives the slots and the calls in flight back on the server
+    at once, and leaves a local limit. Closing again does nothing more."""
+    backend = RedisBackend(redis_url, key=redis_key)
+    limiter = Limiter(2, backend=backend)
+    assert limiter.try_acquire() and limiter.try_acquire()
+    forgotten = permits.reserve_sync(Demand(input_tokens=100), [limiter])
+    assert forgotten is not None and forgotten.in_flight  # never settled
+    worker = backend._worker
+    assert worker is not None and worker.is_alive()
+    assert client.zcard(f"{redis_key}:leases") == 2
+    assert client.hlen(f"{redis_key}:flying:calls") == 1
+    backend.close()
+    worker.join(60)  # close() has joined it already; this only bounds a failure
+    assert not worker.is_alive()
+    assert client.zcard(f"{redis_key}:leases") == 0  # not after the lease: now
+    assert client.hlen(f"{redis_key}:flying:calls") == 0
+    calls = backend.calls
+    backend.close()
+    assert backend.calls == calls and not backend.up()
+    other = Limiter(2, backend=RedisBackend(redis_url, key=redis_key))
+    assert other.try_acquire() and other.try_acquire()  # the whole cap is free again
+    # the closed limiter keeps a local limit: its two slots are still held here
+    assert not limiter.try_acquire()
+    limiter.release()
+    assert limiter.try_acquire()
+    forgotten.settle(permits.Spent(input_tokens=1, output_tokens=0))  # settles locally
+    assert backend.calls == calls
+    assert other._shared is not None
+    other._shared.backend.close()
+
+
+def test_a_branch_waiting_for_a_shared_slot_when_its_backend_closes_gets_a_local_one(
+    redis_url: str, redis_key: str
+) -> None:
+    holder = Limiter(1, backend=RedisBackend(redis_url, key=redis_key))
+    assert holder.try_acquire()  # the only shared slot, held by another "process"
+    with RedisBackend(redis_url, key=redis_key) as backend:
+        limiter = Limiter(1, backend=backend)
+        got: list[bool] = []
+        waiting = threading.Thread(target=lambda: got.append(limiter.acquire_slot_blocking()))
+        waiting.start()
+        while not limiter._waiters:  # it has joined the line (an event, not a time)
+            assert waiting.is_alive()
+            time.sleep(0.01)
+    assert backend.closed
+    waiting.join(60)
+    assert got == [True] and limiter.in_use == 1
+    holder.release()
+    assert holder._shared is not None
+    holder._shared.backend.close()
