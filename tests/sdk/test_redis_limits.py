@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -70,6 +70,14 @@ def _result(proc: subprocess.Popen[str]) -> dict[str, object]:
 def _server_ms(client: redis.Redis) -> float:
     seconds, micros = client.time()
     return seconds * 1000 + micros / 1000
+
+
+async def _until(happened: Callable[[], bool]) -> None:
+    """Let the loop run until ``happened()`` (an event seen, not a time waited)."""
+    while True:
+        if happened():
+            return
+        await asyncio.sleep(0.01)
 
 
 @pytest.fixture
@@ -214,7 +222,7 @@ async def test_a_waiting_branch_gets_a_slot_another_process_releases(
 
 
 async def test_processes_that_wait_take_turns_before_one_that_just_released(
-    redis_url: str, redis_key: str
+    redis_url: str, redis_key: str, client: redis.Redis
 ) -> None:
     """One slot; `a` holds it and has a branch waiting; `b` waits too, and asked first: the slot
     `a` frees goes to `b` even though `a`'s own waiter is woken at once by the release."""
@@ -222,9 +230,11 @@ async def test_processes_that_wait_take_turns_before_one_that_just_released(
     b = Limiter(1, backend=RedisBackend(redis_url, key=redis_key, poll=0.05), name="b")
     assert a.try_acquire()
     b_waits = asyncio.ensure_future(b.acquire_slot())
-    await asyncio.sleep(0.2)  # b has asked (and queued) by now
+    assert b._shared is not None
+    b_owner = b._shared.backend.owner_id()
+    await _until(lambda: client.zscore(f"{redis_key}:queue", b_owner) is not None)  # b queued
     a_waits = asyncio.ensure_future(a.acquire_slot())
-    await asyncio.sleep(0.2)
+    await _until(lambda: bool(a._waiters))  # a's branch waits too
     a.release()
     done, _ = await asyncio.wait([a_waits, b_waits], return_when=asyncio.FIRST_COMPLETED)
     assert done == {b_waits}
