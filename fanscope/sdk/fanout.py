@@ -3,22 +3,21 @@
 :class:`FanOut` starts one task per branch (:func:`~fanscope.sdk.branch.run_branch`),
 counts outcomes as they arrive and asks the failure policy (:func:`~fanscope.sdk.policy.decide`)
 whether to go on, stop or raise; it cancels and awaits every branch it started before it
-returns or raises: no task outlives its fan-out.
+returns or raises: no task outlives its fan-out. Reading the input and starting the branch
+tasks is :class:`~fanscope.sdk.feeder.Feeder`'s part; an adaptive cap's changes on the span are
+:class:`~fanscope.sdk.cap_changes.CapChanges`'.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import inspect
-import sys
 import time
 from collections import deque
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Callable,
     Iterable,
     Iterator,
@@ -37,19 +36,16 @@ from opentelemetry.trace import Span
 from fanscope.errors import DeadlineExceeded
 from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite, cost, permits
-from fanscope.sdk.branch import Job, end_in_line, run_branch, wait_first
+from fanscope.sdk.branch import Job, end_in_line
 from fanscope.sdk.budget import Budget
-from fanscope.sdk.limits import Limiter
+from fanscope.sdk.cap_changes import CapChanges
+from fanscope.sdk.feeder import Feeder
 from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.policy import FailurePolicy, OnError, Progress, decide, failure
 from fanscope.sdk.tracing import record_error, tracer
 
 #: the cancel reason of branches still running when the input of a fan-out fails
 INPUT_FAILED = A.CANCEL_INPUT_FAILED
-
-#: an adaptive cap's changes a fan-out span records at most; the last entry then holds the
-#: latest cap (changes come at most once per round trip: a fan-out seldom sees this many)
-MAX_CAP_CHANGES = 1000
 
 
 async def _drain(tasks: set[asyncio.Task[Any]]) -> None:
@@ -121,13 +117,7 @@ class FanOut:
         self._budget = budget
         self._holders = holders
         # an adaptive cap moves while the branches run: its changes go on the span
-        self._adaptive = (
-            [h for h in holders if isinstance(h, Limiter) and h.adaptive is not None]
-            if max_concurrency is not None
-            else []
-        )
-        self._cap_changes: list[tuple[int, int]] = []  # (ns after the start, the cap)
-        self._cap = max_concurrency
+        self._caps = CapChanges(holders, max_concurrency)
         self._budget_in_force: contextlib.AbstractContextManager[Any] | None = None
         self.span: Span = trace.INVALID_SPAN
         self.started = 0
@@ -136,12 +126,11 @@ class FanOut:
 
     def __enter__(self) -> FanOut:
         self._attrs.update(callsite.here())  # the line that started the fan-out
-        if self._adaptive:  # the cap now, not when the function was decorated
-            self._cap = self._cap_now()
-            self._attrs[A.FANOUT_MAX_CONCURRENCY] = self._cap
-            for limiter in self._adaptive:
-                limiter.watch(self._cap_moved)
+        caps = self._caps
+        if caps.adaptive:  # the cap now, not when the function was decorated
+            self._attrs[A.FANOUT_MAX_CONCURRENCY] = caps.watch()
         self.started = time.time_ns()  # also when the items of a plain iterable were submitted
+        caps.started = self.started
         self.span = tracer().start_span(
             self.span_name, attributes=self._attrs, start_time=self.started
         )
@@ -161,15 +150,7 @@ class FanOut:
         if self._budget_in_force is not None:
             self._budget_in_force.__exit__(None, None, None)
             self._budget_in_force = None
-        for limiter in self._adaptive:
-            limiter.unwatch(self._cap_moved)
-        if self._cap_changes and span.is_recording():
-            span.set_attributes(
-                {
-                    A.FANOUT_CAP_CHANGES: [cap for _, cap in self._cap_changes],
-                    A.FANOUT_CAP_CHANGED_AT: [at / 1e9 for at, _ in self._cap_changes],
-                }
-            )
+        self._caps.unwatch(span)
         if span.is_recording():
             span.set_attributes(
                 {
@@ -183,22 +164,6 @@ class FanOut:
                 record_error(span, exc)
             cost.record(span, self.tally)
         span.end()
-
-    def _cap_now(self) -> int | None:
-        caps = [h.max_concurrency for h in self._holders if isinstance(h, Limiter)]
-        return min((c for c in caps if c is not None), default=None)
-
-    def _cap_moved(self) -> None:
-        """An adaptive limiter of the branches changed its cap: note the fan-out's."""
-        cap = self._cap_now()
-        if cap is None or cap == self._cap:
-            return
-        self._cap = cap
-        at = max(0, time.time_ns() - self.started)
-        if len(self._cap_changes) < MAX_CAP_CHANGES:
-            self._cap_changes.append((at, cap))
-        else:
-            self._cap_changes[-1] = (self._cap_changes[-1][0], cap)
 
     @property
     def where(self) -> dict[str, Any]:
@@ -245,10 +210,10 @@ class FanOut:
         every branch task has finished when it does; wrap it in ``contextlib.aclosing``
         so that leaving the loop early closes it at once.
 
-        With ``window``, ``jobs`` is read only as branches can start (see :class:`_Feeder`):
-        at most ``window`` branch tasks are alive at once, and each job's limiters are taken
-        before its task starts. Without it every job starts at once (a few, as in a
-        ``gather`` or a vote).
+        With ``window``, ``jobs`` is read only as branches can start (see
+        :class:`~fanscope.sdk.feeder.Feeder`): at most ``window`` branch tasks are alive at
+        once, and each job's limiters are taken before its task starts. Without it every job
+        starts at once (a few, as in a ``gather`` or a vote).
         """
         return self._iterate(jobs, stop_when, window, batched=False)
 
@@ -287,7 +252,7 @@ class FanOut:
             finished.append(task)
             wake.set()
 
-        feeder = _Feeder(self, jobs, window, ended, wake)
+        feeder = Feeder(self, jobs, window, ended, wake)
         live = feeder.live
         deadline_at = None if self.deadline is None else loop.time() + self.deadline
         progress = Progress(pending=feeder.expected, keep_failures=self.policy.can_raise)
@@ -421,7 +386,7 @@ class FanOut:
         error = asyncio.CancelledError(self._reasons.get(index, "cancelled"))
         return Outcome(index, A.OUTCOME_CANCELLED, error=error, name=job.name)
 
-    def _rest_timed_out(self, feeder: _Feeder, progress: Progress) -> list[Outcome[Any]]:
+    def _rest_timed_out(self, feeder: Feeder, progress: Progress) -> list[Outcome[Any]]:
         """At the deadline, the items of a sized input not read yet: each ends ``timeout``.
 
         An input whose length is known (a list) gets an outcome for every item, as it
@@ -516,183 +481,6 @@ async def _one_each(outcomes: AsyncGenerator[Outcome[Any], None]) -> AsyncGenera
 
 
 _MISSING: Any = object()  # an item with no result to return (failed under "skip")
-_UNKNOWN = sys.maxsize // 4  # branches still to come from an input of unknown length
-
-
-class _Feeder:
-    """Reads a fan-out's jobs and starts their branch tasks, as room and slots allow.
-
-    With a ``window`` (a fan-out with a cap), a job is read only when fewer than ``window``
-    branch tasks are alive, and its task starts only once every limiter of the job has
-    given it a slot for its first attempt: the memory of a fan-out of a million items is
-    that of ``window`` branches, plus its results. Items of a plain iterable count as
-    submitted at the fan-out's start, and items of an async iterable when they are read:
-    their wait in line runs from then until their slot (``docs/conventions.md``).
-    """
-
-    def __init__(
-        self,
-        fanout: FanOut,
-        jobs: Iterable[Job] | AsyncIterable[Job],
-        window: int | None,
-        ended: Callable[[], None],
-        wake: asyncio.Event,
-    ) -> None:
-        self.fanout = fanout
-        self.window = window
-        self.ended = ended
-        self.live: dict[asyncio.Task[Outcome[Any]], Job] = {}
-        self.read = 0
-        self.expected = len(jobs) if isinstance(jobs, Sized) else _UNKNOWN
-        self.progress: Progress | None = None
-        self._sync: Iterator[Job] | None = None
-        self._async: AsyncIterator[Job] | None = None
-        if isinstance(jobs, AsyncIterable):
-            self._async = aiter(jobs)
-        else:
-            self._sync = iter(jobs)
-        self._hand: Job | None = None  # read, waiting for its slots
-        self._loop = asyncio.get_running_loop()
-        # what each branch task runs: made once, a branch is then one call with one argument
-        parent, kind, reasons = fanout.context, fanout.kind, fanout._reasons
-        self._branch = functools.partial(
-            run_branch, parent=parent, kind=kind, reasons=reasons, ended=ended
-        )
-        self._task: asyncio.Task[None] | None = None
-        self._wake = wake
-        self._room = asyncio.Event()
-        self._counted = False  # progress.pending counts exactly the items read
-        self._started_at = fanout.started or time.time_ns()
-        # an item of a plain iterable read after the feeder had to wait has waited in line
-        # since the fan-out's start, even when its slot is free once it is read
-        self._late = False
-
-    def room(self) -> None:
-        if self.window is not None and len(self.live) < self.window:
-            self._room.set()
-
-    @property
-    def done(self) -> bool:
-        """The input is read to its end (or no more of it will be read)."""
-        return self._task is None or self._task.done()
-
-    @property
-    def error(self) -> BaseException | None:
-        """The error reading the input raised, if it did."""
-        task = self._task
-        if task is None or not task.done() or task.cancelled():
-            return None
-        return task.exception()
-
-    def start(self) -> None:
-        """Start what can start at once, then read the rest in a task of its own.
-
-        Branches that need no wait start here, in the caller's step, as a ``gather`` starts
-        its awaitables; the feeding task takes over at the first wait (for room, for a slot,
-        for an item of an async iterable).
-        """
-        if self._sync is not None and self._fill():
-            self._count_read()
-            return
-        self._task = self._loop.create_task(self._run())
-        self._task.add_done_callback(lambda _: self._wake.set())
-
-    def _fill(self) -> bool:
-        """Start the branches of a plain iterable that can start now; ``True`` at its end."""
-        assert self._sync is not None
-        window, live = self.window, self.live
-        while window is None or len(live) < window:
-            job = next(self._sync, None)
-            if job is None:
-                return True
-            job.submitted = self._started_at
-            self.read += 1
-            limiters = job.policy.limiters
-            if window is not None and limiters:
-                if len(limiters) != 1 or not limiters[0].try_acquire():
-                    self._hand = job  # the feeding task waits for its slots
-                    return False
-                job.admitted = True
-            self._start(job)
-        return False
-
-    def _start(self, job: Job) -> None:
-        self.live[self._loop.create_task(self._branch(job))] = job
-
-    async def _next(self) -> Job | None:
-        """The next job of an async iterable (``None`` at its end)."""
-        assert self._async is not None
-        try:
-            job = await anext(self._async)
-        except StopAsyncIteration:
-            return None
-        job.submitted = time.time_ns()
-        self._late = False  # an item of an async iterable waits from when it was read
-        return job
-
-    async def _run(self) -> None:
-        window, live = self.window, self.live
-        while True:
-            job = self._hand
-            if job is None:
-                if window is not None:
-                    while len(live) >= window:
-                        self._room.clear()
-                        self._late = True
-                        await self._room.wait()
-                if self._sync is not None:  # no coroutine per item of a plain iterable
-                    job = next(self._sync, None)
-                    if job is not None:
-                        job.submitted = self._started_at
-                else:
-                    job = await self._next()
-                if job is None:
-                    break
-                self.read += 1
-                self._hand = job
-            limiters = job.policy.limiters
-            if window is not None and limiters:
-                if len(limiters) == 1 and limiters[0].try_acquire():
-                    waited_on = None  # the common case, without a coroutine
-                else:
-                    waited_on = await wait_first(limiters)
-                job.admitted = True
-                if waited_on is not None:
-                    self._late = True
-                elif self._late:
-                    waited_on = limiters[0].name
-                job.waited_on = waited_on
-            self._hand = None
-            self._start(job)
-        self._count_read()
-
-    def _count_read(self) -> None:
-        """The input is read no further: what is pending is what was read and not ended."""
-        if not self._counted and self.progress is not None:
-            self._counted = True
-            self.progress.pending -= self.expected - self.read
-
-    async def stop(self, reason: str) -> Job | None:
-        """Stop reading; return the job read but not started, if any (it ended in line)."""
-        task = self._task
-        if task is not None and not task.done():
-            task.cancel()
-            await asyncio.wait({task})
-        self._task = None
-        self._count_read()
-        job, self._hand = self._hand, None
-        if job is not None:
-            self.fanout._reasons[job.index if job.index is not None else -1] = reason
-        return job
-
-    def rest(self) -> Iterator[Job]:
-        """The jobs of a sized input not read yet (none for any other input)."""
-        if self.expected == _UNKNOWN or self._sync is None:
-            return
-        for job in self._sync:
-            self.read += 1
-            job.submitted = self._started_at
-            yield job
 
 
 async def combine(reduce: Callable[[Any], Any] | None, value: Any) -> Any:

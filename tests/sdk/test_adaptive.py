@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from fanscope import Adaptive, Limiter, parallel
 from fanscope.errors import ConfigurationError
 from fanscope.sdk import attributes as A
-from fanscope.sdk import fanout
+from fanscope.sdk import cap_changes
 from fanscope.sdk.permits import Observation
 
 
@@ -230,7 +230,7 @@ async def test_a_fan_out_under_an_auto_cap_records_where_it_started_and_each_cha
 async def test_past_its_most_changes_a_fan_out_keeps_the_latest_cap_in_its_last_entry(
     exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fanout, "MAX_CAP_CHANGES", 1)
+    monkeypatch.setattr(cap_changes, "MAX_CAP_CHANGES", 1)
     limiter = Limiter(max_concurrency="auto", adaptive=Adaptive(initial=1, min=1, max=6))
 
     @parallel(limiter=limiter)
