@@ -4,7 +4,8 @@
 :class:`~fanscope.Outcome` (errors become ``error``/``timeout`` outcomes; cancellation is
 recorded on the span and re-raised, so a cancelled branch task really ends cancelled).
 :func:`lone_call` is one such branch on its own: what ``await f(x)`` runs for a
-``@parallel`` function.
+``@parallel`` function. Taking the limiters before each attempt (slots, rate limits,
+retry-after pauses) is :mod:`fanscope.sdk.admission`'s part.
 
 Parent/child links do not depend on the ambient context surviving task switches: a branch
 span gets its fan-out's context explicitly, and the branch's own context is attached while
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import CodeType
 from typing import Any
@@ -29,6 +30,7 @@ from fanscope.errors import ConfigurationError, DeadlineExceeded
 from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite, cost, fingerprint, permits
 from fanscope.sdk import hedge as hedging
+from fanscope.sdk.admission import acquire_again, acquire_first, pause_of
 from fanscope.sdk.budget import Budget, applied
 from fanscope.sdk.hedge import Hedge
 from fanscope.sdk.limits import Limiter
@@ -146,131 +148,6 @@ def check_timeout(name: str, value: float | None) -> float | None:
 
 
 # -- one branch -------------------------------------------------------------------------------
-
-
-def _queue_span(parent: Context, reason: str, limiter: Limiter) -> Span:
-    attributes: dict[str, Any] = {
-        A.ROLE: A.ROLE_QUEUE,
-        A.QUEUE_REASON: reason,
-        A.QUEUE_LIMITER: limiter.name,
-    }
-    if limiter.shared:
-        attributes[A.QUEUE_SHARED] = True  # the slot may be held by another process
-    return tracer().start_span("queue wait", context=parent, attributes=attributes)
-
-
-_NO_LIMITER = Limiter(name="none")
-
-
-def _pause_of(limiters: tuple[Limiter, ...]) -> tuple[float, Limiter]:
-    """The longest retry-after pause in force on ``limiters`` right now, and whose it is.
-
-    Checked again right before every attempt starts: another branch's 429 may have paused
-    (or extended the pause of) a limiter while this one slept through an earlier pause.
-    """
-    longest, whose = 0.0, _NO_LIMITER
-    for limiter in limiters:
-        if (left := limiter.paused_for()) > longest:
-            longest, whose = left, limiter
-    return longest, whose
-
-
-def admission(limiters: tuple[Limiter, ...]) -> Iterator[tuple[str | None, Limiter, float]]:
-    """What taking every limiter before an attempt waits for, step by step (both faces).
-
-    Yields ``(reason, limiter, 0.0)`` for each limiter's slot, which the caller takes
-    (``reason`` is ``"cap"`` when taking it will wait, else ``None``), then
-    ``("rate", limiter, seconds)`` for each sleep before the attempt may start: a rate
-    limit's, then any retry-after pause (checked again after each sleep: another branch's
-    429 may have paused, or extended the pause of, a limiter meanwhile).
-    """
-    for limiter in limiters:
-        cap = limiter.wait_reason() == A.QUEUE_REASON_CAP
-        yield (A.QUEUE_REASON_CAP if cap else None), limiter, 0.0
-    for limiter in limiters:
-        delay = limiter.reserve_rate()
-        if delay > 0:
-            yield A.QUEUE_REASON_RATE, limiter, delay
-    while (pause := _pause_of(limiters))[0] > 0:
-        yield A.QUEUE_REASON_RATE, pause[1], pause[0]
-
-
-async def acquire_first(limiters: tuple[Limiter, ...]) -> str | None:
-    """Before the first attempt: take every limiter; return the limiter waited on, if any.
-
-    No span is open yet: the branch span starts once the slot is granted, so the wait shows
-    as the gap before it (and as ``fanscope.queue.wait_s``) at no extra span per branch.
-    """
-    if len(limiters) == 1 and limiters[0].try_acquire():
-        return None  # the common case: one limiter with room
-    return await wait_first(limiters)
-
-
-async def wait_first(limiters: tuple[Limiter, ...]) -> str | None:
-    """:func:`acquire_first` once taking the limiters at once (``try_acquire``) has failed."""
-    if len(limiters) == 1:
-        limiter = limiters[0]
-        if limiter.rate is None and limiter.backend is None and Pause.latest <= time.monotonic():
-            # only its cap holds the branch back (no rate, no pause): wait for a slot alone
-            await limiter.acquire_slot()
-            if Pause.latest > time.monotonic():  # a retry-after paused it meanwhile
-                try:
-                    # (a deadline another branch's 429 may move, checked after each sleep)
-                    while (pause := _pause_of(limiters))[0] > 0:  # noqa: ASYNC110
-                        await asyncio.sleep(pause[0])
-                except BaseException:
-                    limiter.release()
-                    raise
-            return limiter.name
-    waited_on: str | None = None
-    held: list[Limiter] = []
-    try:
-        for reason, limiter, delay in admission(limiters):
-            if reason is not None:
-                waited_on = limiter.name
-            if reason == A.QUEUE_REASON_RATE:
-                await asyncio.sleep(delay)
-            else:
-                await limiter.acquire_slot()
-                held.append(limiter)
-    except BaseException:
-        for limiter in held:
-            limiter.release()
-        raise
-    return waited_on
-
-
-def queue_wait(span: Span, ctx: Context, reason: str | None, limiter: Limiter) -> Span | None:
-    """Before a retry, a step of :func:`admission` that waits: its ``queue wait`` span."""
-    if reason is None:
-        return None
-    span.set_attribute(A.QUEUE_LIMITER, limiter.name)
-    return _queue_span(ctx, reason, limiter)
-
-
-async def _acquire_again(limiters: tuple[Limiter, ...], ctx: Context, span: Span) -> float:
-    """Before a retry: take every limiter again, each wait a ``queue wait`` child span."""
-    started = time.monotonic()
-    waited = False
-    held: list[Limiter] = []
-    try:
-        for reason, limiter, delay in admission(limiters):
-            qspan = queue_wait(span, ctx, reason, limiter)
-            waited = waited or qspan is not None
-            try:
-                if reason == A.QUEUE_REASON_RATE:
-                    await asyncio.sleep(delay)
-                else:
-                    await limiter.acquire_slot()
-                    held.append(limiter)
-            finally:
-                if qspan is not None:
-                    qspan.end()
-    except BaseException:
-        for limiter in held:
-            limiter.release()
-        raise
-    return time.monotonic() - started if waited else 0.0
 
 
 async def _attempt(job: Job) -> Any:
@@ -457,7 +334,7 @@ async def run_branch(
             # them since, and no attempt starts inside a pause already known (none can be in force
             # once the latest local pause has passed, unless a limiter is shared)
             try:
-                while (pause := _pause_of(policy.limiters))[0] > 0:
+                while (pause := pause_of(policy.limiters))[0] > 0:
                     job.waited_on = job.waited_on or pause[1].name
                     await asyncio.sleep(pause[0])
             except asyncio.CancelledError:
@@ -474,7 +351,7 @@ async def run_branch(
             while True:
                 attempts += 1
                 if attempts > 1:
-                    waited += await _acquire_again(policy.limiters, ctx, span)
+                    waited += await acquire_again(policy.limiters, ctx, span)
                 try:
                     if policy.hedge is not None and not job.once:
                         value = await hedging.attempt(

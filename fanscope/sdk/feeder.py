@@ -18,7 +18,8 @@ import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator, Sized
 from typing import TYPE_CHECKING, Any
 
-from fanscope.sdk.branch import Job, run_branch, wait_first
+from fanscope.sdk.admission import wait_first
+from fanscope.sdk.branch import Job, run_branch
 from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.policy import Progress
 

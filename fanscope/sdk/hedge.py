@@ -48,6 +48,7 @@ from opentelemetry.trace import Span
 
 from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite, cost
+from fanscope.sdk.admission import acquire_first
 from fanscope.sdk.hedge_policy import Hedge, Site, site_for
 from fanscope.sdk.tracing import record_error, tracer
 
@@ -282,8 +283,6 @@ async def _send(
     started: float,
 ) -> Any:
     """The hedge: a slot of every limiter (in line if need be), then one attempt in its span."""
-    from fanscope.sdk.branch import acquire_first  # a cycle: branch imports this module
-
     limiters = job.policy.limiters
     try:
         if limiters:

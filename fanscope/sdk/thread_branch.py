@@ -31,13 +31,12 @@ from opentelemetry.trace import Span
 
 from fanscope.sdk import attributes as A
 from fanscope.sdk import cost
+from fanscope.sdk.admission import admission, queue_wait
 from fanscope.sdk.branch import (
     Job,
     _cancelled,
-    admission,
     end_in_line,
     end_span,
-    queue_wait,
     retry_or_fail,
     start_span,
     succeeded,
@@ -54,7 +53,7 @@ def admit(
     limiters: tuple[Limiter, ...], stop: threading.Event, retry: tuple[Context, Span] | None = None
 ) -> tuple[bool, str | None, float]:
     """Take every limiter before an attempt, blocking this thread (the steps of
-    :func:`~fanscope.sdk.branch.admission`); before a retry (``retry``: the branch's context
+    :func:`~fanscope.sdk.admission.admission`); before a retry (``retry``: the branch's context
     and span) each wait is a ``queue wait`` child span. Returns whether they were taken (not
     when the fan-out stopped meanwhile: nothing is held then), the limiter waited on, if any,
     and the seconds waited. (:func:`run` tries a lone limiter without waiting first.)"""
