@@ -25,14 +25,10 @@ from fanscope.sdk import gather as _gather  # noqa: F401
 from fanscope.sdk.arguments import check_name, checked
 from fanscope.sdk.branch import check_timeout
 from fanscope.sdk.budget import Budget
+from fanscope.sdk.checks import binding_of, check_target, qualified_name
 from fanscope.sdk.hedge import Hedge
 from fanscope.sdk.limits import Limiter, RateLimit
-from fanscope.sdk.parallel import (
-    ParallelFunction,
-    binding_of,
-    check_target,
-    qualified_name,
-)
+from fanscope.sdk.parallel import ParallelFunction
 from fanscope.sdk.retry import Retry
 from fanscope.sdk.sync_parallel import SyncParallelFunction
 from fanscope.sdk.tracing import record_error, set_dataflow, tracer

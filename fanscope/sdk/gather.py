@@ -21,14 +21,11 @@ from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite
 from fanscope.sdk.arguments import check_name
 from fanscope.sdk.branch import CallPolicy, Job, check_timeout, lone_call
+from fanscope.sdk.checks import check_target, qualified_name
 from fanscope.sdk.fanout import FanOut, combine
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome, Results
-from fanscope.sdk.parallel import (
-    ParallelFunction,
-    check_target,
-    qualified_name,
-)
+from fanscope.sdk.parallel import ParallelFunction
 from fanscope.sdk.policy import OnError, check_policy, check_reduce
 from fanscope.sdk.sync_parallel import SyncParallelFunction
 from fanscope.sdk.thread_fanout import ThreadFanOut, collect, reduce_sync

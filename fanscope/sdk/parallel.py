@@ -1,9 +1,10 @@
-"""A ``@parallel`` function's async face, and what decorating a function checks.
+"""A ``@parallel`` function's async face.
 
 :class:`ParallelFunction` wraps an ``async def`` (``await f(x)``, ``await f.map(xs)``); the
 async face of a plain ``def`` (``f.aio``) is the same class, each attempt running on a thread
 of the fan-out (:class:`~fanscope.sdk.threads.Workers`). The plain ``def``'s own face, for
-sync code, is in :mod:`fanscope.sdk.sync_parallel`.
+sync code, is in :mod:`fanscope.sdk.sync_parallel`. What decorating a function and calling a
+fan-out check (the target, the input, the options) is in :mod:`fanscope.sdk.checks`.
 """
 
 from __future__ import annotations
@@ -11,20 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import inspect
-import itertools
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
-    AsyncIterator,
     Awaitable,
     Callable,
     Coroutine,
     Iterable,
     Iterator,
-    Mapping,
-    Sequence,
-    Sized,
 )
 from typing import (
     TYPE_CHECKING,
@@ -32,7 +27,6 @@ from typing import (
     Concatenate,
     Generic,
     Literal,
-    NoReturn,
     ParamSpec,
     Self,
     TypedDict,
@@ -41,18 +35,26 @@ from typing import (
     overload,
 )
 
-from fanscope.errors import UsageError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import callsite
 from fanscope.sdk import hedge as hedging
-from fanscope.sdk.arguments import no_option
-from fanscope.sdk.branch import CallPolicy, Job, check_timeout, lone_call
+from fanscope.sdk.branch import CallPolicy, lone_call
 from fanscope.sdk.budget import Budget
+from fanscope.sdk.checks import (
+    MAP_OPTIONS,
+    STREAM_OPTIONS,
+    Items,
+    check_target,
+    fan_out_options,
+    qualified_name,
+    refuse_options,
+)
 from fanscope.sdk.fanout import FanOut, combine
 from fanscope.sdk.hedge import Hedge
+from fanscope.sdk.jobs import jobs_of
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome
-from fanscope.sdk.policy import OnError, check_policy, check_reduce
+from fanscope.sdk.policy import OnError
 from fanscope.sdk.retry import Retry
 from fanscope.sdk.threads import Workers, on_own_thread
 
@@ -65,114 +67,6 @@ Owner = TypeVar("Owner")  # what an instance method is bound to
 #: map() can read its parameter (a ParamSpec alone cannot be matched against one parameter
 #: by mypy). Covariant: a function with extra optional keyword parameters still maps.
 F = TypeVar("F", bound=Callable[..., Any], covariant=True)
-
-
-def qualified_name(fn: object) -> str:
-    module = getattr(fn, "__module__", None) or "?"
-    return f"{module}.{getattr(fn, '__qualname__', repr(fn))}"
-
-
-def check_target(fn: object, decorator: str) -> bool:
-    """Refuse what cannot be decorated, naming the function and the fix; return ``True`` for
-    a plain (blocking) ``def`` and ``False`` for an ``async def``.
-
-    An object whose class has an ``async def __call__`` (a ``@vote``, say) counts as async.
-    """
-    if inspect.iscoroutinefunction(fn):
-        return False
-    plain = inspect.isfunction(fn) or inspect.ismethod(fn) or inspect.isbuiltin(fn)
-    call = None if plain else vars(type(fn)).get("__call__")
-    if inspect.iscoroutinefunction(call):
-        return False
-    name = getattr(fn, "__qualname__", None) or repr(fn)
-    if inspect.isasyncgenfunction(fn):
-        raise UsageError(
-            f"{decorator} needs a function that returns a value, but {name} is an async "
-            f"generator; collect its items in an 'async def' and decorate that"
-        )
-    if inspect.isgeneratorfunction(fn):
-        raise UsageError(
-            f"{decorator} needs a function that returns a value, but {name} is a generator; "
-            f"return a list instead, or decorate the function that consumes it"
-        )
-    if not callable(fn):
-        raise UsageError(f"{decorator} decorates a function, got {fn!r}")
-    return True
-
-
-def binding_of(fn: object) -> str:
-    """``"static"`` or ``"class"`` for a ``staticmethod``/``classmethod`` object, else ``""``."""
-    if isinstance(fn, staticmethod):
-        return "static"
-    if isinstance(fn, classmethod):
-        return "class"
-    return ""
-
-
-Items = Iterable[Any] | AsyncIterable[Any]
-
-
-def _items(items: object, method: str) -> Items:
-    """Check what a fan-out is asked to go over (it is read only as branches start)."""
-    if isinstance(items, str | bytes):
-        raise UsageError(
-            f"{method}() got a {type(items).__name__}, which would fan out over its characters; "
-            f"pass a list, e.g. {method}([text])"
-        )
-    if not isinstance(items, Iterable | AsyncIterable):
-        raise UsageError(
-            f"{method}() needs an iterable of inputs, got {type(items).__name__} {items!r}; "
-            f"pass e.g. a list, a generator or an async generator"
-        )
-    return items
-
-
-def fan_out_options(
-    items: object,
-    method: str,
-    on_error: OnError,
-    min_successes: int | None,
-    deadline: float | None,
-    reduce: object = None,
-) -> tuple[Items, float | None]:
-    """Check what a fan-out is asked (both faces): its input, failure policy, deadline, reduce."""
-    checked = _items(items, method)
-    check_policy(on_error, min_successes)
-    check_reduce(reduce)
-    return checked, check_timeout("deadline", deadline)
-
-
-MAP_OPTIONS = ("on_error", "min_successes", "deadline", "reduce")
-STREAM_OPTIONS = ("on_error", "deadline")  # as_completed: the caller combines
-
-# options of the function given to one fan-out: said where they belong
-PER_FUNCTION = {
-    word: f"it is an option of the function, for all its calls: @parallel({word}=...)"
-    for word in ("max_concurrency", "limiter", "rate", "retry", "name", "budget", "hedge")
-}
-PER_FUNCTION["timeout"] = (
-    "it limits each call, an option of the function: @parallel(timeout=...); "
-    "for the whole fan-out pass deadline=..."
-)
-
-
-def refuse_options(
-    name: str, method: str, options: Sequence[str], unknown: Mapping[str, object]
-) -> NoReturn:
-    """A fan-out's call given keywords it does not take (its ``**unknown``): one line, the fix.
-
-    ``summarize.map() has no option on_eror=; did you mean on_error=?``
-    """
-    raise UsageError(no_option(f"{name}.{method}()", next(iter(unknown)), options, PER_FUNCTION))
-
-
-def _star_args(item: object) -> tuple[Any, ...]:
-    if isinstance(item, str | bytes) or not isinstance(item, Iterable):
-        raise UsageError(
-            f"starmap() needs an iterable of argument tuples, got item {item!r}; "
-            f"pass e.g. [(a, b), (c, d)], or use map() for one argument per call"
-        )
-    return tuple(item)
 
 
 class ParallelFunction(Generic[F]):
@@ -271,29 +165,8 @@ class ParallelFunction(Generic[F]):
     # -- fan-outs ----------------------------------------------------------------------------
 
     def _jobs(self, items: Items, star: bool, workers: Workers | None) -> Any:
-        """One job per item, made as the fan-out reads the item (an async input stays async)."""
-        fn, policy = self._fn, self.policy
-        call = fn if workers is None else functools.partial(workers.call, fn)
-
-        def job(index: int, item: Any) -> Job:
-            args = _star_args(item) if star else (item,)
-            return Job(policy, functools.partial(call, *args), index=index, args=args)
-
-        if isinstance(items, AsyncIterable):
-
-            async def read() -> AsyncIterator[Job]:
-                index = 0
-                async for item in items:
-                    yield job(index, item)
-                    index += 1
-
-            return read()
-        if isinstance(items, Sequence):  # read again below, lazily: check it all now
-            if star:
-                for item in items:
-                    _star_args(item)
-            return _SizedJobs(items, job)
-        return itertools.starmap(job, enumerate(items))
+        """One job per item, made as the fan-out reads the item (:func:`~.jobs.jobs_of`)."""
+        return jobs_of(self._fn, self.policy, items, star, workers)
 
     def _workers(self) -> contextlib.AbstractContextManager[Workers | None]:
         """The threads of one fan-out of a sync function (none for an ``async def``)."""
@@ -532,22 +405,6 @@ class ParallelFunction(Generic[F]):
                             yield outcome.index, outcome
                         elif outcome.ok:
                             yield outcome.index, outcome.value
-
-
-class _SizedJobs(Sized, Iterable[Job]):
-    """The jobs of a sequence of items, made one at a time as they are read; sized."""
-
-    __slots__ = ("_items", "_job")
-
-    def __init__(self, items: Sequence[Any], job: Callable[[int, Any], Job]) -> None:
-        self._items = items
-        self._job = job
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __iter__(self) -> Iterator[Job]:
-        return itertools.starmap(self._job, enumerate(self._items))
 
 
 class _Until(TypedDict, total=False):

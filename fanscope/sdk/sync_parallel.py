@@ -27,11 +27,10 @@ from fanscope.errors import UsageError
 from fanscope.sdk import callsite
 from fanscope.sdk.branch import CallPolicy, Job
 from fanscope.sdk.budget import applied
+from fanscope.sdk.checks import MAP_OPTIONS, STREAM_OPTIONS, fan_out_options, refuse_options
 from fanscope.sdk.limits import Limiter
 from fanscope.sdk.outcomes import Outcome
 from fanscope.sdk.parallel import (
-    MAP_OPTIONS,
-    STREAM_OPTIONS,
     F,
     Item,
     Owner,
@@ -42,8 +41,6 @@ from fanscope.sdk.parallel import (
     _AnyOpts,
     _Opts,
     _Until,
-    fan_out_options,
-    refuse_options,
 )
 from fanscope.sdk.policy import OnError
 from fanscope.sdk.thread_branch import Branch, Helpers, run

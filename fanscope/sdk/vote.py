@@ -34,7 +34,8 @@ from fanscope.errors import ConfigurationError, UsageError
 from fanscope.sdk.arguments import check_name, checked
 from fanscope.sdk.ballot import AGGREGATIONS, Aggregation, Ballot, Rules
 from fanscope.sdk.budget import Budget
-from fanscope.sdk.parallel import ParallelFunction, binding_of, check_target, qualified_name
+from fanscope.sdk.checks import binding_of, check_target, qualified_name
+from fanscope.sdk.parallel import ParallelFunction
 from fanscope.sdk.sync_parallel import SyncParallelFunction
 from fanscope.sdk.sync_vote import SyncVoteFunction
 from fanscope.sdk.voting import VoteFunction

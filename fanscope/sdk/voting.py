@@ -31,9 +31,10 @@ from fanscope.sdk.arguments import misfit
 from fanscope.sdk.ballot import Ballot, Rules, Tally
 from fanscope.sdk.branch import CallPolicy, Job
 from fanscope.sdk.budget import Budget
+from fanscope.sdk.checks import check_target, qualified_name
 from fanscope.sdk.fanout import FanOut
 from fanscope.sdk.outcomes import Outcome
-from fanscope.sdk.parallel import ParallelFunction, check_target, qualified_name
+from fanscope.sdk.parallel import ParallelFunction
 from fanscope.sdk.threads import Workers
 from fanscope.sdk.tracing import short_repr
 

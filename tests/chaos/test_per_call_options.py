@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 import fanscope
 from fanscope import parallel
 from fanscope.errors import FanscopeError
-from fanscope.sdk.parallel import MAP_OPTIONS, PER_FUNCTION, STREAM_OPTIONS
+from fanscope.sdk.checks import MAP_OPTIONS, PER_FUNCTION, STREAM_OPTIONS
 from tests.chaos.test_bad_arguments import _one_edit
 
 RAN: list[int] = []
