@@ -1,6 +1,6 @@
 """Runs the labelled corpus (``tests/agents``) and prints, as JSON, what the reports would say
 of it: every pair's classification with the witnesses' verdicts and labels, and every
-evidence sentence the reports print (``opportunities.evidence``), for ``test_source_corpus.py``.
+evidence sentence the reports print (``evidence.sentences``), for ``test_source_corpus.py``.
 
 Run as its own process (``configure()`` once, as the truth benchmark does), from the
 project's root: ``python tests/analysis/corpus_evidence.py [PROGRAM-PREFIX...]``.
@@ -22,7 +22,7 @@ import dataflow_truth as bench  # noqa: E402
 from fanscope.analysis import analyze, from_readable_spans  # noqa: E402
 from fanscope.analysis.dependencies import Witnesses, classify_pairs  # noqa: E402
 from fanscope.analysis.model import Span  # noqa: E402
-from fanscope.analysis.report import opportunities  # noqa: E402
+from fanscope.analysis.report import evidence  # noqa: E402
 from fanscope.analysis.schema import PairEvidence, StepRef  # noqa: E402
 from fanscope.analysis.witness import call_label  # noqa: E402
 from fanscope.testing.script import Script  # noqa: E402
@@ -59,10 +59,10 @@ def program(here: bench.InProcess, name: str) -> dict[str, Any]:
             source=v.source,
             fingerprints=v.fingerprints,
         )
-        sentences.append(opportunities.evidence(e))
+        sentences.append(evidence.evidence(e))
     for trace in analyze(spans, witnesses=witnesses).to_dict()["traces"]:
         for o in [*trace["opportunities"], *trace["candidates"]]:
-            sentences.extend(opportunities.evidence(e) for e in o["evidence"])
+            sentences.extend(evidence.sentences(o["evidence"]))
     run = bench.classify(bench.ProgramRun(name), module, spans)
     pairs = [
         {"earlier": p.earlier, "later": p.later, "dependent": p.dependent, "claims": p.claims}

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from fanscope import traced
 from fanscope.analysis import analyze, from_readable_spans
+from fanscope.analysis.report import evidence as report_evidence
 from fanscope.analysis.report import opportunities, text
 from fanscope.analysis.report.untrusted import MAX_CHARS
 from fanscope.analysis.schema import PairEvidence, StepRef, TraceDoc
@@ -204,7 +205,7 @@ def evidence(source: str, kind: str = "independent", decided: str = "both") -> P
 def test_evidence_names_the_file_once_so_the_sentence_is_not_cut() -> None:
     path = "examples/agents/research/orchestrator_with_workers.py"
     said = f"nothing `fetch_filings` at {path}:65 reads comes from `search_news` at :64"
-    sentence = opportunities.evidence(evidence(said))
+    sentence = report_evidence.evidence(evidence(said))
     assert sentence == (
         f"{path}:64 -> :65: independent: nothing `fetch_filings` at :65 reads comes from "
         "`search_news` at :64; no fingerprint overlap"

@@ -60,6 +60,7 @@ from fanscope.analysis.model import Span
 from fanscope.analysis.report import (
     budgets,
     costs,
+    evidence,
     html_page,
     limits,
     opportunities,
@@ -180,14 +181,12 @@ def _words(t: TraceDoc) -> dict[str, Any]:
         "opportunities": [opportunities.opportunity(o, cut) for o in t["opportunities"]],
         "unknown": words.unknown_pairs(t["unknown_pairs"]) if t["unknown_pairs"] else "",
         "blind_pairs": [words.blind_pair(b, cut) for b in t["blind_pairs"]],
-        "evidence": [
-            [opportunities.evidence(e, cut) for e in o["evidence"]] for o in t["opportunities"]
-        ],
+        "evidence": [evidence.sentences(o["evidence"], cut) for o in t["opportunities"]],
         "candidates_heading": opportunities.candidates(t) if t["candidates"] else "",
         "candidates": [
             [
                 opportunities.opportunity(o, cut),
-                [opportunities.evidence(e, cut) for e in o["evidence"]],
+                evidence.sentences(o["evidence"], cut),
             ]
             for o in t["candidates"]
         ],

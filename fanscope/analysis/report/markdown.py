@@ -8,13 +8,22 @@ or a table cell break; the whole report then goes through ``markdown_output``.
 
 from __future__ import annotations
 
-from fanscope.analysis.report import budgets, costs, limits, opportunities, words
+from fanscope.analysis.report import budgets, costs, evidence, limits, opportunities, words
 from fanscope.analysis.report.text import cap_sentence, path_rows, seconds, share
 from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, markdown, markdown_output
-from fanscope.analysis.schema import ReportDoc, TraceDoc
+from fanscope.analysis.schema import Opportunity, ReportDoc, TraceDoc
 
 _cell = markdown  # trace text in a table cell or a sentence
 DOLLAR = "\\$"  # GitHub reads text between two dollar signs as math
+
+
+def _evidence(o: Opportunity, indent: str) -> list[str]:
+    """What the witnesses said of ``o``, a sentence per finding (``evidence.sentences``)."""
+    said = evidence.sentences(o["evidence"], markdown)
+    lines = [f"{indent}- {s}" for s in said[: evidence.SHOWN]]
+    if rest := evidence.more(o["evidence"]):
+        lines.append(f"{indent}- {rest}")
+    return lines
 
 
 def _trace(t: TraceDoc) -> list[str]:
@@ -61,17 +70,13 @@ def _trace(t: TraceDoc) -> list[str]:
         waiting.append(
             f"- {opportunities.opportunity(o, escape=markdown)}: saves **{seconds(o['saving'])}**"
         )
-        waiting.extend(
-            f"  - {opportunities.evidence(e, escape=markdown)}" for e in o["evidence"][:3]
-        )
+        waiting.extend(_evidence(o, "  "))
     if t["candidates"]:
         waiting.append(f"- {opportunities.candidates(t)}")
         for o in t["candidates"][:5]:
             text = opportunities.opportunity(o, escape=markdown)
             waiting.append(f"  - {text}: saves {seconds(o['saving'])}")
-            waiting.extend(
-                f"    - {opportunities.evidence(e, escape=markdown)}" for e in o["evidence"][:2]
-            )
+            waiting.extend(_evidence(o, "    "))
     if waiting:
         out.extend(["Waiting in line:", *waiting, ""])
     if t["limits"]:

@@ -2,9 +2,9 @@
 
 :func:`opportunity` says what to change under one parent, each step named by the line that
 made it (:func:`places`: ``agent.py:42, :47``), numbering the steps of one line that the
-sentence names in different places (``:24 (1st)``, ``:24 (2nd)``); :func:`evidence` says
-which witness decided about a pair of steps and what it saw; :func:`candidates` heads the
-opportunities only one witness could judge. Built, like every sentence, from the fields of
+sentence names in different places (``:24 (1st)``, ``:24 (2nd)``); :func:`candidates` heads
+the opportunities only one witness could judge (what the witnesses saw is said by
+``evidence.py``). Built, like every sentence, from the fields of
 ``fanscope.report/v1`` only, and printed alike by the terminal, Markdown and HTML reports.
 
 They are apart from ``words.py`` (the shared vocabulary, durations and counts, and the other
@@ -14,10 +14,8 @@ piece of work of its own, as the cost, budget and limit sentences are.
 
 from __future__ import annotations
 
-import re
-
 from fanscope.analysis.report.words import Escape, as_is, seconds
-from fanscope.analysis.schema import Opportunity, PairEvidence, StepRef, TraceDoc
+from fanscope.analysis.schema import Opportunity, StepRef, TraceDoc
 
 
 def places(
@@ -225,39 +223,6 @@ def _unique(refs: list[StepRef]) -> list[StepRef]:
             seen.add(r["span_id"])
             out.append(r)
     return out
-
-
-def _pair(e: PairEvidence) -> tuple[str, str]:
-    """``agent.py:42 -> :47``, and the file both lines are in (``""`` when not one)."""
-    first = e["earlier"]["where"] or e["earlier"]["name"]
-    second = e["later"]["where"] or e["later"]["name"]
-    file = first.rpartition(":")[0] if e["earlier"]["where"] else ""
-    if file and e["later"]["where"] and second.startswith(f"{file}:"):
-        return f"{first} -> {second[len(file) :]}", file
-    return f"{first} -> {second}", ""
-
-
-def evidence(e: PairEvidence, escape: Escape = as_is) -> str:
-    """Which witness decided about two steps, and what it saw (``opportunities[].evidence``:
-    ``classification``, ``decided_by``, ``source``, ``fingerprints``). The evidence quotes
-    the program's source and the trace: escaped whole. The pair names the file once; the
-    evidence then names lines of it as ``:47``."""
-    (pair, file), kind = _pair(e), e["classification"]
-    source = e["source"]
-    if file:  # the pair named the file: the evidence's lines of it as ``:47``
-        source = re.sub(rf"(^| ){re.escape(file)}:(?=\d)", r"\1:", source)
-    if kind == "independent":
-        text = f"{pair}: independent: {source}; no fingerprint overlap"
-    elif kind == "dependent":
-        said = source if e["decided_by"] in ("source", "both") else e["fingerprints"]
-        text = f"{pair}: dependent ({e['decided_by']}): {said}"
-    elif kind == "candidate" and e["decided_by"] == "fingerprints":
-        text = f"{pair}: candidate (fingerprints only); source: {source}"
-    elif kind == "candidate":
-        text = f"{pair}: candidate (source only): {source}; {e['fingerprints']}"
-    else:
-        text = f"{pair}: unknown, neither witness could look: {source}"
-    return escape(text)
 
 
 def candidates(t: TraceDoc) -> str:

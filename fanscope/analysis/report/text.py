@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from fanscope.analysis.report import budgets, costs, limits, opportunities, words
+from fanscope.analysis.report import budgets, costs, evidence, limits, opportunities, words
 from fanscope.analysis.report.untrusted import MAX_LINE_CHARS, terminal, terminal_output
 from fanscope.analysis.report.words import names, seconds, share
 from fanscope.analysis.schema import Opportunity, ReportDoc, TraceDoc
@@ -51,6 +51,15 @@ def _retry_waits(t: TraceDoc) -> dict[str, float]:
         if waited > 0:
             out[r["name"]] = out.get(r["name"], 0.0) + waited
     return out
+
+
+def _evidence(o: Opportunity, indent: str) -> list[str]:
+    """What the witnesses said of ``o``, a sentence per finding (``evidence.sentences``)."""
+    said = evidence.sentences(o["evidence"], terminal)
+    lines = [f"{indent}{s}" for s in said[: evidence.SHOWN]]
+    if rest := evidence.more(o["evidence"]):
+        lines.append(f"{indent}{rest}")
+    return lines
 
 
 def cap_sentence(t: TraceDoc) -> str:
@@ -124,9 +133,7 @@ def render_trace(t: TraceDoc) -> list[str]:
         for o in t["opportunities"][:3]:
             sentence = opportunities.opportunity(o, escape=terminal)
             lines.append(f"      {sentence} (saves {seconds(o['saving'])})")
-            lines.extend(
-                f"        {opportunities.evidence(e, terminal)}" for e in o["evidence"][:2]
-            )
+            lines.extend(_evidence(o, "        "))
     elif t["untraced"]:
         lines.append("    behind independent calls: none visible (see 'not traced' below)")
     else:
@@ -137,9 +144,7 @@ def render_trace(t: TraceDoc) -> list[str]:
             lines.append(
                 f"      {opportunities.opportunity(o, terminal)} (saves {seconds(o['saving'])})"
             )
-            lines.extend(
-                f"        {opportunities.evidence(e, terminal)}" for e in o["evidence"][:2]
-            )
+            lines.extend(_evidence(o, "        "))
     if t["retries"]:
         lines.append("  retries")
         ordered = sorted(t["retries"], key=lambda r: (not r["on_critical_path"], -r["duration"]))
