@@ -3,9 +3,10 @@
 The terminal, Markdown and HTML reports say the same things in the same words: each sentence
 is built once, as plain text, from the fields of ``fanscope.report/v1`` named in its
 docstring: here, or beside this module for a topic of its own (``opportunities.py``: what to
-run together and the evidence; ``costs.py``, ``budgets.py``, ``limits.py``). Text from the
-trace (span and limiter names) goes through the ``escape`` function each renderer passes for
-its output (span names are untrusted text); the rest is ours.
+run together; ``evidence.py``: what the witnesses saw; ``costs.py``, ``budgets.py``,
+``limits.py``). Text from the trace (span and limiter names) goes through the ``escape``
+function each renderer passes for its output (span names are untrusted text); the rest is
+ours.
 
 Choices of words, for a reader new to the tool:
 
