@@ -512,3 +512,72 @@ def test_an_adaptive_limit_is_said_under_waiting_in_line_and_its_name_stays_text
     )
     assert page.evaluate("typeof window.__pwned") == "undefined"
     assert page.problems() == []
+
+
+def marked_lines(*markers: str) -> list[int]:
+    """The lines of this file that end with one of ``markers``."""
+    text = Path(__file__).read_text(encoding="utf-8").splitlines()
+    return [n for n, line in enumerate(text, 1) if line.endswith(markers)]
+
+
+@traced
+async def news_of(client: Any, q: str) -> str:
+    reply = await client.messages.create(  # news call
+        model="claude-haiku-5-5", max_tokens=20, messages=[{"role": "user", "content": q}]
+    )
+    return str(reply.content[0].text)
+
+
+@traced
+async def brief_of(client: Any, notes: str) -> str:
+    reply = await client.messages.create(  # brief call
+        model="claude-haiku-5-5", max_tokens=20, messages=[{"role": "user", "content": notes}]
+    )
+    return str(reply.content[0].text)
+
+
+async def test_model_calls_are_labelled_by_the_line_that_made_them_with_the_model_aside(
+    exporter: InMemorySpanExporter, browser: Browser, tmp_path: Path
+) -> None:
+    """Every model call's span is named ``chat MODEL``: the waterfall and the critical-path
+    list name each by its call site and function, as the terminal names calls."""
+    import anthropic
+
+    from fanscope.integrations.anthropic import AnthropicInstrumentor
+    from fanscope.testing.anthropic_server import AnthropicStandIn
+
+    @traced
+    async def agent(client: Any) -> str:
+        return await brief_of(client, await news_of(client, "ACME news?"))
+
+    instrumentor = AnthropicInstrumentor()
+    instrumentor.instrument()
+    try:
+        with AnthropicStandIn(latency=0.005) as server:
+            async with anthropic.AsyncAnthropic(base_url=server.url, api_key="k") as client:
+                await agent(client)
+    finally:
+        instrumentor.uninstrument()
+    spans = from_readable_spans(exporter.get_finished_spans())
+    calls = sorted((s for s in spans if s.name == "chat claude-haiku-5-5"), key=lambda s: s.start)
+    assert len(calls) == 2
+    here = "tests/analysis/test_html_report.py"
+    lines = marked_lines("# news call", "# brief call")
+    labels = [f"{here}:{lines[0]} news_of", f"{here}:{lines[1]} brief_of"]
+    report = analyze(spans).to_dict()
+    path = tmp_path / "calls.html"
+    path.write_text(html.render(report, spans))
+    page = open_page(browser, path)
+    assert page.problems() == []
+
+    def shown(call: Any, part: str) -> str:
+        row = f'.row[data-span-id="{call.span_id}"]'
+        return str(page.evaluate(f"document.querySelector('{row} {part}').textContent"))
+
+    assert [shown(c, ".name") for c in calls] == labels
+    assert [shown(c, ".model") for c in calls] == ["claude-haiku-5-5"] * 2
+    on_path = page.evaluate(
+        "Array.from(document.querySelectorAll('ol.critical-path li'), n => n.textContent)"
+    )
+    for label in labels:  # the path names the calls alike, the span name aside
+        assert any(t.startswith(f"{label} (chat claude-haiku-5-5)") for t in on_path), on_path

@@ -52,3 +52,13 @@ def test_a_trace_hostile_in_every_field_loads_inert_and_shows_its_text(
     assert "<img src=x onerror=window.__pwned=1>" in shown  # as text
     assert page.evaluate("document.querySelectorAll('img, iframe, object, embed').length") == 0
     assert page.evaluate("document.scripts.length") == 2  # the data and the page's own script
+    # a model call is labelled by its site (hostile file and function) and model, as text
+    label = f"{text['file']}:3 {text['function'].rpartition('.')[2]}"
+    names = page.evaluate(
+        "Array.from(document.querySelectorAll('.waterfall .row .name'), n => n.textContent)"
+    )
+    assert names.count(label) == 3, (label, names)  # the three branches' calls
+    models = page.evaluate(
+        "Array.from(document.querySelectorAll('.waterfall .row .model'), n => n.textContent)"
+    )
+    assert models == [text["model"]] * 3

@@ -118,8 +118,10 @@ def rich_trace(text: dict[str, str], numbers: dict[str, Any] | None = None) -> l
                  text["error"], A.ERROR_TYPE: text["error_type"]}  # fmt: skip
         branch.events.append((branch.start + 6_000_000, A.EVENT_RETRY, retry))
         branch.events.append((branch.start + 6_000_000, text["event"], {"x": text["event"]}))
+        # the call's site too: the HTML report labels a call by it (file, function, line)
         call = span(f"chat {text['model']}", start + 6, start + 26, branch,
-                    **_kw({"gen_ai.operation.name": "chat", "gen_ai.request.model": text["model"],
+                    **_kw({**code, "gen_ai.operation.name": "chat",
+                           "gen_ai.request.model": text["model"],
                            "gen_ai.response.model": text["model"], A.COST_AMOUNT: n["usd"],
                            "gen_ai.usage.input_tokens": n["tokens"],
                            "gen_ai.usage.output_tokens": n["tokens"]}))  # fmt: skip

@@ -25,6 +25,9 @@ What the waterfall shows:
   as a hatched bar before it, ``queue wait`` spans hatched, and the calls that ran one after
   another with no data between them tagged, each with a blue hatched bar from where it could
   have started, and the saving on their parent;
+* model calls named by the line that made them and its function
+  (``examples/research_agent.py:36 search_news``, the model beside it in grey), as the
+  terminal names calls: their spans are all ``chat MODEL``;
 * details: hover a bar or label for its times, click a row for its attributes;
 * hedges: each ``hedge`` row tagged with its outcome (won, lost, failed, cancelled), and the
   fan-out table's ``hedges`` column (``3 sent, 1 won``) when the trace sent any;
@@ -69,9 +72,12 @@ from fanscope.analysis.report import (
 )
 from fanscope.analysis.schema import BudgetDoc, ReportDoc, TraceDoc
 from fanscope.analysis.tree import Trace, build_traces
+from fanscope.analysis.witness import CallSite
 from fanscope.sdk import attributes as A
 
 MAX_ATTRIBUTE_CHARS = 300
+#: The model a call asked for and the one that answered (docs/conventions.md)
+GENAI_REQUEST_MODEL, GENAI_RESPONSE_MODEL = "gen_ai.request.model", "gen_ai.response.model"
 COLLAPSE_OVER = 30
 
 
@@ -119,6 +125,8 @@ def _rows(spans: Iterable[Span], trace_ids: set[str]) -> dict[str, list[dict[str
                 }
             )
             index = len(rows) - 1
+            if is_call(span):  # a model call: named by the line that made it, model aside
+                rows[index].update(_call_label(span))
             refused = sum(1 for _, n, _ in span.events if n == A.EVENT_BUDGET_STOP)
             if refused:  # calls a budget refused here (the key only when there are some)
                 rows[index]["refused"] = refused
@@ -129,6 +137,23 @@ def _rows(spans: Iterable[Span], trace_ids: set[str]) -> dict[str, list[dict[str
             rows[index]["end"] = len(rows)
         _cost_rows(trace, rows)
         out[trace.trace_id] = rows
+    return out
+
+
+def _call_label(span: Span) -> dict[str, str]:
+    """How the waterfall names a model call: by the line that made it and its function, as
+    the terminal names calls (``examples/research_agent.py:36 search_news``: every call's span
+    is named ``chat MODEL``), the model as secondary text (``model``). A call whose span does
+    not say where keeps its span name as its label. Trace text, cut; the page shows it with
+    ``textContent``."""
+    out = {}
+    site = CallSite.of(span)
+    if site is not None:
+        function = site.function.rpartition(".")[2] or site.function
+        out["label"] = untrusted.cut(f"{site.where} {function}")
+    model = span.attributes.get(GENAI_REQUEST_MODEL) or span.attributes.get(GENAI_RESPONSE_MODEL)
+    if isinstance(model, str) and model:
+        out["model"] = untrusted.cut(model)
     return out
 
 

@@ -223,7 +223,8 @@
     }
     function show(i) {
       var r = rows[i];
-      var lines = [r.name, r.role ? "role " + r.role : "not a fanscope span",
+      var lines = [r.label ? r.label + " (" + r.name + ")" : r.name,
+        r.role ? "role " + r.role : "not a fanscope span",
         "start " + secs(r.start) + ", duration " + secs(r.duration)];
       if (r.wait > 0) lines.push("waited in line for a slot: " + secs(r.wait));
       if (segs.has(i)) {
@@ -254,7 +255,8 @@
         e.stopPropagation(); toggle(i);
       });
       label.appendChild(arrow);
-      label.appendChild(el("span", "name", r.name));
+      label.appendChild(el("span", "name", r.label || r.name));  // a call: its line
+      if (r.model) label.appendChild(el("span", "model", r.model));
       var index = r.attributes["fanscope.branch.index"];
       if (typeof index === "number") label.appendChild(el("span", "index", "[" + index + "]"));
       if (slowest.has(i)) label.appendChild(el("span", "tag slow", "slowest"));
@@ -277,7 +279,8 @@
       });
       if (r.refused) label.appendChild(el("span", "tag refused",
         r.refused > 1 ? r.refused + " calls refused by a budget" : "call refused by a budget"));
-      label.title = r.name + " \u2014 " + secs(r.duration);
+      label.title = (r.label ? r.label + " \u2014 " : "") + r.name + " \u2014 " +
+        secs(r.duration);
       node.appendChild(label);
       var lane = el("div", "lane");
       if (mode === "cost") costLane(lane, r); else timeLane(lane, r, i);
@@ -371,7 +374,9 @@
     var path = el("ol", "critical-path");
     t.critical_path.forEach(function (s) {
       if (s.duration <= 0) return;
-      var li = el("li", null, s.name + " \u2014 " + secs(s.duration) + " (" +
+      var row = byId.has(s.span_id) ? rows[byId.get(s.span_id)] : null;
+      var name = row && row.label ? row.label + " (" + s.name + ")" : s.name;
+      var li = el("li", null, name + " \u2014 " + secs(s.duration) + " (" +
         secs(s.start) + " to " + secs(s.end) + ")");
       li.setAttribute("data-span-id", s.span_id || "");
       path.appendChild(li);
