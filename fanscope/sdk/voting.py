@@ -103,8 +103,10 @@ class VoteFunction(Generic[P, R]):
         self._name = name
         self._function = function
         self.__name__ = self.__qualname__ = name  # @vote replaces them with the function's
-        caps = {v.policy.max_concurrency for v in self._voters}
-        self._max_concurrency = caps.pop() if len(caps) == 1 else None
+        # the voters' limiters, when they are the same for every voter: the vote's fan-out
+        # then reads its cap from them when it starts, and records an adaptive cap's changes
+        limiters = {v.policy.limiters for v in self._voters}
+        self._limiters = limiters.pop() if len(limiters) == 1 else ()
         # asyncio.iscoroutinefunction() on Python 3.11 looks for this marker.
         self._is_coroutine = getattr(asyncio.coroutines, "_is_coroutine", None)
         self._binding = ""  # "static", "class" (decorated over those), "bound" (by __get__)
@@ -219,9 +221,10 @@ class VoteFunction(Generic[P, R]):
             A.KIND_VOTE,
             size=len(jobs),
             function=self._function,
-            max_concurrency=self._max_concurrency,
+            max_concurrency=self._max_concurrency(),
             on_error="collect",
             budget=self._budget,
+            holders=self._limiters,
         ) as fo:
             stream = fo.iterate(jobs, stop_when=stop_when if self._early_stop else None)
             async with contextlib.aclosing(stream):
@@ -236,6 +239,11 @@ class VoteFunction(Generic[P, R]):
                 if require_winner and not ballot.decided:
                     raise self._no_consensus(ballot)
         return ballot
+
+    def _max_concurrency(self) -> int | None:
+        """The voters' cap, when it is one (read when a vote starts: an ``auto`` cap moves)."""
+        caps = {v.policy.max_concurrency for v in self._voters}
+        return caps.pop() if len(caps) == 1 else None
 
     def _no_consensus(self, ballot: Ballot[R]) -> NoConsensus:
         # the message goes on the spans too (their status and exception event): answers only

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from fanscope import Adaptive, Limiter, parallel
+from fanscope import Adaptive, Limiter, parallel, vote
 from fanscope.errors import ConfigurationError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import cap_changes
@@ -225,6 +225,41 @@ async def test_a_fan_out_under_an_auto_cap_records_where_it_started_and_each_cha
     assert fan.end_time is not None and fan.start_time is not None
     assert at[0] >= 0 and at[-1] <= (fan.end_time - fan.start_time) / 1e9
     assert limiter._watchers == []  # the fan-out no longer listens once it has ended
+
+
+async def test_a_vote_under_an_auto_cap_records_where_it_started_and_each_change(
+    exporter: InMemorySpanExporter,
+) -> None:
+    """As a map's: the vote's fan-out span carries its voters' cap when the vote starts (not
+    when it was decorated) and each change while it runs."""
+    limiter = Limiter(max_concurrency="auto", adaptive=Adaptive(initial=1, min=1, max=6))
+    calls = 0
+
+    @vote(n=12, early_stop=False)
+    @parallel(limiter=limiter)
+    async def ask(question: str) -> str:
+        nonlocal calls
+        calls += 1
+        await asyncio.sleep(0)
+        limiter.observe(Observation(status=429 if calls == 10 else 200, latency=0.001))
+        return "yes"
+
+    await limiter.acquire_slot()  # grow it before the vote, after the decoration
+    for _ in range(2):
+        limiter.observe(Observation(status=200, latency=0.001))
+    limiter.release()
+    start = limiter.max_concurrency
+    assert start is not None and start > 1
+    made = len(limiter.decisions)
+    assert await ask("ship it?") == "yes"
+    (fan,) = [s for s in exporter.get_finished_spans() if s.name == "vote ask"]
+    attrs = fan.attributes or {}
+    assert attrs[A.FANOUT_MAX_CONCURRENCY] == start  # not the 1 it was decorated with
+    during = [d.new for _, d in limiter.decisions[made:]]
+    assert len(during) >= 2 and min(during) < max(during)  # it grew and was cut
+    assert list(attrs[A.FANOUT_CAP_CHANGES]) == during  # type: ignore[arg-type]
+    assert len(attrs[A.FANOUT_CAP_CHANGED_AT]) == len(during)  # type: ignore[arg-type]
+    assert limiter._watchers == []
 
 
 async def test_past_its_most_changes_a_fan_out_keeps_the_latest_cap_in_its_last_entry(
