@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -123,6 +124,10 @@ _KEYS = [
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from(_KEYS), _VALUES), max_size=8))
+# two waits of the largest float add up to infinity: the text report printed it by int(inf // 60)
+@example([(2, A.QUEUE_WAIT, 1e308), (3, A.QUEUE_WAIT, 1e308)])
+@example([(2, A.QUEUE_WAIT, math.inf), (3, A.QUEUE_WAIT, -math.inf)])
+@example([(1, A.FANOUT_MAX_CONCURRENCY, 10**20), (2, A.BRANCH_INDEX, -5)])
 def test_fanscope_attributes_of_the_wrong_type_never_break_the_analysis(
     damage: list[tuple[int, str, object]],
 ) -> None:

@@ -48,6 +48,8 @@ WAITED_FOR = 0.95
 
 def seconds(value: float) -> str:
     """A duration for people: ``850 ms``, ``2.41 s``, ``3 min 12 s``."""
+    if not value < 1e9:  # past 31 years or no number: a damaged trace's sum (inf, 1e+308 s)
+        return f"{value:.3g} s"
     if value < 1:
         return f"{value * 1000:.0f} ms" if value >= 0.0095 else f"{value * 1000:.1f} ms"
     if value < 120:
