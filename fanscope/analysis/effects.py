@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING
 
 from fanscope.analysis import known as K
 from fanscope.analysis.held_state import find_method, outside_fields, remembering
+from fanscope.analysis.module_state import LOG_CALLS, project_object
 from fanscope.analysis.scope import own_statements, parameters, target_names, walk_own
 from fanscope.analysis.source import Abstain, FunctionNode, Module, SourceIndex
 from fanscope.analysis.summaries import (
     ANY,
+    LOGGED,
     MAX_DEPTH,
     PURE,
     RECEIVER_ONLY,
@@ -293,10 +295,14 @@ class Resolver:
         # a module (or a name imported from one)
         if head is not None and head not in interp.locals and name is not None:
             target = imports_of(interp.module).get(head)
+            if target is not None and project_object(interp, head):
+                target = None  # ``NOTES.append(x)``: a project module's list, not a module
             if target is not None:
                 full = target + name[len(head) :]
                 if full in K.APPLY_ONCE:
                     return self._higher_order(interp, call, False, full)
+                if full.startswith("logging.") and attr in LOG_CALLS:
+                    return Effect(LOGGED, what=f"`{full}`")
                 if K.pure_module(full):
                     return known_pure(full)
                 if attr in K.FANSCOPE_MAP or attr in K.POOL_MAP:
@@ -386,7 +392,7 @@ class Resolver:
             callbacks = [
                 a for a in [*args, *(k.value for k in call.keywords)] if self._is_fn(interp, a)
             ]
-            summary = UNKNOWN
+            summary = PURE if not callbacks else UNKNOWN  # ``min(prices)``: no code of its own
             for cb in callbacks:
                 found = self._callable(interp, cb)
                 summary = over_all_args(found) if found is not None else UNKNOWN

@@ -245,22 +245,35 @@ class Interpreter(Values):
         return State.dead().join(*ends)
 
     def _s_FunctionDef(self, node: ast.FunctionDef | ast.AsyncFunctionDef, state: State) -> State:
+        # defaults and decorators are evaluated here, once: the function holds what they
+        # carry (``def ask(q, persona=persona.title())``), and so does every call of it
+        held: Taint = {}
         for child in [*node.decorator_list, *node.args.defaults]:
-            self.ev(child, state)
+            _union(held, self.ev(child, state))
         for default in node.args.kw_defaults:
             if default is not None:
-                self.ev(default, state)
+                _union(held, self.ev(default, state))
         if self.is_local(node.name):
-            state.vars[node.name] = EMPTY
+            self._bind(node.name, held, state)
         return state
 
     _s_AsyncFunctionDef = _s_FunctionDef
 
     def _s_ClassDef(self, node: ast.ClassDef, state: State) -> State:
+        # a class made in the function holds what its body read of the function's variables
+        # (``class Settings: tone = tone``)
+        held: Taint = {}
         for child in [*node.decorator_list, *node.bases]:
-            self.ev(child, state)
+            _union(held, self.ev(child, state))
+        for inner in ast.walk(node):
+            if (
+                isinstance(inner, ast.Name)
+                and isinstance(inner.ctx, ast.Load)
+                and self.is_local(inner.id)
+            ):
+                _union(held, self.read_name(inner.id, state))
         if self.is_local(node.name):
-            state.vars[node.name] = EMPTY
+            self._bind(node.name, held, state)
         return state
 
     def _s_Import(self, node: ast.Import | ast.ImportFrom, state: State) -> State:

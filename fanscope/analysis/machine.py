@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from pathlib import PurePosixPath
 
 from fanscope.analysis import effects as E
-from fanscope.analysis import kinds, scope
+from fanscope.analysis import kinds, module_state, scope
 from fanscope.analysis import known as K
 from fanscope.analysis.source import FunctionNode, Module
 from fanscope.analysis.taint import EMPTY, SiteFacts, State, Taint, _merged, _union
@@ -100,6 +100,8 @@ class Machine:
         scope.local_defs(func, self.locals, self.local_defs, self.field_keys)
         kinds.infer(self)
         scope.aliases(self)
+        for group in module_state.module_groups(self):  # ``shared.NOTES`` is ``NOTES``
+            self.uf.union(group)
 
     def method_of(self, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
         """A method ``name`` of the enclosing class (or of a base class in the same file)."""
@@ -138,6 +140,8 @@ class Machine:
                 key = f"f:{target.value.id}.{target.attr}"
                 self.field_keys.add(key)
                 return [key]
+            if isinstance(target.value, ast.Name):  # ``Registry.last = x``, ``llm.calls = n``
+                return [self._key(target.value.id)]
             return self.roots(target.value)
         if isinstance(target, ast.Subscript):
             return self.roots(target.value)
@@ -149,6 +153,13 @@ class Machine:
 
     def roots(self, node: ast.AST) -> list[str]:
         """The locations whose objects ``node``'s value may be, or be part of."""
+        if isinstance(node, ast.Name) and module_state.holds_state(self, node.id):
+            return [self._key(node.id)]
+        if isinstance(node, ast.Lambda) or (
+            isinstance(node, ast.Name) and node.id in self.local_defs
+        ):  # a closure holds the objects of the variables it reads
+            inner = node if isinstance(node, ast.Lambda) else self.local_defs[node.id]
+            return module_state.captured(self, inner, self.roots)
         if isinstance(node, ast.expr) and self.kind(node) == K.IMM:
             return []
         if isinstance(node, ast.Name):
@@ -160,6 +171,9 @@ class Machine:
                 key = f"f:{node.value.id}.{node.attr}"
                 self.field_keys.add(key)
                 return [key]
+            base = node.value
+            if isinstance(base, ast.Name) and module_state.attribute_state(self, base.id):
+                return [self._key(base.id)]  # ``Registry.notes``, ``os.environ``
             return self.roots(node.value)
         if isinstance(node, ast.Subscript | ast.Starred | ast.Await):
             return self.roots(node.value)
@@ -353,6 +367,8 @@ class Machine:
         self.outer_reads.add(name)
         out = {}
         self._add_heap(out, self.uf.find(f"g:{name}"), state, self.label(f"g:{name}"))
+        if module_state.shares_unseen(self, name):  # linked at import time to unseen code
+            self._add_heap(out, self.uf.find(ANYWHERE), state, self.label(ANYWHERE))
         return out
 
     def write_outer(

@@ -40,6 +40,10 @@ class Module:
     #: caches of the analysis: imported names, kinds of module-level names
     imports: dict[str, str] | None = None
     kinds: dict[str, str | None] | None = None
+    #: the values each module-level name is bound to (``module_state``)
+    bound: dict[str, list[ast.expr | None]] | None = None
+    #: the names its code gives to calls it may not know (``module_state``)
+    handed: frozenset[str] | None = None
     #: run as a script (the trace names it ``__main__``), or imported from a script's folder:
     #: its absolute imports may name files next to it (that folder is first on ``sys.path``)
     next_to: bool = False

@@ -88,6 +88,10 @@ def known_pure(full: str) -> Effect:
 
 
 UNKNOWN = Summary(frozenset({ANY}), frozenset({ANY}), frozenset({ANY}), unknown=True)
+#: A logging call (``logging.warning(msg)``): the handlers loggers have (code the witness
+#: cannot see) may keep what it is given, and a handler object the program reads later
+#: (``HANDLER.lines``) then holds it.
+LOGGED = Summary(writes=frozenset({ANY}))
 RECEIVER_ONLY = Summary(frozenset({"self"}), params=("self",), mutates_surely=frozenset({"self"}))
 
 

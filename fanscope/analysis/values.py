@@ -139,10 +139,10 @@ class Values(Machine):
         return taint
 
     def _e_Lambda(self, node: ast.Lambda, state: State) -> Taint:
-        for default in [*node.args.defaults, *(d for d in node.args.kw_defaults if d)]:
-            self.ev(default, state)
-        params = {a.arg for a in parameters(node)}
         out: Taint = {}
+        for default in [*node.args.defaults, *(d for d in node.args.kw_defaults if d)]:
+            _union(out, self.ev(default, state))  # evaluated here, held by the lambda
+        params = {a.arg for a in parameters(node)}
         for inner in ast.walk(node.body):
             if isinstance(inner, ast.Name) and inner.id not in params and self.is_local(inner.id):
                 _union(out, self.read_name(inner.id, state))
@@ -251,9 +251,9 @@ class Values(Machine):
             for outer, local in self.outer_names(name, summary.home):
                 _union(inputs, self.read_outer(outer, state, closure=local))
         handed = self._handed_functions(node) if summary.unknown else []
-        for callback in handed:  # code it cannot see may call them: what they read
+        for callback, inner in handed:  # code it cannot see may call them: what they read
             for name in sorted(callback.reads):
-                for outer, local in self.outer_names(name, callback.home):
+                for outer, local in self._callback_names(name, callback, inner):
                     _union(inputs, self.read_outer(outer, state, closure=local))
         if sid is not None:
             for source, via in self.later_inputs.get(sid, {}).items():
@@ -262,13 +262,13 @@ class Values(Machine):
         if sid is not None and (
             effect.apply or handed or (summary.coroutine and id(node) not in self._awaited)
         ):  # a coroutine awaited later runs later too
-            self._defer(sid, node, effect, handed)
+            self._defer(sid, node, effect, [callback for callback, _ in handed])
         if sid is not None and _tail(func) in TASK_STARTERS:
             self._defer_tasks(sid, node)
         self._apply(node, effect, out, state, sid)
-        for callback in handed:  # ... and what they change, with what that code saw
+        for callback, inner in handed:  # ... and what they change, with what that code saw
             for name in sorted(callback.writes):
-                for outer, local in self.outer_names(name, callback.home):
+                for outer, local in self._callback_names(name, callback, inner):
                     self.write_outer(outer, out, state, closure=local, changer=sid, surely=False)
         return out
 
@@ -342,17 +342,37 @@ class Values(Machine):
             grew = grew or len(extra) > before
         return grew
 
-    def _handed_functions(self, node: ast.Call) -> list[E.Summary]:
+    def _handed_functions(self, node: ast.Call) -> list[tuple[E.Summary, bool]]:
         """The summaries of the project functions a call hands to code the witness cannot
-        see (``threading.Thread(target=fill)``, ``runner(fill, q)``), which may call them."""
+        see (``threading.Thread(target=fill)``, ``runner(fill, q)``), which may call them;
+        with each, whether it is a closure of this function (a nested ``def`` or a lambda,
+        whose outer names are this function's variables)."""
         found = []
         for arg in [*node.args, *(k.value for k in node.keywords)]:
             if not self.resolver._is_fn(self, arg):
                 continue
             summary = self.resolver._callable(self, arg)
             if summary is not None and (summary.writes or summary.reads):
-                found.append(summary)
+                found.append((summary, self._is_closure(arg)))
         return found
+
+    def _is_closure(self, node: ast.expr) -> bool:
+        """Whether ``node`` is a function defined in this one: a lambda, a nested ``def``, or
+        ``functools.partial`` of one."""
+        if isinstance(node, ast.Call) and E.dotted(node.func) in ("partial", "functools.partial"):
+            return bool(node.args) and self._is_closure(node.args[0])
+        return isinstance(node, ast.Lambda) or (
+            isinstance(node, ast.Name) and node.id in self.local_defs
+        )
+
+    def _callback_names(
+        self, name: str, callback: E.Summary, closure: bool
+    ) -> list[tuple[str, bool]]:
+        """The names, in this function's terms, of outer name ``name`` of a function handed
+        over: a closure's are this function's own variables."""
+        if closure:
+            return [(name, True)]
+        return self.outer_names(name, callback.home)
 
     def _site(self, sid: int, inputs: Taint, effect: E.Effect | None) -> Taint:
         facts = self.facts.get(sid)
