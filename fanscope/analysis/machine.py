@@ -153,6 +153,8 @@ class Machine:
 
     def roots(self, node: ast.AST) -> list[str]:
         """The locations whose objects ``node``'s value may be, or be part of."""
+        if isinstance(node, ast.expr) and module_state.is_namespace(self, node):
+            return [ANYWHERE]  # ``globals()["TONE"] = x``, ``sys.modules[__name__].TONE = x``
         if isinstance(node, ast.Name) and module_state.holds_state(self, node.id):
             return [self._key(node.id)]
         if isinstance(node, ast.Lambda) or (

@@ -19,6 +19,7 @@ abstains rather than claims. Globals made by a known standard-library or client 
 from __future__ import annotations
 
 import ast
+import builtins
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeGuard
 
@@ -68,8 +69,8 @@ def shares_unseen(m: Machine, name: str) -> bool:
     if name in imports_of(m.module):
         return project_object(m, name)
     values = _module_values(m.module).get(name)
-    if values is None:
-        return False  # a builtin, or a name no code of the module binds
+    if values is None:  # a builtin, or a name only ``globals()`` or ``setattr`` may bind
+        return not hasattr(builtins, name)
     if name in _handed_away(m.module):
         return True
     return any(not _known_value(m.module, v) for v in values)
@@ -92,6 +93,20 @@ def captured(m: Machine, func: FunctionNode, roots: Callable[[ast.AST], list[str
 
 
 _CAPTURING: set[int] = set()
+
+
+def is_namespace(m: Machine, node: ast.expr) -> bool:
+    """Whether ``node`` is a module's namespace: ``globals()``, ``sys.modules[...]``,
+    ``vars(module)``; a write into it binds a global."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return node.func.id == "globals" and not m.is_local("globals")
+    if isinstance(node, ast.Subscript):
+        node = node.value
+    name = dotted(node)
+    if name is None or m.is_local(name.split(".")[0]):
+        return False
+    head, _, rest = name.partition(".")
+    return f"{imports_of(m.module).get(head, head)}.{rest}" == "sys.modules"
 
 
 def module_groups(m: Machine) -> list[set[str]]:

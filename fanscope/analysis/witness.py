@@ -360,10 +360,15 @@ def _unseen(
     unseen = interp.speculated.get((full[-1], source)) or "code not followed"
     unseen = unseen.removesuffix(f" (via `{earlier}`)")  # the earlier call itself: said already
     if full[-1] == ANYWHERE_LABEL:
-        return (
+        if unseen == f"`{earlier}`":  # the earlier call is the code not seen into
+            return f"{later} may read what {_at(earlier, where)} kept, which it cannot see into"
+        text = (
             f"{later} may read what {_at(earlier, where)} passed to {unseen}, which the "
             "source witness cannot see into"
         )
+        if len(text) > MAX_UNSEEN:
+            text = f"{later} may read what {_at(earlier, where)} passed to {unseen} (unseen)"
+        return text
     if full[0] == ANYWHERE_LABEL:  # read back from state unseen code keeps
         kept = [c for c in _chain(interp, via, source) if c != ANYWHERE_LABEL]
         return (

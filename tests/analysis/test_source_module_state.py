@@ -31,6 +31,7 @@ AGENT = """
 import logging
 import os
 import queue
+import sys
 import threading
 import anthropic
 from shared import NOTES, BOARD, helper
@@ -95,6 +96,12 @@ def imported_objects(topic: str) -> str:
     NOTES.append(llm(f"Note on {topic}"))  # site: imp-note
     BOARD["x"] = llm(f"Title for {topic}")  # site: imp-title
     return llm("Expand " + shared.NOTES[-1] + BOARD["x"])  # site: imp-expand
+
+
+def namespace_writes(topic: str) -> str:
+    globals()["MOOD"] = llm("Pick a mood")  # site: ns-mood
+    sys.modules[__name__].TONE = llm("Pick a tone")  # site: ns-tone
+    return llm(f"Write in {MOOD} and {TONE}")  # site: ns-write
 
 
 def nested_default(topic: str) -> str:
@@ -207,6 +214,8 @@ def between(root: Path, earlier: str, later: str) -> tuple[Verdict, str]:
         ("def-persona", "def-ask"),  # a nested function's default
         ("lam-persona", "lam-ask"),  # a lambda's default
         ("lc-persona", "lc-ask"),  # a class made in the function reads a variable
+        ("ns-mood", "ns-write"),  # a global bound through ``globals()``
+        ("ns-tone", "ns-write"),  # ... and through ``sys.modules``
     ],
 )
 def test_state_the_code_shows_makes_the_calls_dependent(
