@@ -225,7 +225,38 @@ class Interpreter(Values):
             taint = self.ev(item.context_expr, state)
             if item.optional_vars is not None:
                 self.assign(item.optional_vars, taint, state, item.context_expr)
-        return self.block(node.body, state)
+        out = self.block(node.body, state)
+        for item in reversed(node.items):  # the managers' exits run after the body
+            if out.live:
+                self._exit(item, isinstance(node, ast.AsyncWith), out)
+        return out
+
+    def _exit(self, item: ast.withitem, is_async: bool, state: State) -> None:
+        """What a context manager's exit does: a project class's ``__exit__`` (its summary,
+        on the object), or, for a manager made by code the witness cannot see (a
+        ``@contextmanager`` generator, a library's), what unknown code may do with the
+        object (``with recording() as notes:`` may copy ``notes`` anywhere on exit)."""
+        made = item.context_expr
+        if not isinstance(made, ast.Call):
+            return
+        summary: E.Summary | None = None
+        owner = self.resolver._class_named(self, made.func)
+        if owner is not None:
+            module, cls = owner
+            name = "__aexit__" if is_async else "__exit__"
+            method = E.find_method(module, cls, name)
+            if method is not None:
+                summary = self.resolver.summary(module, method, self.depth + 1)
+            elif cls.bases:
+                summary = E.UNKNOWN
+        elif self.effect(made).summary.unknown:
+            summary = E.UNKNOWN
+        if summary is None:
+            return
+        target = item.optional_vars if isinstance(item.optional_vars, ast.Name) else made
+        exit_call = ast.Call(ast.Attribute(target, "__exit__", ast.Load()), [], [])
+        what = E.dotted(made.func) or "a context manager"
+        self._call(exit_call, E.Effect(summary, method=True, what=f"`{what}` on exit"), None, state)
 
     _s_AsyncWith = _s_With
 

@@ -263,6 +263,7 @@ class Machine:
                 self.mutate_key(key, _merged(taint, index), state)
 
     def _bind(self, name: str, taint: Taint, state: State) -> None:
+        taint = self._chosen(taint)
         if self.is_local(name):
             state.vars[name] = frozenset(taint)
             if taint:
@@ -286,6 +287,7 @@ class Machine:
         """``key``'s objects may now hold ``taint``. Not ``surely``: only because code the
         analysis cannot see (``what``) might have put it there: the sources are kept as
         possible ones (negative ids), on which the witness abstains rather than claims."""
+        taint = self._chosen(taint)
         if key.startswith("g:"):
             self.outer_writes.add(key[2:])
             if surely:
@@ -420,6 +422,16 @@ class Machine:
     def govern_rest(self, test: Taint) -> None:
         """``test`` decided whether the rest of the function runs (a branch that returns)."""
         _union(self._sticky, test)
+
+    def _chosen(self, taint: Taint) -> Taint:
+        """``taint``, with the tests of the branches a write runs in: which value a name or
+        an object gets depends on them (``if verdict == "yes": prompt = A`` ``else: ...``)."""
+        if not self._control:
+            return taint
+        out = dict(taint)
+        for test in self._control:
+            _union(out, test)
+        return out
 
     def control(self) -> Taint:
         """The sources what runs now depends on by control: tests it runs under."""
