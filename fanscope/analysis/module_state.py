@@ -61,19 +61,58 @@ def attribute_state(m: Machine, name: str) -> bool:
 
 
 def shares_unseen(m: Machine, name: str) -> bool:
-    """Whether global ``name`` is a mutable object that code run at import time may have
-    handed to code the witness cannot see (a handler added to a logger): reading it reads
-    what such code may hold."""
-    if m.is_local(name) or name in m.module.classes or name in m.module.functions:
+    """Whether global ``name`` (of this module, or ``path::name`` of another) is a mutable
+    object that code run at import time may have handed to code the witness cannot see (a
+    handler added to a logger): reading it reads what such code may hold."""
+    if "::" in name:
+        path, _, attr = name.partition("::")
+        owner = _module_at(m, path)
+        return owner is None or _unseen_in(owner, attr)
+    if m.is_local(name):
         return False
     if name in imports_of(m.module):
-        return project_object(m, name)
-    values = _module_values(m.module).get(name)
+        found = _imported_object(m, name)
+        if found is None:
+            return False  # a module, a library's name, a project function or class
+        owner, attr = found
+        return owner is None or name in _handed_away(m.module) or _unseen_in(owner, attr)
+    return _unseen_in(m.module, name)
+
+
+def _unseen_in(module: Module, name: str) -> bool:
+    if name in module.classes or name in module.functions:
+        return False
+    if name in imports_of(module):
+        return True  # imported there in turn: not followed further
+    values = _module_values(module).get(name)
     if values is None:  # a builtin, or a name only ``globals()`` or ``setattr`` may bind
         return not hasattr(builtins, name)
-    if name in _handed_away(m.module):
+    if name in _handed_away(module):
         return True
-    return any(not _known_value(m.module, v) for v in values)
+    return any(not _known_value(module, v) for v in values)
+
+
+def _module_at(m: Machine, path: str) -> Module | None:
+    if m.resolver.index is None:
+        return None
+    try:
+        return m.resolver.index.module(path)
+    except Abstain:
+        return None
+
+
+def _imported_object(m: Machine, name: str) -> tuple[Module | None, str] | None:
+    """The project module a name is imported from and its name there, when it is an object
+    (not a function or class) of a project module; the module is None when it cannot be
+    read."""
+    for (path, attr), names in m.resolver.aliases(m.module).items():
+        if attr is None or name not in names:
+            continue
+        owner = _module_at(m, path)
+        if owner is not None and (attr in owner.functions or attr in owner.classes):
+            return None
+        return owner, attr
+    return None
 
 
 def captured(m: Machine, func: FunctionNode, roots: Callable[[ast.AST], list[str]]) -> list[str]:
@@ -127,17 +166,7 @@ def module_groups(m: Machine) -> list[set[str]]:
 
 def project_object(m: Machine, name: str) -> bool:
     """A name imported from a project module that is not a function or class there."""
-    for (path, attr), names in m.resolver.aliases(m.module).items():
-        if attr is None or name not in names:
-            continue
-        if m.resolver.index is None:
-            return True
-        try:
-            owner = m.resolver.index.module(path)
-        except Abstain:
-            return True
-        return attr not in owner.functions and attr not in owner.classes
-    return False
+    return _imported_object(m, name) is not None
 
 
 def _module_values(module: Module) -> dict[str, list[ast.expr | None]]:

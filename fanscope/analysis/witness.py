@@ -362,13 +362,10 @@ def _unseen(
     if full[-1] == ANYWHERE_LABEL:
         if unseen == f"`{earlier}`":  # the earlier call is the code not seen into
             return f"{later} may read what {_at(earlier, where)} kept, which it cannot see into"
-        sentence = (
+        return (
             f"{later} may read what {_at(earlier, where)} passed to {unseen}, which the "
             "source witness cannot see into"
         )
-        if len(sentence) > MAX_UNSEEN:
-            sentence = f"{later} may read what {_at(earlier, where)} passed to {unseen} (unseen)"
-        return sentence
     if full[0] == ANYWHERE_LABEL:  # read back from state unseen code keeps
         kept = [c for c in _chain(interp, via, source) if c != ANYWHERE_LABEL]
         return (
