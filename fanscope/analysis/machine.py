@@ -135,6 +135,10 @@ class Machine:
         """The locations an assignment to ``target`` writes."""
         if isinstance(target, ast.Name):
             return [self._key(target.id)]
+        if isinstance(target, ast.Attribute | ast.Subscript) and module_state.is_namespace(
+            self, target.value
+        ):  # ``globals()["TONE"] = x``, ``sys.modules[__name__].TONE = x``: any global
+            return [ANYWHERE]
         if isinstance(target, ast.Attribute):
             if isinstance(target.value, ast.Name) and self.is_local(target.value.id):
                 key = f"f:{target.value.id}.{target.attr}"
@@ -153,8 +157,6 @@ class Machine:
 
     def roots(self, node: ast.AST) -> list[str]:
         """The locations whose objects ``node``'s value may be, or be part of."""
-        if isinstance(node, ast.expr) and module_state.is_namespace(self, node):
-            return [ANYWHERE]  # ``globals()["TONE"] = x``, ``sys.modules[__name__].TONE = x``
         if isinstance(node, ast.Name) and module_state.holds_state(self, node.id):
             return [self._key(node.id)]
         if isinstance(node, ast.Lambda) or (
@@ -259,7 +261,7 @@ class Machine:
         elif isinstance(target, ast.Subscript):
             index = self.ev(target.slice, state)
             self.ev(target.value, state)
-            for key in self.roots(target.value):
+            for key in self.location_roots(target):
                 self.mutate_key(key, _merged(taint, index), state)
 
     def _bind(self, name: str, taint: Taint, state: State) -> None:
