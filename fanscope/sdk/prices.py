@@ -336,6 +336,13 @@ def warm() -> None:
         _warming.start()
 
 
+def load() -> None:
+    """Import the price table now and return once it is ready (waiting for a warm-up already
+    under way). ``fanscope.configure()`` calls it, so that the import runs neither inside the
+    first priced call's span nor beside the first calls (docs/anthropic.md)."""
+    _snapshot()
+
+
 def _snapshot() -> Any:
     if not _table_ready.is_set():
         warm()
