@@ -261,6 +261,19 @@ def to_int(value: object) -> int:
     raise ValueError(f"not a number: {value!r}")
 
 
+TIME_LIMIT = 2**64
+"""Past this many nanoseconds either way a time is damage: OTLP times are 64-bit, and a
+difference of two larger ones (a Jaeger duration of 1e308 microseconds) is no float."""
+
+
+def to_time(value: object, scale: int = 1) -> int:
+    """A time in nanoseconds (a Jaeger time in microseconds, ``scale=1000``), within 64 bits."""
+    time = to_int(value) * scale
+    if not -TIME_LIMIT < time < TIME_LIMIT:
+        raise ValueError(f"a time past 64 bits of nanoseconds: {value!r:.40}")
+    return time
+
+
 def decode_any_value(value: object) -> Any:
     """An OTLP ``AnyValue`` as a plain Python value (``None`` when unreadable)."""
     if type(value) is dict and len(value) == 1:  # the common case, straight to the point
@@ -380,6 +393,8 @@ def decode_span(
     start = int(start) if type(start) is str else to_int(start)
     end = get("endTimeUnixNano", start)
     end = int(end) if type(end) is str else to_int(end)
+    if not (-TIME_LIMIT < start < TIME_LIMIT and -TIME_LIMIT < end < TIME_LIMIT):
+        raise ValueError("a time past 64 bits of nanoseconds")
     status = get("status")
     if not status or status == _UNSET:
         status, message = "unset", ""
@@ -390,7 +405,7 @@ def decode_span(
         if type(event) is dict:
             events.append(
                 (
-                    to_int(event.get("timeUnixNano", 0)),
+                    to_time(event.get("timeUnixNano", 0)),
                     str(event.get("name", "")),
                     decode_key_values(event.get("attributes")),
                 )

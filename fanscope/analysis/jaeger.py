@@ -97,8 +97,8 @@ def decode_span(
         elif ref.get("refType") == "FOLLOWS_FROM" and follows is None:
             follows = ref_id
     parent_id = parent_id or follows
-    start = otlp_json.to_int(raw.get("startTime", 0)) * 1000
-    end = start + otlp_json.to_int(raw.get("duration", 0)) * 1000
+    start = otlp_json.to_time(raw.get("startTime", 0), 1000)
+    end = start + otlp_json.to_time(raw.get("duration", 0), 1000)
     names = shared.names
     attrs: dict[str, Any] = {}
     failed = False
@@ -122,7 +122,7 @@ def decode_span(
         if isinstance(log, Mapping):
             fields = _tags(log.get("fields"), names)
             name = str(fields.pop("event", ""))
-            events.append((otlp_json.to_int(log.get("timestamp", 0)) * 1000, name, fields))
+            events.append((otlp_json.to_time(log.get("timestamp", 0), 1000), name, fields))
     pid = raw.get("processID", "")
     pid = pid if isinstance(pid, str) else ""
     resource = processes.get(pid)

@@ -297,6 +297,11 @@ def _request_with(span: dict[str, object]) -> str:
         _request_with({**OTLP_SPAN, "events": [{"timeUnixNano": 1e400}]}),
         '{"data": [{"spans": [{"traceID": "1", "spanID": "2", "startTime": 1e400}]}]}',
         _request_with({**OTLP_SPAN, "attributes": [{"key": "k", "value": {"intValue": "x"}}]}),
+        # times past 64 bits: their differences are no float, and analysing them raised
+        _request_with({**OTLP_SPAN, "endTimeUnixNano": "1" + "0" * 400}),
+        _request_with({**OTLP_SPAN, "events": [{"timeUnixNano": str(2**64)}]}),
+        '{"data": [{"spans": [{"traceID": "1", "spanID": "2", "duration": 1e308}]}]}',
+        '{"data": [{"spans": [{"traceID": "1", "spanID": "2", "startTime": -1e300}]}]}',
     ],
 )
 def test_a_span_with_an_unreadable_number_is_skipped_and_counted(text: str) -> None:
