@@ -38,7 +38,8 @@ from fanscope.errors import ConfigurationError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import permits
 from fanscope.sdk.arguments import check_name, checked
-from fanscope.sdk.permits import Demand, Ledger, Meter, Observation, Pot
+from fanscope.sdk.meters import Meter, Pot
+from fanscope.sdk.permits import Demand, Ledger, Observation
 
 if TYPE_CHECKING:
     from fanscope.sdk.redis_backend import RedisBackend

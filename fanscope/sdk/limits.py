@@ -30,8 +30,9 @@ from fanscope.sdk import attributes as A
 from fanscope.sdk import permits
 from fanscope.sdk.adaptive import Adaptive, Decision
 from fanscope.sdk.arguments import check_flag, check_name, checked
+from fanscope.sdk.meters import Meter
 from fanscope.sdk.pacing import Pacing
-from fanscope.sdk.permits import Demand, Ledger, Meter, Observation
+from fanscope.sdk.permits import Demand, Ledger, Observation
 from fanscope.sdk.rate_limit import RateLimit, rate_of
 from fanscope.sdk.redis_ledger import Unavailable
 from fanscope.sdk.slot_line import SlotLine

@@ -1,6 +1,6 @@
 """A limiter's pacing of model calls: requests and tokens per minute, and what the provider says.
 
-Two sets of :class:`~fanscope.sdk.permits.Rate` meters, reserved together with any budget:
+Two sets of :class:`~fanscope.sdk.meters.Rate` meters, reserved together with any budget:
 
 * the limits the user gave (``Limiter(tokens_per_minute=..., requests_per_minute=...)``);
 * the limits the provider announces in its answers' rate-limit headers (Anthropic's
@@ -21,7 +21,8 @@ from contextlib import suppress
 from typing import TYPE_CHECKING
 
 from fanscope.sdk import permits
-from fanscope.sdk.permits import Demand, Ledger, Meter, Rate, Unit
+from fanscope.sdk.meters import Meter, Rate, Unit
+from fanscope.sdk.permits import Demand, Ledger
 from fanscope.sdk.redis_ledger import Unavailable
 
 if TYPE_CHECKING:

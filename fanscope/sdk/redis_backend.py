@@ -58,7 +58,7 @@ from fanscope.sdk.redis_ledger import RedisLedger, Unavailable
 
 if TYPE_CHECKING:
     from fanscope.sdk.limits import RateLimit
-    from fanscope.sdk.permits import Unit
+    from fanscope.sdk.meters import Unit
 
 log = logging.getLogger("fanscope")
 

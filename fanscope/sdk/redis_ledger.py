@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from fanscope.sdk import permits
 from fanscope.sdk import redis_scripts as lua
-from fanscope.sdk.permits import REFUSE, SETTLING, Meter, Pot
+from fanscope.sdk.meters import REFUSE, SETTLING, Meter, Pot
 
 if TYPE_CHECKING:
     from fanscope.sdk.redis_backend import SharedLimit

@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from fanscope.sdk.permits import Unit
+    from fanscope.sdk.meters import Unit
 
 _NOW = """
 local t = redis.call('TIME')

@@ -19,7 +19,8 @@ from fanscope import BudgetExceeded, Limiter, parallel
 from fanscope.errors import ConfigurationError
 from fanscope.sdk import attributes as A
 from fanscope.sdk import permits
-from fanscope.sdk.permits import Demand, Observation, Rate, Spent
+from fanscope.sdk.meters import Rate
+from fanscope.sdk.permits import Demand, Observation, Spent
 
 
 def test_a_rate_lets_a_full_bucket_go_then_paces_by_the_amount_taken() -> None:

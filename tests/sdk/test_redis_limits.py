@@ -32,7 +32,7 @@ import fanscope
 from fanscope import BudgetExceeded, Limiter, RedisBackend, parallel
 from fanscope.errors import ConfigurationError
 from fanscope.sdk import attributes as A
-from fanscope.sdk import permits
+from fanscope.sdk import meters, permits
 from fanscope.sdk.permits import Demand, Observation
 from fanscope.testing.redis_server import RedisServer as Server
 from tests.redis_server import RedisServer
@@ -473,11 +473,11 @@ def test_a_killed_process_s_calls_in_flight_count_at_their_worst_case(
     owners = client.zrange(f"{redis_key}:pot:usd:owners", 0, -1, withscores=True)
     expiry = max(float(score) for _, score in owners)  # type: ignore[str-unpack]
     if _server_ms(client) < expiry:  # still in flight: 0.7 may fit once it settles
-        assert ledger.try_reserve([(pot, 0.7)])[0] == permits.SETTLING
+        assert ledger.try_reserve([(pot, 0.7)])[0] == meters.SETTLING
     while _server_ms(client) <= expiry:
         time.sleep(0.05)
     # its process is gone: the 0.4 it may have spent is spent, and 0.7 can never fit
-    assert ledger.try_reserve([(pot, 0.7)])[0] == permits.REFUSE
+    assert ledger.try_reserve([(pot, 0.7)])[0] == meters.REFUSE
     assert here.spent_usd == pytest.approx(0.4)
 
 
@@ -499,7 +499,7 @@ def test_processes_never_overspend_a_shared_budget(
         fanscope.budget(usd=limit, backend=RedisBackend(redis_server.url, key=key))
         for _ in range(3)
     ]
-    in_flight: list[tuple[permits.Ledger, permits.Meter, float]] = []
+    in_flight: list[tuple[permits.Ledger, meters.Meter, float]] = []
     spent = 0.0
     for who, worst, share in steps:
         if in_flight and share < 0.4:  # settle the oldest call in flight to a share of it
@@ -512,7 +512,7 @@ def test_processes_never_overspend_a_shared_budget(
             if wait == 0.0:
                 in_flight.append((ledger, pot, worst))
             else:
-                assert wait in (permits.SETTLING, permits.REFUSE)
+                assert wait in (meters.SETTLING, meters.REFUSE)
         assert spent + sum(r for _, _, r in in_flight) <= limit + 1e-9
     for ledger, pot, reserved in in_flight:  # the rest end without spending
         ledger.settle([(pot, reserved, 0.0)])
