@@ -7,8 +7,10 @@ Prices come from two places, in this order:
    rate, a priority-tier contract.
 2. `genai-prices <https://pypi.org/project/genai-prices/>`_, the table Pydantic maintains for
    Logfire (the ``prices`` extra: ``pip install 'fanscope[prices]'``). It is imported on first
-   use, never by ``import fanscope``; :func:`warm` imports it on a background thread so that the
-   first call priced does not wait for it. ``docs/cost.md`` says why this table.
+   use, never by ``import fanscope``; ``fanscope.configure()`` imports it before it returns
+   (:func:`load`), so that the first calls neither wait for it nor share the interpreter with
+   its import; :func:`warm` starts it on a background thread for other uses.
+   ``docs/cost.md`` says why this table.
 
 A price is looked up once per (model, service tier, speed) and kept; the arithmetic is ours
 (a few multiplications, no ``Decimal``): genai-prices' own ``calc_price`` takes about 1.6 ms a
