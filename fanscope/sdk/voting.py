@@ -194,9 +194,12 @@ class VoteFunction(Generic[P, R]):
         only once the vote has failed, so a right call pays nothing."""
         if not all(isinstance(e, TypeError) for e in exc.exceptions):
             return None
-        problems = [
-            misfit(v.fn, f"{self._name}()", args, kwargs, {}, "argument") for v in self._voters
-        ]
+        try:
+            problems = [
+                misfit(v.fn, f"{self._name}()", args, kwargs, {}, "argument") for v in self._voters
+            ]
+        except (TypeError, ValueError):  # a voter whose signature Python cannot read
+            return None
         return problems[0] if all(problems) else None
 
     def _jobs(

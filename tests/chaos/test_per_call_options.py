@@ -240,6 +240,13 @@ def test_a_vote_given_an_argument_its_voters_do_not_take_names_the_one_meant(wha
     assert VOTES[what]({"diff": "x", "strict": True}) is not None  # spelt right, it runs
 
 
+def test_a_voter_without_a_signature_keeps_the_vote_failure() -> None:
+    # a builtin has no signature inspect can read: the voters' own errors are what is known
+    panel = fanscope.vote.among(max, max)
+    with pytest.raises(fanscope.NotEnoughSuccesses, match="TypeError: 'int' object is not"):
+        panel(1)
+
+
 def test_a_type_error_a_voter_raises_itself_stays_the_vote_failure() -> None:
     @fanscope.vote(n=3)
     async def broken(diff: str) -> bool:
