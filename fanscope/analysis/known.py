@@ -225,7 +225,7 @@ POOL_MAP = frozenset({"map", "imap", "imap_unordered", "starmap"})
 TRANSPARENT_DECORATORS = _words(
     """
     parallel traced vote staticmethod classmethod property cache lru_cache
-    cached_property wraps abstractmethod override retry overload
+    cached_property wraps abstractmethod override retry overload setter getter deleter
     """
 )
 

@@ -258,6 +258,7 @@ class Machine:
             base = self.ev(target.value, state)
             for key in self.location_roots(target):
                 self.mutate_key(key, _merged(taint, base), state)
+            self.run_setters(target, _merged(taint, base), state)
         elif isinstance(target, ast.Subscript):
             index = self.ev(target.slice, state)
             self.ev(target.value, state)
@@ -444,6 +445,10 @@ class Machine:
 
     def ev(self, node: ast.expr, state: State) -> Taint:
         """The sources ``node``'s value may carry (:class:`~fanscope.analysis.values.Values`)."""
+        raise NotImplementedError
+
+    def run_setters(self, target: ast.Attribute, taint: Taint, state: State) -> None:
+        """What a property's setter does when ``target`` is assigned (``values.Values``)."""
         raise NotImplementedError
 
 

@@ -148,6 +148,27 @@ def is_namespace(m: Machine, node: ast.expr) -> bool:
     return f"{imports_of(m.module).get(head, head)}.{rest}" == "sys.modules"
 
 
+def properties(
+    module: Module, attr: str, *, setter: bool
+) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    """The property getters (``@property``) or setters (``@x.setter``) named ``attr`` of the
+    module's classes: reading or assigning ``obj.attr`` runs them."""
+    table = module.properties
+    if table is None:
+        table = {}
+        for cls in module.classes.values():
+            for func in cls.body:
+                if not isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                for deco in func.decorator_list:
+                    if isinstance(deco, ast.Name) and deco.id in ("property", "cached_property"):
+                        table.setdefault((func.name, False), []).append(func)
+                    elif isinstance(deco, ast.Attribute) and deco.attr == "setter":
+                        table.setdefault((func.name, True), []).append(func)
+        module.properties = table
+    return table.get((attr, setter), [])
+
+
 def module_groups(m: Machine) -> list[set[str]]:
     """The global locations one project module's objects share: the module imported as a
     name and every object (not a function or class) imported from it (``shared`` and

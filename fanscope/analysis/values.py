@@ -13,7 +13,7 @@ from __future__ import annotations
 import ast
 
 from fanscope.analysis import effects as E
-from fanscope.analysis import scope
+from fanscope.analysis import module_state, scope
 from fanscope.analysis.machine import (
     ANYWHERE,
     MAX_PASSES,
@@ -115,8 +115,33 @@ class Values(Machine):
         if node.attr == "__dict__":  # every attribute of the object
             return self.ev(node.value, state)
         if isinstance(node.value, ast.Name) and self.is_local(node.value.id):
-            return self.read_field(node.value.id, node.attr, state)
-        return self.ev(node.value, state)
+            out = self.read_field(node.value.id, node.attr, state)
+        else:
+            out = self.ev(node.value, state)
+        for summary in self._properties(node.attr, setter=False):  # a getter runs code
+            for name in sorted(summary.reads):
+                for outer, local in self.outer_names(name, summary.home):
+                    _union(out, self.read_outer(outer, state, closure=local))
+        return out
+
+    def run_setters(self, target: ast.Attribute, taint: Taint, state: State) -> None:
+        """``obj.tone = x`` where a class of the module has a ``tone`` property: its setter
+        runs, and what it changes (a global, say) gets ``x``."""
+        for summary in self._properties(target.attr, setter=True):
+            for name in sorted(summary.writes):
+                surely = not summary.unknown and name in summary.writes_surely
+                for outer, local in self.outer_names(name, summary.home):
+                    self.write_outer(outer, taint, state, closure=local, surely=surely)
+
+    def _properties(self, attr: str, *, setter: bool) -> list[E.Summary]:
+        """The summaries of the getters (or setters) named ``attr`` of the module's classes
+        that read (or write) outer state."""
+        found = []
+        for func in module_state.properties(self.module, attr, setter=setter):
+            summary = self.resolver.summary(self.module, func, self.depth + 1)
+            if summary.reads or summary.writes:
+                found.append(summary)
+        return found
 
     def _e_IfExp(self, node: ast.IfExp, state: State) -> Taint:
         test = self.ev(node.test, state)

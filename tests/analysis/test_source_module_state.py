@@ -63,6 +63,29 @@ class Registry:
     notes = []
 
 
+TONES = {}
+
+
+class Voice:
+    @property
+    def tone(self):
+        return TONES.get("t", "plain")
+
+    @tone.setter
+    def tone(self, value):
+        TONES["t"] = value
+
+
+def property_setter(topic: str) -> str:
+    Voice().tone = llm("Pick a tone")  # site: prop-set
+    return llm(f"In {TONES['t']}: {topic}")  # site: prop-read-global
+
+
+def property_getter(topic: str) -> str:
+    TONES["t"] = llm("Pick a tone")  # site: prop-global
+    return llm(f"In {Voice().tone}: {topic}")  # site: prop-get
+
+
 def environ(topic: str) -> str:
     lang = llm("Pick a language code")  # site: env-lang
     os.environ["AGENT_LANG"] = lang.strip()
@@ -214,6 +237,8 @@ def between(root: Path, earlier: str, later: str) -> tuple[Verdict, str]:
         ("def-persona", "def-ask"),  # a nested function's default
         ("lam-persona", "lam-ask"),  # a lambda's default
         ("lc-persona", "lc-ask"),  # a class made in the function reads a variable
+        ("prop-set", "prop-read-global"),  # a property's setter writes a global
+        ("prop-global", "prop-get"),  # ... and its getter reads it
         ("ns-mood", "ns-write"),  # a global bound through ``globals()``
         ("ns-tone", "ns-write"),  # ... and through ``sys.modules``
     ],
