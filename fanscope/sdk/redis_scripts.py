@@ -18,7 +18,8 @@ Keys of a limit named ``K``:
 * ``K:limit`` (string): the adaptive limit, when the cap is ``auto``;
 * ``K:flying:calls`` (hash: ``<process>|<order>`` -> the call's requests, input tokens,
   output tokens and tokens), ``K:flying:owners`` (sorted set: process -> until when its calls
-  count) and ``K:flying:seq`` (the server's order of sending): the model calls each process
+  count) and ``K:flying:seq`` (the server's order of sending, kept a day after the last call
+  sent, so that it never restarts below a call still in flight): the model calls each process
   has sent and not yet had answered. What the provider's headers in the answer to a call say
   remains comes off by the calls sent after that one (the provider may not have counted them
   when it answered); a process renews its calls with its leases, and a dead process's calls
@@ -341,10 +342,12 @@ if ARGV[3] == '+' then
   end
   redis.call('HSET', KEYS[1], owner .. '|' .. order, table.concat(amounts, ' '))
   redis.call('ZADD', KEYS[2], now + lease, owner)
+  -- the order outlives any call in flight (a process stalled past its lease included): a day
+  redis.call('PEXPIRE', KEYS[3], 86400000)
 else
   redis.call('HDEL', KEYS[1], owner .. '|' .. order)
 end
-for i = 1, 3 do
+for i = 1, 2 do
   redis.call('PEXPIRE', KEYS[i], math.ceil(lease * 2))
 end
 return order
@@ -358,7 +361,7 @@ FLY_RENEW = (
 -- calls still count.
 local lease = tonumber(ARGV[2])
 redis.call('ZADD', KEYS[2], 'XX', now + lease, ARGV[1])
-for i = 1, 3 do
+for i = 1, 2 do
   redis.call('PEXPIRE', KEYS[i], math.ceil(lease * 2))
 end
 return 0
