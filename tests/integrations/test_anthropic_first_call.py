@@ -1,10 +1,10 @@
 """The first model calls of a process carry none of fanscope's one-time work.
 
-``fanscope.configure()`` imports the price table (about 0.35 s of CPU) and collects the
-garbage of start-up before it returns. Before, the table was imported on a thread beside the
-first calls, and Python's first full garbage collection of start-up's objects (about 180,000
-of them with the SDK, OpenTelemetry and the table) fell inside the first calls' spans: the
-first wave of four calls took 165-211 ms of CPU against 15-28 ms for the next, and 2.6-3.3x
+``fanscope.configure()`` imports the price table (40-75 ms of CPU after ``anthropic``) and
+collects the garbage of start-up before it returns. Before, the table was imported on a thread
+beside the first calls, and Python's first full garbage collection of start-up's objects (about
+180,000 of them with the SDK, OpenTelemetry and the table) fell inside the first calls' spans:
+the first wave of four calls took 165-211 ms of CPU against 15-28 ms for the next, and 2.6-3.3x
 the next wave's wall time (``docs/anthropic.md``, "The first call").
 
 Decided by events, not by time: a process configures fanscope, then makes its first calls
