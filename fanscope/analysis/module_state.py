@@ -148,6 +148,22 @@ def is_namespace(m: Machine, node: ast.expr) -> bool:
     return f"{imports_of(m.module).get(head, head)}.{rest}" == "sys.modules"
 
 
+def is_method_name(module: Module, attr: str) -> bool:
+    """Whether a class of the module defines a method ``attr`` (not a property): reading
+    ``obj.attr`` without calling it makes a bound method, which holds ``obj``."""
+    if module.methods is None:
+        module.methods = frozenset(
+            qualname.rpartition(".")[2]
+            for qualname, func in module.functions.items()
+            if isinstance(func, ast.FunctionDef | ast.AsyncFunctionDef)
+            and "<locals>" not in qualname
+            and qualname.rpartition(".")[0] in module.classes
+        )
+    if attr not in module.methods:
+        return False
+    return not (properties(module, attr, setter=False) or properties(module, attr, setter=True))
+
+
 def properties(
     module: Module, attr: str, *, setter: bool
 ) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:

@@ -44,6 +44,8 @@ class Module:
     bound: dict[str, list[ast.expr | None]] | None = None
     #: the names its code gives to calls it may not know (``module_state``)
     handed: frozenset[str] | None = None
+    #: the names of the methods its classes define (``module_state``)
+    methods: frozenset[str] | None = None
     #: property getters and setters by (name, is a setter) (``module_state``)
     properties: dict[tuple[str, bool], list[ast.FunctionDef | ast.AsyncFunctionDef]] | None = None
     #: run as a script (the trace names it ``__main__``), or imported from a script's folder:

@@ -115,7 +115,11 @@ class Values(Machine):
         if node.attr == "__dict__":  # every attribute of the object
             return self.ev(node.value, state)
         if isinstance(node.value, ast.Name) and self.is_local(node.value.id):
-            out = self.read_field(node.value.id, node.attr, state)
+            if module_state.is_method_name(self.module, node.attr):
+                # a bound method (``partial(self.ask)``, ``target=self._run``) reads its object
+                out = self.read_name(node.value.id, state)
+            else:
+                out = self.read_field(node.value.id, node.attr, state)
         else:
             out = self.ev(node.value, state)
         for summary in self._properties(node.attr, setter=False):  # a getter runs code

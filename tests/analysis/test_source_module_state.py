@@ -28,6 +28,7 @@ def helper(text):
 """
 
 AGENT = """
+import functools
 import logging
 import os
 import queue
@@ -167,6 +168,19 @@ def thread_closure(topic: str) -> str:
     return llm("Merge " + ";".join(got))  # site: th-merge
 
 
+class Persona:
+    def __init__(self) -> None:
+        self.persona = "plain"
+
+    def ask(self, q):
+        return llm(f"As {self.persona}: {q}")
+
+    def run(self, pool, topic) -> str:
+        self.persona = llm("A persona")  # site: bm-persona
+        ask = functools.partial(self.ask)
+        return pool.submit(ask, topic).result()  # site: bm-submit
+
+
 class Reviewer:
     def __init__(self) -> None:
         self.verdicts = {}
@@ -257,6 +271,7 @@ def test_state_the_code_shows_makes_the_calls_dependent(
         ("root-idea", "root-crit"),  # the root logger's handlers
         ("th-ids", "th-merge"),  # a thread runs a closure that fills a queue of the step
         ("rv-review", "rv-note"),  # a done-callback made by a method changes ``self``
+        ("bm-persona", "bm-submit"),  # a bound method handed over reads its object
     ],
 )
 def test_state_only_unseen_code_links_is_never_called_independent(
