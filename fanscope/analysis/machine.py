@@ -174,6 +174,10 @@ class Machine:
             if isinstance(node.value, ast.Name) and self.is_local(node.value.id):
                 key = f"f:{node.value.id}.{node.attr}"
                 self.field_keys.add(key)
+                if node.attr in K.MUTATING_METHODS or module_state.is_method_name(
+                    self.module, node.attr
+                ):  # a bound method (``add = notes.append``) holds its object
+                    return [key, self._key(node.value.id)]
                 return [key]
             base = node.value
             if isinstance(base, ast.Name) and module_state.attribute_state(self, base.id):

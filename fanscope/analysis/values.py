@@ -470,6 +470,8 @@ class Values(Machine):
             receiver = params[0] if params else "self"
             if everything or (effect.method and receiver in summary.mutates):
                 operands.append((node.func.value, receiver if effect.method else None))
+        elif summary.unknown and isinstance(node.func, ast.Name):
+            operands.append((node.func, None))  # a bound method it holds may change its object
         if effect.method and params:
             params = params[1:]
         for i, arg in enumerate(node.args):

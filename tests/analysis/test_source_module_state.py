@@ -198,6 +198,13 @@ class Reviewer:
         return llm(f"Note: {sorted(self.verdicts.items())}")  # site: rv-note
 
 
+def bound_append(topic: str) -> str:
+    notes = []
+    add = notes.append
+    add(llm(f"Note on {topic}"))  # site: add-note
+    return llm(" ".join(notes))  # site: add-use
+
+
 def controls(topic: str) -> str:
     prices = [int(llm(f"Price of {v}")) for v in VENDORS]  # site: ctl-price
     cheapest = VENDORS[prices.index(min(prices))]
@@ -272,6 +279,7 @@ def test_state_the_code_shows_makes_the_calls_dependent(
         ("th-ids", "th-merge"),  # a thread runs a closure that fills a queue of the step
         ("rv-review", "rv-note"),  # a done-callback made by a method changes ``self``
         ("bm-persona", "bm-submit"),  # a bound method handed over reads its object
+        ("add-note", "add-use"),  # ``add = notes.append`` called: ``notes`` may change
     ],
 )
 def test_state_only_unseen_code_links_is_never_called_independent(
