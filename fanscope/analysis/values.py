@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 
 from fanscope.analysis import effects as E
+from fanscope.analysis import known as K
 from fanscope.analysis import module_state, scope
 from fanscope.analysis.machine import (
     ANYWHERE,
@@ -385,6 +386,26 @@ class Values(Machine):
                 found.append((summary, self._is_closure(arg)))
         return found
 
+    def _bound_methods(self) -> set[str]:
+        """The local names bound to a method of a local object (``add = notes.append``)."""
+        found: set[str] | None = getattr(self, "_bound", None)
+        if found is None:
+            found = set()
+            for target, value, _ in scope.assignments(self):
+                if (
+                    isinstance(target, ast.Name)
+                    and isinstance(value, ast.Attribute)
+                    and isinstance(value.value, ast.Name)
+                    and self.is_local(value.value.id)
+                    and (
+                        value.attr in K.MUTATING_METHODS
+                        or module_state.is_method_name(self.module, value.attr)
+                    )
+                ):
+                    found.add(target.id)
+            self._bound = found
+        return found
+
     def _is_closure(self, node: ast.expr) -> bool:
         """Whether ``node`` is a function defined in this one: a lambda, a nested ``def``, or
         ``functools.partial`` of one."""
@@ -470,8 +491,12 @@ class Values(Machine):
             receiver = params[0] if params else "self"
             if everything or (effect.method and receiver in summary.mutates):
                 operands.append((node.func.value, receiver if effect.method else None))
-        elif summary.unknown and isinstance(node.func, ast.Name):
-            operands.append((node.func, None))  # a bound method it holds may change its object
+        elif (
+            summary.unknown
+            and isinstance(node.func, ast.Name)
+            and node.func.id in self._bound_methods()
+        ):
+            operands.append((node.func, None))  # a bound method: calling it changes its object
         if effect.method and params:
             params = params[1:]
         for i, arg in enumerate(node.args):
