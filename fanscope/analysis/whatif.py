@@ -201,7 +201,9 @@ def _plan(trace: Trace, plan: CapPlan, evidence: Evidence | None, count: bool) -
             max(0, last - start) + max(0, end - max(eff[k][1] for k in kids)), end - start, plan
         )
         if opportunity is not None:
-            found.append((opportunity, node, eff[kids[0]][0], last))
+            # the window in what-if time: a step whose wait in line is removed starts before
+            # its observed start, and the rate limits' pauses there are the window's too
+            found.append((opportunity, node, min(eff[kids[0]][0], *starts.values()), last))
     if len(trace.roots) == 1:
         duration = predicted.get(trace.roots[0], trace.duration)
     else:
@@ -216,6 +218,8 @@ def _plan(trace: Trace, plan: CapPlan, evidence: Evidence | None, count: bool) -
         duration = min(duration, trace.duration)  # the observed run is a valid schedule
     offsets: dict[str, int] = {}  # shared: each span's sum of moves is walked up once
     kept = [_with_rates(o, node, a, b, trace, moved, stretch, offsets) for o, node, a, b in found]
+    if not plan.lowered:  # no step alone saves more than the whole what-if, which moves it too
+        kept = [_no_more_than(o, trace.duration - duration) for o in kept if o is not None]
     opportunities = sorted((o for o in kept if o is not None), key=lambda o: -o.saving)
     warnings = []
     if flow is not None and flow.exhausted:
@@ -252,6 +256,24 @@ def _with_rates(
     if saving < max(MIN_SAVING_NS, observed // 100):
         return None
     return replace(o, whatif=(observed - saving) / 1e9, saving=saving / 1e9)
+
+
+def _no_more_than(o: Opportunity, whole: int) -> Opportunity | None:
+    """``o`` saving at most ``whole`` nanoseconds, what the trace's what-if saves with every
+    step moved; ``None`` when no saving is left.
+
+    A step's window is stretched by the rate limits' pauses the whole schedule places in it
+    (``_with_rates``), an estimate: where it placed fewer there than the window's own calls
+    need (a slow sequential run, its calls moved together), the step alone would claim more
+    than the whole run saves. Bounded by the whole, a claim is never the larger of the two.
+    """
+    saving = round(o.saving * 1e9)
+    if saving <= whole:
+        return o
+    observed = round(o.observed * 1e9)
+    if whole < max(MIN_SAVING_NS, observed // 100):
+        return None
+    return replace(o, whatif=(observed - whole) / 1e9, saving=whole / 1e9)
 
 
 def _schedule_branches(

@@ -225,6 +225,33 @@ def test_no_what_if_beats_the_rate_limit(
     floor = max(0, len(steps) - burst) * interval_ms / 1000
     assert report.whatif >= floor - 1e-9
     assert report.whatif <= report.duration + 1e-9
+    for o in report.opportunities:  # a step's window holds every call: the same floor
+        assert o["whatif"] >= floor - 1e-9, (o["whatif"], floor)
+        assert o["saving"] <= report.duration - report.whatif + 1e-9
+
+
+def test_a_first_call_that_waited_in_line_keeps_the_rate_limits_pauses_in_its_steps_window() -> (
+    None
+):
+    """The what-if starts the first call without its wait in line, before its observed start;
+    the rate limit's pauses placed there belong to the step's window. Read from the observed
+    start, they were left out and the step claimed 15 calls at 10 a second in 0.1 s."""
+    root = span("agent", 0, 0, fanscope__role="step")
+    spans, clock = [root], 100.0
+    for i in range(15):
+        call = span("call", clock, clock + 40, root, **{IN: [f"q{i}"], OUT: [f"a{i}"]})
+        call.attributes.update(_limited("api", 10, 1.0))
+        if i == 0:
+            call.attributes[A.QUEUE_WAIT] = 0.1
+        spans.append(call)
+        clock += 40 if i < 9 else 100  # the last five waited for their tokens
+    root.end = int(clock * 1_000_000)
+    report = analyze(spans, witnesses=COUNTED).traces[0]
+    assert report.opportunities, "fifteen independent calls one after another"
+    floor = (15 - 10) / 10 + 0.040  # the fifteenth token, then its call
+    for o in report.opportunities:
+        assert o["whatif"] >= floor - 1e-9, (o["whatif"], floor)
+        assert o["saving"] <= report.duration - report.whatif + 1e-9
 
 
 # -- what if the cap were N -------------------------------------------------------------------
