@@ -49,7 +49,9 @@ def test_analyze_prints_the_critical_path_and_the_saving(
     rest_lines = ", ".join(f":{n}" for n in rest)
     together = f"run tests/analysis/sequential_agent.py:{first}, {rest_lines}"
     assert together + " together; keep :" in out  # the file is named once
-    assert "-> :" in out and ": independent: nothing `lookup` at" in out
+    # one evidence sentence for the chain of lookups, one per input synthesize reads
+    assert f":{rest[-1]}, each after the one before: independent: nothing the later" in out
+    assert f"sequential_agent.py:{first} -> :" in out and ": dependent (both): `synth" in out
     assert "what-if: 307 ms instead of 760 ms (2.48x)" in out
 
 

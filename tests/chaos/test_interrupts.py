@@ -36,7 +36,26 @@ def start(trace: Path, shape: str, how: str, name: str) -> subprocess.Popen[str]
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=as_in_the_foreground,
     )
+
+
+def finish(agent: subprocess.Popen[str]) -> tuple[str, str]:
+    """The agent's output once it ends; killed, not left running into later tests, if it
+    hangs."""
+    try:
+        return agent.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        agent.kill()
+        agent.communicate()
+        raise
+
+
+def as_in_the_foreground() -> None:
+    """SIGINT as a terminal's foreground program has it: a run started as a background job
+    (`make test &`) ignores SIGINT, its children inherit that, and Python then installs no
+    KeyboardInterrupt handler, so the agent would never see the test's Ctrl-C."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def branches(spans: list[Span], function: str) -> dict[int, Span]:
@@ -54,7 +73,7 @@ def test_a_branch_raising_a_base_exception_stops_the_fan_out_and_the_program_goe
 ) -> None:
     trace = tmp_path / "t.jsonl"
     agent = start(trace, shape, "raise", name)
-    out, err = agent.communicate(timeout=90)
+    out, err = finish(agent)
     assert agent.returncode == 0, err[-2000:]
     # the caller got the exception as itself, and the program went on with its work
     assert out.splitlines()[-2:] == [f"caught {name}", "then [0, 2, 4]"], (out, err[-2000:])
@@ -86,7 +105,7 @@ def test_ctrl_c_during_a_fan_out_keeps_every_span_and_exits_as_ctrl_c_does(
     assert agent.stdout is not None
     assert agent.stdout.readline() == "running\n"  # every branch is running
     agent.send_signal(signal.SIGINT)
-    _, err = agent.communicate(timeout=90)
+    _, err = finish(agent)
     assert agent.returncode == -signal.SIGINT, err[-2000:]  # as Python dies of Ctrl-C
     assert err.rstrip().endswith("KeyboardInterrupt")
     spans = read_file(trace).spans
