@@ -174,3 +174,12 @@ def more(items: list[PairEvidence], shown: int = SHOWN) -> str:
     sentences, else ``""``."""
     hidden = len(_findings(items)) - shown
     return f"... and {hidden:,} more (--format json has every pair)" if hidden > 0 else ""
+
+
+def shown(items: list[PairEvidence], escape: Escape, prefix: str) -> list[str]:
+    """The lines a report prints: the first ``SHOWN`` sentences, then how many more, each
+    after ``prefix`` (an indent, and a Markdown list's dash)."""
+    lines = [prefix + s for s in sentences(items, escape)[:SHOWN]]
+    if rest := more(items):
+        lines.append(prefix + rest)
+    return lines

@@ -18,12 +18,8 @@ DOLLAR = "\\$"  # GitHub reads text between two dollar signs as math
 
 
 def _evidence(o: Opportunity, indent: str) -> list[str]:
-    """What the witnesses said of ``o``, a sentence per finding (``evidence.sentences``)."""
-    said = evidence.sentences(o["evidence"], markdown)
-    lines = [f"{indent}- {s}" for s in said[: evidence.SHOWN]]
-    if rest := evidence.more(o["evidence"]):
-        lines.append(f"{indent}- {rest}")
-    return lines
+    """What the witnesses said of ``o``, a sentence per finding (``evidence.shown``)."""
+    return evidence.shown(o["evidence"], markdown, f"{indent}- ")
 
 
 def _trace(t: TraceDoc) -> list[str]:

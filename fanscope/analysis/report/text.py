@@ -54,12 +54,8 @@ def _retry_waits(t: TraceDoc) -> dict[str, float]:
 
 
 def _evidence(o: Opportunity, indent: str) -> list[str]:
-    """What the witnesses said of ``o``, a sentence per finding (``evidence.sentences``)."""
-    said = evidence.sentences(o["evidence"], terminal)
-    lines = [f"{indent}{s}" for s in said[: evidence.SHOWN]]
-    if rest := evidence.more(o["evidence"]):
-        lines.append(f"{indent}{rest}")
-    return lines
+    """What the witnesses said of ``o``, a sentence per finding (``evidence.shown``)."""
+    return evidence.shown(o["evidence"], terminal, indent)
 
 
 def cap_sentence(t: TraceDoc) -> str:
